@@ -1,0 +1,73 @@
+# keygate — build, run, test, bench.
+#   make          build/keygate
+#   make run      install missing packages, build, serve on 127.0.0.1:8080 (data/keygate.db)
+#   make test     install what tests need, build, unit tests + end-to-end tests
+#   make check-asan   the same tests against an ASan+UBSan build
+#   make bench    optimised build + wrk figures (see scripts/bench.sh)
+
+CC      ?= cc
+PKGS    := libmicrohttpd jansson libsodium sqlite3
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+           -Wcast-qual -Wsign-compare -fno-common -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(if $(CI),-Werror) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+BUILD   ?= build
+
+SRC      := $(wildcard src/*.c)
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all run test unit e2e check-asan bench deps clean format
+all: $(BUILD)/keygate
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/keygate: $(BUILD)/obj/main.o $(LIB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Isrc -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+deps:
+	@scripts/setup.sh $(DEPS_FOR)
+
+run:
+	@scripts/setup.sh run
+	@$(MAKE) --no-print-directory all
+	mkdir -p data
+	$(BUILD)/keygate serve --listen 127.0.0.1:8080 --db data/keygate.db
+
+unit: $(UNIT_BIN)
+	@scripts/unit.sh $(UNIT_BIN)
+
+e2e: $(BUILD)/keygate
+	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/e2e/
+
+test:
+	@scripts/setup.sh test
+	@$(MAKE) --no-print-directory all unit e2e
+
+check-asan:
+	@scripts/setup.sh test
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  all unit e2e
+
+bench:
+	@scripts/setup.sh bench
+	@$(MAKE) --no-print-directory BUILD=build/release CFLAGS="-O2 -DNDEBUG" all
+	scripts/bench.sh build/release/keygate
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c
+
+clean:
+	rm -rf build

@@ -1,0 +1,81 @@
+/*
+ * model.h — keygate's records, as plain fixed-size structs, and their bounds.
+ *
+ * Times are milliseconds since the Unix epoch; 0 means "null" (never, not set).
+ * Strings are NUL-terminated UTF-8 within the sizes below.
+ */
+#ifndef KG_MODEL_H
+#define KG_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KG_CLIENT_ID_LEN 20   /* "kgc_" + 16 base62 */
+#define KG_SECRET_LEN 42      /* "kgs_" + 32 base62 (190 bits) + 6 base62 checksum */
+#define KG_ROLE_ID_LEN 12     /* "r-" + 10 digits */
+#define KG_USER_ID_LEN 12     /* "u-" + 10 digits */
+#define KG_ROLE_NAME_MAX 64   /* bytes, [a-z0-9_] */
+#define KG_DESC_MAX_CHARS 256 /* characters (code points) */
+#define KG_DESC_MAX_BYTES 1024
+#define KG_EMAIL_MAX 254
+#define KG_PRIV_MAX 64        /* privilege name bytes */
+#define KG_PASSWORD_MAX 1024  /* bytes of a human password */
+#define KG_HASH_LEN 32        /* keyed BLAKE2b of a client secret */
+#define KG_PWHASH_MAX 128     /* argon2id encoded string (crypto_pwhash_STRBYTES) */
+#define KG_ACTOR_MAX 64       /* "u-…", "kgc_…" or "cli" */
+#define KG_GRANTS_MAX 32      /* roles directly granted to one role or one user */
+
+#define KG_ROLE_ACCOUNTADMIN "accountadmin"
+#define KG_ROLE_PUBLIC "public"
+
+enum kg_token_status { KG_TOKEN_ACTIVE = 0, KG_TOKEN_REVOKED = 1 };
+
+typedef char kg_role_id[KG_ROLE_ID_LEN + 1];
+
+struct kg_token {
+    int64_t seq; /* storage order: a newer token has a larger seq */
+    char client_id[KG_CLIENT_ID_LEN + 1];
+    unsigned char secret_hash[KG_HASH_LEN];
+    char description[KG_DESC_MAX_BYTES + 1];
+    kg_role_id role_id;
+    char role_name[KG_ROLE_NAME_MAX + 1]; /* filled on reads; "" if the role is gone */
+    int status;                            /* enum kg_token_status */
+    int64_t created_on, last_access_on, revoked_on, expires_on;
+    char created_by[KG_ACTOR_MAX + 1];
+};
+
+struct kg_role {
+    int64_t seq; /* storage order, ascending = older first */
+    kg_role_id role_id;
+    char role_name[KG_ROLE_NAME_MAX + 1];
+    char description[KG_DESC_MAX_BYTES + 1];
+    int64_t created_on, modified_on;
+    size_t ngranted;                    /* roles directly granted to this role */
+    kg_role_id granted[KG_GRANTS_MAX];
+};
+
+enum kg_grant_kind { KG_ALLOW = 0, KG_DENY = 1 };
+
+struct kg_privilege {
+    kg_role_id role_id; /* the role holding it */
+    int kind;           /* enum kg_grant_kind */
+    char name[KG_PRIV_MAX + 1];
+};
+
+struct kg_user {
+    int64_t seq;
+    char user_id[KG_USER_ID_LEN + 1];
+    char email[KG_EMAIL_MAX + 1];
+    char password_hash[KG_PWHASH_MAX + 1]; /* argon2id string; never leaves the server */
+    int64_t created_on;
+    size_t nroles;                          /* roles directly granted to this user */
+    kg_role_id roles[KG_GRANTS_MAX];
+};
+
+/* Pending last-access time for one token (written behind, see store_token_touch). */
+struct kg_touch {
+    char client_id[KG_CLIENT_ID_LEN + 1];
+    int64_t at;
+};
+
+#endif

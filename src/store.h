@@ -1,0 +1,125 @@
+/*
+ * store.h — durable storage of tokens, roles, privileges and users, behind one interface.
+ *
+ * A backend (store_sqlite.c; PostgreSQL later) fills a struct store_ops; the rest of keygate
+ * reaches it only through the store_*() wrappers below.  Every write is committed before it
+ * returns KG_OK.  Every write except store_token_touch() bumps the store's change version
+ * (see store_version) so that other processes sharing the database notice it.
+ *
+ * Thread safety: a struct store may be used from several threads at once.
+ * Ownership: arrays returned through `T **out` are the caller's, freed with free().
+ * Errors: KG_NOTFOUND, KG_CONFLICT (unique value taken), KG_PRECONDITION (see each call),
+ *         KG_UNAVAILABLE (busy/locked beyond the timeout), KG_IO, KG_ENOMEM.
+ */
+#ifndef KG_STORE_H
+#define KG_STORE_H
+
+#include "err.h"
+#include "model.h"
+
+struct store;
+
+struct store_ops {
+    void (*close)(struct store *st);
+    kg_err (*version)(struct store *st, int64_t *data_ver, int64_t *roles_ver);
+
+    kg_err (*token_insert)(struct store *st, const struct kg_token *t);
+    kg_err (*token_get)(struct store *st, const char *client_id, struct kg_token *out);
+    kg_err (*token_list)(struct store *st, int64_t before_seq, size_t limit,
+                         struct kg_token **out, size_t *n);
+    kg_err (*token_revoke)(struct store *st, const char *client_id, int64_t now, int *changed);
+    kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
+    kg_err (*token_changes)(struct store *st, int64_t since_ver, struct kg_token **out,
+                            size_t *n);
+
+    kg_err (*role_insert)(struct store *st, const struct kg_role *r);
+    kg_err (*role_get)(struct store *st, const char *role_id, struct kg_role *out);
+    kg_err (*role_get_by_name)(struct store *st, const char *name, struct kg_role *out);
+    kg_err (*role_list)(struct store *st, int64_t after_seq, size_t limit, struct kg_role **out,
+                        size_t *n);
+    kg_err (*role_update)(struct store *st, const struct kg_role *r);
+    kg_err (*role_delete)(struct store *st, const char *role_id);
+    kg_err (*privilege_grant)(struct store *st, const struct kg_privilege *p, int64_t now);
+    kg_err (*privilege_revoke)(struct store *st, const struct kg_privilege *p, int *changed);
+    kg_err (*privilege_list)(struct store *st, const char *role_id, struct kg_privilege **out,
+                             size_t *n);
+
+    kg_err (*user_insert)(struct store *st, const struct kg_user *u);
+    kg_err (*user_get)(struct store *st, const char *user_id, struct kg_user *out);
+    kg_err (*user_get_by_email)(struct store *st, const char *email, struct kg_user *out);
+    kg_err (*user_list)(struct store *st, int64_t after_seq, size_t limit, struct kg_user **out,
+                        size_t *n);
+    kg_err (*user_update)(struct store *st, const struct kg_user *u);
+    kg_err (*user_delete)(struct store *st, const char *user_id);
+    kg_err (*user_count)(struct store *st, int64_t *n);
+};
+
+/* The common head of every backend's struct store. */
+struct store {
+    const struct store_ops *ops;
+};
+
+/*
+ * Opens (creating and migrating if needed) the store at `uri`: "sqlite:PATH", or a plain
+ * PATH, which means SQLite.  Caller owns *out; free with store_free().
+ */
+kg_err store_open(const char *uri, struct store **out);
+void store_free(struct store *st); /* NULL is a no-op */
+
+/* The store's change counters: data_ver grows with every write (but touches); roles_ver is
+ * the data_ver of the last write to roles, privileges or role grants. */
+kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver);
+
+/* Tokens.  insert: KG_CONFLICT if the client id exists; KG_NOTFOUND if the role does not.
+ * list: newest first, only tokens with seq < before_seq (0 = from the newest), at most limit.
+ * revoke: sets status Revoked and revoked_on = now if Active; *changed = 0 when it was
+ *   already revoked (idempotent, revoked_on kept).
+ * touch: raises last_access_on to `at` where that is later; unknown ids are skipped.
+ * changes: every token whose row changed after since_ver (0 = all), in any order. */
+kg_err store_token_insert(struct store *st, const struct kg_token *t);
+kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
+kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit,
+                        struct kg_token **out, size_t *n);
+kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed);
+kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);
+kg_err store_token_changes(struct store *st, int64_t since_ver, struct kg_token **out,
+                           size_t *n);
+
+/* Roles.  insert: KG_CONFLICT on a taken id or name; its `granted` list is stored too.
+ * list: oldest first, seq > after_seq (0 = from the start), at most limit.
+ * update: name, description, modified_on and the granted list (replaced whole);
+ *   KG_CONFLICT on a taken name; KG_NOTFOUND if the role or a granted role does not exist;
+ *   KG_PRECONDITION if a grant would make a cycle (checked inside the same transaction).
+ * delete: also removes its privileges and every grant of or to it; KG_PRECONDITION while an
+ *   Active token or a user holds it. */
+kg_err store_role_insert(struct store *st, const struct kg_role *r);
+kg_err store_role_get(struct store *st, const char *role_id, struct kg_role *out);
+kg_err store_role_get_by_name(struct store *st, const char *name, struct kg_role *out);
+kg_err store_role_list(struct store *st, int64_t after_seq, size_t limit, struct kg_role **out,
+                       size_t *n);
+kg_err store_role_update(struct store *st, const struct kg_role *r);
+kg_err store_role_delete(struct store *st, const char *role_id);
+
+/* Privileges.  grant: adds (role, name) or changes its kind; KG_NOTFOUND without the role.
+ * revoke: removes (role, kind, name); *changed = 0 when it was not there.
+ * list: role_id NULL lists every role's privileges; otherwise one role's, by name. */
+kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now);
+kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed);
+kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,
+                            size_t *n);
+
+/* Users.  insert: KG_CONFLICT on a taken id or email; KG_NOTFOUND if a role does not exist.
+ * update: email, password_hash and roles (replaced whole). */
+kg_err store_user_insert(struct store *st, const struct kg_user *u);
+kg_err store_user_get(struct store *st, const char *user_id, struct kg_user *out);
+kg_err store_user_get_by_email(struct store *st, const char *email, struct kg_user *out);
+kg_err store_user_list(struct store *st, int64_t after_seq, size_t limit, struct kg_user **out,
+                       size_t *n);
+kg_err store_user_update(struct store *st, const struct kg_user *u);
+kg_err store_user_delete(struct store *st, const char *user_id);
+kg_err store_user_count(struct store *st, int64_t *n);
+
+/* Backend constructors (store_sqlite.c). */
+kg_err store_sqlite_open(const char *path, struct store **out);
+
+#endif
