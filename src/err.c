@@ -17,6 +17,7 @@ const char *kg_err_name(kg_err rc)
         [KG_TOOBIG] = "TOOBIG",
         [KG_UNAVAILABLE] = "UNAVAILABLE",
         [KG_IO] = "IO",
+        [KG_BADMETHOD] = "BADMETHOD",
         [KG_INTERNAL] = "INTERNAL",
     };
     if ((unsigned)rc < sizeof names / sizeof names[0] && names[rc]) return names[rc];

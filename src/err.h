@@ -19,6 +19,7 @@ typedef enum kg_err {
     KG_TOOBIG,       /* a body or value exceeds its limit */
     KG_UNAVAILABLE,  /* storage busy or unreachable; retry later */
     KG_IO,           /* storage or file error */
+    KG_BADMETHOD,    /* the resource exists but not with this method */
     KG_INTERNAL,     /* a bug or an impossible state */
 } kg_err;
 

@@ -19,6 +19,9 @@
 
 struct store;
 
+/* Receives one token of a change feed; a non-KG_OK return stops the feed with that error. */
+typedef kg_err (*store_token_fn)(void *arg, const struct kg_token *t);
+
 struct store_ops {
     void (*close)(struct store *st);
     kg_err (*version)(struct store *st, int64_t *data_ver, int64_t *roles_ver);
@@ -29,8 +32,7 @@ struct store_ops {
                          struct kg_token **out, size_t *n);
     kg_err (*token_revoke)(struct store *st, const char *client_id, int64_t now, int *changed);
     kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
-    kg_err (*token_changes)(struct store *st, int64_t since_ver, struct kg_token **out,
-                            size_t *n);
+    kg_err (*token_changes)(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
 
     kg_err (*role_insert)(struct store *st, const struct kg_role *r);
     kg_err (*role_get)(struct store *st, const char *role_id, struct kg_role *out);
@@ -75,15 +77,16 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver);
  * revoke: sets status Revoked and revoked_on = now if Active; *changed = 0 when it was
  *   already revoked (idempotent, revoked_on kept).
  * touch: raises last_access_on to `at` where that is later; unknown ids are skipped.
- * changes: every token whose row changed after since_ver (0 = all), in any order. */
+ * changes: calls fn with every token whose row changed after since_ver (0 = all), in
+ *   version order, streaming (a million tokens need no million-row array); fn runs while
+ *   the store is busy with the feed and must not call back into the store. */
 kg_err store_token_insert(struct store *st, const struct kg_token *t);
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit,
                         struct kg_token **out, size_t *n);
 kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed);
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);
-kg_err store_token_changes(struct store *st, int64_t since_ver, struct kg_token **out,
-                           size_t *n);
+kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
 
 /* Roles.  insert: KG_CONFLICT on a taken id or name; its `granted` list is stored too.
  * list: oldest first, seq > after_seq (0 = from the start), at most limit.

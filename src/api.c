@@ -1,0 +1,353 @@
+/*
+ * api.c — REST handlers under /public/api/v1/: API tokens, roles and privileges, users.
+ *
+ * Each handler parses with the route.h helpers, calls service.c for changes or the store for
+ * reads, and renders with render.c.  Layout: shared lookups, tokens, roles, users.
+ */
+#include "api.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "render.h"
+#include "reply.h"
+#include "service.h"
+#include "util.h"
+
+void api_health(struct call *c)
+{
+    reply_json(c->req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void reply_no_content(struct call *c)
+{
+    http_reply(c->req, 204, NULL, "", 0, (const char *const[]){"Cache-Control", "no-store", NULL});
+}
+
+/* Resolves a {roleId} parameter: "r-…" or "name=<roleName>". */
+static int role_or_reply(struct call *c, const char *param, struct kg_role *out)
+{
+    kg_err rc = KG_NOTFOUND;
+    if (strncmp(param, "name=", 5) == 0 && service_role_name_valid(param + 5))
+        rc = store_role_get_by_name(c->app->st, param + 5, out);
+    else if (ids_role_id_valid(param))
+        rc = store_role_get(c->app->st, param, out);
+    if (rc == KG_OK) return 0;
+    reply_error(c->req, rc, rc == KG_NOTFOUND ? "no such role" : "could not read the role");
+    return -1;
+}
+
+/* Resolves a {userId} parameter: "u-…" or "email=<email>". */
+static int user_or_reply(struct call *c, const char *param, struct kg_user *out)
+{
+    kg_err rc = KG_NOTFOUND;
+    if (strncmp(param, "email=", 6) == 0 && service_email_valid(param + 6))
+        rc = store_user_get_by_email(c->app->st, param + 6, out);
+    else if (ids_user_id_valid(param))
+        rc = store_user_get(c->app->st, param, out);
+    if (rc == KG_OK) return 0;
+    reply_error(c->req, rc, rc == KG_NOTFOUND ? "no such user" : "could not read the user");
+    return -1;
+}
+
+/* ---- tokens -------------------------------------------------------------------------- */
+
+void api_token_list(struct call *c)
+{
+    size_t size, n = 0;
+    int64_t cursor;
+    struct kg_token *ts = NULL;
+    if (page_or_reply(c, &size, &cursor)) return;
+    kg_err rc = store_token_list(c->app->st, cursor, size + 1, &ts, &n);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not list tokens");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n && i < size; i++)
+        if (json_array_append_new(arr, render_token(&ts[i], view_token_last_access(c->app->view, ts[i].client_id), NULL))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    reply_page(c, arr, n > size ? ts[size - 1].seq : 0);
+    free(ts);
+}
+
+void api_token_create(struct call *c)
+{
+    static const char *const fields[] = {"description", "roleId", "expiresOn", NULL};
+    json_t *body = NULL;
+    const char *desc, *role, *expires, *why = "";
+    struct kg_token t;
+    char secret[KG_SECRET_LEN + 1];
+    int64_t exp = 0;
+    if (json_body_or_reply(c, fields, &body)) return;
+    if (json_string_or_reply(c, body, "description", 0, &desc) ||
+        json_string_or_reply(c, body, "roleId", 1, &role) ||
+        json_string_or_reply(c, body, "expiresOn", 0, &expires))
+        goto out;
+    if (expires && kg_time_parse(expires, &exp) != KG_OK) {
+        reply_error(c->req, KG_INVALID, "expiresOn must be a UTC time like 2027-01-31T00:00:00Z");
+        goto out;
+    }
+    kg_err rc = service_token_create(c->app, &c->actor, desc ? desc : "", role, exp, &t, secret, &why);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, why);
+        goto out;
+    }
+    reply_json(c->req, 201, render_token(&t, 0, secret));
+    sodium_memzero(secret, sizeof secret);
+out:
+    json_decref(body);
+}
+
+void api_token_get(struct call *c)
+{
+    struct kg_token t;
+    kg_err rc = ids_client_id_valid(c->params[0]) ? store_token_get(c->app->st, c->params[0], &t)
+                                                  : KG_NOTFOUND;
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token");
+        return;
+    }
+    reply_json(c->req, 200, render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
+}
+
+void api_token_revoke(struct call *c)
+{
+    struct kg_token t;
+    const char *why = "";
+    kg_err rc = service_token_revoke(c->app, c->params[0], &t, &why);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, why);
+        return;
+    }
+    reply_json(c->req, 200, render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
+}
+
+/* ---- roles --------------------------------------------------------------------------- */
+
+void api_role_list(struct call *c)
+{
+    size_t size, n = 0;
+    int64_t cursor;
+    struct kg_role *rs = NULL;
+    if (page_or_reply(c, &size, &cursor)) return;
+    kg_err rc = store_role_list(c->app->st, cursor, size + 1, &rs, &n);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not list roles");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n && i < size; i++)
+        if (json_array_append_new(arr, render_role(&rs[i], c->app->view))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    reply_page(c, arr, n > size ? rs[size - 1].seq : 0);
+    free(rs);
+}
+
+void api_role_create(struct call *c)
+{
+    static const char *const fields[] = {"roleName", "roleDescription", "directlyGrantedRoles", NULL};
+    json_t *body = NULL;
+    const char *name, *desc, *why = "";
+    kg_role_id granted[KG_GRANTS_MAX];
+    size_t ng = 0;
+    int present;
+    struct kg_role r;
+    if (json_body_or_reply(c, fields, &body)) return;
+    if (json_string_or_reply(c, body, "roleName", 1, &name) ||
+        json_string_or_reply(c, body, "roleDescription", 0, &desc) ||
+        json_role_refs_or_reply(c, body, "directlyGrantedRoles", granted, &ng, &present))
+        goto out;
+    kg_err rc = service_role_create(c->app, &c->actor, name, desc ? desc : "", granted, ng, &r, &why);
+    if (rc != KG_OK) reply_error(c->req, rc, why);
+    else reply_json(c->req, 201, render_role(&r, c->app->view));
+out:
+    json_decref(body);
+}
+
+void api_role_get(struct call *c)
+{
+    struct kg_role r;
+    if (role_or_reply(c, c->params[0], &r)) return;
+    reply_json(c->req, 200, render_role(&r, c->app->view));
+}
+
+void api_role_update(struct call *c)
+{
+    static const char *const fields[] = {"roleName", "roleDescription", "directlyGrantedRoles", NULL};
+    json_t *body = NULL;
+    const char *name, *desc, *why = "";
+    kg_role_id granted[KG_GRANTS_MAX];
+    size_t ng = 0;
+    int present;
+    struct kg_role r;
+    if (role_or_reply(c, c->params[0], &r) || json_body_or_reply(c, fields, &body)) return;
+    if (json_string_or_reply(c, body, "roleName", 0, &name) ||
+        json_string_or_reply(c, body, "roleDescription", 0, &desc) ||
+        json_role_refs_or_reply(c, body, "directlyGrantedRoles", granted, &ng, &present))
+        goto out;
+    kg_err rc = service_role_update(c->app, &c->actor, r.role_id, name, desc, granted, ng, present, &r, &why);
+    if (rc != KG_OK) reply_error(c->req, rc, why);
+    else reply_json(c->req, 200, render_role(&r, c->app->view));
+out:
+    json_decref(body);
+}
+
+void api_role_delete(struct call *c)
+{
+    struct kg_role r;
+    const char *why = "";
+    if (role_or_reply(c, c->params[0], &r)) return;
+    kg_err rc = service_role_delete(c->app, r.role_id, &why);
+    if (rc != KG_OK) reply_error(c->req, rc, why);
+    else reply_no_content(c);
+}
+
+void api_privilege_list(struct call *c)
+{
+    struct kg_role r;
+    struct kg_privilege *ps = NULL;
+    size_t size, n = 0;
+    int64_t cursor; /* an offset + 1 into the role's privileges, which are few */
+    if (role_or_reply(c, c->params[0], &r) || page_or_reply(c, &size, &cursor)) return;
+    kg_err rc = store_privilege_list(c->app->st, r.role_id, &ps, &n);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not list privileges");
+        return;
+    }
+    size_t from = cursor > 0 ? (size_t)cursor - 1 : 0, i;
+    json_t *arr = json_array();
+    for (i = from; arr && i < n && i < from + size; i++)
+        if (json_array_append_new(arr, render_privilege(&ps[i]))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    reply_page(c, arr, i < n ? (int64_t)i + 1 : 0);
+    free(ps);
+}
+
+/* privilege:grant and privilege:revoke share their body {"grantKind","privilege"}. */
+static void privilege_change(struct call *c, int grant)
+{
+    static const char *const fields[] = {"grantKind", "privilege", NULL};
+    json_t *body = NULL;
+    const char *kind, *priv, *why = "";
+    struct kg_role r;
+    int changed = 0;
+    if (role_or_reply(c, c->params[0], &r) || json_body_or_reply(c, fields, &body)) return;
+    if (json_string_or_reply(c, body, "grantKind", 1, &kind) ||
+        json_string_or_reply(c, body, "privilege", 1, &priv))
+        goto out;
+    kg_err rc = grant ? service_privilege_grant(c->app, r.role_id, kind, priv, &why)
+                      : service_privilege_revoke(c->app, r.role_id, kind, priv, &changed, &why);
+    if (rc != KG_OK) reply_error(c->req, rc, why);
+    else reply_no_content(c);
+out:
+    json_decref(body);
+}
+
+void api_privilege_grant(struct call *c)
+{
+    privilege_change(c, 1);
+}
+
+void api_privilege_revoke(struct call *c)
+{
+    privilege_change(c, 0);
+}
+
+/* ---- users --------------------------------------------------------------------------- */
+
+void api_user_list(struct call *c)
+{
+    size_t size, n = 0;
+    int64_t cursor;
+    struct kg_user *us = NULL;
+    if (page_or_reply(c, &size, &cursor)) return;
+    kg_err rc = store_user_list(c->app->st, cursor, size + 1, &us, &n);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not list users");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n && i < size; i++)
+        if (json_array_append_new(arr, render_user(&us[i], c->app->view))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    reply_page(c, arr, n > size ? us[size - 1].seq : 0);
+    sodium_memzero(us, n * sizeof *us);
+    free(us);
+}
+
+void api_user_create(struct call *c)
+{
+    static const char *const fields[] = {"email", "password", "directlyGrantedRoles", NULL};
+    json_t *body = NULL;
+    const char *email, *password, *why = "";
+    kg_role_id roles[KG_GRANTS_MAX];
+    size_t nr = 0;
+    int present;
+    struct kg_user u;
+    char generated[33];
+    if (json_body_or_reply(c, fields, &body)) return;
+    if (json_string_or_reply(c, body, "email", 1, &email) ||
+        json_string_or_reply(c, body, "password", 0, &password) ||
+        json_role_refs_or_reply(c, body, "directlyGrantedRoles", roles, &nr, &present))
+        goto out;
+    kg_err rc = service_user_create(c->app, &c->actor, email, password, roles, nr, &u, generated, &why);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, why);
+        goto out;
+    }
+    json_t *o = render_user(&u, c->app->view);
+    if (o && generated[0]) json_object_set_new(o, "password", json_string(generated));
+    reply_json(c->req, 201, o);
+    sodium_memzero(generated, sizeof generated);
+out:
+    json_decref(body);
+}
+
+void api_user_get(struct call *c)
+{
+    struct kg_user u;
+    if (user_or_reply(c, c->params[0], &u)) return;
+    reply_json(c->req, 200, render_user(&u, c->app->view));
+}
+
+void api_user_update(struct call *c)
+{
+    static const char *const fields[] = {"email", "password", "directlyGrantedRoles", NULL};
+    json_t *body = NULL;
+    const char *email, *password, *why = "";
+    kg_role_id roles[KG_GRANTS_MAX];
+    size_t nr = 0;
+    int present;
+    struct kg_user u;
+    if (user_or_reply(c, c->params[0], &u) || json_body_or_reply(c, fields, &body)) return;
+    if (json_string_or_reply(c, body, "email", 0, &email) ||
+        json_string_or_reply(c, body, "password", 0, &password) ||
+        json_role_refs_or_reply(c, body, "directlyGrantedRoles", roles, &nr, &present))
+        goto out;
+    kg_err rc = service_user_update(c->app, &c->actor, u.user_id, email, password, roles, nr, present, &u, &why);
+    if (rc != KG_OK) reply_error(c->req, rc, why);
+    else reply_json(c->req, 200, render_user(&u, c->app->view));
+out:
+    json_decref(body);
+}
+
+void api_user_delete(struct call *c)
+{
+    struct kg_user u;
+    const char *why = "";
+    if (user_or_reply(c, c->params[0], &u)) return;
+    kg_err rc = service_user_delete(c->app, u.user_id, &why);
+    if (rc != KG_OK) reply_error(c->req, rc, why);
+    else reply_no_content(c);
+}

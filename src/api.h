@@ -1,0 +1,35 @@
+/*
+ * api.h — handlers of the REST API under /public/api/v1/ (api.c) and of the OAuth token
+ * endpoint (oauth.c).  Each is reached only through the route table in route.c, which has
+ * already authenticated the caller and checked the route's privilege.
+ */
+#ifndef KG_API_H
+#define KG_API_H
+
+#include "route.h"
+
+void api_health(struct call *c);
+
+void api_token_list(struct call *c);
+void api_token_create(struct call *c);
+void api_token_get(struct call *c);
+void api_token_revoke(struct call *c);
+
+void api_role_list(struct call *c);
+void api_role_create(struct call *c);
+void api_role_get(struct call *c);
+void api_role_update(struct call *c);
+void api_role_delete(struct call *c);
+void api_privilege_list(struct call *c);
+void api_privilege_grant(struct call *c);
+void api_privilege_revoke(struct call *c);
+
+void api_user_list(struct call *c);
+void api_user_create(struct call *c);
+void api_user_get(struct call *c);
+void api_user_update(struct call *c);
+void api_user_delete(struct call *c);
+
+void oauth_token(struct call *c);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * app.h — what a running keygate shares with every request: storage, the in-memory view,
+ * the keys and the configuration; and who is acting.
+ */
+#ifndef KG_APP_H
+#define KG_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jwt.h"
+#include "keys.h"
+#include "model.h"
+#include "store.h"
+#include "view.h"
+
+struct app_config {
+    char issuer[KG_ISSUER_MAX + 1];   /* "iss" of access tokens */
+    char audience[KG_ISSUER_MAX + 1]; /* "aud" of access tokens */
+    int64_t access_token_ttl;         /* seconds */
+};
+
+struct app {
+    struct store *st;  /* borrowed */
+    struct view *view; /* borrowed; NULL in the CLI, which reads the store directly */
+    struct keys *keys; /* borrowed */
+    struct app_config cfg;
+};
+
+/* Who asks for a change: a user, a token, or the operator at the CLI (holds every role). */
+struct actor {
+    char id[KG_ACTOR_MAX + 1]; /* "u-…", "kgc_…" or "cli" */
+    kg_role_id roles[KG_GRANTS_MAX];
+    size_t nroles;
+    int operator;
+};
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * http.h — the HTTP server adapter: the only module that knows libmicrohttpd.
+ *
+ * The adapter reads a whole request (headers, then the body up to a limit) and hands it to
+ * one handler, which must answer it with exactly one http_reply().  Bodies longer than the
+ * limit are not read: the handler sees body_too_big and answers 413.
+ */
+#ifndef KG_HTTP_H
+#define KG_HTTP_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+struct http_req {
+    unsigned long id;   /* request id for logs */
+    const char *method; /* borrowed, valid during the handler */
+    const char *path;   /* URL path without the query, percent-decoded */
+    const char *body;   /* NUL-terminated copy; body_len excludes the NUL */
+    size_t body_len;
+    int body_too_big;
+    char peer[64]; /* client address, numeric */
+    int replied;
+    void *impl;    /* the adapter's connection */
+};
+
+typedef void (*http_handler)(struct http_req *req, void *ctx);
+
+struct http_config {
+    const char *listen; /* "127.0.0.1:8080", "[::1]:8080" */
+    unsigned threads;   /* 0 = one per core */
+    size_t body_max;    /* bytes */
+};
+
+/* Value of request header `name` (case-insensitive); borrowed; NULL when absent. */
+const char *http_header(const struct http_req *req, const char *name);
+/* Value of query parameter `name` (decoded); borrowed; NULL when absent. */
+const char *http_query(const struct http_req *req, const char *name);
+
+/*
+ * Sends the response: status, Content-Type, body (copied), and `headers`, a NULL-terminated
+ * list of name, value pairs (may be NULL).  Only the first call per request has effect.
+ */
+void http_reply(struct http_req *req, int status, const char *content_type, const char *body,
+                size_t len, const char *const *headers);
+
+struct http_server;
+
+/* Starts serving in background threads.  Caller owns *out; stop with http_server_free(). */
+kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ctx,
+                         struct http_server **out);
+void http_server_free(struct http_server *s); /* stops serving; NULL is a no-op */
+
+/* Splits "host:port" / "[v6]:port" into host (without brackets) and port. */
+kg_err http_parse_listen(const char *listen, char *host, size_t host_size, unsigned *port);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * ids.c — identifier generation and shape checks (see ids.h for the formats).
+ */
+#include "ids.h"
+
+#include <sodium.h>
+#include <string.h>
+
+static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+static int is_b62(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+void ids_base62(char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = b62[randombytes_uniform(62)];
+    out[n] = '\0';
+}
+
+static void digits(char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = (char)('0' + randombytes_uniform(10));
+    out[n] = '\0';
+}
+
+uint32_t ids_crc32(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint32_t crc = 0xffffffffu;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+    return crc ^ 0xffffffffu;
+}
+
+static void checksum62(const char *s, size_t len, char out[6])
+{
+    uint32_t crc = ids_crc32(s, len);
+    for (int i = 5; i >= 0; i--) {
+        out[i] = b62[crc % 62];
+        crc /= 62;
+    }
+}
+
+void ids_client_id(char out[KG_CLIENT_ID_LEN + 1])
+{
+    memcpy(out, "kgc_", 4);
+    ids_base62(out + 4, 16);
+}
+
+void ids_secret(char out[KG_SECRET_LEN + 1])
+{
+    memcpy(out, "kgs_", 4);
+    ids_base62(out + 4, 32);
+    checksum62(out, 36, out + 36);
+    out[KG_SECRET_LEN] = '\0';
+}
+
+void ids_role_id(char out[KG_ROLE_ID_LEN + 1])
+{
+    memcpy(out, "r-", 2);
+    digits(out + 2, 10);
+}
+
+void ids_user_id(char out[KG_USER_ID_LEN + 1])
+{
+    memcpy(out, "u-", 2);
+    digits(out + 2, 10);
+}
+
+void ids_jti(char out[KG_JTI_LEN + 1])
+{
+    ids_base62(out, KG_JTI_LEN);
+}
+
+static int shape(const char *s, const char *prefix, size_t len, int (*ok)(char))
+{
+    size_t plen = strlen(prefix);
+    if (strncmp(s, prefix, plen) != 0 || strnlen(s, len + 1) != len) return 0;
+    for (size_t i = plen; i < len; i++)
+        if (!ok(s[i])) return 0;
+    return 1;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int ids_client_id_valid(const char *s)
+{
+    return shape(s, "kgc_", KG_CLIENT_ID_LEN, is_b62);
+}
+
+int ids_secret_valid(const char *s)
+{
+    if (!shape(s, "kgs_", KG_SECRET_LEN, is_b62)) return 0;
+    char sum[6];
+    checksum62(s, 36, sum);
+    return memcmp(sum, s + 36, 6) == 0;
+}
+
+int ids_role_id_valid(const char *s)
+{
+    return shape(s, "r-", KG_ROLE_ID_LEN, is_digit);
+}
+
+int ids_user_id_valid(const char *s)
+{
+    return shape(s, "u-", KG_USER_ID_LEN, is_digit);
+}

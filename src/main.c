@@ -1,0 +1,126 @@
+/*
+ * main.c — `keygate <command>`: global options (--db, KEYGATE_DB, --log-level), the data
+ * directory, and dispatch to serve (server.c) or the operator commands (cli.c).
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+#define DEFAULT_DB "data/keygate.db"
+
+/* Removes "--name VALUE" from argv (in place) and returns VALUE, or NULL. */
+static const char *take_option(int *argc, char **argv, const char *name, int *bad)
+{
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], name) != 0) continue;
+        if (i + 1 >= *argc) {
+            fprintf(stderr, "keygate: %s needs a value\n", name);
+            *bad = 1;
+            return NULL;
+        }
+        const char *v = argv[i + 1];
+        memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2 + 1) * sizeof *argv);
+        *argc -= 2;
+        return v;
+    }
+    return NULL;
+}
+
+/* mkdir -p, mode 0700 for what it creates. */
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    if (kg_strcpy(path, sizeof path, dir) != KG_OK) return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    int bad = 0;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "keygate: libsodium failed to start\n");
+        return 1;
+    }
+    const char *db = take_option(&argc, argv, "--db", &bad);
+    const char *level = take_option(&argc, argv, "--log-level", &bad);
+    const char *keys_dir = take_option(&argc, argv, "--keys-dir", &bad);
+    if (!db) db = getenv("KEYGATE_DB");
+    if (!db || !*db) db = DEFAULT_DB;
+    if (level && (kg_log_level = kg_log_parse_level(level)) < 0) {
+        fprintf(stderr, "keygate: --log-level is one of error, warning, notice, info, debug\n");
+        return 2;
+    }
+    if (bad) return 2;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0) {
+        cli_usage();
+        return argc < 2 ? 2 : 0;
+    }
+
+    /* The keys live beside the SQLite file unless --keys-dir says otherwise. */
+    char dirbuf[4096];
+    const char *path = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
+    if (kg_strcpy(dirbuf, sizeof dirbuf, path) != KG_OK) {
+        fprintf(stderr, "keygate: --db path too long\n");
+        return 2;
+    }
+    if (!keys_dir) keys_dir = dirname(dirbuf);
+    if (make_dirs(keys_dir) != 0) {
+        fprintf(stderr, "keygate: cannot create %s: %s\n", keys_dir, strerror(errno));
+        return 1;
+    }
+
+    if (strcmp(argv[1], "serve") == 0) {
+        struct server_opts o = {.listen = "127.0.0.1:8080", .db = db, .keys_dir = keys_dir,
+                                .access_token_ttl = 600};
+        const char *ttl = NULL, *threads = NULL;
+        int64_t v;
+        for (int i = 2; i < argc; i++) {
+            const char **slot = NULL;
+            if (strcmp(argv[i], "--listen") == 0) slot = &o.listen;
+            else if (strcmp(argv[i], "--issuer") == 0) slot = &o.issuer;
+            else if (strcmp(argv[i], "--audience") == 0) slot = &o.audience;
+            else if (strcmp(argv[i], "--access-token-ttl") == 0) slot = &ttl;
+            else if (strcmp(argv[i], "--threads") == 0) slot = &threads;
+            else if (strcmp(argv[i], "--help") == 0) {
+                cli_usage();
+                return 0;
+            }
+            if (!slot || i + 1 >= argc) {
+                fprintf(stderr, "keygate: serve: bad option %s\n", argv[i]);
+                return 2;
+            }
+            *slot = argv[++i];
+        }
+        if (ttl) {
+            if (kg_parse_int64(ttl, 10, 86400, &v) != KG_OK) {
+                fprintf(stderr, "keygate: --access-token-ttl is 10 to 86400 seconds\n");
+                return 2;
+            }
+            o.access_token_ttl = v;
+        }
+        if (threads) {
+            if (kg_parse_int64(threads, 1, 256, &v) != KG_OK) {
+                fprintf(stderr, "keygate: --threads is 1 to 256\n");
+                return 2;
+            }
+            o.threads = (unsigned)v;
+        }
+        return server_run(&o);
+    }
+    return cli_run(argc - 1, argv + 1, db, keys_dir);
+}

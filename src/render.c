@@ -1,0 +1,68 @@
+/*
+ * render.c — records to JSON (field names follow the Galaxy API's camelCase).
+ */
+#include "render.h"
+
+#include "util.h"
+
+json_t *render_time(int64_t ms)
+{
+    if (!ms) return json_null();
+    char buf[40];
+    kg_time_format(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+json_t *render_token(const struct kg_token *t, int64_t last_access, const char *secret)
+{
+    if (last_access < t->last_access_on) last_access = t->last_access_on;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "clientId",
+                          t->client_id, "description", t->description, "roleId", t->role_id,
+                          "roleName", t->role_name, "status",
+                          t->status == KG_TOKEN_ACTIVE ? "Active" : "Revoked", "createdOn",
+                          render_time(t->created_on), "createdBy", t->created_by,
+                          "lastAccessOn", render_time(last_access), "revokedOn",
+                          render_time(t->revoked_on), "expiresOn", render_time(t->expires_on));
+    if (o && secret && json_object_set_new(o, "clientSecret", json_string(secret)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *role_refs(const kg_role_id *ids, size_t n, struct view *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        char name[KG_ROLE_NAME_MAX + 1] = "";
+        if (v) view_role_name(v, ids[i], name);
+        json_t *ref = v ? json_pack("{s:s, s:s}", "roleId", ids[i], "roleName", name)
+                        : json_pack("{s:s}", "roleId", ids[i]);
+        if (json_array_append_new(a, ref) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+json_t *render_role(const struct kg_role *r, struct view *v)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "roleId", r->role_id, "roleName",
+                     r->role_name, "roleDescription", r->description, "createdOn",
+                     render_time(r->created_on), "modifiedOn", render_time(r->modified_on),
+                     "directlyGrantedRoles", role_refs(r->granted, r->ngranted, v));
+}
+
+json_t *render_privilege(const struct kg_privilege *p)
+{
+    return json_pack("{s:s, s:s}", "grantKind", p->kind == KG_DENY ? "Deny" : "Allow",
+                     "privilege", p->name);
+}
+
+json_t *render_user(const struct kg_user *u, struct view *v)
+{
+    return json_pack("{s:s, s:s, s:o, s:o}", "userId", u->user_id, "email", u->email,
+                     "createdOn", render_time(u->created_on), "directlyGrantedRoles",
+                     role_refs(u->roles, u->nroles, v));
+}

@@ -1,0 +1,23 @@
+/*
+ * render.h — the JSON shape of keygate's records, shared by the REST API and `--json` CLI
+ * output.  Every function returns a new reference (caller owns) or NULL on ENOMEM.
+ */
+#ifndef KG_RENDER_H
+#define KG_RENDER_H
+
+#include <jansson.h>
+
+#include "model.h"
+#include "view.h"
+
+/* last_access: the freshest last access known (0 = use t's).  secret: NULL except at
+ * creation, where it becomes "clientSecret". */
+json_t *render_token(const struct kg_token *t, int64_t last_access, const char *secret);
+/* v (may be NULL) resolves granted roles' names. */
+json_t *render_role(const struct kg_role *r, struct view *v);
+json_t *render_privilege(const struct kg_privilege *p);
+json_t *render_user(const struct kg_user *u, struct view *v);
+/* A time in RFC 3339, or JSON null for 0. */
+json_t *render_time(int64_t ms);
+
+#endif

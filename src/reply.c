@@ -1,0 +1,82 @@
+/*
+ * reply.c — JSON responses and the single kg_err → HTTP / OAuth error mapping.
+ */
+#include "reply.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static const struct {
+    int http;
+    const char *status; /* Google-style status name of the REST API */
+    const char *oauth;  /* RFC 6749 §5.2 error code */
+} map[] = {
+    [KG_OK] = {200, "OK", NULL},
+    [KG_ENOMEM] = {500, "INTERNAL", "server_error"},
+    [KG_INVALID] = {400, "INVALID_ARGUMENT", "invalid_request"},
+    [KG_NOTFOUND] = {404, "NOT_FOUND", "invalid_request"},
+    [KG_CONFLICT] = {409, "ALREADY_EXISTS", "invalid_request"},
+    [KG_PRECONDITION] = {400, "FAILED_PRECONDITION", "invalid_request"},
+    [KG_UNAUTHENTICATED] = {401, "UNAUTHENTICATED", "invalid_client"},
+    [KG_FORBIDDEN] = {403, "PERMISSION_DENIED", "unauthorized_client"},
+    [KG_TOOBIG] = {413, "INVALID_ARGUMENT", "invalid_request"},
+    [KG_UNAVAILABLE] = {503, "UNAVAILABLE", "temporarily_unavailable"},
+    [KG_IO] = {500, "INTERNAL", "server_error"},
+    [KG_BADMETHOD] = {405, "METHOD_NOT_ALLOWED", "invalid_request"},
+    [KG_INTERNAL] = {500, "INTERNAL", "server_error"},
+};
+
+static unsigned idx(kg_err rc)
+{
+    return (unsigned)rc < sizeof map / sizeof map[0] && map[rc].status ? (unsigned)rc : KG_INTERNAL;
+}
+
+int reply_status(kg_err rc)
+{
+    return map[idx(rc)].http;
+}
+
+static void send_json(struct http_req *req, int status, json_t *body, const char *const *extra)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] = "{\"code\":500,\"message\":\"out of memory\",\"status\":\"INTERNAL\"}";
+        http_reply(req, 500, "application/json", oom, sizeof oom - 1, NULL);
+        return;
+    }
+    const char *headers[8] = {"Cache-Control", "no-store", "Pragma", "no-cache"};
+    for (size_t i = 0; extra && extra[i] && i < 2; i += 2) {
+        headers[4 + i] = extra[i];
+        headers[5 + i] = extra[i + 1];
+    }
+    http_reply(req, status, "application/json", text, strlen(text), headers);
+    free(text);
+}
+
+void reply_json(struct http_req *req, int status, json_t *body)
+{
+    send_json(req, status, body, NULL);
+}
+
+void reply_error(struct http_req *req, kg_err rc, const char *msg)
+{
+    unsigned i = idx(rc);
+    if (map[i].http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, req->path, msg, kg_err_name(rc));
+    else KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, req->path, map[i].http, msg);
+    const char *bearer[] = {"WWW-Authenticate", "Bearer realm=\"keygate\", error=\"invalid_token\"", NULL};
+    send_json(req, map[i].http, json_pack("{s:i, s:s, s:s}", "code", map[i].http, "message", msg, "status", map[i].status),
+              rc == KG_UNAUTHENTICATED ? bearer : NULL);
+}
+
+void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc)
+{
+    unsigned i = idx(rc);
+    if (!error) error = map[i].oauth;
+    KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, req->path, map[i].http, error);
+    const char *basic[] = {"WWW-Authenticate", "Basic realm=\"keygate\"", NULL};
+    send_json(req, map[i].http, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
+              rc == KG_UNAUTHENTICATED ? basic : NULL);
+}

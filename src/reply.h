@@ -1,0 +1,22 @@
+/*
+ * reply.h — every response keygate sends, and the one place where a kg_err becomes an HTTP
+ * status, a JSON error body ({"code","message","status"}) or an OAuth error (RFC 6749 §5.2).
+ */
+#ifndef KG_REPLY_H
+#define KG_REPLY_H
+
+#include <jansson.h>
+
+#include "err.h"
+#include "http.h"
+
+/* Sends body (stolen: the reference is released) as JSON with Cache-Control: no-store. */
+void reply_json(struct http_req *req, int status, json_t *body);
+/* Sends {"code","message","status"} for rc; msg is a person-readable sentence. */
+void reply_error(struct http_req *req, kg_err rc, const char *msg);
+/* Sends {"error","error_description"}; `error` NULL picks the RFC 6749 code for rc. */
+void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc);
+/* The HTTP status for rc. */
+int reply_status(kg_err rc);
+
+#endif

@@ -1,0 +1,276 @@
+/*
+ * route.c — the route table (the whole HTTP surface on one screen), path matching, bearer
+ * authentication, privilege checks, and the request-parsing helpers handlers share.
+ *
+ * Layout: table, matching, authentication, route_request(), helpers.
+ */
+#include "route.h"
+
+#include <sodium.h>
+#include <strings.h>
+#include <string.h>
+
+#include "api.h"
+#include "ids.h"
+#include "log.h"
+#include "reply.h"
+#include "util.h"
+
+enum auth { AUTH_NONE, AUTH_BEARER };
+
+struct route {
+    const char *method;
+    const char *pattern; /* "{}" is one path parameter, optionally followed by ":verb" */
+    route_fn fn;
+    enum auth auth;
+    const char *privilege; /* needed by the caller's active role set; NULL = none */
+};
+
+#define V1 "/public/api/v1"
+static const struct route routes[] = {
+    {"GET", "/healthz", api_health, AUTH_NONE, NULL},
+    {"POST", "/oauth/v2/token", oauth_token, AUTH_NONE, NULL},
+
+    {"GET", V1 "/apiToken", api_token_list, AUTH_BEARER, "ManageSecurity"},
+    {"POST", V1 "/apiToken", api_token_create, AUTH_BEARER, "ManageSecurity"},
+    {"GET", V1 "/apiToken/{}", api_token_get, AUTH_BEARER, "ManageSecurity"},
+    {"POST", V1 "/apiToken/{}:revoke", api_token_revoke, AUTH_BEARER, "ManageSecurity"},
+
+    {"GET", V1 "/role", api_role_list, AUTH_BEARER, "ManageSecurity"},
+    {"POST", V1 "/role", api_role_create, AUTH_BEARER, "CreateRole"},
+    {"GET", V1 "/role/{}", api_role_get, AUTH_BEARER, "ManageSecurity"},
+    {"PATCH", V1 "/role/{}", api_role_update, AUTH_BEARER, "ManageSecurity"},
+    {"DELETE", V1 "/role/{}", api_role_delete, AUTH_BEARER, "ManageSecurity"},
+    {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_BEARER, "ManageSecurity"},
+    {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_BEARER, "ManageSecurity"},
+    {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_BEARER, "ManageSecurity"},
+
+    {"GET", V1 "/user", api_user_list, AUTH_BEARER, "ManageSecurity"},
+    {"POST", V1 "/user", api_user_create, AUTH_BEARER, "CreateUser"},
+    {"GET", V1 "/user/{}", api_user_get, AUTH_BEARER, "ManageSecurity"},
+    {"PATCH", V1 "/user/{}", api_user_update, AUTH_BEARER, "ManageSecurity"},
+    {"DELETE", V1 "/user/{}", api_user_delete, AUTH_BEARER, "ManageSecurity"},
+};
+
+/* ---- matching ------------------------------------------------------------------------ */
+
+/* 1 when path matches pattern; path parameters are copied into c->params. */
+static int match(const char *pattern, const char *path, struct call *c)
+{
+    size_t np = 0;
+    while (*pattern && *path) {
+        if (pattern[0] == '{' && pattern[1] == '}') {
+            pattern += 2;
+            const char *suffix_end = strchr(pattern, '/');
+            size_t sl = suffix_end ? (size_t)(suffix_end - pattern) : strlen(pattern);
+            const char *seg_end = strchr(path, '/');
+            size_t seg = seg_end ? (size_t)(seg_end - path) : strlen(path);
+            if (seg <= sl || memcmp(path + seg - sl, pattern, sl) != 0) return 0;
+            size_t vl = seg - sl;
+            if (vl > KG_PARAM_MAX || np >= 2 || memchr(path, ':', vl)) return 0;
+            memcpy(c->params[np], path, vl);
+            c->params[np++][vl] = '\0';
+            pattern += sl;
+            path += seg;
+            continue;
+        }
+        if (*pattern != *path) return 0;
+        pattern++, path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* ---- authentication ------------------------------------------------------------------ */
+
+/* Authenticates "Authorization: Bearer <access token>" into c->actor. */
+static int bearer_or_reply(struct call *c)
+{
+    struct app *a = c->app;
+    const char *h = http_header(c->req, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        reply_error(c->req, KG_UNAUTHENTICATED, "send an access token: Authorization: Bearer <token>");
+        return -1;
+    }
+    const char *tok = h + 7;
+    while (*tok == ' ') tok++;
+    struct jwt_claims cl;
+    struct view_token vt;
+    int64_t now = kg_now_ms();
+    if (jwt_verify(a->keys, tok, strnlen(tok, KG_JWT_MAX + 1), a->cfg.issuer, a->cfg.audience,
+                   now / 1000, &cl) != KG_OK ||
+        view_token_get(a->view, cl.sub, &vt) != KG_OK || vt.status != KG_TOKEN_ACTIVE ||
+        (vt.expires_on && vt.expires_on <= now)) {
+        reply_error(c->req, KG_UNAUTHENTICATED, "the access token is invalid, expired or revoked");
+        return -1;
+    }
+    view_token_touch(a->view, cl.sub, now);
+    memcpy(c->actor.id, cl.sub, sizeof cl.sub);
+    memcpy(c->actor.roles[0], vt.role_id, sizeof vt.role_id);
+    c->actor.nroles = 1;
+    return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+void route_request(struct http_req *req, void *ctx)
+{
+    struct call c;
+    memset(&c, 0, sizeof c);
+    c.app = ctx;
+    c.req = req;
+    const struct route *r = NULL;
+    int path_known = 0;
+    for (size_t i = 0; i < KG_ARRAY_LEN(routes) && !r; i++) {
+        if (!match(routes[i].pattern, req->path, &c)) continue;
+        path_known = 1;
+        if (strcmp(routes[i].method, req->method) == 0) r = &routes[i];
+    }
+    if (!r) {
+        reply_error(req, path_known ? KG_BADMETHOD : KG_NOTFOUND,
+                    path_known ? "method not allowed on this resource" : "no such resource");
+        return;
+    }
+    if (req->body_too_big) {
+        if (r->fn == oauth_token)
+            reply_oauth_error(req, KG_TOOBIG, NULL, "the request body is too large");
+        else
+            reply_error(req, KG_TOOBIG, "the request body is too large");
+        return;
+    }
+    if (r->auth == AUTH_BEARER) {
+        if (bearer_or_reply(&c) != 0) return;
+        if (r->privilege && !view_allows(c.app->view, c.actor.roles, c.actor.nroles, r->privilege)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "the caller's role lacks the %s privilege", r->privilege);
+            reply_error(req, KG_FORBIDDEN, msg);
+            return;
+        }
+    }
+    r->fn(&c);
+    KG_LOG_REQ(LOG_DEBUG, req->id, "%s %s by %s", req->method, req->path,
+               c.actor.id[0] ? c.actor.id : "-");
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
+{
+    const char *ct = http_header(c->req, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+        reply_error(c->req, KG_INVALID, "send a JSON body with Content-Type: application/json");
+        return -1;
+    }
+    json_error_t err;
+    json_t *o = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        reply_error(c->req, KG_INVALID, "the body is not a JSON object");
+        return -1;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val) {
+        int ok = 0;
+        for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            char msg[160];
+            char shown[41];
+            size_t n = strnlen(key, sizeof shown - 1);
+            memcpy(shown, key, n);
+            shown[n] = '\0';
+            for (size_t i = 0; i < n; i++)
+                if ((unsigned char)shown[i] < 0x20 || (unsigned char)shown[i] >= 0x7f) shown[i] = '?';
+            snprintf(msg, sizeof msg, "unknown field \"%s\"", shown);
+            json_decref(o);
+            reply_error(c->req, KG_INVALID, msg);
+            return -1;
+        }
+    }
+    *out = o;
+    return 0;
+}
+
+int json_string_or_reply(struct call *c, json_t *obj, const char *key, int required,
+                         const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    char msg[128];
+    *out = NULL;
+    if (!v && !required) return 0;
+    if (v && json_is_string(v)) {
+        *out = json_string_value(v);
+        return 0;
+    }
+    snprintf(msg, sizeof msg, v ? "%s must be a string" : "%s is required", key);
+    reply_error(c->req, KG_INVALID, msg);
+    return -1;
+}
+
+int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
+                            kg_role_id ids[KG_GRANTS_MAX], size_t *n, int *present)
+{
+    json_t *arr = json_object_get(obj, key), *item;
+    size_t i;
+    *n = 0;
+    *present = arr != NULL;
+    if (!arr) return 0;
+    if (!json_is_array(arr) || json_array_size(arr) > KG_GRANTS_MAX) goto bad;
+    json_array_foreach(arr, i, item) {
+        const char *id = json_string_value(json_object_get(item, "roleId"));
+        if (!json_is_object(item) || !id || !ids_role_id_valid(id)) goto bad;
+        memcpy(ids[i], id, sizeof ids[i]);
+        *n = i + 1;
+    }
+    return 0;
+bad:
+    reply_error(c->req, KG_INVALID, "directlyGrantedRoles must be a list of at most 32 "
+                                    "{\"roleId\":\"r-0123456789\"}");
+    return -1;
+}
+
+#define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+
+int page_or_reply(struct call *c, size_t *size, int64_t *cursor)
+{
+    const char *ps = http_query(c->req, "pageSize"), *pt = http_query(c->req, "pageToken");
+    int64_t v = KG_PAGE_DEFAULT;
+    *cursor = 0;
+    if (ps && kg_parse_int64(ps, 1, KG_PAGE_MAX, &v) != KG_OK) {
+        reply_error(c->req, KG_INVALID, "pageSize must be a whole number from 1 to 1000");
+        return -1;
+    }
+    *size = (size_t)v;
+    if (pt && *pt) {
+        unsigned char raw[9];
+        size_t n = 0;
+        if (strlen(pt) > 16 ||
+            sodium_base642bin(raw, sizeof raw, pt, strlen(pt), NULL, &n, NULL, B64) != 0 ||
+            n != 9 || raw[0] != 'k') {
+            reply_error(c->req, KG_INVALID, "pageToken is not one this server gave");
+            return -1;
+        }
+        uint64_t s = 0;
+        for (int i = 1; i < 9; i++) s = (s << 8) | raw[i];
+        if (s == 0 || s > INT64_MAX) {
+            reply_error(c->req, KG_INVALID, "pageToken is not one this server gave");
+            return -1;
+        }
+        *cursor = (int64_t)s;
+    }
+    return 0;
+}
+
+void reply_page(struct call *c, json_t *result, int64_t cursor)
+{
+    char tok[24] = "";
+    if (cursor > 0) {
+        unsigned char raw[9] = {'k'};
+        for (int i = 8; i >= 1; i--, cursor >>= 8) raw[i] = (unsigned char)(cursor & 0xff);
+        sodium_bin2base64(tok, sizeof tok, raw, sizeof raw, B64);
+    }
+    if (!result) {
+        reply_error(c->req, KG_ENOMEM, "out of memory");
+        return;
+    }
+    reply_json(c->req, 200, json_pack("{s:s, s:o}", "nextPageToken", tok, "result", result));
+}

@@ -1,0 +1,23 @@
+/*
+ * server.h — `keygate serve`: wires store, keys, view and HTTP together and runs until
+ * SIGINT/SIGTERM.
+ */
+#ifndef KG_SERVER_H
+#define KG_SERVER_H
+
+#include <stdint.h>
+
+struct server_opts {
+    const char *listen;   /* "127.0.0.1:8080" */
+    const char *db;       /* store URI */
+    const char *keys_dir; /* where hash.key and signing.key live */
+    const char *issuer;   /* NULL = "http://" + listen */
+    const char *audience; /* NULL = issuer */
+    int64_t access_token_ttl;
+    unsigned threads; /* 0 = one per core */
+};
+
+/* Returns the process exit status. */
+int server_run(const struct server_opts *o);
+
+#endif

@@ -1,0 +1,466 @@
+/*
+ * service.c — validation, the no-escalation rule, writes and view refresh for every change.
+ *
+ * Layout: validators, tokens, roles, privileges, users, bootstrap.
+ */
+#include "service.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "ids.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const account_privileges[] = {"ManageSecurity", "CreateRole", "CreateUser",
+                                                 "ViewAuditLog", "Introspect"};
+
+int service_role_name_valid(const char *s)
+{
+    size_t n = strnlen(s, KG_ROLE_NAME_MAX + 1);
+    if (n == 0 || n > KG_ROLE_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+int service_privilege_valid(const char *s)
+{
+    for (size_t i = 0; i < KG_ARRAY_LEN(account_privileges); i++)
+        if (strcmp(s, account_privileges[i]) == 0) return 1;
+    size_t n = strnlen(s, KG_PRIV_MAX + 1);
+    if (n == 0 || n > KG_PRIV_MAX || !(s[0] >= 'a' && s[0] <= 'z')) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+              strchr("_.:-", s[i])))
+            return 0;
+    return 1;
+}
+
+int service_email_valid(const char *s)
+{
+    size_t n = strnlen(s, KG_EMAIL_MAX + 1);
+    const char *at = strchr(s, '@');
+    if (n < 3 || n > KG_EMAIL_MAX || !at || at == s || !at[1] || strchr(at + 1, '@')) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || strchr("<>()[]\\,;:\"", s[i]))
+            return 0;
+    return 1;
+}
+
+static kg_err text_ok(const char *s, const char *what_fail, const char **why)
+{
+    size_t chars;
+    if (strlen(s) > KG_DESC_MAX_BYTES || !kg_utf8_text(s, strlen(s), &chars) ||
+        chars > KG_DESC_MAX_CHARS) {
+        *why = what_fail;
+        return KG_INVALID;
+    }
+    return KG_OK;
+}
+
+static void refresh(struct app *a)
+{
+    if (a->view) view_sync(a->view);
+}
+
+/* The no-escalation rule: every role in `ids` must be in who's active role set. */
+static kg_err may_hand_out(struct app *a, const struct actor *who, const kg_role_id *ids,
+                           size_t n, const char **why)
+{
+    if (who->operator) return KG_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (!a->view || !view_holds(a->view, who->roles, who->nroles, ids[i])) {
+            *why = "you can only hand out a role in your own active role set";
+            return KG_FORBIDDEN;
+        }
+    }
+    return KG_OK;
+}
+
+static kg_err role_ids_ok(const kg_role_id *ids, size_t n, const char **why)
+{
+    if (n > KG_GRANTS_MAX) {
+        *why = "too many roles (at most 32)";
+        return KG_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!ids_role_id_valid(ids[i])) {
+            *why = "a roleId must look like r-0123456789";
+            return KG_INVALID;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(ids[i], ids[k]) == 0) {
+                *why = "a role is listed twice";
+                return KG_INVALID;
+            }
+    }
+    return KG_OK;
+}
+
+/* ---- tokens -------------------------------------------------------------------------- */
+
+kg_err service_token_create(struct app *a, const struct actor *who, const char *description,
+                            const char *role_id, int64_t expires_on, struct kg_token *out,
+                            char secret[KG_SECRET_LEN + 1], const char **why)
+{
+    kg_err rc;
+    int64_t now = kg_now_ms();
+    if ((rc = text_ok(description, "description must be text of at most 256 characters", why)))
+        return rc;
+    if (!ids_role_id_valid(role_id)) {
+        *why = "roleId must look like r-0123456789";
+        return KG_INVALID;
+    }
+    if (expires_on && expires_on <= now) {
+        *why = "expiresOn must be in the future";
+        return KG_INVALID;
+    }
+    struct kg_role role;
+    if ((rc = store_role_get(a->st, role_id, &role)) != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
+        return rc;
+    }
+    if ((rc = may_hand_out(a, who, (const kg_role_id *)&role.role_id, 1, why))) return rc;
+
+    memset(out, 0, sizeof *out);
+    memcpy(out->description, description, strlen(description) + 1);
+    memcpy(out->role_id, role.role_id, sizeof out->role_id);
+    memcpy(out->role_name, role.role_name, sizeof out->role_name);
+    memcpy(out->created_by, who->id, sizeof out->created_by);
+    out->status = KG_TOKEN_ACTIVE;
+    out->created_on = now;
+    out->expires_on = expires_on;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        ids_client_id(out->client_id);
+        ids_secret(secret);
+        keys_hash_secret(a->keys, secret, KG_SECRET_LEN, out->secret_hash);
+        if ((rc = store_token_insert(a->st, out)) != KG_CONFLICT) break;
+    }
+    if (rc != KG_OK) {
+        sodium_memzero(secret, KG_SECRET_LEN + 1);
+        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not store the token";
+        return rc;
+    }
+    refresh(a);
+    KG_LOG(LOG_NOTICE, "token %s created by %s for role %s", out->client_id, who->id,
+           role.role_name);
+    return store_token_get(a->st, out->client_id, out);
+}
+
+kg_err service_token_revoke(struct app *a, const char *client_id, struct kg_token *out,
+                            const char **why)
+{
+    int changed = 0;
+    kg_err rc;
+    if (!ids_client_id_valid(client_id)) {
+        *why = "no token has that clientId";
+        return KG_NOTFOUND;
+    }
+    if ((rc = store_token_revoke(a->st, client_id, kg_now_ms(), &changed)) != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no token has that clientId" : "could not revoke the token";
+        return rc;
+    }
+    refresh(a);
+    if (changed) KG_LOG(LOG_NOTICE, "token %s revoked", client_id);
+    if ((rc = store_token_get(a->st, client_id, out)) != KG_OK) *why = "could not read the token";
+    return rc;
+}
+
+/* ---- roles --------------------------------------------------------------------------- */
+
+static int builtin(const struct kg_role *r)
+{
+    return strcmp(r->role_name, KG_ROLE_ACCOUNTADMIN) == 0 ||
+           strcmp(r->role_name, KG_ROLE_PUBLIC) == 0;
+}
+
+static kg_err role_write_error(kg_err rc, const char **why)
+{
+    switch (rc) {
+    case KG_CONFLICT: *why = "a role with that roleName exists"; break;
+    case KG_NOTFOUND: *why = "a granted role does not exist"; break;
+    case KG_PRECONDITION: *why = "that grant would make a cycle of roles"; break;
+    default: *why = "could not store the role"; break;
+    }
+    return rc;
+}
+
+kg_err service_role_create(struct app *a, const struct actor *who, const char *name,
+                           const char *description, const kg_role_id *granted, size_t ngranted,
+                           struct kg_role *out, const char **why)
+{
+    kg_err rc;
+    if (!service_role_name_valid(name)) {
+        *why = "roleName must be 1 to 64 of a-z, 0-9 and _";
+        return KG_INVALID;
+    }
+    if ((rc = text_ok(description, "roleDescription must be text of at most 256 characters", why)))
+        return rc;
+    if ((rc = role_ids_ok(granted, ngranted, why)) || (rc = may_hand_out(a, who, granted, ngranted, why)))
+        return rc;
+    memset(out, 0, sizeof *out);
+    memcpy(out->role_name, name, strlen(name) + 1);
+    memcpy(out->description, description, strlen(description) + 1);
+    out->created_on = out->modified_on = kg_now_ms();
+    out->ngranted = ngranted;
+    memcpy(out->granted, granted, ngranted * sizeof *granted);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        ids_role_id(out->role_id);
+        if ((rc = store_role_insert(a->st, out)) != KG_CONFLICT) break;
+        struct kg_role same; /* a taken name is final; a taken id is retried */
+        if (store_role_get_by_name(a->st, name, &same) == KG_OK) break;
+    }
+    if (rc != KG_OK) return role_write_error(rc, why);
+    refresh(a);
+    return store_role_get(a->st, out->role_id, out);
+}
+
+kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
+                           const char *name, const char *description, const kg_role_id *granted,
+                           size_t ngranted, int set_granted, struct kg_role *out,
+                           const char **why)
+{
+    kg_err rc;
+    struct kg_role r;
+    if ((rc = store_role_get(a->st, role_id, &r)) != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
+        return rc;
+    }
+    if (builtin(&r)) {
+        *why = "the built-in roles accountadmin and public cannot be changed";
+        return KG_PRECONDITION;
+    }
+    if (name) {
+        if (!service_role_name_valid(name)) {
+            *why = "roleName must be 1 to 64 of a-z, 0-9 and _";
+            return KG_INVALID;
+        }
+        memcpy(r.role_name, name, strlen(name) + 1);
+    }
+    if (description) {
+        if ((rc = text_ok(description, "roleDescription must be text of at most 256 characters", why)))
+            return rc;
+        memcpy(r.description, description, strlen(description) + 1);
+    }
+    if (set_granted) {
+        if ((rc = role_ids_ok(granted, ngranted, why))) return rc;
+        /* only newly added grants need the actor to hold them */
+        for (size_t i = 0; i < ngranted; i++) {
+            int had = 0;
+            for (size_t k = 0; k < r.ngranted; k++) had |= strcmp(r.granted[k], granted[i]) == 0;
+            if (!had && (rc = may_hand_out(a, who, &granted[i], 1, why))) return rc;
+        }
+        r.ngranted = ngranted;
+        memcpy(r.granted, granted, ngranted * sizeof *granted);
+    }
+    r.modified_on = kg_now_ms();
+    if ((rc = store_role_update(a->st, &r)) != KG_OK) return role_write_error(rc, why);
+    refresh(a);
+    return store_role_get(a->st, role_id, out);
+}
+
+kg_err service_role_delete(struct app *a, const char *role_id, const char **why)
+{
+    kg_err rc;
+    struct kg_role r;
+    if ((rc = store_role_get(a->st, role_id, &r)) != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
+        return rc;
+    }
+    if (builtin(&r)) {
+        *why = "the built-in roles accountadmin and public cannot be deleted";
+        return KG_PRECONDITION;
+    }
+    if ((rc = store_role_delete(a->st, role_id)) != KG_OK) {
+        *why = rc == KG_PRECONDITION ? "the role is held by an active token or a user"
+                                     : "could not delete the role";
+        return rc;
+    }
+    refresh(a);
+    return KG_OK;
+}
+
+static kg_err privilege_args(struct app *a, const char *role_id, const char *kind,
+                             const char *privilege, struct kg_privilege *p, const char **why)
+{
+    kg_err rc;
+    struct kg_role r;
+    if ((rc = store_role_get(a->st, role_id, &r)) != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
+        return rc;
+    }
+    if (builtin(&r) && strcmp(r.role_name, KG_ROLE_ACCOUNTADMIN) == 0) {
+        *why = "accountadmin holds every privilege and cannot be changed";
+        return KG_PRECONDITION;
+    }
+    memset(p, 0, sizeof *p);
+    if (strcmp(kind, "Allow") == 0) p->kind = KG_ALLOW;
+    else if (strcmp(kind, "Deny") == 0) p->kind = KG_DENY;
+    else {
+        *why = "grantKind must be Allow or Deny";
+        return KG_INVALID;
+    }
+    if (!service_privilege_valid(privilege)) {
+        *why = "privilege must be an account privilege (ManageSecurity, CreateRole, CreateUser, "
+               "ViewAuditLog, Introspect) or a name matching [a-z][a-z0-9_.:-]{0,63}";
+        return KG_INVALID;
+    }
+    memcpy(p->role_id, r.role_id, sizeof p->role_id);
+    memcpy(p->name, privilege, strlen(privilege) + 1);
+    return KG_OK;
+}
+
+kg_err service_privilege_grant(struct app *a, const char *role_id, const char *kind,
+                               const char *privilege, const char **why)
+{
+    struct kg_privilege p;
+    kg_err rc = privilege_args(a, role_id, kind, privilege, &p, why);
+    if (rc) return rc;
+    if ((rc = store_privilege_grant(a->st, &p, kg_now_ms())) != KG_OK) {
+        *why = "could not store the privilege";
+        return rc;
+    }
+    refresh(a);
+    return KG_OK;
+}
+
+kg_err service_privilege_revoke(struct app *a, const char *role_id, const char *kind,
+                                const char *privilege, int *changed, const char **why)
+{
+    struct kg_privilege p;
+    kg_err rc = privilege_args(a, role_id, kind, privilege, &p, why);
+    if (rc) return rc;
+    if ((rc = store_privilege_revoke(a->st, &p, changed)) != KG_OK) {
+        *why = "could not store the privilege";
+        return rc;
+    }
+    refresh(a);
+    return KG_OK;
+}
+
+/* ---- users --------------------------------------------------------------------------- */
+
+static kg_err password_hash(const char *password, char out[KG_PWHASH_MAX + 1], const char **why)
+{
+    size_t n = strlen(password);
+    if (n < 8 || n > KG_PASSWORD_MAX) {
+        *why = "password must be 8 to 1024 bytes";
+        return KG_INVALID;
+    }
+    if (crypto_pwhash_str(out, password, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+        *why = "could not hash the password";
+        return KG_ENOMEM;
+    }
+    return KG_OK;
+}
+
+static kg_err user_write_error(kg_err rc, const char **why)
+{
+    *why = rc == KG_CONFLICT   ? "a user with that email exists"
+           : rc == KG_NOTFOUND ? "a granted role does not exist"
+                               : "could not store the user";
+    return rc;
+}
+
+kg_err service_user_create(struct app *a, const struct actor *who, const char *email,
+                           const char *password, const kg_role_id *roles, size_t nroles,
+                           struct kg_user *out, char generated[33], const char **why)
+{
+    kg_err rc;
+    generated[0] = '\0';
+    if (!service_email_valid(email)) {
+        *why = "email must be an address like name@example.com";
+        return KG_INVALID;
+    }
+    if ((rc = role_ids_ok(roles, nroles, why)) || (rc = may_hand_out(a, who, roles, nroles, why)))
+        return rc;
+    memset(out, 0, sizeof *out);
+    memcpy(out->email, email, strlen(email) + 1);
+    if (!password) {
+        ids_base62(generated, 24);
+        password = generated;
+    }
+    if ((rc = password_hash(password, out->password_hash, why))) goto fail;
+    out->created_on = kg_now_ms();
+    out->nroles = nroles;
+    memcpy(out->roles, roles, nroles * sizeof *roles);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        ids_user_id(out->user_id);
+        if ((rc = store_user_insert(a->st, out)) != KG_CONFLICT) break;
+        struct kg_user same;
+        if (store_user_get_by_email(a->st, email, &same) == KG_OK) break;
+    }
+    if (rc != KG_OK) {
+        user_write_error(rc, why);
+        goto fail;
+    }
+    KG_LOG(LOG_NOTICE, "user %s created by %s", out->user_id, who->id);
+    return store_user_get(a->st, out->user_id, out);
+fail:
+    sodium_memzero(generated, 33);
+    return rc;
+}
+
+kg_err service_user_update(struct app *a, const struct actor *who, const char *user_id,
+                           const char *email, const char *password, const kg_role_id *roles,
+                           size_t nroles, int set_roles, struct kg_user *out, const char **why)
+{
+    kg_err rc;
+    struct kg_user u;
+    if ((rc = store_user_get(a->st, user_id, &u)) != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not read the user";
+        return rc;
+    }
+    if (email) {
+        if (!service_email_valid(email)) {
+            *why = "email must be an address like name@example.com";
+            return KG_INVALID;
+        }
+        memcpy(u.email, email, strlen(email) + 1);
+    }
+    if (password && (rc = password_hash(password, u.password_hash, why))) return rc;
+    if (set_roles) {
+        if ((rc = role_ids_ok(roles, nroles, why))) return rc;
+        for (size_t i = 0; i < nroles; i++) {
+            int had = 0;
+            for (size_t k = 0; k < u.nroles; k++) had |= strcmp(u.roles[k], roles[i]) == 0;
+            if (!had && (rc = may_hand_out(a, who, &roles[i], 1, why))) return rc;
+        }
+        u.nroles = nroles;
+        memcpy(u.roles, roles, nroles * sizeof *roles);
+    }
+    if ((rc = store_user_update(a->st, &u)) != KG_OK) return user_write_error(rc, why);
+    return store_user_get(a->st, user_id, out);
+}
+
+kg_err service_user_delete(struct app *a, const char *user_id, const char **why)
+{
+    kg_err rc = store_user_delete(a->st, user_id);
+    if (rc != KG_OK) *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not delete the user";
+    return rc;
+}
+
+kg_err service_bootstrap(struct app *a, int *created, char password[33])
+{
+    kg_err rc;
+    int64_t n = 0;
+    const char *why = "";
+    struct kg_role admin;
+    struct kg_user u;
+    struct actor op = {.id = "bootstrap", .operator = 1};
+    *created = 0;
+    if ((rc = store_user_count(a->st, &n)) != KG_OK || n > 0) return rc;
+    if ((rc = store_role_get_by_name(a->st, KG_ROLE_ACCOUNTADMIN, &admin)) != KG_OK) return rc;
+    rc = service_user_create(a, &op, "admin@localhost", NULL, (const kg_role_id *)&admin.role_id,
+                             1, &u, password, &why);
+    if (rc == KG_CONFLICT) return KG_OK; /* another process made it first */
+    if (rc != KG_OK) {
+        KG_LOG(LOG_ERR, "bootstrap user: %s", why);
+        return rc;
+    }
+    *created = 1;
+    return KG_OK;
+}

@@ -1,0 +1,56 @@
+/*
+ * service.h — keygate's operations, shared by the REST API and the CLI.
+ *
+ * Each call validates its input, applies the no-escalation rule (an actor may only hand out
+ * roles in its own active role set; the CLI operator holds every role), writes through the
+ * store, and refreshes the view.  On failure it returns the kg_err and points *why at a
+ * constant sentence fit to show a person (never containing a secret).
+ */
+#ifndef KG_SERVICE_H
+#define KG_SERVICE_H
+
+#include "app.h"
+
+/* Creates an Active token for role_id.  Fills *out and secret (shown once; the caller must
+ * wipe it).  expires_on 0 = never. */
+kg_err service_token_create(struct app *a, const struct actor *who, const char *description,
+                            const char *role_id, int64_t expires_on, struct kg_token *out,
+                            char secret[KG_SECRET_LEN + 1], const char **why);
+/* Revokes (idempotently) and fills *out with the token as it now is. */
+kg_err service_token_revoke(struct app *a, const char *client_id, struct kg_token *out,
+                            const char **why);
+
+/* Roles.  granted: role ids to grant to the role (each must be held by `who`).
+ * update: name/description NULL keep theirs; granted NULL keeps the list. */
+kg_err service_role_create(struct app *a, const struct actor *who, const char *name,
+                           const char *description, const kg_role_id *granted, size_t ngranted,
+                           struct kg_role *out, const char **why);
+kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
+                           const char *name, const char *description, const kg_role_id *granted,
+                           size_t ngranted, int set_granted, struct kg_role *out,
+                           const char **why);
+kg_err service_role_delete(struct app *a, const char *role_id, const char **why);
+kg_err service_privilege_grant(struct app *a, const char *role_id, const char *kind,
+                               const char *privilege, const char **why);
+kg_err service_privilege_revoke(struct app *a, const char *role_id, const char *kind,
+                                const char *privilege, int *changed, const char **why);
+
+/* Users.  password NULL: one is generated and copied to generated[] (else generated[0]=0). */
+kg_err service_user_create(struct app *a, const struct actor *who, const char *email,
+                           const char *password, const kg_role_id *roles, size_t nroles,
+                           struct kg_user *out, char generated[33], const char **why);
+kg_err service_user_update(struct app *a, const struct actor *who, const char *user_id,
+                           const char *email, const char *password, const kg_role_id *roles,
+                           size_t nroles, int set_roles, struct kg_user *out, const char **why);
+kg_err service_user_delete(struct app *a, const char *user_id, const char **why);
+
+/* Checks used by the API layer too. */
+int service_role_name_valid(const char *s);
+int service_privilege_valid(const char *s);
+int service_email_valid(const char *s);
+
+/* Makes the admin@localhost user (accountadmin) when there is no user yet; *created = 1 and
+ * password[] filled in that case. */
+kg_err service_bootstrap(struct app *a, int *created, char password[33]);
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * store.c — choosing a storage backend by URI, and the thin store_*() wrappers.
+ *
+ * The file has two parts: store_open()/store_free(), which pick the backend from the URI
+ * scheme, and one wrapper per struct store_ops entry, which only forwards the call.  All the
+ * real work, locking included, is in the backend (store_sqlite.c).
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define SQLITE_SCHEME "sqlite:"
+
+/* ---- opening and closing ----------------------------------------------------------------- */
+
+/*
+ * "sqlite:PATH" and a plain PATH open SQLite; any other "scheme://" (e.g. "postgres://") is
+ * KG_INVALID until its backend exists, as are NULL and an empty path.
+ */
+kg_err store_open(const char *uri, struct store **out)
+{
+    const char *path;
+
+    assert(out);
+    *out = NULL;
+    if (!uri) return KG_INVALID;
+    if (strncmp(uri, SQLITE_SCHEME, strlen(SQLITE_SCHEME)) == 0)
+        path = uri + strlen(SQLITE_SCHEME);
+    else if (strstr(uri, "://"))
+        return KG_INVALID; /* another backend's URI */
+    else
+        path = uri;
+    if (!*path) return KG_INVALID;
+    return store_sqlite_open(path, out);
+}
+
+void store_free(struct store *st)
+{
+    if (!st) return;
+    assert(st->ops && st->ops->close);
+    st->ops->close(st);
+}
+
+/* ---- forwarding wrappers ------------------------------------------------------------------- */
+
+#define OPS(st) (assert((st) && (st)->ops), (st)->ops)
+
+kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver)
+{
+    return OPS(st)->version(st, data_ver, roles_ver);
+}
+
+kg_err store_token_insert(struct store *st, const struct kg_token *t)
+{
+    return OPS(st)->token_insert(st, t);
+}
+
+kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out)
+{
+    return OPS(st)->token_get(st, client_id, out);
+}
+
+kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
+                        size_t *n)
+{
+    return OPS(st)->token_list(st, before_seq, limit, out, n);
+}
+
+kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed)
+{
+    return OPS(st)->token_revoke(st, client_id, now, changed);
+}
+
+kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n)
+{
+    return OPS(st)->token_touch(st, t, n);
+}
+
+kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg)
+{
+    return OPS(st)->token_changes(st, since_ver, fn, arg);
+}
+
+kg_err store_role_insert(struct store *st, const struct kg_role *r)
+{
+    return OPS(st)->role_insert(st, r);
+}
+
+kg_err store_role_get(struct store *st, const char *role_id, struct kg_role *out)
+{
+    return OPS(st)->role_get(st, role_id, out);
+}
+
+kg_err store_role_get_by_name(struct store *st, const char *name, struct kg_role *out)
+{
+    return OPS(st)->role_get_by_name(st, name, out);
+}
+
+kg_err store_role_list(struct store *st, int64_t after_seq, size_t limit, struct kg_role **out,
+                       size_t *n)
+{
+    return OPS(st)->role_list(st, after_seq, limit, out, n);
+}
+
+kg_err store_role_update(struct store *st, const struct kg_role *r)
+{
+    return OPS(st)->role_update(st, r);
+}
+
+kg_err store_role_delete(struct store *st, const char *role_id)
+{
+    return OPS(st)->role_delete(st, role_id);
+}
+
+kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now)
+{
+    return OPS(st)->privilege_grant(st, p, now);
+}
+
+kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed)
+{
+    return OPS(st)->privilege_revoke(st, p, changed);
+}
+
+kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,
+                            size_t *n)
+{
+    return OPS(st)->privilege_list(st, role_id, out, n);
+}
+
+kg_err store_user_insert(struct store *st, const struct kg_user *u)
+{
+    return OPS(st)->user_insert(st, u);
+}
+
+kg_err store_user_get(struct store *st, const char *user_id, struct kg_user *out)
+{
+    return OPS(st)->user_get(st, user_id, out);
+}
+
+kg_err store_user_get_by_email(struct store *st, const char *email, struct kg_user *out)
+{
+    return OPS(st)->user_get_by_email(st, email, out);
+}
+
+kg_err store_user_list(struct store *st, int64_t after_seq, size_t limit, struct kg_user **out,
+                       size_t *n)
+{
+    return OPS(st)->user_list(st, after_seq, limit, out, n);
+}
+
+kg_err store_user_update(struct store *st, const struct kg_user *u)
+{
+    return OPS(st)->user_update(st, u);
+}
+
+kg_err store_user_delete(struct store *st, const char *user_id)
+{
+    return OPS(st)->user_delete(st, user_id);
+}
+
+kg_err store_user_count(struct store *st, int64_t *n)
+{
+    return OPS(st)->user_count(st, n);
+}

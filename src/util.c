@@ -1,0 +1,120 @@
+/*
+ * util.c — clock, strict parsing, bounded copies, UTF-8 and RFC 3339 helpers.
+ */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t kg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+kg_err kg_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s || strlen(s) > 20) return KG_INVALID;
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p) && !(p == s && *p == '-')) return KG_INVALID;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno || !end || *end || v < min || v > max) return KG_INVALID;
+    *out = v;
+    return KG_OK;
+}
+
+kg_err kg_strcpy(char *dst, size_t size, const char *src)
+{
+    size_t len = strlen(src);
+    if (len >= size) {
+        if (size) dst[0] = '\0';
+        return KG_TOOBIG;
+    }
+    memcpy(dst, src, len + 1);
+    return KG_OK;
+}
+
+int kg_utf8_text(const char *s, size_t len, size_t *chars)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    size_t n = 0;
+    while (p < end) {
+        unsigned c = *p;
+        size_t k;
+        unsigned cp;
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+            p++;
+            n++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            k = 1, cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            k = 2, cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            k = 3, cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - p) <= k) return 0;
+        for (size_t i = 1; i <= k; i++) {
+            if ((p[i] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        static const unsigned min_cp[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        p += k + 1;
+        n++;
+    }
+    if (chars) *chars = n;
+    return 1;
+}
+
+void kg_time_format(int64_t ms, char *buf, size_t size)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+kg_err kg_time_parse(const char *s, int64_t *ms)
+{
+    int y, mo, d, h, mi, sec, used = 0;
+    if (strlen(s) > 32) return KG_INVALID;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
+        used != 19)
+        return KG_INVALID;
+    for (int i = 0; i < 19; i++)
+        if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 && !isdigit((unsigned char)s[i]))
+            return KG_INVALID;
+    const char *p = s + 19;
+    int frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; isdigit((unsigned char)*p); p++, digits++)
+            if (digits < 3) frac = frac * 10 + (*p - '0');
+        if (digits == 0 || digits > 9) return KG_INVALID;
+        for (int i = digits; i < 3; i++) frac *= 10;
+    }
+    if (strcmp(p, "Z") != 0) return KG_INVALID;
+    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 59)
+        return KG_INVALID;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    struct tm back;
+    gmtime_r(&t, &back);
+    if (back.tm_mday != d) return KG_INVALID; /* 31 February and friends */
+    *ms = (int64_t)t * 1000 + frac;
+    return KG_OK;
+}

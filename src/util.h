@@ -1,0 +1,35 @@
+/*
+ * util.h — small helpers every module uses: clock, strict number parsing, bounded copies,
+ * UTF-8 checks and RFC 3339 times.
+ */
+#ifndef KG_UTIL_H
+#define KG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define KG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall-clock milliseconds since the Unix epoch. */
+int64_t kg_now_ms(void);
+
+/* Parses all of `s` as a decimal integer in [min, max]; no sign games, no trailing bytes.
+ * KG_INVALID otherwise. */
+kg_err kg_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Copies src into dst[size]; returns KG_TOOBIG (dst left empty) when it does not fit. */
+kg_err kg_strcpy(char *dst, size_t size, const char *src);
+
+/* 1 when s[0..len) is valid UTF-8 with no NUL and no C0 control but \t; *chars = code
+ * points.  (Controls are refused so that descriptions cannot forge log or table lines.) */
+int kg_utf8_text(const char *s, size_t len, size_t *chars);
+
+/* Formats ms as "2026-12-01T09:53:20.123Z" into buf (>= 25 bytes). */
+void kg_time_format(int64_t ms, char *buf, size_t size);
+
+/* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" (UTC only); KG_INVALID otherwise. */
+kg_err kg_time_parse(const char *s, int64_t *ms);
+
+#endif

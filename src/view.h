@@ -1,0 +1,57 @@
+/*
+ * view.h — the in-memory view of tokens and roles that the hot path reads.
+ *
+ * Verifying a client, resolving a role's privileges and checking one touch no disk: they read
+ * this view under a read lock and copy out what they need.  The view follows the store:
+ * view_sync() pulls whatever changed since it last looked (this process's writes, and those
+ * of other processes such as the CLI); the server calls it after each write and on a timer.
+ * Last access times are kept here and written behind by view_flush_touches().
+ *
+ * Roles: an actor holds some roles directly (a token: one; a user: several).  Its active role
+ * set is those, every role granted to them transitively, and `public`.  A privilege is
+ * allowed when some role in the set allows it (accountadmin allows every privilege, and
+ * ManageSecurity implies CreateRole and CreateUser) and no role in the set denies it.
+ *
+ * Thread safety: every function may be called from any thread.
+ */
+#ifndef KG_VIEW_H
+#define KG_VIEW_H
+
+#include "err.h"
+#include "model.h"
+#include "store.h"
+
+struct view;
+
+/* What the hot path needs of one token (a copy). */
+struct view_token {
+    kg_role_id role_id;
+    unsigned char secret_hash[KG_HASH_LEN];
+    int status;
+    int64_t expires_on;
+};
+
+/* Loads everything from st (borrowed; must outlive the view).  Caller owns *out. */
+kg_err view_new(struct store *st, struct view **out);
+void view_free(struct view *v); /* NULL is a no-op */
+
+/* Pulls changes from the store.  Serialised internally; cheap when nothing changed. */
+kg_err view_sync(struct view *v);
+
+/* KG_NOTFOUND when the client id is unknown. */
+kg_err view_token_get(struct view *v, const char *client_id, struct view_token *out);
+/* Records an access at now (ms); coalesced to one update a second per token. */
+void view_token_touch(struct view *v, const char *client_id, int64_t now);
+/* The latest access known to this process (0 = none). */
+int64_t view_token_last_access(struct view *v, const char *client_id);
+/* Writes pending last-access times to the store. */
+kg_err view_flush_touches(struct view *v);
+
+/* 1 when the active role set of `holders` (n of them) allows `privilege`. */
+int view_allows(struct view *v, const kg_role_id *holders, size_t n, const char *privilege);
+/* 1 when role_id is in the active role set of `holders`. */
+int view_holds(struct view *v, const kg_role_id *holders, size_t n, const char *role_id);
+/* Fills out with the role's name; KG_NOTFOUND for an unknown role. */
+kg_err view_role_name(struct view *v, const char *role_id, char out[KG_ROLE_NAME_MAX + 1]);
+
+#endif

@@ -1,0 +1,91 @@
+/* Unit tests of ids.c: formats, checksum, uniqueness. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <regex.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "ids.h"
+
+static int matches(const char *re, const char *s)
+{
+    regex_t r;
+    assert_int_equal(regcomp(&r, re, REG_EXTENDED | REG_NOSUB), 0);
+    int ok = regexec(&r, s, 0, NULL, 0) == 0;
+    regfree(&r);
+    return ok;
+}
+
+static void test_crc32_known_value(void **state)
+{
+    (void)state;
+    assert_int_equal(ids_crc32("123456789", 9), 0xCBF43926u); /* the CRC-32 check value */
+    assert_int_equal(ids_crc32("", 0), 0);
+}
+
+static void test_formats(void **state)
+{
+    (void)state;
+    char cid[KG_CLIENT_ID_LEN + 1], sec[KG_SECRET_LEN + 1], rid[KG_ROLE_ID_LEN + 1],
+        uid[KG_USER_ID_LEN + 1], jti[KG_JTI_LEN + 1];
+    for (int i = 0; i < 200; i++) {
+        ids_client_id(cid);
+        ids_secret(sec);
+        ids_role_id(rid);
+        ids_user_id(uid);
+        ids_jti(jti);
+        assert_true(matches("^kgc_[0-9A-Za-z]{16}$", cid));
+        assert_true(matches("^kgs_[0-9A-Za-z]{38}$", sec));
+        assert_true(matches("^r-[0-9]{10}$", rid));
+        assert_true(matches("^u-[0-9]{10}$", uid));
+        assert_true(matches("^[0-9A-Za-z]{22}$", jti));
+        assert_true(ids_client_id_valid(cid));
+        assert_true(ids_secret_valid(sec));
+        assert_true(ids_role_id_valid(rid));
+        assert_true(ids_user_id_valid(uid));
+    }
+}
+
+static void test_secret_checksum_catches_typos(void **state)
+{
+    (void)state;
+    char sec[KG_SECRET_LEN + 1];
+    ids_secret(sec);
+    for (size_t i = 4; i < KG_SECRET_LEN; i++) {
+        char bad[KG_SECRET_LEN + 1];
+        memcpy(bad, sec, sizeof bad);
+        bad[i] = bad[i] == 'a' ? 'b' : 'a';
+        assert_false(ids_secret_valid(bad));
+    }
+    assert_false(ids_secret_valid("kgs_short"));
+    assert_false(ids_client_id_valid("kgc_0123456789abcdef0")); /* one too long */
+    assert_false(ids_client_id_valid("kgc_0123456789abcde-"));
+    assert_false(ids_role_id_valid("r-12345678901"));
+    assert_false(ids_role_id_valid("r-123456789a"));
+}
+
+static void test_ids_are_distinct(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    static char seen[N][KG_CLIENT_ID_LEN + 1];
+    for (int i = 0; i < N; i++) {
+        ids_client_id(seen[i]);
+        for (int k = 0; k < i; k++) assert_string_not_equal(seen[i], seen[k]);
+    }
+}
+
+int main(void)
+{
+    if (sodium_init() < 0) return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32_known_value),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_secret_checksum_catches_typos),
+        cmocka_unit_test(test_ids_are_distinct),
+    };
+    return cmocka_run_group_tests_name("ids", tests, NULL, NULL);
+}

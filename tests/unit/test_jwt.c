@@ -1,0 +1,127 @@
+/* Unit tests of jwt.c and keys.c: sign/verify round trip, tampering, expiry, key files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jwt.h"
+#include "keys.h"
+
+struct fx {
+    char dir[64];
+    struct keys *k;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/kg-jwt-XXXXXX");
+    if (!mkdtemp(f->dir) || keys_open(f->dir, &f->k) != KG_OK) return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char p[128];
+    keys_free(f->k);
+    snprintf(p, sizeof p, "%s/hash.key", f->dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/signing.key", f->dir);
+    unlink(p);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct jwt_claims claims(int64_t now)
+{
+    struct jwt_claims c;
+    memset(&c, 0, sizeof c);
+    strcpy(c.iss, "http://127.0.0.1:8080");
+    strcpy(c.aud, "http://127.0.0.1:8080");
+    strcpy(c.sub, "kgc_0123456789abcdef");
+    strcpy(c.role, "reader");
+    strcpy(c.jti, "0123456789012345678901");
+    c.iat = now;
+    c.exp = now + 600;
+    return c;
+}
+
+static void test_round_trip(void **state)
+{
+    struct fx *f = *state;
+    struct jwt_claims c = claims(1000000), out;
+    char *tok = NULL;
+    assert_int_equal(jwt_issue(f->k, &c, &tok), KG_OK);
+    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, c.aud, 1000100, &out), KG_OK);
+    assert_string_equal(out.sub, c.sub);
+    assert_string_equal(out.role, "reader");
+    assert_int_equal(out.exp, 1000600);
+    /* expired, foreign issuer or audience */
+    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, c.aud, 1000600, &out), KG_UNAUTHENTICATED);
+    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), "http://other", c.aud, 1000100, &out), KG_UNAUTHENTICATED);
+    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, "other", 1000100, &out), KG_UNAUTHENTICATED);
+    free(tok);
+}
+
+static void test_tampering(void **state)
+{
+    struct fx *f = *state;
+    struct jwt_claims c = claims(1000000), out;
+    char *tok = NULL;
+    assert_int_equal(jwt_issue(f->k, &c, &tok), KG_OK);
+    size_t len = strlen(tok);
+    for (size_t i = 0; i < len; i++) { /* every single-character change is refused */
+        if (tok[i] == '.') continue;
+        char saved = tok[i];
+        tok[i] = saved == 'A' ? 'B' : 'A';
+        assert_int_equal(jwt_verify(f->k, tok, len, c.iss, c.aud, 1000100, &out), KG_UNAUTHENTICATED);
+        tok[i] = saved;
+    }
+    assert_int_equal(jwt_verify(f->k, tok, len - 1, c.iss, c.aud, 1000100, &out), KG_UNAUTHENTICATED);
+    const char *junk[] = {"", "a.b", "a.b.c.d", "..", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
+        assert_int_equal(jwt_verify(f->k, junk[i], strlen(junk[i]), c.iss, c.aud, 1000100, &out), KG_UNAUTHENTICATED);
+    free(tok);
+}
+
+static void test_keys_persist_and_are_private(void **state)
+{
+    struct fx *f = *state;
+    struct keys *again = NULL;
+    char p[128];
+    struct stat sb;
+    unsigned char h1[KG_HASH_LEN], h2[KG_HASH_LEN];
+    assert_int_equal(keys_open(f->dir, &again), KG_OK);
+    keys_hash_secret(f->k, "kgs_x", 5, h1);
+    keys_hash_secret(again, "kgs_x", 5, h2);
+    assert_memory_equal(h1, h2, sizeof h1);
+    assert_true(keys_secret_matches(again, "kgs_x", 5, h1));
+    assert_false(keys_secret_matches(again, "kgs_y", 5, h1));
+    assert_string_equal(keys_kid(f->k), keys_kid(again));
+    snprintf(p, sizeof p, "%s/hash.key", f->dir);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_size, 32);
+    keys_free(again);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0) return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_persist_and_are_private, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);
+}

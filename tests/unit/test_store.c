@@ -1,0 +1,999 @@
+/*
+ * test_store.c — unit tests of the store (store.h) through the store_*() wrappers only,
+ * against a throw-away SQLite file in a fresh mkdtemp() directory per test.
+ *
+ * Divided into: fixture and record builders; opening and versions; tokens; roles;
+ * privileges; users; durability and sharing (reopen, two handles, threads).
+ */
+#include <setjmp.h> /* cmocka needs these before cmocka.h */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define ADMIN_ID "r-0000000001"
+#define PUBLIC_ID "r-0000000002"
+
+/* ---- fixture ------------------------------------------------------------------------------- */
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct store *st;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+
+    if (!f) return -1;
+    strcpy(f->dir, "/tmp/kg_test_store_XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/keygate.db", f->dir);
+    if (store_open(f->path, &f->st) != KG_OK) {
+        rmdir(f->dir);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+/* Removes the files in dir (the database, its -wal and -shm) and dir itself. */
+static void remove_dir(const char *dir)
+{
+    char p[512];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d) {
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    store_free(f->st);
+    remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct kg_token mk_token(int i, const char *role_id, int64_t created_on)
+{
+    struct kg_token t;
+
+    memset(&t, 0, sizeof t);
+    snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+    for (int k = 0; k < KG_HASH_LEN; k++)
+        t.secret_hash[k] = (unsigned char)(i + k);
+    snprintf(t.description, sizeof t.description, "token %d", i);
+    snprintf(t.role_id, sizeof t.role_id, "%s", role_id);
+    t.status = KG_TOKEN_ACTIVE;
+    t.created_on = created_on;
+    strcpy(t.created_by, "cli");
+    return t;
+}
+
+static struct kg_role mk_role(int i, const char *name)
+{
+    struct kg_role r;
+
+    memset(&r, 0, sizeof r);
+    snprintf(r.role_id, sizeof r.role_id, "r-%010d", i);
+    snprintf(r.role_name, sizeof r.role_name, "%s", name);
+    snprintf(r.description, sizeof r.description, "role %s", name);
+    r.created_on = r.modified_on = 1000 + i;
+    return r;
+}
+
+static struct kg_user mk_user(int i, const char *email)
+{
+    struct kg_user u;
+
+    memset(&u, 0, sizeof u);
+    snprintf(u.user_id, sizeof u.user_id, "u-%010d", i);
+    snprintf(u.email, sizeof u.email, "%s", email);
+    strcpy(u.password_hash, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+    u.created_on = 5000 + i;
+    return u;
+}
+
+struct collected {
+    struct kg_token *arr;
+    size_t n;
+};
+
+static kg_err collect(void *arg, const struct kg_token *t)
+{
+    struct collected *c = arg;
+    struct kg_token *p = realloc(c->arr, (c->n + 1) * sizeof *p);
+    if (!p) return KG_ENOMEM;
+    c->arr = p;
+    c->arr[c->n++] = *t;
+    return KG_OK;
+}
+
+/* The change feed gathered into an array (NULL when empty), as the tests compare it. */
+static kg_err changes(struct store *st, int64_t since, struct kg_token **out, size_t *n)
+{
+    struct collected c = {NULL, 0};
+    kg_err rc = store_token_changes(st, since, collect, &c);
+    *out = c.arr;
+    *n = c.n;
+    return rc;
+}
+
+static void versions(struct store *st, int64_t *d, int64_t *r)
+{
+    assert_int_equal(store_version(st, d, r), KG_OK);
+}
+
+/* ---- opening and versions ------------------------------------------------------------------ */
+
+static void test_open_seeds_builtin_roles(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r, *list = NULL;
+    struct store *other = NULL;
+    char uri[160];
+    size_t n = 0;
+    int64_t d, rv;
+
+    assert_int_equal(store_role_get(f->st, ADMIN_ID, &r), KG_OK);
+    assert_string_equal(r.role_name, "accountadmin");
+    assert_string_equal(r.description, "Holds every privilege; cannot be changed or deleted");
+    assert_true(r.created_on > 1600000000000 && r.created_on == r.modified_on);
+    assert_int_equal(r.ngranted, 0);
+    assert_int_equal(store_role_get_by_name(f->st, "public", &r), KG_OK);
+    assert_string_equal(r.role_id, PUBLIC_ID);
+    assert_string_equal(r.description, "Granted to everyone");
+    assert_int_equal(store_role_list(f->st, 0, 100, &list, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].role_id, ADMIN_ID);
+    assert_string_equal(list[1].role_id, PUBLIC_ID);
+    assert_true(list[0].seq < list[1].seq);
+    free(list);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, 1);
+    assert_int_equal(rv, 1);
+
+    /* The "sqlite:" form opens the same file, already migrated: nothing re-seeded. */
+    snprintf(uri, sizeof uri, "sqlite:%s", f->path);
+    assert_int_equal(store_open(uri, &other), KG_OK);
+    assert_int_equal(store_role_list(other, 0, 100, &list, &n), KG_OK);
+    assert_int_equal(n, 2);
+    free(list);
+    versions(other, &d, &rv);
+    assert_int_equal(d, 1);
+    store_free(other);
+
+    assert_int_equal(store_open("postgres://localhost/kg", &other), KG_INVALID);
+    assert_null(other);
+    assert_int_equal(store_open("sqlite:", &other), KG_INVALID);
+    assert_int_equal(store_open(NULL, &other), KG_INVALID);
+    assert_int_equal(store_open("/nonexistent-dir/x/keygate.db", &other), KG_IO);
+    assert_null(other);
+    store_free(NULL);
+}
+
+static void test_versions_move_on_writes(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 100);
+    struct kg_role r = mk_role(10, "ops");
+    struct kg_privilege p = {.role_id = "r-0000000010", .kind = KG_ALLOW, .name = "read_tokens"};
+    struct kg_user u = mk_user(1, "a@example.com");
+    struct kg_touch touch = {.client_id = "kgc_0000000000000001", .at = 999};
+    int64_t d0, r0, d, rv;
+    int changed;
+
+    versions(f->st, &d0, &r0);
+    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0 + 1);
+    assert_int_equal(rv, r0); /* token writes leave roles_ver alone */
+
+    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    versions(f->st, &d0, &r0);
+    assert_int_equal(d0, d + 1);
+    assert_int_equal(r0, d0); /* role writes set roles_ver to the new data_ver */
+
+    assert_int_equal(store_privilege_grant(f->st, &p, 5), KG_OK);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0 + 1);
+    assert_int_equal(rv, d);
+
+    assert_int_equal(store_user_insert(f->st, &u), KG_OK);
+    versions(f->st, &d0, &r0);
+    assert_int_equal(d0, d + 1);
+    assert_int_equal(r0, rv); /* user writes bump data_ver only */
+
+    assert_int_equal(store_token_touch(f->st, &touch, 1), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 7, &changed), KG_OK);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0 + 1); /* the touch did not count, the revoke did */
+    assert_int_equal(rv, r0);
+
+    r.ngranted = 1;
+    strcpy(r.granted[0], PUBLIC_ID);
+    assert_int_equal(store_role_update(f->st, &r), KG_OK);
+    versions(f->st, &d0, &r0);
+    assert_int_equal(d0, d + 1);
+    assert_int_equal(r0, d0);
+
+    assert_int_equal(store_privilege_revoke(f->st, &p, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0 + 1);
+    assert_int_equal(rv, d);
+
+    assert_int_equal(store_role_delete(f->st, r.role_id), KG_OK);
+    versions(f->st, &d0, &r0);
+    assert_int_equal(d0, d + 1);
+    assert_int_equal(r0, d0);
+
+    /* Calls that change nothing write nothing. */
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 8, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_privilege_revoke(f->st, &p, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0);
+    assert_int_equal(rv, r0);
+    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 9), KG_OK);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0 + 2);
+    assert_int_equal(store_privilege_grant(f->st, &p, 10), KG_OK); /* same kind again */
+    versions(f->st, &d0, &r0);
+    assert_int_equal(d0, d);
+    assert_int_equal(r0, rv);
+}
+
+/* ---- tokens -------------------------------------------------------------------------------- */
+
+static void test_token_insert_get(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 1700000000000), got, t2;
+    int64_t d0, r0, d, rv;
+
+    t.expires_on = 1800000000000;
+    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_true(got.seq > 0);
+    assert_string_equal(got.client_id, t.client_id);
+    assert_memory_equal(got.secret_hash, t.secret_hash, KG_HASH_LEN);
+    assert_string_equal(got.description, "token 1");
+    assert_string_equal(got.role_id, PUBLIC_ID);
+    assert_string_equal(got.role_name, "public");
+    assert_int_equal(got.status, KG_TOKEN_ACTIVE);
+    assert_int_equal(got.created_on, 1700000000000);
+    assert_int_equal(got.last_access_on, 0);
+    assert_int_equal(got.revoked_on, 0);
+    assert_int_equal(got.expires_on, 1800000000000);
+    assert_string_equal(got.created_by, "cli");
+
+    versions(f->st, &d0, &r0);
+    t2 = mk_token(1, ADMIN_ID, 5);
+    assert_int_equal(store_token_insert(f->st, &t2), KG_CONFLICT);
+    t2 = mk_token(2, "r-0000009999", 5);
+    assert_int_equal(store_token_insert(f->st, &t2), KG_NOTFOUND);
+    assert_int_equal(store_token_get(f->st, t2.client_id, &got), KG_NOTFOUND);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0); /* failed writes were rolled back whole */
+
+    /* Inputs that do not fit their fields are refused before any SQL. */
+    t2 = mk_token(3, PUBLIC_ID, 5);
+    memset(t2.description, 'x', sizeof t2.description);
+    assert_int_equal(store_token_insert(f->st, &t2), KG_INVALID);
+    t2 = mk_token(3, PUBLIC_ID, 5);
+    t2.status = 7;
+    assert_int_equal(store_token_insert(f->st, &t2), KG_INVALID);
+
+    /* A description of exactly the maximum length round-trips. */
+    t2 = mk_token(4, PUBLIC_ID, 5);
+    memset(t2.description, 'd', KG_DESC_MAX_BYTES);
+    t2.description[KG_DESC_MAX_BYTES] = '\0';
+    assert_int_equal(store_token_insert(f->st, &t2), KG_OK);
+    assert_int_equal(store_token_get(f->st, t2.client_id, &got), KG_OK);
+    assert_int_equal(strlen(got.description), KG_DESC_MAX_BYTES);
+}
+
+static void test_token_list_paging(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token *page = NULL;
+    int seen[251] = {0};
+    int64_t before = 0, last = INT64_MAX;
+    size_t n = 0, total = 0, pages = 0;
+
+    for (int i = 1; i <= 250; i++) {
+        struct kg_token t = mk_token(i, PUBLIC_ID, 1000 + i);
+        assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    }
+    for (;;) {
+        assert_int_equal(store_token_list(f->st, before, 100, &page, &n), KG_OK);
+        if (n == 0) {
+            assert_null(page);
+            break;
+        }
+        pages++;
+        for (size_t k = 0; k < n; k++) {
+            int id = atoi(page[k].client_id + 4);
+            assert_true(page[k].seq < last); /* newest first, strictly */
+            last = page[k].seq;
+            assert_true(id >= 1 && id <= 250);
+            assert_int_equal(seen[id], 0);
+            seen[id] = 1;
+            assert_int_equal(page[k].created_on, 1000 + id);
+            assert_string_equal(page[k].role_name, "public");
+        }
+        if (total == 0) assert_string_equal(page[0].client_id, "kgc_0000000000000250");
+        total += n;
+        before = page[n - 1].seq;
+        free(page);
+        page = NULL;
+    }
+    assert_int_equal(total, 250);
+    assert_int_equal(pages, 3);
+
+    /* A huge limit is bounded (all 250 fit under the bound); a zero limit returns nothing. */
+    assert_int_equal(store_token_list(f->st, 0, (size_t)-1, &page, &n), KG_OK);
+    assert_int_equal(n, 250);
+    assert_string_equal(page[249].client_id, "kgc_0000000000000001");
+    free(page);
+    assert_int_equal(store_token_list(f->st, 0, 0, &page, &n), KG_OK);
+    assert_int_equal(n, 0);
+    assert_null(page);
+}
+
+static void test_token_revoke_idempotent(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 100), got;
+    int changed = -1;
+
+    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 2000, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.status, KG_TOKEN_REVOKED);
+    assert_int_equal(got.revoked_on, 2000);
+
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 3000, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.revoked_on, 2000); /* kept */
+    assert_int_equal(store_token_revoke(f->st, "kgc_nope", 3000, &changed), KG_NOTFOUND);
+}
+
+static void test_token_touch_only_raises(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token a = mk_token(1, PUBLIC_ID, 100), b = mk_token(2, PUBLIC_ID, 100), got;
+    struct kg_touch batch[3] = {
+        {.client_id = "kgc_0000000000000001", .at = 500},
+        {.client_id = "kgc_unknown", .at = 900}, /* skipped */
+        {.client_id = "kgc_0000000000000002", .at = 700},
+    };
+    struct kg_token *ch = NULL;
+    size_t n = 0;
+    int64_t d0, r0, d, rv;
+
+    assert_int_equal(store_token_insert(f->st, &a), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &b), KG_OK);
+    versions(f->st, &d0, &r0);
+    assert_int_equal(store_token_touch(f->st, batch, 3), KG_OK);
+    assert_int_equal(store_token_get(f->st, a.client_id, &got), KG_OK);
+    assert_int_equal(got.last_access_on, 500);
+    assert_int_equal(store_token_get(f->st, b.client_id, &got), KG_OK);
+    assert_int_equal(got.last_access_on, 700);
+
+    batch[0].at = 400; /* earlier: ignored */
+    batch[2].at = 800; /* later: taken */
+    assert_int_equal(store_token_touch(f->st, batch, 3), KG_OK);
+    assert_int_equal(store_token_get(f->st, a.client_id, &got), KG_OK);
+    assert_int_equal(got.last_access_on, 500);
+    assert_int_equal(store_token_get(f->st, b.client_id, &got), KG_OK);
+    assert_int_equal(got.last_access_on, 800);
+
+    assert_int_equal(store_token_touch(f->st, NULL, 0), KG_OK);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0); /* touches bump nothing */
+    assert_int_equal(rv, r0);
+    assert_int_equal(changes(f->st, d0, &ch, &n), KG_OK);
+    assert_int_equal(n, 0);
+    assert_null(ch);
+}
+
+static void test_token_changes(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token *ch = NULL;
+    size_t n = 0;
+    int64_t v0, v1, v2, rv;
+    int changed;
+
+    versions(f->st, &v0, &rv);
+    for (int i = 1; i <= 3; i++) {
+        struct kg_token t = mk_token(i, PUBLIC_ID, 100 + i);
+        assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    }
+    versions(f->st, &v1, &rv);
+    assert_int_equal(v1, v0 + 3);
+
+    assert_int_equal(changes(f->st, 0, &ch, &n), KG_OK);
+    assert_int_equal(n, 3);
+    free(ch);
+    assert_int_equal(changes(f->st, v0 + 1, &ch, &n), KG_OK);
+    assert_int_equal(n, 2); /* tokens 2 and 3 */
+    free(ch);
+    assert_int_equal(changes(f->st, v1, &ch, &n), KG_OK);
+    assert_int_equal(n, 0);
+    assert_null(ch);
+
+    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000002", 900, &changed), KG_OK);
+    versions(f->st, &v2, &rv);
+    assert_int_equal(changes(f->st, v1, &ch, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ch[0].client_id, "kgc_0000000000000002");
+    assert_int_equal(ch[0].status, KG_TOKEN_REVOKED);
+    free(ch);
+    assert_int_equal(changes(f->st, v2, &ch, &n), KG_OK);
+    assert_int_equal(n, 0);
+}
+
+/* ---- roles --------------------------------------------------------------------------------- */
+
+static void test_role_insert_get_list_update(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role a = mk_role(10, "ops"), b = mk_role(11, "auditor"), got, *list = NULL;
+    size_t n = 0;
+
+    a.ngranted = 1;
+    strcpy(a.granted[0], PUBLIC_ID);
+    assert_int_equal(store_role_insert(f->st, &a), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &b), KG_OK);
+
+    assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
+    assert_string_equal(got.role_name, "ops");
+    assert_string_equal(got.description, "role ops");
+    assert_int_equal(got.created_on, 1010);
+    assert_int_equal(got.ngranted, 1);
+    assert_string_equal(got.granted[0], PUBLIC_ID);
+    assert_int_equal(store_role_get_by_name(f->st, "auditor", &got), KG_OK);
+    assert_string_equal(got.role_id, b.role_id);
+    assert_int_equal(store_role_get(f->st, "r-0000000099", &got), KG_NOTFOUND);
+    assert_int_equal(store_role_get_by_name(f->st, "nobody", &got), KG_NOTFOUND);
+
+    /* Conflicts: a taken name, a taken id. */
+    struct kg_role c = mk_role(12, "ops");
+    assert_int_equal(store_role_insert(f->st, &c), KG_CONFLICT);
+    c = mk_role(10, "other");
+    assert_int_equal(store_role_insert(f->st, &c), KG_CONFLICT);
+    c = mk_role(12, "withghost");
+    c.ngranted = 1;
+    strcpy(c.granted[0], "r-0000000099");
+    assert_int_equal(store_role_insert(f->st, &c), KG_NOTFOUND);
+    assert_int_equal(store_role_get(f->st, c.role_id, &got), KG_NOTFOUND); /* rolled back */
+
+    /* List: oldest first, paged by after_seq. */
+    assert_int_equal(store_role_list(f->st, 0, 3, &list, &n), KG_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[2].role_id, a.role_id);
+    assert_int_equal(list[2].ngranted, 1);
+    int64_t after = list[2].seq;
+    free(list);
+    assert_int_equal(store_role_list(f->st, after, 3, &list, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].role_id, b.role_id);
+    free(list);
+    assert_int_equal(store_role_list(f->st, after + 100, 3, &list, &n), KG_OK);
+    assert_int_equal(n, 0);
+    assert_null(list);
+
+    /* Update: name, description, modified_on and the granted list, replaced whole. */
+    a = mk_role(10, "operators");
+    strcpy(a.description, "runs things");
+    a.created_on = 1;
+    a.modified_on = 2222;
+    a.ngranted = 2;
+    strcpy(a.granted[0], b.role_id); /* given out of seq order */
+    strcpy(a.granted[1], ADMIN_ID);
+    assert_int_equal(store_role_update(f->st, &a), KG_OK);
+    assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
+    assert_string_equal(got.role_name, "operators");
+    assert_string_equal(got.description, "runs things");
+    assert_int_equal(got.created_on, 1010); /* not changed by update */
+    assert_int_equal(got.modified_on, 2222);
+    assert_int_equal(got.ngranted, 2);
+    assert_string_equal(got.granted[0], ADMIN_ID); /* ordered by the granted role's seq */
+    assert_string_equal(got.granted[1], b.role_id);
+    assert_int_equal(store_role_get_by_name(f->st, "ops", &got), KG_NOTFOUND);
+
+    /* Failed updates leave the row as it was. */
+    struct kg_role bad = a;
+    strcpy(bad.role_name, "auditor");
+    assert_int_equal(store_role_update(f->st, &bad), KG_CONFLICT);
+    bad = a;
+    strcpy(bad.role_name, "renamed");
+    bad.ngranted = 1;
+    strcpy(bad.granted[0], "r-0000000099");
+    assert_int_equal(store_role_update(f->st, &bad), KG_NOTFOUND);
+    bad = mk_role(98, "ghost");
+    assert_int_equal(store_role_update(f->st, &bad), KG_NOTFOUND);
+    assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
+    assert_string_equal(got.role_name, "operators");
+    assert_int_equal(got.ngranted, 2);
+
+    bad = a;
+    bad.ngranted = KG_GRANTS_MAX + 1;
+    assert_int_equal(store_role_update(f->st, &bad), KG_INVALID);
+}
+
+static void test_role_cycles_refused(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role a = mk_role(10, "a"), b = mk_role(11, "b"), c = mk_role(12, "c"), got;
+    int64_t d0, r0, d, rv;
+
+    assert_int_equal(store_role_insert(f->st, &a), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &b), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &c), KG_OK);
+    a.ngranted = 1;
+    strcpy(a.granted[0], b.role_id); /* A -> B */
+    assert_int_equal(store_role_update(f->st, &a), KG_OK);
+    versions(f->st, &d0, &r0);
+
+    b.ngranted = 1;
+    strcpy(b.granted[0], a.role_id); /* B -> A closes a cycle */
+    assert_int_equal(store_role_update(f->st, &b), KG_PRECONDITION);
+    strcpy(b.granted[0], b.role_id); /* B -> B */
+    assert_int_equal(store_role_update(f->st, &b), KG_PRECONDITION);
+    b.ngranted = 1;
+    strcpy(b.granted[0], c.role_id); /* B -> C fine ... */
+    assert_int_equal(store_role_update(f->st, &b), KG_OK);
+    c.ngranted = 2;
+    strcpy(c.granted[0], PUBLIC_ID);
+    strcpy(c.granted[1], a.role_id); /* ... but C -> A closes A -> B -> C -> A */
+    assert_int_equal(store_role_update(f->st, &c), KG_PRECONDITION);
+
+    struct kg_role self = mk_role(13, "self");
+    self.ngranted = 1;
+    strcpy(self.granted[0], self.role_id);
+    assert_int_equal(store_role_insert(f->st, &self), KG_PRECONDITION);
+    assert_int_equal(store_role_get(f->st, self.role_id, &got), KG_NOTFOUND);
+
+    /* The earlier state is intact: A -> B -> C, C grants nothing. */
+    assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
+    assert_int_equal(got.ngranted, 1);
+    assert_string_equal(got.granted[0], b.role_id);
+    assert_int_equal(store_role_get(f->st, b.role_id, &got), KG_OK);
+    assert_int_equal(got.ngranted, 1);
+    assert_string_equal(got.granted[0], c.role_id);
+    assert_int_equal(store_role_get(f->st, c.role_id, &got), KG_OK);
+    assert_int_equal(got.ngranted, 0);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0 + 1); /* only the B -> C update counted */
+    assert_int_equal(rv, d);
+
+    /* A diamond is not a cycle: A -> B, A -> C, B -> C. */
+    a.ngranted = 2;
+    strcpy(a.granted[1], c.role_id);
+    assert_int_equal(store_role_update(f->st, &a), KG_OK);
+}
+
+static void test_role_delete(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "temp"), holder = mk_role(11, "holder"), got;
+    struct kg_token t = mk_token(1, "r-0000000010", 100), gt;
+    struct kg_privilege p = {.role_id = "r-0000000010", .kind = KG_ALLOW, .name = "x"};
+    struct kg_privilege *privs = NULL;
+    struct kg_user u = mk_user(1, "u@example.com");
+    size_t n = 0;
+    int changed;
+
+    r.ngranted = 1;
+    strcpy(r.granted[0], PUBLIC_ID);
+    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    holder.ngranted = 1;
+    strcpy(holder.granted[0], r.role_id); /* holder is granted r */
+    assert_int_equal(store_role_insert(f->st, &holder), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 1), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+
+    assert_int_equal(store_role_delete(f->st, r.role_id), KG_PRECONDITION); /* active token */
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 200, &changed), KG_OK);
+
+    u.nroles = 1;
+    strcpy(u.roles[0], r.role_id);
+    assert_int_equal(store_user_insert(f->st, &u), KG_OK);
+    assert_int_equal(store_role_delete(f->st, r.role_id), KG_PRECONDITION); /* a user */
+    assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);        /* untouched */
+    u.nroles = 0;
+    assert_int_equal(store_user_update(f->st, &u), KG_OK);
+
+    assert_int_equal(store_role_delete(f->st, r.role_id), KG_OK);
+    assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_NOTFOUND);
+    assert_int_equal(store_role_delete(f->st, r.role_id), KG_NOTFOUND);
+    assert_int_equal(store_role_get(f->st, holder.role_id, &got), KG_OK);
+    assert_int_equal(got.ngranted, 0); /* the grant of r is gone */
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &privs, &n), KG_OK);
+    assert_int_equal(n, 0);
+
+    /* The revoked token keeps its role id; its role name now reads "". */
+    assert_int_equal(store_token_get(f->st, t.client_id, &gt), KG_OK);
+    assert_string_equal(gt.role_id, r.role_id);
+    assert_string_equal(gt.role_name, "");
+
+    /* The id and name are free again. */
+    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+}
+
+/* ---- privileges ---------------------------------------------------------------------------- */
+
+static void test_privileges(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "ops");
+    struct kg_privilege p1 = {.role_id = "r-0000000010", .kind = KG_ALLOW, .name = "tokens_write"};
+    struct kg_privilege p2 = {.role_id = "r-0000000010", .kind = KG_ALLOW, .name = "roles_read"};
+    struct kg_privilege p3 = {.role_id = ADMIN_ID, .kind = KG_DENY, .name = "nothing"};
+    struct kg_privilege ghost = {.role_id = "r-0000000099", .kind = KG_ALLOW, .name = "x"};
+    struct kg_privilege *list = NULL;
+    size_t n = 0;
+    int changed = -1;
+
+    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p1, 1), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p2, 1), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p3, 1), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &ghost, 1), KG_NOTFOUND);
+
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "roles_read"); /* by name */
+    assert_string_equal(list[1].name, "tokens_write");
+    assert_string_equal(list[1].role_id, r.role_id);
+    assert_int_equal(list[1].kind, KG_ALLOW);
+    free(list);
+
+    p1.kind = KG_DENY; /* grant again: the kind changes */
+    assert_int_equal(store_privilege_grant(f->st, &p1, 2), KG_OK);
+    assert_int_equal(store_privilege_list(f->st, NULL, &list, &n), KG_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0].role_id, ADMIN_ID); /* roles in seq order, then by name */
+    assert_string_equal(list[2].name, "tokens_write");
+    assert_int_equal(list[2].kind, KG_DENY);
+    free(list);
+
+    p1.kind = KG_ALLOW; /* kind does not match: nothing removed */
+    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    p1.kind = KG_DENY;
+    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].name, "roles_read");
+    free(list);
+
+    assert_int_equal(store_privilege_list(f->st, "r-0000000099", &list, &n), KG_OK);
+    assert_int_equal(n, 0);
+    assert_null(list);
+    p2.kind = 5;
+    assert_int_equal(store_privilege_grant(f->st, &p2, 1), KG_INVALID);
+}
+
+/* ---- users --------------------------------------------------------------------------------- */
+
+static void test_users(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "ops");
+    struct kg_user a = mk_user(1, "Alice@Example.com"), b = mk_user(2, "bob@example.com");
+    struct kg_user got, dup, *list = NULL;
+    size_t n = 0;
+    int64_t count = -1;
+
+    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_user_count(f->st, &count), KG_OK);
+    assert_int_equal(count, 0);
+    a.nroles = 2;
+    strcpy(a.roles[0], r.role_id);
+    strcpy(a.roles[1], ADMIN_ID);
+    assert_int_equal(store_user_insert(f->st, &a), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &b), KG_OK);
+
+    assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_OK);
+    assert_true(got.seq > 0);
+    assert_string_equal(got.email, "Alice@Example.com");
+    assert_string_equal(got.password_hash, a.password_hash);
+    assert_int_equal(got.created_on, 5001);
+    assert_int_equal(got.nroles, 2);
+    assert_string_equal(got.roles[0], ADMIN_ID); /* by role seq */
+    assert_string_equal(got.roles[1], r.role_id);
+    assert_int_equal(store_user_get_by_email(f->st, "alice@EXAMPLE.COM", &got), KG_OK);
+    assert_string_equal(got.user_id, a.user_id);
+    assert_int_equal(store_user_get_by_email(f->st, "carol@example.com", &got), KG_NOTFOUND);
+    assert_int_equal(store_user_get(f->st, "u-0000000099", &got), KG_NOTFOUND);
+
+    dup = mk_user(3, "ALICE@example.COM");
+    assert_int_equal(store_user_insert(f->st, &dup), KG_CONFLICT); /* email, any case */
+    dup = mk_user(1, "other@example.com");
+    assert_int_equal(store_user_insert(f->st, &dup), KG_CONFLICT); /* id */
+    dup = mk_user(3, "carol@example.com");
+    dup.nroles = 1;
+    strcpy(dup.roles[0], "r-0000000099");
+    assert_int_equal(store_user_insert(f->st, &dup), KG_NOTFOUND);
+    assert_int_equal(store_user_get(f->st, dup.user_id, &got), KG_NOTFOUND); /* rolled back */
+
+    /* Update: email, password hash, roles replaced whole. */
+    a = mk_user(1, "alice@new.example");
+    strcpy(a.password_hash, "$argon2id$new");
+    a.nroles = 1;
+    strcpy(a.roles[0], PUBLIC_ID);
+    assert_int_equal(store_user_update(f->st, &a), KG_OK);
+    assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_OK);
+    assert_string_equal(got.email, "alice@new.example");
+    assert_string_equal(got.password_hash, "$argon2id$new");
+    assert_int_equal(got.nroles, 1);
+    assert_string_equal(got.roles[0], PUBLIC_ID);
+    assert_int_equal(store_user_get_by_email(f->st, "Alice@Example.com", &got), KG_NOTFOUND);
+
+    dup = a;
+    strcpy(dup.email, "BOB@example.com");
+    assert_int_equal(store_user_update(f->st, &dup), KG_CONFLICT);
+    dup = a;
+    dup.nroles = 1;
+    strcpy(dup.roles[0], "r-0000000099");
+    assert_int_equal(store_user_update(f->st, &dup), KG_NOTFOUND);
+    dup = mk_user(77, "ghost@example.com");
+    assert_int_equal(store_user_update(f->st, &dup), KG_NOTFOUND);
+    assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_OK);
+    assert_int_equal(got.nroles, 1); /* untouched by the failed updates */
+    assert_string_equal(got.email, "alice@new.example");
+
+    assert_int_equal(store_user_list(f->st, 0, 1, &list, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].user_id, a.user_id);
+    int64_t after = list[0].seq;
+    free(list);
+    assert_int_equal(store_user_list(f->st, after, 10, &list, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].user_id, b.user_id);
+    free(list);
+
+    assert_int_equal(store_user_count(f->st, &count), KG_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(store_user_delete(f->st, a.user_id), KG_OK);
+    assert_int_equal(store_user_delete(f->st, a.user_id), KG_NOTFOUND);
+    assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_NOTFOUND);
+    assert_int_equal(store_user_count(f->st, &count), KG_OK);
+    assert_int_equal(count, 1);
+
+    /* Its role rows went with it: the role it held can now be deleted ... */
+    a = mk_user(1, "alice@new.example");
+    a.nroles = 1;
+    strcpy(a.roles[0], r.role_id);
+    assert_int_equal(store_user_insert(f->st, &a), KG_OK); /* id and email free again */
+    assert_int_equal(store_role_delete(f->st, r.role_id), KG_PRECONDITION);
+    assert_int_equal(store_user_delete(f->st, a.user_id), KG_OK);
+    assert_int_equal(store_role_delete(f->st, r.role_id), KG_OK);
+}
+
+/* ---- durability and sharing ---------------------------------------------------------------- */
+
+static void test_reopen_keeps_data(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "ops"), got;
+    struct kg_token t = mk_token(1, "r-0000000010", 100), gt;
+    struct kg_user u = mk_user(1, "a@example.com"), gu;
+    int64_t d0, r0, d, rv;
+
+    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &u), KG_OK);
+    versions(f->st, &d0, &r0);
+    store_free(f->st);
+    f->st = NULL;
+
+    assert_int_equal(store_open(f->path, &f->st), KG_OK);
+    assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);
+    assert_string_equal(got.role_name, "ops");
+    assert_int_equal(store_token_get(f->st, t.client_id, &gt), KG_OK);
+    assert_string_equal(gt.role_name, "ops");
+    assert_int_equal(store_user_get(f->st, u.user_id, &gu), KG_OK);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0);
+    assert_int_equal(rv, r0);
+
+    /* seq keeps growing across reopening. */
+    struct kg_token t2 = mk_token(2, PUBLIC_ID, 200), gt2;
+    assert_int_equal(store_token_insert(f->st, &t2), KG_OK);
+    assert_int_equal(store_token_get(f->st, t2.client_id, &gt2), KG_OK);
+    assert_true(gt2.seq > gt.seq);
+}
+
+static void test_two_handles_share(void **state)
+{
+    struct fx *f = *state;
+    struct store *cli = NULL;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 100), got;
+    struct kg_role r = mk_role(10, "ops"), gr;
+    struct kg_token *ch = NULL;
+    size_t n = 0;
+    int64_t d1, r1, d2, r2;
+    int changed;
+
+    assert_int_equal(store_open(f->path, &cli), KG_OK); /* like the CLI beside the server */
+
+    assert_int_equal(store_token_insert(cli, &t), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    versions(f->st, &d1, &r1);
+    versions(cli, &d2, &r2);
+    assert_int_equal(d1, d2);
+    assert_int_equal(r1, r2);
+
+    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_role_get(cli, r.role_id, &gr), KG_OK);
+    versions(cli, &d2, &r2);
+    assert_int_equal(d2, d1 + 1);
+    assert_int_equal(r2, d2);
+
+    /* The server notices the CLI's revoke through the version and the change feed. */
+    assert_int_equal(store_token_revoke(cli, t.client_id, 500, &changed), KG_OK);
+    versions(f->st, &d1, &r1);
+    assert_int_equal(d1, d2 + 1);
+    assert_int_equal(changes(f->st, d2, &ch, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ch[0].status, KG_TOKEN_REVOKED);
+    free(ch);
+
+    /* Unique rules hold across handles. */
+    assert_int_equal(store_token_insert(f->st, &t), KG_CONFLICT);
+    store_free(cli);
+}
+
+struct open_arg {
+    const char *path;
+    kg_err rc;
+};
+
+static void *open_close(void *p)
+{
+    struct open_arg *a = p;
+    struct store *st = NULL;
+
+    a->rc = store_open(a->path, &st);
+    store_free(st);
+    return NULL;
+}
+
+/* Several openers racing on a fresh file: all succeed, the schema is made and seeded once. */
+static void test_concurrent_first_open(void **state)
+{
+    struct fx *f = *state;
+    char path[160];
+    pthread_t th[6];
+    struct open_arg args[6];
+    struct store *st = NULL;
+    struct kg_role *list = NULL;
+    size_t n = 0;
+    int64_t d, rv;
+
+    snprintf(path, sizeof path, "%s/fresh.db", f->dir);
+    for (int i = 0; i < 6; i++) {
+        args[i].path = path;
+        args[i].rc = KG_INTERNAL;
+        assert_int_equal(pthread_create(&th[i], NULL, open_close, &args[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, KG_OK);
+    }
+    assert_int_equal(store_open(path, &st), KG_OK);
+    assert_int_equal(store_role_list(st, 0, 100, &list, &n), KG_OK);
+    assert_int_equal(n, 2);
+    free(list);
+    versions(st, &d, &rv);
+    assert_int_equal(d, 1);
+    store_free(st);
+}
+
+struct writer_arg {
+    struct store *st;
+    int base;
+    int fails;
+};
+
+static void *write_tokens(void *p)
+{
+    struct writer_arg *a = p;
+    struct kg_token got;
+
+    for (int i = 0; i < 50; i++) {
+        struct kg_token t = mk_token(a->base + i, PUBLIC_ID, 100);
+        struct kg_touch touch = {.at = 1000 + i};
+        strcpy(touch.client_id, t.client_id);
+        if (store_token_insert(a->st, &t) != KG_OK) a->fails++;
+        if (store_token_get(a->st, t.client_id, &got) != KG_OK) a->fails++;
+        if (store_token_touch(a->st, &touch, 1) != KG_OK) a->fails++;
+    }
+    return NULL;
+}
+
+/* One handle used from several threads at once. */
+static void test_threads_share_one_handle(void **state)
+{
+    struct fx *f = *state;
+    pthread_t th[4];
+    struct writer_arg args[4];
+    struct kg_token *list = NULL;
+    size_t n = 0;
+    int64_t d0, r0, d, rv;
+
+    versions(f->st, &d0, &r0);
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct writer_arg){.st = f->st, .base = 1000 * (i + 1), .fails = 0};
+        assert_int_equal(pthread_create(&th[i], NULL, write_tokens, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].fails, 0);
+    }
+    assert_int_equal(store_token_list(f->st, 0, 1000, &list, &n), KG_OK);
+    assert_int_equal(n, 200);
+    free(list);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0 + 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_seeds_builtin_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_move_on_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_insert_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_list_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_revoke_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_touch_only_raises, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_role_insert_get_list_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_role_cycles_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_role_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_privileges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_handles_share, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_share_one_handle, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
