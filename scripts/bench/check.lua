@@ -1,0 +1,46 @@
+-- wrk script: counts responses whose status is not the expected one (env WRK_EXPECT,
+-- default 200) and, for token exchanges, cycles through many clients' Basic headers
+-- (file named by env WRK_AUTH_FILE, one "Basic …" per line).
+local expect = tonumber(os.getenv("WRK_EXPECT") or "200")
+local method = os.getenv("WRK_METHOD") or "GET"
+local body = os.getenv("WRK_BODY")
+local bearer = os.getenv("WRK_BEARER")
+local auth_file = os.getenv("WRK_AUTH_FILE")
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  bad = 0
+  auths = {}
+  if auth_file then
+    for line in io.lines(auth_file) do table.insert(auths, line) end
+  end
+  n = math.random(1, math.max(#auths, 1))
+end
+
+function request()
+  local headers = {}
+  if #auths > 0 then
+    n = n % #auths + 1
+    headers["Authorization"] = auths[n]
+  elseif bearer then
+    headers["Authorization"] = "Bearer " .. bearer
+  end
+  if body then headers["Content-Type"] = "application/x-www-form-urlencoded" end
+  return wrk.format(method, nil, headers, body)
+end
+
+function response(status, headers, resp_body)
+  if status ~= expect then bad = bad + 1 end
+end
+
+function done(summary, latency, requests)
+  local total_bad = 0
+  for _, t in ipairs(threads) do total_bad = total_bad + (t:get("bad") or 0) end
+  io.write(string.format("RESULT %d %.1f %.3f %.3f %d\n", summary.requests,
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, total_bad + summary.errors.status))
+end
