@@ -109,7 +109,9 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
     s->handler(&req, s->ctx);
     if (!req.replied) {
         static const char msg[] = "{\"code\":500,\"message\":\"no response\",\"status\":\"INTERNAL\"}";
-        KG_LOG_REQ(LOG_ERR, req.id, "%s %s: handler sent no response", method, url);
+        char path[160];
+        kg_log_clean(url, path, sizeof path);
+        KG_LOG_REQ(LOG_ERR, req.id, "%s %s: handler sent no response", method, path);
         http_reply(&req, 500, "application/json", msg, sizeof msg - 1, NULL);
     }
 }

@@ -49,3 +49,26 @@ void kg_log_write(int level, unsigned long req_id, const char *fmt, ...)
     line[len + 1] = '\0';
     fputs(line, stderr);
 }
+
+static int word_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           c == '_' || c == '-' || c == '.';
+}
+
+void kg_log_clean(const char *in, char *out, size_t size)
+{
+    static const char redacted[] = "[redacted]";
+    size_t w = 0;
+    if (!size) return;
+    for (const char *p = in; *p && w + 1 < size;) {
+        if (strncmp(p, "kgs_", 4) == 0 || strncmp(p, "eyJ", 3) == 0) {
+            while (word_char(*p)) p++;
+            for (size_t i = 0; redacted[i] && w + 1 < size; i++) out[w++] = redacted[i];
+            continue;
+        }
+        unsigned char c = (unsigned char)*p++;
+        out[w++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    out[w] = '\0';
+}

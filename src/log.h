@@ -7,12 +7,18 @@
 #ifndef KG_LOG_H
 #define KG_LOG_H
 
+#include <stddef.h>
 #include <syslog.h>
 
 extern int kg_log_level; /* LOG_ERR .. LOG_DEBUG; default LOG_INFO */
 
 void kg_log_write(int level, unsigned long req_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Copies untrusted text (a request path, say) into out[size] fit for a log line: control
+ * and non-ASCII bytes become '?', anything shaped like a client secret ("kgs_…") or a JWT
+ * ("eyJ…") becomes "[redacted]", and the copy is cut to fit. */
+void kg_log_clean(const char *in, char *out, size_t size);
 
 /* Parses "error", "warning", "notice", "info" or "debug"; returns -1 when unknown. */
 int kg_log_parse_level(const char *s);

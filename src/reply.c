@@ -64,8 +64,10 @@ void reply_json(struct http_req *req, int status, json_t *body)
 void reply_error(struct http_req *req, kg_err rc, const char *msg)
 {
     unsigned i = idx(rc);
-    if (map[i].http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, req->path, msg, kg_err_name(rc));
-    else KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, req->path, map[i].http, msg);
+    char path[160];
+    kg_log_clean(req->path, path, sizeof path);
+    if (map[i].http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));
+    else KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, path, map[i].http, msg);
     const char *bearer[] = {"WWW-Authenticate", "Bearer realm=\"keygate\", error=\"invalid_token\"", NULL};
     send_json(req, map[i].http, json_pack("{s:i, s:s, s:s}", "code", map[i].http, "message", msg, "status", map[i].status),
               rc == KG_UNAUTHENTICATED ? bearer : NULL);
@@ -75,7 +77,7 @@ void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const
 {
     unsigned i = idx(rc);
     if (!error) error = map[i].oauth;
-    KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, req->path, map[i].http, error);
+    KG_LOG_REQ(LOG_INFO, req->id, "POST /oauth: %d %s", map[i].http, error);
     const char *basic[] = {"WWW-Authenticate", "Basic realm=\"keygate\"", NULL};
     send_json(req, map[i].http, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
               rc == KG_UNAUTHENTICATED ? basic : NULL);

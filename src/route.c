@@ -147,8 +147,11 @@ void route_request(struct http_req *req, void *ctx)
         }
     }
     r->fn(&c);
-    KG_LOG_REQ(LOG_DEBUG, req->id, "%s %s by %s", req->method, req->path,
-               c.actor.id[0] ? c.actor.id : "-");
+    if (LOG_DEBUG <= kg_log_level) {
+        char path[160];
+        kg_log_clean(req->path, path, sizeof path);
+        KG_LOG_REQ(LOG_DEBUG, req->id, "%s %s by %s", req->method, path, c.actor.id[0] ? c.actor.id : "-");
+    }
 }
 
 /* ---- helpers ------------------------------------------------------------------------- */

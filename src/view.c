@@ -487,7 +487,8 @@ int view_holds(struct view *v, const kg_role_id *holders, size_t n, const char *
         if (x < 0) continue;
         const struct vrole *r = &v->roles->roles[x];
         size_t t = (size_t)target;
-        held = bsearch(&t, r->closure, r->nclosure, sizeof t, size_cmp) != NULL;
+        /* accountadmin holds every role as it holds every privilege */
+        held = r->admin || bsearch(&t, r->closure, r->nclosure, sizeof t, size_cmp) != NULL;
     }
     pthread_rwlock_unlock(&v->lock);
     return held;
