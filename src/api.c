@@ -152,7 +152,8 @@ void api_role_list(struct call *c)
 
 void api_role_create(struct call *c)
 {
-    static const char *const fields[] = {"roleName", "roleDescription", "directlyGrantedRoles", NULL};
+    static const char *const fields[] = {"roleName", "roleDescription", "directlyGrantedRoles",
+                                         "grantToCreatorRole", NULL};
     json_t *body = NULL;
     const char *name, *desc, *why = "";
     kg_role_id granted[KG_GRANTS_MAX];
@@ -160,11 +161,17 @@ void api_role_create(struct call *c)
     int present;
     struct kg_role r;
     if (json_body_or_reply(c, fields, &body)) return;
+    json_t *to_creator = json_object_get(body, "grantToCreatorRole");
+    if (to_creator && !json_is_boolean(to_creator)) {
+        reply_error(c->req, KG_INVALID, "grantToCreatorRole must be true or false");
+        goto out;
+    }
     if (json_string_or_reply(c, body, "roleName", 1, &name) ||
         json_string_or_reply(c, body, "roleDescription", 0, &desc) ||
         json_role_refs_or_reply(c, body, "directlyGrantedRoles", granted, &ng, &present))
         goto out;
-    kg_err rc = service_role_create(c->app, &c->actor, name, desc ? desc : "", granted, ng, &r, &why);
+    kg_err rc = service_role_create(c->app, &c->actor, name, desc ? desc : "", granted, ng,
+                                    !to_creator || json_is_true(to_creator), &r, &why);
     if (rc != KG_OK) reply_error(c->req, rc, why);
     else reply_json(c->req, 201, render_role(&r, c->app->view));
 out:

@@ -178,7 +178,7 @@ static int role_cmd(struct app *a, const char *verb, const struct args *g)
     struct kg_role r, r2;
     if (strcmp(verb, "create") == 0) {
         if (g->npos != 1) return fprintf(stderr, "usage: keygate role create NAME [--description TEXT]\n"), 2;
-        if ((rc = service_role_create(a, &op, g->pos[0], g->description ? g->description : "", NULL, 0, &r, &why)))
+        if ((rc = service_role_create(a, &op, g->pos[0], g->description ? g->description : "", NULL, 0, 0, &r, &why)))
             return fail("role create", rc, why);
         if (g->json) return print_json(render_role(&r, NULL));
         printf("%s  %s\n", r.role_id, r.role_name);

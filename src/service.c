@@ -189,7 +189,7 @@ static kg_err role_write_error(kg_err rc, const char **why)
 
 kg_err service_role_create(struct app *a, const struct actor *who, const char *name,
                            const char *description, const kg_role_id *granted, size_t ngranted,
-                           struct kg_role *out, const char **why)
+                           int grant_to_creator, struct kg_role *out, const char **why)
 {
     kg_err rc;
     if (!service_role_name_valid(name)) {
@@ -213,6 +213,16 @@ kg_err service_role_create(struct app *a, const struct actor *who, const char *n
         if (store_role_get_by_name(a->st, name, &same) == KG_OK) break;
     }
     if (rc != KG_OK) return role_write_error(rc, why);
+    struct kg_role creator;
+    if (grant_to_creator && !who->operator && who->nroles &&
+        store_role_get(a->st, who->roles[0], &creator) == KG_OK && !builtin(&creator) &&
+        creator.ngranted < KG_GRANTS_MAX) {
+        memcpy(creator.granted[creator.ngranted++], out->role_id, sizeof out->role_id);
+        creator.modified_on = kg_now_ms();
+        if ((rc = store_role_update(a->st, &creator)) != KG_OK)
+            KG_LOG(LOG_WARNING, "role %s made, but not granted to its creator's role %s: %s",
+                   out->role_id, creator.role_id, kg_err_name(rc));
+    }
     refresh(a);
     return store_role_get(a->st, out->role_id, out);
 }

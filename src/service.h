@@ -21,10 +21,12 @@ kg_err service_token_revoke(struct app *a, const char *client_id, struct kg_toke
                             const char **why);
 
 /* Roles.  granted: role ids to grant to the role (each must be held by `who`).
- * update: name/description NULL keep theirs; granted NULL keeps the list. */
+ * create: grant_to_creator also grants the new role to who's first role (unless that is a
+ *   built-in role, which cannot change), so that a creator can hand out what it made.
+ * update: name/description NULL keep theirs; set_granted 0 keeps the granted list. */
 kg_err service_role_create(struct app *a, const struct actor *who, const char *name,
                            const char *description, const kg_role_id *granted, size_t ngranted,
-                           struct kg_role *out, const char **why);
+                           int grant_to_creator, struct kg_role *out, const char **why);
 kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
                            const char *name, const char *description, const kg_role_id *granted,
                            size_t ngranted, int set_granted, struct kg_role *out,
