@@ -116,7 +116,7 @@ static kg_err role_derive(struct roletab *t, size_t i, size_t **adj, size_t *nad
         if (owner >= 0 && seen[owner])
             r->eff[ne++] = (struct eff_priv){t->privs[p].name, t->privs[p].kind == KG_DENY};
     }
-    qsort(r->eff, ne, sizeof *r->eff, eff_cmp);
+    if (ne) qsort(r->eff, ne, sizeof *r->eff, eff_cmp);
     size_t w = 0; /* merge duplicates: deny wins */
     for (size_t k = 0; k < ne; k++) {
         if (w && strcmp(r->eff[w - 1].name, r->eff[k].name) == 0) r->eff[w - 1].deny |= r->eff[k].deny;
@@ -166,7 +166,7 @@ static kg_err roletab_load(struct store *st, struct roletab **out)
         memcpy(t->roles[i].id, all[i].role_id, sizeof t->roles[i].id);
         memcpy(t->roles[i].name, all[i].role_name, sizeof t->roles[i].name);
     }
-    qsort(t->roles, t->n, sizeof *t->roles, role_cmp);
+    if (t->n) qsort(t->roles, t->n, sizeof *t->roles, role_cmp);
 
     if (!(adj = calloc(nall + 1, sizeof *adj)) || !(nadj = calloc(nall + 1, sizeof *nadj)) ||
         !(seen = calloc(nall + 1, 1)) ||
