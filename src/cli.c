@@ -265,7 +265,7 @@ int cli_run(int argc, char **argv, const char *db, const char *keys_dir)
         cli_usage();
         return 2;
     }
-    if (g.help) {
+    if (g.help || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         cli_usage();
         return 0;
     }

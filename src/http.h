@@ -3,7 +3,9 @@
  *
  * The adapter reads a whole request (headers, then the body up to a limit) and hands it to
  * one handler, which must answer it with exactly one http_reply().  Bodies longer than the
- * limit are not read: the handler sees body_too_big and answers 413.
+ * limit are not read: the handler sees body_too_big and answers 413.  Requests whose
+ * headers pass KG_HEADERS_MAX are answered 431 here.  A "%00" in the path or the query is
+ * left encoded, never decoded to a NUL that would cut the value short.
  */
 #ifndef KG_HTTP_H
 #define KG_HTTP_H
@@ -11,6 +13,8 @@
 #include <stddef.h>
 
 #include "err.h"
+
+#define KG_HEADERS_MAX (32 * 1024) /* request line and headers; beyond: 431 */
 
 struct http_req {
     unsigned long id;   /* request id for logs */

@@ -85,6 +85,44 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     MHD_destroy_response(r);
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the path and query values in place, as libmicrohttpd would, except that
+ * "%00" stays as it is: a decoded NUL would silently cut a path or value short (so that
+ * "/apiToken/X%00junk" would read as "/apiToken/X"); left encoded, it matches no route and
+ * fails every strict parser. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c;
+    char *r = s, *w = s;
+    while (*r) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* Adds up the request's header bytes (MHD_KeyValueIterator). */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
 static void dispatch(struct http_server *s, struct MHD_Connection *conn, const char *url,
                      const char *method, struct conn_state *cs)
 {
@@ -129,6 +167,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = cs;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         int64_t n;
+        size_t header_bytes = strlen(url);
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &header_bytes);
+        if (header_bytes > KG_HEADERS_MAX) {
+            static const char msg[] = "{\"code\":431,\"message\":\"the request headers are too "
+                                      "large\",\"status\":\"INVALID_ARGUMENT\"}";
+            struct http_req req = {.method = method, .path = url, .impl = conn};
+            cs->answered = 1;
+            http_reply(&req, 431, "application/json", msg, sizeof msg - 1, NULL);
+            return MHD_YES;
+        }
         if (cl && kg_parse_int64(cl, 0, INT64_MAX, &n) == KG_OK && (uint64_t)n > s->body_max) {
             cs->too_big = 1; /* answer now; the body is never read */
             cs->answered = 1;
@@ -207,7 +255,10 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_THREAD_POOL_SIZE, threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                            /* room for KG_HEADERS_MAX and more, so that over-long headers get
+                             * keygate's JSON 431; far longer ones get libmicrohttpd's own */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
                             MHD_OPTION_CONNECTION_LIMIT, 4096u,
                             MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);

@@ -126,8 +126,11 @@ void route_request(struct http_req *req, void *ctx)
         if (strcmp(routes[i].method, req->method) == 0) r = &routes[i];
     }
     if (!r) {
-        reply_error(req, path_known ? KG_BADMETHOD : KG_NOTFOUND,
-                    path_known ? "method not allowed on this resource" : "no such resource");
+        if (path_known && strncmp(req->path, "/oauth/", 7) == 0)
+            reply_oauth_error(req, KG_BADMETHOD, "invalid_request", "use POST");
+        else
+            reply_error(req, path_known ? KG_BADMETHOD : KG_NOTFOUND,
+                        path_known ? "method not allowed on this resource" : "no such resource");
         return;
     }
     if (req->body_too_big) {

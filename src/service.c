@@ -69,6 +69,13 @@ static void refresh(struct app *a)
 static kg_err may_hand_out(struct app *a, const struct actor *who, const kg_role_id *ids,
                            size_t n, const char **why)
 {
+    char name[KG_ROLE_NAME_MAX + 1];
+    for (size_t i = 0; i < n && a->view; i++) {
+        if (view_role_name(a->view, ids[i], name) != KG_OK) {
+            *why = "no role has that roleId";
+            return KG_NOTFOUND;
+        }
+    }
     if (who->operator) return KG_OK;
     for (size_t i = 0; i < n; i++) {
         if (!a->view || !view_holds(a->view, who->roles, who->nroles, ids[i])) {
