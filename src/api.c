@@ -211,7 +211,7 @@ void api_role_delete(struct call *c)
     struct kg_role r;
     const char *why = "";
     if (role_or_reply(c, c->params[0], &r)) return;
-    kg_err rc = service_role_delete(c->app, r.role_id, &why);
+    kg_err rc = service_role_delete(c->app, &c->actor, r.role_id, &why);
     if (rc != KG_OK) reply_error(c->req, rc, why);
     else reply_no_content(c);
 }
@@ -251,8 +251,8 @@ static void privilege_change(struct call *c, int grant)
     if (json_string_or_reply(c, body, "grantKind", 1, &kind) ||
         json_string_or_reply(c, body, "privilege", 1, &priv))
         goto out;
-    kg_err rc = grant ? service_privilege_grant(c->app, r.role_id, kind, priv, &why)
-                      : service_privilege_revoke(c->app, r.role_id, kind, priv, &changed, &why);
+    kg_err rc = grant ? service_privilege_grant(c->app, &c->actor, r.role_id, kind, priv, &why)
+                      : service_privilege_revoke(c->app, &c->actor, r.role_id, kind, priv, &changed, &why);
     if (rc != KG_OK) reply_error(c->req, rc, why);
     else reply_no_content(c);
 out:
@@ -354,7 +354,7 @@ void api_user_delete(struct call *c)
     struct kg_user u;
     const char *why = "";
     if (user_or_reply(c, c->params[0], &u)) return;
-    kg_err rc = service_user_delete(c->app, u.user_id, &why);
+    kg_err rc = service_user_delete(c->app, &c->actor, u.user_id, &why);
     if (rc != KG_OK) reply_error(c->req, rc, why);
     else reply_no_content(c);
 }

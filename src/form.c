@@ -16,7 +16,7 @@ static int hexval(char c)
     return -1;
 }
 
-kg_err form_decode(const char *s, size_t len, char *out, size_t size)
+static kg_err decode(const char *s, size_t len, char *out, size_t size)
 {
     size_t w = 0;
     for (size_t i = 0; i < len; i++) {
@@ -37,6 +37,13 @@ kg_err form_decode(const char *s, size_t len, char *out, size_t size)
     if (w >= size) return KG_TOOBIG;
     out[w] = '\0';
     return KG_OK;
+}
+
+kg_err form_decode(const char *s, size_t len, char *out, size_t size)
+{
+    kg_err rc = decode(s, len, out, size);
+    if (rc != KG_OK && size) out[0] = '\0'; /* never a half-decoded or unterminated value */
+    return rc;
 }
 
 kg_err form_parse(const char *body, size_t len, struct form *f)

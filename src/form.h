@@ -27,7 +27,7 @@ void form_cleanup(struct form *f);
 const char *form_get(const struct form *f, const char *name);
 
 /* Percent-decodes s[0..len) ('+' is a space) into out[size]; KG_INVALID for a bad escape or
- * a NUL, KG_TOOBIG when it does not fit. */
+ * a NUL, KG_TOOBIG when it does not fit (out is then "", as on any failure). */
 kg_err form_decode(const char *s, size_t len, char *out, size_t size);
 
 /* Parses "Basic base64(id:secret)" (each form-urlencoded, RFC 6749 §2.3.1) into id/secret.

@@ -217,6 +217,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls, (void)conn, (void)toe;
     struct conn_state *cs = *con_cls;
     if (cs) {
+        if (cs->body) explicit_bzero(cs->body, cs->cap); /* a body may hold a client secret */
         free(cs->body);
         free(cs);
         *con_cls = NULL;

@@ -59,7 +59,7 @@ void oauth_token(struct call *c)
     }
     if (basic) {
         rc = form_basic(basic, id, sizeof id, secret, sizeof secret);
-        if (rc != KG_OK && rc != KG_TOOBIG) {
+        if (rc != KG_OK) {
             reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL, "the Authorization header is not valid Basic credentials");
             goto out;
         }

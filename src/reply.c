@@ -52,7 +52,9 @@ static void send_json(struct http_req *req, int status, json_t *body, const char
         headers[4 + i] = extra[i];
         headers[5 + i] = extra[i + 1];
     }
-    http_reply(req, status, "application/json", text, strlen(text), headers);
+    size_t len = strlen(text);
+    http_reply(req, status, "application/json", text, len, headers);
+    explicit_bzero(text, len); /* it may hold a new secret or access token */
     free(text);
 }
 
@@ -68,7 +70,12 @@ void reply_error(struct http_req *req, kg_err rc, const char *msg)
     kg_log_clean(req->path, path, sizeof path);
     if (map[i].http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));
     else KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, path, map[i].http, msg);
-    const char *bearer[] = {"WWW-Authenticate", "Bearer realm=\"keygate\", error=\"invalid_token\"", NULL};
+    /* RFC 6750 §3.1: no error code when the request carried no credentials at all */
+    const char *bearer[] = {"WWW-Authenticate",
+                            http_header(req, "Authorization")
+                                ? "Bearer realm=\"keygate\", error=\"invalid_token\""
+                                : "Bearer realm=\"keygate\"",
+                            NULL};
     send_json(req, map[i].http, json_pack("{s:i, s:s, s:s}", "code", map[i].http, "message", msg, "status", map[i].status),
               rc == KG_UNAUTHENTICATED ? bearer : NULL);
 }

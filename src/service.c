@@ -86,6 +86,21 @@ static kg_err may_hand_out(struct app *a, const struct actor *who, const kg_role
     return KG_OK;
 }
 
+/* Changing or deleting a role, or a user, needs every role it holds in who's active role
+ * set: a security admin cannot reach above itself (say, reset an accountadmin's password). */
+static kg_err may_change(struct app *a, const struct actor *who, const kg_role_id *ids, size_t n,
+                         const char **why)
+{
+    if (who->operator) return KG_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (!a->view || !view_holds(a->view, who->roles, who->nroles, ids[i])) {
+            *why = "you can only change a role or user within your own active role set";
+            return KG_FORBIDDEN;
+        }
+    }
+    return KG_OK;
+}
+
 static kg_err role_ids_ok(const kg_role_id *ids, size_t n, const char **why)
 {
     if (n > KG_GRANTS_MAX) {
@@ -212,7 +227,7 @@ kg_err service_role_create(struct app *a, const struct actor *who, const char *n
     memcpy(out->description, description, strlen(description) + 1);
     out->created_on = out->modified_on = kg_now_ms();
     out->ngranted = ngranted;
-    memcpy(out->granted, granted, ngranted * sizeof *granted);
+    if (ngranted) memcpy(out->granted, granted, ngranted * sizeof *granted);
     for (int attempt = 0; attempt < 3; attempt++) {
         ids_role_id(out->role_id);
         if ((rc = store_role_insert(a->st, out)) != KG_CONFLICT) break;
@@ -249,6 +264,7 @@ kg_err service_role_update(struct app *a, const struct actor *who, const char *r
         *why = "the built-in roles accountadmin and public cannot be changed";
         return KG_PRECONDITION;
     }
+    if ((rc = may_change(a, who, (const kg_role_id *)&r.role_id, 1, why))) return rc;
     if (name) {
         if (!service_role_name_valid(name)) {
             *why = "roleName must be 1 to 64 of a-z, 0-9 and _";
@@ -270,7 +286,7 @@ kg_err service_role_update(struct app *a, const struct actor *who, const char *r
             if (!had && (rc = may_hand_out(a, who, &granted[i], 1, why))) return rc;
         }
         r.ngranted = ngranted;
-        memcpy(r.granted, granted, ngranted * sizeof *granted);
+        if (ngranted) memcpy(r.granted, granted, ngranted * sizeof *granted);
     }
     r.modified_on = kg_now_ms();
     if ((rc = store_role_update(a->st, &r)) != KG_OK) return role_write_error(rc, why);
@@ -278,7 +294,8 @@ kg_err service_role_update(struct app *a, const struct actor *who, const char *r
     return store_role_get(a->st, role_id, out);
 }
 
-kg_err service_role_delete(struct app *a, const char *role_id, const char **why)
+kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
+                           const char **why)
 {
     kg_err rc;
     struct kg_role r;
@@ -290,6 +307,7 @@ kg_err service_role_delete(struct app *a, const char *role_id, const char **why)
         *why = "the built-in roles accountadmin and public cannot be deleted";
         return KG_PRECONDITION;
     }
+    if ((rc = may_change(a, who, (const kg_role_id *)&r.role_id, 1, why))) return rc;
     if ((rc = store_role_delete(a->st, role_id)) != KG_OK) {
         *why = rc == KG_PRECONDITION ? "the role is held by an active token or a user"
                                      : "could not delete the role";
@@ -299,8 +317,9 @@ kg_err service_role_delete(struct app *a, const char *role_id, const char **why)
     return KG_OK;
 }
 
-static kg_err privilege_args(struct app *a, const char *role_id, const char *kind,
-                             const char *privilege, struct kg_privilege *p, const char **why)
+static kg_err privilege_args(struct app *a, const struct actor *who, const char *role_id,
+                             const char *kind, const char *privilege, struct kg_privilege *p,
+                             const char **why)
 {
     kg_err rc;
     struct kg_role r;
@@ -312,6 +331,7 @@ static kg_err privilege_args(struct app *a, const char *role_id, const char *kin
         *why = "accountadmin holds every privilege and cannot be changed";
         return KG_PRECONDITION;
     }
+    if ((rc = may_change(a, who, (const kg_role_id *)&r.role_id, 1, why))) return rc;
     memset(p, 0, sizeof *p);
     if (strcmp(kind, "Allow") == 0) p->kind = KG_ALLOW;
     else if (strcmp(kind, "Deny") == 0) p->kind = KG_DENY;
@@ -329,11 +349,11 @@ static kg_err privilege_args(struct app *a, const char *role_id, const char *kin
     return KG_OK;
 }
 
-kg_err service_privilege_grant(struct app *a, const char *role_id, const char *kind,
-                               const char *privilege, const char **why)
+kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,
+                               const char *kind, const char *privilege, const char **why)
 {
     struct kg_privilege p;
-    kg_err rc = privilege_args(a, role_id, kind, privilege, &p, why);
+    kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
     if (rc) return rc;
     if ((rc = store_privilege_grant(a->st, &p, kg_now_ms())) != KG_OK) {
         *why = "could not store the privilege";
@@ -343,11 +363,12 @@ kg_err service_privilege_grant(struct app *a, const char *role_id, const char *k
     return KG_OK;
 }
 
-kg_err service_privilege_revoke(struct app *a, const char *role_id, const char *kind,
-                                const char *privilege, int *changed, const char **why)
+kg_err service_privilege_revoke(struct app *a, const struct actor *who, const char *role_id,
+                                const char *kind, const char *privilege, int *changed,
+                                const char **why)
 {
     struct kg_privilege p;
-    kg_err rc = privilege_args(a, role_id, kind, privilege, &p, why);
+    kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
     if (rc) return rc;
     if ((rc = store_privilege_revoke(a->st, &p, changed)) != KG_OK) {
         *why = "could not store the privilege";
@@ -403,7 +424,7 @@ kg_err service_user_create(struct app *a, const struct actor *who, const char *e
     if ((rc = password_hash(password, out->password_hash, why))) goto fail;
     out->created_on = kg_now_ms();
     out->nroles = nroles;
-    memcpy(out->roles, roles, nroles * sizeof *roles);
+    if (nroles) memcpy(out->roles, roles, nroles * sizeof *roles);
     for (int attempt = 0; attempt < 3; attempt++) {
         ids_user_id(out->user_id);
         if ((rc = store_user_insert(a->st, out)) != KG_CONFLICT) break;
@@ -431,6 +452,7 @@ kg_err service_user_update(struct app *a, const struct actor *who, const char *u
         *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not read the user";
         return rc;
     }
+    if ((rc = may_change(a, who, (const kg_role_id *)u.roles, u.nroles, why))) return rc;
     if (email) {
         if (!service_email_valid(email)) {
             *why = "email must be an address like name@example.com";
@@ -447,15 +469,20 @@ kg_err service_user_update(struct app *a, const struct actor *who, const char *u
             if (!had && (rc = may_hand_out(a, who, &roles[i], 1, why))) return rc;
         }
         u.nroles = nroles;
-        memcpy(u.roles, roles, nroles * sizeof *roles);
+        if (nroles) memcpy(u.roles, roles, nroles * sizeof *roles);
     }
     if ((rc = store_user_update(a->st, &u)) != KG_OK) return user_write_error(rc, why);
     return store_user_get(a->st, user_id, out);
 }
 
-kg_err service_user_delete(struct app *a, const char *user_id, const char **why)
+kg_err service_user_delete(struct app *a, const struct actor *who, const char *user_id,
+                           const char **why)
 {
-    kg_err rc = store_user_delete(a->st, user_id);
+    struct kg_user u;
+    kg_err rc = store_user_get(a->st, user_id, &u);
+    if (rc == KG_OK && (rc = may_change(a, who, (const kg_role_id *)u.roles, u.nroles, why)))
+        return rc;
+    if (rc == KG_OK) rc = store_user_delete(a->st, user_id);
     if (rc != KG_OK) *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not delete the user";
     return rc;
 }

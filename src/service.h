@@ -1,9 +1,10 @@
 /*
  * service.h — keygate's operations, shared by the REST API and the CLI.
  *
- * Each call validates its input, applies the no-escalation rule (an actor may only hand out
- * roles in its own active role set; the CLI operator holds every role), writes through the
- * store, and refreshes the view.  On failure it returns the kg_err and points *why at a
+ * Each call validates its input, applies the no-escalation rules (an actor may only hand out
+ * roles in its own active role set, and may only change or delete roles and users whose
+ * roles are all in that set; the CLI operator holds every role), writes through the store,
+ * and refreshes the view.  On failure it returns the kg_err and points *why at a
  * constant sentence fit to show a person (never containing a secret).
  */
 #ifndef KG_SERVICE_H
@@ -31,11 +32,13 @@ kg_err service_role_update(struct app *a, const struct actor *who, const char *r
                            const char *name, const char *description, const kg_role_id *granted,
                            size_t ngranted, int set_granted, struct kg_role *out,
                            const char **why);
-kg_err service_role_delete(struct app *a, const char *role_id, const char **why);
-kg_err service_privilege_grant(struct app *a, const char *role_id, const char *kind,
-                               const char *privilege, const char **why);
-kg_err service_privilege_revoke(struct app *a, const char *role_id, const char *kind,
-                                const char *privilege, int *changed, const char **why);
+kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
+                           const char **why);
+kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,
+                               const char *kind, const char *privilege, const char **why);
+kg_err service_privilege_revoke(struct app *a, const struct actor *who, const char *role_id,
+                                const char *kind, const char *privilege, int *changed,
+                                const char **why);
 
 /* Users.  password NULL: one is generated and copied to generated[] (else generated[0]=0). */
 kg_err service_user_create(struct app *a, const struct actor *who, const char *email,
@@ -44,7 +47,8 @@ kg_err service_user_create(struct app *a, const struct actor *who, const char *e
 kg_err service_user_update(struct app *a, const struct actor *who, const char *user_id,
                            const char *email, const char *password, const kg_role_id *roles,
                            size_t nroles, int set_roles, struct kg_user *out, const char **why);
-kg_err service_user_delete(struct app *a, const char *user_id, const char **why);
+kg_err service_user_delete(struct app *a, const struct actor *who, const char *user_id,
+                           const char **why);
 
 /* Checks used by the API layer too. */
 int service_role_name_valid(const char *s);

@@ -202,13 +202,14 @@ out:
     return rc;
 }
 
-/* Effective verdict of one role for a privilege: 1 allow, -1 deny, 0 silent. */
+/* Effective verdict of one role for a privilege: 1 allow, -1 deny, 0 silent.  A closure
+ * holding accountadmin allows everything: no Deny (on public, say) can lock admins out. */
 static int role_verdict(const struct vrole *r, const char *priv)
 {
+    if (r->admin) return 1;
     struct eff_priv key = {priv, 0};
     const struct eff_priv *e = r->eff ? bsearch(&key, r->eff, r->neff, sizeof *r->eff, eff_cmp) : NULL;
-    if (e) return e->deny ? -1 : 1;
-    return r->admin ? 1 : 0;
+    return e ? (e->deny ? -1 : 1) : 0;
 }
 
 /* ---- token table --------------------------------------------------------------------- */
@@ -468,6 +469,10 @@ int view_allows(struct view *v, const kg_role_id *holders, size_t n, const char 
         long x = i < n ? role_index(v->roles, holders[i]) : v->roles->pub;
         if (x < 0) continue;
         const struct vrole *r = &v->roles->roles[x];
+        if (r->admin) {
+            allow = 1, deny = 0;
+            break;
+        }
         int verdict = role_verdict(r, privilege);
         if (verdict < 0) deny = 1;
         if (verdict > 0) allow = 1;

@@ -11,7 +11,7 @@
  * set is those, every role granted to them transitively, and `public`.  A privilege is
  * allowed when some role in the set allows it (accountadmin allows every privilege, and
  * ManageSecurity implies CreateRole and CreateUser) and no role in the set denies it.
- * A set that contains accountadmin holds every role, as it holds every privilege.
+ * A set that contains accountadmin holds every role and every privilege, whatever denies.
  *
  * Thread safety: every function may be called from any thread.
  */
