@@ -18,15 +18,27 @@ BUILD   ?= build
 
 SRC      := $(wildcard src/*.c)
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+WEB      := $(sort $(wildcard web/*))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit e2e check-asan bench deps clean format
+.PHONY: all run test unit e2e browser check-asan bench deps clean format
 all: $(BUILD)/keygate
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The web pane, embedded: tools/embed turns web/* into a C table.
+$(BUILD)/embed: tools/embed.c | $(BUILD)/obj
+	$(CC) -O1 -o $@ $<
+
+$(BUILD)/gen/assets_data.c: $(BUILD)/embed $(WEB)
+	mkdir -p $(BUILD)/gen
+	$(BUILD)/embed $@ $(WEB)
+
+$(BUILD)/obj/assets_data.o: $(BUILD)/gen/assets_data.c src/assets.h
+	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
 
 $(BUILD)/keygate: $(BUILD)/obj/main.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -51,6 +63,9 @@ unit: $(UNIT_BIN)
 
 e2e: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/e2e/
+
+browser: $(BUILD)/keygate
+	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/browser/
 
 test:
 	@scripts/setup.sh test

@@ -6,7 +6,7 @@ what=${1:-run}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev)
 case "$what" in
   run) ;;
-  test) pkgs+=(libcmocka-dev curl nodejs) ;;
+  test) pkgs+=(libcmocka-dev curl nodejs chromium) ;;
   bench) pkgs+=(wrk curl nginx-light) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
@@ -14,14 +14,22 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# node may come from elsewhere than Debian's package; any node >= 18 will do.
+# node and npm may come from elsewhere than Debian's packages; node >= 20 will do.
 if [[ " ${missing[*]-} " == *" nodejs "* ]] && command -v node >/dev/null 2>&1; then
   missing=("${missing[@]/nodejs}")
 fi
+if [ "$what" = test ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 missing=($(printf '%s\n' "${missing[@]-}" | grep -v '^$' || true))
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The browser tests' driver (playwright-core, pinned in package-lock.json; it drives
+# Debian's chromium, so no browser download).
+if [ "$what" = test ] && [ ! -d node_modules/playwright-core ]; then
+  echo "setup: installing playwright-core"
+  npm ci --no-audit --no-fund --loglevel=error
 fi

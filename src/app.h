@@ -11,19 +11,24 @@
 #include "jwt.h"
 #include "keys.h"
 #include "model.h"
+#include "session.h"
 #include "store.h"
+#include "throttle.h"
 #include "view.h"
 
 struct app_config {
     char issuer[KG_ISSUER_MAX + 1];   /* "iss" of access tokens */
     char audience[KG_ISSUER_MAX + 1]; /* "aud" of access tokens */
     int64_t access_token_ttl;         /* seconds */
+    int secure_cookies;               /* the issuer is https: cookies get Secure */
 };
 
 struct app {
     struct store *st;  /* borrowed */
     struct view *view; /* borrowed; NULL in the CLI, which reads the store directly */
     struct keys *keys; /* borrowed */
+    struct sessions *sessions; /* borrowed; NULL in the CLI */
+    struct throttle *throttle; /* borrowed; NULL in the CLI */
     struct app_config cfg;
 };
 

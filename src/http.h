@@ -38,6 +38,8 @@ struct http_config {
 
 /* Value of request header `name` (case-insensitive); borrowed; NULL when absent. */
 const char *http_header(const struct http_req *req, const char *name);
+/* Value of cookie `name`; borrowed; NULL when absent. */
+const char *http_cookie(const struct http_req *req, const char *name);
 /* Value of query parameter `name` (decoded); borrowed; NULL when absent. */
 const char *http_query(const struct http_req *req, const char *name);
 

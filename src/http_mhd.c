@@ -63,6 +63,11 @@ const char *http_header(const struct http_req *req, const char *name)
     return MHD_lookup_connection_value(req->impl, MHD_HEADER_KIND, name);
 }
 
+const char *http_cookie(const struct http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->impl, MHD_COOKIE_KIND, name);
+}
+
 const char *http_query(const struct http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->impl, MHD_GET_ARGUMENT_KIND, name);
@@ -77,7 +82,14 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
         MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return;
     if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    /* On every response: the pane's pages are only ever same-origin and never framed. */
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; script-src 'self'; style-src 'self'; "
+                            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+                            "base-uri 'none'; form-action 'self'");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(r, headers[i], headers[i + 1]);
     if (MHD_queue_response(req->impl, (unsigned)status, r) != MHD_YES)

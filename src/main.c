@@ -86,8 +86,8 @@ int main(int argc, char **argv)
 
     if (strcmp(argv[1], "serve") == 0) {
         struct server_opts o = {.listen = "127.0.0.1:8080", .db = db, .keys_dir = keys_dir,
-                                .access_token_ttl = 600};
-        const char *ttl = NULL, *threads = NULL;
+                                .access_token_ttl = 600, .session_idle = 1800};
+        const char *ttl = NULL, *threads = NULL, *idle = NULL;
         int64_t v;
         for (int i = 2; i < argc; i++) {
             const char **slot = NULL;
@@ -96,6 +96,7 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--audience") == 0) slot = &o.audience;
             else if (strcmp(argv[i], "--access-token-ttl") == 0) slot = &ttl;
             else if (strcmp(argv[i], "--threads") == 0) slot = &threads;
+            else if (strcmp(argv[i], "--session-idle") == 0) slot = &idle;
             else if (strcmp(argv[i], "--help") == 0) {
                 cli_usage();
                 return 0;
@@ -112,6 +113,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             o.access_token_ttl = v;
+        }
+        if (idle) {
+            if (kg_parse_int64(idle, 1, 7 * 86400, &v) != KG_OK) {
+                fprintf(stderr, "keygate: --session-idle is 1 to 604800 seconds\n");
+                return 2;
+            }
+            o.session_idle = v;
         }
         if (threads) {
             if (kg_parse_int64(threads, 1, 256, &v) != KG_OK) {

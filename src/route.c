@@ -11,12 +11,15 @@
 #include <string.h>
 
 #include "api.h"
+#include "pane.h"
 #include "ids.h"
 #include "log.h"
 #include "reply.h"
 #include "util.h"
 
-enum auth { AUTH_NONE, AUTH_BEARER };
+/* AUTH_API: a bearer access token, or a pane session (with the CSRF token on writes).
+ * AUTH_SESSION: a pane session only. */
+enum auth { AUTH_NONE, AUTH_API, AUTH_SESSION };
 
 struct route {
     const char *method;
@@ -31,25 +34,35 @@ static const struct route routes[] = {
     {"GET", "/healthz", api_health, AUTH_NONE, NULL},
     {"POST", "/oauth/v2/token", oauth_token, AUTH_NONE, NULL},
 
-    {"GET", V1 "/apiToken", api_token_list, AUTH_BEARER, "ManageSecurity"},
-    {"POST", V1 "/apiToken", api_token_create, AUTH_BEARER, "ManageSecurity"},
-    {"GET", V1 "/apiToken/{}", api_token_get, AUTH_BEARER, "ManageSecurity"},
-    {"POST", V1 "/apiToken/{}:revoke", api_token_revoke, AUTH_BEARER, "ManageSecurity"},
+    {"GET", "/", pane_root, AUTH_NONE, NULL},
+    {"GET", "/login", pane_login_page, AUTH_NONE, NULL},
+    {"POST", "/login", pane_login, AUTH_NONE, NULL},
+    {"POST", "/logout", pane_logout, AUTH_SESSION, NULL},
+    {"GET", "/pane/session", pane_session, AUTH_SESSION, NULL},
+    {"GET", "/api-auth-token", pane_app_page, AUTH_NONE, NULL},
+    {"GET", "/roles", pane_app_page, AUTH_NONE, NULL},
+    {"GET", "/users", pane_app_page, AUTH_NONE, NULL},
+    {"GET", "/assets/{}", pane_asset, AUTH_NONE, NULL},
 
-    {"GET", V1 "/role", api_role_list, AUTH_BEARER, "ManageSecurity"},
-    {"POST", V1 "/role", api_role_create, AUTH_BEARER, "CreateRole"},
-    {"GET", V1 "/role/{}", api_role_get, AUTH_BEARER, "ManageSecurity"},
-    {"PATCH", V1 "/role/{}", api_role_update, AUTH_BEARER, "ManageSecurity"},
-    {"DELETE", V1 "/role/{}", api_role_delete, AUTH_BEARER, "ManageSecurity"},
-    {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_BEARER, "ManageSecurity"},
-    {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_BEARER, "ManageSecurity"},
-    {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_BEARER, "ManageSecurity"},
+    {"GET", V1 "/apiToken", api_token_list, AUTH_API, "ManageSecurity"},
+    {"POST", V1 "/apiToken", api_token_create, AUTH_API, "ManageSecurity"},
+    {"GET", V1 "/apiToken/{}", api_token_get, AUTH_API, "ManageSecurity"},
+    {"POST", V1 "/apiToken/{}:revoke", api_token_revoke, AUTH_API, "ManageSecurity"},
 
-    {"GET", V1 "/user", api_user_list, AUTH_BEARER, "ManageSecurity"},
-    {"POST", V1 "/user", api_user_create, AUTH_BEARER, "CreateUser"},
-    {"GET", V1 "/user/{}", api_user_get, AUTH_BEARER, "ManageSecurity"},
-    {"PATCH", V1 "/user/{}", api_user_update, AUTH_BEARER, "ManageSecurity"},
-    {"DELETE", V1 "/user/{}", api_user_delete, AUTH_BEARER, "ManageSecurity"},
+    {"GET", V1 "/role", api_role_list, AUTH_API, "ManageSecurity"},
+    {"POST", V1 "/role", api_role_create, AUTH_API, "CreateRole"},
+    {"GET", V1 "/role/{}", api_role_get, AUTH_API, "ManageSecurity"},
+    {"PATCH", V1 "/role/{}", api_role_update, AUTH_API, "ManageSecurity"},
+    {"DELETE", V1 "/role/{}", api_role_delete, AUTH_API, "ManageSecurity"},
+    {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_API, "ManageSecurity"},
+    {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_API, "ManageSecurity"},
+    {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_API, "ManageSecurity"},
+
+    {"GET", V1 "/user", api_user_list, AUTH_API, "ManageSecurity"},
+    {"POST", V1 "/user", api_user_create, AUTH_API, "CreateUser"},
+    {"GET", V1 "/user/{}", api_user_get, AUTH_API, "ManageSecurity"},
+    {"PATCH", V1 "/user/{}", api_user_update, AUTH_API, "ManageSecurity"},
+    {"DELETE", V1 "/user/{}", api_user_delete, AUTH_API, "ManageSecurity"},
 };
 
 /* ---- matching ------------------------------------------------------------------------ */
@@ -82,11 +95,44 @@ static int match(const char *pattern, const char *path, struct call *c)
 
 /* ---- authentication ------------------------------------------------------------------ */
 
-/* Authenticates "Authorization: Bearer <access token>" into c->actor. */
+int session_or_reply(struct call *c)
+{
+    struct app *a = c->app;
+    struct session_info si;
+    struct kg_user u;
+    const char *id = http_cookie(c->req, KG_SESSION_COOKIE);
+    if (!id || !a->sessions || sessions_get(a->sessions, id, kg_now_ms(), &si) != KG_OK) {
+        reply_error(c->req, KG_UNAUTHENTICATED, id ? "your session has expired; sign in again"
+                                                   : "sign in first");
+        return -1;
+    }
+    if (store_user_get(a->st, si.user_id, &u) != KG_OK) {
+        sessions_end(a->sessions, id);
+        reply_error(c->req, KG_UNAUTHENTICATED, "your session has ended; sign in again");
+        return -1;
+    }
+    /* Writes must prove they come from the pane: the CSRF token is in the page, not a cookie. */
+    int write = strcmp(c->req->method, "GET") != 0 && strcmp(c->req->method, "HEAD") != 0;
+    const char *csrf = http_header(c->req, "X-CSRF-Token");
+    if (write && (!csrf || strlen(csrf) != KG_SESSION_ID_LEN ||
+                  sodium_memcmp(csrf, si.csrf, KG_SESSION_ID_LEN) != 0)) {
+        reply_error(c->req, KG_FORBIDDEN, "missing or wrong CSRF token; reload the page");
+        return -1;
+    }
+    memcpy(c->actor.id, u.user_id, sizeof u.user_id);
+    memcpy(c->actor.roles, u.roles, u.nroles * sizeof *u.roles);
+    c->actor.nroles = u.nroles;
+    memcpy(c->csrf, si.csrf, sizeof si.csrf);
+    return 0;
+}
+
+/* Authenticates "Authorization: Bearer <access token>", or else a pane session, into
+ * c->actor. */
 static int bearer_or_reply(struct call *c)
 {
     struct app *a = c->app;
     const char *h = http_header(c->req, "Authorization");
+    if (!h && http_cookie(c->req, KG_SESSION_COOKIE)) return session_or_reply(c);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
         reply_error(c->req, KG_UNAUTHENTICATED, "send an access token: Authorization: Bearer <token>");
         return -1;
@@ -140,7 +186,8 @@ void route_request(struct http_req *req, void *ctx)
             reply_error(req, KG_TOOBIG, "the request body is too large");
         return;
     }
-    if (r->auth == AUTH_BEARER) {
+    if (r->auth == AUTH_SESSION && session_or_reply(&c) != 0) return;
+    if (r->auth == AUTH_API) {
         if (bearer_or_reply(&c) != 0) return;
         if (r->privilege && !view_allows(c.app->view, c.actor.roles, c.actor.nroles, r->privilege)) {
             char msg[160];

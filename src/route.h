@@ -15,10 +15,13 @@
 #define KG_PAGE_DEFAULT 100
 #define KG_PAGE_MAX 1000
 
+#define KG_SESSION_COOKIE "kg_session"
+
 struct call {
     struct app *app;
     struct http_req *req;
-    struct actor actor; /* the authenticated caller (bearer routes) */
+    struct actor actor; /* the authenticated caller (bearer or session routes) */
+    char csrf[KG_SESSION_ID_LEN + 1]; /* the session's CSRF token (session callers) */
     char params[2][KG_PARAM_MAX + 1];
 };
 
@@ -26,6 +29,10 @@ typedef void (*route_fn)(struct call *c);
 
 /* The http_handler: ctx is the struct app. */
 void route_request(struct http_req *req, void *ctx);
+
+/* Authenticates the pane session cookie into c->actor (the user and its roles); on writes
+ * also checks the X-CSRF-Token header. */
+int session_or_reply(struct call *c);
 
 /* Parses the body as a JSON object (Content-Type application/json, no duplicate keys) and
  * refuses members outside `allowed` (NULL-terminated).  Caller owns *out. */

@@ -52,6 +52,8 @@ int server_run(const struct server_opts *o)
     struct keys *keys = NULL;
     struct view *view = NULL;
     struct http_server *http = NULL;
+    struct sessions *sessions = NULL;
+    struct throttle *throttle = NULL;
     struct app app;
     struct bg bg = {0};
     pthread_t bg_thread;
@@ -75,6 +77,10 @@ int server_run(const struct server_opts *o)
         goto out;
     }
     app.cfg.access_token_ttl = o->access_token_ttl;
+    app.cfg.secure_cookies = strncmp(app.cfg.issuer, "https://", 8) == 0;
+    if (sessions_new(o->session_idle, &sessions) != KG_OK || throttle_new(&throttle) != KG_OK) goto out;
+    app.sessions = sessions;
+    app.throttle = throttle;
 
     if ((rc = store_open(o->db, &st)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot open the database %s: %s", o->db, kg_err_name(rc));
@@ -130,6 +136,8 @@ out:
     }
     if (view) view_flush_touches(view);
     view_free(view);
+    sessions_free(sessions);
+    throttle_free(throttle);
     keys_free(keys);
     store_free(st);
     memset(password, 0, sizeof password);

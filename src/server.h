@@ -14,7 +14,8 @@ struct server_opts {
     const char *issuer;   /* NULL = "http://" + listen */
     const char *audience; /* NULL = issuer */
     int64_t access_token_ttl;
-    unsigned threads; /* 0 = one per core */
+    int64_t session_idle; /* seconds a pane session lives unused */
+    unsigned threads;     /* 0 = one per core */
 };
 
 /* Returns the process exit status. */

@@ -472,6 +472,7 @@ kg_err service_user_update(struct app *a, const struct actor *who, const char *u
         if (nroles) memcpy(u.roles, roles, nroles * sizeof *roles);
     }
     if ((rc = store_user_update(a->st, &u)) != KG_OK) return user_write_error(rc, why);
+    if (password && a->sessions) sessions_end_user(a->sessions, user_id); /* sign out elsewhere */
     return store_user_get(a->st, user_id, out);
 }
 
@@ -483,6 +484,7 @@ kg_err service_user_delete(struct app *a, const struct actor *who, const char *u
     if (rc == KG_OK && (rc = may_change(a, who, (const kg_role_id *)u.roles, u.nroles, why)))
         return rc;
     if (rc == KG_OK) rc = store_user_delete(a->st, user_id);
+    if (rc == KG_OK && a->sessions) sessions_end_user(a->sessions, user_id);
     if (rc != KG_OK) *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not delete the user";
     return rc;
 }

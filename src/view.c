@@ -511,3 +511,48 @@ kg_err view_role_name(struct view *v, const char *role_id, char out[KG_ROLE_NAME
     pthread_rwlock_unlock(&v->lock);
     return rc;
 }
+
+static int ref_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct view_role_ref *)a)->role_name,
+                  ((const struct view_role_ref *)b)->role_name);
+}
+
+kg_err view_active_roles(struct view *v, const kg_role_id *holders, size_t n,
+                         struct view_role_ref **out, size_t *nout)
+{
+    kg_err rc = KG_OK;
+    pthread_rwlock_rdlock(&v->lock);
+    const struct roletab *t = v->roles;
+    unsigned char *in = calloc(t->n + 1, 1);
+    struct view_role_ref *refs = calloc(t->n + 1, sizeof *refs);
+    size_t k = 0;
+    if (!in || !refs) {
+        rc = KG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i <= n; i++) { /* the holders, then public */
+        long x = i < n ? role_index(t, holders[i]) : t->pub;
+        if (x < 0) continue;
+        const struct vrole *r = &t->roles[x];
+        if (r->admin) memset(in, 1, t->n);
+        for (size_t c = 0; c < r->nclosure; c++) in[r->closure[c]] = 1;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        if (!in[i]) continue;
+        memcpy(refs[k].role_id, t->roles[i].id, sizeof refs[k].role_id);
+        memcpy(refs[k].role_name, t->roles[i].name, sizeof refs[k].role_name);
+        k++;
+    }
+out:
+    pthread_rwlock_unlock(&v->lock);
+    free(in);
+    if (rc != KG_OK) {
+        free(refs);
+        return rc;
+    }
+    if (k) qsort(refs, k, sizeof *refs, ref_cmp);
+    *out = refs;
+    *nout = k;
+    return KG_OK;
+}

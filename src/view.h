@@ -52,6 +52,15 @@ kg_err view_flush_touches(struct view *v);
 int view_allows(struct view *v, const kg_role_id *holders, size_t n, const char *privilege);
 /* 1 when role_id is in the active role set of `holders`. */
 int view_holds(struct view *v, const kg_role_id *holders, size_t n, const char *role_id);
+struct view_role_ref {
+    kg_role_id role_id;
+    char role_name[KG_ROLE_NAME_MAX + 1];
+};
+
+/* The active role set of `holders`, sorted by name.  Caller owns *out (free()). */
+kg_err view_active_roles(struct view *v, const kg_role_id *holders, size_t n,
+                         struct view_role_ref **out, size_t *nout);
+
 /* Fills out with the role's name; KG_NOTFOUND for an unknown role. */
 kg_err view_role_name(struct view *v, const char *role_id, char out[KG_ROLE_NAME_MAX + 1]);
 

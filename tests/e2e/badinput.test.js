@@ -244,7 +244,7 @@ test('paths: traversal, unknown paths → 404; known path, wrong method → 405;
   const notFound = [
     `${V1}/apiToken/../role`, `${V1}/apiToken/%2e%2e/role`, `${V1}/apiToken/..%2frole`, `${V1}/role/../apiToken/x`,
     `${V1}/role/${S.role.roleId}/../../user`, `/public/api/v1/../v1/apiToken`, `//public/api/v1/apiToken`,
-    `${V1}/apiToken/`, `${V1}/apiTokens`, `${V1}/APITOKEN`, `${V1}`, '/public/api/v2/apiToken', '/', '/healthz/',
+    `${V1}/apiToken/`, `${V1}/apiTokens`, `${V1}/APITOKEN`, `${V1}`, '/public/api/v2/apiToken', '/healthz/',
     '/oauth/v2/token/../../healthz', '/etc/passwd', `/${'a'.repeat(4000)}`, `${V1}/role/${S.role.roleId}/privilege/x`,
     `${V1}/apiToken/kgc_0000000000000000:frobnicate`, `${V1}/role/${S.role.roleId}/privilege:delete`,
     `${V1}/apiToken%00/x`, `${V1}/role%00`, `${V1}/user%00.json`, '/healthz%00x',
