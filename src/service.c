@@ -198,6 +198,25 @@ static int builtin(const struct kg_role *r)
            strcmp(r->role_name, KG_ROLE_PUBLIC) == 0;
 }
 
+/* Reads the role `who` wants to change into *r.  KG_NOTFOUND; KG_PRECONDITION for a built-in
+ * role (only accountadmin when public_ok: public may hold privileges); KG_FORBIDDEN when the
+ * role is outside who's active role set. */
+static kg_err changeable_role(struct app *a, const struct actor *who, const char *role_id,
+                              int public_ok, struct kg_role *r, const char **why)
+{
+    kg_err rc = store_role_get(a->st, role_id, r);
+    if (rc != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
+        return rc;
+    }
+    if (builtin(r) && !(public_ok && strcmp(r->role_name, KG_ROLE_PUBLIC) == 0)) {
+        *why = public_ok ? "accountadmin holds every privilege and cannot be changed"
+                         : "the built-in roles accountadmin and public cannot be changed or deleted";
+        return KG_PRECONDITION;
+    }
+    return may_change(a, who, (const kg_role_id *)&r->role_id, 1, why);
+}
+
 static kg_err role_write_error(kg_err rc, const char **why)
 {
     switch (rc) {
@@ -254,17 +273,9 @@ kg_err service_role_update(struct app *a, const struct actor *who, const char *r
                            size_t ngranted, int set_granted, struct kg_role *out,
                            const char **why)
 {
-    kg_err rc;
     struct kg_role r;
-    if ((rc = store_role_get(a->st, role_id, &r)) != KG_OK) {
-        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
-        return rc;
-    }
-    if (builtin(&r)) {
-        *why = "the built-in roles accountadmin and public cannot be changed";
-        return KG_PRECONDITION;
-    }
-    if ((rc = may_change(a, who, (const kg_role_id *)&r.role_id, 1, why))) return rc;
+    kg_err rc = changeable_role(a, who, role_id, 0, &r, why);
+    if (rc) return rc;
     if (name) {
         if (!service_role_name_valid(name)) {
             *why = "roleName must be 1 to 64 of a-z, 0-9 and _";
@@ -297,17 +308,9 @@ kg_err service_role_update(struct app *a, const struct actor *who, const char *r
 kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
                            const char **why)
 {
-    kg_err rc;
     struct kg_role r;
-    if ((rc = store_role_get(a->st, role_id, &r)) != KG_OK) {
-        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
-        return rc;
-    }
-    if (builtin(&r)) {
-        *why = "the built-in roles accountadmin and public cannot be deleted";
-        return KG_PRECONDITION;
-    }
-    if ((rc = may_change(a, who, (const kg_role_id *)&r.role_id, 1, why))) return rc;
+    kg_err rc = changeable_role(a, who, role_id, 0, &r, why);
+    if (rc) return rc;
     if ((rc = store_role_delete(a->st, role_id)) != KG_OK) {
         *why = rc == KG_PRECONDITION ? "the role is held by an active token or a user"
                                      : "could not delete the role";
@@ -321,17 +324,9 @@ static kg_err privilege_args(struct app *a, const struct actor *who, const char 
                              const char *kind, const char *privilege, struct kg_privilege *p,
                              const char **why)
 {
-    kg_err rc;
     struct kg_role r;
-    if ((rc = store_role_get(a->st, role_id, &r)) != KG_OK) {
-        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
-        return rc;
-    }
-    if (builtin(&r) && strcmp(r.role_name, KG_ROLE_ACCOUNTADMIN) == 0) {
-        *why = "accountadmin holds every privilege and cannot be changed";
-        return KG_PRECONDITION;
-    }
-    if ((rc = may_change(a, who, (const kg_role_id *)&r.role_id, 1, why))) return rc;
+    kg_err rc = changeable_role(a, who, role_id, 1, &r, why);
+    if (rc) return rc;
     memset(p, 0, sizeof *p);
     if (strcmp(kind, "Allow") == 0) p->kind = KG_ALLOW;
     else if (strcmp(kind, "Deny") == 0) p->kind = KG_DENY;
