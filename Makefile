@@ -69,13 +69,13 @@ browser: $(BUILD)/keygate
 
 test:
 	@scripts/setup.sh test
-	@$(MAKE) --no-print-directory all unit e2e
+	@$(MAKE) --no-print-directory all unit e2e browser
 
 check-asan:
 	@scripts/setup.sh test
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	  all unit e2e
+	  all unit e2e browser
 
 bench:
 	@scripts/setup.sh bench
