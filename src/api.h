@@ -1,6 +1,5 @@
 /*
- * api.h — handlers of the REST API under /public/api/v1/ (api.c) and of the OAuth token
- * endpoint (oauth.c).  Each is reached only through the route table in route.c, which has
+ * api.h — handlers of the REST API under /public/api/v1/ (api.c).  Each is reached only through the route table in route.c, which has
  * already authenticated the caller and checked the route's privilege.
  */
 #ifndef KG_API_H
@@ -29,7 +28,5 @@ void api_user_create(struct call *c);
 void api_user_get(struct call *c);
 void api_user_update(struct call *c);
 void api_user_delete(struct call *c);
-
-void oauth_token(struct call *c);
 
 #endif

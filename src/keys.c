@@ -112,6 +112,11 @@ void keys_sign(const struct keys *k, const void *msg, size_t len, unsigned char 
     crypto_sign_detached(sig, NULL, msg, len, k->sign_sk);
 }
 
+void keys_public(const struct keys *k, unsigned char pk[32])
+{
+    memcpy(pk, k->sign_pk, crypto_sign_PUBLICKEYBYTES);
+}
+
 const char *keys_kid(const struct keys *k)
 {
     return k->kid;

@@ -34,6 +34,8 @@ int keys_secret_matches(const struct keys *k, const char *secret, size_t len,
 /* Ed25519 over msg; the key id (borrowed, valid while k lives) names the public key. */
 void keys_sign(const struct keys *k, const void *msg, size_t len, unsigned char sig[KG_SIG_LEN]);
 const char *keys_kid(const struct keys *k);
+/* The current signing key's public half (not secret; published in the JWKS). */
+void keys_public(const struct keys *k, unsigned char pk[32]);
 /* 1 when sig is kid's valid signature of msg. */
 int keys_verify(const struct keys *k, const char *kid, const void *msg, size_t len,
                 const unsigned char sig[KG_SIG_LEN]);

@@ -1,17 +1,22 @@
 /*
- * oauth.c — POST /oauth/v2/token: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4).
+ * oauth.c — the OAuth 2.0 endpoints: token (client credentials), introspection, revocation,
+ * server metadata and the JWKS.
  *
- * The client authenticates with HTTP Basic (client_secret_basic) or with client_id and
+ * Clients authenticate with HTTP Basic (client_secret_basic) or with client_id and
  * client_secret in the form (client_secret_post), never both.  The check reads only the
  * in-memory view; the secret is compared as a keyed hash in constant time, and an unknown
  * client costs the same hash as a known one.
+ *
+ * Layout: form and client authentication, token, introspection, revocation, discovery.
  */
+#include "oauth.h"
+
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "api.h"
+#include "access.h"
 #include "form.h"
 #include "ids.h"
 #include "reply.h"
@@ -19,27 +24,82 @@
 
 #define SECRET_MAX 256 /* longest secret read; real ones are KG_SECRET_LEN */
 
-void oauth_token(struct call *c)
-{
-    struct app *a = c->app;
-    struct form f;
-    char id[KG_CLIENT_ID_LEN + 2] = "", secret[SECRET_MAX + 1] = "";
-    char *jwt = NULL;
-    kg_err rc;
-    memset(&f, 0, sizeof f);
+/* ---- form and client authentication -------------------------------------------------- */
 
+/* Parses the urlencoded body into *f (cleaned up by the caller in every case). */
+static int form_or_reply(struct call *c, struct form *f)
+{
     const char *ct = http_header(c->req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
         (ct[33] && ct[33] != ';' && ct[33] != ' ')) {
         reply_oauth_error(c->req, KG_INVALID, NULL,
                           "send Content-Type: application/x-www-form-urlencoded");
-        goto out;
+        return -1;
     }
-    if ((rc = form_parse(c->req->body, c->req->body_len, &f)) != KG_OK) {
+    kg_err rc = form_parse(c->req->body, c->req->body_len, f);
+    if (rc != KG_OK) {
         reply_oauth_error(c->req, KG_INVALID, NULL,
                           rc == KG_CONFLICT ? "a parameter is repeated" : "the form body is malformed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Authenticates the calling client (an active, unexpired API token) into id[] and *vt. */
+static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIENT_ID_LEN + 1],
+                           struct view_token *vt)
+{
+    struct app *a = c->app;
+    char given[KG_CLIENT_ID_LEN + 2] = "", secret[SECRET_MAX + 1] = "";
+    int status = -1;
+    const char *basic = http_header(c->req, "Authorization");
+    const char *pid = form_get(f, "client_id"), *psecret = form_get(f, "client_secret");
+    if (basic && (pid || psecret)) {
+        reply_oauth_error(c->req, KG_INVALID, NULL, "use one client authentication method, not two");
+        return -1;
+    }
+    if (basic) {
+        if (form_basic(basic, given, sizeof given, secret, sizeof secret) != KG_OK) {
+            reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL,
+                              "the Authorization header is not valid Basic credentials");
+            goto out;
+        }
+    } else if (pid && psecret) {
+        if (kg_strcpy(given, sizeof given, pid) != KG_OK) given[0] = '\0';
+        if (kg_strcpy(secret, sizeof secret, psecret) != KG_OK) secret[0] = '\0';
+    } else {
+        reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL, "client authentication is required");
+        return -1;
+    }
+    static const unsigned char dummy[KG_HASH_LEN];
+    int64_t now = kg_now_ms();
+    int known = ids_client_id_valid(given) && view_token_get(a->view, given, vt) == KG_OK;
+    int match = keys_secret_matches(a->keys, secret, strlen(secret), known ? vt->secret_hash : dummy);
+    if (!known || !match || vt->status != KG_TOKEN_ACTIVE || (vt->expires_on && vt->expires_on <= now)) {
+        reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL,
+                          "the client is unknown, revoked or expired, or the secret is wrong");
         goto out;
     }
+    memcpy(id, given, KG_CLIENT_ID_LEN + 1);
+    view_token_touch(a->view, id, now);
+    status = 0;
+out:
+    sodium_memzero(secret, sizeof secret);
+    return status;
+}
+
+/* ---- token --------------------------------------------------------------------------- */
+
+void oauth_token(struct call *c)
+{
+    struct app *a = c->app;
+    struct form f;
+    struct view_token vt;
+    char id[KG_CLIENT_ID_LEN + 1];
+    char *jwt = NULL;
+    kg_err rc;
+    memset(&f, 0, sizeof f);
+    if (form_or_reply(c, &f)) goto out;
     const char *grant = form_get(&f, "grant_type");
     if (!grant) {
         reply_oauth_error(c->req, KG_INVALID, NULL, "grant_type is required");
@@ -50,39 +110,10 @@ void oauth_token(struct call *c)
                           "only grant_type=client_credentials is supported");
         goto out;
     }
-
-    const char *basic = http_header(c->req, "Authorization");
-    const char *pid = form_get(&f, "client_id"), *psecret = form_get(&f, "client_secret");
-    if (basic && (pid || psecret)) {
-        reply_oauth_error(c->req, KG_INVALID, NULL, "use one client authentication method, not two");
-        goto out;
-    }
-    if (basic) {
-        rc = form_basic(basic, id, sizeof id, secret, sizeof secret);
-        if (rc != KG_OK) {
-            reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL, "the Authorization header is not valid Basic credentials");
-            goto out;
-        }
-    } else if (pid && psecret) {
-        if (kg_strcpy(id, sizeof id, pid) != KG_OK) id[0] = '\0';
-        if (kg_strcpy(secret, sizeof secret, psecret) != KG_OK) secret[0] = '\0';
-    } else {
-        reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL, "client authentication is required");
-        goto out;
-    }
-
-    struct view_token vt;
-    static const unsigned char dummy[KG_HASH_LEN];
-    int64_t now = kg_now_ms();
-    int known = ids_client_id_valid(id) && view_token_get(a->view, id, &vt) == KG_OK;
-    int match = keys_secret_matches(a->keys, secret, strlen(secret), known ? vt.secret_hash : dummy);
-    if (!known || !match || vt.status != KG_TOKEN_ACTIVE || (vt.expires_on && vt.expires_on <= now)) {
-        reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL,
-                          "the client is unknown, revoked or expired, or the secret is wrong");
-        goto out;
-    }
+    if (client_or_reply(c, &f, id, &vt)) goto out;
 
     struct jwt_claims cl;
+    int64_t now = kg_now_ms();
     memset(&cl, 0, sizeof cl);
     memcpy(cl.iss, a->cfg.issuer, sizeof cl.iss);
     memcpy(cl.aud, a->cfg.audience, sizeof cl.aud);
@@ -95,7 +126,6 @@ void oauth_token(struct call *c)
         reply_oauth_error(c->req, rc, NULL, "could not issue an access token");
         goto out;
     }
-    view_token_touch(a->view, id, now);
     reply_json(c->req, 200,
                json_pack("{s:s, s:s, s:I, s:s}", "access_token", jwt, "token_type", "Bearer",
                          "expires_in", (json_int_t)a->cfg.access_token_ttl, "scope", ""));
@@ -104,6 +134,119 @@ out:
         sodium_memzero(jwt, strlen(jwt));
         free(jwt);
     }
-    sodium_memzero(secret, sizeof secret);
     form_cleanup(&f);
+}
+
+/* ---- introspection (RFC 7662) -------------------------------------------------------- */
+
+void oauth_introspect(struct call *c)
+{
+    struct app *a = c->app;
+    struct form f;
+    struct view_token vt;
+    struct access acc;
+    char id[KG_CLIENT_ID_LEN + 1];
+    memset(&f, 0, sizeof f);
+    if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt)) goto out;
+    if (!view_allows(a->view, (const kg_role_id *)&vt.role_id, 1, "Introspect")) {
+        reply_oauth_error(c->req, KG_FORBIDDEN, NULL, "the client's role lacks the Introspect privilege");
+        goto out;
+    }
+    const char *token = form_get(&f, "token");
+    if (!token) {
+        reply_oauth_error(c->req, KG_INVALID, NULL, "token is required");
+        goto out;
+    }
+    if (access_check(a, token, strnlen(token, KG_JWT_MAX + 1), kg_now_ms(), &acc) != KG_OK) {
+        reply_json(c->req, 200, json_pack("{s:b}", "active", 0));
+        goto out;
+    }
+    char role[KG_ROLE_NAME_MAX + 1] = "";
+    view_role_name(a->view, acc.role_id, role); /* the role now, which is what is enforced */
+    const struct jwt_claims *cl = &acc.claims;
+    reply_json(c->req, 200,
+               json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "active", 1,
+                         "client_id", cl->sub, "sub", cl->sub, "role", role, "exp",
+                         (json_int_t)cl->exp, "iat", (json_int_t)cl->iat, "jti", cl->jti, "iss",
+                         cl->iss, "aud", cl->aud, "token_type", "Bearer"));
+out:
+    form_cleanup(&f);
+}
+
+/* ---- revocation (RFC 7009) ----------------------------------------------------------- */
+
+void oauth_revoke(struct call *c)
+{
+    struct app *a = c->app;
+    struct form f;
+    struct view_token vt;
+    struct jwt_claims cl;
+    char id[KG_CLIENT_ID_LEN + 1];
+    memset(&f, 0, sizeof f);
+    if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt)) goto out;
+    const char *token = form_get(&f, "token");
+    const char *hint = form_get(&f, "token_type_hint");
+    if (!token) {
+        reply_oauth_error(c->req, KG_INVALID, NULL, "token is required");
+        goto out;
+    }
+    if (hint && strcmp(hint, "access_token") != 0) {
+        reply_oauth_error(c->req, KG_INVALID, "unsupported_token_type", "only access tokens can be revoked here");
+        goto out;
+    }
+    /* §2.2: an invalid or expired token needs nothing done, and is not an error. */
+    int64_t now_s = kg_now_ms() / 1000;
+    if (jwt_verify(a->keys, token, strnlen(token, KG_JWT_MAX + 1), a->cfg.issuer, a->cfg.audience,
+                   now_s, &cl) != KG_OK) {
+        http_reply(c->req, 200, NULL, "", 0, (const char *const[]){"Cache-Control", "no-store", NULL});
+        goto out;
+    }
+    if (strcmp(cl.sub, id) != 0) {
+        reply_oauth_error(c->req, KG_FORBIDDEN, NULL, "the token was issued to another client");
+        goto out;
+    }
+    kg_err rc = store_jti_revoke(a->st, cl.jti, cl.sub, cl.exp, now_s);
+    if (rc != KG_OK) {
+        reply_oauth_error(c->req, rc, NULL, "could not record the revocation");
+        goto out;
+    }
+    view_sync(a->view);
+    http_reply(c->req, 200, NULL, "", 0, (const char *const[]){"Cache-Control", "no-store", NULL});
+out:
+    form_cleanup(&f);
+}
+
+/* ---- discovery (RFC 8414) and keys --------------------------------------------------- */
+
+void oauth_metadata(struct call *c)
+{
+    const char *iss = c->app->cfg.issuer;
+    char token[KG_ISSUER_MAX + 64], introspect[KG_ISSUER_MAX + 64], revoke[KG_ISSUER_MAX + 64],
+        jwks[KG_ISSUER_MAX + 64];
+    snprintf(token, sizeof token, "%s/oauth/v2/token", iss);
+    snprintf(introspect, sizeof introspect, "%s/oauth/v2/introspect", iss);
+    snprintf(revoke, sizeof revoke, "%s/oauth/v2/revoke", iss);
+    snprintf(jwks, sizeof jwks, "%s/.well-known/jwks.json", iss);
+    json_t *auth = json_pack("[s, s]", "client_secret_basic", "client_secret_post");
+    reply_json(c->req, 200,
+               json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:[], s:o, s:O, s:O, s:[s], s:[]}",
+                         "issuer", iss, "token_endpoint", token, "introspection_endpoint",
+                         introspect, "revocation_endpoint", revoke, "jwks_uri", jwks,
+                         "grant_types_supported", "client_credentials",
+                         "response_types_supported", "token_endpoint_auth_methods_supported",
+                         auth, "introspection_endpoint_auth_methods_supported", auth,
+                         "revocation_endpoint_auth_methods_supported", auth,
+                         "access_token_signing_alg_values_supported", "EdDSA",
+                         "scopes_supported"));
+}
+
+void oauth_jwks(struct call *c)
+{
+    unsigned char pk[32];
+    char x[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    keys_public(c->app->keys, pk);
+    sodium_bin2base64(x, sizeof x, pk, sizeof pk, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    json_t *key = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv", "Ed25519", "x",
+                            x, "kid", keys_kid(c->app->keys), "alg", "EdDSA", "use", "sig");
+    reply_json(c->req, 200, json_pack("{s:[o]}", "keys", key));
 }

@@ -10,7 +10,9 @@
 #include <strings.h>
 #include <string.h>
 
+#include "access.h"
 #include "api.h"
+#include "oauth.h"
 #include "pane.h"
 #include "ids.h"
 #include "log.h"
@@ -33,6 +35,10 @@ struct route {
 static const struct route routes[] = {
     {"GET", "/healthz", api_health, AUTH_NONE, NULL},
     {"POST", "/oauth/v2/token", oauth_token, AUTH_NONE, NULL},
+    {"POST", "/oauth/v2/introspect", oauth_introspect, AUTH_NONE, NULL}, /* client auth inside */
+    {"POST", "/oauth/v2/revoke", oauth_revoke, AUTH_NONE, NULL},
+    {"GET", "/.well-known/oauth-authorization-server", oauth_metadata, AUTH_NONE, NULL},
+    {"GET", "/.well-known/jwks.json", oauth_jwks, AUTH_NONE, NULL},
 
     {"GET", "/", pane_root, AUTH_NONE, NULL},
     {"GET", "/login", pane_login_page, AUTH_NONE, NULL},
@@ -133,25 +139,20 @@ static int bearer_or_reply(struct call *c)
     struct app *a = c->app;
     const char *h = http_header(c->req, "Authorization");
     if (!h && http_cookie(c->req, KG_SESSION_COOKIE)) return session_or_reply(c);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+    const char *tok = access_bearer(h);
+    if (!tok) {
         reply_error(c->req, KG_UNAUTHENTICATED, "send an access token: Authorization: Bearer <token>");
         return -1;
     }
-    const char *tok = h + 7;
-    while (*tok == ' ') tok++;
-    struct jwt_claims cl;
-    struct view_token vt;
+    struct access acc;
     int64_t now = kg_now_ms();
-    if (jwt_verify(a->keys, tok, strnlen(tok, KG_JWT_MAX + 1), a->cfg.issuer, a->cfg.audience,
-                   now / 1000, &cl) != KG_OK ||
-        view_token_get(a->view, cl.sub, &vt) != KG_OK || vt.status != KG_TOKEN_ACTIVE ||
-        (vt.expires_on && vt.expires_on <= now)) {
+    if (access_check(a, tok, strnlen(tok, KG_JWT_MAX + 1), now, &acc) != KG_OK) {
         reply_error(c->req, KG_UNAUTHENTICATED, "the access token is invalid, expired or revoked");
         return -1;
     }
-    view_token_touch(a->view, cl.sub, now);
-    memcpy(c->actor.id, cl.sub, sizeof cl.sub);
-    memcpy(c->actor.roles[0], vt.role_id, sizeof vt.role_id);
+    view_token_touch(a->view, acc.claims.sub, now);
+    memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
+    memcpy(c->actor.roles[0], acc.role_id, sizeof acc.role_id);
     c->actor.nroles = 1;
     return 0;
 }
@@ -180,7 +181,7 @@ void route_request(struct http_req *req, void *ctx)
         return;
     }
     if (req->body_too_big) {
-        if (r->fn == oauth_token)
+        if (strncmp(req->path, "/oauth/", 7) == 0)
             reply_oauth_error(req, KG_TOOBIG, NULL, "the request body is too large");
         else
             reply_error(req, KG_TOOBIG, "the request body is too large");

@@ -82,6 +82,18 @@ kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn f
     return OPS(st)->token_changes(st, since_ver, fn, arg);
 }
 
+kg_err store_jti_revoke(struct store *st, const char *jti, const char *client_id, int64_t exp,
+                        int64_t now_s)
+{
+    return OPS(st)->jti_revoke(st, jti, client_id, exp, now_s);
+}
+
+kg_err store_jti_changes(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
+                         void *arg)
+{
+    return OPS(st)->jti_changes(st, since_ver, now_s, fn, arg);
+}
+
 kg_err store_role_insert(struct store *st, const struct kg_role *r)
 {
     return OPS(st)->role_insert(st, r);

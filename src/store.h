@@ -21,6 +21,8 @@ struct store;
 
 /* Receives one token of a change feed; a non-KG_OK return stops the feed with that error. */
 typedef kg_err (*store_token_fn)(void *arg, const struct kg_token *t);
+/* Receives one revoked access token (its jti and expiry, seconds); like store_token_fn. */
+typedef kg_err (*store_jti_fn)(void *arg, const char *jti, int64_t exp);
 
 struct store_ops {
     void (*close)(struct store *st);
@@ -33,6 +35,10 @@ struct store_ops {
     kg_err (*token_revoke)(struct store *st, const char *client_id, int64_t now, int *changed);
     kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
     kg_err (*token_changes)(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
+    kg_err (*jti_revoke)(struct store *st, const char *jti, const char *client_id, int64_t exp,
+                         int64_t now_s);
+    kg_err (*jti_changes)(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
+                          void *arg);
 
     kg_err (*role_insert)(struct store *st, const struct kg_role *r);
     kg_err (*role_get)(struct store *st, const char *role_id, struct kg_role *out);
@@ -87,6 +93,14 @@ kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit,
 kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed);
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);
 kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
+
+/* Access tokens revoked by jti (RFC 7009).  revoke: records jti (idempotent) until exp
+ * (seconds) and drops records already expired at now_s.  changes: calls fn with every
+ * record written after since_ver that is still unexpired at now_s. */
+kg_err store_jti_revoke(struct store *st, const char *jti, const char *client_id, int64_t exp,
+                        int64_t now_s);
+kg_err store_jti_changes(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
+                         void *arg);
 
 /* Roles.  insert: KG_CONFLICT on a taken id or name; its `granted` list is stored too.
  * list: oldest first, seq > after_seq (0 = from the start), at most limit.

@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define LIST_MAX 1001 /* rows returned by one list call: a page of 1000 and one more, which
                         * tells the caller whether another page follows */
@@ -86,6 +86,9 @@ enum stmt_id {
     S_USER_ROLE_INSERT,
     S_USER_DELETE,
     S_USER_COUNT,
+    S_JTI_REVOKE,
+    S_JTI_CHANGES,
+    S_JTI_PURGE,
     S_COUNT
 };
 
@@ -173,6 +176,11 @@ static const char *const sql[S_COUNT] = {
     [S_USER_ROLE_INSERT] = "INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
     [S_USER_DELETE] = "DELETE FROM users WHERE user_id = ?1",
     [S_USER_COUNT] = "SELECT count(*) FROM users",
+    [S_JTI_REVOKE] = "INSERT INTO revoked_jti (jti, client_id, exp, ver) VALUES (?1, ?2, ?3, ?4)"
+                     " ON CONFLICT (jti) DO NOTHING",
+    [S_JTI_CHANGES] = "SELECT jti, client_id, exp, ver FROM revoked_jti WHERE ver > ?1 AND exp > ?2"
+                      " ORDER BY ver",
+    [S_JTI_PURGE] = "DELETE FROM revoked_jti WHERE exp <= ?1",
 };
 
 struct sqlite_store {
@@ -509,12 +517,24 @@ out:
     return rc;
 }
 
+/* Version 2: access tokens revoked one by one (RFC 7009), kept until they expire anyway. */
+static const char schema_v2[] =
+    "CREATE TABLE revoked_jti ("
+    " jti TEXT PRIMARY KEY,"
+    " client_id TEXT NOT NULL,"
+    " exp INTEGER NOT NULL," /* seconds since the epoch, as the JWT says */
+    " ver INTEGER NOT NULL);"
+    "CREATE INDEX revoked_jti_ver ON revoked_jti (ver);"
+    "CREATE INDEX revoked_jti_exp ON revoked_jti (exp);"
+    "PRAGMA user_version = 2;";
+
 /* migrations[v] takes the schema from user_version v to v + 1; its SQL sets user_version. */
 static const struct migration {
     const char *sql;
     kg_err (*after)(struct sqlite_store *ss); /* data to add once the SQL ran, or NULL */
 } migrations[SCHEMA_VERSION] = {
     {schema_v1, seed_v1},
+    {schema_v2, NULL},
 };
 
 static kg_err user_version(struct sqlite_store *ss, int64_t *v)
@@ -831,6 +851,59 @@ static kg_err token_changes(struct store *st, int64_t since_ver, store_token_fn 
     for (;;) {
         if ((rc = step(s, &row)) || !row) break;
         if ((rc = read_token(s, &t)) || (rc = fn(arg, &t))) break;
+    }
+out:
+    finish(ss);
+    return rc;
+}
+
+static kg_err jti_revoke(struct store *st, const char *jti, const char *client_id, int64_t exp,
+                         int64_t now_s)
+{
+    struct sqlite_store *ss = sq(st);
+    sqlite3_stmt *s;
+    int64_t ver;
+    kg_err rc;
+
+    if (!jti || !client_id || !fits(jti, 64) || !fits(client_id, KG_CLIENT_ID_LEN + 1))
+        return KG_INVALID;
+    lock(ss);
+    if ((rc = begin_write(ss))) goto out;
+    if ((rc = prep(ss, S_JTI_PURGE, &s))) goto out; /* the expired ones are inactive anyway */
+    BIND(sqlite3_bind_int64(s, 1, now_s));
+    if ((rc = step(s, NULL))) goto out;
+    if ((rc = bump(ss, 0, &ver))) goto out;
+    if ((rc = prep(ss, S_JTI_REVOKE, &s))) goto out;
+    BIND(bind_text(s, 1, jti));
+    BIND(bind_text(s, 2, client_id));
+    BIND(sqlite3_bind_int64(s, 3, exp));
+    BIND(sqlite3_bind_int64(s, 4, ver));
+    if ((rc = step(s, NULL))) goto out;
+    rc = commit(ss);
+out:
+    finish(ss);
+    return rc;
+}
+
+static kg_err jti_changes(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
+                          void *arg)
+{
+    struct sqlite_store *ss = sq(st);
+    sqlite3_stmt *s;
+    char jti[65], client_id[KG_CLIENT_ID_LEN + 1];
+    int row = 0;
+    kg_err rc;
+
+    if (!fn) return KG_INVALID;
+    lock(ss);
+    if ((rc = prep(ss, S_JTI_CHANGES, &s))) goto out;
+    BIND(sqlite3_bind_int64(s, 1, since_ver));
+    BIND(sqlite3_bind_int64(s, 2, now_s));
+    for (;;) {
+        if ((rc = step(s, &row)) || !row) break;
+        if ((rc = col_text(s, 0, jti, sizeof jti)) || (rc = col_text(s, 1, client_id, sizeof client_id)) ||
+            (rc = fn(arg, jti, sqlite3_column_int64(s, 2))))
+            break;
     }
 out:
     finish(ss);
@@ -1376,6 +1449,8 @@ static const struct store_ops ops = {
     .token_revoke = token_revoke,
     .token_touch = token_touch,
     .token_changes = token_changes,
+    .jti_revoke = jti_revoke,
+    .jti_changes = jti_changes,
     .role_insert = role_insert,
     .role_get = role_get,
     .role_get_by_name = role_get_by_name,

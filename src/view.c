@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ids.h"
 #include "log.h"
 #include "util.h"
 
@@ -224,8 +225,15 @@ struct vtok {
     _Atomic int64_t flushed;
 };
 
+struct vjti {
+    char jti[KG_JTI_LEN + 1]; /* "" = empty slot */
+    int64_t exp;              /* seconds */
+};
+
 struct view {
     struct store *st;
+    struct vjti *jtis; /* open addressing; power-of-two size, at most half full */
+    size_t njtis, jti_slots;
     pthread_rwlock_t lock;
     pthread_mutex_t sync_lock;
     struct roletab *roles;
@@ -310,6 +318,58 @@ static struct vtok *tok_get(struct view *v, const char *client_id)
 
 /* ---- sync ---------------------------------------------------------------------------- */
 
+static size_t jti_slot(const struct vjti *t, size_t nslots, const char *jti)
+{
+    size_t mask = nslots - 1, i = (size_t)id_hash(jti) & mask;
+    while (t[i].jti[0] && strcmp(t[i].jti, jti) != 0) i = (i + 1) & mask;
+    return i;
+}
+
+/* store_jti_fn: records one revoked access token under the write lock; expired records are
+ * dropped whenever the table grows. */
+static kg_err apply_jti(void *arg, const char *jti, int64_t exp)
+{
+    struct view *v = arg;
+    kg_err rc = KG_OK;
+    if (strlen(jti) > KG_JTI_LEN) return KG_OK; /* not one of ours: it cannot be presented */
+    pthread_rwlock_wrlock(&v->lock);
+    if ((v->njtis + 1) * 2 > v->jti_slots) {
+        int64_t now = kg_now_ms() / 1000;
+        size_t n = v->jti_slots ? v->jti_slots : 256, live = 0;
+        for (size_t i = 0; i < v->jti_slots; i++) live += v->jtis[i].jti[0] && v->jtis[i].exp > now;
+        while ((live + 1) * 2 > n) n *= 2;
+        struct vjti *t = calloc(n, sizeof *t);
+        if (!t) {
+            rc = KG_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < v->jti_slots; i++)
+            if (v->jtis[i].jti[0] && v->jtis[i].exp > now) t[jti_slot(t, n, v->jtis[i].jti)] = v->jtis[i];
+        free(v->jtis);
+        v->jtis = t;
+        v->jti_slots = n;
+        v->njtis = live;
+    }
+    size_t i = jti_slot(v->jtis, v->jti_slots, jti);
+    if (!v->jtis[i].jti[0]) {
+        memcpy(v->jtis[i].jti, jti, strlen(jti) + 1);
+        v->njtis++;
+    }
+    v->jtis[i].exp = exp;
+out:
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+int view_jti_revoked(struct view *v, const char *jti)
+{
+    int hit = 0;
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->jti_slots) hit = v->jtis[jti_slot(v->jtis, v->jti_slots, jti)].jti[0] != '\0';
+    pthread_rwlock_unlock(&v->lock);
+    return hit;
+}
+
 /* store_token_fn: applies one changed token under the write lock. */
 static kg_err apply_change(void *arg, const struct kg_token *t)
 {
@@ -329,6 +389,8 @@ kg_err view_sync(struct view *v)
     if ((rc = store_version(v->st, &dv, &rv)) != KG_OK || dv == v->data_ver) goto out;
     if (rv != v->roles_ver && (rc = roletab_load(v->st, &fresh)) != KG_OK) goto out;
     if ((rc = store_token_changes(v->st, v->data_ver, apply_change, v)) != KG_OK) goto out;
+    if ((rc = store_jti_changes(v->st, v->data_ver, kg_now_ms() / 1000, apply_jti, v)) != KG_OK)
+        goto out;
 
     pthread_rwlock_wrlock(&v->lock);
     if (fresh) {
@@ -376,6 +438,7 @@ void view_free(struct view *v)
     roletab_free(v->roles);
     free(v->toks);
     free(v->slots);
+    free(v->jtis);
     pthread_rwlock_destroy(&v->lock);
     pthread_mutex_destroy(&v->sync_lock);
     free(v);

@@ -48,6 +48,9 @@ int64_t view_token_last_access(struct view *v, const char *client_id);
 /* Writes pending last-access times to the store. */
 kg_err view_flush_touches(struct view *v);
 
+/* 1 when the access token with this jti was revoked on its own (RFC 7009). */
+int view_jti_revoked(struct view *v, const char *jti);
+
 /* 1 when the active role set of `holders` (n of them) allows `privilege`. */
 int view_allows(struct view *v, const kg_role_id *holders, size_t n, const char *privilege);
 /* 1 when role_id is in the active role set of `holders`. */

@@ -1,0 +1,28 @@
+/*
+ * access.c — the access-token check shared by every surface that accepts one.
+ */
+#include "access.h"
+
+#include <string.h>
+#include <strings.h>
+
+kg_err access_check(struct app *a, const char *token, size_t len, int64_t now_ms,
+                    struct access *out)
+{
+    struct view_token vt;
+    if (jwt_verify(a->keys, token, len, a->cfg.issuer, a->cfg.audience, now_ms / 1000,
+                   &out->claims) != KG_OK ||
+        view_token_get(a->view, out->claims.sub, &vt) != KG_OK || vt.status != KG_TOKEN_ACTIVE ||
+        (vt.expires_on && vt.expires_on <= now_ms) || view_jti_revoked(a->view, out->claims.jti))
+        return KG_UNAUTHENTICATED;
+    memcpy(out->role_id, vt.role_id, sizeof out->role_id);
+    return KG_OK;
+}
+
+const char *access_bearer(const char *authorization)
+{
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0) return NULL;
+    const char *t = authorization + 7;
+    while (*t == ' ') t++;
+    return *t ? t : NULL;
+}
