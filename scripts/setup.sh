@@ -6,7 +6,7 @@ what=${1:-run}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev)
 case "$what" in
   run) ;;
-  test) pkgs+=(libcmocka-dev curl nodejs chromium) ;;
+  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light) ;;
   bench) pkgs+=(wrk curl nginx-light) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

@@ -16,6 +16,8 @@
 #include "throttle.h"
 #include "view.h"
 
+struct gate;
+
 struct app_config {
     char issuer[KG_ISSUER_MAX + 1];   /* "iss" of access tokens */
     char audience[KG_ISSUER_MAX + 1]; /* "aud" of access tokens */
@@ -29,6 +31,7 @@ struct app {
     struct keys *keys; /* borrowed */
     struct sessions *sessions; /* borrowed; NULL in the CLI */
     struct throttle *throttle; /* borrowed; NULL in the CLI */
+    struct gate *gate;         /* borrowed; NULL in the CLI */
     struct app_config cfg;
 };
 

@@ -22,7 +22,7 @@ static const char usage_text[] =
     "\n"
     "  serve [--listen 127.0.0.1:8080] [--db PATH] [--issuer URL] [--audience AUD]\n"
     "        [--access-token-ttl SECONDS] [--session-idle SECONDS] [--threads N]\n"
-    "        [--log-level LEVEL]\n"
+    "        [--policy FILE] [--log-level LEVEL]       (SIGHUP reloads the policy)\n"
     "  token create --role NAME [--description TEXT] [--expires-on 2027-01-31T00:00:00Z] [--json]\n"
     "  token list [--json]\n"
     "  token revoke CLIENT_ID\n"

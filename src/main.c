@@ -97,6 +97,7 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--access-token-ttl") == 0) slot = &ttl;
             else if (strcmp(argv[i], "--threads") == 0) slot = &threads;
             else if (strcmp(argv[i], "--session-idle") == 0) slot = &idle;
+            else if (strcmp(argv[i], "--policy") == 0) slot = &o.policy;
             else if (strcmp(argv[i], "--help") == 0) {
                 cli_usage();
                 return 0;

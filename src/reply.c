@@ -63,21 +63,30 @@ void reply_json(struct http_req *req, int status, json_t *body)
     send_json(req, status, body, NULL);
 }
 
-void reply_error(struct http_req *req, kg_err rc, const char *msg)
+static void send_error(struct http_req *req, kg_err rc, const char *msg, int challenge_error)
 {
     unsigned i = idx(rc);
     char path[160];
     kg_log_clean(req->path, path, sizeof path);
     if (map[i].http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));
     else KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, path, map[i].http, msg);
-    /* RFC 6750 §3.1: no error code when the request carried no credentials at all */
     const char *bearer[] = {"WWW-Authenticate",
-                            http_header(req, "Authorization")
-                                ? "Bearer realm=\"keygate\", error=\"invalid_token\""
-                                : "Bearer realm=\"keygate\"",
+                            challenge_error ? "Bearer realm=\"keygate\", error=\"invalid_token\""
+                                            : "Bearer realm=\"keygate\"",
                             NULL};
     send_json(req, map[i].http, json_pack("{s:i, s:s, s:s}", "code", map[i].http, "message", msg, "status", map[i].status),
               rc == KG_UNAUTHENTICATED ? bearer : NULL);
+}
+
+void reply_error(struct http_req *req, kg_err rc, const char *msg)
+{
+    /* RFC 6750 §3.1: no error code when the request carried no credentials at all */
+    send_error(req, rc, msg, http_header(req, "Authorization") != NULL);
+}
+
+void reply_unauthenticated(struct http_req *req, const char *msg, int with_error)
+{
+    send_error(req, KG_UNAUTHENTICATED, msg, with_error);
 }
 
 void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc)

@@ -14,6 +14,9 @@
 void reply_json(struct http_req *req, int status, json_t *body);
 /* Sends {"code","message","status"} for rc; msg is a person-readable sentence. */
 void reply_error(struct http_req *req, kg_err rc, const char *msg);
+/* Sends 401 UNAUTHENTICATED with a Bearer challenge; with_error adds error="invalid_token"
+ * (reply_error adds it only when the request carried credentials, per RFC 6750 §3.1). */
+void reply_unauthenticated(struct http_req *req, const char *msg, int with_error);
 /* Sends {"error","error_description"}; `error` NULL picks the RFC 6749 code for rc. */
 void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc);
 /* The HTTP status for rc. */

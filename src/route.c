@@ -12,6 +12,7 @@
 
 #include "access.h"
 #include "api.h"
+#include "gate.h"
 #include "oauth.h"
 #include "pane.h"
 #include "ids.h"
@@ -24,7 +25,7 @@
 enum auth { AUTH_NONE, AUTH_API, AUTH_SESSION };
 
 struct route {
-    const char *method;
+    const char *method; /* "*" = any */
     const char *pattern; /* "{}" is one path parameter, optionally followed by ":verb" */
     route_fn fn;
     enum auth auth;
@@ -39,6 +40,7 @@ static const struct route routes[] = {
     {"POST", "/oauth/v2/revoke", oauth_revoke, AUTH_NONE, NULL},
     {"GET", "/.well-known/oauth-authorization-server", oauth_metadata, AUTH_NONE, NULL},
     {"GET", "/.well-known/jwks.json", oauth_jwks, AUTH_NONE, NULL},
+    {"*", "/gate", gate_check, AUTH_NONE, NULL}, /* any method; the bearer check is inside */
 
     {"GET", "/", pane_root, AUTH_NONE, NULL},
     {"GET", "/login", pane_login_page, AUTH_NONE, NULL},
@@ -170,7 +172,8 @@ void route_request(struct http_req *req, void *ctx)
     for (size_t i = 0; i < KG_ARRAY_LEN(routes) && !r; i++) {
         if (!match(routes[i].pattern, req->path, &c)) continue;
         path_known = 1;
-        if (strcmp(routes[i].method, req->method) == 0) r = &routes[i];
+        if (strcmp(routes[i].method, req->method) == 0 || strcmp(routes[i].method, "*") == 0)
+            r = &routes[i];
     }
     if (!r) {
         if (path_known && strncmp(req->path, "/oauth/", 7) == 0)

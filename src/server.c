@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "gate.h"
 #include "http.h"
 #include "log.h"
 #include "route.h"
@@ -54,6 +55,7 @@ int server_run(const struct server_opts *o)
     struct http_server *http = NULL;
     struct sessions *sessions = NULL;
     struct throttle *throttle = NULL;
+    struct gate *gate = NULL;
     struct app app;
     struct bg bg = {0};
     pthread_t bg_thread;
@@ -66,6 +68,7 @@ int server_run(const struct server_opts *o)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -81,6 +84,11 @@ int server_run(const struct server_opts *o)
     if (sessions_new(o->session_idle, &sessions) != KG_OK || throttle_new(&throttle) != KG_OK) goto out;
     app.sessions = sessions;
     app.throttle = throttle;
+    if ((rc = gate_new(o->policy, &gate)) != KG_OK) {
+        KG_LOG(LOG_ERR, "cannot start: the policy file %s was refused", o->policy);
+        goto out;
+    }
+    app.gate = gate;
 
     if ((rc = store_open(o->db, &st)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot open the database %s: %s", o->db, kg_err_name(rc));
@@ -125,7 +133,7 @@ int server_run(const struct server_opts *o)
     KG_LOG(LOG_NOTICE, "keygate serving on http://%s (issuer %s)", o->listen, app.cfg.issuer);
 
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) gate_reload(gate);
     KG_LOG(LOG_NOTICE, "signal %d: shutting down", sig);
     status = 0;
 out:
@@ -137,6 +145,7 @@ out:
     if (view) view_flush_touches(view);
     view_free(view);
     sessions_free(sessions);
+    gate_free(gate);
     throttle_free(throttle);
     keys_free(keys);
     store_free(st);

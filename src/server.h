@@ -13,6 +13,7 @@ struct server_opts {
     const char *keys_dir; /* where hash.key and signing.key live */
     const char *issuer;   /* NULL = "http://" + listen */
     const char *audience; /* NULL = issuer */
+    const char *policy;   /* the gate's route policy file; NULL = deny every route */
     int64_t access_token_ttl;
     int64_t session_idle; /* seconds a pane session lives unused */
     unsigned threads;     /* 0 = one per core */
