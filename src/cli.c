@@ -32,6 +32,7 @@ static const char usage_text[] =
     "  role revoke-privilege ROLE PRIVILEGE [--deny]\n"
     "  role grant-role ROLE GRANTED_ROLE\n"
     "  user create EMAIL --role NAME\n"
+    "  keys rotate                 (new access-token signing key; the old one is retired)\n"
     "\n"
     "Every command takes --db PATH (or env KEYGATE_DB; default data/keygate.db) and creates\n"
     "and migrates the database if needed.  ROLE and NAME are role names.\n";
@@ -264,6 +265,22 @@ static int user_cmd(struct app *a, const char *verb, const struct args *g)
     return 2;
 }
 
+/* ---- keys ---------------------------------------------------------------------------- */
+
+static int keys_cmd(const char *dir, const char *verb, const struct args *g)
+{
+    char kid[KG_KID_MAX + 1];
+    kg_err rc;
+    if (strcmp(verb, "rotate") != 0 || g->npos) {
+        fprintf(stderr, "usage: keygate keys rotate\n");
+        return 2;
+    }
+    if ((rc = keys_rotate(dir, kid)) != KG_OK) return fail("keys rotate", rc, "could not write the new key");
+    printf("New signing key %s. Running servers sign with it within a second; the old key "
+           "stays published until the tokens it signed have expired.\n", kid);
+    return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------ */
 
 int cli_run(int argc, char **argv, const char *db, const char *keys_dir)
@@ -286,7 +303,8 @@ int cli_run(int argc, char **argv, const char *db, const char *keys_dir)
         store_free(a.st);
         return fail("open keys", rc, keys_dir);
     }
-    if (strcmp(argv[0], "token") == 0) status = token_cmd(&a, argv[1], &g);
+    if (strcmp(argv[0], "keys") == 0) status = keys_cmd(keys_dir, argv[1], &g);
+    else if (strcmp(argv[0], "token") == 0) status = token_cmd(&a, argv[1], &g);
     else if (strcmp(argv[0], "role") == 0) status = role_cmd(&a, argv[1], &g);
     else if (strcmp(argv[0], "user") == 0) status = user_cmd(&a, argv[1], &g);
     else {

@@ -22,11 +22,13 @@ static char *b64_put(char *p, const void *data, size_t len)
     return p + n - 1;
 }
 
-kg_err jwt_issue(const struct keys *k, const struct jwt_claims *c, char **out)
+kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out)
 {
     kg_err rc = KG_ENOMEM;
     char *hdr = NULL, *pay = NULL, *tok = NULL;
-    json_t *h = json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "typ", "at+jwt", "kid", keys_kid(k));
+    char kid[KG_KID_MAX + 1];
+    keys_current_kid(k, kid);
+    json_t *h = json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "typ", "at+jwt", "kid", kid);
     json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "iss", c->iss, "sub",
                           c->sub, "aud", c->aud, "client_id", c->sub, "iat", (json_int_t)c->iat,
                           "exp", (json_int_t)c->exp, "jti", c->jti, "role", c->role);
@@ -42,7 +44,8 @@ kg_err jwt_issue(const struct keys *k, const struct jwt_claims *c, char **out)
     *w++ = '.';
     w = b64_put(w, pay, pl);
     unsigned char sig[KG_SIG_LEN];
-    keys_sign(k, tok, (size_t)(w - tok), sig);
+    if ((rc = keys_sign(k, kid, tok, (size_t)(w - tok), sig)) != KG_OK) goto out;
+    rc = KG_ENOMEM;
     *w++ = '.';
     b64_put(w, sig, sizeof sig);
     *out = tok;
@@ -85,7 +88,7 @@ static int get_int(json_t *o, const char *key, int64_t *dst)
     return 1;
 }
 
-kg_err jwt_verify(const struct keys *k, const char *token, size_t len, const char *iss,
+kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss,
                   const char *aud, int64_t now, struct jwt_claims *out)
 {
     kg_err rc = KG_UNAUTHENTICATED;

@@ -28,14 +28,14 @@ struct jwt_claims {
 };
 
 /* Encodes and signs c.  Caller owns *out (free()). */
-kg_err jwt_issue(const struct keys *k, const struct jwt_claims *c, char **out);
+kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out);
 
 /*
  * Checks token's form, signature, issuer, audience and times against now (seconds).
  * KG_OK fills *out; KG_UNAUTHENTICATED for any malformed, forged, foreign or expired token
  * (no detail is given, to leak nothing).
  */
-kg_err jwt_verify(const struct keys *k, const char *token, size_t len, const char *iss,
+kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss,
                   const char *aud, int64_t now, struct jwt_claims *out);
 
 #endif

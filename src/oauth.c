@@ -242,11 +242,16 @@ void oauth_metadata(struct call *c)
 
 void oauth_jwks(struct call *c)
 {
-    unsigned char pk[32];
-    char x[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-    keys_public(c->app->keys, pk);
-    sodium_bin2base64(x, sizeof x, pk, sizeof pk, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    json_t *key = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv", "Ed25519", "x",
-                            x, "kid", keys_kid(c->app->keys), "alg", "EdDSA", "use", "sig");
-    reply_json(c->req, 200, json_pack("{s:[o]}", "keys", key));
+    struct keys_pub pub[16];
+    size_t n = keys_published(c->app->keys, pub, KG_ARRAY_LEN(pub));
+    json_t *keys = json_array();
+    for (size_t i = 0; keys && i < n; i++) {
+        char x[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+        sodium_bin2base64(x, sizeof x, pub[i].pk, sizeof pub[i].pk,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
+                                              "Ed25519", "x", x, "kid", pub[i].kid, "alg",
+                                              "EdDSA", "use", "sig"));
+    }
+    reply_json(c->req, 200, json_pack("{s:o}", "keys", keys));
 }

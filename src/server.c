@@ -27,6 +27,8 @@
 
 struct bg {
     struct view *view;
+    struct keys *keys;
+    int64_t ttl; /* the access-token lifetime: how long a retired key stays published */
     atomic_int stop;
 };
 
@@ -38,6 +40,7 @@ static void *bg_main(void *arg)
         struct timespec ts = {0, SYNC_MS * 1000000L};
         nanosleep(&ts, NULL);
         view_sync(b->view);
+        keys_refresh(b->keys, b->ttl);
         if (kg_now_ms() - last_flush >= FLUSH_MS) {
             view_flush_touches(b->view);
             last_flush = kg_now_ms();
@@ -122,6 +125,8 @@ int server_run(const struct server_opts *o)
     }
 
     bg.view = view;
+    bg.keys = keys;
+    bg.ttl = o->access_token_ttl;
     if (pthread_create(&bg_thread, NULL, bg_main, &bg) != 0) goto out;
     bg_started = 1;
 

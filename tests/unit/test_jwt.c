@@ -33,11 +33,8 @@ static int teardown(void **state)
     struct fx *f = *state;
     char p[128];
     keys_free(f->k);
-    snprintf(p, sizeof p, "%s/hash.key", f->dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/signing.key", f->dir);
-    unlink(p);
-    rmdir(f->dir);
+    snprintf(p, sizeof p, "rm -rf %s", f->dir);
+    if (system(p) != 0) return -1;
     free(f);
     return 0;
 }
@@ -107,12 +104,51 @@ static void test_keys_persist_and_are_private(void **state)
     assert_memory_equal(h1, h2, sizeof h1);
     assert_true(keys_secret_matches(again, "kgs_x", 5, h1));
     assert_false(keys_secret_matches(again, "kgs_y", 5, h1));
-    assert_string_equal(keys_kid(f->k), keys_kid(again));
+    char k1[KG_KID_MAX + 1], k2[KG_KID_MAX + 1];
+    keys_current_kid(f->k, k1);
+    keys_current_kid(again, k2);
+    assert_string_equal(k1, k2);
     snprintf(p, sizeof p, "%s/hash.key", f->dir);
     assert_int_equal(stat(p, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
     assert_int_equal(sb.st_size, 32);
     keys_free(again);
+}
+
+static void test_rotation(void **state)
+{
+    struct fx *f = *state;
+    struct jwt_claims c = claims(1000000), out;
+    char *before = NULL, *after = NULL, kid0[KG_KID_MAX + 1], kid1[KG_KID_MAX + 1];
+    struct keys_pub pub[4];
+    keys_current_kid(f->k, kid0);
+    assert_int_equal(jwt_issue(f->k, &c, &before), KG_OK);
+    assert_int_equal(keys_published(f->k, pub, 4), 1);
+
+    assert_int_equal(keys_rotate(f->dir, kid1), KG_OK); /* as the CLI does, beside a server */
+    assert_string_not_equal(kid0, kid1);
+    assert_int_equal(keys_refresh(f->k, 600), KG_OK);  /* the server notices */
+    char now_kid[KG_KID_MAX + 1];
+    keys_current_kid(f->k, now_kid);
+    assert_string_equal(now_kid, kid1);
+    assert_int_equal(keys_published(f->k, pub, 4), 2);
+    assert_string_equal(pub[0].kid, kid1); /* current first */
+    assert_string_equal(pub[1].kid, kid0);
+
+    /* a token signed before the rotation still verifies; new ones carry the new kid */
+    assert_int_equal(jwt_verify(f->k, before, strlen(before), c.iss, c.aud, 1000100, &out), KG_OK);
+    assert_int_equal(jwt_issue(f->k, &c, &after), KG_OK);
+    assert_int_equal(jwt_verify(f->k, after, strlen(after), c.iss, c.aud, 1000100, &out), KG_OK);
+    assert_string_not_equal(before, after);
+
+    /* another process opening the directory sees both keys too */
+    struct keys *other = NULL;
+    assert_int_equal(keys_open(f->dir, &other), KG_OK);
+    assert_int_equal(keys_published(other, pub, 4), 2);
+    assert_int_equal(jwt_verify(other, before, strlen(before), c.iss, c.aud, 1000100, &out), KG_OK);
+    keys_free(other);
+    free(before);
+    free(after);
 }
 
 int main(void)
@@ -122,6 +158,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_persist_and_are_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
     };
     return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);
 }
