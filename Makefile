@@ -23,7 +23,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit e2e browser check-asan bench deps clean format
+.PHONY: all run test unit e2e standards browser check-asan bench deps clean format
 all: $(BUILD)/keygate
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -64,18 +64,21 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/e2e/
 
+standards: $(BUILD)/keygate
+	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/standards/
+
 browser: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/browser/
 
 test:
 	@scripts/setup.sh test
-	@$(MAKE) --no-print-directory all unit e2e browser
+	@$(MAKE) --no-print-directory all unit e2e standards browser
 
 check-asan:
 	@scripts/setup.sh test
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	  all unit e2e browser
+	  all unit e2e standards browser
 
 bench:
 	@scripts/setup.sh bench

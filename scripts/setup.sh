@@ -27,9 +27,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The browser tests' driver (playwright-core, pinned in package-lock.json; it drives
-# Debian's chromium, so no browser download).
-if [ "$what" = test ] && [ ! -d node_modules/playwright-core ]; then
-  echo "setup: installing playwright-core"
-  npm ci --no-audit --no-fund --loglevel=error
+# The test suites' npm packages, pinned in package-lock.json: playwright-core (it drives
+# Debian's chromium, so no browser download), openid-client and jose (real OAuth clients).
+if [ "$what" = test ]; then
+  for m in playwright-core openid-client jose; do
+    if [ ! -d "node_modules/$m" ]; then
+      echo "setup: installing the test suites' npm packages"
+      npm ci --no-audit --no-fund --loglevel=error
+      break
+    fi
+  done
 fi

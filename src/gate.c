@@ -4,6 +4,7 @@
  */
 #include "gate.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,17 @@ kg_err gate_reload(struct gate *g)
     return KG_OK;
 }
 
+/* 1 for an HTTP method token (RFC 9110 tchar, 1 to 16 of them). */
+static int method_ok(const char *m)
+{
+    size_t n = 0;
+    if (!m) return 0;
+    for (; m[n]; n++)
+        if (n >= 16 || !(isalnum((unsigned char)m[n]) || strchr("!#$%&'*+-.^_`|~", m[n])))
+            return 0;
+    return n > 0;
+}
+
 void gate_check(struct call *c)
 {
     struct app *a = c->app;
@@ -76,9 +88,10 @@ void gate_check(struct call *c)
         method = http_header(c->req, "X-Forwarded-Method");
         uri = http_header(c->req, "X-Forwarded-Uri");
     }
-    if (!method || !uri) {
+    if (!method_ok(method) || !uri || uri[0] != '/') {
         reply_error(c->req, KG_INVALID, "send the original request as X-Original-Method and "
-                                        "X-Original-URI (or X-Forwarded-Method and X-Forwarded-Uri)");
+                                        "X-Original-URI (or X-Forwarded-Method and X-Forwarded-Uri): "
+                                        "a method token and a path");
         return;
     }
     const char *tok = access_bearer(http_header(c->req, "Authorization"));

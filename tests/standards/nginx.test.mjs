@@ -1,0 +1,403 @@
+// nginx end to end (issue 4): Debian's nginx (nginx-light) with auth_request -> keygate /gate,
+// in front of a small upstream (a node http server echoing what it received), driven with
+// curl.  Each nginx is started by the test on a free loopback port with its own config,
+// pid, error log and temp paths in a temp directory, and stopped in `after`.
+//
+// Two setups: the config shape from issue 4 (written here), and examples/nginx.conf with
+// examples/policy.txt (addresses substituted), so the shipped examples stay working.
+//
+// Run: KEYGATE_BIN=$PWD/build/keygate node --test --test-concurrency=1 tests/standards/
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { h, principal, revokeAccessToken, flipSignature } from './lib.mjs';
+
+const { V1, api, startServer, bootstrap, sleep, freePort } = h;
+
+const NGINX = process.env.NGINX_BIN || '/usr/sbin/nginx';
+const CURL = '/usr/bin/curl';
+const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples');
+
+const POLICY = `# nginx.test.mjs
+GET    /api/orders      orders.read
+GET    /api/orders/*    orders.read
+POST   /api/orders      orders.write
+GET    /api/files/**    files.read
+ANY    /api/admin/**    ManageSecurity
+`;
+
+/* Every nginx this process started: stopped on exit even when a hook blew up. */
+const liveNginx = new Set();
+process.on('exit', () => {
+  for (const p of liveNginx) {
+    try { p.kill('SIGTERM'); } catch { /* gone */ }
+  }
+});
+
+/* The upstream API: answers 200 JSON echoing the request and the X-Keygate-* headers. */
+function startUpstream() {
+  const hits = [];
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const hit = {
+        method: req.method,
+        path: req.url,
+        clientId: req.headers['x-keygate-client-id'] ?? null,
+        role: req.headers['x-keygate-role'] ?? null,
+        authorization: req.headers.authorization ? 'present' : null,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      hits.push(hit);
+      const body = JSON.stringify({ upstream: true, ...hit });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  srv.keepAliveTimeout = 2000;
+  return new Promise((resolve, reject) => {
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      resolve({
+        port: srv.address().port,
+        hits,
+        close: () => new Promise((r) => { srv.closeAllConnections?.(); srv.close(() => r()); }),
+      });
+    });
+  });
+}
+
+/*
+ * Starts `nginx -p DIR/ -c DIR/nginx.conf -e DIR/error.log -g 'daemon off; pid …;'` and waits
+ * (≤ 10 s) until GET /_ready answers through it.  Returns {port, dir, stop(), errorLog()}.
+ */
+async function startNginx(dir, port, conf) {
+  assert.ok(fs.existsSync(NGINX), `nginx not found at ${NGINX}: apt-get install -y nginx-light (scripts/setup.sh does this for make test)`);
+  fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+  fs.chmodSync(dir, 0o755); // workers run as nobody when the master is root
+  const confPath = path.join(dir, 'nginx.conf');
+  const errorLog = path.join(dir, 'error.log');
+  fs.writeFileSync(confPath, conf);
+  const proc = spawn(NGINX, ['-p', `${dir}/`, '-c', confPath, '-e', errorLog,
+    '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')};`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  liveNginx.add(proc);
+  let out = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { out += d; });
+  let exited = null;
+  const exitP = new Promise((r) => proc.on('exit', (code, signal) => { exited = { code, signal }; liveNginx.delete(proc); r(); }));
+  const readLog = () => { try { return fs.readFileSync(errorLog, 'utf8'); } catch { return ''; } };
+  const handle = {
+    port, dir, proc,
+    errorLog: readLog,
+    async stop() {
+      if (exited) return;
+      proc.kill('SIGTERM');
+      await Promise.race([exitP, sleep(5000)]);
+      if (!exited) { proc.kill('SIGKILL'); await Promise.race([exitP, sleep(2000)]); }
+    },
+  };
+  const deadline = Date.now() + 10000;
+  while (Date.now() < deadline && !exited) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/_ready`, { signal: AbortSignal.timeout(1000) });
+      await r.text();
+      if (r.status === 204) return handle;
+    } catch { /* not yet */ }
+    await sleep(50);
+  }
+  await handle.stop();
+  throw new Error(`nginx did not start (exit ${JSON.stringify(exited)}):\n${out}\n${readLog()}`);
+}
+
+/* Temp paths inside DIR, no access log: so nginx writes nothing outside the test directory. */
+function httpPrelude(dir) {
+  return [
+    'access_log off;',
+    `client_body_temp_path ${dir}/tmp/client_body;`,
+    `proxy_temp_path ${dir}/tmp/proxy;`,
+    `fastcgi_temp_path ${dir}/tmp/fastcgi;`,
+    `uwsgi_temp_path ${dir}/tmp/uwsgi;`,
+    `scgi_temp_path ${dir}/tmp/scgi;`,
+  ].join('\n    ');
+}
+
+/* The issue's config shape: auth_request /_keygate_gate -> keygate /gate, then the upstream. */
+function testConf(dir, nport, kport, uport) {
+  return `worker_processes 1;
+events { worker_connections 256; }
+http {
+    ${httpPrelude(dir)}
+    server {
+        listen 127.0.0.1:${nport};
+        location = /_ready { return 204; }
+        location = /_keygate_gate {
+            internal;
+            proxy_pass http://127.0.0.1:${kport}/gate;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Original-URI $request_uri;
+        }
+        location /api/ {
+            auth_request /_keygate_gate;
+            auth_request_set $kg_client $upstream_http_x_keygate_client_id;
+            auth_request_set $kg_role $upstream_http_x_keygate_role;
+            proxy_set_header X-Keygate-Client-Id $kg_client;
+            proxy_set_header X-Keygate-Role $kg_role;
+            proxy_pass http://127.0.0.1:${uport};
+        }
+    }
+}
+`;
+}
+
+/*
+ * curl (execFile, no shell).  opts: {method, token, headers: {k: v}, data, pathAsIs}.
+ * Returns {status, headers (lower-case keys), body, json}.
+ */
+function curl(url, opts = {}) {
+  const args = ['-sS', '-i', '--max-time', '5', '--noproxy', '*'];
+  if (opts.method) args.push('-X', opts.method);
+  if (opts.pathAsIs) args.push('--path-as-is');
+  if (opts.token) args.push('-H', `Authorization: Bearer ${opts.token}`);
+  for (const [k, v] of Object.entries(opts.headers || {})) args.push('-H', `${k}: ${v}`);
+  if (opts.data !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', opts.data);
+  args.push(url);
+  return new Promise((resolve, reject) => {
+    execFile(CURL, args, { timeout: 10000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) { reject(new Error(`curl ${args.join(' ')}: ${err.message} ${stderr}`)); return; }
+      let rest = stdout;
+      for (;;) {
+        const sep = rest.indexOf('\r\n\r\n');
+        assert.ok(sep >= 0, `curl output has no header block: ${stdout}`);
+        const lines = rest.slice(0, sep).split('\r\n');
+        const m = /^HTTP\/[\d.]+ (\d{3})/.exec(lines[0]);
+        assert.ok(m, `curl status line: ${lines[0]}`);
+        const status = Number(m[1]);
+        rest = rest.slice(sep + 4);
+        if (status === 100) continue;
+        const headers = {};
+        for (const l of lines.slice(1)) {
+          const i = l.indexOf(':');
+          if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+        }
+        let json;
+        try { json = JSON.parse(rest); } catch { json = undefined; }
+        resolve({ status, headers, body: rest, json });
+        return;
+      }
+    });
+  });
+}
+
+describe('nginx auth_request in front of an upstream, keygate /gate deciding', () => {
+  let dir;
+  let srv;
+  let up;
+  let ngx;
+  let admin;
+  let reader; // orders.read
+  let writer; // orders.read + orders.write
+  let filer; // files.read
+  let url;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-nginx-'));
+    const policy = path.join(dir, 'policy.txt');
+    fs.writeFileSync(policy, POLICY);
+    srv = await startServer({ args: ['--policy', policy] });
+    up = await startUpstream();
+    const nport = await freePort();
+    ngx = await startNginx(path.join(dir, 'nginx'), nport, testConf(path.join(dir, 'nginx'), nport, srv.port, up.port));
+    url = (p) => `http://127.0.0.1:${nport}${p}`;
+    admin = await bootstrap(srv, 'nginx admin');
+    reader = await principal(srv.base, admin.access, 'ngx_reader', ['orders.read']);
+    writer = await principal(srv.base, admin.access, 'ngx_writer', ['orders.read', 'orders.write']);
+    filer = await principal(srv.base, admin.access, 'ngx_files', ['files.read']);
+  });
+
+  after(async () => {
+    // Each step on its own, so one failing does not leave the others running.
+    try { if (ngx) await ngx.stop(); } catch { /* keep going */ }
+    try { if (up) await up.close(); } catch { /* keep going */ }
+    try { if (srv) await srv.stop(); } catch { /* keep going */ }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('allowed: 200 from the upstream, which sees the client id and role', async () => {
+    const n = up.hits.length;
+    const r = await curl(url('/api/orders/17?expand=items'), { token: reader.access });
+    assert.equal(r.status, 200, `GET /api/orders/17 through nginx: ${r.status} ${r.body}\n${ngx.errorLog()}`);
+    assert.equal(r.json.upstream, true, r.body);
+    assert.equal(r.json.method, 'GET');
+    assert.equal(r.json.path, '/api/orders/17?expand=items');
+    assert.equal(r.json.clientId, reader.clientId);
+    assert.equal(r.json.role, 'ngx_reader');
+    assert.equal(up.hits.length, n + 1);
+  });
+
+  test('allowed POST: the upstream gets the body, the gate does not need it', async () => {
+    const data = JSON.stringify({ item: 'widget', qty: 3 });
+    const r = await curl(url('/api/orders'), { method: 'POST', token: writer.access, data });
+    assert.equal(r.status, 200, `POST /api/orders through nginx: ${r.status} ${r.body}\n${ngx.errorLog()}`);
+    assert.equal(r.json.method, 'POST');
+    assert.equal(r.json.body, data);
+    assert.equal(r.json.clientId, writer.clientId);
+    assert.equal(r.json.role, 'ngx_writer');
+  });
+
+  test('denied: a role without the privilege → 403 and the upstream is not called', async () => {
+    const n = up.hits.length;
+    const r = await curl(url('/api/orders'), { method: 'POST', token: reader.access, data: '{}' });
+    assert.equal(r.status, 403, `reader POST /api/orders: ${r.status} ${r.body}`);
+    const f = await curl(url('/api/files/report.pdf'), { token: reader.access });
+    assert.equal(f.status, 403, `reader GET /api/files/report.pdf: ${f.status}`);
+    const nr = await curl(url('/api/unlisted'), { token: admin.access });
+    assert.equal(nr.status, 403, `no rule, even for accountadmin: ${nr.status}`);
+    assert.equal(up.hits.length, n, 'the upstream saw none of the denied requests');
+  });
+
+  test('unauthenticated: no, malformed or forged token → 401 with keygate\'s Bearer challenge', async () => {
+    const n = up.hits.length;
+    const cases = {
+      'no token': {},
+      'garbage token': { token: 'garbage' },
+      'flipped signature': { token: flipSignature(reader.access) },
+      'Basic credentials': { headers: { Authorization: h.basic(reader.clientId, reader.clientSecret) } },
+    };
+    for (const [name, o] of Object.entries(cases)) {
+      const r = await curl(url('/api/orders/1'), o);
+      assert.equal(r.status, 401, `${name}: ${r.status} ${r.body}`);
+      const wa = r.headers['www-authenticate'];
+      assert.ok(wa && /^Bearer\b/.test(wa) && /error="invalid_token"/.test(wa),
+        `${name}: nginx passes keygate's WWW-Authenticate on: ${JSON.stringify(wa)}`);
+    }
+    assert.equal(up.hits.length, n, 'the upstream saw none of the unauthenticated requests');
+  });
+
+  test('revoked then refused: revoke the API token via the REST API, the same access token → 401', async () => {
+    const victim = await principal(srv.base, admin.access, 'ngx_victim', ['orders.read']);
+    const ok = await curl(url('/api/orders/1'), { token: victim.access });
+    assert.equal(ok.status, 200, `before the revoke: ${ok.status} ${ok.body}`);
+    assert.equal(ok.json.clientId, victim.clientId);
+    const rv = await api(srv.base, 'POST', `${V1}/apiToken/${victim.clientId}:revoke`, { token: admin.access });
+    assert.equal(rv.status, 200, rv.text);
+    assert.equal(rv.json.status, 'Revoked');
+    const n = up.hits.length;
+    const r = await curl(url('/api/orders/1'), { token: victim.access });
+    assert.equal(r.status, 401, `after the revoke: ${r.status} ${r.body}`);
+    assert.equal(up.hits.length, n, 'the upstream did not see the revoked token\'s request');
+    const other = await curl(url('/api/orders/1'), { token: reader.access });
+    assert.equal(other.status, 200, 'other clients are unaffected');
+  });
+
+  test('an access token revoked by its client (RFC 7009) is refused through nginx at once', async () => {
+    const t1 = await h.accessToken(srv.base, writer.clientId, writer.clientSecret);
+    const t2 = await h.accessToken(srv.base, writer.clientId, writer.clientSecret);
+    assert.equal((await curl(url('/api/orders/2'), { token: t1 })).status, 200);
+    assert.equal(await revokeAccessToken(srv.base, writer, t1), 200);
+    assert.equal((await curl(url('/api/orders/2'), { token: t1 })).status, 401);
+    assert.equal((await curl(url('/api/orders/2'), { token: t2 })).status, 200, 'the client\'s other token still passes');
+  });
+
+  test('a client cannot forge the gate\'s inputs or outputs through nginx', async () => {
+    // Spoofed X-Original-*: nginx's proxy_set_header replaces them with the real request.
+    const n = up.hits.length;
+    const r = await curl(url('/api/orders'), {
+      method: 'POST', token: reader.access, data: '{}',
+      headers: { 'X-Original-Method': 'GET', 'X-Original-URI': '/api/orders/1', 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1' },
+    });
+    assert.equal(r.status, 403, `spoofed X-Original-* must not help: ${r.status} ${r.body}`);
+    assert.equal(up.hits.length, n);
+    // Spoofed X-Keygate-*: replaced by what the gate answered.
+    const s = await curl(url('/api/orders/3'), {
+      token: reader.access, headers: { 'X-Keygate-Client-Id': 'kgc_AAAAAAAAAAAAAAAA', 'X-Keygate-Role': 'accountadmin' },
+    });
+    assert.equal(s.status, 200);
+    assert.equal(s.json.clientId, reader.clientId, 'the upstream sees the gate\'s client id, not the client\'s');
+    assert.equal(s.json.role, 'ngx_reader');
+  });
+
+  test('dot segments in the raw request target cannot climb out of a `**` rule', async () => {
+    const n = up.hits.length;
+    for (const p of ['/api/files/../admin/users', '/api/files/%2e%2e/admin/users', '/api/files/..%2Fadmin/users']) {
+      const r = await curl(url(p), { token: filer.access, pathAsIs: true });
+      assert.equal(r.status, 403, `files_reader GET ${p} through nginx: ${r.status} ${r.body}`);
+    }
+    assert.equal(up.hits.length, n, 'the upstream saw none of them');
+    const ok = await curl(url('/api/files/a/b/c.txt'), { token: filer.access });
+    assert.equal(ok.status, 200);
+  });
+
+  test('nginx and keygate logged no gate errors', async () => {
+    const log = ngx.errorLog();
+    assert.ok(!/\[(error|crit|alert|emerg)\]/.test(log), `nginx error log:\n${log}`);
+    assert.ok(srv.alive(), srv.stderr);
+  });
+});
+
+describe('examples/nginx.conf with examples/policy.txt', () => {
+  let dir;
+  let srv;
+  let up;
+  let ngx;
+  let url;
+  let reader;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-nginx-example-'));
+    srv = await startServer({ args: ['--policy', path.join(EXAMPLES, 'policy.txt')] });
+    up = await startUpstream();
+    const nport = await freePort();
+    const ndir = path.join(dir, 'nginx');
+    let conf = fs.readFileSync(path.join(EXAMPLES, 'nginx.conf'), 'utf8');
+    const subst = (from, to) => {
+      assert.ok(conf.includes(from), `examples/nginx.conf should contain "${from}"`);
+      conf = conf.split(from).join(to);
+    };
+    subst('server 127.0.0.1:8080;', `server 127.0.0.1:${srv.port};`);
+    subst('server 127.0.0.1:9000;', `server 127.0.0.1:${up.port};`);
+    subst('listen 127.0.0.1:8000;', `listen 127.0.0.1:${nport};\n        location = /_ready { return 204; }`);
+    subst('worker_processes auto;', 'worker_processes 1;');
+    subst('http {', `http {\n    ${httpPrelude(ndir)}`);
+    ngx = await startNginx(ndir, nport, conf);
+    url = (p) => `http://127.0.0.1:${nport}${p}`;
+    const admin = await bootstrap(srv, 'example admin');
+    reader = await principal(srv.base, admin.access, 'example_reader', ['orders.read']);
+  });
+
+  after(async () => {
+    try { if (ngx) await ngx.stop(); } catch { /* keep going */ }
+    try { if (up) await up.close(); } catch { /* keep going */ }
+    try { if (srv) await srv.stop(); } catch { /* keep going */ }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the example config allows, denies and challenges as documented (keep-alive upstreams)', async () => {
+    for (let i = 0; i < 3; i++) { // several rounds: the kept-alive connections are reused
+      const ok = await curl(url(`/api/orders/${i}/items`), { token: reader.access });
+      assert.equal(ok.status, 200, `round ${i}: ${ok.status} ${ok.body}\n${ngx.errorLog()}`);
+      assert.equal(ok.json.clientId, reader.clientId);
+      assert.equal(ok.json.role, 'example_reader');
+      const denied = await curl(url('/api/orders'), { method: 'POST', token: reader.access, data: '{}' });
+      assert.equal(denied.status, 403, `round ${i}: reader POST /api/orders`);
+      const payroll = await curl(url('/api/reports/payroll'), { token: reader.access });
+      assert.equal(payroll.status, 403, `round ${i}: reader GET /api/reports/payroll`);
+      const none = await curl(url('/api/orders/1'));
+      assert.equal(none.status, 401, `round ${i}: no token`);
+      assert.match(none.headers['www-authenticate'] || '', /^Bearer\b.*error="invalid_token"/);
+    }
+    const other = await curl(url('/elsewhere'), { token: reader.access });
+    assert.equal(other.status, 404, 'outside /api/ nothing is served');
+  });
+});
