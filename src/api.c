@@ -7,6 +7,7 @@
 #include "api.h"
 
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,11 @@
 
 void api_health(struct call *c)
 {
-    reply_json(c->req, 200, json_pack("{s:s}", "status", "ok"));
+    /* Still 200 when the store is down: tokens keep being verified from memory. */
+    if (atomic_load(&c->app->store_down))
+        reply_json(c->req, 200, json_pack("{s:s, s:s}", "status", "degraded", "database", "unreachable"));
+    else
+        reply_json(c->req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 static void reply_no_content(struct call *c)

@@ -33,6 +33,7 @@ struct app {
     struct throttle *throttle; /* borrowed; NULL in the CLI */
     struct gate *gate;         /* borrowed; NULL in the CLI */
     struct app_config cfg;
+    _Atomic int store_down;    /* the last sync with the store failed: serving from memory */
 };
 
 /* Who asks for a change: a user, a token, or the operator at the CLI (holds every role). */

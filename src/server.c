@@ -26,6 +26,7 @@
 #define FLUSH_MS 1000
 
 struct bg {
+    struct app *app;
     struct view *view;
     struct keys *keys;
     int64_t ttl; /* the access-token lifetime: how long a retired key stays published */
@@ -39,7 +40,11 @@ static void *bg_main(void *arg)
     while (!atomic_load(&b->stop)) {
         struct timespec ts = {0, SYNC_MS * 1000000L};
         nanosleep(&ts, NULL);
-        view_sync(b->view);
+        kg_err rc = view_sync(b->view);
+        int down = rc == KG_UNAVAILABLE || rc == KG_IO;
+        if (down != atomic_exchange(&b->app->store_down, down))
+            KG_LOG(down ? LOG_ERR : LOG_NOTICE, down ? "the database is unreachable: serving from memory, refusing writes"
+                                                     : "the database is back");
         keys_refresh(b->keys, b->ttl);
         if (kg_now_ms() - last_flush >= FLUSH_MS) {
             view_flush_touches(b->view);
@@ -124,6 +129,7 @@ int server_run(const struct server_opts *o)
         fflush(stdout);
     }
 
+    bg.app = &app;
     bg.view = view;
     bg.keys = keys;
     bg.ttl = o->access_token_ttl;
