@@ -6,7 +6,7 @@
 #   make bench    optimised build + wrk figures (see scripts/bench.sh)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson libsodium sqlite3
+PKGS    := libmicrohttpd jansson libsodium sqlite3 libpq
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
            -Wcast-qual -Wsign-compare -fno-common -Wformat=2 -Wvla
 OPT     ?= -O2 -g
@@ -23,7 +23,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit e2e standards browser check-asan bench deps clean format
+.PHONY: all run test unit e2e standards pg browser check-asan bench deps clean format
 all: $(BUILD)/keygate
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -64,6 +64,11 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/e2e/
 
+# The store suite again, and two keygate nodes, against a throw-away PostgreSQL cluster.
+pg: $(BUILD)/keygate $(BUILD)/tests/test_store
+	scripts/pgtest.sh $(BUILD)/tests/test_store
+	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/pg/
+
 standards: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/standards/
 
@@ -72,13 +77,13 @@ browser: $(BUILD)/keygate
 
 test:
 	@scripts/setup.sh test
-	@$(MAKE) --no-print-directory all unit e2e standards browser
+	@$(MAKE) --no-print-directory all unit e2e standards pg browser
 
 check-asan:
 	@scripts/setup.sh test
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	  all unit e2e standards browser
+	  all unit e2e standards pg browser
 
 bench:
 	@scripts/setup.sh bench

@@ -3,10 +3,10 @@
 # Usage: scripts/setup.sh run|test|bench    (a no-op when everything is present)
 set -euo pipefail
 what=${1:-run}
-pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev)
+pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev)
 case "$what" in
   run) ;;
-  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light) ;;
+  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light postgresql) ;;
   bench) pkgs+=(wrk curl nginx-light) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

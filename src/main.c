@@ -71,14 +71,16 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
 
-    /* The keys live beside the SQLite file unless --keys-dir says otherwise. */
+    /* The keys live beside the SQLite file unless --keys-dir says otherwise; with PostgreSQL
+     * in data/ (every node of a deployment needs the same key files). */
     char dirbuf[4096];
     const char *path = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
-    if (kg_strcpy(dirbuf, sizeof dirbuf, path) != KG_OK) {
+    int remote = strncmp(db, "postgres://", 11) == 0 || strncmp(db, "postgresql://", 13) == 0;
+    if (kg_strcpy(dirbuf, sizeof dirbuf, remote ? "data" : path) != KG_OK) {
         fprintf(stderr, "keygate: --db path too long\n");
         return 2;
     }
-    if (!keys_dir) keys_dir = dirname(dirbuf);
+    if (!keys_dir) keys_dir = remote ? dirbuf : dirname(dirbuf);
     if (make_dirs(keys_dir) != 0) {
         fprintf(stderr, "keygate: cannot create %s: %s\n", keys_dir, strerror(errno));
         return 1;

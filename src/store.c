@@ -15,8 +15,9 @@
 /* ---- opening and closing ----------------------------------------------------------------- */
 
 /*
- * "sqlite:PATH" and a plain PATH open SQLite; any other "scheme://" (e.g. "postgres://") is
- * KG_INVALID until its backend exists, as are NULL and an empty path.
+ * "postgres://…" or "postgresql://…" opens PostgreSQL (libpq connection URI); "sqlite:PATH"
+ * and a plain PATH open SQLite; any other "scheme://" is KG_INVALID, as are NULL and an
+ * empty path.
  */
 kg_err store_open(const char *uri, struct store **out)
 {
@@ -25,6 +26,8 @@ kg_err store_open(const char *uri, struct store **out)
     assert(out);
     *out = NULL;
     if (!uri) return KG_INVALID;
+    if (!strncmp(uri, "postgres://", 11) || !strncmp(uri, "postgresql://", 13))
+        return store_pg_open(uri, out);
     if (strncmp(uri, SQLITE_SCHEME, strlen(SQLITE_SCHEME)) == 0)
         path = uri + strlen(SQLITE_SCHEME);
     else if (strstr(uri, "://"))

@@ -1,7 +1,7 @@
 /*
  * store.h — durable storage of tokens, roles, privileges and users, behind one interface.
  *
- * A backend (store_sqlite.c; PostgreSQL later) fills a struct store_ops; the rest of keygate
+ * A backend (store_sqlite.c, store_pg.c) fills a struct store_ops; the rest of keygate
  * reaches it only through the store_*() wrappers below.  Every write is committed before it
  * returns KG_OK.  Every write except store_token_touch() bumps the store's change version
  * (see store_version) so that other processes sharing the database notice it.
@@ -138,5 +138,6 @@ kg_err store_user_count(struct store *st, int64_t *n);
 
 /* Backend constructors (store_sqlite.c). */
 kg_err store_sqlite_open(const char *path, struct store **out);
+kg_err store_pg_open(const char *uri, struct store **out);
 
 #endif

@@ -1,0 +1,158 @@
+'use strict';
+// Two keygate nodes on one PostgreSQL (issue 5): a token made on one node works on the other,
+// a revoke or a role change on one is enforced by the other within 1 s, and concurrent
+// writes on both nodes are neither lost nor duplicated.  The test starts a throw-away cluster
+// with scripts/pg.sh and stops it at the end, also on failure.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const h = require('../e2e/helpers.js');
+
+const { V1, api, exchange } = h;
+const PG = path.join(__dirname, '..', '..', 'scripts', 'pg.sh');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-pg-'));
+const keysDir = path.join(tmp, 'keys');
+const ISSUER = 'https://keygate.example';
+let uri; // postgres://…/kg
+let A, B, boot;
+
+async function startNode(name) {
+  const port = await h.freePort();
+  const base = `http://127.0.0.1:${port}`;
+  // Every node of a deployment names the same issuer (the load balancer's URL) and shares
+  // the key directory, so that any node accepts any node's access tokens.
+  const proc = spawn(h.BIN, ['--db', uri, '--keys-dir', keysDir, 'serve', '--listen', `127.0.0.1:${port}`,
+    '--issuer', ISSUER],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d) => { stderr += d; });
+  proc.stdout.resume();
+  const ok = await h.waitFor(async () => {
+    try {
+      const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
+      return r.status === 200 ? r : null;
+    } catch { return null; }
+  }, 15000, 100);
+  assert.ok(ok.ok, `node ${name} did not start: ${stderr}`);
+  return { name, base, proc, get stderr() { return stderr; } };
+}
+
+function stopNode(n) {
+  if (n && n.proc.exitCode === null) n.proc.kill('SIGTERM');
+}
+
+function cli(args) {
+  const out = execFileSync(h.BIN, ['--db', uri, '--keys-dir', keysDir, ...args], { encoding: 'utf8', timeout: 20000 });
+  return out;
+}
+
+before(async () => {
+  const port = await h.freePort();
+  const admin = execFileSync(PG, ['start', path.join(tmp, 'pg'), String(port)], { encoding: 'utf8', timeout: 60000 }).trim();
+  execFileSync('psql', [admin, '-qc', 'CREATE DATABASE kg'], { timeout: 20000 });
+  uri = admin.replace(/\/postgres$/, '/kg');
+  fs.mkdirSync(keysDir, { mode: 0o700 });
+  A = await startNode('A');
+  B = await startNode('B');
+  boot = JSON.parse(cli(['token', 'create', '--role', 'accountadmin', '--description', 'boot', '--json']));
+  const r = await h.waitFor(async () => {
+    const x = await exchange(A.base, boot.clientId, boot.clientSecret);
+    return x.status === 200 ? x : null;
+  }, 2000, 50);
+  assert.ok(r.ok, 'node A sees the CLI-made token');
+  boot.accessA = r.value.json.access_token;
+});
+
+after(() => {
+  stopNode(A);
+  stopNode(B);
+  try { execFileSync(PG, ['stop', path.join(tmp, 'pg')], { timeout: 60000 }); } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+async function makeToken(node, roleId, access) {
+  const r = await api(node.base, 'POST', `${V1}/apiToken`, { token: access, body: { description: 'pg', roleId } });
+  assert.equal(r.status, 201, `create on ${node.name}: ${r.text}`);
+  return r.json;
+}
+
+test('a token made on node A works on node B, and an access token from A is accepted by B', async () => {
+  const t = await makeToken(A, 'r-0000000001', boot.accessA);
+  const onB = await h.waitFor(async () => {
+    const x = await exchange(B.base, t.clientId, t.clientSecret);
+    return x.status === 200 ? x : null;
+  }, 1000, 20);
+  assert.ok(onB.ok, 'node B exchanges a token made on A within 1 s');
+  const fromA = (await exchange(A.base, t.clientId, t.clientSecret)).json.access_token;
+  const call = await api(B.base, 'GET', `${V1}/apiToken/${t.clientId}`, { token: fromA });
+  assert.equal(call.status, 200, `B accepts A's access token: ${call.text}`);
+  const jwksA = await (await fetch(`${A.base}/.well-known/jwks.json`)).json();
+  const jwksB = await (await fetch(`${B.base}/.well-known/jwks.json`)).json();
+  assert.deepEqual(jwksA, jwksB, 'both nodes publish the same keys');
+});
+
+test('a revoke on B is enforced on A within 1 s (median and worst of 20)', async () => {
+  const times = [];
+  for (let i = 0; i < 20; i++) {
+    const t = await makeToken(B, 'r-0000000001', boot.accessA);
+    const ready = await h.waitFor(async () => {
+      const x = await exchange(A.base, t.clientId, t.clientSecret);
+      return x.status === 200 ? x : null;
+    }, 1000, 10);
+    assert.ok(ready.ok, 'A sees the new token');
+    const access = ready.value.json.access_token;
+    const rv = await api(B.base, 'POST', `${V1}/apiToken/${t.clientId}:revoke`, { token: boot.accessA });
+    assert.equal(rv.status, 200, rv.text);
+    const t0 = Date.now();
+    const gone = await h.waitFor(async () => {
+      const x = await api(A.base, 'GET', `${V1}/apiToken/${t.clientId}`, { token: access });
+      return x.status === 401 ? x : null;
+    }, 1500, 5);
+    const ms = Date.now() - t0;
+    assert.ok(gone.ok, `A still accepted the revoked token's access token ${ms} ms after the revoke on B`);
+    times.push(ms);
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)], worst = times[times.length - 1];
+  console.log(`# revoke propagation B -> A over ${times.length} revokes: median ${median} ms, worst ${worst} ms`);
+  assert.ok(worst <= 1000, `worst propagation ${worst} ms`);
+});
+
+test('a role change on A changes what B allows within 1 s', async () => {
+  const role = await api(A.base, 'POST', `${V1}/role`, { token: boot.accessA, body: { roleName: 'pg_reader' } });
+  assert.equal(role.status, 201, role.text);
+  const t = await makeToken(A, role.json.roleId, boot.accessA);
+  const x = await h.waitFor(async () => {
+    const r = await exchange(B.base, t.clientId, t.clientSecret);
+    return r.status === 200 ? r : null;
+  }, 1000, 20);
+  assert.ok(x.ok);
+  const access = x.value.json.access_token;
+  assert.equal((await api(B.base, 'GET', `${V1}/apiToken`, { token: access })).status, 403, 'no privilege yet');
+  const g = await api(A.base, 'POST', `${V1}/role/${role.json.roleId}/privilege:grant`, {
+    token: boot.accessA, body: { grantKind: 'Allow', privilege: 'ManageSecurity' },
+  });
+  assert.equal(g.status, 204, g.text);
+  const allowed = await h.waitFor(async () => {
+    const r = await api(B.base, 'GET', `${V1}/apiToken`, { token: access });
+    return r.status === 200 ? r : null;
+  }, 1000, 10);
+  assert.ok(allowed.ok, 'B allows the call within 1 s of the grant on A');
+});
+
+test('creates on both nodes at once are neither lost nor duplicated', async () => {
+  const before = (await h.listAll(A.base, boot.accessA, `${V1}/apiToken`, 1000)).flatMap((p) => p.result).length;
+  const jobs = [];
+  for (let i = 0; i < 40; i++) jobs.push(makeToken(i % 2 ? A : B, 'r-0000000002', boot.accessA));
+  const made = await Promise.all(jobs);
+  assert.equal(new Set(made.map((t) => t.clientId)).size, 40, 'forty distinct tokens acknowledged');
+  const all = (await h.listAll(B.base, boot.accessA, `${V1}/apiToken`, 1000)).flatMap((p) => p.result);
+  assert.equal(all.length, before + 40, 'each acknowledged create is stored once');
+  for (const t of made) assert.ok(all.some((x) => x.clientId === t.clientId), `${t.clientId} stored`);
+});
