@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throw-away PostgreSQL cluster for tests, on a loopback port, in a directory of its own.
-#   scripts/pg.sh start DIR PORT   initdb (trust auth, loopback only) and start; prints the URI
+#   scripts/pg.sh start DIR PORT   initdb (trust auth, loopback only; not again for an existing
+#                                  DIR) and start; prints the URI
 #   scripts/pg.sh stop DIR         stop it (fast) — safe to call twice
 # As root the server runs as the 'postgres' user (PostgreSQL refuses to run as root).
 set -euo pipefail
@@ -14,8 +15,10 @@ case "$cmd" in
     port=${3:?PORT}
     mkdir -p "$dir"
     if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; chmod o+x "$(dirname "$dir")"; fi
-    as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
-      { cat "$dir/initdb.log" >&2; exit 1; }
+    if [ ! -d "$dir/data" ]; then # a second start of the same DIR restarts the same cluster
+      as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log" >&2; exit 1; }
+    fi
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=200" >/dev/null ||
       { cat "$dir/server.log" >&2; exit 1; }

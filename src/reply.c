@@ -66,6 +66,8 @@ void reply_json(struct http_req *req, int status, json_t *body)
 static void send_error(struct http_req *req, kg_err rc, const char *msg, int challenge_error)
 {
     unsigned i = idx(rc);
+    if (rc == KG_UNAVAILABLE) /* whatever the step was, this is what the caller can act on */
+        msg = "the database is unavailable; try again shortly";
     char path[160];
     kg_log_clean(req->path, path, sizeof path);
     if (map[i].http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));

@@ -19,7 +19,7 @@ const SECRET_RE = /^kgs_[0-9A-Za-z]{38}$/;
 const ROLE_ID_RE = /^r-\d{10}$/;
 const USER_ID_RE = /^u-\d{10}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
-const API_STATUSES = new Set(['RESOURCE_EXHAUSTED', 
+const API_STATUSES = new Set(['RESOURCE_EXHAUSTED', 'UNAVAILABLE', 
   'PERMISSION_DENIED', 'INVALID_ARGUMENT', 'UNAUTHENTICATED', 'NOT_FOUND', 'ALREADY_EXISTS',
   'FAILED_PRECONDITION', 'METHOD_NOT_ALLOWED', 'INTERNAL',
 ]);

@@ -18,6 +18,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-pg-'));
 const keysDir = path.join(tmp, 'keys');
 const ISSUER = 'https://keygate.example';
 let uri; // postgres://…/kg
+let pgPort;
 let A, B, boot;
 
 async function startNode(name) {
@@ -52,8 +53,8 @@ function cli(args) {
 }
 
 before(async () => {
-  const port = await h.freePort();
-  const admin = execFileSync(PG, ['start', path.join(tmp, 'pg'), String(port)], { encoding: 'utf8', timeout: 60000 }).trim();
+  pgPort = await h.freePort();
+  const admin = execFileSync(PG, ['start', path.join(tmp, 'pg'), String(pgPort)], { encoding: 'utf8', timeout: 60000 }).trim();
   execFileSync('psql', [admin, '-qc', 'CREATE DATABASE kg'], { timeout: 20000 });
   uri = admin.replace(/\/postgres$/, '/kg');
   fs.mkdirSync(keysDir, { mode: 0o700 });
@@ -155,4 +156,68 @@ test('creates on both nodes at once are neither lost nor duplicated', async () =
   const all = (await h.listAll(B.base, boot.accessA, `${V1}/apiToken`, 1000)).flatMap((p) => p.result);
   assert.equal(all.length, before + 40, 'each acknowledged create is stored once');
   for (const t of made) assert.ok(all.some((x) => x.clientId === t.clientId), `${t.clientId} stored`);
+});
+
+test('a database restart in the middle of a load: reads go on from memory, writes get 503, both nodes recover', async () => {
+  const t = await makeToken(A, 'r-0000000001', boot.accessA);
+  const seen = await h.waitFor(async () => {
+    const x = await exchange(B.base, t.clientId, t.clientSecret);
+    return x.status === 200 ? x : null;
+  }, 1000, 20);
+  assert.ok(seen.ok);
+  // A bounded load on both nodes: token exchanges, which need only the in-memory view.
+  const stats = { ok: 0, other: {} };
+  let stop = false;
+  const load = (async () => {
+    const deadline = Date.now() + 20000;
+    for (let i = 0; !stop && i < 5000 && Date.now() < deadline; i++) {
+      const r = await exchange(i % 2 ? A.base : B.base, t.clientId, t.clientSecret);
+      if (r.status === 200) stats.ok++;
+      else stats.other[r.status] = (stats.other[r.status] || 0) + 1;
+    }
+  })();
+  try {
+    await h.sleep(300);
+    execFileSync(PG, ['stop', path.join(tmp, 'pg')], { timeout: 60000 });
+    const write = await api(A.base, 'POST', `${V1}/apiToken`, { token: boot.accessA, body: { description: 'during outage', roleId: 'r-0000000002' } });
+    h.assertApiError(write, 503, 'UNAVAILABLE', 'a write while the database is down');
+    const degraded = await h.waitFor(async () => {
+      const r = await fetch(`${B.base}/healthz`);
+      const j = await r.json();
+      return j.status === 'degraded' ? j : null;
+    }, 2000, 50);
+    assert.ok(degraded.ok, 'healthz on B says the database is unreachable');
+    const during = await exchange(B.base, t.clientId, t.clientSecret);
+    assert.equal(during.status, 200, 'exchanges go on from memory during the outage');
+    const check = await api(A.base, 'GET', `${V1}/apiToken/${t.clientId}`, { token: during.json.access_token });
+    assert.ok(check.status === 200 || check.status === 503, `an API read needs the database: ${check.status}`);
+
+    execFileSync(PG, ['start', path.join(tmp, 'pg'), String(pgPort)], { timeout: 60000 });
+    for (const node of [A, B]) {
+      const back = await h.waitFor(async () => {
+        const r = await api(node.base, 'POST', `${V1}/apiToken`, { token: boot.accessA, body: { description: `after ${node.name}`, roleId: 'r-0000000002' } });
+        return r.status === 201 ? r : null;
+      }, 10000, 200);
+      assert.ok(back.ok, `node ${node.name} writes again after the database came back`);
+      const health = await h.waitFor(async () => {
+        const j = await (await fetch(`${node.base}/healthz`)).json();
+        return j.status === 'ok' ? j : null;
+      }, 3000, 100);
+      assert.ok(health.ok, `node ${node.name} reports ok again`);
+    }
+    // A revoke after the restart still reaches the other node.
+    const rv = await api(B.base, 'POST', `${V1}/apiToken/${t.clientId}:revoke`, { token: boot.accessA });
+    assert.equal(rv.status, 200, rv.text);
+    const refused = await h.waitFor(async () => {
+      const x = await exchange(A.base, t.clientId, t.clientSecret);
+      return x.status === 401 ? x : null;
+    }, 1500, 20);
+    assert.ok(refused.ok, 'A refuses the token revoked on B after the restart');
+  } finally {
+    stop = true;
+    await load;
+  }
+  console.log(`# load during the restart: ${stats.ok} exchanges ok, others ${JSON.stringify(stats.other)}`);
+  assert.ok(stats.ok > 0);
+  for (const code of Object.keys(stats.other)) assert.equal(code, '401', `only the final revoke may refuse an exchange, got ${code}`);
 });
