@@ -38,8 +38,13 @@ CONF
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 
+# A policy of ~50 rules; the benchmarked route matches the last one.
+policy="$tmp/policy.txt"
+for i in $(seq 49); do echo "GET /api/v1/resource$i/* bench.read$i"; done >"$policy"
+echo "GET /api/v1/orders/* ManageSecurity" >>"$policy"
+
 # keygate with a fresh database
-"$bin" --db "$tmp/kg/keygate.db" --log-level warning serve --listen 127.0.0.1:$kport >/dev/null &
+"$bin" --db "$tmp/kg/keygate.db" --log-level warning serve --listen 127.0.0.1:$kport --policy "$policy" >/dev/null &
 pids+=($!)
 base=http://127.0.0.1:$kport
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
@@ -67,6 +72,8 @@ run() { # name url [env...]
     awk -v n="$name" '/^RESULT/ {print n, $2, $3, $4, $5, $6}'
 }
 
+printf 'Basic %s\n' "$(printf '%s:%s' "$cid" "$sec" | base64 -w0)" >"$tmp/auth1.txt"
+
 results="$tmp/results.txt"
 : >"$results"
 for r in $(seq "$rounds"); do
@@ -74,6 +81,10 @@ for r in $(seq "$rounds"); do
   run issuance "$base/oauth/v2/token" WRK_METHOD=POST WRK_BODY=grant_type=client_credentials \
       WRK_AUTH_FILE="$tmp/auth.txt" >>"$results"
   run api-get-token "$base/public/api/v1/apiToken/$cid" WRK_BEARER="$at" >>"$results"
+  run gate "$base/gate" WRK_BEARER="$at" WRK_EXPECT=204 \
+      WRK_HEADERS="X-Original-Method: GET|X-Original-URI: /api/v1/orders/42" >>"$results"
+  run introspection "$base/oauth/v2/introspect" WRK_METHOD=POST WRK_BODY="token=$at" \
+      WRK_AUTH_FILE="$tmp/auth1.txt" >>"$results"
   run healthz "$base/healthz" >>"$results"
 done
 
@@ -90,7 +101,7 @@ ref = med([r[0] for r in rows["nginx"]])
 print(f"wrk -t2 -c{sys.argv[2]} -d{sys.argv[3]}s, {sys.argv[4]} interleaved rounds, medians\n")
 print("| run | req/s | p50 ms | p99 ms | × nginx | bad responses |")
 print("|---|---:|---:|---:|---:|---:|")
-for name in ["nginx", "issuance", "api-get-token", "healthz"]:
+for name in ["nginx", "issuance", "gate", "introspection", "api-get-token", "healthz"]:
     rs = rows[name]
     rps = med([r[0] for r in rs])
     print(f"| {name} | {rps:,.0f} | {med([r[1] for r in rs]):.2f} | {med([r[2] for r in rs]):.2f} | "

@@ -7,7 +7,7 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev 
 case "$what" in
   run) ;;
   test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light postgresql) ;;
-  bench) pkgs+=(wrk curl nginx-light) ;;
+  bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 missing=()

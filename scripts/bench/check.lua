@@ -6,6 +6,7 @@ local method = os.getenv("WRK_METHOD") or "GET"
 local body = os.getenv("WRK_BODY")
 local bearer = os.getenv("WRK_BEARER")
 local auth_file = os.getenv("WRK_AUTH_FILE")
+local extra = os.getenv("WRK_HEADERS") -- "Name: value|Name: value"
 local threads = {}
 
 function setup(thread)
@@ -30,6 +31,12 @@ function request()
     headers["Authorization"] = "Bearer " .. bearer
   end
   if body then headers["Content-Type"] = "application/x-www-form-urlencoded" end
+  if extra then
+    for pair in string.gmatch(extra, "[^|]+") do
+      local k, v = string.match(pair, "^([^:]+):%s*(.*)$")
+      if k then headers[k] = v end
+    end
+  end
   return wrk.format(method, nil, headers, body)
 end
 
