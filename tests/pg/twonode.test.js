@@ -158,6 +158,32 @@ test('creates on both nodes at once are neither lost nor duplicated', async () =
   for (const t of made) assert.ok(all.some((x) => x.clientId === t.clientId), `${t.clientId} stored`);
 });
 
+test('a key rotation reaches both nodes: the same two keys published, new tokens from A accepted by B', async () => {
+  const before = await (await fetch(`${A.base}/.well-known/jwks.json`)).json();
+  cli(['keys', 'rotate']);
+  const both = await h.waitFor(async () => {
+    const a = await (await fetch(`${A.base}/.well-known/jwks.json`)).json();
+    const b = await (await fetch(`${B.base}/.well-known/jwks.json`)).json();
+    return a.keys.length === before.keys.length + 1 && JSON.stringify(a) === JSON.stringify(b) ? a : null;
+  }, 2000, 50);
+  assert.ok(both.ok, 'within 2 s both nodes publish the new key and the retired one, identically');
+  const t = await makeToken(A, 'r-0000000001', boot.accessA); // boot.accessA was signed by the old key
+  const x = await h.waitFor(async () => {
+    const r = await exchange(A.base, t.clientId, t.clientSecret);
+    return r.status === 200 ? r : null;
+  }, 1000, 20);
+  const access = x.value.json.access_token;
+  const kid = JSON.parse(Buffer.from(access.split('.')[0], 'base64url').toString()).kid;
+  assert.equal(kid, both.value.keys[0].kid, 'A signs with the new key');
+  const onB = await h.waitFor(async () => { // B learns of the new API token within 1 s
+    const r = await api(B.base, 'GET', `${V1}/apiToken/${t.clientId}`, { token: access });
+    return r.status === 200 ? r : null;
+  }, 1000, 20);
+  assert.ok(onB.ok, 'B accepts an access token signed by A with the new key');
+  assert.equal((await api(B.base, 'GET', `${V1}/apiToken/${t.clientId}`, { token: boot.accessA })).status, 200,
+    'B still accepts a token signed with the retired key');
+});
+
 test('a database restart in the middle of a load: reads go on from memory, writes get 503, both nodes recover', async () => {
   const t = await makeToken(A, 'r-0000000001', boot.accessA);
   const seen = await h.waitFor(async () => {
