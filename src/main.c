@@ -52,6 +52,7 @@ static int make_dirs(const char *dir)
 int main(int argc, char **argv)
 {
     int bad = 0;
+    umask(077); /* the database, its WAL and the key files are for keygate's user alone */
     if (sodium_init() < 0) {
         fprintf(stderr, "keygate: libsodium failed to start\n");
         return 1;
