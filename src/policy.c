@@ -13,6 +13,7 @@
  * Layout: character classes, error messages, the dictionary, parsing, loading, matching.
  */
 #include "policy.h"
+#include "service.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -22,9 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define METHOD_MAX 16 /* bytes of a method token */
-#define PRIV_MAX 64   /* bytes of a privilege name; matches KG_PRIV_MAX in model.h */
 
 #define ID_NONE 0  /* not in the dictionary; in a rule: ANY or `*` */
 #define ID_EMPTY 1 /* the empty segment */
@@ -54,11 +53,6 @@ struct policy {
     size_t max_nseg; /* most segments any rule compares */
     char *pool;
 };
-
-/* Account privileges, as service.c knows them.  Duplicated here (with the custom-name rule)
- * so the policy module stands alone; keep the two lists in step. */
-static const char *const account_privileges[] = {"ManageSecurity", "CreateRole", "CreateUser",
-                                                 "ViewAuditLog", "Introspect"};
 
 /* ---- limits and character classes ------------------------------------------------------ */
 
@@ -99,19 +93,14 @@ static int dot_segment(const char *seg, size_t len)
     return (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
 }
 
+/* The privilege names keygate grants are service.c's to define: one rule for both. */
 static int privilege_valid(const char *s, size_t n)
 {
-    for (size_t i = 0; i < ARRAY_LEN(account_privileges); i++)
-        if (strlen(account_privileges[i]) == n && memcmp(s, account_privileges[i], n) == 0)
-            return 1;
-    if (n == 0 || n > PRIV_MAX || !(s[0] >= 'a' && s[0] <= 'z')) return 0;
-    for (size_t i = 1; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
+    char name[KG_PRIV_MAX + 1];
+    if (n == 0 || n > KG_PRIV_MAX) return 0;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    return service_privilege_valid(name);
 }
 
 /* ---- error messages --------------------------------------------------------------------- */
