@@ -17,6 +17,7 @@
 #include "view.h"
 
 struct gate;
+struct vcache;
 
 struct app_config {
     char issuer[KG_ISSUER_MAX + 1];   /* "iss" of access tokens */
@@ -32,6 +33,7 @@ struct app {
     struct sessions *sessions; /* borrowed; NULL in the CLI */
     struct throttle *throttle; /* borrowed; NULL in the CLI */
     struct gate *gate;         /* borrowed; NULL in the CLI */
+    struct vcache *vcache;     /* borrowed; NULL = verify every access token in full */
     struct app_config cfg;
     _Atomic int store_down;    /* the last sync with the store failed: serving from memory */
 };

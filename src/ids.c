@@ -13,16 +13,34 @@ static int is_b62(char c)
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
+/* n characters drawn uniformly from alphabet[0..size), size <= 62: one random buffer per
+ * call (randombytes_uniform() per character costs a getrandom() system call each), bytes at
+ * or above the largest multiple of size rejected so that no character is favoured. */
+static void draw(char *out, size_t n, const char *alphabet, unsigned size)
+{
+    unsigned char buf[64];
+    unsigned limit = 256 - 256 % size;
+    size_t i = 0, used = sizeof buf;
+    while (i < n) {
+        if (used == sizeof buf) {
+            randombytes_buf(buf, sizeof buf);
+            used = 0;
+        }
+        unsigned b = buf[used++];
+        if (b < limit) out[i++] = alphabet[b % size];
+    }
+    sodium_memzero(buf, sizeof buf);
+    out[n] = '\0';
+}
+
 void ids_base62(char *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++) out[i] = b62[randombytes_uniform(62)];
-    out[n] = '\0';
+    draw(out, n, b62, 62);
 }
 
 static void digits(char *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++) out[i] = (char)('0' + randombytes_uniform(10));
-    out[n] = '\0';
+    draw(out, n, b62, 10);
 }
 
 uint32_t ids_crc32(const void *data, size_t len)

@@ -42,6 +42,7 @@ struct keys {
     size_t nset;
     char dir[4096];
     struct stat seen; /* signing.key as last loaded, to notice a rotation */
+    _Atomic uint64_t generation; /* counts the key sets loaded; starts at 1 */
 };
 
 /* ---- files --------------------------------------------------------------------------- */
@@ -156,6 +157,7 @@ kg_err keys_open(const char *dir, struct keys **out)
     struct keys *k = sodium_malloc(sizeof *k);
     if (!k) return KG_ENOMEM;
     memset(k, 0, sizeof *k);
+    k->generation = 1;
     pthread_rwlock_init(&k->lock, NULL);
     if ((rc = kg_strcpy(k->dir, sizeof k->dir, dir)) != KG_OK) goto fail;
     if ((rc = load_or_create(dir, "hash.key", k->hash_key, sizeof k->hash_key, NULL)) != KG_OK)
@@ -200,6 +202,7 @@ kg_err keys_refresh(struct keys *k, int64_t keep_s)
         memcpy(k->set, fresh, n * sizeof *fresh);
         k->nset = n;
         k->seen = sb;
+        k->generation++;
         pthread_rwlock_unlock(&k->lock);
         KG_LOG(LOG_NOTICE, "signing keys: current %s, %zu retired still published", fresh[0].kid, n - 1);
     }
@@ -286,6 +289,11 @@ kg_err keys_sign(struct keys *k, const char *kid, const void *msg, size_t len,
     }
     pthread_rwlock_unlock(&k->lock);
     return rc;
+}
+
+uint64_t keys_generation(struct keys *k)
+{
+    return k->generation;
 }
 
 int keys_verify(struct keys *k, const char *kid, const void *msg, size_t len,

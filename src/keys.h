@@ -51,6 +51,9 @@ kg_err keys_sign(struct keys *k, const char *kid, const void *msg, size_t len,
 /* 1 when sig is kid's valid signature of msg (current or retired key). */
 int keys_verify(struct keys *k, const char *kid, const void *msg, size_t len,
                 const unsigned char sig[KG_SIG_LEN]);
+/* Changes whenever the set of verifying keys changes (never 0): what was verified under
+ * an older generation must be verified again. */
+uint64_t keys_generation(struct keys *k);
 /* The public keys to publish (current first): at most max into out; returns the count. */
 size_t keys_published(struct keys *k, struct keys_pub *out, size_t max);
 

@@ -21,6 +21,7 @@
 #include "route.h"
 #include "service.h"
 #include "util.h"
+#include "vcache.h"
 
 #define SYNC_MS 200
 #define FLUSH_MS 1000
@@ -64,6 +65,7 @@ int server_run(const struct server_opts *o)
     struct sessions *sessions = NULL;
     struct throttle *throttle = NULL;
     struct gate *gate = NULL;
+    struct vcache *vcache = NULL;
     struct app app;
     struct bg bg = {0};
     pthread_t bg_thread;
@@ -89,8 +91,11 @@ int server_run(const struct server_opts *o)
     }
     app.cfg.access_token_ttl = o->access_token_ttl;
     app.cfg.secure_cookies = strncmp(app.cfg.issuer, "https://", 8) == 0;
-    if (sessions_new(o->session_idle, &sessions) != KG_OK || throttle_new(&throttle) != KG_OK) goto out;
+    if (sessions_new(o->session_idle, &sessions) != KG_OK || throttle_new(&throttle) != KG_OK ||
+        vcache_new(&vcache) != KG_OK)
+        goto out;
     app.sessions = sessions;
+    app.vcache = vcache;
     app.throttle = throttle;
     if ((rc = gate_new(o->policy, &gate)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot start: the policy file %s was refused", o->policy);
@@ -158,6 +163,7 @@ out:
     sessions_free(sessions);
     gate_free(gate);
     throttle_free(throttle);
+    vcache_free(vcache);
     keys_free(keys);
     store_free(st);
     memset(password, 0, sizeof password);

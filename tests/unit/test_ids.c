@@ -78,6 +78,26 @@ static void test_ids_are_distinct(void **state)
     }
 }
 
+/* Every base62 character is equally likely: a chi-square test over 62,000 characters
+ * (61 degrees of freedom; 110 is far past the 0.9999 quantile, about 112 would be 1e-4). */
+static void test_base62_is_uniform(void **state)
+{
+    (void)state;
+    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    enum { N = 62000 };
+    static char s[N + 1];
+    int count[256] = {0};
+    ids_base62(s, N);
+    assert_int_equal(strlen(s), N);
+    for (int i = 0; i < N; i++) count[(unsigned char)s[i]]++;
+    double chi = 0, expect = N / 62.0;
+    for (int i = 0; i < 62; i++) {
+        double d = count[(unsigned char)b62[i]] - expect;
+        chi += d * d / expect;
+    }
+    assert_true(chi < 110.0);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) return 1;
@@ -86,6 +106,7 @@ int main(void)
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_secret_checksum_catches_typos),
         cmocka_unit_test(test_ids_are_distinct),
+        cmocka_unit_test(test_base62_is_uniform),
     };
     return cmocka_run_group_tests_name("ids", tests, NULL, NULL);
 }
