@@ -83,9 +83,11 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver);
  * revoke: sets status Revoked and revoked_on = now if Active; *changed = 0 when it was
  *   already revoked (idempotent, revoked_on kept).
  * touch: raises last_access_on to `at` where that is later; unknown ids are skipped.
- * changes: calls fn with every token whose row changed after since_ver (0 = all), in
- *   version order, streaming (a million tokens need no million-row array); fn runs while
- *   the store is busy with the feed and must not call back into the store. */
+ * changes: calls fn with every token whose row changed after since_ver (0 = all: in any
+ *   order), streaming (a million tokens need no million-row array); fn runs while the store
+ *   is busy with the feed and must not call back into the store.  It gets what the view
+ *   needs (seq, client_id, secret_hash, role_id, status and the times); description,
+ *   role_name and created_by need not be filled. */
 kg_err store_token_insert(struct store *st, const struct kg_token *t);
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit,

@@ -58,6 +58,7 @@ enum stmt_id {
     S_TOKEN_REVOKE,
     S_TOKEN_TOUCH,
     S_TOKEN_CHANGES,
+    S_TOKEN_ALL,
     S_ROLE_INSERT,
     S_ROLE_GET,
     S_ROLE_GET_BY_NAME,
@@ -97,6 +98,10 @@ enum stmt_id {
     " coalesce(r.role_name, ''), t.status, t.created_on, t.last_access_on, t.revoked_on,"          \
     " t.expires_on, t.created_by"                                                                  \
     " FROM tokens t LEFT JOIN roles r ON r.role_id = t.role_id"
+/* What the view needs of a token: who it is, its secret's hash and what it may do. */
+#define TOKEN_STATE_SELECT                                                                         \
+    "SELECT seq, client_id, secret_hash, role_id, status, last_access_on, revoked_on,"           \
+    " expires_on FROM tokens"
 #define ROLE_SELECT                                                                                \
     "SELECT seq, role_id, role_name, description, created_on, modified_on FROM roles"
 #define USER_SELECT "SELECT seq, user_id, email, password_hash, created_on FROM users"
@@ -124,7 +129,8 @@ static const char *const sql[S_COUNT] = {
                        " WHERE client_id = ?1 AND status = 0",
     [S_TOKEN_TOUCH] = "UPDATE tokens SET last_access_on = max(coalesce(last_access_on, 0), ?2)"
                       " WHERE client_id = ?1 AND coalesce(last_access_on, 0) < ?2",
-    [S_TOKEN_CHANGES] = TOKEN_SELECT " WHERE t.ver > ?1 ORDER BY t.ver, t.seq",
+    [S_TOKEN_CHANGES] = TOKEN_STATE_SELECT " WHERE ver > ?1 ORDER BY ver, seq",
+    [S_TOKEN_ALL] = TOKEN_STATE_SELECT, /* in rowid order: a plain scan, no index lookups */
 
     [S_ROLE_INSERT] = "INSERT INTO roles (role_id, role_name, description, created_on, modified_on)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -675,6 +681,25 @@ static kg_err read_token(sqlite3_stmt *s, struct kg_token *t)
     return col_text(s, 11, t->created_by, sizeof t->created_by);
 }
 
+/* Reads a TOKEN_STATE_SELECT row; the other fields are left empty. */
+static kg_err read_token_state(sqlite3_stmt *s, struct kg_token *t)
+{
+    const void *hash;
+    kg_err rc;
+
+    t->seq = sqlite3_column_int64(s, 0);
+    if ((rc = col_text(s, 1, t->client_id, sizeof t->client_id))) return rc;
+    hash = sqlite3_column_blob(s, 2);
+    if (!hash || sqlite3_column_bytes(s, 2) != KG_HASH_LEN) return KG_IO;
+    memcpy(t->secret_hash, hash, KG_HASH_LEN);
+    if ((rc = col_text(s, 3, t->role_id, sizeof t->role_id))) return rc;
+    t->status = sqlite3_column_int(s, 4);
+    t->last_access_on = sqlite3_column_int64(s, 5); /* NULL reads 0 */
+    t->revoked_on = sqlite3_column_int64(s, 6);
+    t->expires_on = sqlite3_column_int64(s, 7);
+    return KG_OK;
+}
+
 /* Reads up to `limit` TOKEN_SELECT rows of `s` into a new array (NULL when none). */
 static kg_err collect_tokens(sqlite3_stmt *s, size_t limit, struct kg_token **out, size_t *n)
 {
@@ -845,12 +870,17 @@ static kg_err token_changes(struct store *st, int64_t since_ver, store_token_fn 
     kg_err rc;
 
     if (!fn) return KG_INVALID;
+    memset(&t, 0, sizeof t);
     lock(ss);
-    if ((rc = prep(ss, S_TOKEN_CHANGES, &s))) goto out;
-    BIND(sqlite3_bind_int64(s, 1, since_ver));
+    if (since_ver <= 0) {
+        if ((rc = prep(ss, S_TOKEN_ALL, &s))) goto out;
+    } else {
+        if ((rc = prep(ss, S_TOKEN_CHANGES, &s))) goto out;
+        BIND(sqlite3_bind_int64(s, 1, since_ver));
+    }
     for (;;) {
         if ((rc = step(s, &row)) || !row) break;
-        if ((rc = read_token(s, &t)) || (rc = fn(arg, &t))) break;
+        if ((rc = read_token_state(s, &t)) || (rc = fn(arg, &t))) break;
     }
 out:
     finish(ss);

@@ -179,12 +179,54 @@ static void test_many_tokens(void **state)
     assert_int_equal(view_token_get(f->v, "kgc_9999999999999999", &vt), KG_NOTFOUND);
 }
 
+/* A view opened on a store that already holds many tokens (the first load appends them all,
+ * then indexes them once): every one is found with its own state, and later changes (a
+ * revocation, new tokens) still reach it. */
+static void test_first_load_then_changes(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t;
+    struct view_token vt;
+    struct view *v2 = NULL;
+    enum { N = 5000 };
+    memset(&t, 0, sizeof t);
+    strcpy(t.role_id, PUBLIC);
+    strcpy(t.created_by, "test");
+    for (int i = 0; i < N; i++) {
+        snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+        t.created_on = i + 1;
+        t.expires_on = i % 2 ? 0 : 1000000 + i; /* a per-token value to check */
+        assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    }
+    assert_int_equal(view_new(f->st, &v2), KG_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+        assert_int_equal(view_token_get(v2, t.client_id, &vt), KG_OK);
+        assert_int_equal(vt.status, KG_TOKEN_ACTIVE);
+        assert_int_equal(vt.expires_on, i % 2 ? 0 : 1000000 + i);
+    }
+    assert_int_equal(view_token_get(v2, "kgc_9999999999999999", &vt), KG_NOTFOUND);
+
+    int changed = 0;
+    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000007", 5, &changed), KG_OK);
+    snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", N);
+    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    assert_int_equal(view_sync(v2), KG_OK);
+    assert_int_equal(view_token_get(v2, "kgc_0000000000000007", &vt), KG_OK);
+    assert_int_equal(vt.status, KG_TOKEN_REVOKED);
+    assert_int_equal(view_token_get(v2, t.client_id, &vt), KG_OK);
+    assert_int_equal(view_token_get(v2, "kgc_0000000000000008", &vt), KG_OK);
+    assert_int_equal(vt.status, KG_TOKEN_ACTIVE);
+    view_free(v2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_privileges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens_follow_another_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_load_then_changes, setup, teardown),
     };
     return cmocka_run_group_tests_name("view", tests, NULL, NULL);
 }

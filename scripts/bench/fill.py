@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Bulk-loads API tokens into a keygate SQLite database for make bench, in one transaction
+(the API would take one durable transaction per token: minutes for a million).
+
+Usage: fill.py DB KEYS_DIR COUNT ROLE_ID AUTH_OUT USABLE
+  Inserts COUNT active tokens of role ROLE_ID.  The first USABLE get real secrets, hashed as
+  keygate hashes them (keyed BLAKE2b-256 under KEYS_DIR/hash.key), and AUTH_OUT receives one
+  "Basic base64(clientId:secret)" line for each; the others get the hash of a secret nobody
+  knows.  Rows are stamped with one new data version, so a running keygate's view would pick
+  them up like any other change; make bench loads them before it starts keygate.
+"""
+import base64, hashlib, os, sqlite3, sys, time, zlib
+
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def b62_random(n):
+    out = []
+    while len(out) < n:
+        for b in os.urandom(2 * n):
+            if b < 248 and len(out) < n:
+                out.append(B62[b % 62])
+    return "".join(out)
+
+
+def secret():
+    body = "kgs_" + b62_random(32)
+    crc = zlib.crc32(body.encode())
+    tail = ""
+    for _ in range(6):
+        tail = B62[crc % 62] + tail
+        crc //= 62
+    return body + tail
+
+
+def main():
+    db, keys_dir, count, role_id, auth_out, usable = sys.argv[1:7]
+    count, usable = int(count), int(usable)
+    key = open(os.path.join(keys_dir, "hash.key"), "rb").read()
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA busy_timeout = 10000")
+    con.execute("BEGIN IMMEDIATE")
+    ver = con.execute("SELECT data_ver FROM meta WHERE id = 1").fetchone()[0] + 1
+    now = int(time.time() * 1000)
+    prefix = "kgc_" + b62_random(4)  # the rest is the row number: unique and fast
+    auth = []
+
+    def rows():
+        for i in range(count):
+            cid = "%s%012d" % (prefix, i)
+            if i < usable:
+                s = secret()
+                auth.append("Basic " + base64.b64encode(("%s:%s" % (cid, s)).encode()).decode())
+                h = hashlib.blake2b(s.encode(), digest_size=32, key=key).digest()
+            else:
+                h = os.urandom(32)
+            yield (cid, h, "bench token %d" % i, role_id, now, "bench", ver)
+
+    con.executemany(
+        "INSERT INTO tokens (client_id, secret_hash, description, role_id, status, created_on,"
+        " created_by, ver) VALUES (?, ?, ?, ?, 0, ?, ?, ?)", rows())
+    con.execute("UPDATE meta SET data_ver = ? WHERE id = 1", (ver,))
+    con.execute("COMMIT")
+    con.close()
+    with open(auth_out, "w") as f:
+        f.write("".join(a + "\n" for a in auth))
+
+
+main()
