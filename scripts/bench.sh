@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# make bench: throughput of keygate on loopback, each figure beside an nginx reference
-# measured in the same run (a fixed 2-byte response), rounds interleaved.
-# Usage: scripts/bench.sh path/to/keygate     (env: SECONDS_PER_RUN=5 ROUNDS=2 CONNS=64)
+# make bench: keygate's throughput and latency on loopback, each figure beside an nginx
+# reference measured in the same run (a fixed 2-byte response), rounds interleaved so that
+# machine drift hits every run alike; then the targets of issue 6, checked.
+#
+# Three keygate servers run side by side, each on a fresh SQLite database:
+#   small  200 API tokens        issuance, gate (50-rule policy), introspection, get, healthz
+#   mid    100,000 API tokens    the first page of the token list (pageSize=100)
+#   big    1,000,000 API tokens  start-up time, memory, and issuance and gate again
+# Tokens are bulk-loaded (scripts/bench/fill.py) before each server starts.  Every wrk run
+# lasts SECONDS_PER_RUN seconds, goes only to 127.0.0.1, and counts a response as bad unless
+# its status, and a piece of its body or a header, are what a client would check.
+#
+# Usage: scripts/bench.sh path/to/keygate   (env: SECONDS_PER_RUN=5 ROUNDS=2 CONNS=64)
+# Writes build/bench/summary.md.
 set -euo pipefail
+umask 077 # the work directory holds client secrets
 bin=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 secs=${SECONDS_PER_RUN:-5}
 rounds=${ROUNDS:-2}
 conns=${CONNS:-64}
 tmp=$(mktemp -d)
-kport=18471
 nport=18472
 pids=()
 cleanup() {
@@ -19,9 +30,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# nginx reference
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+now_ms() { date +%s%3N; }
+
+# ---- nginx reference ------------------------------------------------------------------------
 mkdir -p "$tmp/nginx/logs"
-cat > "$tmp/nginx/nginx.conf" <<CONF
+cat >"$tmp/nginx/nginx.conf" <<CONF
 worker_processes 2;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/logs/error.log;
@@ -43,67 +57,167 @@ policy="$tmp/policy.txt"
 for i in $(seq 49); do echo "GET /api/v1/resource$i/* bench.read$i"; done >"$policy"
 echo "GET /api/v1/orders/* ManageSecurity" >>"$policy"
 
-# keygate with a fresh database
-"$bin" --db "$tmp/kg/keygate.db" --log-level warning serve --listen 127.0.0.1:$kport --policy "$policy" >/dev/null &
-pids+=($!)
-base=http://127.0.0.1:$kport
-for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+# ---- the three databases --------------------------------------------------------------------
+# make_db NAME COUNT USABLE: an admin token (CLI), then COUNT bulk tokens, USABLE of them with
+# known secrets (Basic headers in NAME/auth.txt).
+make_db() {
+  local d="$tmp/$1"
+  mkdir -p "$d"
+  "$bin" --db "$d/keygate.db" --log-level warning token create --role accountadmin \
+    --description "bench admin" --json >"$d/admin.json"
+  python3 "$here/bench/fill.py" "$d/keygate.db" "$d" "$2" r-0000000001 "$d/auth.txt" "$3"
+}
+# wait_up PORT: until /healthz answers (at most 30 s)
+wait_up() {
+  for _ in $(seq 3000); do
+    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.01
+  done
+  echo "bench: keygate on port $1 did not start" >&2
+  return 1
+}
+# serve NAME PORT: starts keygate on NAME's database; sets $pid
+serve() {
+  "$bin" --db "$tmp/$1/keygate.db" --log-level warning serve --listen "127.0.0.1:$2" \
+    --policy "$policy" >"$tmp/$1/out.txt" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+}
+# access NAME PORT: an access token for NAME's admin
+access() {
+  local a=$tmp/$1/admin.json
+  curl -sf -u "$(field clientId <"$a"):$(field clientSecret <"$a")" -d grant_type=client_credentials \
+    "http://127.0.0.1:$2/oauth/v2/token" | field access_token
+}
+rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+echo "bench: loading databases (200, 100,000 and 1,000,000 tokens)" >&2
+make_db small 200 200
+make_db mid 100000 0
+t0=$(now_ms)
+make_db big 1000000 200
+echo "bench: 1,000,000 tokens loaded in $(($(now_ms) - t0)) ms" >&2
+
+serve small 18471
+small_pid=$pid
+serve mid 18473
+wait_up 18471
+wait_up 18473
+
+# big: the first start (creates the first user: one argon2id hash), then three timed
+# restarts; the last one stays up.
+t0=$(now_ms)
+serve big 18474
+wait_up 18474
+first_start=$(($(now_ms) - t0))
+restarts=()
+for i in 1 2 3; do
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+  t0=$(now_ms)
+  serve big 18474
+  wait_up 18474
+  restarts+=($(($(now_ms) - t0)))
+done
+big_pid=$pid
+restart=$(printf '%s\n' "${restarts[@]}" | sort -n | sed -n 2p)
+restart_max=$(printf '%s\n' "${restarts[@]}" | sort -n | tail -1)
+rss_loaded=$(rss_kib "$big_pid" VmRSS)
 curl -sf "http://127.0.0.1:$nport/" >/dev/null
 
-boot=$("$bin" --db "$tmp/kg/keygate.db" token create --role accountadmin --description bench --json)
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-cid=$(field clientId <<<"$boot")
-sec=$(field clientSecret <<<"$boot")
-sleep 0.5 # the server's view picks the CLI's token up within 200 ms
-at=$(curl -sf -u "$cid:$sec" -d grant_type=client_credentials "$base/oauth/v2/token" | field access_token)
+at_small=$(access small 18471)
+at_mid=$(access mid 18473)
+at_big=$(access big 18474)
+printf 'Basic %s\n' "$(printf '%s:%s' "$(field clientId <"$tmp/small/admin.json")" \
+  "$(field clientSecret <"$tmp/small/admin.json")" | base64 -w0)" >"$tmp/small/auth1.txt"
 
-# many distinct API tokens for the issuance run
-: >"$tmp/auth.txt"
-for i in $(seq 200); do
-  t=$(curl -sf -H "Authorization: Bearer $at" -H 'Content-Type: application/json' \
-        -d "{\"description\":\"bench $i\",\"roleId\":\"r-0000000001\"}" "$base/public/api/v1/apiToken")
-  printf 'Basic %s\n' "$(printf '%s:%s' "$(field clientId <<<"$t")" "$(field clientSecret <<<"$t")" | base64 -w0)" >>"$tmp/auth.txt"
-done
-
-run() { # name url [env...]
-  local name=$1 url=$2
+run() { # name url [env...]   (env WRK_CONNS overrides the connection count)
+  local name=$1 url=$2 c=$conns
   shift 2
-  env "$@" wrk -t2 -c"$conns" -d"${secs}s" --timeout 5s -s "$here/bench/check.lua" "$url" |
+  for e in "$@"; do case $e in WRK_CONNS=*) c=${e#WRK_CONNS=} ;; esac; done
+  env "$@" wrk -t2 -c"$c" -d"${secs}s" --timeout 5s -s "$here/bench/check.lua" "$url" |
     awk -v n="$name" '/^RESULT/ {print n, $2, $3, $4, $5, $6}'
 }
-
-printf 'Basic %s\n' "$(printf '%s:%s' "$cid" "$sec" | base64 -w0)" >"$tmp/auth1.txt"
+gate_env=(WRK_EXPECT=204 WRK_HEADER_HAS=X-Keygate-Client-Id
+          "WRK_HEADERS=X-Original-Method: GET|X-Original-URI: /api/v1/orders/42")
+token_env=(WRK_METHOD=POST WRK_BODY=grant_type=client_credentials 'WRK_BODY_HAS="access_token"')
 
 results="$tmp/results.txt"
 : >"$results"
 for r in $(seq "$rounds"); do
-  run nginx "http://127.0.0.1:$nport/" >>"$results"
-  run issuance "$base/oauth/v2/token" WRK_METHOD=POST WRK_BODY=grant_type=client_credentials \
-      WRK_AUTH_FILE="$tmp/auth.txt" >>"$results"
-  run api-get-token "$base/public/api/v1/apiToken/$cid" WRK_BEARER="$at" >>"$results"
-  run gate "$base/gate" WRK_BEARER="$at" WRK_EXPECT=204 \
-      WRK_HEADERS="X-Original-Method: GET|X-Original-URI: /api/v1/orders/42" >>"$results"
-  run introspection "$base/oauth/v2/introspect" WRK_METHOD=POST WRK_BODY="token=$at" \
-      WRK_AUTH_FILE="$tmp/auth1.txt" >>"$results"
-  run healthz "$base/healthz" >>"$results"
+  echo "bench: round $r of $rounds" >&2
+  run nginx "http://127.0.0.1:$nport/" WRK_BODY_HAS=ok >>"$results"
+  run issuance http://127.0.0.1:18471/oauth/v2/token "${token_env[@]}" \
+    WRK_AUTH_FILE="$tmp/small/auth.txt" >>"$results"
+  run gate http://127.0.0.1:18471/gate WRK_BEARER="$at_small" "${gate_env[@]}" >>"$results"
+  run introspection http://127.0.0.1:18471/oauth/v2/introspect WRK_METHOD=POST \
+    WRK_BODY="token=$at_small" 'WRK_BODY_HAS="active":true' \
+    WRK_AUTH_FILE="$tmp/small/auth1.txt" >>"$results"
+  run api-get-token "http://127.0.0.1:18471/public/api/v1/apiToken/$(field clientId <"$tmp/small/admin.json")" \
+    WRK_BEARER="$at_small" 'WRK_BODY_HAS="clientId"' >>"$results"
+  run healthz http://127.0.0.1:18471/healthz 'WRK_BODY_HAS="ok"' >>"$results"
+  run list-100k "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
+    WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
+  run list-100k-c8 "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
+    WRK_CONNS=8 WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
+  run issuance-1M http://127.0.0.1:18474/oauth/v2/token "${token_env[@]}" \
+    WRK_AUTH_FILE="$tmp/big/auth.txt" >>"$results"
+  run gate-1M http://127.0.0.1:18474/gate WRK_BEARER="$at_big" "${gate_env[@]}" >>"$results"
 done
+rss_after=$(rss_kib "$big_pid" VmRSS)
+rss_peak=$(rss_kib "$big_pid" VmHWM)
+# Last access is still recorded under load: the small server's admin token was used above.
+last=$(curl -sf -H "Authorization: Bearer $at_small" \
+  "http://127.0.0.1:18471/public/api/v1/apiToken/$(field clientId <"$tmp/small/admin.json")" | field lastAccessOn)
+[ "$last" != None ] || { echo "bench: last access was not recorded" >&2; exit 1; }
+kill -0 "$small_pid" "$big_pid"
 
 mkdir -p build/bench
-python3 - "$results" "$conns" "$secs" "$rounds" <<'PY' | tee build/bench/summary.md
+python3 - "$results" "$conns" "$secs" "$rounds" "$first_start" "$restart" "$rss_loaded" \
+  "$rss_after" "$rss_peak" "$restart_max" <<'PY' | tee build/bench/summary.md
 import sys, collections
+res, conns, secs, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+first_start, restart, rss_loaded, rss_after, rss_peak, restart_max = (int(x) for x in sys.argv[5:11])
 rows = collections.defaultdict(list)
-for line in open(sys.argv[1]):
+for line in open(res):
     name, reqs, rps, p50, p99, bad = line.split()
     rows[name].append((float(rps), float(p50), float(p99), int(bad)))
 def med(xs):
     xs = sorted(xs); return xs[len(xs) // 2]
-ref = med([r[0] for r in rows["nginx"]])
-print(f"wrk -t2 -c{sys.argv[2]} -d{sys.argv[3]}s, {sys.argv[4]} interleaved rounds, medians\n")
+m = {n: (med([r[0] for r in rs]), med([r[1] for r in rs]), med([r[2] for r in rs]),
+         sum(r[3] for r in rs)) for n, rs in rows.items()}
+ref = m["nginx"][0]
+order = ["nginx", "issuance", "gate", "introspection", "api-get-token", "healthz", "list-100k",
+         "list-100k-c8", "issuance-1M", "gate-1M"]
+print(f"wrk -t2 -c{conns} -d{secs}s per run (list-100k-c8: 8 connections), {rounds} "
+      "interleaved rounds, medians; every response checked (status and body or header)\n")
 print("| run | req/s | p50 ms | p99 ms | × nginx | bad responses |")
 print("|---|---:|---:|---:|---:|---:|")
-for name in ["nginx", "issuance", "gate", "introspection", "api-get-token", "healthz"]:
-    rs = rows[name]
-    rps = med([r[0] for r in rs])
-    print(f"| {name} | {rps:,.0f} | {med([r[1] for r in rs]):.2f} | {med([r[2] for r in rs]):.2f} | "
-          f"{rps / ref:.2f} | {sum(r[3] for r in rs)} |")
+for n in order:
+    rps, p50, p99, bad = m[n]
+    print(f"| {n} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / ref:.2f} | {bad} |")
+mib = lambda k: k / 1024
+print(f"\n1,000,000 API tokens: start-up to serving {restart} ms (median of 3 restarts, "
+      f"slowest {restart_max} ms; the first start, which also creates the first user with an "
+      f"argon2id hash: {first_start} ms); RSS {mib(rss_loaded):.0f} MiB loaded, "
+      f"{mib(rss_after):.0f} MiB after the runs, peak {mib(rss_peak):.0f} MiB.\n")
+r = lambda n: m[n][0] / ref
+checks = [
+    ("issuance ≥ 0.25× nginx", f"{r('issuance'):.2f}×", r("issuance") >= 0.25),
+    ("gate ≥ 0.7× nginx", f"{r('gate'):.2f}×", r("gate") >= 0.7),
+    ("gate p99 ≤ 5 ms", f"{m['gate'][2]:.2f} ms", m["gate"][2] <= 5),
+    ("introspection ≥ 0.5× nginx", f"{r('introspection'):.2f}×", r("introspection") >= 0.5),
+    ("list page p99 ≤ 5 ms at 100,000 tokens", f"{m['list-100k'][2]:.2f} ms", m["list-100k"][2] <= 5),
+    ("1M tokens: RSS ≤ 256 MiB (peak)", f"{mib(rss_peak):.0f} MiB", mib(rss_peak) <= 256),
+    ("1M tokens: start-up ≤ 2 s", f"{restart} ms", restart <= 2000),
+    ("1M tokens: issuance within 20 %", f"{m['issuance-1M'][0] / m['issuance'][0]:.2f} of small",
+     m["issuance-1M"][0] >= 0.8 * m["issuance"][0]),
+    ("1M tokens: gate within 20 %", f"{m['gate-1M'][0] / m['gate'][0]:.2f} of small",
+     m["gate-1M"][0] >= 0.8 * m["gate"][0]),
+    ("no bad responses", str(sum(v[3] for v in m.values())), all(v[3] == 0 for v in m.values())),
+]
+print("| target | measured | holds |")
+print("|---|---:|:---:|")
+for name, val, ok in checks:
+    print(f"| {name} | {val} | {'yes' if ok else 'no'} |")
 PY

@@ -70,13 +70,21 @@ void api_token_list(struct call *c)
         reply_error(c->req, rc, "could not list tokens");
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n && i < size; i++)
-        if (json_array_append_new(arr, render_token(&ts[i], view_token_last_access(c->app->view, ts[i].client_id), NULL))) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    reply_page(c, arr, n > size ? ts[size - 1].seq : 0);
+    /* Written as text: a jansson tree of 100 tokens, then its dump, was most of this call. */
+    char tok[24];
+    struct jsonw w;
+    route_page_token(n > size ? ts[size - 1].seq : 0, tok);
+    jsonw_init(&w);
+    jsonw_raw(&w, "{\"nextPageToken\":");
+    jsonw_str(&w, tok);
+    jsonw_raw(&w, ",\"result\":[");
+    for (size_t i = 0; i < n && i < size; i++) {
+        if (i) jsonw_raw(&w, ",");
+        render_token_json(&w, &ts[i], view_token_last_access(c->app->view, ts[i].client_id), NULL);
+    }
+    jsonw_raw(&w, "]}");
+    reply_json_text(c->req, 200, &w);
+    jsonw_cleanup(&w);
     free(ts);
 }
 

@@ -13,20 +13,43 @@ json_t *render_time(int64_t ms)
     return json_string(buf);
 }
 
-json_t *render_token(const struct kg_token *t, int64_t last_access, const char *secret)
+void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_access,
+                       const char *secret)
 {
     if (last_access < t->last_access_on) last_access = t->last_access_on;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "clientId",
-                          t->client_id, "description", t->description, "roleId", t->role_id,
-                          "roleName", t->role_name, "status",
-                          t->status == KG_TOKEN_ACTIVE ? "Active" : "Revoked", "createdOn",
-                          render_time(t->created_on), "createdBy", t->created_by,
-                          "lastAccessOn", render_time(last_access), "revokedOn",
-                          render_time(t->revoked_on), "expiresOn", render_time(t->expires_on));
-    if (o && secret && json_object_set_new(o, "clientSecret", json_string(secret)) != 0) {
-        json_decref(o);
-        return NULL;
+    jsonw_raw(w, "{\"clientId\":");
+    jsonw_str(w, t->client_id);
+    jsonw_raw(w, ",\"description\":");
+    jsonw_str(w, t->description);
+    jsonw_raw(w, ",\"roleId\":");
+    jsonw_str(w, t->role_id);
+    jsonw_raw(w, ",\"roleName\":");
+    jsonw_str(w, t->role_name);
+    jsonw_raw(w, t->status == KG_TOKEN_ACTIVE ? ",\"status\":\"Active\"" : ",\"status\":\"Revoked\"");
+    jsonw_raw(w, ",\"createdOn\":");
+    jsonw_time(w, t->created_on);
+    jsonw_raw(w, ",\"createdBy\":");
+    jsonw_str(w, t->created_by);
+    jsonw_raw(w, ",\"lastAccessOn\":");
+    jsonw_time(w, last_access);
+    jsonw_raw(w, ",\"revokedOn\":");
+    jsonw_time(w, t->revoked_on);
+    jsonw_raw(w, ",\"expiresOn\":");
+    jsonw_time(w, t->expires_on);
+    if (secret) {
+        jsonw_raw(w, ",\"clientSecret\":");
+        jsonw_str(w, secret);
     }
+    jsonw_raw(w, "}");
+}
+
+json_t *render_token(const struct kg_token *t, int64_t last_access, const char *secret)
+{
+    struct jsonw w;
+    jsonw_init(&w);
+    render_token_json(&w, t, last_access, secret);
+    json_t *o = w.oom ? NULL : json_loadb(w.text, w.len, 0, NULL);
+    jsonw_cleanup(&w);
     return o;
 }
 

@@ -7,12 +7,17 @@
 
 #include <jansson.h>
 
+#include "jsonw.h"
 #include "model.h"
 #include "view.h"
 
 /* last_access: the freshest last access known (0 = use t's).  secret: NULL except at
  * creation, where it becomes "clientSecret". */
 json_t *render_token(const struct kg_token *t, int64_t last_access, const char *secret);
+/* The same object, appended to w as text (the token list's fast path; render_token parses
+ * this, so the shape is written down once). */
+void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_access,
+                       const char *secret);
 /* v (may be NULL) resolves granted roles' names. */
 json_t *render_role(const struct kg_role *r, struct view *v);
 json_t *render_privilege(const struct kg_privilege *p);

@@ -38,10 +38,10 @@ int reply_status(kg_err rc)
     return map[idx(rc)].http;
 }
 
-static void send_json(struct http_req *req, int status, json_t *body, const char *const *extra)
+/* Sends JSON text (NULL: out of memory) with the headers every JSON answer carries. */
+static void send_text(struct http_req *req, int status, const char *text, size_t len,
+                      const char *const *extra)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(body);
     if (!text) {
         static const char oom[] = "{\"code\":500,\"message\":\"out of memory\",\"status\":\"INTERNAL\"}";
         http_reply(req, 500, "application/json", oom, sizeof oom - 1, NULL);
@@ -52,10 +52,22 @@ static void send_json(struct http_req *req, int status, json_t *body, const char
         headers[4 + i] = extra[i];
         headers[5 + i] = extra[i + 1];
     }
-    size_t len = strlen(text);
     http_reply(req, status, "application/json", text, len, headers);
-    explicit_bzero(text, len); /* it may hold a new secret or access token */
+}
+
+static void send_json(struct http_req *req, int status, json_t *body, const char *const *extra)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    size_t len = text ? strlen(text) : 0;
+    send_text(req, status, text, len, extra);
+    if (text) explicit_bzero(text, len); /* it may hold a new secret or access token */
     free(text);
+}
+
+void reply_json_text(struct http_req *req, int status, const struct jsonw *w)
+{
+    send_text(req, status, w->oom ? NULL : w->text, w->len, NULL);
 }
 
 void reply_json(struct http_req *req, int status, json_t *body)

@@ -9,9 +9,12 @@
 
 #include "err.h"
 #include "http.h"
+#include "jsonw.h"
 
 /* Sends body (stolen: the reference is released) as JSON with Cache-Control: no-store. */
 void reply_json(struct http_req *req, int status, json_t *body);
+/* The same for JSON written as text (a 500 when w ran out of memory); w stays the caller's. */
+void reply_json_text(struct http_req *req, int status, const struct jsonw *w);
 /* Sends {"code","message","status"} for rc; msg is a person-readable sentence. */
 void reply_error(struct http_req *req, kg_err rc, const char *msg);
 /* Sends 401 UNAUTHENTICATED with a Bearer challenge; with_error adds error="invalid_token"

@@ -317,14 +317,20 @@ int page_or_reply(struct call *c, size_t *size, int64_t *cursor)
     return 0;
 }
 
-void reply_page(struct call *c, json_t *result, int64_t cursor)
+void route_page_token(int64_t cursor, char tok[24])
 {
-    char tok[24] = "";
+    tok[0] = '\0';
     if (cursor > 0) {
         unsigned char raw[9] = {'k'};
         for (int i = 8; i >= 1; i--, cursor >>= 8) raw[i] = (unsigned char)(cursor & 0xff);
-        sodium_bin2base64(tok, sizeof tok, raw, sizeof raw, B64);
+        sodium_bin2base64(tok, 24, raw, sizeof raw, B64);
     }
+}
+
+void reply_page(struct call *c, json_t *result, int64_t cursor)
+{
+    char tok[24];
+    route_page_token(cursor, tok);
     if (!result) {
         reply_error(c->req, KG_ENOMEM, "out of memory");
         return;

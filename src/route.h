@@ -48,5 +48,7 @@ int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
 int page_or_reply(struct call *c, size_t *size, int64_t *cursor);
 /* The list envelope {"nextPageToken","result"}; cursor 0 = last page.  result stolen. */
 void reply_page(struct call *c, json_t *result, int64_t cursor);
+/* The opaque nextPageToken for cursor ("" for 0). */
+void route_page_token(int64_t cursor, char tok[24]);
 
 #endif

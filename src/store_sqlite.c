@@ -664,7 +664,8 @@ static kg_err read_token(sqlite3_stmt *s, struct kg_token *t)
     const void *hash;
     kg_err rc;
 
-    memset(t, 0, sizeof *t);
+    /* Every field is set below, so no memset of the whole (1.3 KiB) record: a list page
+     * reads 101 of them. */
     t->seq = sqlite3_column_int64(s, 0);
     if ((rc = col_text(s, 1, t->client_id, sizeof t->client_id))) return rc;
     hash = sqlite3_column_blob(s, 2);

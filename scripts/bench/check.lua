@@ -1,7 +1,10 @@
--- wrk script: counts responses whose status is not the expected one (env WRK_EXPECT,
--- default 200) and, for token exchanges, cycles through many clients' Basic headers
--- (file named by env WRK_AUTH_FILE, one "Basic …" per line).
+-- wrk script: counts bad responses: a status other than the expected one (env WRK_EXPECT,
+-- default 200), a body without the text WRK_BODY_HAS, or no header WRK_HEADER_HAS (a name).
+-- For token exchanges it cycles through many clients' Basic headers (file named by env
+-- WRK_AUTH_FILE, one "Basic …" per line).
 local expect = tonumber(os.getenv("WRK_EXPECT") or "200")
+local body_has = os.getenv("WRK_BODY_HAS")
+local header_has = os.getenv("WRK_HEADER_HAS")
 local method = os.getenv("WRK_METHOD") or "GET"
 local body = os.getenv("WRK_BODY")
 local bearer = os.getenv("WRK_BEARER")
@@ -41,7 +44,11 @@ function request()
 end
 
 function response(status, headers, resp_body)
-  if status ~= expect then bad = bad + 1 end
+  if status ~= expect
+      or (body_has and not (resp_body and string.find(resp_body, body_has, 1, true)))
+      or (header_has and not headers[header_has]) then
+    bad = bad + 1
+  end
 end
 
 function done(summary, latency, requests)

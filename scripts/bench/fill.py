@@ -61,6 +61,7 @@ def main():
         " created_by, ver) VALUES (?, ?, ?, ?, 0, ?, ?, ?)", rows())
     con.execute("UPDATE meta SET data_ver = ? WHERE id = 1", (ver,))
     con.execute("COMMIT")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # keygate starts on a settled file
     con.close()
     with open(auth_out, "w") as f:
         f.write("".join(a + "\n" for a in auth))

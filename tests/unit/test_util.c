@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -63,9 +65,32 @@ static void test_strcpy_bounds(void **state)
     assert_string_equal(small, "");
 }
 
+/* The fast formatter agrees with gmtime_r over four centuries of days, at every time of day
+ * in steps, and around the epoch. */
+static void test_time_format_matches_gmtime(void **state)
+{
+    (void)state;
+    char got[40], want[64];
+    for (int64_t ms = -86400000LL * 400; ms < 4102444800000LL; ms += 86400000LL * 7 + 3601001) {
+        time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(ms - (int64_t)t * 1000));
+        kg_time_format(ms, got, sizeof got);
+        assert_string_equal(got, want);
+    }
+    kg_time_format(951782400000LL, got, sizeof got); /* a leap day in a year divisible by 400 */
+    assert_string_equal(got, "2000-02-29T00:00:00.000Z");
+    kg_time_format(253402300799999LL, got, sizeof got);
+    assert_string_equal(got, "9999-12-31T23:59:59.999Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time_format_matches_gmtime),
         cmocka_unit_test(test_parse_int64),
         cmocka_unit_test(test_utf8_text),
         cmocka_unit_test(test_time_round_trip),
