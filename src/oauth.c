@@ -12,6 +12,7 @@
 #include "oauth.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +24,12 @@
 #include "util.h"
 
 #define SECRET_MAX 256 /* longest secret read; real ones are KG_SECRET_LEN */
+/* Failed client authentications (a wrong secret or an unknown client ID) a client ID, or a
+ * source address, is allowed in 15 minutes before each further one is slowed (throttle.h).
+ * More than a person's THROTTLE_FREE: a machine client with a stale secret retries a few
+ * times before anybody notices, and many clients may share one address (a NAT). */
+#define CLIENT_AUTH_FREE_ID 10
+#define CLIENT_AUTH_FREE_ADDR 30
 
 /* ---- form and client authentication -------------------------------------------------- */
 
@@ -73,13 +80,39 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     }
     static const unsigned char dummy[KG_HASH_LEN];
     int64_t now = kg_now_ms();
-    int known = ids_client_id_valid(given) && view_token_get(a->view, given, vt) == KG_OK;
+    int valid_id = ids_client_id_valid(given);
+    /* Failures slow down their source address and the client ID they named; a client that
+     * has authenticated from this address before is let through with the right secret, so
+     * that hammering its ID (from here or elsewhere) does not lock it out. */
+    char akey[8 + sizeof c->req->peer], ckey[8 + KG_CLIENT_ID_LEN], kkey[16 + KG_CLIENT_ID_LEN + sizeof c->req->peer];
+    snprintf(akey, sizeof akey, "a:%s", c->req->peer);
+    snprintf(ckey, sizeof ckey, "c:%s", valid_id ? given : "");
+    snprintf(kkey, sizeof kkey, "k:%s@%s", valid_id ? given : "", c->req->peer);
+    int64_t wait = throttle_wait(a->throttle, akey, now);
+    if (valid_id) {
+        int64_t w = throttle_wait(a->throttle, ckey, now);
+        if (w > wait) wait = w;
+    }
+    int known = valid_id && view_token_get(a->view, given, vt) == KG_OK;
+    if (wait > 0 && !(known && throttle_known(a->throttle, kkey, now))) {
+        reply_throttled(c->req, 1, wait, "client authentications");
+        goto out;
+    }
     int match = keys_secret_matches(a->keys, secret, strlen(secret), known ? vt->secret_hash : dummy);
     if (!known || !match || vt->status != KG_TOKEN_ACTIVE || (vt->expires_on && vt->expires_on <= now)) {
+        if (wait > 0) {
+            reply_throttled(c->req, 1, wait, "client authentications");
+            goto out;
+        }
+        if (!known || !match) { /* a guess; a revoked or expired client with its secret is not */
+            throttle_fail(a->throttle, akey, CLIENT_AUTH_FREE_ADDR, now);
+            if (valid_id) throttle_fail(a->throttle, ckey, CLIENT_AUTH_FREE_ID, now);
+        }
         reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL,
                           "the client is unknown, revoked or expired, or the secret is wrong");
         goto out;
     }
+    throttle_succeed(a->throttle, kkey, now);
     memcpy(id, given, KG_CLIENT_ID_LEN + 1);
     view_token_touch(a->view, id, now);
     status = 0;

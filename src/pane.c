@@ -126,16 +126,7 @@ void pane_login(struct call *c)
     int64_t wait_addr = throttle_wait(a->throttle, akey, now);
     if (wait_addr > wait) wait = wait_addr;
     if (wait > 0) {
-        char msg[96], secs[24];
-        snprintf(msg, sizeof msg, "too many failed sign-ins; try again in %lld seconds", (long long)wait);
-        snprintf(secs, sizeof secs, "%lld", (long long)wait);
-        KG_LOG_REQ(LOG_NOTICE, c->req->id, "sign-in throttled for %lld s (address %s)", (long long)wait, c->req->peer);
-        const char *headers[] = {"Retry-After", secs, "Cache-Control", "no-store", NULL};
-        json_t *err = json_pack("{s:i, s:s, s:s}", "code", 429, "message", msg, "status", "RESOURCE_EXHAUSTED");
-        char *text = err ? json_dumps(err, JSON_COMPACT) : NULL;
-        json_decref(err);
-        http_reply(c->req, 429, "application/json", text ? text : "", text ? strlen(text) : 0, headers);
-        free(text);
+        reply_throttled(c->req, 0, wait, "sign-ins");
         goto out;
     }
 
@@ -144,8 +135,8 @@ void pane_login(struct call *c)
     pthread_once(&dummy_once, make_dummy);
     int ok = crypto_pwhash_str_verify(known ? u.password_hash : dummy_hash, password, strlen(password)) == 0;
     if (!known || !ok) {
-        throttle_fail(a->throttle, ekey, now);
-        throttle_fail(a->throttle, akey, now);
+        throttle_fail(a->throttle, ekey, THROTTLE_FREE, now);
+        throttle_fail(a->throttle, akey, THROTTLE_FREE, now);
         KG_LOG_REQ(LOG_NOTICE, c->req->id, "sign-in failed (address %s)", c->req->peer);
         reply_error(c->req, KG_UNAUTHENTICATED, "wrong email or password");
         goto out;

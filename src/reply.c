@@ -3,6 +3,7 @@
  */
 #include "reply.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,4 +112,17 @@ void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const
     const char *basic[] = {"WWW-Authenticate", "Basic realm=\"keygate\"", NULL};
     send_json(req, map[i].http, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
               rc == KG_UNAUTHENTICATED ? basic : NULL);
+}
+
+void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what)
+{
+    char msg[160], secs[24];
+    snprintf(msg, sizeof msg, "too many failed %s; try again in %lld seconds", what, (long long)wait_s);
+    snprintf(secs, sizeof secs, "%lld", (long long)wait_s);
+    KG_LOG_REQ(LOG_NOTICE, req->id, "%s throttled for %lld s (address %s)", what, (long long)wait_s, req->peer);
+    const char *retry[] = {"Retry-After", secs, NULL};
+    /* RFC 6749 names no error for this; temporarily_unavailable says "retry later" */
+    json_t *body = oauth ? json_pack("{s:s, s:s}", "error", "temporarily_unavailable", "error_description", msg)
+                         : json_pack("{s:i, s:s, s:s}", "code", 429, "message", msg, "status", "RESOURCE_EXHAUSTED");
+    send_json(req, 429, body, retry);
 }

@@ -6,6 +6,7 @@
 #define KG_REPLY_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "http.h"
@@ -24,5 +25,8 @@ void reply_unauthenticated(struct http_req *req, const char *msg, int with_error
 void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc);
 /* The HTTP status for rc. */
 int reply_status(kg_err rc);
+/* 429 with Retry-After: wait_s, for too many failed `what` ("sign-ins"); oauth picks the
+ * OAuth error form (the /oauth endpoints) over the API's. */
+void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what);
 
 #endif
