@@ -132,7 +132,7 @@ void api_token_revoke(struct call *c)
 {
     struct kg_token t;
     const char *why = "";
-    kg_err rc = service_token_revoke(c->app, c->params[0], &t, &why);
+    kg_err rc = service_token_revoke(c->app, &c->actor, c->params[0], &t, &why);
     if (rc != KG_OK) {
         reply_error(c->req, rc, why);
         return;
@@ -370,4 +370,56 @@ void api_user_delete(struct call *c)
     kg_err rc = service_user_delete(c->app, &c->actor, u.user_id, &why);
     if (rc != KG_OK) reply_error(c->req, rc, why);
     else reply_no_content(c);
+}
+
+/* ---- audit log ------------------------------------------------------------------------ */
+
+/* Reads the query parameter `name` as an RFC 3339 time into *ms (left as is when absent). */
+static int time_param_or_reply(struct call *c, const char *name, int64_t *ms)
+{
+    const char *v = http_query(c->req, name);
+    if (!v || !*v) return 0;
+    if (kg_time_parse(v, ms) != KG_OK) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s must be a UTC time like 2027-01-31T00:00:00Z", name);
+        reply_error(c->req, KG_INVALID, msg);
+        return -1;
+    }
+    return 0;
+}
+
+void api_audit_list(struct call *c)
+{
+    size_t size, n = 0;
+    int64_t cursor;
+    struct kg_audit *es = NULL;
+    struct kg_audit_filter f;
+    memset(&f, 0, sizeof f);
+    if (page_or_reply(c, &size, &cursor)) return;
+    const char *actor = http_query(c->req, "actor");
+    if (actor && kg_strcpy(f.actor, sizeof f.actor, actor) != KG_OK) {
+        reply_error(c->req, KG_INVALID, "actor is at most 64 characters");
+        return;
+    }
+    if (time_param_or_reply(c, "since", &f.since) || time_param_or_reply(c, "until", &f.until))
+        return;
+    kg_err rc = store_audit_list(c->app->st, &f, cursor, size + 1, &es, &n);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not read the audit log");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n && i < size; i++) {
+        const struct kg_audit *e = &es[i];
+        if (json_array_append_new(arr, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "time",
+                                                 render_time(e->at), "actor", e->actor, "action",
+                                                 e->action, "target", e->target, "sourceAddress",
+                                                 e->address, "outcome", e->outcome, "detail",
+                                                 e->detail))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    reply_page(c, arr, n > size ? es[size - 1].seq : 0);
+    free(es);
 }

@@ -24,6 +24,8 @@ void api_privilege_grant(struct call *c);
 void api_privilege_revoke(struct call *c);
 
 void api_user_list(struct call *c);
+/* GET /auditLog?actor=&since=&until=&pageSize=&pageToken=: newest first. */
+void api_audit_list(struct call *c);
 void api_user_create(struct call *c);
 void api_user_get(struct call *c);
 void api_user_update(struct call *c);

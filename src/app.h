@@ -41,6 +41,7 @@ struct app {
 /* Who asks for a change: a user, a token, or the operator at the CLI (holds every role). */
 struct actor {
     char id[KG_ACTOR_MAX + 1]; /* "u-…", "kgc_…" or "cli" */
+    char addr[KG_ADDR_MAX + 1]; /* the request's source address; "" at the CLI */
     kg_role_id roles[KG_GRANTS_MAX];
     size_t nroles;
     int operator;

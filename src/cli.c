@@ -163,7 +163,7 @@ static int token_cmd(struct app *a, const char *verb, const struct args *g)
     if (strcmp(verb, "revoke") == 0) {
         struct kg_token t;
         if (g->npos != 1) return fprintf(stderr, "usage: keygate token revoke CLIENT_ID\n"), 2;
-        if ((rc = service_token_revoke(a, g->pos[0], &t, &why))) return fail("token revoke", rc, why);
+        if ((rc = service_token_revoke(a, &op, g->pos[0], &t, &why))) return fail("token revoke", rc, why);
         printf("%s: Revoked\n", t.client_id);
         return 0;
     }

@@ -72,6 +72,29 @@ struct kg_user {
     kg_role_id roles[KG_GRANTS_MAX];
 };
 
+/* One audit-log entry: who did what to what, from where, and how it ended. */
+#define KG_ACTION_MAX 31
+#define KG_TARGET_MAX (KG_EMAIL_MAX + 1) /* an id, or the email a sign-in named */
+#define KG_ADDR_MAX 63
+#define KG_OUTCOME_MAX 31
+#define KG_DETAIL_MAX 255
+struct kg_audit {
+    int64_t seq; /* storage order */
+    int64_t at;  /* ms */
+    char actor[KG_ACTOR_MAX + 1];     /* "u-…", "kgc_…", "cli", or "" (unknown) */
+    char action[KG_ACTION_MAX + 1];   /* "apiToken.create", "signIn", … */
+    char target[KG_TARGET_MAX + 1];   /* the record acted on, "" if none was made */
+    char address[KG_ADDR_MAX + 1];    /* the source address, "local" for the CLI */
+    char outcome[KG_OUTCOME_MAX + 1]; /* "OK" or the API status name of the failure */
+    char detail[KG_DETAIL_MAX + 1];
+};
+
+/* Which entries an audit-log read returns: actor "" = any; times in ms, 0 = open. */
+struct kg_audit_filter {
+    char actor[KG_ACTOR_MAX + 1];
+    int64_t since, until; /* since <= at < until */
+};
+
 /* Pending last-access time for one token (written behind, see store_token_touch). */
 struct kg_touch {
     char client_id[KG_CLIENT_ID_LEN + 1];

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "assets.h"
+#include "audit.h"
 #include "ids.h"
 #include "log.h"
 #include "reply.h"
@@ -137,6 +138,8 @@ void pane_login(struct call *c)
     if (!known || !ok) {
         throttle_fail(a->throttle, ekey, THROTTLE_FREE, now);
         throttle_fail(a->throttle, akey, THROTTLE_FREE, now);
+        audit_record(a, known ? u.user_id : "", c->req->peer, "signIn", email, KG_UNAUTHENTICATED,
+                     known ? "wrong password" : "no such user");
         KG_LOG_REQ(LOG_NOTICE, c->req->id, "sign-in failed (address %s)", c->req->peer);
         reply_error(c->req, KG_UNAUTHENTICATED, "wrong email or password");
         goto out;
@@ -149,6 +152,7 @@ void pane_login(struct call *c)
         goto out;
     }
     KG_LOG_REQ(LOG_NOTICE, c->req->id, "user %s signed in (address %s)", u.user_id, c->req->peer);
+    audit_record(a, u.user_id, c->req->peer, "signIn", u.email, KG_OK, "");
     set_cookie(c, 200, json_pack("{s:s, s:s}", "userId", u.user_id, "email", u.email), sid, 0);
     sodium_memzero(sid, sizeof sid);
 out:
@@ -159,6 +163,7 @@ void pane_logout(struct call *c)
 {
     const char *id = http_cookie(c->req, KG_SESSION_COOKIE);
     if (id) sessions_end(c->app->sessions, id);
+    audit_actor(c->app, &c->actor, "signOut", c->actor.id, KG_OK, "");
     set_cookie(c, 204, NULL, "", 1);
 }
 

@@ -39,6 +39,11 @@ int reply_status(kg_err rc)
     return map[idx(rc)].http;
 }
 
+const char *reply_status_name(kg_err rc)
+{
+    return map[idx(rc)].status;
+}
+
 /* Sends JSON text (NULL: out of memory) with the headers every JSON answer carries. */
 static void send_text(struct http_req *req, int status, const char *text, size_t len,
                       const char *const *extra)

@@ -25,6 +25,8 @@ void reply_unauthenticated(struct http_req *req, const char *msg, int with_error
 void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc);
 /* The HTTP status for rc. */
 int reply_status(kg_err rc);
+/* The API status name of rc ("NOT_FOUND"; "OK" for KG_OK). */
+const char *reply_status_name(kg_err rc);
 /* 429 with Retry-After: wait_s, for too many failed `what` ("sign-ins"); oauth picks the
  * OAuth error form (the /oauth endpoints) over the API's. */
 void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what);

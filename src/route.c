@@ -12,6 +12,7 @@
 
 #include "access.h"
 #include "api.h"
+#include "audit.h"
 #include "gate.h"
 #include "oauth.h"
 #include "pane.h"
@@ -50,6 +51,7 @@ static const struct route routes[] = {
     {"GET", "/api-auth-token", pane_app_page, AUTH_NONE, NULL},
     {"GET", "/roles", pane_app_page, AUTH_NONE, NULL},
     {"GET", "/users", pane_app_page, AUTH_NONE, NULL},
+    {"GET", "/audit-log", pane_app_page, AUTH_NONE, NULL},
     {"GET", "/assets/{}", pane_asset, AUTH_NONE, NULL},
 
     {"GET", V1 "/apiToken", api_token_list, AUTH_API, "ManageSecurity"},
@@ -65,6 +67,8 @@ static const struct route routes[] = {
     {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_API, "ManageSecurity"},
     {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_API, "ManageSecurity"},
     {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_API, "ManageSecurity"},
+
+    {"GET", V1 "/auditLog", api_audit_list, AUTH_API, "ViewAuditLog"},
 
     {"GET", V1 "/user", api_user_list, AUTH_API, "ManageSecurity"},
     {"POST", V1 "/user", api_user_create, AUTH_API, "CreateUser"},
@@ -128,6 +132,7 @@ int session_or_reply(struct call *c)
         return -1;
     }
     memcpy(c->actor.id, u.user_id, sizeof u.user_id);
+    kg_strcpy(c->actor.addr, sizeof c->actor.addr, c->req->peer);
     memcpy(c->actor.roles, u.roles, u.nroles * sizeof *u.roles);
     c->actor.nroles = u.nroles;
     memcpy(c->csrf, si.csrf, sizeof si.csrf);
@@ -154,6 +159,7 @@ static int bearer_or_reply(struct call *c)
     }
     view_token_touch(a->view, acc.claims.sub, now);
     memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
+    kg_strcpy(c->actor.addr, sizeof c->actor.addr, c->req->peer);
     memcpy(c->actor.roles[0], acc.role_id, sizeof acc.role_id);
     c->actor.nroles = 1;
     return 0;
@@ -196,6 +202,12 @@ void route_request(struct http_req *req, void *ctx)
         if (r->privilege && !view_allows(c.app->view, c.actor.roles, c.actor.nroles, r->privilege)) {
             char msg[160];
             snprintf(msg, sizeof msg, "the caller's role lacks the %s privilege", r->privilege);
+            if (strcmp(req->method, "GET") != 0) { /* a refused change is an audit event */
+                char what[200], path[160];
+                kg_log_clean(req->path, path, sizeof path);
+                snprintf(what, sizeof what, "%s %s needs %s", req->method, path, r->privilege);
+                audit_actor(c.app, &c.actor, "request", c.params[0], KG_FORBIDDEN, what);
+            }
             reply_error(req, KG_FORBIDDEN, msg);
             return;
         }

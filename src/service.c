@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "audit.h"
 #include "ids.h"
 #include "log.h"
 #include "util.h"
@@ -123,7 +124,7 @@ static kg_err role_ids_ok(const kg_role_id *ids, size_t n, const char **why)
 
 /* ---- tokens -------------------------------------------------------------------------- */
 
-kg_err service_token_create(struct app *a, const struct actor *who, const char *description,
+static kg_err token_create_do(struct app *a, const struct actor *who, const char *description,
                             const char *role_id, int64_t expires_on, struct kg_token *out,
                             char secret[KG_SECRET_LEN + 1], const char **why)
 {
@@ -171,8 +172,8 @@ kg_err service_token_create(struct app *a, const struct actor *who, const char *
     return store_token_get(a->st, out->client_id, out);
 }
 
-kg_err service_token_revoke(struct app *a, const char *client_id, struct kg_token *out,
-                            const char **why)
+static kg_err token_revoke_do(struct app *a, const char *client_id, struct kg_token *out,
+                               const char **why)
 {
     int changed = 0;
     kg_err rc;
@@ -228,7 +229,7 @@ static kg_err role_write_error(kg_err rc, const char **why)
     return rc;
 }
 
-kg_err service_role_create(struct app *a, const struct actor *who, const char *name,
+static kg_err role_create_do(struct app *a, const struct actor *who, const char *name,
                            const char *description, const kg_role_id *granted, size_t ngranted,
                            int grant_to_creator, struct kg_role *out, const char **why)
 {
@@ -268,7 +269,7 @@ kg_err service_role_create(struct app *a, const struct actor *who, const char *n
     return store_role_get(a->st, out->role_id, out);
 }
 
-kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
+static kg_err role_update_do(struct app *a, const struct actor *who, const char *role_id,
                            const char *name, const char *description, const kg_role_id *granted,
                            size_t ngranted, int set_granted, struct kg_role *out,
                            const char **why)
@@ -305,7 +306,7 @@ kg_err service_role_update(struct app *a, const struct actor *who, const char *r
     return store_role_get(a->st, role_id, out);
 }
 
-kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
+static kg_err role_delete_do(struct app *a, const struct actor *who, const char *role_id,
                            const char **why)
 {
     struct kg_role r;
@@ -344,7 +345,7 @@ static kg_err privilege_args(struct app *a, const struct actor *who, const char 
     return KG_OK;
 }
 
-kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,
+static kg_err privilege_grant_do(struct app *a, const struct actor *who, const char *role_id,
                                const char *kind, const char *privilege, const char **why)
 {
     struct kg_privilege p;
@@ -358,7 +359,7 @@ kg_err service_privilege_grant(struct app *a, const struct actor *who, const cha
     return KG_OK;
 }
 
-kg_err service_privilege_revoke(struct app *a, const struct actor *who, const char *role_id,
+static kg_err privilege_revoke_do(struct app *a, const struct actor *who, const char *role_id,
                                 const char *kind, const char *privilege, int *changed,
                                 const char **why)
 {
@@ -398,7 +399,7 @@ static kg_err user_write_error(kg_err rc, const char **why)
     return rc;
 }
 
-kg_err service_user_create(struct app *a, const struct actor *who, const char *email,
+static kg_err user_create_do(struct app *a, const struct actor *who, const char *email,
                            const char *password, const kg_role_id *roles, size_t nroles,
                            struct kg_user *out, char generated[33], const char **why)
 {
@@ -437,7 +438,7 @@ fail:
     return rc;
 }
 
-kg_err service_user_update(struct app *a, const struct actor *who, const char *user_id,
+static kg_err user_update_do(struct app *a, const struct actor *who, const char *user_id,
                            const char *email, const char *password, const kg_role_id *roles,
                            size_t nroles, int set_roles, struct kg_user *out, const char **why)
 {
@@ -471,7 +472,7 @@ kg_err service_user_update(struct app *a, const struct actor *who, const char *u
     return store_user_get(a->st, user_id, out);
 }
 
-kg_err service_user_delete(struct app *a, const struct actor *who, const char *user_id,
+static kg_err user_delete_do(struct app *a, const struct actor *who, const char *user_id,
                            const char **why)
 {
     struct kg_user u;
@@ -504,4 +505,120 @@ kg_err service_bootstrap(struct app *a, int *created, char password[33])
     }
     *created = 1;
     return KG_OK;
+}
+
+/* ---- the audited entry points ----------------------------------------------------------
+ * Each public change runs its *_do above and then records the attempt, whatever its outcome,
+ * in the audit log (audit.h): the actor, the record acted on and, on failure, why. */
+
+static const char *why_or(const char *why, kg_err rc, const char *ok)
+{
+    return rc == KG_OK ? ok : why;
+}
+
+kg_err service_token_create(struct app *a, const struct actor *who, const char *description,
+                            const char *role_id, int64_t expires_on, struct kg_token *out,
+                            char secret[KG_SECRET_LEN + 1], const char **why)
+{
+    char detail[64];
+    *why = "";
+    kg_err rc = token_create_do(a, who, description, role_id, expires_on, out, secret, why);
+    snprintf(detail, sizeof detail, "role %s", role_id ? role_id : "");
+    audit_actor(a, who, "apiToken.create", rc == KG_OK ? out->client_id : "", rc, why_or(*why, rc, detail));
+    return rc;
+}
+
+kg_err service_token_revoke(struct app *a, const struct actor *who, const char *client_id,
+                            struct kg_token *out, const char **why)
+{
+    *why = "";
+    kg_err rc = token_revoke_do(a, client_id, out, why);
+    audit_actor(a, who, "apiToken.revoke", client_id, rc, *why);
+    return rc;
+}
+
+kg_err service_role_create(struct app *a, const struct actor *who, const char *name,
+                           const char *description, const kg_role_id *granted, size_t ngranted,
+                           int grant_to_creator, struct kg_role *out, const char **why)
+{
+    char detail[96];
+    *why = "";
+    kg_err rc = role_create_do(a, who, name, description, granted, ngranted, grant_to_creator, out, why);
+    snprintf(detail, sizeof detail, "name %s", name ? name : "");
+    audit_actor(a, who, "role.create", rc == KG_OK ? out->role_id : "", rc, why_or(*why, rc, detail));
+    return rc;
+}
+
+kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
+                           const char *name, const char *description, const kg_role_id *granted,
+                           size_t ngranted, int set_granted, struct kg_role *out,
+                           const char **why)
+{
+    *why = "";
+    kg_err rc = role_update_do(a, who, role_id, name, description, granted, ngranted, set_granted,
+                               out, why);
+    audit_actor(a, who, "role.update", role_id, rc, *why);
+    return rc;
+}
+
+kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
+                           const char **why)
+{
+    *why = "";
+    kg_err rc = role_delete_do(a, who, role_id, why);
+    audit_actor(a, who, "role.delete", role_id, rc, *why);
+    return rc;
+}
+
+kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,
+                               const char *kind, const char *privilege, const char **why)
+{
+    char detail[160];
+    *why = "";
+    kg_err rc = privilege_grant_do(a, who, role_id, kind, privilege, why);
+    snprintf(detail, sizeof detail, "%s %s", kind ? kind : "", privilege ? privilege : "");
+    audit_actor(a, who, "privilege.grant", role_id, rc, why_or(*why, rc, detail));
+    return rc;
+}
+
+kg_err service_privilege_revoke(struct app *a, const struct actor *who, const char *role_id,
+                                const char *kind, const char *privilege, int *changed,
+                                const char **why)
+{
+    char detail[160];
+    *why = "";
+    kg_err rc = privilege_revoke_do(a, who, role_id, kind, privilege, changed, why);
+    snprintf(detail, sizeof detail, "%s %s", kind ? kind : "", privilege ? privilege : "");
+    audit_actor(a, who, "privilege.revoke", role_id, rc, why_or(*why, rc, detail));
+    return rc;
+}
+
+kg_err service_user_create(struct app *a, const struct actor *who, const char *email,
+                           const char *password, const kg_role_id *roles, size_t nroles,
+                           struct kg_user *out, char generated[33], const char **why)
+{
+    *why = "";
+    kg_err rc = user_create_do(a, who, email, password, roles, nroles, out, generated, why);
+    audit_actor(a, who, "user.create", rc == KG_OK ? out->user_id : email, rc,
+                why_or(*why, rc, rc == KG_OK ? email : ""));
+    return rc;
+}
+
+kg_err service_user_update(struct app *a, const struct actor *who, const char *user_id,
+                           const char *email, const char *password, const kg_role_id *roles,
+                           size_t nroles, int set_roles, struct kg_user *out, const char **why)
+{
+    *why = "";
+    kg_err rc = user_update_do(a, who, user_id, email, password, roles, nroles, set_roles, out, why);
+    audit_actor(a, who, "user.update", user_id, rc, why_or(*why, rc, password ? "password changed" : ""));
+    return rc;
+}
+
+kg_err service_user_delete(struct app *a, const struct actor *who, const char *user_id,
+                           const char **why)
+{
+    *why = "";
+    kg_err rc = user_delete_do(a, who, user_id, why);
+    audit_actor(a, who, "user.delete", user_id, rc, *why);
+    return rc;
 }

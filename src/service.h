@@ -17,9 +17,10 @@
 kg_err service_token_create(struct app *a, const struct actor *who, const char *description,
                             const char *role_id, int64_t expires_on, struct kg_token *out,
                             char secret[KG_SECRET_LEN + 1], const char **why);
-/* Revokes (idempotently) and fills *out with the token as it now is. */
-kg_err service_token_revoke(struct app *a, const char *client_id, struct kg_token *out,
-                            const char **why);
+/* Revokes (idempotently) and fills *out with the token as it now is.  Every change below, and
+ * the two above, is recorded in the audit log with its outcome (audit.h). */
+kg_err service_token_revoke(struct app *a, const struct actor *who, const char *client_id,
+                            struct kg_token *out, const char **why);
 
 /* Roles.  granted: role ids to grant to the role (each must be held by `who`).
  * create: grant_to_creator also grants the new role to who's first role (unless that is a

@@ -179,3 +179,14 @@ kg_err store_user_count(struct store *st, int64_t *n)
 {
     return OPS(st)->user_count(st, n);
 }
+
+kg_err store_audit_append(struct store *st, const struct kg_audit *e)
+{
+    return OPS(st)->audit_append(st, e);
+}
+
+kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
+                        size_t limit, struct kg_audit **out, size_t *n)
+{
+    return OPS(st)->audit_list(st, f, before_seq, limit, out, n);
+}

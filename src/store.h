@@ -60,6 +60,10 @@ struct store_ops {
     kg_err (*user_update)(struct store *st, const struct kg_user *u);
     kg_err (*user_delete)(struct store *st, const char *user_id);
     kg_err (*user_count)(struct store *st, int64_t *n);
+
+    kg_err (*audit_append)(struct store *st, const struct kg_audit *e);
+    kg_err (*audit_list)(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
+                         size_t limit, struct kg_audit **out, size_t *n);
 };
 
 /* The common head of every backend's struct store. */
@@ -137,6 +141,12 @@ kg_err store_user_list(struct store *st, int64_t after_seq, size_t limit, struct
 kg_err store_user_update(struct store *st, const struct kg_user *u);
 kg_err store_user_delete(struct store *st, const char *user_id);
 kg_err store_user_count(struct store *st, int64_t *n);
+
+/* The audit log: append one entry (seq is assigned); list entries matching f, newest first,
+ * only those with seq < before_seq (0 = from the newest), at most limit (caller owns *out). */
+kg_err store_audit_append(struct store *st, const struct kg_audit *e);
+kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
+                        size_t limit, struct kg_audit **out, size_t *n);
 
 /* Backend constructors (store_sqlite.c). */
 kg_err store_sqlite_open(const char *path, struct store **out);

@@ -46,7 +46,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define LIST_MAX 1001       /* rows returned by one list call, as in store_sqlite.c */
 #define MAX_ATTEMPTS 5      /* runs of one call: the first and retries after 40001/40P01 */
 #define FEED_BATCH 1000     /* rows fetched from a change-feed cursor at a time */
@@ -107,6 +107,8 @@ enum stmt_id {
     S_JTI_REVOKE,
     S_JTI_FEED,
     S_JTI_PURGE,
+    S_AUDIT_INSERT,
+    S_AUDIT_LIST,
     S_FEED_FETCH,
     S_COUNT
 };
@@ -213,6 +215,11 @@ static const char *const sql[S_COUNT] = {
                    " SELECT jti, client_id, exp, ver FROM revoked_jti"
                    " WHERE ver > $1 AND exp > $2 ORDER BY ver",
     [S_JTI_PURGE] = "DELETE FROM revoked_jti WHERE exp <= $1",
+    [S_AUDIT_INSERT] = "INSERT INTO audit_log (at, actor, action, target, address, outcome, detail)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    [S_AUDIT_LIST] = "SELECT seq, at, actor, action, target, address, outcome, detail FROM audit_log"
+                     " WHERE seq < $1 AND ($2 = '' OR actor = $2) AND at >= $3 AND at < $4"
+                     " ORDER BY seq DESC LIMIT $5",
     [S_FEED_FETCH] = "FETCH " STR(FEED_BATCH) " FROM feed",
 };
 
@@ -706,6 +713,20 @@ static const char schema_v2[] =
     "CREATE INDEX revoked_jti_ver ON revoked_jti (ver);"
     "CREATE INDEX revoked_jti_exp ON revoked_jti (exp);";
 
+/* Version 3: the audit log, append-only. */
+static const char schema_v3[] =
+    "CREATE TABLE audit_log ("
+    " seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " at BIGINT NOT NULL," /* ms */
+    " actor TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " outcome TEXT NOT NULL,"
+    " detail TEXT NOT NULL);"
+    "CREATE INDEX audit_log_actor ON audit_log (actor, seq);"
+    "CREATE INDEX audit_log_at ON audit_log (at);";
+
 /* migrations[v] takes the schema from version v to v + 1. */
 static const struct migration {
     const char *sql;
@@ -713,6 +734,7 @@ static const struct migration {
 } migrations[SCHEMA_VERSION] = {
     {schema_v1, seed_v1},
     {schema_v2, NULL},
+    {schema_v3, NULL},
 };
 
 /*
@@ -1622,6 +1644,100 @@ static kg_err user_count(struct store *st, int64_t *n)
     return KG_OK;
 }
 
+/* ---- audit log ----------------------------------------------------------------------------- */
+
+static int audit_valid(const struct kg_audit *e)
+{
+    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
+           e->action[0] && fits(e->target, sizeof e->target) && fits(e->address, sizeof e->address) &&
+           fits(e->outcome, sizeof e->outcome) && e->outcome[0] && fits(e->detail, sizeof e->detail);
+}
+
+static kg_err audit_append_body(struct pg_store *ps, void *arg)
+{
+    const struct kg_audit *e = arg;
+    struct params p = {0};
+
+    p_int(&p, e->at);
+    p_text(&p, e->actor);
+    p_text(&p, e->action);
+    p_text(&p, e->target);
+    p_text(&p, e->address);
+    p_text(&p, e->outcome);
+    p_text(&p, e->detail);
+    return exec(ps, S_AUDIT_INSERT, &p, NULL);
+}
+
+static kg_err audit_append(struct store *st, const struct kg_audit *e)
+{
+    if (!audit_valid(e)) return KG_INVALID;
+    /* no meta lock: appends do not conflict, and nothing in memory follows the audit log */
+    return run(pg(st), M_WRITE_FREE, audit_append_body, (void *)(uintptr_t)e); /* read only */
+}
+
+struct audit_rows {
+    struct params p;
+    struct kg_audit *arr;
+    size_t n;
+};
+
+static kg_err audit_list_body(struct pg_store *ps, void *arg)
+{
+    struct audit_rows *a = arg;
+    PGresult *res;
+    int rows;
+    kg_err rc;
+
+    a->arr = NULL;
+    a->n = 0;
+    if ((rc = exec(ps, S_AUDIT_LIST, &a->p, &res))) return rc;
+    rows = PQntuples(res);
+    if (rows > 0 && !(a->arr = calloc((size_t)rows, sizeof *a->arr))) rc = KG_ENOMEM;
+    for (int r = 0; !rc && r < rows; r++) {
+        struct kg_audit *e = &a->arr[r];
+        if ((rc = col_i64(res, r, 0, &e->seq)) || (rc = col_i64(res, r, 1, &e->at)) ||
+            (rc = col_text(res, r, 2, e->actor, sizeof e->actor)) ||
+            (rc = col_text(res, r, 3, e->action, sizeof e->action)) ||
+            (rc = col_text(res, r, 4, e->target, sizeof e->target)) ||
+            (rc = col_text(res, r, 5, e->address, sizeof e->address)) ||
+            (rc = col_text(res, r, 6, e->outcome, sizeof e->outcome)) ||
+            (rc = col_text(res, r, 7, e->detail, sizeof e->detail)))
+            break;
+    }
+    PQclear(res);
+    if (rc) {
+        free(a->arr);
+        a->arr = NULL;
+        return rc;
+    }
+    a->n = (size_t)rows;
+    return KG_OK;
+}
+
+static kg_err audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
+                         size_t limit, struct kg_audit **out, size_t *n)
+{
+    struct audit_rows a = {0};
+    kg_err rc;
+
+    if (!f || !out || !n || !fits(f->actor, sizeof f->actor)) return KG_INVALID;
+    *out = NULL;
+    *n = 0;
+    p_int(&a.p, before_seq > 0 ? before_seq : INT64_MAX);
+    p_text(&a.p, f->actor);
+    p_int(&a.p, f->since);
+    p_int(&a.p, f->until > 0 ? f->until : INT64_MAX);
+    p_int(&a.p, list_limit(limit));
+    if ((rc = run(pg(st), M_READ, audit_list_body, &a))) return rc;
+    if (a.n == 0) {
+        free(a.arr);
+        return KG_OK;
+    }
+    *out = a.arr; /* handed to the caller */
+    *n = a.n;
+    return KG_OK;
+}
+
 /* ---- opening and closing ------------------------------------------------------------------- */
 
 /* Closes the connection and frees the store. */
@@ -1661,6 +1777,8 @@ static const struct store_ops ops = {
     .user_update = user_update,
     .user_delete = user_delete,
     .user_count = user_count,
+    .audit_append = audit_append,
+    .audit_list = audit_list,
 };
 
 /*

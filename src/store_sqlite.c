@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
 #define LIST_MAX 1001 /* rows returned by one list call: a page of 1000 and one more, which
                         * tells the caller whether another page follows */
@@ -90,6 +90,8 @@ enum stmt_id {
     S_JTI_REVOKE,
     S_JTI_CHANGES,
     S_JTI_PURGE,
+    S_AUDIT_INSERT,
+    S_AUDIT_LIST,
     S_COUNT
 };
 
@@ -187,6 +189,11 @@ static const char *const sql[S_COUNT] = {
     [S_JTI_CHANGES] = "SELECT jti, client_id, exp, ver FROM revoked_jti WHERE ver > ?1 AND exp > ?2"
                       " ORDER BY ver",
     [S_JTI_PURGE] = "DELETE FROM revoked_jti WHERE exp <= ?1",
+    [S_AUDIT_INSERT] = "INSERT INTO audit_log (at, actor, action, target, address, outcome, detail)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_AUDIT_LIST] = "SELECT seq, at, actor, action, target, address, outcome, detail FROM audit_log"
+                     " WHERE seq < ?1 AND (?2 = '' OR actor = ?2) AND at >= ?3 AND at < ?4"
+                     " ORDER BY seq DESC LIMIT ?5",
 };
 
 struct sqlite_store {
@@ -534,6 +541,21 @@ static const char schema_v2[] =
     "CREATE INDEX revoked_jti_exp ON revoked_jti (exp);"
     "PRAGMA user_version = 2;";
 
+/* Version 3: the audit log, append-only. */
+static const char schema_v3[] =
+    "CREATE TABLE audit_log ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL," /* ms */
+    " actor TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " outcome TEXT NOT NULL,"
+    " detail TEXT NOT NULL);"
+    "CREATE INDEX audit_log_actor ON audit_log (actor, seq);"
+    "CREATE INDEX audit_log_at ON audit_log (at);"
+    "PRAGMA user_version = 3;";
+
 /* migrations[v] takes the schema from user_version v to v + 1; its SQL sets user_version. */
 static const struct migration {
     const char *sql;
@@ -541,6 +563,7 @@ static const struct migration {
 } migrations[SCHEMA_VERSION] = {
     {schema_v1, seed_v1},
     {schema_v2, NULL},
+    {schema_v3, NULL},
 };
 
 static kg_err user_version(struct sqlite_store *ss, int64_t *v)
@@ -1457,6 +1480,86 @@ out:
     return rc;
 }
 
+/* ---- audit log ----------------------------------------------------------------------------- */
+
+static int audit_valid(const struct kg_audit *e)
+{
+    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
+           e->action[0] && fits(e->target, sizeof e->target) && fits(e->address, sizeof e->address) &&
+           fits(e->outcome, sizeof e->outcome) && e->outcome[0] && fits(e->detail, sizeof e->detail);
+}
+
+static kg_err audit_append(struct store *st, const struct kg_audit *e)
+{
+    struct sqlite_store *ss = sq(st);
+    sqlite3_stmt *s;
+    kg_err rc;
+
+    if (!audit_valid(e)) return KG_INVALID;
+    lock(ss);
+    if ((rc = begin_write(ss))) goto out;
+    if ((rc = prep(ss, S_AUDIT_INSERT, &s))) goto out;
+    BIND(sqlite3_bind_int64(s, 1, e->at));
+    BIND(bind_text(s, 2, e->actor));
+    BIND(bind_text(s, 3, e->action));
+    BIND(bind_text(s, 4, e->target));
+    BIND(bind_text(s, 5, e->address));
+    BIND(bind_text(s, 6, e->outcome));
+    BIND(bind_text(s, 7, e->detail));
+    if ((rc = step(s, NULL))) goto out;
+    rc = commit(ss); /* no version bump: nothing in memory follows the audit log */
+out:
+    finish(ss);
+    return rc;
+}
+
+static kg_err audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
+                         size_t limit, struct kg_audit **out, size_t *n)
+{
+    struct sqlite_store *ss = sq(st);
+    sqlite3_stmt *s;
+    struct kg_audit *arr = NULL;
+    int64_t lim = list_limit(limit);
+    size_t cnt = 0;
+    int row = 0;
+    kg_err rc;
+
+    if (!f || !out || !n || !fits(f->actor, sizeof f->actor)) return KG_INVALID;
+    *out = NULL;
+    *n = 0;
+    if (lim > 0 && !(arr = calloc((size_t)lim, sizeof *arr))) return KG_ENOMEM;
+    lock(ss);
+    if ((rc = prep(ss, S_AUDIT_LIST, &s))) goto out;
+    BIND(sqlite3_bind_int64(s, 1, before_seq > 0 ? before_seq : INT64_MAX));
+    BIND(bind_text(s, 2, f->actor));
+    BIND(sqlite3_bind_int64(s, 3, f->since));
+    BIND(sqlite3_bind_int64(s, 4, f->until > 0 ? f->until : INT64_MAX));
+    BIND(sqlite3_bind_int64(s, 5, lim));
+    while ((int64_t)cnt < lim) {
+        if ((rc = step(s, &row)) || !row) break;
+        struct kg_audit *e = &arr[cnt];
+        e->seq = sqlite3_column_int64(s, 0);
+        e->at = sqlite3_column_int64(s, 1);
+        if ((rc = col_text(s, 2, e->actor, sizeof e->actor)) ||
+            (rc = col_text(s, 3, e->action, sizeof e->action)) ||
+            (rc = col_text(s, 4, e->target, sizeof e->target)) ||
+            (rc = col_text(s, 5, e->address, sizeof e->address)) ||
+            (rc = col_text(s, 6, e->outcome, sizeof e->outcome)) ||
+            (rc = col_text(s, 7, e->detail, sizeof e->detail)))
+            break;
+        cnt++;
+    }
+out:
+    finish(ss);
+    if (rc != KG_OK || cnt == 0) {
+        free(arr);
+        return rc;
+    }
+    *out = arr; /* handed to the caller */
+    *n = cnt;
+    return KG_OK;
+}
+
 /* ---- opening and closing ------------------------------------------------------------------- */
 
 /* Finalises the statements, closes the connection and frees the store. */
@@ -1498,6 +1601,8 @@ static const struct store_ops ops = {
     .user_update = user_update,
     .user_delete = user_delete,
     .user_count = user_count,
+    .audit_append = audit_append,
+    .audit_list = audit_list,
 };
 
 /*

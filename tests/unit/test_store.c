@@ -1237,6 +1237,73 @@ static void test_pg_reconnects(void **state)
     assert_int_equal(d, 2);
 }
 
+/* ---- audit log ---------------------------------------------------------------------------- */
+
+static struct kg_audit audit_entry(int64_t at, const char *actor, const char *action, const char *outcome)
+{
+    struct kg_audit e;
+    memset(&e, 0, sizeof e);
+    e.at = at;
+    snprintf(e.actor, sizeof e.actor, "%s", actor);
+    snprintf(e.action, sizeof e.action, "%s", action);
+    snprintf(e.target, sizeof e.target, "kgc_0000000000000001");
+    snprintf(e.address, sizeof e.address, "127.0.0.1");
+    snprintf(e.outcome, sizeof e.outcome, "%s", outcome);
+    snprintf(e.detail, sizeof e.detail, "it's \"quoted\"; DROP TABLE audit_log; --");
+    return e;
+}
+
+static void test_audit_log(void **state)
+{
+    struct fx *f = *state;
+    struct kg_audit *got = NULL;
+    size_t n = 0;
+    struct kg_audit_filter all = {"", 0, 0}, by_cli = {"cli", 0, 0}, window = {"", 1500, 3500};
+
+    assert_int_equal(store_audit_list(f->st, &all, 0, 10, &got, &n), KG_OK);
+    assert_int_equal(n, 0);
+    assert_null(got);
+    for (int i = 1; i <= 5; i++) {
+        struct kg_audit e = audit_entry(i * 1000, i % 2 ? "cli" : "u-0000000001",
+                                        i == 3 ? "apiToken.revoke" : "apiToken.create",
+                                        i == 4 ? "PERMISSION_DENIED" : "OK");
+        assert_int_equal(store_audit_append(f->st, &e), KG_OK);
+    }
+    /* newest first, paged by seq */
+    assert_int_equal(store_audit_list(f->st, &all, 0, 2, &got, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].at, 5000);
+    assert_int_equal(got[1].at, 4000);
+    assert_string_equal(got[1].outcome, "PERMISSION_DENIED");
+    assert_string_equal(got[1].actor, "u-0000000001");
+    assert_string_equal(got[1].detail, "it's \"quoted\"; DROP TABLE audit_log; --");
+    assert_string_equal(got[1].address, "127.0.0.1");
+    int64_t cursor = got[1].seq;
+    free(got);
+    assert_int_equal(store_audit_list(f->st, &all, cursor, 10, &got, &n), KG_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(got[0].at, 3000);
+    assert_string_equal(got[0].action, "apiToken.revoke");
+    assert_int_equal(got[2].at, 1000);
+    free(got);
+    /* by actor, by time (since inclusive, until exclusive) */
+    assert_int_equal(store_audit_list(f->st, &by_cli, 0, 10, &got, &n), KG_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) assert_string_equal(got[i].actor, "cli");
+    free(got);
+    assert_int_equal(store_audit_list(f->st, &window, 0, 10, &got, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].at, 3000);
+    assert_int_equal(got[1].at, 2000);
+    free(got);
+    /* bad entries are refused, nothing written */
+    struct kg_audit bad = audit_entry(6000, "cli", "", "OK");
+    assert_int_equal(store_audit_append(f->st, &bad), KG_INVALID);
+    assert_int_equal(store_audit_list(f->st, &all, 0, 10, &got, &n), KG_OK);
+    assert_int_equal(n, 5);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1259,6 +1326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threads_share_one_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects, setup, teardown),
     };
     pg_admin = getenv("KEYGATE_TEST_PG");

@@ -1,0 +1,45 @@
+/*
+ * audit.c — filling and storing audit-log entries.
+ */
+#include "audit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "reply.h"
+#include "util.h"
+
+/* Copies src into dst, cut at a UTF-8 character boundary if it does not fit. */
+static void put(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strnlen(src, size - 1) : 0;
+    if (src && src[n])
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+    if (n) memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void audit_record(struct app *a, const char *actor, const char *address, const char *action,
+                  const char *target, kg_err rc, const char *detail)
+{
+    struct kg_audit e;
+    memset(&e, 0, sizeof e);
+    e.at = kg_now_ms();
+    put(e.actor, sizeof e.actor, actor);
+    put(e.address, sizeof e.address, address && address[0] ? address : "local");
+    put(e.action, sizeof e.action, action);
+    put(e.target, sizeof e.target, target);
+    put(e.outcome, sizeof e.outcome, rc == KG_OK ? "OK" : reply_status_name(rc));
+    put(e.detail, sizeof e.detail, detail);
+    kg_err w = store_audit_append(a->st, &e);
+    if (w != KG_OK)
+        KG_LOG(LOG_ERR, "audit entry %s by %s not written: %s", e.action, e.actor[0] ? e.actor : "-",
+               kg_err_name(w));
+}
+
+void audit_actor(struct app *a, const struct actor *who, const char *action, const char *target,
+                 kg_err rc, const char *detail)
+{
+    audit_record(a, who->id, who->addr, action, target, rc, detail);
+}
