@@ -1,6 +1,6 @@
 'use strict';
 /*
- * keygate — the web pane's one script, for /api-auth-token, /roles and /users.
+ * keygate — the web pane's one script, for /api-auth-token, /roles, /users and /audit-log.
  *
  * It reads the session (GET /pane/session: who is signed in, their active roles, their
  * privileges and the CSRF token), then renders the page that location.pathname names.
@@ -63,6 +63,7 @@
     users: [['circle', { cx: 9, cy: 8, r: 4 }], ['path', { d: 'M2 21c0-3.9 3.1-7 7-7s7 3.1 7 7' }]],
     plus: [['path', { d: 'M12 5v14M5 12h14' }]],
     search: [['circle', { cx: 11, cy: 11, r: 7 }], ['path', { d: 'm20 20-3.5-3.5' }]],
+    log: [['path', { d: 'M14 3H6a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V9z' }], ['path', { d: 'M14 3v6h6M8 13h8M8 17h5' }]],
   };
 
   function icon(name) {
@@ -84,9 +85,9 @@
     return isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
   }
 
-  /* Local time in two short lines ("Dec 1, 2026" over "10:46 AM"); the full local time
-   * and the UTC value are in the tooltip. */
-  function timeCell(iso, emptyText) {
+  /* Local time in two short lines ("Dec 1, 2026" over "10:46 AM", or "10:46:05 AM" with
+   * seconds); the full local time and the UTC value are in the tooltip. */
+  function timeCell(iso, emptyText, seconds) {
     var td = el('td', { class: 'nowrap time-cell' });
     var d = iso ? new Date(iso) : null;
     if (!iso) {
@@ -96,7 +97,8 @@
     } else {
       td.appendChild(el('time', { datetime: iso, title: fmtTime(iso) + ' (' + iso + ')' },
         el('span', { class: 'date', text: d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric' }) }),
-        el('span', { class: 'clock', text: d.toLocaleString(undefined, { hour: 'numeric', minute: '2-digit' }) })));
+        el('span', { class: 'clock', text: d.toLocaleString(undefined,
+          seconds ? { hour: 'numeric', minute: '2-digit', second: '2-digit' } : { hour: 'numeric', minute: '2-digit' }) })));
     }
     return td;
   }
@@ -1119,6 +1121,282 @@
   }
 
   /* ======================================================================================
+   * Audit log
+   * ==================================================================================== */
+
+  /* Plain words for the action names, as a tooltip: the table shows the exact name. */
+  var AUDIT_ACTIONS = {
+    'apiToken.create': 'API auth token generated',
+    'apiToken.revoke': 'API auth token revoked',
+    'role.create': 'Role created',
+    'role.update': 'Role changed',
+    'role.delete': 'Role deleted',
+    'privilege.grant': 'Privilege granted to a role',
+    'privilege.revoke': 'Privilege revoked from a role',
+    'user.create': 'User created',
+    'user.update': 'User changed',
+    'user.delete': 'User deleted',
+    signIn: 'Sign-in to the pane',
+    signOut: 'Sign-out from the pane',
+    request: 'A change refused: the caller lacks the privilege it needs',
+  };
+
+  function pad2(n) {
+    return (n < 10 ? '0' : '') + n;
+  }
+
+  /* A datetime-local value ("2026-12-01T13:30", local time) as UTC RFC 3339
+   * ("2026-12-01T12:30:00Z"); '' for '', null when it is not a time. */
+  function localToUtc(value) {
+    if (!value) return '';
+    var m = /^(\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/.exec(value);
+    if (!m) return null;
+    var d = new Date(2000, 0, 1);
+    d.setFullYear(+m[1], +m[2] - 1, +m[3]);
+    d.setHours(+m[4], +m[5], +(m[6] || 0), 0);
+    if (isNaN(d.getTime())) return null;
+    return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
+  /* The other way, to fill a datetime-local input from the address bar; '' if not a time. */
+  function utcToLocal(iso) {
+    if (!iso || !/^\d{4}-\d{2}-\d{2}T/.test(iso)) return '';
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    return d.getFullYear() + '-' + pad2(d.getMonth() + 1) + '-' + pad2(d.getDate()) + 'T' +
+      pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + (d.getSeconds() ? ':' + pad2(d.getSeconds()) : '');
+  }
+
+  function renderAuditLog() {
+    document.title = 'Audit log \u00b7 keygate';
+    var intro = 'Who did what in keygate, newest first: changes to API auth tokens, roles, privileges and users, and sign-ins.';
+    if (!has('ViewAuditLog')) {
+      append(viewEl, [pageHeader('Audit log', intro),
+        permissionState('You can\u2019t view the audit log', 'ViewAuditLog', 'view the audit log')]);
+      return;
+    }
+
+    var zone = '';
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { zone = ''; }
+    var params = new URLSearchParams(window.location.search);
+
+    /* Filters: Actor, From, To; Apply. They live in the address bar too (?actor=&since=&until=). */
+    var filterErr = el('div', { hidden: true, testid: 'audit-filter-error' });
+    var actorIn = el('input', { class: 'input mono', id: 'audit-actor', type: 'text', autocomplete: 'off', spellcheck: 'false', maxlength: 64,
+      placeholder: 'e.g. u-0123456789, kgc_\u2026 or cli', testid: 'audit-actor', value: params.get('actor') || '' });
+    var sinceIn = el('input', { class: 'input', id: 'audit-since', type: 'datetime-local', testid: 'audit-since',
+      value: utcToLocal(params.get('since') || '') });
+    var untilIn = el('input', { class: 'input', id: 'audit-until', type: 'datetime-local', testid: 'audit-until',
+      value: utcToLocal(params.get('until') || '') });
+    var applyBtn = el('button', { type: 'submit', class: 'btn btn-primary', testid: 'audit-apply', text: 'Apply' });
+    var clearBtn = el('button', { type: 'button', class: 'btn', testid: 'audit-clear', text: 'Clear' });
+    var form = el('form', { class: 'card card-pad audit-filters', novalidate: true, role: 'search',
+      'aria-label': 'Filter the audit log', testid: 'audit-filters' },
+      filterErr,
+      el('div', { class: 'inline-form' },
+        el('div', { class: 'field grow' }, el('label', { for: 'audit-actor', text: 'Actor' }), actorIn),
+        el('div', { class: 'field when' }, el('label', { for: 'audit-since', text: 'From' }), sinceIn),
+        el('div', { class: 'field when' }, el('label', { for: 'audit-until', text: 'To' }), untilIn),
+        el('div', { class: 'field' }, applyBtn),
+        el('div', { class: 'field' }, clearBtn)),
+      el('p', { class: 'filter-hint', id: 'audit-filter-hint', text: 'Actor is an exact user ID, Client ID or cli. ' +
+        'From and To are in your time zone' + (zone ? ' (' + zone + ')' : '') + '; To is not included.' }));
+    actorIn.setAttribute('aria-describedby', 'audit-filter-hint');
+
+    var alerts = el('div', { id: 'page-alerts', hidden: true });
+    var loading = el('p', { class: 'loading', testid: 'audit-loading', text: 'Loading audit log\u2026' });
+    var emptyTitle = el('h2');
+    var emptyText = el('p');
+    var empty = el('div', { class: 'card empty-state', testid: 'audit-empty', role: 'status', hidden: true },
+      el('div', { class: 'empty-icon' }, icon('log')), emptyTitle, emptyText);
+    var tbody = el('tbody', { testid: 'audit-table-body' });
+    var countText = el('span', { testid: 'audit-count' });
+    var loadMore = el('button', { type: 'button', class: 'btn btn-sm', testid: 'load-more-audit', text: 'Load more', hidden: true });
+    var table = el('div', { class: 'table-wrap', testid: 'audit-table', hidden: true },
+      el('table', { class: 'data audit' },
+        el('caption', { class: 'visually-hidden', text: 'Audit log entries, newest first' }),
+        el('thead', null, el('tr', null,
+          el('th', { scope: 'col', text: 'Time' }),
+          el('th', { scope: 'col', text: 'Actor' }),
+          el('th', { scope: 'col', text: 'Action' }),
+          el('th', { scope: 'col', text: 'Target' }),
+          el('th', { scope: 'col', text: 'Source address' }),
+          el('th', { scope: 'col', text: 'Outcome' }),
+          el('th', { scope: 'col', text: 'Detail' }))),
+        tbody),
+      el('div', { class: 'table-footer' }, countText, loadMore));
+
+    append(viewEl, [pageHeader('Audit log', intro), form, alerts, loading, empty, table]);
+
+    var filters = { actor: '', since: '', until: '' };
+    var nextToken = '';
+    var count = 0;
+    var failed = false;
+    var generation = 0;
+
+    function filtered() {
+      return !!(filters.actor || filters.since || filters.until);
+    }
+
+    function refreshChrome() {
+      empty.hidden = count > 0 || failed;
+      table.hidden = count === 0;
+      countText.textContent = (count === 1 ? '1 entry' : count + ' entries') + (nextToken ? ' shown' : '');
+      loadMore.hidden = !nextToken;
+      if (filtered()) {
+        emptyTitle.textContent = 'No entries match these filters';
+        emptyText.textContent = 'Try another actor or a wider time range, or clear the filters.';
+      } else {
+        emptyTitle.textContent = 'No audit log entries yet';
+        emptyText.textContent = 'Changes to API auth tokens, roles, privileges and users, and sign-ins, are listed here as they happen.';
+      }
+    }
+
+    function textOrDash(td, text) {
+      if (text) td.textContent = text;
+      else td.appendChild(el('span', { class: 'faint', text: '\u2014' }));
+      return td;
+    }
+
+    function auditRow(e) {
+      var outcome = e.outcome || '';
+      var ok = outcome === 'OK';
+      var actorTd = el('td', { class: 'id-cell', testid: 'audit-actor-cell' });
+      if (e.actor) {
+        var by = el('button', { type: 'button', class: 'link-btn', testid: 'audit-actor-filter', text: e.actor,
+          title: 'Show only entries by ' + e.actor, 'aria-label': e.actor + ': show only entries by this actor' });
+        by.addEventListener('click', function () {
+          actorIn.value = e.actor;
+          submit();
+        });
+        actorTd.appendChild(by);
+        if (session && e.actor === session.userId) actorTd.appendChild(el('span', { class: 'muted you', text: ' (you)' }));
+      } else {
+        actorTd.appendChild(el('span', { class: 'faint', text: 'unknown' }));
+      }
+      var time = timeCell(e.time, '\u2014', true);
+      time.setAttribute('data-testid', 'audit-time');
+      return el('tr', { testid: 'audit-row', 'data-action': e.action || '', 'data-actor': e.actor || '',
+        'data-target': e.target || '', 'data-outcome': outcome, class: ok ? '' : 'is-failed' },
+        time,
+        actorTd,
+        el('td', { class: 'nowrap', testid: 'audit-action' },
+          el('code', { text: e.action || '', title: Object.prototype.hasOwnProperty.call(AUDIT_ACTIONS, e.action) ? AUDIT_ACTIONS[e.action] : null })),
+        textOrDash(el('td', { class: 'id-cell', testid: 'audit-target', title: e.target || null }), e.target),
+        textOrDash(el('td', { class: 'nowrap', testid: 'audit-source' }), e.sourceAddress),
+        el('td', null, el('span', { class: 'badge ' + (ok ? 'badge-active' : 'badge-error'), testid: 'audit-outcome',
+          text: outcome || 'unknown' })),
+        textOrDash(el('td', { class: 'desc', testid: 'audit-detail' }), e.detail));
+    }
+
+    function url() {
+      var q = ['pageSize=' + PAGE_SIZE];
+      if (filters.actor) q.push('actor=' + encodeURIComponent(filters.actor));
+      if (filters.since) q.push('since=' + encodeURIComponent(filters.since));
+      if (filters.until) q.push('until=' + encodeURIComponent(filters.until));
+      if (nextToken) q.push('pageToken=' + encodeURIComponent(nextToken));
+      return V1 + '/auditLog?' + q.join('&');
+    }
+
+    /* One page; fresh = start again from the newest entry (new filters). A reply to an
+     * older request (filters changed meanwhile) is dropped. */
+    function load(fresh) {
+      var mine = ++generation;
+      if (fresh) {
+        nextToken = '';
+        count = 0;
+        clear(tbody);
+        table.hidden = true;
+        empty.hidden = true;
+        loading.hidden = false;
+      }
+      failed = false;
+      hideError(alerts);
+      table.setAttribute('aria-busy', 'true');
+      loadMore.disabled = true;
+      loadMore.textContent = 'Loading\u2026';
+      return api('GET', url()).then(function (data) {
+        if (mine !== generation) return;
+        ((data && data.result) || []).forEach(function (e) {
+          tbody.appendChild(auditRow(e));
+          count += 1;
+        });
+        nextToken = (data && data.nextPageToken) || '';
+      }).catch(function (err) {
+        if (mine !== generation) return;
+        failed = true;
+        showError(alerts, err, 'view the audit log', 'ViewAuditLog');
+      }).then(function () {
+        if (mine !== generation) return;
+        loading.hidden = true;
+        table.removeAttribute('aria-busy');
+        loadMore.disabled = false;
+        loadMore.textContent = 'Load more';
+        refreshChrome();
+      });
+    }
+
+    function filterError(text, input) {
+      clear(filterErr);
+      filterErr.appendChild(el('div', { class: 'alert alert-error', role: 'alert', text: text }));
+      filterErr.hidden = false;
+      if (input) input.focus();
+    }
+
+    /* Reads the inputs into filters; false (with a message by the field) when they make no sense. */
+    function readFilters() {
+      hideError(filterErr);
+      var since = sinceIn.validity && sinceIn.validity.badInput ? null : localToUtc(sinceIn.value);
+      var until = untilIn.validity && untilIn.validity.badInput ? null : localToUtc(untilIn.value);
+      if (since === null) {
+        filterError('Enter a complete From date and time, or clear it.', sinceIn);
+        return false;
+      }
+      if (until === null) {
+        filterError('Enter a complete To date and time, or clear it.', untilIn);
+        return false;
+      }
+      if (since && until && since >= until) {
+        filterError('From must be earlier than To.', untilIn);
+        return false;
+      }
+      filters = { actor: actorIn.value.trim(), since: since, until: until };
+      return true;
+    }
+
+    function remember() {
+      var q = new URLSearchParams();
+      if (filters.actor) q.set('actor', filters.actor);
+      if (filters.since) q.set('since', filters.since);
+      if (filters.until) q.set('until', filters.until);
+      var s = q.toString();
+      try { window.history.replaceState(null, '', path + (s ? '?' + s : '')); } catch (e) { /* not important */ }
+    }
+
+    function submit() {
+      if (!readFilters()) return;
+      remember();
+      load(true);
+    }
+
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      submit();
+    });
+    clearBtn.addEventListener('click', function () {
+      actorIn.value = '';
+      sinceIn.value = '';
+      untilIn.value = '';
+      submit();
+    });
+    loadMore.addEventListener('click', function () { load(false); });
+
+    if (!readFilters()) filters = { actor: actorIn.value.trim(), since: '', until: '' };
+    remember();
+    load(true);
+  }
+
+  /* ======================================================================================
    * Shell: session, navigation, sign-out, routing
    * ==================================================================================== */
 
@@ -1152,6 +1430,7 @@
     rolesEl.textContent = names.indexOf('accountadmin') >= 0 ? 'accountadmin' : names.length ? names.join(', ') : 'public';
     rolesEl.title = 'Active roles: ' + roleNames().join(', ');
     document.getElementById('nav-item-api-auth-token').hidden = !has('ManageSecurity');
+    document.getElementById('nav-item-audit-log').hidden = !has('ViewAuditLog');
     Array.prototype.forEach.call(document.querySelectorAll('.nav-link'), function (a) {
       var on = a.getAttribute('data-path') === path;
       a.classList.toggle('active', on);
@@ -1189,6 +1468,7 @@
     if (path === '/api-auth-token') renderTokens();
     else if (path === '/roles') renderRoles();
     else if (path === '/users') renderUsers();
+    else if (path === '/audit-log') renderAuditLog();
     else {
       document.title = 'Not found \u00b7 keygate';
       append(viewEl, [pageHeader('Page not found', 'There is nothing at ' + path + '.'),

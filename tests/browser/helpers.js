@@ -85,8 +85,9 @@ function assertClean(w, { strict = false, allow = null } = {}) {
   if (strict) assert.deepEqual(rest, [], `console errors:\n${rest.join('\n')}`);
 }
 
-async function newPage(browser, base) {
-  const context = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 800 } });
+/* opts: more browser-context options (e.g. timezoneId). */
+async function newPage(browser, base, opts = {}) {
+  const context = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 800 }, ...opts });
   context.setDefaultTimeout(10000);
   const page = await context.newPage();
   const w = watch(page);
