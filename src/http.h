@@ -5,7 +5,9 @@
  * one handler, which must answer it with exactly one http_reply().  Bodies longer than the
  * limit are not read: the handler sees body_too_big and answers 413.  Requests whose
  * headers pass KG_HEADERS_MAX are answered 431 here.  A "%00" in the path or the query is
- * left encoded, never decoded to a NUL that would cut the value short.
+ * left encoded, never decoded to a NUL that would cut the value short.  Connections are
+ * limited in number, in all and per client address, and closed when silent too long
+ * (struct http_config).
  */
 #ifndef KG_HTTP_H
 #define KG_HTTP_H
@@ -30,10 +32,18 @@ struct http_req {
 
 typedef void (*http_handler)(struct http_req *req, void *ctx);
 
+/* The resource limits: 0 in any of them picks the built-in default (see http_mhd.c). */
 struct http_config {
     const char *listen; /* "127.0.0.1:8080", "[::1]:8080" */
     unsigned threads;   /* 0 = one per core */
     size_t body_max;    /* bytes */
+    unsigned max_conns; /* open connections in all; default 4096, cut to what the
+                           open-file limit (ulimit -n) leaves room for */
+    unsigned max_conns_per_ip; /* from one client address; default a quarter of max_conns;
+                                  behind a reverse proxy (one address) set it to max_conns */
+    unsigned header_timeout;   /* seconds a new connection may stay silent before its first
+                                  request's headers are complete; default 10 */
+    unsigned idle_timeout;     /* seconds silent otherwise (mid-body, keep-alive); default 30 */
 };
 
 /* Value of request header `name` (case-insensitive); borrowed; NULL when absent. */

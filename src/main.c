@@ -90,48 +90,51 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "serve") == 0) {
         struct server_opts o = {.listen = "127.0.0.1:8080", .db = db, .keys_dir = keys_dir,
                                 .access_token_ttl = 600, .session_idle = 1800};
-        const char *ttl = NULL, *threads = NULL, *idle = NULL;
-        int64_t v;
+        /* numeric options: name, bounds, where the value goes */
+        struct num {
+            const char *name;
+            int64_t lo, hi;
+            const char *text;
+            int64_t value;
+        } nums[] = {
+            {"--access-token-ttl", 10, 86400, NULL, 0}, {"--session-idle", 1, 7 * 86400, NULL, 0},
+            {"--threads", 1, 256, NULL, 0},             {"--max-conns", 16, 1000000, NULL, 0},
+            {"--max-conns-per-ip", 1, 1000000, NULL, 0}, {"--header-timeout", 1, 3600, NULL, 0},
+            {"--idle-timeout", 1, 3600, NULL, 0},
+        };
         for (int i = 2; i < argc; i++) {
             const char **slot = NULL;
             if (strcmp(argv[i], "--listen") == 0) slot = &o.listen;
             else if (strcmp(argv[i], "--issuer") == 0) slot = &o.issuer;
             else if (strcmp(argv[i], "--audience") == 0) slot = &o.audience;
-            else if (strcmp(argv[i], "--access-token-ttl") == 0) slot = &ttl;
-            else if (strcmp(argv[i], "--threads") == 0) slot = &threads;
-            else if (strcmp(argv[i], "--session-idle") == 0) slot = &idle;
             else if (strcmp(argv[i], "--policy") == 0) slot = &o.policy;
             else if (strcmp(argv[i], "--help") == 0) {
                 cli_usage();
                 return 0;
             }
+            for (size_t k = 0; !slot && k < KG_ARRAY_LEN(nums); k++)
+                if (strcmp(argv[i], nums[k].name) == 0) slot = &nums[k].text;
             if (!slot || i + 1 >= argc) {
                 fprintf(stderr, "keygate: serve: bad option %s\n", argv[i]);
                 return 2;
             }
             *slot = argv[++i];
         }
-        if (ttl) {
-            if (kg_parse_int64(ttl, 10, 86400, &v) != KG_OK) {
-                fprintf(stderr, "keygate: --access-token-ttl is 10 to 86400 seconds\n");
+        for (size_t k = 0; k < KG_ARRAY_LEN(nums); k++) {
+            if (nums[k].text &&
+                kg_parse_int64(nums[k].text, nums[k].lo, nums[k].hi, &nums[k].value) != KG_OK) {
+                fprintf(stderr, "keygate: %s is %lld to %lld\n", nums[k].name,
+                        (long long)nums[k].lo, (long long)nums[k].hi);
                 return 2;
             }
-            o.access_token_ttl = v;
         }
-        if (idle) {
-            if (kg_parse_int64(idle, 1, 7 * 86400, &v) != KG_OK) {
-                fprintf(stderr, "keygate: --session-idle is 1 to 604800 seconds\n");
-                return 2;
-            }
-            o.session_idle = v;
-        }
-        if (threads) {
-            if (kg_parse_int64(threads, 1, 256, &v) != KG_OK) {
-                fprintf(stderr, "keygate: --threads is 1 to 256\n");
-                return 2;
-            }
-            o.threads = (unsigned)v;
-        }
+        if (nums[0].text) o.access_token_ttl = nums[0].value;
+        if (nums[1].text) o.session_idle = nums[1].value;
+        o.threads = (unsigned)nums[2].value;
+        o.max_conns = (unsigned)nums[3].value;
+        o.max_conns_per_ip = (unsigned)nums[4].value;
+        o.header_timeout = (unsigned)nums[5].value;
+        o.idle_timeout = (unsigned)nums[6].value;
         return server_run(&o);
     }
     return cli_run(argc - 1, argv + 1, db, keys_dir);

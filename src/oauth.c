@@ -94,6 +94,15 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
         if (w > wait) wait = w;
     }
     int known = valid_id && view_token_get(a->view, given, vt) == KG_OK;
+    if (valid_id && !known && wait == 0) {
+        /* Perhaps made a moment ago by another node or the CLI: the view follows the store
+         * every 200 ms, so ask the store once and catch up now rather than fail the client
+         * (and count it as a failure).  Unknown IDs are throttled (and a throttled caller
+         * never gets here), so these reads are bounded. */
+        struct kg_token t;
+        if (store_token_get(a->st, given, &t) == KG_OK && view_sync(a->view) == KG_OK)
+            known = view_token_get(a->view, given, vt) == KG_OK;
+    }
     if (wait > 0 && !(known && throttle_known(a->throttle, kkey, now))) {
         reply_throttled(c->req, 1, wait, "client authentications");
         goto out;

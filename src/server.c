@@ -141,7 +141,13 @@ int server_run(const struct server_opts *o)
     if (pthread_create(&bg_thread, NULL, bg_main, &bg) != 0) goto out;
     bg_started = 1;
 
-    struct http_config hc = {.listen = o->listen, .threads = o->threads, .body_max = 64 * 1024};
+    struct http_config hc = {.listen = o->listen,
+                             .threads = o->threads,
+                             .body_max = 64 * 1024,
+                             .max_conns = o->max_conns,
+                             .max_conns_per_ip = o->max_conns_per_ip,
+                             .header_timeout = o->header_timeout,
+                             .idle_timeout = o->idle_timeout};
     if ((rc = http_server_start(&hc, route_request, &app, &http)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot listen on %s: %s", o->listen, kg_err_name(rc));
         goto out;

@@ -17,6 +17,8 @@ struct server_opts {
     int64_t access_token_ttl;
     int64_t session_idle; /* seconds a pane session lives unused */
     unsigned threads;     /* 0 = one per core */
+    /* connection limits and timeouts (struct http_config); 0 = the built-in default */
+    unsigned max_conns, max_conns_per_ip, header_timeout, idle_timeout;
 };
 
 /* Returns the process exit status. */
