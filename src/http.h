@@ -4,7 +4,8 @@
  * The adapter reads a whole request (headers, then the body up to a limit) and hands it to
  * one handler, which must answer it with exactly one http_reply().  Bodies longer than the
  * limit are not read: the handler sees body_too_big and answers 413.  Requests whose
- * headers pass KG_HEADERS_MAX are answered 431 here.  A "%00" in the path or the query is
+ * headers pass KG_HEADERS_MAX are answered 431 here.  A query parameter given twice is
+ * flagged (query_repeated), never silently resolved to one of its values.  A "%00" in the path or the query is
  * left encoded, never decoded to a NUL that would cut the value short.  Connections are
  * limited in number, in all and per client address, and closed when silent too long
  * (struct http_config).
@@ -25,6 +26,7 @@ struct http_req {
     const char *body;   /* NUL-terminated copy; body_len excludes the NUL */
     size_t body_len;
     int body_too_big;
+    int query_repeated; /* a query parameter name appears twice: the handler answers 400 */
     char peer[64]; /* client address, numeric */
     int replied;
     void *impl;    /* the adapter's connection */

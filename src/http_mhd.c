@@ -212,6 +212,33 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
+/* Notes a query parameter name seen twice (MHD_KeyValueIterator over the arguments, which
+ * come in order; a repeat is compared with every earlier name, for at most QUERY_NAMES). */
+#define QUERY_NAMES 32
+struct query_names {
+    const char *seen[QUERY_NAMES];
+    size_t n;
+    int repeated;
+};
+
+static enum MHD_Result note_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind, (void)value;
+    struct query_names *q = cls;
+    for (size_t i = 0; i < q->n; i++)
+        if (strcmp(q->seen[i], key) == 0) {
+            q->repeated = 1;
+            return MHD_NO;
+        }
+    if (q->n == QUERY_NAMES) { /* more names than any route reads: refuse as well */
+        q->repeated = 1;
+        return MHD_NO;
+    }
+    q->seen[q->n++] = key;
+    return MHD_YES;
+}
+
 static void dispatch(struct http_server *s, struct MHD_Connection *conn, const char *url,
                      const char *method, struct conn_state *cs)
 {
@@ -222,6 +249,9 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
                            .body_len = cs->len,
                            .body_too_big = cs->too_big,
                            .impl = conn};
+    struct query_names q = {.n = 0};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, note_query, &q);
+    req.query_repeated = q.repeated;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {

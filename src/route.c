@@ -196,6 +196,13 @@ void route_request(struct http_req *req, void *ctx)
             reply_error(req, KG_TOOBIG, "the request body is too large");
         return;
     }
+    if (req->query_repeated) {
+        if (strncmp(req->path, "/oauth/", 7) == 0)
+            reply_oauth_error(req, KG_INVALID, NULL, "a query parameter is repeated");
+        else
+            reply_error(req, KG_INVALID, "a query parameter is repeated (or there are too many)");
+        return;
+    }
     if (r->auth == AUTH_SESSION && session_or_reply(&c) != 0) return;
     if (r->auth == AUTH_API) {
         if (bearer_or_reply(&c) != 0) return;

@@ -277,6 +277,34 @@ test('paths: traversal, unknown paths → 404; known path, wrong method → 405;
   assert.equal(t.json && t.json.result, undefined, 'no role list behind ../');
 });
 
+test('query strings: a repeated parameter or too many → 400 on every route, never one value picked', async () => {
+  const fails = [];
+  const lists = [`${V1}/apiToken`, `${V1}/role`, `${V1}/user`, `${V1}/auditLog`, `${V1}/role/${S.role.roleId}/privilege`];
+  const many = Array.from({ length: 40 }, (_, i) => `p${i}=1`).join('&');
+  for (const p of lists) {
+    for (const q of ['pageSize=1&pageSize=1000', 'pageToken=&pageToken=x', 'pageSize=5&x=1&pageSize=5', many]) {
+      await check(fails, `GET ${p}?${q.slice(0, 30)}`, async () =>
+        assertJsonError(await raw('GET', `${p}?${q}`), 400, 'INVALID_ARGUMENT', `${p}?${q.slice(0, 30)}`));
+    }
+  }
+  for (const [m, p] of [['GET', `${V1}/apiToken/${boot.clientId}`], ['POST', `${V1}/apiToken/${boot.clientId}:revoke`], ['GET', '/healthz']]) {
+    await check(fails, `${m} ${p}?a=1&a=2`, async () => assertJsonError(await raw(m, `${p}?a=1&a=2`), 400, 'INVALID_ARGUMENT', `${m} ${p}`));
+  }
+  await check(fails, 'POST /oauth/v2/token?grant_type=a&grant_type=b', async () => {
+    const res = await raw('POST', '/oauth/v2/token?grant_type=a&grant_type=b', {
+      token: null, headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: h.basic(boot.clientId, boot.clientSecret) },
+      body: 'grant_type=client_credentials',
+    });
+    h.assertOAuthError(res, 400, 'invalid_request', 'repeated query parameter at the token endpoint');
+  });
+  // One of each is fine.
+  await check(fails, 'distinct parameters', async () => {
+    const res = await raw('GET', `${V1}/apiToken?pageSize=2&pageToken=`);
+    assert.equal(res.status, 200, res.text);
+  });
+  reportFails(fails, 'query strings');
+});
+
 test('token endpoint: bad forms and Basic headers → OAuth errors (400 invalid_request / 401 invalid_client)', async () => {
   const fails = [];
   const id = boot.clientId;
