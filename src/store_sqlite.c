@@ -681,19 +681,28 @@ static int token_valid(const struct kg_token *t)
            (t->status == KG_TOKEN_ACTIVE || t->status == KG_TOKEN_REVOKED);
 }
 
-/* Copies one TOKEN_SELECT row into *t. */
-static kg_err read_token(sqlite3_stmt *s, struct kg_token *t)
+/* Columns 0-2 of TOKEN_SELECT and TOKEN_STATE_SELECT: seq, client_id, secret_hash. */
+static kg_err read_token_head(sqlite3_stmt *s, struct kg_token *t)
 {
     const void *hash;
     kg_err rc;
 
-    /* Every field is set below, so no memset of the whole (1.3 KiB) record: a list page
-     * reads 101 of them. */
     t->seq = sqlite3_column_int64(s, 0);
     if ((rc = col_text(s, 1, t->client_id, sizeof t->client_id))) return rc;
     hash = sqlite3_column_blob(s, 2);
     if (!hash || sqlite3_column_bytes(s, 2) != KG_HASH_LEN) return KG_IO;
     memcpy(t->secret_hash, hash, KG_HASH_LEN);
+    return KG_OK;
+}
+
+/* Copies one TOKEN_SELECT row into *t. */
+static kg_err read_token(sqlite3_stmt *s, struct kg_token *t)
+{
+    kg_err rc;
+
+    /* Every field is set below, so no memset of the whole (1.3 KiB) record: a list page
+     * reads 101 of them. */
+    if ((rc = read_token_head(s, t))) return rc;
     if ((rc = col_text(s, 3, t->description, sizeof t->description))) return rc;
     if ((rc = col_text(s, 4, t->role_id, sizeof t->role_id))) return rc;
     if ((rc = col_text(s, 5, t->role_name, sizeof t->role_name))) return rc;
@@ -708,14 +717,9 @@ static kg_err read_token(sqlite3_stmt *s, struct kg_token *t)
 /* Reads a TOKEN_STATE_SELECT row; the other fields are left empty. */
 static kg_err read_token_state(sqlite3_stmt *s, struct kg_token *t)
 {
-    const void *hash;
     kg_err rc;
 
-    t->seq = sqlite3_column_int64(s, 0);
-    if ((rc = col_text(s, 1, t->client_id, sizeof t->client_id))) return rc;
-    hash = sqlite3_column_blob(s, 2);
-    if (!hash || sqlite3_column_bytes(s, 2) != KG_HASH_LEN) return KG_IO;
-    memcpy(t->secret_hash, hash, KG_HASH_LEN);
+    if ((rc = read_token_head(s, t))) return rc;
     if ((rc = col_text(s, 3, t->role_id, sizeof t->role_id))) return rc;
     t->status = sqlite3_column_int(s, 4);
     t->last_access_on = sqlite3_column_int64(s, 5); /* NULL reads 0 */
