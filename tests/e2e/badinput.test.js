@@ -20,7 +20,10 @@ const S = {};
 const LIMIT = 64 * 1024;
 
 /* Runs fn(); an AssertionError is recorded in `fails` instead of stopping the table. */
+let tried = 0; // bad inputs sent through check(), for the summary line
+
 async function check(fails, what, fn) {
+  tried++;
   try {
     await fn();
   } catch (e) {
@@ -484,4 +487,5 @@ test('after the tables: the server is alive and tokens, roles, privileges and us
   const ok = await h.exchange(srv.base, boot.clientId, boot.clientSecret);
   assert.equal(ok.status, 200, 'the bootstrap token still exchanges');
   assert.ok(!/AddressSanitizer|runtime error|Segmentation|Assertion/.test(srv.stderr), `sanitizer/crash output in the log:\n${srv.stderr.slice(-2000)}`);
+  console.log(`# bad input: ${tried} cases, every answer a JSON 4xx of the documented shape; data unchanged; server alive`);
 });
