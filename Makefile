@@ -23,7 +23,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit e2e standards pg browser check-asan bench deps clean format
+.PHONY: all run test unit e2e standards pg browser fuzz check-asan bench deps clean format
 all: $(BUILD)/keygate
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -75,9 +75,13 @@ standards: $(BUILD)/keygate
 browser: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/browser/
 
+# libFuzzer drivers (tests/fuzz/, clang with ASan+UBSan, in build/fuzz): a short run of each.
+fuzz:
+	scripts/fuzz.sh smoke
+
 test:
 	@scripts/setup.sh test
-	@$(MAKE) --no-print-directory all unit e2e standards pg browser
+	@$(MAKE) --no-print-directory all unit e2e standards pg browser fuzz
 
 check-asan:
 	@scripts/setup.sh test

@@ -6,7 +6,9 @@ what=${1:-run}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev)
 case "$what" in
   run) ;;
-  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light postgresql) ;;
+  # clang and libFuzzer's runtime (libclang_rt.fuzzer*.a, only recommended by clang on Debian 12)
+  # for the fuzz drivers (scripts/fuzz.sh).
+  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light postgresql clang libclang-rt-14-dev) ;;
   bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

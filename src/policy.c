@@ -97,7 +97,8 @@ static int dot_segment(const char *seg, size_t len)
 static int privilege_valid(const char *s, size_t n)
 {
     char name[KG_PRIV_MAX + 1];
-    if (n == 0 || n > KG_PRIV_MAX) return 0;
+    /* a NUL would cut the name short: "ManageSecurity\0junk" (found by fuzzing) */
+    if (n == 0 || n > KG_PRIV_MAX || memchr(s, '\0', n)) return 0;
     memcpy(name, s, n);
     name[n] = '\0';
     return service_privilege_valid(name);
@@ -522,7 +523,8 @@ const char *policy_match(const struct policy *p, const char *method, const char 
         /* A rule compares at most max_nseg <= POLICY_SEGMENTS_MAX segments: with more in the
          * URI only a `**` rule can match, and it reads no further than ids[nseg - 1]. */
         if (r->rest ? n < r->nseg : n != r->nseg) continue;
-        const uint32_t *want = &p->seg_ids[r->seg_first];
+        /* no segments (a lone catch-all): seg_ids may never have been allocated */
+        const uint32_t *want = r->nseg ? &p->seg_ids[r->seg_first] : NULL;
         size_t i = 0;
         for (; i < r->nseg; i++) {
             if (want[i] == ID_NONE ? ids[i] == ID_EMPTY : want[i] != ids[i]) break;

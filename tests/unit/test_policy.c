@@ -342,6 +342,15 @@ static void test_comments_blank_lines_crlf(void **state)
     assert_int_equal(policy_parse(nul_comment, sizeof nul_comment - 1, &q, NULL, 0), KG_OK);
     assert_match(q, "GET", "/a", "x.a");
     policy_free(q);
+
+    /* ...but a privilege may not: it would be cut short (found by fuzzing). */
+    static const char nul_priv[] = "GET /a ManageSecurity\0junk\n";
+    parse_fails(nul_priv, sizeof nul_priv - 1, KG_INVALID, "line 1:*");
+    /* A policy of catch-all rules alone (no segments to compare) matches everything. */
+    p = parse_ok("ANY /** ManageSecurity\n");
+    assert_match(p, "GET", "/", "ManageSecurity");
+    assert_match(p, "DELETE", "/a/b/c", "ManageSecurity");
+    policy_free(p);
 }
 
 static void test_empty_policy(void **state)
