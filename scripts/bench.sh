@@ -11,14 +11,14 @@
 # lasts SECONDS_PER_RUN seconds, goes only to 127.0.0.1, and counts a response as bad unless
 # its status, and a piece of its body or a header, are what a client would check.
 #
-# Usage: scripts/bench.sh path/to/keygate   (env: SECONDS_PER_RUN=5 ROUNDS=2 CONNS=64)
+# Usage: scripts/bench.sh path/to/keygate   (env: SECONDS_PER_RUN=5 ROUNDS=3 CONNS=64)
 # Writes build/bench/summary.md.
 set -euo pipefail
 umask 077 # the work directory holds client secrets
 bin=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 secs=${SECONDS_PER_RUN:-5}
-rounds=${ROUNDS:-2}
+rounds=${ROUNDS:-3}
 conns=${CONNS:-64}
 tmp=$(mktemp -d)
 nport=18472
