@@ -1,5 +1,8 @@
 /*
- * session.c — the session table: a fixed array under one mutex; ids compared in constant time.
+ * session.c — the session table: KG_SESSIONS_MAX slots in buckets of BUCKET_SLOTS, a session
+ * kept in the bucket a keyed hash of its id picks (a random key per process, so the bucket an
+ * id falls in, and the time a lookup takes, tell nothing about the ids held); ids compared in
+ * constant time within the bucket.  One mutex.
  */
 #include "session.h"
 
@@ -7,6 +10,9 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define BUCKET_SLOTS 8
+#define BUCKETS (KG_SESSIONS_MAX / BUCKET_SLOTS)
 
 struct slot {
     char id[KG_SESSION_ID_LEN + 1]; /* "" = free */
@@ -17,8 +23,19 @@ struct slot {
 struct sessions {
     pthread_mutex_t lock;
     int64_t idle_ms;
-    struct slot slots[KG_SESSIONS_MAX];
+    unsigned char key[crypto_shorthash_KEYBYTES];
+    struct slot slots[BUCKETS * BUCKET_SLOTS];
 };
+
+/* The first slot of id's bucket. */
+static struct slot *bucket(struct sessions *s, const char *id)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    uint64_t v;
+    crypto_shorthash(h, (const unsigned char *)id, KG_SESSION_ID_LEN, s->key);
+    memcpy(&v, h, sizeof v);
+    return &s->slots[(v % BUCKETS) * BUCKET_SLOTS];
+}
 
 static void random_id(char out[KG_SESSION_ID_LEN + 1])
 {
@@ -35,6 +52,7 @@ kg_err sessions_new(int64_t idle_s, struct sessions **out)
     if (!s) return KG_ENOMEM;
     pthread_mutex_init(&s->lock, NULL);
     s->idle_ms = idle_s * 1000;
+    randombytes_buf(s->key, sizeof s->key);
     *out = s;
     return KG_OK;
 }
@@ -43,7 +61,7 @@ void sessions_free(struct sessions *s)
 {
     if (!s) return;
     pthread_mutex_destroy(&s->lock);
-    sodium_memzero(s->slots, sizeof s->slots);
+    sodium_memzero(s, sizeof *s);
     free(s);
 }
 
@@ -60,11 +78,13 @@ static void clear(struct slot *x)
 kg_err sessions_create(struct sessions *s, const char *user_id, int64_t now_ms,
                        char id[KG_SESSION_ID_LEN + 1], struct session_info *info)
 {
+    char fresh[KG_SESSION_ID_LEN + 1];
     if (strlen(user_id) > KG_USER_ID_LEN) return KG_INVALID;
+    random_id(fresh);
     pthread_mutex_lock(&s->lock);
-    struct slot *free_slot = NULL, *oldest = &s->slots[0];
-    for (size_t i = 0; i < KG_SESSIONS_MAX; i++) {
-        struct slot *x = &s->slots[i];
+    struct slot *b = bucket(s, fresh), *free_slot = NULL, *oldest = &b[0];
+    for (size_t i = 0; i < BUCKET_SLOTS; i++) {
+        struct slot *x = &b[i];
         if (x->id[0] && now_ms - x->last_used > s->idle_ms) clear(x);
         if (!x->id[0]) {
             if (!free_slot) free_slot = x;
@@ -74,25 +94,26 @@ kg_err sessions_create(struct sessions *s, const char *user_id, int64_t now_ms,
     }
     struct slot *x = free_slot ? free_slot : oldest;
     clear(x);
-    random_id(x->id);
+    memcpy(x->id, fresh, sizeof x->id);
     random_id(x->info.csrf);
     memcpy(x->info.user_id, user_id, strlen(user_id) + 1);
     x->last_used = now_ms;
     memcpy(id, x->id, sizeof x->id);
     *info = x->info;
     pthread_mutex_unlock(&s->lock);
+    sodium_memzero(fresh, sizeof fresh);
     return KG_OK;
 }
 
-/* The slot holding id, or NULL; caller holds the lock.  Every slot is compared, in constant
- * time, so the time taken tells nothing about the ids. */
+/* The slot holding id, or NULL; caller holds the lock.  Every slot of the bucket is compared,
+ * in constant time. */
 static struct slot *find(struct sessions *s, const char *id)
 {
     struct slot *hit = NULL;
-    if (strlen(id) != KG_SESSION_ID_LEN) return NULL;
-    for (size_t i = 0; i < KG_SESSIONS_MAX; i++)
-        if (s->slots[i].id[0] && sodium_memcmp(s->slots[i].id, id, KG_SESSION_ID_LEN) == 0)
-            hit = &s->slots[i];
+    if (strnlen(id, KG_SESSION_ID_LEN + 1) != KG_SESSION_ID_LEN) return NULL;
+    struct slot *b = bucket(s, id);
+    for (size_t i = 0; i < BUCKET_SLOTS; i++)
+        if (b[i].id[0] && sodium_memcmp(b[i].id, id, KG_SESSION_ID_LEN) == 0) hit = &b[i];
     return hit;
 }
 
@@ -123,7 +144,7 @@ void sessions_end(struct sessions *s, const char *id)
 void sessions_end_user(struct sessions *s, const char *user_id)
 {
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < KG_SESSIONS_MAX; i++)
+    for (size_t i = 0; i < BUCKETS * BUCKET_SLOTS; i++)
         if (s->slots[i].id[0] && strcmp(s->slots[i].info.user_id, user_id) == 0) clear(&s->slots[i]);
     pthread_mutex_unlock(&s->lock);
 }

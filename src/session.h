@@ -27,8 +27,9 @@ struct session_info {
 kg_err sessions_new(int64_t idle_s, struct sessions **out);
 void sessions_free(struct sessions *s); /* NULL is a no-op */
 
-/* Starts a session for user_id; fills id[] (for the cookie) and info.  When the table is
- * full the session idle longest is ended. */
+/* Starts a session for user_id; fills id[] (for the cookie) and info.  When the part of the
+ * table the new id falls in (8 of the KG_SESSIONS_MAX slots) is full, the session idle
+ * longest there is ended. */
 kg_err sessions_create(struct sessions *s, const char *user_id, int64_t now_ms,
                        char id[KG_SESSION_ID_LEN + 1], struct session_info *info);
 /* Looks a session up and marks it used at now_ms.  KG_UNAUTHENTICATED when unknown or idle
