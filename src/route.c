@@ -167,6 +167,13 @@ static int bearer_or_reply(struct call *c)
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
+/* An error found before any handler ran: the OAuth form under /oauth/, the API's elsewhere. */
+static void reply_early(struct http_req *req, kg_err rc, const char *msg)
+{
+    if (strncmp(req->path, "/oauth/", 7) == 0) reply_oauth_error(req, rc, NULL, msg);
+    else reply_error(req, rc, msg);
+}
+
 void route_request(struct http_req *req, void *ctx)
 {
     struct call c;
@@ -190,17 +197,11 @@ void route_request(struct http_req *req, void *ctx)
         return;
     }
     if (req->body_too_big) {
-        if (strncmp(req->path, "/oauth/", 7) == 0)
-            reply_oauth_error(req, KG_TOOBIG, NULL, "the request body is too large");
-        else
-            reply_error(req, KG_TOOBIG, "the request body is too large");
+        reply_early(req, KG_TOOBIG, "the request body is too large");
         return;
     }
     if (req->query_repeated) {
-        if (strncmp(req->path, "/oauth/", 7) == 0)
-            reply_oauth_error(req, KG_INVALID, NULL, "a query parameter is repeated");
-        else
-            reply_error(req, KG_INVALID, "a query parameter is repeated (or there are too many)");
+        reply_early(req, KG_INVALID, "a query parameter is repeated (or there are too many)");
         return;
     }
     if (r->auth == AUTH_SESSION && session_or_reply(&c) != 0) return;
