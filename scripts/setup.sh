@@ -6,9 +6,10 @@ what=${1:-run}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev)
 case "$what" in
   run) ;;
+  # caddy: the proxy tests run examples/Caddyfile (tests/standards/proxies.test.mjs).
   # clang and libFuzzer's runtime (libclang_rt.fuzzer*.a, only recommended by clang on Debian 12)
   # for the fuzz drivers (scripts/fuzz.sh).
-  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light postgresql clang libclang-rt-14-dev) ;;
+  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql clang libclang-rt-14-dev) ;;
   bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

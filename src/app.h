@@ -17,6 +17,7 @@
 #include "view.h"
 
 struct gate;
+struct proxy;
 struct vcache;
 
 struct app_config {
@@ -34,6 +35,7 @@ struct app {
     struct throttle *throttle; /* borrowed; NULL in the CLI */
     struct gate *gate;         /* borrowed; NULL in the CLI */
     struct vcache *vcache;     /* borrowed; NULL = verify every access token in full */
+    struct proxy *proxy;       /* borrowed; the trusted reverse proxies; NULL = none */
     struct app_config cfg;
     _Atomic int store_down;    /* the last sync with the store failed: serving from memory */
 };

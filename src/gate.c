@@ -19,12 +19,31 @@ struct gate {
     pthread_rwlock_t lock;
     struct policy *policy; /* NULL = deny everything */
     char *path;            /* NULL without a policy file */
+    enum gate_headers headers;
 };
 
-kg_err gate_new(const char *path, struct gate **out)
+kg_err gate_headers_parse(const char *s, enum gate_headers *out)
+{
+    static const struct {
+        const char *name;
+        enum gate_headers form;
+    } names[] = {{"auto", GATE_HEADERS_AUTO},           {"original", GATE_HEADERS_ORIGINAL},
+                 {"nginx", GATE_HEADERS_ORIGINAL},      {"envoy", GATE_HEADERS_ORIGINAL},
+                 {"forwarded", GATE_HEADERS_FORWARDED}, {"traefik", GATE_HEADERS_FORWARDED},
+                 {"caddy", GATE_HEADERS_FORWARDED}};
+    for (size_t i = 0; s && i < KG_ARRAY_LEN(names); i++)
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].form;
+            return KG_OK;
+        }
+    return KG_INVALID;
+}
+
+kg_err gate_new(const char *path, enum gate_headers headers, struct gate **out)
 {
     struct gate *g = calloc(1, sizeof *g);
     if (!g) return KG_ENOMEM;
+    g->headers = headers;
     pthread_rwlock_init(&g->lock, NULL);
     if (path && !(g->path = strdup(path))) {
         gate_free(g);
@@ -78,20 +97,57 @@ static int method_ok(const char *m)
     return n > 0;
 }
 
+/* The four headers, in form order: 0-1 the original form, 2-3 the forwarded one. */
+static const char *const form_headers[4] = {"X-Original-Method", "X-Original-URI",
+                                            "X-Forwarded-Method", "X-Forwarded-Uri"};
+
+/* Reads the original method and URI into *method and *uri, as g's setting allows.  Returns
+ * NULL, or what is wrong with the request (then *method and *uri are unset). */
+static const char *original_request(const struct gate *g, const struct http_req *req,
+                                    const char **method, const char **uri)
+{
+    const char *v[4];
+    int original = 0, forwarded = 0;
+    for (size_t i = 0; i < 4; i++) {
+        v[i] = http_header(req, form_headers[i]);
+        if (v[i] && http_header_nth(req, form_headers[i], 1))
+            return "a gate header is sent more than once";
+        if (v[i]) *(i < 2 ? &original : &forwarded) = 1;
+    }
+    if (original && forwarded)
+        return "both X-Original-* and X-Forwarded-Method/Uri are present: one is not the proxy's";
+    if (g->headers == GATE_HEADERS_ORIGINAL && forwarded)
+        return "X-Forwarded-Method/Uri are refused: the gate reads X-Original-* (--gate-headers)";
+    if (g->headers == GATE_HEADERS_FORWARDED && original)
+        return "X-Original-* are refused: the gate reads X-Forwarded-Method/Uri (--gate-headers)";
+    size_t k = forwarded ? 2 : 0;
+    *method = v[k];
+    *uri = v[k + 1];
+    return NULL;
+}
+
 void gate_check(struct call *c)
 {
     struct app *a = c->app;
     struct gate *g = a->gate;
-    const char *method = http_header(c->req, "X-Original-Method");
-    const char *uri = http_header(c->req, "X-Original-URI");
-    if (!method || !uri) {
-        method = http_header(c->req, "X-Forwarded-Method");
-        uri = http_header(c->req, "X-Forwarded-Uri");
+    const char *method = NULL, *uri = NULL;
+    const char *wrong = original_request(g, c->req, &method, &uri);
+    if (wrong) {
+        KG_LOG_REQ(LOG_WARNING, c->req->id, "gate: refused a request from %s: %s", c->req->peer,
+                   wrong);
+        reply_error(c->req, KG_INVALID, wrong);
+        return;
     }
     if (!method_ok(method) || !uri || uri[0] != '/') {
-        reply_error(c->req, KG_INVALID, "send the original request as X-Original-Method and "
-                                        "X-Original-URI (or X-Forwarded-Method and X-Forwarded-Uri): "
-                                        "a method token and a path");
+        reply_error(c->req, KG_INVALID, g->headers == GATE_HEADERS_FORWARDED
+                                            ? "send the original request as X-Forwarded-Method "
+                                              "and X-Forwarded-Uri: a method token and a path"
+                                        : g->headers == GATE_HEADERS_ORIGINAL
+                                            ? "send the original request as X-Original-Method "
+                                              "and X-Original-URI: a method token and a path"
+                                            : "send the original request as X-Original-Method "
+                                              "and X-Original-URI (or X-Forwarded-Method and "
+                                              "X-Forwarded-Uri): a method token and a path");
         return;
     }
     const char *tok = access_bearer(http_header(c->req, "Authorization"));

@@ -50,6 +50,9 @@ struct http_config {
 
 /* Value of request header `name` (case-insensitive); borrowed; NULL when absent. */
 const char *http_header(const struct http_req *req, const char *name);
+/* Value of the n-th (from 0, in the order received) request header `name`; borrowed; NULL
+ * past the last.  A header sent on several lines can so be seen whole, or refused. */
+const char *http_header_nth(const struct http_req *req, const char *name, size_t n);
 /* Value of cookie `name`; borrowed; NULL when absent. */
 const char *http_cookie(const struct http_req *req, const char *name);
 /* Value of query parameter `name` (decoded); borrowed; NULL when absent. */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -138,6 +139,29 @@ kg_err http_parse_listen(const char *listen, char *host, size_t host_size, unsig
 const char *http_header(const struct http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->impl, MHD_HEADER_KIND, name);
+}
+
+struct nth {
+    const char *name, *found;
+    size_t n;
+};
+
+static enum MHD_Result find_nth(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    struct nth *q = cls;
+    if (strcasecmp(key, q->name) != 0) return MHD_YES;
+    if (q->n-- > 0) return MHD_YES;
+    q->found = value ? value : "";
+    return MHD_NO;
+}
+
+const char *http_header_nth(const struct http_req *req, const char *name, size_t n)
+{
+    struct nth q = {.name = name, .found = NULL, .n = n};
+    MHD_get_connection_values(req->impl, MHD_HEADER_KIND, find_nth, &q);
+    return q.found;
 }
 
 const char *http_cookie(const struct http_req *req, const char *name)

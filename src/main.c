@@ -108,6 +108,9 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--issuer") == 0) slot = &o.issuer;
             else if (strcmp(argv[i], "--audience") == 0) slot = &o.audience;
             else if (strcmp(argv[i], "--policy") == 0) slot = &o.policy;
+            else if (strcmp(argv[i], "--gate-headers") == 0) slot = &o.gate_headers;
+            else if (strcmp(argv[i], "--trusted-proxy") == 0) slot = &o.trusted_proxy;
+            else if (strcmp(argv[i], "--forwarded-header") == 0) slot = &o.forwarded_header;
             else if (strcmp(argv[i], "--help") == 0) {
                 cli_usage();
                 return 0;

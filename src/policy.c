@@ -14,6 +14,7 @@
  */
 #include "policy.h"
 #include "service.h"
+#include "util.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -74,13 +75,65 @@ static int is_pchar(unsigned char c)
 }
 
 /* 1 when s[0..3) is one of the percent-encodings a URI may not carry: an encoded '/', '.',
- * '\' or NUL.  The caller guarantees three readable bytes. */
+ * '\\', ';' (a path parameter: "..%3B" is ".." to Tomcat), or a control byte (%00-%1F, %7F).
+ * The caller guarantees three readable bytes. */
 static int bad_escape(const char *s)
 {
     if (s[0] != '%') return 0;
-    char a = s[1], b = s[2];
-    return (a == '2' && (b == 'F' || b == 'f' || b == 'E' || b == 'e')) ||
-           (a == '5' && (b == 'C' || b == 'c')) || (a == '0' && b == '0');
+    char a = s[1], b = (char)(s[2] | 0x20); /* b in lower case when a letter */
+    return (a == '2' && (b == 'f' || b == 'e')) || (a == '5' && b == 'c') ||
+           (a == '3' && b == 'b') || a == '0' || a == '1' || (a == '7' && b == 'f');
+}
+
+#define URI_DECODE_MAX 4096 /* a URI holding '%' is decoded this far, no further */
+#define URI_DECODE_LEVELS 4 /* "%25" nested deeper than this is refused */
+
+static int hex_value(unsigned char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* 1 when an upstream that decodes uri[0..len) once or several times could meet what the raw
+ * form may not hold: "%252F" is "%2F" after one decoding (and "/" after two), so every
+ * decoding is checked again for the refused escapes, and the bytes of the first are checked
+ * as UTF-8 (no overlong forms such as %C0%AF for '/', no surrogates, no control bytes).  The
+ * caller has checked that every '%' in uri[0..len) starts a valid escape. */
+static int hidden_escape(const char *uri, size_t len)
+{
+    char buf[2][URI_DECODE_MAX];
+    const char *cur = uri;
+    int has_pct = 0, high = 0;
+    for (size_t i = 0; i < len; i++) {
+        has_pct |= uri[i] == '%';
+        high |= (unsigned char)uri[i] >= 0x80;
+    }
+    if (!has_pct) return high && !kg_utf8_text(uri, len, NULL);
+    if (len > URI_DECODE_MAX) return 1;
+    for (int level = 0; level <= URI_DECODE_LEVELS; level++) {
+        char *out = buf[level & 1];
+        size_t w = 0;
+        int decoded = 0;
+        for (size_t i = 0; i < len;) {
+            const unsigned char *p = (const unsigned char *)cur + i;
+            if (p[0] == '%' && i + 2 < len && is_hex(p[1]) && is_hex(p[2])) {
+                out[w++] = (char)(hex_value(p[1]) * 16 + hex_value(p[2]));
+                i += 3;
+                decoded = 1;
+            } else {
+                out[w++] = cur[i++];
+            }
+        }
+        if (!decoded) return 0;
+        if (level == URI_DECODE_LEVELS) return 1; /* still escapes after that many */
+        if (level == 0 && !kg_utf8_text(out, w, NULL)) return 1;
+        for (size_t k = 0; k + 2 < w; k++)
+            if (out[k] == '%' && is_hex((unsigned char)out[k + 1]) &&
+                is_hex((unsigned char)out[k + 2]) && bad_escape(out + k))
+                return 1;
+        cur = out;
+        len = w;
+    }
+    return 1;
 }
 
 /* 1 when seg[0..len) is "." or "..", alone or followed by ";params" (Tomcat and others treat
@@ -274,7 +327,8 @@ static kg_err add_pattern(struct builder *b, struct rule *r, const char *pat, si
                     }
                     if (bad_escape(s + i)) {
                         set_err(err, err_size,
-                                "line %lu: %%2F, %%2E, %%5C and %%00 never match: '%s'", line, q);
+                                "line %lu: %%2F, %%2E, %%5C, %%3B and control bytes never match: '%s'",
+                                line, q);
                         return KG_INVALID;
                     }
                     continue;
@@ -503,8 +557,11 @@ static size_t split_uri(const struct policy *p, const char *uri, uint32_t *ids, 
         }
         unsigned char c = (unsigned char)uri[i];
         if (c == '\\' || c < 0x20 || c == 0x7f) return 0;
-        if (c == '%' && i + 2 < end && bad_escape(uri + i)) return 0;
+        if (c == '%' && (i + 2 >= end || !is_hex((unsigned char)uri[i + 1]) ||
+                         !is_hex((unsigned char)uri[i + 2]) || bad_escape(uri + i)))
+            return 0; /* "%zz", "%2", "%u002F": upstreams read these each their own way */
     }
+    if (hidden_escape(uri, end)) return 0;
     return n;
 }
 

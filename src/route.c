@@ -18,6 +18,7 @@
 #include "pane.h"
 #include "ids.h"
 #include "log.h"
+#include "proxy.h"
 #include "reply.h"
 #include "util.h"
 
@@ -174,12 +175,29 @@ static void reply_early(struct http_req *req, kg_err rc, const char *msg)
     else reply_error(req, rc, msg);
 }
 
+/* Behind a trusted proxy the client is the address its forwarding header names: req->peer
+ * becomes that, for throttling, the audit log and the log lines.  More header lines than
+ * PROXY_LINES_MAX are not read at all (the right-most ones would be the ones that count). */
+#define PROXY_LINES_MAX 16
+static void client_address(const struct proxy *p, struct http_req *req)
+{
+    if (!proxy_trusts(p, req->peer)) return;
+    const char *name = proxy_header_name(p), *v[PROXY_LINES_MAX];
+    size_t n = 0;
+    while (n < PROXY_LINES_MAX && (v[n] = http_header_nth(req, name, n)) != NULL) n++;
+    if (n == PROXY_LINES_MAX && http_header_nth(req, name, n)) n = 0;
+    char client[PROXY_ADDR_MAX];
+    proxy_client(p, req->peer, v, n, client);
+    kg_strcpy(req->peer, sizeof req->peer, client);
+}
+
 void route_request(struct http_req *req, void *ctx)
 {
     struct call c;
     memset(&c, 0, sizeof c);
     c.app = ctx;
     c.req = req;
+    if (c.app->proxy) client_address(c.app->proxy, req);
     const struct route *r = NULL;
     int path_known = 0;
     for (size_t i = 0; i < KG_ARRAY_LEN(routes) && !r; i++) {
@@ -200,7 +218,9 @@ void route_request(struct http_req *req, void *ctx)
         reply_early(req, KG_TOOBIG, "the request body is too large");
         return;
     }
-    if (req->query_repeated) {
+    /* The gate reads no query, and a proxy may pass its client's on (Caddy's forward_auth
+     * does): only the other routes refuse a repeated parameter. */
+    if (req->query_repeated && r->fn != gate_check) {
         reply_early(req, KG_INVALID, "a query parameter is repeated (or there are too many)");
         return;
     }

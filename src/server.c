@@ -18,6 +18,7 @@
 #include "gate.h"
 #include "http.h"
 #include "log.h"
+#include "proxy.h"
 #include "route.h"
 #include "service.h"
 #include "util.h"
@@ -66,6 +67,7 @@ int server_run(const struct server_opts *o)
     struct throttle *throttle = NULL;
     struct gate *gate = NULL;
     struct vcache *vcache = NULL;
+    struct proxy *proxy = NULL;
     struct app app;
     struct bg bg = {0};
     pthread_t bg_thread;
@@ -97,7 +99,23 @@ int server_run(const struct server_opts *o)
     app.sessions = sessions;
     app.vcache = vcache;
     app.throttle = throttle;
-    if ((rc = gate_new(o->policy, &gate)) != KG_OK) {
+    enum gate_headers gate_form = GATE_HEADERS_AUTO;
+    if (o->gate_headers && gate_headers_parse(o->gate_headers, &gate_form) != KG_OK) {
+        KG_LOG(LOG_ERR, "--gate-headers is auto, original (nginx, envoy) or forwarded (traefik, caddy)");
+        goto out;
+    }
+    if (o->trusted_proxy || o->forwarded_header) {
+        char err[160] = "";
+        if (proxy_new(o->trusted_proxy, o->forwarded_header, &proxy, err, sizeof err) != KG_OK) {
+            KG_LOG(LOG_ERR, "cannot start: %s", err[0] ? err : "out of memory");
+            goto out;
+        }
+        app.proxy = proxy;
+        if (o->trusted_proxy)
+            KG_LOG(LOG_INFO, "client addresses from %s when the peer is in %s",
+                   proxy_header_name(proxy), o->trusted_proxy);
+    }
+    if ((rc = gate_new(o->policy, gate_form, &gate)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot start: the policy file %s was refused", o->policy);
         goto out;
     }
@@ -168,6 +186,7 @@ out:
     view_free(view);
     sessions_free(sessions);
     gate_free(gate);
+    proxy_free(proxy);
     throttle_free(throttle);
     vcache_free(vcache);
     keys_free(keys);

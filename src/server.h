@@ -14,6 +14,9 @@ struct server_opts {
     const char *issuer;   /* NULL = "http://" + listen */
     const char *audience; /* NULL = issuer */
     const char *policy;   /* the gate's route policy file; NULL = deny every route */
+    const char *gate_headers;     /* --gate-headers; NULL = auto */
+    const char *trusted_proxy;    /* --trusted-proxy CIDR[,CIDR…]; NULL = none */
+    const char *forwarded_header; /* --forwarded-header; NULL = X-Forwarded-For */
     int64_t access_token_ttl;
     int64_t session_idle; /* seconds a pane session lives unused */
     unsigned threads;     /* 0 = one per core */

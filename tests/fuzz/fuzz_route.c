@@ -107,7 +107,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if ((rc = keys_open(scratch_dir(), &keys)) != KG_OK) fail("keys_open", rc);
     if ((rc = view_new(st, &view)) != KG_OK) fail("view_new", rc);
     if ((rc = sessions_new(3600, &sessions)) || (rc = throttle_new(&throttle)) ||
-        (rc = vcache_new(&vcache)) || (rc = gate_new(pol, &gate)))
+        (rc = vcache_new(&vcache)) || (rc = gate_new(pol, GATE_HEADERS_AUTO, &gate)))
         fail("sessions, throttle, vcache, gate", rc);
     memcpy(app.cfg.issuer, "http://127.0.0.1:8080", sizeof "http://127.0.0.1:8080");
     memcpy(app.cfg.audience, app.cfg.issuer, sizeof app.cfg.issuer);

@@ -135,6 +135,14 @@ const char *http_header(const struct http_req *req, const char *name)
     return lookup(s->headers, s->nheaders, name, 1);
 }
 
+const char *http_header_nth(const struct http_req *req, const char *name, size_t n)
+{
+    const struct stub_req *s = req->impl;
+    for (size_t i = 0; i < s->nheaders; i++)
+        if (strcasecmp(s->headers[i].name, name) == 0 && n-- == 0) return s->headers[i].value;
+    return NULL;
+}
+
 const char *http_cookie(const struct http_req *req, const char *name)
 {
     const struct stub_req *s = req->impl;

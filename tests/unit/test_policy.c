@@ -225,7 +225,53 @@ static void test_refused_uris(void **state)
                              "*",
                              "http://host/a",
                              "?x",
-                             "#x"};
+                             "#x",
+                             /* what an upstream may decode (issue 13): double and deeper
+                              * encodings of the refused escapes */
+                             "/a/%252e%252e/b",
+                             "/a/%252E",
+                             "/a/%252F",
+                             "/a/%252f..",
+                             "/a/%255C",
+                             "/a/%2500",
+                             "/a/%253B",
+                             "/a/%25252F",
+                             "/a/%2525252e",
+                             "/a/%25%32%46",  /* "%2F" after one decoding */
+                             "/a/%25%32%65",
+                             "/a/%2525%32%46",
+                             /* an encoded ';' (Tomcat's "..;"), encoded control bytes */
+                             "/a/..%3B/b",
+                             "/a/..%3b/b",
+                             "/a/%0A",
+                             "/a/%0d%0a",
+                             "/a/%09",
+                             "/a/%1F",
+                             "/a/%7F",
+                             "/a/%250A",
+                             /* invalid percent sequences */
+                             "/a/%",
+                             "/a/%2",
+                             "/a/%zz",
+                             "/a/%%32%46",
+                             "/a/%u002F",
+                             "/a/%G1",
+                             "/a/x%",
+                             "/a/%2?x",
+                             /* overlong and invalid UTF-8, encoded or raw */
+                             "/a/%C0%AF",     /* '/' in two bytes */
+                             "/a/%c0%ae%c0%ae/b",
+                             "/a/%E0%80%AF",  /* '/' in three bytes */
+                             "/a/%F0%80%80%AF",
+                             "/a/%C1%9C",     /* '\\' in two bytes */
+                             "/a/%ED%A0%80",  /* a surrogate */
+                             "/a/%F4%90%80%80", /* past U+10FFFF */
+                             "/a/%FF",
+                             "/a/%C3",        /* cut short */
+                             "/a/%80",
+                             "/a/\xc0\xaf",
+                             "/a/\xff",
+                             "/a/caf\xc3"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         if (policy_match(p, "GET", refused[i])) fail_msg("URI \"%s\" was not refused", refused[i]);
     }
@@ -238,9 +284,12 @@ static void test_refused_uris(void **state)
                              "/a/...",
                              "/a/.x",
                              "/a/%41%42",
-                             "/a/%2",
-                             "/a/%",
-                             "/a/%252e",
+                             "/a/%2541",      /* "%41" once decoded: "A", nothing refused */
+                             "/a/100%25",     /* a literal '%' */
+                             "/a/100%25off",  /* "%of" is no escape after decoding */
+                             "/a/caf%C3%A9",  /* UTF-8, encoded */
+                             "/a/%E2%82%AC",
+                             "/a/%F0%9F%98%80",
                              "/a;x=1",
                              "/caf\xc3\xa9",
                              "/a/b/?..=1",
@@ -257,6 +306,24 @@ static void test_refused_uris(void **state)
     assert_match(p, "GET", "/public/..%2Fadmin", NULL);
     assert_match(p, "GET", "/public/..;/admin/users", NULL);
     assert_match(p, "GET", "/public\\..\\admin", NULL);
+    assert_match(p, "GET", "/public/%252e%252e/admin/users", NULL);
+    assert_match(p, "GET", "/public/..%252Fadmin", NULL);
+    assert_match(p, "GET", "/public/%c0%ae%c0%ae/admin/users", NULL);
+    assert_match(p, "GET", "/public/..%3B/admin/users", NULL);
+    policy_free(p);
+
+    /* A URI holding '%' is decoded for these checks up to 4096 bytes; a longer one is
+     * refused, a longer one without '%' is matched as before. */
+    char longuri[4200];
+    longuri[0] = '/';
+    memset(longuri + 1, 'a', sizeof longuri - 2);
+    longuri[sizeof longuri - 1] = '\0';
+    p = parse_ok("ANY /** anything\n");
+    assert_match(p, "GET", longuri, "anything");
+    memcpy(longuri + 1, "%41", 3);
+    assert_match(p, "GET", longuri, NULL);
+    longuri[4000] = '\0';
+    assert_match(p, "GET", longuri, "anything");
     policy_free(p);
 }
 
@@ -424,7 +491,7 @@ static void test_parse_errors(void **state)
         {"GET /a%zz x\n", KG_INVALID, "line 1: bad '%' escape in pattern '/a%zz'"},
         {"GET /a% x\n", KG_INVALID, "line 1: bad '%' escape*"},
         {"GET /a%2 x\n", KG_INVALID, "line 1: bad '%' escape*"},
-        {"GET /a%2f x\n", KG_INVALID, "line 1: %2F, %2E, %5C and %00 never match: '/a%2f'"},
+        {"GET /a%2f x\n", KG_INVALID, "line 1: %2F, %2E, %5C, %3B and control bytes never match: '/a%2f'"},
         {"GET /a\\b x\n", KG_INVALID, "line 1: character not allowed in pattern '/a\\b'"},
         {"GET /a?b x\n", KG_INVALID, "line 1: character not allowed*"},
         {"GET /caf\xc3\xa9 x\n", KG_INVALID, "line 1: character not allowed in pattern '/caf?\?'"},

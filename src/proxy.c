@@ -1,0 +1,279 @@
+/*
+ * proxy.c — trusted proxy ranges and the client address behind them.
+ *
+ * Layout: addresses (parse, normalise, match a range), the range list, the header's hops
+ * read from the right.
+ */
+#include "proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "util.h"
+
+struct addr {
+    int family; /* AF_INET (4 bytes used) or AF_INET6 */
+    unsigned char b[16];
+};
+
+struct range {
+    struct addr a;
+    unsigned bits;
+};
+
+struct proxy {
+    struct range r[PROXY_RANGES_MAX];
+    size_t n;
+    enum proxy_header header;
+};
+
+/* ---- addresses --------------------------------------------------------------------------- */
+
+static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* An IPv4-mapped IPv6 address becomes the IPv4 address it carries. */
+static void normalise(struct addr *a)
+{
+    if (a->family == AF_INET6 && memcmp(a->b, v4_mapped, 12) == 0) {
+        memmove(a->b, a->b + 12, 4);
+        a->family = AF_INET;
+    }
+}
+
+/* Parses the numeric address s[0..len) (no brackets, no port). */
+static int addr_parse(const char *s, size_t len, struct addr *a)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    if (len == 0 || len >= sizeof buf) return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    memset(a, 0, sizeof *a);
+    if (inet_pton(AF_INET, buf, a->b) == 1) a->family = AF_INET;
+    else if (inet_pton(AF_INET6, buf, a->b) == 1) a->family = AF_INET6;
+    else return 0;
+    normalise(a);
+    return 1;
+}
+
+static void addr_text(const struct addr *a, char out[PROXY_ADDR_MAX])
+{
+    if (!inet_ntop(a->family, a->b, out, PROXY_ADDR_MAX)) out[0] = '\0';
+}
+
+static int in_range(const struct range *r, const struct addr *a)
+{
+    if (r->a.family != a->family) return 0;
+    unsigned full = r->bits / 8, rest = r->bits % 8;
+    if (memcmp(r->a.b, a->b, full) != 0) return 0;
+    if (!rest) return 1;
+    unsigned char mask = (unsigned char)(0xffu << (8 - rest));
+    return (r->a.b[full] & mask) == (a->b[full] & mask);
+}
+
+static int trusted(const struct proxy *p, const struct addr *a)
+{
+    for (size_t i = 0; p && i < p->n; i++)
+        if (in_range(&p->r[i], a)) return 1;
+    return 0;
+}
+
+/* ---- the range list ---------------------------------------------------------------------- */
+
+/* Parses one "address[/bits]" item s[0..len). */
+static int range_parse(const char *s, size_t len, struct range *r)
+{
+    const char *slash = memchr(s, '/', len);
+    size_t alen = slash ? (size_t)(slash - s) : len;
+    struct addr raw;
+    char buf[INET6_ADDRSTRLEN + 1];
+    if (alen == 0 || alen >= sizeof buf) return 0;
+    memcpy(buf, s, alen);
+    buf[alen] = '\0';
+    memset(&raw, 0, sizeof raw);
+    if (inet_pton(AF_INET, buf, raw.b) == 1) raw.family = AF_INET;
+    else if (inet_pton(AF_INET6, buf, raw.b) == 1) raw.family = AF_INET6;
+    else return 0;
+    unsigned max = raw.family == AF_INET ? 32 : 128;
+    int64_t bits = max;
+    if (slash) {
+        char nb[8];
+        size_t nl = len - alen - 1;
+        if (nl == 0 || nl >= sizeof nb) return 0;
+        memcpy(nb, slash + 1, nl);
+        nb[nl] = '\0';
+        if (kg_parse_int64(nb, 0, max, &bits) != KG_OK) return 0;
+    }
+    /* "::ffff:10.0.0.0/104" is the IPv4 range 10.0.0.0/8: peers are compared as IPv4. */
+    if (raw.family == AF_INET6 && memcmp(raw.b, v4_mapped, 12) == 0 && bits >= 96) {
+        normalise(&raw);
+        bits -= 96;
+    }
+    r->a = raw;
+    r->bits = (unsigned)bits;
+    /* Host bits beyond the prefix are cleared, so "10.1.2.3/8" means 10.0.0.0/8. */
+    for (unsigned i = r->bits; i < (r->a.family == AF_INET ? 32u : 128u); i++)
+        r->a.b[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+    return 1;
+}
+
+kg_err proxy_new(const char *ranges, const char *header, struct proxy **out, char *err,
+                 size_t err_size)
+{
+    struct proxy *p = calloc(1, sizeof *p);
+    if (!p) return KG_ENOMEM;
+    if (!header || strcasecmp(header, "X-Forwarded-For") == 0) p->header = PROXY_X_FORWARDED_FOR;
+    else if (strcasecmp(header, "Forwarded") == 0) p->header = PROXY_FORWARDED;
+    else if (strcasecmp(header, "X-Real-IP") == 0) p->header = PROXY_X_REAL_IP;
+    else {
+        snprintf(err, err_size, "--forwarded-header is X-Forwarded-For, Forwarded or X-Real-IP");
+        free(p);
+        return KG_INVALID;
+    }
+    const char *s = ranges ? ranges : "";
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        const char *item = s;
+        size_t il = len;
+        while (il && (*item == ' ' || *item == '\t')) item++, il--;
+        while (il && (item[il - 1] == ' ' || item[il - 1] == '\t')) il--;
+        if (p->n == PROXY_RANGES_MAX || !range_parse(item, il, &p->r[p->n])) {
+            char shown[64];
+            size_t keep = il < sizeof shown - 1 ? il : sizeof shown - 1;
+            memcpy(shown, item, keep);
+            shown[keep] = '\0';
+            kg_log_clean(shown, shown, sizeof shown);
+            if (p->n == PROXY_RANGES_MAX)
+                snprintf(err, err_size, "--trusted-proxy takes at most %d ranges", PROXY_RANGES_MAX);
+            else
+                snprintf(err, err_size, "--trusted-proxy: '%s' is not an address or CIDR range",
+                         shown);
+            free(p);
+            return KG_INVALID;
+        }
+        p->n++;
+        s += len;
+        if (*s == ',') s++;
+    }
+    *out = p;
+    return KG_OK;
+}
+
+void proxy_free(struct proxy *p)
+{
+    free(p);
+}
+
+const char *proxy_header_name(const struct proxy *p)
+{
+    static const char *const names[] = {"X-Forwarded-For", "Forwarded", "X-Real-IP"};
+    return names[p ? p->header : PROXY_X_FORWARDED_FOR];
+}
+
+int proxy_trusts(const struct proxy *p, const char *addr)
+{
+    struct addr a;
+    return p && addr && addr_parse(addr, strlen(addr), &a) && trusted(p, &a);
+}
+
+int proxy_trusts_sockaddr(const struct proxy *p, const struct sockaddr *sa)
+{
+    struct addr a;
+    memset(&a, 0, sizeof a);
+    if (!p || !sa) return 0;
+    if (sa->sa_family == AF_INET) {
+        a.family = AF_INET;
+        memcpy(a.b, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        a.family = AF_INET6;
+        memcpy(a.b, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        normalise(&a);
+    } else {
+        return 0;
+    }
+    return trusted(p, &a);
+}
+
+/* ---- the hops ---------------------------------------------------------------------------- */
+
+/* Reads one hop s[0..len) as an address: X-Forwarded-For's "a", "a:port", "[v6]:port", or
+ * Forwarded's element "for=…;proto=…" with its value maybe quoted. */
+static int hop_parse(enum proxy_header h, const char *s, size_t len, struct addr *a)
+{
+    while (len && (*s == ' ' || *s == '\t')) s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    if (h == PROXY_FORWARDED) { /* find the for= pair among ';'-separated pairs */
+        const char *v = NULL;
+        size_t vl = 0;
+        while (len) {
+            size_t pl = 0;
+            while (pl < len && s[pl] != ';') pl++;
+            const char *q = s;
+            size_t ql = pl;
+            while (ql && (*q == ' ' || *q == '\t')) q++, ql--;
+            if (ql > 4 && strncasecmp(q, "for=", 4) == 0) {
+                if (v) return 0; /* two for= in one element */
+                v = q + 4;
+                vl = ql - 4;
+                while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+            }
+            s += pl;
+            len -= pl;
+            if (len) s++, len--;
+        }
+        if (!v) return 0;
+        if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') v++, vl -= 2;
+        s = v;
+        len = vl;
+    }
+    if (len && s[0] == '[') { /* [v6] or [v6]:port */
+        const char *close = memchr(s, ']', len);
+        if (!close) return 0;
+        size_t after = len - (size_t)(close - s) - 1;
+        if (after && close[1] != ':') return 0;
+        return addr_parse(s + 1, (size_t)(close - s) - 1, a);
+    }
+    const char *colon = memchr(s, ':', len);
+    if (colon && !memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) && memchr(s, '.', len))
+        len = (size_t)(colon - s); /* a.b.c.d:port */
+    return addr_parse(s, len, a);
+}
+
+void proxy_client(const struct proxy *p, const char *peer, const char *const *values, size_t n,
+                  char out[PROXY_ADDR_MAX])
+{
+    struct addr cur;
+    kg_strcpy(out, PROXY_ADDR_MAX, peer ? peer : "");
+    if (!p || !peer || !addr_parse(peer, strlen(peer), &cur) || !trusted(p, &cur)) return;
+    if (p->header == PROXY_X_REAL_IP) {
+        struct addr a;
+        if (n == 1 && hop_parse(p->header, values[0], strlen(values[0]), &a)) addr_text(&a, out);
+        return;
+    }
+    /* Right to left over the lines, and over each line's comma-separated hops. */
+    for (size_t i = n; i-- > 0;) {
+        const char *line = values[i];
+        size_t end = strlen(line);
+        for (;;) {
+            size_t start = end;
+            while (start && line[start - 1] != ',') start--;
+            struct addr a;
+            int blank = 1;
+            for (size_t k = start; k < end && blank; k++)
+                blank = line[k] == ' ' || line[k] == '\t';
+            if (!blank) { /* "a, , b": an empty item is skipped, as RFC 9110 lists allow */
+                if (!hop_parse(p->header, line + start, end - start, &a)) goto done;
+                cur = a;
+                if (!trusted(p, &a)) goto done;
+            }
+            if (start == 0) break;
+            end = start - 1;
+        }
+    }
+done:
+    addr_text(&cur, out);
+}
