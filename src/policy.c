@@ -281,6 +281,13 @@ static kg_err add_pattern(struct builder *b, struct rule *r, const char *pat, si
         set_err(err, err_size, "line %lu: path pattern must start with '/': '%s'", line, q);
         return KG_INVALID;
     }
+    if (hidden_escape(pat, n)) { /* no URI could match it: policy_match refuses them all */
+        set_err(err, err_size,
+                "line %lu: pattern never matches: once decoded it holds a refused escape or "
+                "bytes that are not UTF-8: '%s'",
+                line, q);
+        return KG_INVALID;
+    }
     r->seg_first = (uint32_t)b->p->nsegs;
     r->nseg = 0;
     r->rest = 0;

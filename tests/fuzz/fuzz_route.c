@@ -26,6 +26,7 @@
 
 #include "app.h"
 #include "gate.h"
+#include "proxy.h"
 #include "log.h"
 #include "route.h"
 #include "scratch.h"
@@ -109,6 +110,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if ((rc = sessions_new(3600, &sessions)) || (rc = throttle_new(&throttle)) ||
         (rc = vcache_new(&vcache)) || (rc = gate_new(pol, GATE_HEADERS_AUTO, &gate)))
         fail("sessions, throttle, vcache, gate", rc);
+    /* the stub's peer, 127.0.0.1, is a trusted proxy: X-Forwarded-For is read */
+    static struct proxy *proxy;
+    char perr[128];
+    if ((rc = proxy_new("127.0.0.0/8,::1", NULL, &proxy, perr, sizeof perr))) fail("proxy", rc);
+    app.proxy = proxy;
     memcpy(app.cfg.issuer, "http://127.0.0.1:8080", sizeof "http://127.0.0.1:8080");
     memcpy(app.cfg.audience, app.cfg.issuer, sizeof app.cfg.issuer);
     app.cfg.access_token_ttl = 3600;
