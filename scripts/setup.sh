@@ -8,7 +8,7 @@ case "$what" in
   run) ;;
   # clang and libFuzzer's runtime (libclang_rt.fuzzer*.a, only recommended by clang on Debian 12)
   # for the fuzz drivers (scripts/fuzz.sh).
-  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light postgresql clang libclang-rt-14-dev) ;;
+  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light postgresql sqlite3 clang libclang-rt-14-dev) ;;
   bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
