@@ -144,8 +144,8 @@ static kg_err role_ids_ok(const kg_role_id *ids, size_t n, const char **why)
 /* ---- tokens -------------------------------------------------------------------------- */
 
 static kg_err token_create_do(struct app *a, const struct actor *who, const char *description,
-                            const char *role_id, int64_t expires_on, struct kg_token *out,
-                            char secret[KG_SECRET_LEN + 1], struct audited *au, const char **why)
+                              const char *role_id, int64_t expires_on, struct kg_token *out,
+                              char secret[KG_SECRET_LEN + 1], struct audited *au, const char **why)
 {
     kg_err rc;
     int64_t now = kg_now_ms();
@@ -194,7 +194,7 @@ static kg_err token_create_do(struct app *a, const struct actor *who, const char
 }
 
 static kg_err token_revoke_do(struct app *a, const char *client_id, struct kg_token *out,
-                               struct audited *au, const char **why)
+                              struct audited *au, const char **why)
 {
     int changed = 0;
     kg_err rc;
@@ -253,9 +253,9 @@ static kg_err role_write_error(kg_err rc, const char **why)
 }
 
 static kg_err role_create_do(struct app *a, const struct actor *who, const char *name,
-                           const char *description, const kg_role_id *granted, size_t ngranted,
-                           int grant_to_creator, struct kg_role *out, struct audited *au,
-                           const char **why)
+                             const char *description, const kg_role_id *granted, size_t ngranted,
+                             int grant_to_creator, struct kg_role *out, struct audited *au,
+                             const char **why)
 {
     kg_err rc;
     if (!service_role_name_valid(name)) {
@@ -300,9 +300,9 @@ static kg_err role_create_do(struct app *a, const struct actor *who, const char 
 }
 
 static kg_err role_update_do(struct app *a, const struct actor *who, const char *role_id,
-                           const char *name, const char *description, const kg_role_id *granted,
-                           size_t ngranted, int set_granted, struct kg_role *out,
-                           struct audited *au, const char **why)
+                             const char *name, const char *description, const kg_role_id *granted,
+                             size_t ngranted, int set_granted, struct kg_role *out,
+                             struct audited *au, const char **why)
 {
     struct kg_role r;
     kg_err rc = changeable_role(a, who, role_id, 0, &r, why);
@@ -339,7 +339,7 @@ static kg_err role_update_do(struct app *a, const struct actor *who, const char 
 }
 
 static kg_err role_delete_do(struct app *a, const struct actor *who, const char *role_id,
-                           struct audited *au, const char **why)
+                             struct audited *au, const char **why)
 {
     struct kg_role r;
     kg_err rc = changeable_role(a, who, role_id, 0, &r, why);
@@ -380,8 +380,8 @@ static kg_err privilege_args(struct app *a, const struct actor *who, const char 
 }
 
 static kg_err privilege_grant_do(struct app *a, const struct actor *who, const char *role_id,
-                               const char *kind, const char *privilege, struct audited *au,
-                               const char **why)
+                                 const char *kind, const char *privilege, struct audited *au,
+                                 const char **why)
 {
     struct kg_privilege p;
     kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
@@ -397,8 +397,8 @@ static kg_err privilege_grant_do(struct app *a, const struct actor *who, const c
 }
 
 static kg_err privilege_revoke_do(struct app *a, const struct actor *who, const char *role_id,
-                                const char *kind, const char *privilege, int *changed,
-                                struct audited *au, const char **why)
+                                  const char *kind, const char *privilege, int *changed,
+                                  struct audited *au, const char **why)
 {
     struct kg_privilege p;
     kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
@@ -439,9 +439,9 @@ static kg_err user_write_error(kg_err rc, const char **why)
 }
 
 static kg_err user_create_do(struct app *a, const struct actor *who, const char *email,
-                           const char *password, const kg_role_id *roles, size_t nroles,
-                           struct kg_user *out, char generated[33], struct audited *au,
-                           const char **why)
+                             const char *password, const kg_role_id *roles, size_t nroles,
+                             struct kg_user *out, char generated[33], struct audited *au,
+                             const char **why)
 {
     kg_err rc;
     generated[0] = '\0';
@@ -481,9 +481,9 @@ fail:
 }
 
 static kg_err user_update_do(struct app *a, const struct actor *who, const char *user_id,
-                           const char *email, const char *password, const kg_role_id *roles,
-                           size_t nroles, int set_roles, struct kg_user *out, struct audited *au,
-                           const char **why)
+                             const char *email, const char *password, const kg_role_id *roles,
+                             size_t nroles, int set_roles, struct kg_user *out, struct audited *au,
+                             const char **why)
 {
     kg_err rc;
     struct kg_user u;
@@ -518,7 +518,7 @@ static kg_err user_update_do(struct app *a, const struct actor *who, const char 
 }
 
 static kg_err user_delete_do(struct app *a, const struct actor *who, const char *user_id,
-                           struct audited *au, const char **why)
+                             struct audited *au, const char **why)
 {
     struct kg_user u;
     kg_err rc = store_user_get(a->st, user_id, &u);
@@ -678,8 +678,8 @@ kg_err service_user_update(struct app *a, const struct actor *who, const char *u
     struct audited au;
     *why = "";
     audited_init(&au, who, "user.update", user_id, password ? "password changed" : "");
-    kg_err rc = user_update_do(a, who, user_id, email, password, roles, nroles, set_roles, out,
-                               &au, why);
+    kg_err rc =
+        user_update_do(a, who, user_id, email, password, roles, nroles, set_roles, out, &au, why);
     settle(a, who, &au, rc, user_id, *why);
     return rc;
 }

@@ -36,7 +36,8 @@ struct store_ops {
     void (*close)(struct store *st);
     kg_err (*version)(struct store *st, int64_t *data_ver, int64_t *roles_ver);
 
-    kg_err (*token_insert)(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
+    kg_err (*token_insert)(struct store *st, const struct kg_token *t,
+                           const struct kg_audit *audit);
     kg_err (*token_get)(struct store *st, const char *client_id, struct kg_token *out);
     kg_err (*token_list)(struct store *st, int64_t before_seq, size_t limit,
                          struct kg_token **out, size_t *n);

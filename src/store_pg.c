@@ -527,8 +527,9 @@ static kg_err exec_script(struct pg_store *ps, const char *script)
 static int audit_valid(const struct kg_audit *e)
 {
     return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
-           e->action[0] && fits(e->target, sizeof e->target) && fits(e->address, sizeof e->address) &&
-           fits(e->outcome, sizeof e->outcome) && e->outcome[0] && fits(e->detail, sizeof e->detail);
+           e->action[0] && fits(e->target, sizeof e->target) &&
+           fits(e->address, sizeof e->address) && fits(e->outcome, sizeof e->outcome) &&
+           e->outcome[0] && fits(e->detail, sizeof e->detail);
 }
 
 /* A change's optional entry: none, or a valid one. */
@@ -916,7 +917,8 @@ static kg_err token_insert_body(struct pg_store *ps, void *arg)
 static kg_err token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
 {
     if (!token_valid(t) || !audit_ok(audit)) return KG_INVALID;
-    return run_audited(pg(st), M_WRITE, token_insert_body, (void *)(uintptr_t)t, audit); /* read only */
+    /* t is only read by token_insert_body */
+    return run_audited(pg(st), M_WRITE, token_insert_body, (void *)(uintptr_t)t, audit);
 }
 
 /* A token query `id` with parameters `p`; its rows end up in tokens[n] (the caller's). */
@@ -1313,7 +1315,8 @@ static kg_err role_insert_body(struct pg_store *ps, void *arg)
 static kg_err role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
     if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
-    return run_audited(pg(st), M_WRITE, role_insert_body, (void *)(uintptr_t)r, audit); /* read only */
+    /* r is only read by role_insert_body */
+    return run_audited(pg(st), M_WRITE, role_insert_body, (void *)(uintptr_t)r, audit);
 }
 
 static kg_err role_update_body(struct pg_store *ps, void *arg)
@@ -1335,7 +1338,8 @@ static kg_err role_update_body(struct pg_store *ps, void *arg)
 static kg_err role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
     if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
-    return run_audited(pg(st), M_WRITE, role_update_body, (void *)(uintptr_t)r, audit); /* read only */
+    /* r is only read by role_update_body */
+    return run_audited(pg(st), M_WRITE, role_update_body, (void *)(uintptr_t)r, audit);
 }
 
 static kg_err role_delete_body(struct pg_store *ps, void *arg)
@@ -1358,7 +1362,8 @@ static kg_err role_delete_body(struct pg_store *ps, void *arg)
 static kg_err role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
 {
     if (!role_id || !audit_ok(audit)) return KG_INVALID;
-    return run_audited(pg(st), M_WRITE, role_delete_body, (void *)(uintptr_t)role_id, audit); /* read only */
+    /* role_id is only read by role_delete_body */
+    return run_audited(pg(st), M_WRITE, role_delete_body, (void *)(uintptr_t)role_id, audit);
 }
 
 /* ---- privileges ---------------------------------------------------------------------------- */
@@ -1583,7 +1588,8 @@ static kg_err user_insert_body(struct pg_store *ps, void *arg)
 static kg_err user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
     if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
-    return run_audited(pg(st), M_WRITE, user_insert_body, (void *)(uintptr_t)u, audit); /* read only */
+    /* u is only read by user_insert_body */
+    return run_audited(pg(st), M_WRITE, user_insert_body, (void *)(uintptr_t)u, audit);
 }
 
 static kg_err user_get_by(struct store *st, enum stmt_id id, const char *key, struct kg_user *out)
@@ -1645,7 +1651,8 @@ static kg_err user_update_body(struct pg_store *ps, void *arg)
 static kg_err user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
     if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
-    return run_audited(pg(st), M_WRITE, user_update_body, (void *)(uintptr_t)u, audit); /* read only */
+    /* u is only read by user_update_body */
+    return run_audited(pg(st), M_WRITE, user_update_body, (void *)(uintptr_t)u, audit);
 }
 
 static kg_err user_delete_body(struct pg_store *ps, void *arg)
@@ -1663,7 +1670,8 @@ static kg_err user_delete_body(struct pg_store *ps, void *arg)
 static kg_err user_delete(struct store *st, const char *user_id, const struct kg_audit *audit)
 {
     if (!user_id || !audit_ok(audit)) return KG_INVALID;
-    return run_audited(pg(st), M_WRITE, user_delete_body, (void *)(uintptr_t)user_id, audit); /* read only */
+    /* user_id is only read by user_delete_body */
+    return run_audited(pg(st), M_WRITE, user_delete_body, (void *)(uintptr_t)user_id, audit);
 }
 
 static kg_err user_count_body(struct pg_store *ps, void *arg)

@@ -445,8 +445,9 @@ out:
 static int audit_valid(const struct kg_audit *e)
 {
     return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
-           e->action[0] && fits(e->target, sizeof e->target) && fits(e->address, sizeof e->address) &&
-           fits(e->outcome, sizeof e->outcome) && e->outcome[0] && fits(e->detail, sizeof e->detail);
+           e->action[0] && fits(e->target, sizeof e->target) &&
+           fits(e->address, sizeof e->address) && fits(e->outcome, sizeof e->outcome) &&
+           e->outcome[0] && fits(e->detail, sizeof e->detail);
 }
 
 /* A change's optional entry: none, or a valid one. */

@@ -1314,40 +1314,61 @@ static void test_audit_entry_with_change(void **state)
 #define E(action, target, detail) change_entry(&(struct kg_audit){0}, action, target, detail)
 
     assert_int_equal(store_role_insert(f->st, &r, E("role.create", r.role_id, "1")), KG_OK);
-    assert_int_equal(store_role_insert(f->st, &taken, E("role.create", taken.role_id, "no")), KG_CONFLICT);
+    assert_int_equal(store_role_insert(f->st, &taken, E("role.create", taken.role_id, "no")),
+                     KG_CONFLICT);
     assert_int_equal(store_role_insert(f->st, &spare, E("role.create", spare.role_id, "2")), KG_OK);
     strcpy(r.description, "changed");
     assert_int_equal(store_role_update(f->st, &r, E("role.update", r.role_id, "3")), KG_OK);
-    assert_int_equal(store_role_update(f->st, &ghost_role, E("role.update", "", "no")), KG_NOTFOUND);
+    assert_int_equal(store_role_update(f->st, &ghost_role, E("role.update", "", "no")),
+                     KG_NOTFOUND);
 
     assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "4")), KG_OK);
-    assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "no")), KG_CONFLICT);
-    assert_int_equal(store_token_insert(f->st, &orphan, E("apiToken.create", "", "no")), KG_NOTFOUND);
-    assert_int_equal(store_role_delete(f->st, r.role_id, E("role.delete", r.role_id, "no")), KG_PRECONDITION);
-    assert_int_equal(store_token_revoke(f->st, t.client_id, 200, &changed, E("apiToken.revoke", t.client_id, "5")), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "no")),
+                     KG_CONFLICT);
+    assert_int_equal(store_token_insert(f->st, &orphan, E("apiToken.create", "", "no")),
+                     KG_NOTFOUND);
+    assert_int_equal(store_role_delete(f->st, r.role_id, E("role.delete", r.role_id, "no")),
+                     KG_PRECONDITION);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 200, &changed,
+                                        E("apiToken.revoke", t.client_id, "5")),
+                     KG_OK);
     assert_int_equal(changed, 1);
     /* revoking it again changes nothing, but the attempt is recorded */
-    assert_int_equal(store_token_revoke(f->st, t.client_id, 300, &changed, E("apiToken.revoke", t.client_id, "6")), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 300, &changed,
+                                        E("apiToken.revoke", t.client_id, "6")),
+                     KG_OK);
     assert_int_equal(changed, 0);
-    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000099", 300, &changed, E("apiToken.revoke", "", "no")), KG_NOTFOUND);
+    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000099", 300, &changed,
+                                        E("apiToken.revoke", "", "no")),
+                     KG_NOTFOUND);
 
-    assert_int_equal(store_privilege_grant(f->st, &p, 1, E("privilege.grant", p.role_id, "7")), KG_OK);
-    assert_int_equal(store_privilege_grant(f->st, &p, 2, E("privilege.grant", p.role_id, "8")), KG_OK); /* as it is */
-    assert_int_equal(store_privilege_grant(f->st, &ghost_priv, 1, E("privilege.grant", "", "no")), KG_NOTFOUND);
-    assert_int_equal(store_privilege_revoke(f->st, &p, &changed, E("privilege.revoke", p.role_id, "9")), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 1, E("privilege.grant", p.role_id, "7")),
+                     KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 2, E("privilege.grant", p.role_id, "8")),
+                     KG_OK); /* as it is */
+    assert_int_equal(store_privilege_grant(f->st, &ghost_priv, 1, E("privilege.grant", "", "no")),
+                     KG_NOTFOUND);
+    assert_int_equal(
+        store_privilege_revoke(f->st, &p, &changed, E("privilege.revoke", p.role_id, "9")), KG_OK);
     assert_int_equal(changed, 1);
-    assert_int_equal(store_privilege_revoke(f->st, &p, &changed, E("privilege.revoke", p.role_id, "10")), KG_OK);
+    assert_int_equal(
+        store_privilege_revoke(f->st, &p, &changed, E("privilege.revoke", p.role_id, "10")), KG_OK);
     assert_int_equal(changed, 0);
 
     assert_int_equal(store_user_insert(f->st, &u, E("user.create", u.user_id, "11")), KG_OK);
-    assert_int_equal(store_user_insert(f->st, &twin, E("user.create", twin.user_id, "no")), KG_CONFLICT);
+    assert_int_equal(store_user_insert(f->st, &twin, E("user.create", twin.user_id, "no")),
+                     KG_CONFLICT);
     strcpy(u.email, "b@example.com");
     assert_int_equal(store_user_update(f->st, &u, E("user.update", u.user_id, "12")), KG_OK);
-    assert_int_equal(store_user_update(f->st, &ghost_user, E("user.update", "", "no")), KG_NOTFOUND);
+    assert_int_equal(store_user_update(f->st, &ghost_user, E("user.update", "", "no")),
+                     KG_NOTFOUND);
     assert_int_equal(store_user_delete(f->st, u.user_id, E("user.delete", u.user_id, "13")), KG_OK);
-    assert_int_equal(store_user_delete(f->st, u.user_id, E("user.delete", u.user_id, "no")), KG_NOTFOUND);
-    assert_int_equal(store_role_delete(f->st, spare.role_id, E("role.delete", spare.role_id, "14")), KG_OK);
-    assert_int_equal(store_role_delete(f->st, spare.role_id, E("role.delete", spare.role_id, "no")), KG_NOTFOUND);
+    assert_int_equal(store_user_delete(f->st, u.user_id, E("user.delete", u.user_id, "no")),
+                     KG_NOTFOUND);
+    assert_int_equal(store_role_delete(f->st, spare.role_id, E("role.delete", spare.role_id, "14")),
+                     KG_OK);
+    assert_int_equal(store_role_delete(f->st, spare.role_id, E("role.delete", spare.role_id, "no")),
+                     KG_NOTFOUND);
 
     /* a malformed entry (empty action) stops the change before anything is written */
     struct kg_token t3 = mk_token(3, PUBLIC_ID, 100);
@@ -1393,7 +1414,8 @@ static void test_audit_refused_rolls_back(void **state)
     /* creates: no record */
     assert_int_not_equal(store_role_insert(f->st, &r, REFUSED("role.create", r.role_id)), KG_OK);
     assert_int_equal(store_role_get(f->st, r.role_id, &rgot), KG_NOTFOUND);
-    assert_int_not_equal(store_token_insert(f->st, &t, REFUSED("apiToken.create", t.client_id)), KG_OK);
+    assert_int_not_equal(store_token_insert(f->st, &t, REFUSED("apiToken.create", t.client_id)),
+                         KG_OK);
     assert_int_equal(store_token_get(f->st, t.client_id, &tgot), KG_NOTFOUND);
     assert_int_not_equal(store_user_insert(f->st, &u, REFUSED("user.create", u.user_id)), KG_OK);
     assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_NOTFOUND);
@@ -1406,11 +1428,14 @@ static void test_audit_refused_rolls_back(void **state)
     assert_int_equal(store_role_insert(f->st, &other, E("role.create", other.role_id, "2")), KG_OK);
     assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "3")), KG_OK);
     assert_int_equal(store_user_insert(f->st, &u, E("user.create", u.user_id, "4")), KG_OK);
-    assert_int_equal(store_privilege_grant(f->st, &p, 1, E("privilege.grant", p.role_id, "5")), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 1, E("privilege.grant", p.role_id, "5")),
+                     KG_OK);
     versions(f->st, &d0, &r0);
 
     /* changes of existing records: each left as it was */
-    assert_int_not_equal(store_token_revoke(f->st, t.client_id, 200, &changed, REFUSED("apiToken.revoke", t.client_id)), KG_OK);
+    assert_int_not_equal(store_token_revoke(f->st, t.client_id, 200, &changed,
+                                            REFUSED("apiToken.revoke", t.client_id)),
+                         KG_OK);
     assert_int_equal(changed, 0);
     assert_int_equal(store_token_get(f->st, t.client_id, &tgot), KG_OK);
     assert_int_equal(tgot.status, KG_TOKEN_ACTIVE);
@@ -1420,17 +1445,21 @@ static void test_audit_refused_rolls_back(void **state)
     strcpy(renamed.role_name, "renamed");
     renamed.ngranted = 1;
     strcpy(renamed.granted[0], other.role_id);
-    assert_int_not_equal(store_role_update(f->st, &renamed, REFUSED("role.update", r.role_id)), KG_OK);
+    assert_int_not_equal(store_role_update(f->st, &renamed, REFUSED("role.update", r.role_id)),
+                         KG_OK);
     assert_int_equal(store_role_get(f->st, r.role_id, &rgot), KG_OK);
     assert_string_equal(rgot.role_name, "ops");
     assert_int_equal(rgot.ngranted, 0);
-    assert_int_not_equal(store_role_delete(f->st, other.role_id, REFUSED("role.delete", other.role_id)), KG_OK);
+    assert_int_not_equal(
+        store_role_delete(f->st, other.role_id, REFUSED("role.delete", other.role_id)), KG_OK);
     assert_int_equal(store_role_get(f->st, other.role_id, &rgot), KG_OK);
 
     struct kg_privilege deny = p;
     deny.kind = KG_DENY;
-    assert_int_not_equal(store_privilege_grant(f->st, &deny, 2, REFUSED("privilege.grant", p.role_id)), KG_OK);
-    assert_int_not_equal(store_privilege_revoke(f->st, &p, &changed, REFUSED("privilege.revoke", p.role_id)), KG_OK);
+    assert_int_not_equal(
+        store_privilege_grant(f->st, &deny, 2, REFUSED("privilege.grant", p.role_id)), KG_OK);
+    assert_int_not_equal(
+        store_privilege_revoke(f->st, &p, &changed, REFUSED("privilege.revoke", p.role_id)), KG_OK);
     assert_int_equal(changed, 0);
     assert_int_equal(store_privilege_list(f->st, p.role_id, &privs, &n), KG_OK);
     assert_int_equal(n, 1);
@@ -1439,10 +1468,12 @@ static void test_audit_refused_rolls_back(void **state)
 
     struct kg_user moved = u;
     strcpy(moved.email, "b@example.com");
-    assert_int_not_equal(store_user_update(f->st, &moved, REFUSED("user.update", u.user_id)), KG_OK);
+    assert_int_not_equal(store_user_update(f->st, &moved, REFUSED("user.update", u.user_id)),
+                         KG_OK);
     assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_OK);
     assert_string_equal(ugot.email, "a@example.com");
-    assert_int_not_equal(store_user_delete(f->st, u.user_id, REFUSED("user.delete", u.user_id)), KG_OK);
+    assert_int_not_equal(store_user_delete(f->st, u.user_id, REFUSED("user.delete", u.user_id)),
+                         KG_OK);
     assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_OK);
 
     versions(f->st, &d, &rv);
