@@ -9,7 +9,7 @@ case "$what" in
   # caddy: the proxy tests run examples/Caddyfile (tests/standards/proxies.test.mjs).
   # clang and libFuzzer's runtime (libclang_rt.fuzzer*.a, only recommended by clang on Debian 12)
   # for the fuzz drivers (scripts/fuzz.sh).
-  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql clang libclang-rt-14-dev) ;;
+  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql sqlite3 clang libclang-rt-14-dev) ;;
   bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

@@ -1,7 +1,13 @@
 /*
  * service.c — validation, the no-escalation rule, writes and view refresh for every change.
  *
- * Layout: validators, tokens, roles, privileges, users, bootstrap.
+ * Layout: validators, tokens, roles, privileges, users, bootstrap, and the audited entry points.
+ *
+ * Auditing.  Each entry point fills the OK entry of its change (struct audited) and hands it
+ * to its *_do, which passes it to the one store write that makes the change: the store
+ * commits the change and its entry together (store.h, "Audited changes").  When no write
+ * committed — the change was refused or failed — the entry point records the outcome in an
+ * entry of its own, a separate write that changes nothing else.
  */
 #include "service.h"
 
@@ -59,6 +65,19 @@ static kg_err text_ok(const char *s, const char *what_fail, const char **why)
         return KG_INVALID;
     }
     return KG_OK;
+}
+
+/* A change's audit entry on its way into the store write that makes the change. */
+struct audited {
+    struct kg_audit entry; /* outcome OK */
+    int committed;         /* the store wrote it, with the change */
+};
+
+static void audited_init(struct audited *au, const struct actor *who, const char *action,
+                         const char *target, const char *detail)
+{
+    audit_entry(&au->entry, who, action, target, detail);
+    au->committed = 0;
 }
 
 static void refresh(struct app *a)
@@ -125,8 +144,8 @@ static kg_err role_ids_ok(const kg_role_id *ids, size_t n, const char **why)
 /* ---- tokens -------------------------------------------------------------------------- */
 
 static kg_err token_create_do(struct app *a, const struct actor *who, const char *description,
-                            const char *role_id, int64_t expires_on, struct kg_token *out,
-                            char secret[KG_SECRET_LEN + 1], const char **why)
+                              const char *role_id, int64_t expires_on, struct kg_token *out,
+                              char secret[KG_SECRET_LEN + 1], struct audited *au, const char **why)
 {
     kg_err rc;
     int64_t now = kg_now_ms();
@@ -159,8 +178,10 @@ static kg_err token_create_do(struct app *a, const struct actor *who, const char
         ids_client_id(out->client_id);
         ids_secret(secret);
         keys_hash_secret(a->keys, secret, KG_SECRET_LEN, out->secret_hash);
-        if ((rc = store_token_insert(a->st, out)) != KG_CONFLICT) break;
+        audit_target(&au->entry, out->client_id);
+        if ((rc = store_token_insert(a->st, out, &au->entry)) != KG_CONFLICT) break;
     }
+    au->committed = rc == KG_OK;
     if (rc != KG_OK) {
         sodium_memzero(secret, KG_SECRET_LEN + 1);
         *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not store the token";
@@ -173,7 +194,7 @@ static kg_err token_create_do(struct app *a, const struct actor *who, const char
 }
 
 static kg_err token_revoke_do(struct app *a, const char *client_id, struct kg_token *out,
-                               const char **why)
+                              struct audited *au, const char **why)
 {
     int changed = 0;
     kg_err rc;
@@ -181,7 +202,9 @@ static kg_err token_revoke_do(struct app *a, const char *client_id, struct kg_to
         *why = "no token has that clientId";
         return KG_NOTFOUND;
     }
-    if ((rc = store_token_revoke(a->st, client_id, kg_now_ms(), &changed)) != KG_OK) {
+    rc = store_token_revoke(a->st, client_id, kg_now_ms(), &changed, &au->entry);
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) {
         *why = rc == KG_NOTFOUND ? "no token has that clientId" : "could not revoke the token";
         return rc;
     }
@@ -230,8 +253,9 @@ static kg_err role_write_error(kg_err rc, const char **why)
 }
 
 static kg_err role_create_do(struct app *a, const struct actor *who, const char *name,
-                           const char *description, const kg_role_id *granted, size_t ngranted,
-                           int grant_to_creator, struct kg_role *out, const char **why)
+                             const char *description, const kg_role_id *granted, size_t ngranted,
+                             int grant_to_creator, struct kg_role *out, struct audited *au,
+                             const char **why)
 {
     kg_err rc;
     if (!service_role_name_valid(name)) {
@@ -250,18 +274,24 @@ static kg_err role_create_do(struct app *a, const struct actor *who, const char 
     if (ngranted) memcpy(out->granted, granted, ngranted * sizeof *granted);
     for (int attempt = 0; attempt < 3; attempt++) {
         ids_role_id(out->role_id);
-        if ((rc = store_role_insert(a->st, out)) != KG_CONFLICT) break;
+        audit_target(&au->entry, out->role_id);
+        if ((rc = store_role_insert(a->st, out, &au->entry)) != KG_CONFLICT) break;
         struct kg_role same; /* a taken name is final; a taken id is retried */
         if (store_role_get_by_name(a->st, name, &same) == KG_OK) break;
     }
+    au->committed = rc == KG_OK;
     if (rc != KG_OK) return role_write_error(rc, why);
     struct kg_role creator;
     if (grant_to_creator && !who->operator && who->nroles &&
         store_role_get(a->st, who->roles[0], &creator) == KG_OK && !builtin(&creator) &&
         creator.ngranted < KG_GRANTS_MAX) {
+        struct kg_audit grant; /* a change of another role: its own entry */
+        char detail[64];
+        snprintf(detail, sizeof detail, "grants %s, made by a holder of this role", out->role_id);
+        audit_entry(&grant, who, "role.update", creator.role_id, detail);
         memcpy(creator.granted[creator.ngranted++], out->role_id, sizeof out->role_id);
         creator.modified_on = kg_now_ms();
-        if ((rc = store_role_update(a->st, &creator)) != KG_OK)
+        if ((rc = store_role_update(a->st, &creator, &grant)) != KG_OK)
             KG_LOG(LOG_WARNING, "role %s made, but not granted to its creator's role %s: %s",
                    out->role_id, creator.role_id, kg_err_name(rc));
     }
@@ -270,9 +300,9 @@ static kg_err role_create_do(struct app *a, const struct actor *who, const char 
 }
 
 static kg_err role_update_do(struct app *a, const struct actor *who, const char *role_id,
-                           const char *name, const char *description, const kg_role_id *granted,
-                           size_t ngranted, int set_granted, struct kg_role *out,
-                           const char **why)
+                             const char *name, const char *description, const kg_role_id *granted,
+                             size_t ngranted, int set_granted, struct kg_role *out,
+                             struct audited *au, const char **why)
 {
     struct kg_role r;
     kg_err rc = changeable_role(a, who, role_id, 0, &r, why);
@@ -301,18 +331,22 @@ static kg_err role_update_do(struct app *a, const struct actor *who, const char 
         if (ngranted) memcpy(r.granted, granted, ngranted * sizeof *granted);
     }
     r.modified_on = kg_now_ms();
-    if ((rc = store_role_update(a->st, &r)) != KG_OK) return role_write_error(rc, why);
+    rc = store_role_update(a->st, &r, &au->entry);
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) return role_write_error(rc, why);
     refresh(a);
     return store_role_get(a->st, role_id, out);
 }
 
 static kg_err role_delete_do(struct app *a, const struct actor *who, const char *role_id,
-                           const char **why)
+                             struct audited *au, const char **why)
 {
     struct kg_role r;
     kg_err rc = changeable_role(a, who, role_id, 0, &r, why);
     if (rc) return rc;
-    if ((rc = store_role_delete(a->st, role_id)) != KG_OK) {
+    rc = store_role_delete(a->st, role_id, &au->entry);
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) {
         *why = rc == KG_PRECONDITION ? "the role is held by an active token or a user"
                                      : "could not delete the role";
         return rc;
@@ -346,12 +380,15 @@ static kg_err privilege_args(struct app *a, const struct actor *who, const char 
 }
 
 static kg_err privilege_grant_do(struct app *a, const struct actor *who, const char *role_id,
-                               const char *kind, const char *privilege, const char **why)
+                                 const char *kind, const char *privilege, struct audited *au,
+                                 const char **why)
 {
     struct kg_privilege p;
     kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
     if (rc) return rc;
-    if ((rc = store_privilege_grant(a->st, &p, kg_now_ms())) != KG_OK) {
+    rc = store_privilege_grant(a->st, &p, kg_now_ms(), &au->entry);
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) {
         *why = "could not store the privilege";
         return rc;
     }
@@ -360,13 +397,15 @@ static kg_err privilege_grant_do(struct app *a, const struct actor *who, const c
 }
 
 static kg_err privilege_revoke_do(struct app *a, const struct actor *who, const char *role_id,
-                                const char *kind, const char *privilege, int *changed,
-                                const char **why)
+                                  const char *kind, const char *privilege, int *changed,
+                                  struct audited *au, const char **why)
 {
     struct kg_privilege p;
     kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
     if (rc) return rc;
-    if ((rc = store_privilege_revoke(a->st, &p, changed)) != KG_OK) {
+    rc = store_privilege_revoke(a->st, &p, changed, &au->entry);
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) {
         *why = "could not store the privilege";
         return rc;
     }
@@ -400,8 +439,9 @@ static kg_err user_write_error(kg_err rc, const char **why)
 }
 
 static kg_err user_create_do(struct app *a, const struct actor *who, const char *email,
-                           const char *password, const kg_role_id *roles, size_t nroles,
-                           struct kg_user *out, char generated[33], const char **why)
+                             const char *password, const kg_role_id *roles, size_t nroles,
+                             struct kg_user *out, char generated[33], struct audited *au,
+                             const char **why)
 {
     kg_err rc;
     generated[0] = '\0';
@@ -423,10 +463,12 @@ static kg_err user_create_do(struct app *a, const struct actor *who, const char 
     if (nroles) memcpy(out->roles, roles, nroles * sizeof *roles);
     for (int attempt = 0; attempt < 3; attempt++) {
         ids_user_id(out->user_id);
-        if ((rc = store_user_insert(a->st, out)) != KG_CONFLICT) break;
+        audit_target(&au->entry, out->user_id);
+        if ((rc = store_user_insert(a->st, out, &au->entry)) != KG_CONFLICT) break;
         struct kg_user same;
         if (store_user_get_by_email(a->st, email, &same) == KG_OK) break;
     }
+    au->committed = rc == KG_OK;
     if (rc != KG_OK) {
         user_write_error(rc, why);
         goto fail;
@@ -439,8 +481,9 @@ fail:
 }
 
 static kg_err user_update_do(struct app *a, const struct actor *who, const char *user_id,
-                           const char *email, const char *password, const kg_role_id *roles,
-                           size_t nroles, int set_roles, struct kg_user *out, const char **why)
+                             const char *email, const char *password, const kg_role_id *roles,
+                             size_t nroles, int set_roles, struct kg_user *out, struct audited *au,
+                             const char **why)
 {
     kg_err rc;
     struct kg_user u;
@@ -467,19 +510,24 @@ static kg_err user_update_do(struct app *a, const struct actor *who, const char 
         u.nroles = nroles;
         if (nroles) memcpy(u.roles, roles, nroles * sizeof *roles);
     }
-    if ((rc = store_user_update(a->st, &u)) != KG_OK) return user_write_error(rc, why);
+    rc = store_user_update(a->st, &u, &au->entry);
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) return user_write_error(rc, why);
     if (password && a->sessions) sessions_end_user(a->sessions, user_id); /* sign out elsewhere */
     return store_user_get(a->st, user_id, out);
 }
 
 static kg_err user_delete_do(struct app *a, const struct actor *who, const char *user_id,
-                           const char **why)
+                             struct audited *au, const char **why)
 {
     struct kg_user u;
     kg_err rc = store_user_get(a->st, user_id, &u);
     if (rc == KG_OK && (rc = may_change(a, who, (const kg_role_id *)u.roles, u.nroles, why)))
         return rc;
-    if (rc == KG_OK) rc = store_user_delete(a->st, user_id);
+    if (rc == KG_OK) {
+        rc = store_user_delete(a->st, user_id, &au->entry);
+        au->committed = rc == KG_OK;
+    }
     if (rc == KG_OK && a->sessions) sessions_end_user(a->sessions, user_id);
     if (rc != KG_OK) *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not delete the user";
     return rc;
@@ -508,32 +556,39 @@ kg_err service_bootstrap(struct app *a, int *created, char password[33])
 }
 
 /* ---- the audited entry points ----------------------------------------------------------
- * Each public change runs its *_do above and then records the attempt, whatever its outcome,
- * in the audit log (audit.h): the actor, the record acted on and, on failure, why. */
+ * Each public change fills its OK entry, runs its *_do above (whose store write commits the
+ * entry with the change) and, when nothing committed, records the attempt's outcome on its
+ * own: the actor, the record acted on and why it failed. */
 
-static const char *why_or(const char *why, kg_err rc, const char *ok)
+/* Records a change that did not commit; one that did has its entry already. */
+static void settle(struct app *a, const struct actor *who, const struct audited *au, kg_err rc,
+                   const char *target, const char *why)
 {
-    return rc == KG_OK ? ok : why;
+    if (!au->committed) audit_actor(a, who, au->entry.action, target, rc, why);
 }
 
 kg_err service_token_create(struct app *a, const struct actor *who, const char *description,
                             const char *role_id, int64_t expires_on, struct kg_token *out,
                             char secret[KG_SECRET_LEN + 1], const char **why)
 {
+    struct audited au;
     char detail[64];
     *why = "";
-    kg_err rc = token_create_do(a, who, description, role_id, expires_on, out, secret, why);
     snprintf(detail, sizeof detail, "role %s", role_id ? role_id : "");
-    audit_actor(a, who, "apiToken.create", rc == KG_OK ? out->client_id : "", rc, why_or(*why, rc, detail));
+    audited_init(&au, who, "apiToken.create", "", detail);
+    kg_err rc = token_create_do(a, who, description, role_id, expires_on, out, secret, &au, why);
+    settle(a, who, &au, rc, "", *why);
     return rc;
 }
 
 kg_err service_token_revoke(struct app *a, const struct actor *who, const char *client_id,
                             struct kg_token *out, const char **why)
 {
+    struct audited au;
     *why = "";
-    kg_err rc = token_revoke_do(a, client_id, out, why);
-    audit_actor(a, who, "apiToken.revoke", client_id, rc, *why);
+    audited_init(&au, who, "apiToken.revoke", client_id, "");
+    kg_err rc = token_revoke_do(a, client_id, out, &au, why);
+    settle(a, who, &au, rc, client_id, *why);
     return rc;
 }
 
@@ -541,11 +596,14 @@ kg_err service_role_create(struct app *a, const struct actor *who, const char *n
                            const char *description, const kg_role_id *granted, size_t ngranted,
                            int grant_to_creator, struct kg_role *out, const char **why)
 {
+    struct audited au;
     char detail[96];
     *why = "";
-    kg_err rc = role_create_do(a, who, name, description, granted, ngranted, grant_to_creator, out, why);
     snprintf(detail, sizeof detail, "name %s", name ? name : "");
-    audit_actor(a, who, "role.create", rc == KG_OK ? out->role_id : "", rc, why_or(*why, rc, detail));
+    audited_init(&au, who, "role.create", "", detail);
+    kg_err rc = role_create_do(a, who, name, description, granted, ngranted, grant_to_creator, out,
+                               &au, why);
+    settle(a, who, &au, rc, "", *why);
     return rc;
 }
 
@@ -554,30 +612,36 @@ kg_err service_role_update(struct app *a, const struct actor *who, const char *r
                            size_t ngranted, int set_granted, struct kg_role *out,
                            const char **why)
 {
+    struct audited au;
     *why = "";
+    audited_init(&au, who, "role.update", role_id, "");
     kg_err rc = role_update_do(a, who, role_id, name, description, granted, ngranted, set_granted,
-                               out, why);
-    audit_actor(a, who, "role.update", role_id, rc, *why);
+                               out, &au, why);
+    settle(a, who, &au, rc, role_id, *why);
     return rc;
 }
 
 kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
                            const char **why)
 {
+    struct audited au;
     *why = "";
-    kg_err rc = role_delete_do(a, who, role_id, why);
-    audit_actor(a, who, "role.delete", role_id, rc, *why);
+    audited_init(&au, who, "role.delete", role_id, "");
+    kg_err rc = role_delete_do(a, who, role_id, &au, why);
+    settle(a, who, &au, rc, role_id, *why);
     return rc;
 }
 
 kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,
                                const char *kind, const char *privilege, const char **why)
 {
+    struct audited au;
     char detail[160];
     *why = "";
-    kg_err rc = privilege_grant_do(a, who, role_id, kind, privilege, why);
     snprintf(detail, sizeof detail, "%s %s", kind ? kind : "", privilege ? privilege : "");
-    audit_actor(a, who, "privilege.grant", role_id, rc, why_or(*why, rc, detail));
+    audited_init(&au, who, "privilege.grant", role_id, detail);
+    kg_err rc = privilege_grant_do(a, who, role_id, kind, privilege, &au, why);
+    settle(a, who, &au, rc, role_id, *why);
     return rc;
 }
 
@@ -585,11 +649,13 @@ kg_err service_privilege_revoke(struct app *a, const struct actor *who, const ch
                                 const char *kind, const char *privilege, int *changed,
                                 const char **why)
 {
+    struct audited au;
     char detail[160];
     *why = "";
-    kg_err rc = privilege_revoke_do(a, who, role_id, kind, privilege, changed, why);
     snprintf(detail, sizeof detail, "%s %s", kind ? kind : "", privilege ? privilege : "");
-    audit_actor(a, who, "privilege.revoke", role_id, rc, why_or(*why, rc, detail));
+    audited_init(&au, who, "privilege.revoke", role_id, detail);
+    kg_err rc = privilege_revoke_do(a, who, role_id, kind, privilege, changed, &au, why);
+    settle(a, who, &au, rc, role_id, *why);
     return rc;
 }
 
@@ -597,10 +663,11 @@ kg_err service_user_create(struct app *a, const struct actor *who, const char *e
                            const char *password, const kg_role_id *roles, size_t nroles,
                            struct kg_user *out, char generated[33], const char **why)
 {
+    struct audited au;
     *why = "";
-    kg_err rc = user_create_do(a, who, email, password, roles, nroles, out, generated, why);
-    audit_actor(a, who, "user.create", rc == KG_OK ? out->user_id : email, rc,
-                why_or(*why, rc, rc == KG_OK ? email : ""));
+    audited_init(&au, who, "user.create", "", email);
+    kg_err rc = user_create_do(a, who, email, password, roles, nroles, out, generated, &au, why);
+    settle(a, who, &au, rc, email, *why);
     return rc;
 }
 
@@ -608,17 +675,22 @@ kg_err service_user_update(struct app *a, const struct actor *who, const char *u
                            const char *email, const char *password, const kg_role_id *roles,
                            size_t nroles, int set_roles, struct kg_user *out, const char **why)
 {
+    struct audited au;
     *why = "";
-    kg_err rc = user_update_do(a, who, user_id, email, password, roles, nroles, set_roles, out, why);
-    audit_actor(a, who, "user.update", user_id, rc, why_or(*why, rc, password ? "password changed" : ""));
+    audited_init(&au, who, "user.update", user_id, password ? "password changed" : "");
+    kg_err rc =
+        user_update_do(a, who, user_id, email, password, roles, nroles, set_roles, out, &au, why);
+    settle(a, who, &au, rc, user_id, *why);
     return rc;
 }
 
 kg_err service_user_delete(struct app *a, const struct actor *who, const char *user_id,
                            const char **why)
 {
+    struct audited au;
     *why = "";
-    kg_err rc = user_delete_do(a, who, user_id, why);
-    audit_actor(a, who, "user.delete", user_id, rc, *why);
+    audited_init(&au, who, "user.delete", user_id, "");
+    kg_err rc = user_delete_do(a, who, user_id, &au, why);
+    settle(a, who, &au, rc, user_id, *why);
     return rc;
 }

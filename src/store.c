@@ -54,9 +54,9 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver)
     return OPS(st)->version(st, data_ver, roles_ver);
 }
 
-kg_err store_token_insert(struct store *st, const struct kg_token *t)
+kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
 {
-    return OPS(st)->token_insert(st, t);
+    return OPS(st)->token_insert(st, t, audit);
 }
 
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out)
@@ -70,9 +70,10 @@ kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, stru
     return OPS(st)->token_list(st, before_seq, limit, out, n);
 }
 
-kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed)
+kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
+                          const struct kg_audit *audit)
 {
-    return OPS(st)->token_revoke(st, client_id, now, changed);
+    return OPS(st)->token_revoke(st, client_id, now, changed, audit);
 }
 
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n)
@@ -97,9 +98,9 @@ kg_err store_jti_changes(struct store *st, int64_t since_ver, int64_t now_s, sto
     return OPS(st)->jti_changes(st, since_ver, now_s, fn, arg);
 }
 
-kg_err store_role_insert(struct store *st, const struct kg_role *r)
+kg_err store_role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
-    return OPS(st)->role_insert(st, r);
+    return OPS(st)->role_insert(st, r, audit);
 }
 
 kg_err store_role_get(struct store *st, const char *role_id, struct kg_role *out)
@@ -118,24 +119,26 @@ kg_err store_role_list(struct store *st, int64_t after_seq, size_t limit, struct
     return OPS(st)->role_list(st, after_seq, limit, out, n);
 }
 
-kg_err store_role_update(struct store *st, const struct kg_role *r)
+kg_err store_role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
-    return OPS(st)->role_update(st, r);
+    return OPS(st)->role_update(st, r, audit);
 }
 
-kg_err store_role_delete(struct store *st, const char *role_id)
+kg_err store_role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
 {
-    return OPS(st)->role_delete(st, role_id);
+    return OPS(st)->role_delete(st, role_id, audit);
 }
 
-kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now)
+kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now,
+                             const struct kg_audit *audit)
 {
-    return OPS(st)->privilege_grant(st, p, now);
+    return OPS(st)->privilege_grant(st, p, now, audit);
 }
 
-kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed)
+kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
+                              const struct kg_audit *audit)
 {
-    return OPS(st)->privilege_revoke(st, p, changed);
+    return OPS(st)->privilege_revoke(st, p, changed, audit);
 }
 
 kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,
@@ -144,9 +147,9 @@ kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_pri
     return OPS(st)->privilege_list(st, role_id, out, n);
 }
 
-kg_err store_user_insert(struct store *st, const struct kg_user *u)
+kg_err store_user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
-    return OPS(st)->user_insert(st, u);
+    return OPS(st)->user_insert(st, u, audit);
 }
 
 kg_err store_user_get(struct store *st, const char *user_id, struct kg_user *out)
@@ -165,14 +168,14 @@ kg_err store_user_list(struct store *st, int64_t after_seq, size_t limit, struct
     return OPS(st)->user_list(st, after_seq, limit, out, n);
 }
 
-kg_err store_user_update(struct store *st, const struct kg_user *u)
+kg_err store_user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
-    return OPS(st)->user_update(st, u);
+    return OPS(st)->user_update(st, u, audit);
 }
 
-kg_err store_user_delete(struct store *st, const char *user_id)
+kg_err store_user_delete(struct store *st, const char *user_id, const struct kg_audit *audit)
 {
-    return OPS(st)->user_delete(st, user_id);
+    return OPS(st)->user_delete(st, user_id, audit);
 }
 
 kg_err store_user_count(struct store *st, int64_t *n)

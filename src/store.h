@@ -6,6 +6,14 @@
  * returns KG_OK.  Every write except store_token_touch() bumps the store's change version
  * (see store_version) so that other processes sharing the database notice it.
  *
+ * Audited changes.  The writes that change tokens, roles, privileges or users take a last
+ * argument `audit` (borrowed; NULL for none): the audit-log entry of the change.  The backend
+ * appends it in the change's own transaction, so the two commit together or not at all: it is
+ * written when the call returns KG_OK — also when the call turned out to change nothing (a
+ * revoke of a revoked token), since the attempt happened — and never otherwise; an entry that
+ * cannot be written fails the call (KG_IO, …) and the change is rolled back.  An entry that is
+ * not well-formed (see store_audit_append) is KG_INVALID before anything is written.
+ *
  * Thread safety: a struct store may be used from several threads at once.
  * Ownership: arrays returned through `T **out` are the caller's, freed with free().
  * Errors: KG_NOTFOUND, KG_CONFLICT (unique value taken), KG_PRECONDITION (see each call),
@@ -28,11 +36,13 @@ struct store_ops {
     void (*close)(struct store *st);
     kg_err (*version)(struct store *st, int64_t *data_ver, int64_t *roles_ver);
 
-    kg_err (*token_insert)(struct store *st, const struct kg_token *t);
+    kg_err (*token_insert)(struct store *st, const struct kg_token *t,
+                           const struct kg_audit *audit);
     kg_err (*token_get)(struct store *st, const char *client_id, struct kg_token *out);
     kg_err (*token_list)(struct store *st, int64_t before_seq, size_t limit,
                          struct kg_token **out, size_t *n);
-    kg_err (*token_revoke)(struct store *st, const char *client_id, int64_t now, int *changed);
+    kg_err (*token_revoke)(struct store *st, const char *client_id, int64_t now, int *changed,
+                           const struct kg_audit *audit);
     kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
     kg_err (*token_changes)(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
     kg_err (*jti_revoke)(struct store *st, const char *jti, const char *client_id, int64_t exp,
@@ -40,25 +50,27 @@ struct store_ops {
     kg_err (*jti_changes)(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
                           void *arg);
 
-    kg_err (*role_insert)(struct store *st, const struct kg_role *r);
+    kg_err (*role_insert)(struct store *st, const struct kg_role *r, const struct kg_audit *audit);
     kg_err (*role_get)(struct store *st, const char *role_id, struct kg_role *out);
     kg_err (*role_get_by_name)(struct store *st, const char *name, struct kg_role *out);
     kg_err (*role_list)(struct store *st, int64_t after_seq, size_t limit, struct kg_role **out,
                         size_t *n);
-    kg_err (*role_update)(struct store *st, const struct kg_role *r);
-    kg_err (*role_delete)(struct store *st, const char *role_id);
-    kg_err (*privilege_grant)(struct store *st, const struct kg_privilege *p, int64_t now);
-    kg_err (*privilege_revoke)(struct store *st, const struct kg_privilege *p, int *changed);
+    kg_err (*role_update)(struct store *st, const struct kg_role *r, const struct kg_audit *audit);
+    kg_err (*role_delete)(struct store *st, const char *role_id, const struct kg_audit *audit);
+    kg_err (*privilege_grant)(struct store *st, const struct kg_privilege *p, int64_t now,
+                              const struct kg_audit *audit);
+    kg_err (*privilege_revoke)(struct store *st, const struct kg_privilege *p, int *changed,
+                               const struct kg_audit *audit);
     kg_err (*privilege_list)(struct store *st, const char *role_id, struct kg_privilege **out,
                              size_t *n);
 
-    kg_err (*user_insert)(struct store *st, const struct kg_user *u);
+    kg_err (*user_insert)(struct store *st, const struct kg_user *u, const struct kg_audit *audit);
     kg_err (*user_get)(struct store *st, const char *user_id, struct kg_user *out);
     kg_err (*user_get_by_email)(struct store *st, const char *email, struct kg_user *out);
     kg_err (*user_list)(struct store *st, int64_t after_seq, size_t limit, struct kg_user **out,
                         size_t *n);
-    kg_err (*user_update)(struct store *st, const struct kg_user *u);
-    kg_err (*user_delete)(struct store *st, const char *user_id);
+    kg_err (*user_update)(struct store *st, const struct kg_user *u, const struct kg_audit *audit);
+    kg_err (*user_delete)(struct store *st, const char *user_id, const struct kg_audit *audit);
     kg_err (*user_count)(struct store *st, int64_t *n);
 
     kg_err (*audit_append)(struct store *st, const struct kg_audit *e);
@@ -92,11 +104,12 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver);
  *   is busy with the feed and must not call back into the store.  It gets what the view
  *   needs (seq, client_id, secret_hash, role_id, status and the times); description,
  *   role_name and created_by need not be filled. */
-kg_err store_token_insert(struct store *st, const struct kg_token *t);
+kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit,
                         struct kg_token **out, size_t *n);
-kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed);
+kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
+                          const struct kg_audit *audit);
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);
 kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
 
@@ -115,35 +128,40 @@ kg_err store_jti_changes(struct store *st, int64_t since_ver, int64_t now_s, sto
  *   KG_PRECONDITION if a grant would make a cycle (checked inside the same transaction).
  * delete: also removes its privileges and every grant of or to it; KG_PRECONDITION while an
  *   Active token or a user holds it. */
-kg_err store_role_insert(struct store *st, const struct kg_role *r);
+kg_err store_role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit);
 kg_err store_role_get(struct store *st, const char *role_id, struct kg_role *out);
 kg_err store_role_get_by_name(struct store *st, const char *name, struct kg_role *out);
 kg_err store_role_list(struct store *st, int64_t after_seq, size_t limit, struct kg_role **out,
                        size_t *n);
-kg_err store_role_update(struct store *st, const struct kg_role *r);
-kg_err store_role_delete(struct store *st, const char *role_id);
+kg_err store_role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit);
+kg_err store_role_delete(struct store *st, const char *role_id, const struct kg_audit *audit);
 
 /* Privileges.  grant: adds (role, name) or changes its kind; KG_NOTFOUND without the role.
  * revoke: removes (role, kind, name); *changed = 0 when it was not there.
  * list: role_id NULL lists every role's privileges; otherwise one role's, by name. */
-kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now);
-kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed);
+kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now,
+                             const struct kg_audit *audit);
+kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
+                              const struct kg_audit *audit);
 kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,
                             size_t *n);
 
 /* Users.  insert: KG_CONFLICT on a taken id or email; KG_NOTFOUND if a role does not exist.
  * update: email, password_hash and roles (replaced whole). */
-kg_err store_user_insert(struct store *st, const struct kg_user *u);
+kg_err store_user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit);
 kg_err store_user_get(struct store *st, const char *user_id, struct kg_user *out);
 kg_err store_user_get_by_email(struct store *st, const char *email, struct kg_user *out);
 kg_err store_user_list(struct store *st, int64_t after_seq, size_t limit, struct kg_user **out,
                        size_t *n);
-kg_err store_user_update(struct store *st, const struct kg_user *u);
-kg_err store_user_delete(struct store *st, const char *user_id);
+kg_err store_user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit);
+kg_err store_user_delete(struct store *st, const char *user_id, const struct kg_audit *audit);
 kg_err store_user_count(struct store *st, int64_t *n);
 
-/* The audit log: append one entry (seq is assigned); list entries matching f, newest first,
- * only those with seq < before_seq (0 = from the newest), at most limit (caller owns *out). */
+/* The audit log.  append: one entry on its own (seq is assigned) — for what changes nothing:
+ *   a refused change, a sign-in; a change carries its entry into its own write (see the top).
+ *   KG_INVALID unless every field is NUL-terminated and action and outcome are not empty.
+ * list: entries matching f, newest first, only those with seq < before_seq (0 = from the
+ *   newest), at most limit (caller owns *out).  seq order is commit order. */
 kg_err store_audit_append(struct store *st, const struct kg_audit *e);
 kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
                         size_t limit, struct kg_audit **out, size_t *n);

@@ -18,6 +18,9 @@
  * the meta lock (it bumps nothing and only raises a timestamp).  A transaction that fails
  * with serialization_failure or deadlock_detected is retried a few times.
  *
+ * Audit entries.  A change's entry (store.h, "Audited changes") is inserted by run_audited()
+ * after the change's body and before its COMMIT, in the same transaction (and retried with it).
+ *
  * Reads are single statements (a role's or user's grants come back in the same query, one
  * row per grant), so each sees one snapshot without a transaction; the change feeds read
  * through a cursor inside one REPEATABLE READ READ ONLY transaction, FEED_BATCH rows at a
@@ -519,6 +522,37 @@ static kg_err exec_script(struct pg_store *ps, const char *script)
     return KG_OK;
 }
 
+/* ---- audit entries ------------------------------------------------------------------------- */
+
+static int audit_valid(const struct kg_audit *e)
+{
+    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
+           e->action[0] && fits(e->target, sizeof e->target) &&
+           fits(e->address, sizeof e->address) && fits(e->outcome, sizeof e->outcome) &&
+           e->outcome[0] && fits(e->detail, sizeof e->detail);
+}
+
+/* A change's optional entry: none, or a valid one. */
+static int audit_ok(const struct kg_audit *e)
+{
+    return !e || audit_valid(e);
+}
+
+/* Inserts entry e inside the caller's transaction. */
+static kg_err put_audit(struct pg_store *ps, const struct kg_audit *e)
+{
+    struct params p = {0};
+
+    p_int(&p, e->at);
+    p_text(&p, e->actor);
+    p_text(&p, e->action);
+    p_text(&p, e->target);
+    p_text(&p, e->address);
+    p_text(&p, e->outcome);
+    p_text(&p, e->detail);
+    return exec(ps, S_AUDIT_INSERT, &p, NULL);
+}
+
 /* ---- running a call ------------------------------------------------------------------------ */
 
 enum mode {
@@ -573,10 +607,12 @@ static void backoff(int attempt)
 
 /*
  * Runs fn(ps, arg) under the mutex, in a transaction of `mode`, committed when fn returns
- * KG_OK.  Re-runs it after a serialization failure or deadlock, and once after finding the
+ * KG_OK, with the audit entry `audit` (NULL: none) inserted between fn and the COMMIT.
+ * Re-runs it after a serialization failure or deadlock, and once after finding the
  * connection dead at the first statement.  fn must reset its outputs when it starts.
  */
-static kg_err run(struct pg_store *ps, enum mode mode, body_fn fn, void *arg)
+static kg_err run_audited(struct pg_store *ps, enum mode mode, body_fn fn, void *arg,
+                          const struct kg_audit *audit)
 {
     int reconnected = 0;
     kg_err rc = KG_UNAVAILABLE;
@@ -594,6 +630,7 @@ static kg_err run(struct pg_store *ps, enum mode mode, body_fn fn, void *arg)
             rc = exec(ps, S_BEGIN_SNAPSHOT, NULL, NULL);
         if (!rc && mode == M_WRITE) rc = exec(ps, S_LOCK_META, NULL, NULL);
         if (!rc) rc = fn(ps, arg);
+        if (!rc && audit) rc = put_audit(ps, audit);
         if (!rc && mode != M_READ) rc = exec(ps, S_COMMIT, NULL, NULL);
         if (!ps->lost) end_txn(ps);
         if (rc == KG_OK) break;
@@ -609,6 +646,12 @@ static kg_err run(struct pg_store *ps, enum mode mode, body_fn fn, void *arg)
     }
     pthread_mutex_unlock(&ps->mu);
     return rc;
+}
+
+/* run_audited() without an entry. */
+static kg_err run(struct pg_store *ps, enum mode mode, body_fn fn, void *arg)
+{
+    return run_audited(ps, mode, fn, arg, NULL);
 }
 
 /* ---- schema and migrations ---------------------------------------------------------------- */
@@ -871,10 +914,11 @@ static kg_err token_insert_body(struct pg_store *ps, void *arg)
     return exec(ps, S_TOKEN_INSERT, &p, NULL); /* KG_CONFLICT on a taken client id */
 }
 
-static kg_err token_insert(struct store *st, const struct kg_token *t)
+static kg_err token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
 {
-    if (!token_valid(t)) return KG_INVALID;
-    return run(pg(st), M_WRITE, token_insert_body, (void *)(uintptr_t)t); /* read only */
+    if (!token_valid(t) || !audit_ok(audit)) return KG_INVALID;
+    /* t is only read by token_insert_body */
+    return run_audited(pg(st), M_WRITE, token_insert_body, (void *)(uintptr_t)t, audit);
 }
 
 /* A token query `id` with parameters `p`; its rows end up in tokens[n] (the caller's). */
@@ -964,7 +1008,7 @@ static kg_err token_revoke_body(struct pg_store *ps, void *arg)
     }
     status = col_int(res, 0, 0);
     PQclear(res);
-    if (status != KG_TOKEN_ACTIVE) return KG_OK; /* already revoked: no write */
+    if (status != KG_TOKEN_ACTIVE) return KG_OK; /* already revoked: kept so */
     if ((rc = bump(ps, 0, &ver))) return rc;
     p_int(&p, a->now);
     p_int(&p, ver);
@@ -973,14 +1017,15 @@ static kg_err token_revoke_body(struct pg_store *ps, void *arg)
     return KG_OK;
 }
 
-static kg_err token_revoke(struct store *st, const char *client_id, int64_t now, int *changed)
+static kg_err token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
+                           const struct kg_audit *audit)
 {
     struct revoke_arg a = {client_id, now, 0};
     kg_err rc;
 
     if (changed) *changed = 0;
-    if (!client_id) return KG_INVALID;
-    if ((rc = run(pg(st), M_WRITE, token_revoke_body, &a))) return rc;
+    if (!client_id || !audit_ok(audit)) return KG_INVALID;
+    if ((rc = run_audited(pg(st), M_WRITE, token_revoke_body, &a, audit))) return rc;
     if (changed) *changed = a.changed;
     return KG_OK;
 }
@@ -1267,10 +1312,11 @@ static kg_err role_insert_body(struct pg_store *ps, void *arg)
     return bump(ps, 1, NULL);
 }
 
-static kg_err role_insert(struct store *st, const struct kg_role *r)
+static kg_err role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
-    if (!role_valid(r)) return KG_INVALID;
-    return run(pg(st), M_WRITE, role_insert_body, (void *)(uintptr_t)r); /* read only */
+    if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
+    /* r is only read by role_insert_body */
+    return run_audited(pg(st), M_WRITE, role_insert_body, (void *)(uintptr_t)r, audit);
 }
 
 static kg_err role_update_body(struct pg_store *ps, void *arg)
@@ -1289,10 +1335,11 @@ static kg_err role_update_body(struct pg_store *ps, void *arg)
     return bump(ps, 1, NULL);
 }
 
-static kg_err role_update(struct store *st, const struct kg_role *r)
+static kg_err role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
-    if (!role_valid(r)) return KG_INVALID;
-    return run(pg(st), M_WRITE, role_update_body, (void *)(uintptr_t)r); /* read only */
+    if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
+    /* r is only read by role_update_body */
+    return run_audited(pg(st), M_WRITE, role_update_body, (void *)(uintptr_t)r, audit);
 }
 
 static kg_err role_delete_body(struct pg_store *ps, void *arg)
@@ -1312,10 +1359,11 @@ static kg_err role_delete_body(struct pg_store *ps, void *arg)
     return bump(ps, 1, NULL);
 }
 
-static kg_err role_delete(struct store *st, const char *role_id)
+static kg_err role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
 {
-    if (!role_id) return KG_INVALID;
-    return run(pg(st), M_WRITE, role_delete_body, (void *)(uintptr_t)role_id); /* read only */
+    if (!role_id || !audit_ok(audit)) return KG_INVALID;
+    /* role_id is only read by role_delete_body */
+    return run_audited(pg(st), M_WRITE, role_delete_body, (void *)(uintptr_t)role_id, audit);
 }
 
 /* ---- privileges ---------------------------------------------------------------------------- */
@@ -1343,16 +1391,17 @@ static kg_err privilege_grant_body(struct pg_store *ps, void *arg)
     p_int(&p, a->p->kind);
     p_int(&p, a->now);
     if ((rc = change(ps, S_PRIV_GRANT, &p, &n))) return rc; /* foreign key: KG_NOTFOUND */
-    if (n == 0) return KG_OK;                               /* already so: no write */
+    if (n == 0) return KG_OK;                               /* already so: nothing to bump */
     return bump(ps, 1, NULL);
 }
 
-static kg_err privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now)
+static kg_err privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now,
+                              const struct kg_audit *audit)
 {
     struct priv_arg a = {p, now, 0};
 
-    if (!privilege_valid(p)) return KG_INVALID;
-    return run(pg(st), M_WRITE, privilege_grant_body, &a);
+    if (!privilege_valid(p) || !audit_ok(audit)) return KG_INVALID;
+    return run_audited(pg(st), M_WRITE, privilege_grant_body, &a, audit);
 }
 
 static kg_err privilege_revoke_body(struct pg_store *ps, void *arg)
@@ -1366,20 +1415,21 @@ static kg_err privilege_revoke_body(struct pg_store *ps, void *arg)
     p_int(&p, a->p->kind);
     p_text(&p, a->p->name);
     if ((rc = change(ps, S_PRIV_REVOKE, &p, &n))) return rc;
-    if (n == 0) return KG_OK; /* not there: no write */
+    if (n == 0) return KG_OK; /* not there: nothing to bump */
     if ((rc = bump(ps, 1, NULL))) return rc;
     a->changed = 1;
     return KG_OK;
 }
 
-static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed)
+static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
+                               const struct kg_audit *audit)
 {
     struct priv_arg a = {p, 0, 0};
     kg_err rc;
 
     if (changed) *changed = 0;
-    if (!privilege_valid(p)) return KG_INVALID;
-    if ((rc = run(pg(st), M_WRITE, privilege_revoke_body, &a))) return rc;
+    if (!privilege_valid(p) || !audit_ok(audit)) return KG_INVALID;
+    if ((rc = run_audited(pg(st), M_WRITE, privilege_revoke_body, &a, audit))) return rc;
     if (changed) *changed = a.changed;
     return KG_OK;
 }
@@ -1535,10 +1585,11 @@ static kg_err user_insert_body(struct pg_store *ps, void *arg)
     return bump(ps, 0, NULL);
 }
 
-static kg_err user_insert(struct store *st, const struct kg_user *u)
+static kg_err user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
-    if (!user_valid(u)) return KG_INVALID;
-    return run(pg(st), M_WRITE, user_insert_body, (void *)(uintptr_t)u); /* read only */
+    if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
+    /* u is only read by user_insert_body */
+    return run_audited(pg(st), M_WRITE, user_insert_body, (void *)(uintptr_t)u, audit);
 }
 
 static kg_err user_get_by(struct store *st, enum stmt_id id, const char *key, struct kg_user *out)
@@ -1597,10 +1648,11 @@ static kg_err user_update_body(struct pg_store *ps, void *arg)
     return bump(ps, 0, NULL);
 }
 
-static kg_err user_update(struct store *st, const struct kg_user *u)
+static kg_err user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
-    if (!user_valid(u)) return KG_INVALID;
-    return run(pg(st), M_WRITE, user_update_body, (void *)(uintptr_t)u); /* read only */
+    if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
+    /* u is only read by user_update_body */
+    return run_audited(pg(st), M_WRITE, user_update_body, (void *)(uintptr_t)u, audit);
 }
 
 static kg_err user_delete_body(struct pg_store *ps, void *arg)
@@ -1615,10 +1667,11 @@ static kg_err user_delete_body(struct pg_store *ps, void *arg)
     return bump(ps, 0, NULL);
 }
 
-static kg_err user_delete(struct store *st, const char *user_id)
+static kg_err user_delete(struct store *st, const char *user_id, const struct kg_audit *audit)
 {
-    if (!user_id) return KG_INVALID;
-    return run(pg(st), M_WRITE, user_delete_body, (void *)(uintptr_t)user_id); /* read only */
+    if (!user_id || !audit_ok(audit)) return KG_INVALID;
+    /* user_id is only read by user_delete_body */
+    return run_audited(pg(st), M_WRITE, user_delete_body, (void *)(uintptr_t)user_id, audit);
 }
 
 static kg_err user_count_body(struct pg_store *ps, void *arg)
@@ -1646,26 +1699,9 @@ static kg_err user_count(struct store *st, int64_t *n)
 
 /* ---- audit log ----------------------------------------------------------------------------- */
 
-static int audit_valid(const struct kg_audit *e)
-{
-    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
-           e->action[0] && fits(e->target, sizeof e->target) && fits(e->address, sizeof e->address) &&
-           fits(e->outcome, sizeof e->outcome) && e->outcome[0] && fits(e->detail, sizeof e->detail);
-}
-
 static kg_err audit_append_body(struct pg_store *ps, void *arg)
 {
-    const struct kg_audit *e = arg;
-    struct params p = {0};
-
-    p_int(&p, e->at);
-    p_text(&p, e->actor);
-    p_text(&p, e->action);
-    p_text(&p, e->target);
-    p_text(&p, e->address);
-    p_text(&p, e->outcome);
-    p_text(&p, e->detail);
-    return exec(ps, S_AUDIT_INSERT, &p, NULL);
+    return put_audit(ps, arg);
 }
 
 static kg_err audit_append(struct store *st, const struct kg_audit *e)

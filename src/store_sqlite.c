@@ -19,7 +19,10 @@
  * privileges.  A write stamps the token rows it changes with the new data_ver (tokens.ver),
  * which is what store_token_changes() looks at.  A call that turns out to change nothing
  * (revoking a revoked token, granting a privilege as it already is, revoking a missing one)
- * writes nothing and bumps nothing.
+ * bumps nothing and writes nothing but the audit entry it carries, if any.
+ *
+ * Audit entries.  A change's entry (store.h, "Audited changes") is inserted by
+ * commit_audited() just before its COMMIT, in the same transaction.
  *
  * Schema changes: append a migration to migrations[] and raise SCHEMA_VERSION; never edit an
  * applied one.
@@ -437,6 +440,51 @@ out:
     return rc;
 }
 
+/* ---- audit entries ------------------------------------------------------------------------- */
+
+static int audit_valid(const struct kg_audit *e)
+{
+    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
+           e->action[0] && fits(e->target, sizeof e->target) &&
+           fits(e->address, sizeof e->address) && fits(e->outcome, sizeof e->outcome) &&
+           e->outcome[0] && fits(e->detail, sizeof e->detail);
+}
+
+/* A change's optional entry: none, or a valid one. */
+static int audit_ok(const struct kg_audit *e)
+{
+    return !e || audit_valid(e);
+}
+
+/* Inserts entry e inside the caller's write transaction. */
+static kg_err put_audit(struct sqlite_store *ss, const struct kg_audit *e)
+{
+    sqlite3_stmt *s;
+    kg_err rc;
+
+    if ((rc = prep(ss, S_AUDIT_INSERT, &s))) return rc;
+    BIND(sqlite3_bind_int64(s, 1, e->at));
+    BIND(bind_text(s, 2, e->actor));
+    BIND(bind_text(s, 3, e->action));
+    BIND(bind_text(s, 4, e->target));
+    BIND(bind_text(s, 5, e->address));
+    BIND(bind_text(s, 6, e->outcome));
+    BIND(bind_text(s, 7, e->detail));
+    rc = step(s, NULL);
+out:
+    return rc;
+}
+
+/* Commits the caller's write with its audit entry (NULL: none) inserted first, so that both
+ * commit or neither; on failure the transaction is left for finish() to roll back. */
+static kg_err commit_audited(struct sqlite_store *ss, const struct kg_audit *audit)
+{
+    kg_err rc;
+
+    if (audit && (rc = put_audit(ss, audit))) return rc;
+    return commit(ss);
+}
+
 /* ---- schema and migrations ---------------------------------------------------------------- */
 
 /*
@@ -757,7 +805,7 @@ out:
     return rc;
 }
 
-static kg_err token_insert(struct store *st, const struct kg_token *t)
+static kg_err token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
@@ -765,7 +813,7 @@ static kg_err token_insert(struct store *st, const struct kg_token *t)
     int found = 0;
     kg_err rc;
 
-    if (!token_valid(t)) return KG_INVALID;
+    if (!token_valid(t) || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = exists(ss, S_ROLE_EXISTS, t->role_id, &found))) goto out;
@@ -787,7 +835,7 @@ static kg_err token_insert(struct store *st, const struct kg_token *t)
     BIND(bind_text(s, 10, t->created_by));
     BIND(sqlite3_bind_int64(s, 11, ver));
     if ((rc = step(s, NULL))) goto out;
-    rc = commit(ss);
+    rc = commit_audited(ss, audit);
 out:
     finish(ss);
     return rc;
@@ -832,16 +880,17 @@ out:
     return rc;
 }
 
-static kg_err token_revoke(struct store *st, const char *client_id, int64_t now, int *changed)
+static kg_err token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
+                           const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
     int64_t ver;
-    int row = 0;
+    int row = 0, active;
     kg_err rc;
 
     if (changed) *changed = 0;
-    if (!client_id) return KG_INVALID;
+    if (!client_id || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_TOKEN_STATUS, &s))) goto out;
@@ -851,15 +900,17 @@ static kg_err token_revoke(struct store *st, const char *client_id, int64_t now,
         rc = KG_NOTFOUND;
         goto out;
     }
-    if (sqlite3_column_int(s, 0) != KG_TOKEN_ACTIVE) goto out; /* already revoked: no write */
-    if ((rc = bump(ss, 0, &ver))) goto out;
-    if ((rc = prep(ss, S_TOKEN_REVOKE, &s))) goto out;
-    BIND(bind_text(s, 1, client_id));
-    BIND(sqlite3_bind_int64(s, 2, now));
-    BIND(sqlite3_bind_int64(s, 3, ver));
-    if ((rc = step(s, NULL))) goto out;
-    if ((rc = commit(ss))) goto out;
-    if (changed) *changed = 1;
+    active = sqlite3_column_int(s, 0) == KG_TOKEN_ACTIVE; /* else already revoked: kept so */
+    if (active) {
+        if ((rc = bump(ss, 0, &ver))) goto out;
+        if ((rc = prep(ss, S_TOKEN_REVOKE, &s))) goto out;
+        BIND(bind_text(s, 1, client_id));
+        BIND(sqlite3_bind_int64(s, 2, now));
+        BIND(sqlite3_bind_int64(s, 3, ver));
+        if ((rc = step(s, NULL))) goto out;
+    }
+    if ((rc = commit_audited(ss, audit))) goto out;
+    if (changed) *changed = active;
 out:
     finish(ss);
     return rc;
@@ -1023,13 +1074,13 @@ out:
     return rc;
 }
 
-static kg_err role_insert(struct store *st, const struct kg_role *r)
+static kg_err role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!role_valid(r)) return KG_INVALID;
+    if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_ROLE_INSERT, &s))) goto out;
@@ -1041,7 +1092,7 @@ static kg_err role_insert(struct store *st, const struct kg_role *r)
     if ((rc = step(s, NULL))) goto out; /* KG_CONFLICT on a taken id or name */
     if ((rc = put_grants(ss, r))) goto out;
     if ((rc = bump(ss, 1, NULL))) goto out;
-    rc = commit(ss);
+    rc = commit_audited(ss, audit);
 out:
     finish(ss);
     return rc;
@@ -1117,13 +1168,13 @@ out:
     return rc;
 }
 
-static kg_err role_update(struct store *st, const struct kg_role *r)
+static kg_err role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!role_valid(r)) return KG_INVALID;
+    if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_ROLE_UPDATE, &s))) goto out;
@@ -1138,7 +1189,7 @@ static kg_err role_update(struct store *st, const struct kg_role *r)
     }
     if ((rc = put_grants(ss, r))) goto out;
     if ((rc = bump(ss, 1, NULL))) goto out;
-    rc = commit(ss);
+    rc = commit_audited(ss, audit);
 out:
     finish(ss);
     return rc;
@@ -1157,13 +1208,13 @@ out:
     return rc;
 }
 
-static kg_err role_delete(struct store *st, const char *role_id)
+static kg_err role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     int found = 0;
     kg_err rc;
 
-    if (!role_id) return KG_INVALID;
+    if (!role_id || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = exists(ss, S_ROLE_EXISTS, role_id, &found))) goto out;
@@ -1181,7 +1232,7 @@ static kg_err role_delete(struct store *st, const char *role_id)
     if ((rc = run_key(ss, S_ROLE_DEL_GRANTS, role_id))) goto out;
     if ((rc = run_key(ss, S_ROLE_DELETE, role_id))) goto out;
     if ((rc = bump(ss, 1, NULL))) goto out;
-    rc = commit(ss);
+    rc = commit_audited(ss, audit);
 out:
     finish(ss);
     return rc;
@@ -1195,13 +1246,14 @@ static int privilege_valid(const struct kg_privilege *p)
            p->name[0] && (p->kind == KG_ALLOW || p->kind == KG_DENY);
 }
 
-static kg_err privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now)
+static kg_err privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now,
+                              const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!privilege_valid(p)) return KG_INVALID;
+    if (!privilege_valid(p) || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_PRIV_GRANT, &s))) goto out;
@@ -1209,23 +1261,25 @@ static kg_err privilege_grant(struct store *st, const struct kg_privilege *p, in
     BIND(bind_text(s, 2, p->name));
     BIND(sqlite3_bind_int(s, 3, p->kind));
     BIND(sqlite3_bind_int64(s, 4, now));
-    if ((rc = step(s, NULL))) goto out;         /* foreign key: KG_NOTFOUND */
-    if (sqlite3_changes(ss->db) == 0) goto out; /* already so: no write */
-    if ((rc = bump(ss, 1, NULL))) goto out;
-    rc = commit(ss);
+    if ((rc = step(s, NULL))) goto out; /* foreign key: KG_NOTFOUND */
+    /* already so: nothing to bump */
+    if (sqlite3_changes(ss->db) > 0 && (rc = bump(ss, 1, NULL))) goto out;
+    rc = commit_audited(ss, audit);
 out:
     finish(ss);
     return rc;
 }
 
-static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed)
+static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
+                               const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
+    int removed;
     kg_err rc;
 
     if (changed) *changed = 0;
-    if (!privilege_valid(p)) return KG_INVALID;
+    if (!privilege_valid(p) || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_PRIV_REVOKE, &s))) goto out;
@@ -1233,10 +1287,10 @@ static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, i
     BIND(sqlite3_bind_int(s, 2, p->kind));
     BIND(bind_text(s, 3, p->name));
     if ((rc = step(s, NULL))) goto out;
-    if (sqlite3_changes(ss->db) == 0) goto out; /* not there: no write */
-    if ((rc = bump(ss, 1, NULL))) goto out;
-    if ((rc = commit(ss))) goto out;
-    if (changed) *changed = 1;
+    removed = sqlite3_changes(ss->db) > 0; /* else not there: nothing to bump */
+    if (removed && (rc = bump(ss, 1, NULL))) goto out;
+    if ((rc = commit_audited(ss, audit))) goto out;
+    if (changed) *changed = removed;
 out:
     finish(ss);
     return rc;
@@ -1327,13 +1381,13 @@ out:
     return rc;
 }
 
-static kg_err user_insert(struct store *st, const struct kg_user *u)
+static kg_err user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!user_valid(u)) return KG_INVALID;
+    if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_USER_INSERT, &s))) goto out;
@@ -1344,7 +1398,7 @@ static kg_err user_insert(struct store *st, const struct kg_user *u)
     if ((rc = step(s, NULL))) goto out; /* KG_CONFLICT on a taken id or email */
     if ((rc = put_user_roles(ss, u))) goto out;
     if ((rc = bump(ss, 0, NULL))) goto out;
-    rc = commit(ss);
+    rc = commit_audited(ss, audit);
 out:
     finish(ss);
     return rc;
@@ -1420,13 +1474,13 @@ out:
     return rc;
 }
 
-static kg_err user_update(struct store *st, const struct kg_user *u)
+static kg_err user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!user_valid(u)) return KG_INVALID;
+    if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_USER_UPDATE, &s))) goto out;
@@ -1440,18 +1494,18 @@ static kg_err user_update(struct store *st, const struct kg_user *u)
     }
     if ((rc = put_user_roles(ss, u))) goto out;
     if ((rc = bump(ss, 0, NULL))) goto out;
-    rc = commit(ss);
+    rc = commit_audited(ss, audit);
 out:
     finish(ss);
     return rc;
 }
 
-static kg_err user_delete(struct store *st, const char *user_id)
+static kg_err user_delete(struct store *st, const char *user_id, const struct kg_audit *audit)
 {
     struct sqlite_store *ss = sq(st);
     kg_err rc;
 
-    if (!user_id) return KG_INVALID;
+    if (!user_id || !audit_ok(audit)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = run_key(ss, S_USER_ROLES_CLEAR, user_id))) goto out;
@@ -1461,7 +1515,7 @@ static kg_err user_delete(struct store *st, const char *user_id)
         goto out;
     }
     if ((rc = bump(ss, 0, NULL))) goto out;
-    rc = commit(ss);
+    rc = commit_audited(ss, audit);
 out:
     finish(ss);
     return rc;
@@ -1486,32 +1540,15 @@ out:
 
 /* ---- audit log ----------------------------------------------------------------------------- */
 
-static int audit_valid(const struct kg_audit *e)
-{
-    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
-           e->action[0] && fits(e->target, sizeof e->target) && fits(e->address, sizeof e->address) &&
-           fits(e->outcome, sizeof e->outcome) && e->outcome[0] && fits(e->detail, sizeof e->detail);
-}
-
 static kg_err audit_append(struct store *st, const struct kg_audit *e)
 {
     struct sqlite_store *ss = sq(st);
-    sqlite3_stmt *s;
     kg_err rc;
 
     if (!audit_valid(e)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
-    if ((rc = prep(ss, S_AUDIT_INSERT, &s))) goto out;
-    BIND(sqlite3_bind_int64(s, 1, e->at));
-    BIND(bind_text(s, 2, e->actor));
-    BIND(bind_text(s, 3, e->action));
-    BIND(bind_text(s, 4, e->target));
-    BIND(bind_text(s, 5, e->address));
-    BIND(bind_text(s, 6, e->outcome));
-    BIND(bind_text(s, 7, e->detail));
-    if ((rc = step(s, NULL))) goto out;
-    rc = commit(ss); /* no version bump: nothing in memory follows the audit log */
+    rc = commit_audited(ss, e); /* no version bump: nothing in memory follows the audit log */
 out:
     finish(ss);
     return rc;

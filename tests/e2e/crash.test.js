@@ -8,6 +8,15 @@
 // process died) has happened completely or not at all; no record is half-written, duplicated or
 // unexplained; the database passes `PRAGMA integrity_check` (when the sqlite3 CLI exists).
 //
+// The audit log (issue 13, point 7): the load also creates roles, grants and revokes privileges
+// and creates users.  After every restart the store and the audit log tell the same story in both
+// directions: every token has exactly one OK apiToken.create entry and every such entry's token
+// exists; every Revoked token has an OK apiToken.revoke entry and every such entry's token is
+// Revoked; the roles and users are exactly the targets of the OK role.create / user.create
+// entries; each role's privileges are what replaying its OK privilege.grant / privilege.revoke
+// entries in log order gives; and every request answered 2xx before the kill is in both.  A
+// change whose answer the kill cut is in both or in neither.
+//
 // The server runs with a fixed --issuer, so access tokens issued before a kill stay valid
 // across restarts (each restart gets a new port): a refused one is refused for its revocation,
 // not for a changed issuer — the active tokens' access tokens are checked too, as the control.
@@ -34,6 +43,12 @@ const KILL_MAX_MS = 600; // … to this long after the load starts
 const MAX_OPS_PER_WORKER = 400; // per round; a kill normally ends a round long before
 const MAX_CREATES_PER_ROUND = 150; // then the round's load only revokes and exchanges
 const MAX_CREATES = 600; // in all: bounds the checks after each restart
+const OTHER_SHARE = 0.25; // of the load's operations: role, privilege and user changes
+const MAX_OTHERS_PER_ROUND = 80;
+const MAX_ROLES = 120; // role creates in all
+const MAX_USERS_PER_ROUND = 3; // a user create hashes a password with argon2id (slow, 64 MiB)
+const PRIV_NAMES = ['crash.read', 'crash.write', 'crash.admin'];
+const BUILTIN_ROLES = new Set(['r-0000000001', 'r-0000000002']);
 const VERIFY_CONCURRENCY = 8;
 const REVOKED_SECRETS_PER_RESTART = 8; // failed exchanges a restart (see verify())
 const REQ_TIMEOUT_MS = 15000; // one load request (an ASan build is slow, never that slow)
@@ -114,11 +129,15 @@ async function loadCall(base, method, p, { token, body, form, auth } = {}) {
  *   liveAccess: an access token of a token never revoked and not revoked by jti (control)
  */
 const recs = new Map();
+/* Role, privilege and user changes of the load: {kind ('ack' | 'unknown' | …), …}. */
+const roleRecs = new Map(); // by roleName: roleId once acknowledged or found after a restart
+const privOps = []; // {roleId, action: 'privilege.grant' | 'privilege.revoke', detail, kind}
+const userRecs = new Map(); // by email: userId once acknowledged or found after a restart
 const jtiRevokes = []; // {rec, access, kind, confirmed}
 const anomalies = []; // things the load saw that are wrong even without a crash
 const stats = {
   rounds: 0,
-  ops: { create: {}, revoke: {}, exchange: {}, jtiRevoke: {} },
+  ops: { create: {}, revoke: {}, exchange: {}, jtiRevoke: {}, roleCreate: {}, privilege: {}, userCreate: {} },
   checked: { creates: 0, revokes: 0, revokedSecrets: 0, revokedAccess: 0, activeSecrets: 0, activeAccess: 0, jti: 0 },
   unknownCreates: { present: 0, absent: 0 },
   unknownRevokes: { done: 0, notDone: 0 },
@@ -130,6 +149,7 @@ const stats = {
   revokedSecretsDistinct: new Set(),
   listed: 0,
   perRoundMs: [],
+  audit: { entries: 0, ok: 0, roles: 0, privileges: 0, users: 0 },
 };
 const count = (o, k) => { o[k] = (o[k] || 0) + 1; };
 
@@ -155,6 +175,10 @@ async function worker(ctx, w) {
     const dice = rand();
     const mayCreate = ctx.creates < MAX_CREATES_PER_ROUND && recs.size < MAX_CREATES;
     if (pool.length === 0 && !mayCreate) break;
+    if (ctx.others < MAX_OTHERS_PER_ROUND && rand() < OTHER_SHARE) {
+      await otherChange(ctx, w, i);
+      continue;
+    }
     if (mayCreate && (pool.length === 0 || dice < 0.55)) {
       ctx.creates++;
       // create
@@ -238,6 +262,52 @@ async function worker(ctx, w) {
         rec.liveAccess = access;
       }
       rec.busy = false;
+    }
+  }
+}
+
+/* A role create, a privilege grant or revoke on a role of the load, or a user create. */
+async function otherChange(ctx, w, i) {
+  const { base, admin, round } = ctx;
+  ctx.others++;
+  const known = [...roleRecs.values()].filter((r) => r.roleId);
+  const dice = rand();
+  if (roleRecs.size < MAX_ROLES && (known.length === 0 || dice < 0.3)) {
+    const rec = { name: `crash_${RUN_TAG}_r${round}_w${w}_n${i}`, kind: null, roleId: null };
+    roleRecs.set(rec.name, rec);
+    ctx.inFlight++;
+    const r = await loadCall(base, 'POST', `${V1}/role`, { token: admin, body: { roleName: rec.name, roleDescription: 'crash load' } });
+    ctx.inFlight--;
+    rec.kind = r.kind;
+    count(stats.ops.roleCreate, r.kind);
+    if (r.kind === 'ack') rec.roleId = r.json && r.json.roleId;
+    if (r.kind === 'refused' || (r.kind === 'ack' && !h.ROLE_ID_RE.test(rec.roleId || ''))) {
+      anomalies.push(`role create ${rec.name}: ${r.status} ${r.text.slice(0, 200)}`);
+    }
+  } else if (known.length > 0 && (dice < 0.9 || ctx.users >= MAX_USERS_PER_ROUND)) {
+    const role = known[randInt(0, known.length - 1)];
+    const grant = rand() < 0.6;
+    const body = { grantKind: rand() < 0.7 ? 'Allow' : 'Deny', privilege: PRIV_NAMES[randInt(0, PRIV_NAMES.length - 1)] };
+    const op = { roleId: role.roleId, action: grant ? 'privilege.grant' : 'privilege.revoke', detail: `${body.grantKind} ${body.privilege}`, kind: null };
+    privOps.push(op);
+    ctx.inFlight++;
+    const r = await loadCall(base, 'POST', `${V1}/role/${role.roleId}/privilege:${grant ? 'grant' : 'revoke'}`, { token: admin, body });
+    ctx.inFlight--;
+    op.kind = r.kind;
+    count(stats.ops.privilege, r.kind);
+    if (r.kind === 'refused') anomalies.push(`${op.action} ${op.detail} on ${op.roleId}: ${r.status} ${r.text.slice(0, 200)}`);
+  } else {
+    ctx.users++;
+    const rec = { email: `crash-${RUN_TAG}-r${round}-w${w}-n${i}@example.com`, kind: null, userId: null };
+    userRecs.set(rec.email, rec);
+    ctx.inFlight++;
+    const r = await loadCall(base, 'POST', `${V1}/user`, { token: admin, body: { email: rec.email, password: 'crash-password-1' } });
+    ctx.inFlight--;
+    rec.kind = r.kind;
+    count(stats.ops.userCreate, r.kind);
+    if (r.kind === 'ack') rec.userId = r.json && r.json.userId;
+    if (r.kind === 'refused' || (r.kind === 'ack' && !h.USER_ID_RE.test(rec.userId || ''))) {
+      anomalies.push(`user create ${rec.email}: ${r.status} ${r.text.slice(0, 200)}`);
     }
   }
 }
@@ -448,6 +518,108 @@ async function verify(srv, boot, round) {
   }
 }
 
+/* Counts of each value of `xs`. */
+function tally(xs) {
+  const m = new Map();
+  for (const x of xs) m.set(x, (m.get(x) || 0) + 1);
+  return m;
+}
+
+/*
+ * The store and the audit log agree, both ways (see the file comment).  Refused changes
+ * (outcome other than OK) are written apart from any change and are not looked at here.
+ */
+async function verifyAudit(base, admin, round) {
+  const where = `round ${round}, audit log`;
+  const entries = (await h.listAll(base, admin, `${V1}/auditLog`, 1000, 20)).flatMap((p) => p.result).reverse();
+  const ok = entries.filter((e) => e.outcome === 'OK'); // oldest first: the order of the changes
+  const targets = (action) => ok.filter((e) => e.action === action).map((e) => e.target);
+  stats.audit.entries = entries.length;
+  stats.audit.ok = ok.length;
+
+  // API tokens (the load's, the bootstrap token and the ones verify() revoked).
+  const tokens = new Map((await h.listAll(base, admin, `${V1}/apiToken`, 1000, 20)).flatMap((p) => p.result).map((t) => [t.clientId, t]));
+  const creates = tally(targets('apiToken.create'));
+  const revokes = new Set(targets('apiToken.revoke'));
+  for (const [id, t] of tokens) {
+    assert.equal(creates.get(id) || 0, 1, `${where}: token ${id} (${t.description}) is in the store with ${creates.get(id) || 0} OK apiToken.create entries, not 1`);
+    if (t.status === 'Revoked') assert.ok(revokes.has(id), `${where}: token ${id} (${t.description}) is Revoked without an OK apiToken.revoke entry`);
+  }
+  for (const id of creates.keys()) assert.ok(tokens.has(id), `${where}: an OK apiToken.create entry for ${id}, which is not in the store`);
+  for (const id of revokes) {
+    assert.ok(tokens.has(id) && tokens.get(id).status === 'Revoked', `${where}: an OK apiToken.revoke entry for ${id}, which is ${tokens.has(id) ? tokens.get(id).status : 'not in the store'}`);
+  }
+  for (const rec of recs.values()) {
+    if (rec.create === 'ack') assert.ok(creates.has(rec.clientId), `${where}: the acknowledged create of ${rec.clientId} has no entry`);
+    if (rec.revokes.includes('ack')) assert.ok(revokes.has(rec.clientId), `${where}: the acknowledged revoke of ${rec.clientId} has no entry`);
+  }
+
+  // Roles: exactly the targets of OK role.create entries (none is deleted: no role.delete).
+  const roles = new Map((await h.listAll(base, admin, `${V1}/role`, 1000, 5)).flatMap((p) => p.result)
+    .filter((r) => !BUILTIN_ROLES.has(r.roleId)).map((r) => [r.roleId, r]));
+  const roleCreates = tally(targets('role.create'));
+  assert.deepEqual(targets('role.delete'), [], `${where}: role.delete entries, but the test deletes no role`);
+  for (const [id, r] of roles) {
+    assert.equal(roleCreates.get(id) || 0, 1, `${where}: role ${id} (${r.roleName}) is in the store with ${roleCreates.get(id) || 0} OK role.create entries, not 1`);
+  }
+  for (const id of roleCreates.keys()) assert.ok(roles.has(id), `${where}: an OK role.create entry for ${id}, which is not in the store`);
+  const byName = new Map([...roles.values()].map((r) => [r.roleName, r]));
+  for (const rec of roleRecs.values()) {
+    const r = byName.get(rec.name);
+    if (rec.kind === 'ack') {
+      assert.ok(r && r.roleId === rec.roleId, `${where}: the acknowledged create of role ${rec.name} (${rec.roleId}) is not in the store`);
+    } else if (rec.kind === 'unknown') {
+      if (r) rec.roleId = r.roleId; // happened whole: usable from now on
+    } else {
+      assert.equal(r, undefined, `${where}: role ${rec.name} exists although its create was ${rec.kind}`);
+    }
+  }
+  stats.audit.roles = roles.size;
+
+  // Privileges: each role's are what its OK grant/revoke entries give, replayed in log order.
+  const replayed = new Map();
+  for (const e of ok) {
+    if (e.action !== 'privilege.grant' && e.action !== 'privilege.revoke') continue;
+    assert.ok(roles.has(e.target), `${where}: an OK ${e.action} entry for ${e.target}, which is not in the store`);
+    const [kind, name] = e.detail.split(' ');
+    const privs = replayed.get(e.target) || new Map();
+    replayed.set(e.target, privs);
+    if (e.action === 'privilege.grant') privs.set(name, kind);
+    else if (privs.get(name) === kind) privs.delete(name);
+  }
+  let nprivs = 0;
+  await pool([...roles.keys()], async (id) => {
+    const r = await h.api(base, 'GET', `${V1}/role/${id}/privilege?pageSize=1000`, { token: admin });
+    assert.equal(r.status, 200, `${where}: GET privileges of ${id}: ${r.status} ${r.text}`);
+    const got = r.json.result.map((p) => `${p.grantKind} ${p.privilege}`).sort();
+    const want = [...(replayed.get(id) || new Map())].map(([name, kind]) => `${kind} ${name}`).sort();
+    assert.deepEqual(got, want, `${where}: the privileges of ${id} are not what its OK grant/revoke entries say`);
+    nprivs += got.length;
+  });
+  const opEntries = tally(ok.map((e) => `${e.target} ${e.action} ${e.detail}`));
+  const opAcks = tally(privOps.filter((o) => o.kind === 'ack').map((o) => `${o.roleId} ${o.action} ${o.detail}`));
+  for (const [k, n] of opAcks) {
+    assert.ok((opEntries.get(k) || 0) >= n, `${where}: ${n} acknowledged "${k}" but ${opEntries.get(k) || 0} OK entries`);
+  }
+  stats.audit.privileges = nprivs;
+
+  // Users: exactly the targets of OK user.create entries (the first start's admin included).
+  const users = new Map((await h.listAll(base, admin, `${V1}/user`, 1000, 5)).flatMap((p) => p.result).map((u) => [u.userId, u]));
+  const userCreates = tally(targets('user.create'));
+  assert.deepEqual(targets('user.delete'), [], `${where}: user.delete entries, but the test deletes no user`);
+  for (const [id, u] of users) {
+    assert.equal(userCreates.get(id) || 0, 1, `${where}: user ${id} (${u.email}) is in the store with ${userCreates.get(id) || 0} OK user.create entries, not 1`);
+  }
+  for (const id of userCreates.keys()) assert.ok(users.has(id), `${where}: an OK user.create entry for ${id}, which is not in the store`);
+  const byEmail = new Map([...users.values()].map((u) => [u.email, u]));
+  for (const rec of userRecs.values()) {
+    const u = byEmail.get(rec.email);
+    if (rec.kind === 'ack') assert.ok(u && u.userId === rec.userId, `${where}: the acknowledged create of user ${rec.email} is not in the store`);
+    else if (rec.kind !== 'unknown') assert.equal(u, undefined, `${where}: user ${rec.email} exists although its create was ${rec.kind}`);
+  }
+  stats.audit.users = users.size;
+}
+
 /* The database file itself: `sqlite3 DB 'PRAGMA integrity_check'` (a reader beside the server). */
 function integrity(db, round) {
   const which = spawnSync('sqlite3', ['-version'], { encoding: 'utf8', timeout: 10000 });
@@ -519,7 +691,7 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
   for (let round = 1; round <= ROUNDS; round++) {
     checkDeadline(`before round ${round}`);
     const t0 = Date.now();
-    const ctx = { base: srv.base, admin: boot.access, adminId: boot.clientId, round, roles, killed: false, inFlight: 0, creates: 0, loadDeadline: Date.now() + KILL_MAX_MS + 10000 };
+    const ctx = { base: srv.base, admin: boot.access, adminId: boot.clientId, round, roles, killed: false, inFlight: 0, creates: 0, others: 0, users: 0, loadDeadline: Date.now() + KILL_MAX_MS + 10000 };
     const killAt = randInt(KILL_MIN_MS, KILL_MAX_MS);
     const workers = Array.from({ length: WORKERS }, (_, w) => worker(ctx, w));
     await h.sleep(killAt);
@@ -537,6 +709,7 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
     try {
       assert.deepEqual(anomalies, [], `round ${round}: the load saw wrong answers while the server was up`);
       await verify(srv, boot, round);
+      await verifyAudit(srv.base, boot.access, round);
       integrity(db, round);
       if (round === 1 && stats.integrity.startsWith('skipped')) t.diagnostic(`PRAGMA integrity_check: ${stats.integrity}`);
     } catch (e) {
@@ -546,7 +719,8 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
     stats.rounds = round;
     stats.perRoundMs.push(Date.now() - t0);
     t.diagnostic(`round ${round}: kill at ${killAt} ms with ${inFlight} requests in flight; ${recs.size} creates attempted so far; ` +
-      `${stats.listed} tokens listed; ${Date.now() - t0} ms (load ${tKill - t0}, restart ${tUp - tKill}, checks ${Date.now() - tUp})`);
+      `${stats.listed} tokens listed; audit log ${stats.audit.entries} entries (${stats.audit.ok} OK) agreeing with ` +
+      `${stats.audit.roles} roles, ${stats.audit.privileges} privileges, ${stats.audit.users} users; ${Date.now() - t0} ms (load ${tKill - t0}, restart ${tUp - tKill}, checks ${Date.now() - tUp})`);
   }
 
   // Last: a clean stop still works on the crashed-and-recovered database, and the logs are clean.
@@ -573,6 +747,8 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
     `RFC 7009 access-token revokes: ${ack(stats.ops.jtiRevoke)} acknowledged, ${unk(stats.ops.jtiRevoke)} unknown ` +
     `(resolved: ${stats.unknownJti.done} done, ${stats.unknownJti.notDone} not done); ` +
     `exchanges: ${ack(stats.ops.exchange)} acknowledged, ${unk(stats.ops.exchange)} unknown; ` +
+    `role creates ${ack(stats.ops.roleCreate)}/${unk(stats.ops.roleCreate)}, privilege changes ${ack(stats.ops.privilege)}/${unk(stats.ops.privilege)}, ` +
+    `user creates ${ack(stats.ops.userCreate)}/${unk(stats.ops.userCreate)} acknowledged/unknown; ` +
     `checked after every restart (totals): ${c.creates} token records by GET, of them ${c.revokes} with an acknowledged revoke; ` +
     `${c.revokedSecrets} exchanges with revoked secrets refused (${stats.revokedSecretsDistinct.size} distinct secrets; ${stats.throttled} times throttled), ` +
     `${c.revokedAccess} access tokens of revoked tokens refused, ${c.activeSecrets} active secrets and ${c.activeAccess} access tokens accepted, ` +

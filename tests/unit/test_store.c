@@ -40,17 +40,24 @@ struct fx {
     struct store *st;
 };
 
-/* Runs one SQL command on the admin database with psql; 0 on success. */
-static int pg_admin_sql(const char *cmd)
+/* Runs one SQL command (no single quotes: use $$…$$) on the database at `uri` with psql; 0 on
+ * success. */
+static int pg_sql(const char *uri, const char *cmd)
 {
     char line[1024];
     int n = snprintf(line, sizeof line,
                      "PGOPTIONS='-c client_min_messages=warning' psql -qX -v ON_ERROR_STOP=1"
                      " '%s' -c '%s' >/dev/null",
-                     pg_admin, cmd);
+                     uri, cmd);
 
-    if (n < 0 || (size_t)n >= sizeof line || strchr(pg_admin, '\'')) return -1;
+    if (n < 0 || (size_t)n >= sizeof line || strchr(uri, '\'') || strchr(cmd, '\'')) return -1;
     return system(line) == 0 ? 0 : -1;
+}
+
+/* Runs one SQL command on the admin database; 0 on success. */
+static int pg_admin_sql(const char *cmd)
+{
+    return pg_sql(pg_admin, cmd);
 }
 
 /* Drops (closing its sessions) and creates database `db`; 0 on success. */
@@ -312,63 +319,63 @@ static void test_versions_move_on_writes(void **state)
     int changed;
 
     versions(f->st, &d0, &r0);
-    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0 + 1);
     assert_int_equal(rv, r0); /* token writes leave roles_ver alone */
 
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
     versions(f->st, &d0, &r0);
     assert_int_equal(d0, d + 1);
     assert_int_equal(r0, d0); /* role writes set roles_ver to the new data_ver */
 
-    assert_int_equal(store_privilege_grant(f->st, &p, 5), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 5, NULL), KG_OK);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0 + 1);
     assert_int_equal(rv, d);
 
-    assert_int_equal(store_user_insert(f->st, &u), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &u, NULL), KG_OK);
     versions(f->st, &d0, &r0);
     assert_int_equal(d0, d + 1);
     assert_int_equal(r0, rv); /* user writes bump data_ver only */
 
     assert_int_equal(store_token_touch(f->st, &touch, 1), KG_OK);
-    assert_int_equal(store_token_revoke(f->st, t.client_id, 7, &changed), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 7, &changed, NULL), KG_OK);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0 + 1); /* the touch did not count, the revoke did */
     assert_int_equal(rv, r0);
 
     r.ngranted = 1;
     strcpy(r.granted[0], PUBLIC_ID);
-    assert_int_equal(store_role_update(f->st, &r), KG_OK);
+    assert_int_equal(store_role_update(f->st, &r, NULL), KG_OK);
     versions(f->st, &d0, &r0);
     assert_int_equal(d0, d + 1);
     assert_int_equal(r0, d0);
 
-    assert_int_equal(store_privilege_revoke(f->st, &p, &changed), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p, &changed, NULL), KG_OK);
     assert_int_equal(changed, 1);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0 + 1);
     assert_int_equal(rv, d);
 
-    assert_int_equal(store_role_delete(f->st, r.role_id), KG_OK);
+    assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_OK);
     versions(f->st, &d0, &r0);
     assert_int_equal(d0, d + 1);
     assert_int_equal(r0, d0);
 
     /* Calls that change nothing write nothing. */
-    assert_int_equal(store_token_revoke(f->st, t.client_id, 8, &changed), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 8, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
-    assert_int_equal(store_privilege_revoke(f->st, &p, &changed), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0);
     assert_int_equal(rv, r0);
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
-    assert_int_equal(store_privilege_grant(f->st, &p, 9), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 9, NULL), KG_OK);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0 + 2);
-    assert_int_equal(store_privilege_grant(f->st, &p, 10), KG_OK); /* same kind again */
+    assert_int_equal(store_privilege_grant(f->st, &p, 10, NULL), KG_OK); /* same kind again */
     versions(f->st, &d0, &r0);
     assert_int_equal(d0, d);
     assert_int_equal(r0, rv);
@@ -383,7 +390,7 @@ static void test_token_insert_get(void **state)
     int64_t d0, r0, d, rv;
 
     t.expires_on = 1800000000000;
-    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
     assert_true(got.seq > 0);
     assert_string_equal(got.client_id, t.client_id);
@@ -400,9 +407,9 @@ static void test_token_insert_get(void **state)
 
     versions(f->st, &d0, &r0);
     t2 = mk_token(1, ADMIN_ID, 5);
-    assert_int_equal(store_token_insert(f->st, &t2), KG_CONFLICT);
+    assert_int_equal(store_token_insert(f->st, &t2, NULL), KG_CONFLICT);
     t2 = mk_token(2, "r-0000009999", 5);
-    assert_int_equal(store_token_insert(f->st, &t2), KG_NOTFOUND);
+    assert_int_equal(store_token_insert(f->st, &t2, NULL), KG_NOTFOUND);
     assert_int_equal(store_token_get(f->st, t2.client_id, &got), KG_NOTFOUND);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0); /* failed writes were rolled back whole */
@@ -410,16 +417,16 @@ static void test_token_insert_get(void **state)
     /* Inputs that do not fit their fields are refused before any SQL. */
     t2 = mk_token(3, PUBLIC_ID, 5);
     memset(t2.description, 'x', sizeof t2.description);
-    assert_int_equal(store_token_insert(f->st, &t2), KG_INVALID);
+    assert_int_equal(store_token_insert(f->st, &t2, NULL), KG_INVALID);
     t2 = mk_token(3, PUBLIC_ID, 5);
     t2.status = 7;
-    assert_int_equal(store_token_insert(f->st, &t2), KG_INVALID);
+    assert_int_equal(store_token_insert(f->st, &t2, NULL), KG_INVALID);
 
     /* A description of exactly the maximum length round-trips. */
     t2 = mk_token(4, PUBLIC_ID, 5);
     memset(t2.description, 'd', KG_DESC_MAX_BYTES);
     t2.description[KG_DESC_MAX_BYTES] = '\0';
-    assert_int_equal(store_token_insert(f->st, &t2), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t2, NULL), KG_OK);
     assert_int_equal(store_token_get(f->st, t2.client_id, &got), KG_OK);
     assert_int_equal(strlen(got.description), KG_DESC_MAX_BYTES);
 }
@@ -434,7 +441,7 @@ static void test_token_list_paging(void **state)
 
     for (int i = 1; i <= 250; i++) {
         struct kg_token t = mk_token(i, PUBLIC_ID, 1000 + i);
-        assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     }
     for (;;) {
         assert_int_equal(store_token_list(f->st, before, 100, &page, &n), KG_OK);
@@ -478,18 +485,18 @@ static void test_token_revoke_idempotent(void **state)
     struct kg_token t = mk_token(1, PUBLIC_ID, 100), got;
     int changed = -1;
 
-    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
-    assert_int_equal(store_token_revoke(f->st, t.client_id, 2000, &changed), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 2000, &changed, NULL), KG_OK);
     assert_int_equal(changed, 1);
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
     assert_int_equal(got.status, KG_TOKEN_REVOKED);
     assert_int_equal(got.revoked_on, 2000);
 
-    assert_int_equal(store_token_revoke(f->st, t.client_id, 3000, &changed), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 3000, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
     assert_int_equal(got.revoked_on, 2000); /* kept */
-    assert_int_equal(store_token_revoke(f->st, "kgc_nope", 3000, &changed), KG_NOTFOUND);
+    assert_int_equal(store_token_revoke(f->st, "kgc_nope", 3000, &changed, NULL), KG_NOTFOUND);
 }
 
 static void test_token_touch_only_raises(void **state)
@@ -505,8 +512,8 @@ static void test_token_touch_only_raises(void **state)
     size_t n = 0;
     int64_t d0, r0, d, rv;
 
-    assert_int_equal(store_token_insert(f->st, &a), KG_OK);
-    assert_int_equal(store_token_insert(f->st, &b), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &a, NULL), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &b, NULL), KG_OK);
     versions(f->st, &d0, &r0);
     assert_int_equal(store_token_touch(f->st, batch, 3), KG_OK);
     assert_int_equal(store_token_get(f->st, a.client_id, &got), KG_OK);
@@ -542,7 +549,7 @@ static void test_token_changes(void **state)
     versions(f->st, &v0, &rv);
     for (int i = 1; i <= 3; i++) {
         struct kg_token t = mk_token(i, PUBLIC_ID, 100 + i);
-        assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     }
     versions(f->st, &v1, &rv);
     assert_int_equal(v1, v0 + 3);
@@ -557,7 +564,7 @@ static void test_token_changes(void **state)
     assert_int_equal(n, 0);
     assert_null(ch);
 
-    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000002", 900, &changed), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000002", 900, &changed, NULL), KG_OK);
     versions(f->st, &v2, &rv);
     assert_int_equal(changes(f->st, v1, &ch, &n), KG_OK);
     assert_int_equal(n, 1);
@@ -578,8 +585,8 @@ static void test_role_insert_get_list_update(void **state)
 
     a.ngranted = 1;
     strcpy(a.granted[0], PUBLIC_ID);
-    assert_int_equal(store_role_insert(f->st, &a), KG_OK);
-    assert_int_equal(store_role_insert(f->st, &b), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &a, NULL), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &b, NULL), KG_OK);
 
     assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
     assert_string_equal(got.role_name, "ops");
@@ -594,13 +601,13 @@ static void test_role_insert_get_list_update(void **state)
 
     /* Conflicts: a taken name, a taken id. */
     struct kg_role c = mk_role(12, "ops");
-    assert_int_equal(store_role_insert(f->st, &c), KG_CONFLICT);
+    assert_int_equal(store_role_insert(f->st, &c, NULL), KG_CONFLICT);
     c = mk_role(10, "other");
-    assert_int_equal(store_role_insert(f->st, &c), KG_CONFLICT);
+    assert_int_equal(store_role_insert(f->st, &c, NULL), KG_CONFLICT);
     c = mk_role(12, "withghost");
     c.ngranted = 1;
     strcpy(c.granted[0], "r-0000000099");
-    assert_int_equal(store_role_insert(f->st, &c), KG_NOTFOUND);
+    assert_int_equal(store_role_insert(f->st, &c, NULL), KG_NOTFOUND);
     assert_int_equal(store_role_get(f->st, c.role_id, &got), KG_NOTFOUND); /* rolled back */
 
     /* List: oldest first, paged by after_seq. */
@@ -626,7 +633,7 @@ static void test_role_insert_get_list_update(void **state)
     a.ngranted = 2;
     strcpy(a.granted[0], b.role_id); /* given out of seq order */
     strcpy(a.granted[1], ADMIN_ID);
-    assert_int_equal(store_role_update(f->st, &a), KG_OK);
+    assert_int_equal(store_role_update(f->st, &a, NULL), KG_OK);
     assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
     assert_string_equal(got.role_name, "operators");
     assert_string_equal(got.description, "runs things");
@@ -640,21 +647,21 @@ static void test_role_insert_get_list_update(void **state)
     /* Failed updates leave the row as it was. */
     struct kg_role bad = a;
     strcpy(bad.role_name, "auditor");
-    assert_int_equal(store_role_update(f->st, &bad), KG_CONFLICT);
+    assert_int_equal(store_role_update(f->st, &bad, NULL), KG_CONFLICT);
     bad = a;
     strcpy(bad.role_name, "renamed");
     bad.ngranted = 1;
     strcpy(bad.granted[0], "r-0000000099");
-    assert_int_equal(store_role_update(f->st, &bad), KG_NOTFOUND);
+    assert_int_equal(store_role_update(f->st, &bad, NULL), KG_NOTFOUND);
     bad = mk_role(98, "ghost");
-    assert_int_equal(store_role_update(f->st, &bad), KG_NOTFOUND);
+    assert_int_equal(store_role_update(f->st, &bad, NULL), KG_NOTFOUND);
     assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
     assert_string_equal(got.role_name, "operators");
     assert_int_equal(got.ngranted, 2);
 
     bad = a;
     bad.ngranted = KG_GRANTS_MAX + 1;
-    assert_int_equal(store_role_update(f->st, &bad), KG_INVALID);
+    assert_int_equal(store_role_update(f->st, &bad, NULL), KG_INVALID);
 }
 
 static void test_role_cycles_refused(void **state)
@@ -663,31 +670,31 @@ static void test_role_cycles_refused(void **state)
     struct kg_role a = mk_role(10, "a"), b = mk_role(11, "b"), c = mk_role(12, "c"), got;
     int64_t d0, r0, d, rv;
 
-    assert_int_equal(store_role_insert(f->st, &a), KG_OK);
-    assert_int_equal(store_role_insert(f->st, &b), KG_OK);
-    assert_int_equal(store_role_insert(f->st, &c), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &a, NULL), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &b, NULL), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &c, NULL), KG_OK);
     a.ngranted = 1;
     strcpy(a.granted[0], b.role_id); /* A -> B */
-    assert_int_equal(store_role_update(f->st, &a), KG_OK);
+    assert_int_equal(store_role_update(f->st, &a, NULL), KG_OK);
     versions(f->st, &d0, &r0);
 
     b.ngranted = 1;
     strcpy(b.granted[0], a.role_id); /* B -> A closes a cycle */
-    assert_int_equal(store_role_update(f->st, &b), KG_PRECONDITION);
+    assert_int_equal(store_role_update(f->st, &b, NULL), KG_PRECONDITION);
     strcpy(b.granted[0], b.role_id); /* B -> B */
-    assert_int_equal(store_role_update(f->st, &b), KG_PRECONDITION);
+    assert_int_equal(store_role_update(f->st, &b, NULL), KG_PRECONDITION);
     b.ngranted = 1;
     strcpy(b.granted[0], c.role_id); /* B -> C fine ... */
-    assert_int_equal(store_role_update(f->st, &b), KG_OK);
+    assert_int_equal(store_role_update(f->st, &b, NULL), KG_OK);
     c.ngranted = 2;
     strcpy(c.granted[0], PUBLIC_ID);
     strcpy(c.granted[1], a.role_id); /* ... but C -> A closes A -> B -> C -> A */
-    assert_int_equal(store_role_update(f->st, &c), KG_PRECONDITION);
+    assert_int_equal(store_role_update(f->st, &c, NULL), KG_PRECONDITION);
 
     struct kg_role self = mk_role(13, "self");
     self.ngranted = 1;
     strcpy(self.granted[0], self.role_id);
-    assert_int_equal(store_role_insert(f->st, &self), KG_PRECONDITION);
+    assert_int_equal(store_role_insert(f->st, &self, NULL), KG_PRECONDITION);
     assert_int_equal(store_role_get(f->st, self.role_id, &got), KG_NOTFOUND);
 
     /* The earlier state is intact: A -> B -> C, C grants nothing. */
@@ -706,7 +713,7 @@ static void test_role_cycles_refused(void **state)
     /* A diamond is not a cycle: A -> B, A -> C, B -> C. */
     a.ngranted = 2;
     strcpy(a.granted[1], c.role_id);
-    assert_int_equal(store_role_update(f->st, &a), KG_OK);
+    assert_int_equal(store_role_update(f->st, &a, NULL), KG_OK);
 }
 
 static void test_role_delete(void **state)
@@ -722,27 +729,27 @@ static void test_role_delete(void **state)
 
     r.ngranted = 1;
     strcpy(r.granted[0], PUBLIC_ID);
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
     holder.ngranted = 1;
     strcpy(holder.granted[0], r.role_id); /* holder is granted r */
-    assert_int_equal(store_role_insert(f->st, &holder), KG_OK);
-    assert_int_equal(store_privilege_grant(f->st, &p, 1), KG_OK);
-    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &holder, NULL), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 1, NULL), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
 
-    assert_int_equal(store_role_delete(f->st, r.role_id), KG_PRECONDITION); /* active token */
-    assert_int_equal(store_token_revoke(f->st, t.client_id, 200, &changed), KG_OK);
+    assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_PRECONDITION); /* active token */
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 200, &changed, NULL), KG_OK);
 
     u.nroles = 1;
     strcpy(u.roles[0], r.role_id);
-    assert_int_equal(store_user_insert(f->st, &u), KG_OK);
-    assert_int_equal(store_role_delete(f->st, r.role_id), KG_PRECONDITION); /* a user */
+    assert_int_equal(store_user_insert(f->st, &u, NULL), KG_OK);
+    assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_PRECONDITION); /* a user */
     assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);        /* untouched */
     u.nroles = 0;
-    assert_int_equal(store_user_update(f->st, &u), KG_OK);
+    assert_int_equal(store_user_update(f->st, &u, NULL), KG_OK);
 
-    assert_int_equal(store_role_delete(f->st, r.role_id), KG_OK);
+    assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_OK);
     assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_NOTFOUND);
-    assert_int_equal(store_role_delete(f->st, r.role_id), KG_NOTFOUND);
+    assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_NOTFOUND);
     assert_int_equal(store_role_get(f->st, holder.role_id, &got), KG_OK);
     assert_int_equal(got.ngranted, 0); /* the grant of r is gone */
     assert_int_equal(store_privilege_list(f->st, r.role_id, &privs, &n), KG_OK);
@@ -754,7 +761,7 @@ static void test_role_delete(void **state)
     assert_string_equal(gt.role_name, "");
 
     /* The id and name are free again. */
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
 }
 
 /* ---- privileges ---------------------------------------------------------------------------- */
@@ -771,11 +778,11 @@ static void test_privileges(void **state)
     size_t n = 0;
     int changed = -1;
 
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
-    assert_int_equal(store_privilege_grant(f->st, &p1, 1), KG_OK);
-    assert_int_equal(store_privilege_grant(f->st, &p2, 1), KG_OK);
-    assert_int_equal(store_privilege_grant(f->st, &p3, 1), KG_OK);
-    assert_int_equal(store_privilege_grant(f->st, &ghost, 1), KG_NOTFOUND);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p1, 1, NULL), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p2, 1, NULL), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p3, 1, NULL), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &ghost, 1, NULL), KG_NOTFOUND);
 
     assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
     assert_int_equal(n, 2);
@@ -786,7 +793,7 @@ static void test_privileges(void **state)
     free(list);
 
     p1.kind = KG_DENY; /* grant again: the kind changes */
-    assert_int_equal(store_privilege_grant(f->st, &p1, 2), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p1, 2, NULL), KG_OK);
     assert_int_equal(store_privilege_list(f->st, NULL, &list, &n), KG_OK);
     assert_int_equal(n, 3);
     assert_string_equal(list[0].role_id, ADMIN_ID); /* roles in seq order, then by name */
@@ -795,12 +802,12 @@ static void test_privileges(void **state)
     free(list);
 
     p1.kind = KG_ALLOW; /* kind does not match: nothing removed */
-    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
     p1.kind = KG_DENY;
-    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed, NULL), KG_OK);
     assert_int_equal(changed, 1);
-    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
     assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
     assert_int_equal(n, 1);
@@ -811,7 +818,7 @@ static void test_privileges(void **state)
     assert_int_equal(n, 0);
     assert_null(list);
     p2.kind = 5;
-    assert_int_equal(store_privilege_grant(f->st, &p2, 1), KG_INVALID);
+    assert_int_equal(store_privilege_grant(f->st, &p2, 1, NULL), KG_INVALID);
 }
 
 /* ---- users --------------------------------------------------------------------------------- */
@@ -825,14 +832,14 @@ static void test_users(void **state)
     size_t n = 0;
     int64_t count = -1;
 
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
     assert_int_equal(store_user_count(f->st, &count), KG_OK);
     assert_int_equal(count, 0);
     a.nroles = 2;
     strcpy(a.roles[0], r.role_id);
     strcpy(a.roles[1], ADMIN_ID);
-    assert_int_equal(store_user_insert(f->st, &a), KG_OK);
-    assert_int_equal(store_user_insert(f->st, &b), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &a, NULL), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &b, NULL), KG_OK);
 
     assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_OK);
     assert_true(got.seq > 0);
@@ -848,13 +855,13 @@ static void test_users(void **state)
     assert_int_equal(store_user_get(f->st, "u-0000000099", &got), KG_NOTFOUND);
 
     dup = mk_user(3, "ALICE@example.COM");
-    assert_int_equal(store_user_insert(f->st, &dup), KG_CONFLICT); /* email, any case */
+    assert_int_equal(store_user_insert(f->st, &dup, NULL), KG_CONFLICT); /* email, any case */
     dup = mk_user(1, "other@example.com");
-    assert_int_equal(store_user_insert(f->st, &dup), KG_CONFLICT); /* id */
+    assert_int_equal(store_user_insert(f->st, &dup, NULL), KG_CONFLICT); /* id */
     dup = mk_user(3, "carol@example.com");
     dup.nroles = 1;
     strcpy(dup.roles[0], "r-0000000099");
-    assert_int_equal(store_user_insert(f->st, &dup), KG_NOTFOUND);
+    assert_int_equal(store_user_insert(f->st, &dup, NULL), KG_NOTFOUND);
     assert_int_equal(store_user_get(f->st, dup.user_id, &got), KG_NOTFOUND); /* rolled back */
 
     /* Update: email, password hash, roles replaced whole. */
@@ -862,7 +869,7 @@ static void test_users(void **state)
     strcpy(a.password_hash, "$argon2id$new");
     a.nroles = 1;
     strcpy(a.roles[0], PUBLIC_ID);
-    assert_int_equal(store_user_update(f->st, &a), KG_OK);
+    assert_int_equal(store_user_update(f->st, &a, NULL), KG_OK);
     assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_OK);
     assert_string_equal(got.email, "alice@new.example");
     assert_string_equal(got.password_hash, "$argon2id$new");
@@ -872,13 +879,13 @@ static void test_users(void **state)
 
     dup = a;
     strcpy(dup.email, "BOB@example.com");
-    assert_int_equal(store_user_update(f->st, &dup), KG_CONFLICT);
+    assert_int_equal(store_user_update(f->st, &dup, NULL), KG_CONFLICT);
     dup = a;
     dup.nroles = 1;
     strcpy(dup.roles[0], "r-0000000099");
-    assert_int_equal(store_user_update(f->st, &dup), KG_NOTFOUND);
+    assert_int_equal(store_user_update(f->st, &dup, NULL), KG_NOTFOUND);
     dup = mk_user(77, "ghost@example.com");
-    assert_int_equal(store_user_update(f->st, &dup), KG_NOTFOUND);
+    assert_int_equal(store_user_update(f->st, &dup, NULL), KG_NOTFOUND);
     assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_OK);
     assert_int_equal(got.nroles, 1); /* untouched by the failed updates */
     assert_string_equal(got.email, "alice@new.example");
@@ -895,8 +902,8 @@ static void test_users(void **state)
 
     assert_int_equal(store_user_count(f->st, &count), KG_OK);
     assert_int_equal(count, 2);
-    assert_int_equal(store_user_delete(f->st, a.user_id), KG_OK);
-    assert_int_equal(store_user_delete(f->st, a.user_id), KG_NOTFOUND);
+    assert_int_equal(store_user_delete(f->st, a.user_id, NULL), KG_OK);
+    assert_int_equal(store_user_delete(f->st, a.user_id, NULL), KG_NOTFOUND);
     assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_NOTFOUND);
     assert_int_equal(store_user_count(f->st, &count), KG_OK);
     assert_int_equal(count, 1);
@@ -905,10 +912,10 @@ static void test_users(void **state)
     a = mk_user(1, "alice@new.example");
     a.nroles = 1;
     strcpy(a.roles[0], r.role_id);
-    assert_int_equal(store_user_insert(f->st, &a), KG_OK); /* id and email free again */
-    assert_int_equal(store_role_delete(f->st, r.role_id), KG_PRECONDITION);
-    assert_int_equal(store_user_delete(f->st, a.user_id), KG_OK);
-    assert_int_equal(store_role_delete(f->st, r.role_id), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &a, NULL), KG_OK); /* id and email free again */
+    assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_PRECONDITION);
+    assert_int_equal(store_user_delete(f->st, a.user_id, NULL), KG_OK);
+    assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_OK);
 }
 
 /* ---- durability and sharing ---------------------------------------------------------------- */
@@ -921,9 +928,9 @@ static void test_reopen_keeps_data(void **state)
     struct kg_user u = mk_user(1, "a@example.com"), gu;
     int64_t d0, r0, d, rv;
 
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
-    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
-    assert_int_equal(store_user_insert(f->st, &u), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &u, NULL), KG_OK);
     versions(f->st, &d0, &r0);
     store_free(f->st);
     f->st = NULL;
@@ -940,7 +947,7 @@ static void test_reopen_keeps_data(void **state)
 
     /* seq keeps growing across reopening. */
     struct kg_token t2 = mk_token(2, PUBLIC_ID, 200), gt2;
-    assert_int_equal(store_token_insert(f->st, &t2), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t2, NULL), KG_OK);
     assert_int_equal(store_token_get(f->st, t2.client_id, &gt2), KG_OK);
     assert_true(gt2.seq > gt.seq);
 }
@@ -958,21 +965,21 @@ static void test_two_handles_share(void **state)
 
     assert_int_equal(store_open(f->path, &cli), KG_OK); /* like the CLI beside the server */
 
-    assert_int_equal(store_token_insert(cli, &t), KG_OK);
+    assert_int_equal(store_token_insert(cli, &t, NULL), KG_OK);
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
     versions(f->st, &d1, &r1);
     versions(cli, &d2, &r2);
     assert_int_equal(d1, d2);
     assert_int_equal(r1, r2);
 
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
     assert_int_equal(store_role_get(cli, r.role_id, &gr), KG_OK);
     versions(cli, &d2, &r2);
     assert_int_equal(d2, d1 + 1);
     assert_int_equal(r2, d2);
 
     /* The server notices the CLI's revoke through the version and the change feed. */
-    assert_int_equal(store_token_revoke(cli, t.client_id, 500, &changed), KG_OK);
+    assert_int_equal(store_token_revoke(cli, t.client_id, 500, &changed, NULL), KG_OK);
     versions(f->st, &d1, &r1);
     assert_int_equal(d1, d2 + 1);
     assert_int_equal(changes(f->st, d2, &ch, &n), KG_OK);
@@ -981,7 +988,7 @@ static void test_two_handles_share(void **state)
     free(ch);
 
     /* Unique rules hold across handles. */
-    assert_int_equal(store_token_insert(f->st, &t), KG_CONFLICT);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_CONFLICT);
     store_free(cli);
 }
 
@@ -1053,7 +1060,7 @@ static void *write_tokens(void *p)
         struct kg_token t = mk_token(a->base + i, PUBLIC_ID, 100);
         struct kg_touch touch = {.at = 1000 + i};
         strcpy(touch.client_id, t.client_id);
-        if (store_token_insert(a->st, &t) != KG_OK) a->fails++;
+        if (store_token_insert(a->st, &t, NULL) != KG_OK) a->fails++;
         if (store_token_get(a->st, t.client_id, &got) != KG_OK) a->fails++;
         if (store_token_touch(a->st, &touch, 1) != KG_OK) a->fails++;
     }
@@ -1097,7 +1104,7 @@ static void *insert_tokens(void *p)
 
     for (int i = 0; i < a->n; i++) {
         struct kg_token t = mk_token(a->base + i, PUBLIC_ID, 100 + i);
-        if (store_token_insert(a->st, &t) != KG_OK) a->fails++;
+        if (store_token_insert(a->st, &t, NULL) != KG_OK) a->fails++;
     }
     return NULL;
 }
@@ -1185,7 +1192,7 @@ static void test_feeds(void **state)
 
     for (int i = 1; i <= 1500; i++) { /* more than one cursor batch */
         struct kg_token t = mk_token(i, PUBLIC_ID, 100 + i);
-        assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     }
     assert_int_equal(store_token_changes(f->st, 0, count_token, &n), KG_OK);
     assert_int_equal(n, 1500);
@@ -1230,7 +1237,7 @@ static void test_pg_reconnects(void **state)
     assert_int_equal(pg_admin_sql(kill_sessions), 0);
     assert_int_equal(store_role_get(f->st, ADMIN_ID, &r), KG_OK); /* read: re-made, re-run */
     assert_int_equal(pg_admin_sql(kill_sessions), 0);
-    assert_int_equal(store_token_insert(f->st, &t), KG_OK); /* write lost at BEGIN: re-run */
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK); /* write lost at BEGIN: re-run */
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
     assert_int_equal(pg_admin_sql(kill_sessions), 0);
     versions(f->st, &d, &rv);
@@ -1238,6 +1245,245 @@ static void test_pg_reconnects(void **state)
 }
 
 /* ---- audit log ---------------------------------------------------------------------------- */
+
+/* Runs SQL on the test's database beside the store's own connection — the sqlite3 CLI on the
+ * file (sqlite_sql: no double quotes, $ or backslashes), psql on PostgreSQL — as a hand at the
+ * database would; 0 on success. */
+static int db_sql(const struct fx *f, const char *sqlite_sql, const char *pg_sql_text)
+{
+    char line[1024];
+    int n;
+
+    if (pg_admin) return pg_sql(f->path, pg_sql_text);
+    if (strpbrk(sqlite_sql, "\"$`\\")) return -1;
+    n = snprintf(line, sizeof line, "sqlite3 -bail '%s' \"%s\" >/dev/null", f->path, sqlite_sql);
+    if (n < 0 || (size_t)n >= sizeof line) return -1;
+    return system(line) == 0 ? 0 : -1;
+}
+
+/* Fills *e as the OK entry of a change, told apart by its detail; returns e. */
+static const struct kg_audit *change_entry(struct kg_audit *e, const char *action,
+                                           const char *target, const char *detail)
+{
+    memset(e, 0, sizeof *e);
+    e->at = 1000;
+    snprintf(e->actor, sizeof e->actor, "cli");
+    snprintf(e->action, sizeof e->action, "%s", action);
+    snprintf(e->target, sizeof e->target, "%s", target);
+    snprintf(e->address, sizeof e->address, "local");
+    snprintf(e->outcome, sizeof e->outcome, "OK");
+    snprintf(e->detail, sizeof e->detail, "%s", detail);
+    return e;
+}
+
+/* The details of every audit entry, oldest first, joined by spaces into buf. */
+static void audit_details(struct store *st, char *buf, size_t cap)
+{
+    struct kg_audit_filter all = {"", 0, 0};
+    struct kg_audit *got = NULL;
+    size_t n = 0, used = 0;
+
+    assert_int_equal(store_audit_list(st, &all, 0, 1000, &got, &n), KG_OK);
+    buf[0] = '\0';
+    for (size_t i = n; i-- > 0;) {
+        int w = snprintf(buf + used, cap - used, "%s%s", used ? " " : "", got[i].detail);
+        assert_true(w >= 0 && (size_t)w < cap - used);
+        used += (size_t)w;
+    }
+    free(got);
+}
+
+/*
+ * A change carries its entry (store.h, "Audited changes"): written with every write that
+ * returns KG_OK — one that changed nothing too — and with none that fails: a taken name or
+ * id, a missing record or role, a role still held; a malformed entry stops the change.
+ */
+static void test_audit_entry_with_change(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "ops"), taken = mk_role(11, "ops"), spare = mk_role(12, "spare");
+    struct kg_role ghost_role = mk_role(99, "ghost");
+    struct kg_token t = mk_token(1, "r-0000000010", 100), orphan = mk_token(2, "r-0000000099", 100);
+    struct kg_user u = mk_user(1, "a@example.com"), twin = mk_user(2, "A@EXAMPLE.com");
+    struct kg_user ghost_user = mk_user(9, "ghost@example.com");
+    struct kg_privilege p = {.role_id = "r-0000000010", .kind = KG_ALLOW, .name = "x.read"};
+    struct kg_privilege ghost_priv = {.role_id = "r-0000000099", .kind = KG_ALLOW, .name = "x"};
+    struct kg_token got;
+    char log[1024];
+    int changed = -1;
+#define E(action, target, detail) change_entry(&(struct kg_audit){0}, action, target, detail)
+
+    assert_int_equal(store_role_insert(f->st, &r, E("role.create", r.role_id, "1")), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &taken, E("role.create", taken.role_id, "no")),
+                     KG_CONFLICT);
+    assert_int_equal(store_role_insert(f->st, &spare, E("role.create", spare.role_id, "2")), KG_OK);
+    strcpy(r.description, "changed");
+    assert_int_equal(store_role_update(f->st, &r, E("role.update", r.role_id, "3")), KG_OK);
+    assert_int_equal(store_role_update(f->st, &ghost_role, E("role.update", "", "no")),
+                     KG_NOTFOUND);
+
+    assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "4")), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "no")),
+                     KG_CONFLICT);
+    assert_int_equal(store_token_insert(f->st, &orphan, E("apiToken.create", "", "no")),
+                     KG_NOTFOUND);
+    assert_int_equal(store_role_delete(f->st, r.role_id, E("role.delete", r.role_id, "no")),
+                     KG_PRECONDITION);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 200, &changed,
+                                        E("apiToken.revoke", t.client_id, "5")),
+                     KG_OK);
+    assert_int_equal(changed, 1);
+    /* revoking it again changes nothing, but the attempt is recorded */
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 300, &changed,
+                                        E("apiToken.revoke", t.client_id, "6")),
+                     KG_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000099", 300, &changed,
+                                        E("apiToken.revoke", "", "no")),
+                     KG_NOTFOUND);
+
+    assert_int_equal(store_privilege_grant(f->st, &p, 1, E("privilege.grant", p.role_id, "7")),
+                     KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 2, E("privilege.grant", p.role_id, "8")),
+                     KG_OK); /* as it is */
+    assert_int_equal(store_privilege_grant(f->st, &ghost_priv, 1, E("privilege.grant", "", "no")),
+                     KG_NOTFOUND);
+    assert_int_equal(
+        store_privilege_revoke(f->st, &p, &changed, E("privilege.revoke", p.role_id, "9")), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(
+        store_privilege_revoke(f->st, &p, &changed, E("privilege.revoke", p.role_id, "10")), KG_OK);
+    assert_int_equal(changed, 0);
+
+    assert_int_equal(store_user_insert(f->st, &u, E("user.create", u.user_id, "11")), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &twin, E("user.create", twin.user_id, "no")),
+                     KG_CONFLICT);
+    strcpy(u.email, "b@example.com");
+    assert_int_equal(store_user_update(f->st, &u, E("user.update", u.user_id, "12")), KG_OK);
+    assert_int_equal(store_user_update(f->st, &ghost_user, E("user.update", "", "no")),
+                     KG_NOTFOUND);
+    assert_int_equal(store_user_delete(f->st, u.user_id, E("user.delete", u.user_id, "13")), KG_OK);
+    assert_int_equal(store_user_delete(f->st, u.user_id, E("user.delete", u.user_id, "no")),
+                     KG_NOTFOUND);
+    assert_int_equal(store_role_delete(f->st, spare.role_id, E("role.delete", spare.role_id, "14")),
+                     KG_OK);
+    assert_int_equal(store_role_delete(f->st, spare.role_id, E("role.delete", spare.role_id, "no")),
+                     KG_NOTFOUND);
+
+    /* a malformed entry (empty action) stops the change before anything is written */
+    struct kg_token t3 = mk_token(3, PUBLIC_ID, 100);
+    assert_int_equal(store_token_insert(f->st, &t3, E("", t3.client_id, "no")), KG_INVALID);
+    assert_int_equal(store_token_get(f->st, t3.client_id, &got), KG_NOTFOUND);
+
+    audit_details(f->st, log, sizeof log);
+    assert_string_equal(log, "1 2 3 4 5 6 7 8 9 10 11 12 13 14");
+#undef E
+}
+
+/*
+ * An entry the database refuses (a trigger, installed beside the store as a hand at the
+ * database would) fails its change, which is rolled back whole: nothing of any kind of
+ * change is left, no version moves, and the entries that were accepted are all there is.
+ */
+static void test_audit_refused_rolls_back(void **state)
+{
+    static const char sqlite_trigger[] =
+        "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_log WHEN NEW.detail = 'refuse'"
+        " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;";
+    static const char pg_trigger[] =
+        "CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS"
+        " $f$ BEGIN RAISE EXCEPTION $$refused by the test$$; END $f$;"
+        " CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_log FOR EACH ROW"
+        " WHEN (NEW.detail = $$refuse$$) EXECUTE FUNCTION audit_refuse();";
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "ops"), other = mk_role(11, "other"), rgot;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 100), tgot;
+    struct kg_user u = mk_user(1, "a@example.com"), ugot;
+    struct kg_privilege p = {.role_id = "r-0000000010", .kind = KG_ALLOW, .name = "x.read"};
+    struct kg_privilege *privs = NULL;
+    size_t n = 0;
+    int changed = -1;
+    int64_t d0, r0, d, rv;
+    char log[256];
+#define E(action, target, detail) change_entry(&(struct kg_audit){0}, action, target, detail)
+#define REFUSED(action, target) E(action, target, "refuse")
+
+    assert_int_equal(db_sql(f, sqlite_trigger, pg_trigger), 0);
+    versions(f->st, &d0, &r0);
+
+    /* creates: no record */
+    assert_int_not_equal(store_role_insert(f->st, &r, REFUSED("role.create", r.role_id)), KG_OK);
+    assert_int_equal(store_role_get(f->st, r.role_id, &rgot), KG_NOTFOUND);
+    assert_int_not_equal(store_token_insert(f->st, &t, REFUSED("apiToken.create", t.client_id)),
+                         KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &tgot), KG_NOTFOUND);
+    assert_int_not_equal(store_user_insert(f->st, &u, REFUSED("user.create", u.user_id)), KG_OK);
+    assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_NOTFOUND);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0);
+    assert_int_equal(rv, r0);
+
+    /* the same with entries that are accepted */
+    assert_int_equal(store_role_insert(f->st, &r, E("role.create", r.role_id, "1")), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &other, E("role.create", other.role_id, "2")), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "3")), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &u, E("user.create", u.user_id, "4")), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 1, E("privilege.grant", p.role_id, "5")),
+                     KG_OK);
+    versions(f->st, &d0, &r0);
+
+    /* changes of existing records: each left as it was */
+    assert_int_not_equal(store_token_revoke(f->st, t.client_id, 200, &changed,
+                                            REFUSED("apiToken.revoke", t.client_id)),
+                         KG_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_token_get(f->st, t.client_id, &tgot), KG_OK);
+    assert_int_equal(tgot.status, KG_TOKEN_ACTIVE);
+    assert_int_equal(tgot.revoked_on, 0);
+
+    struct kg_role renamed = r;
+    strcpy(renamed.role_name, "renamed");
+    renamed.ngranted = 1;
+    strcpy(renamed.granted[0], other.role_id);
+    assert_int_not_equal(store_role_update(f->st, &renamed, REFUSED("role.update", r.role_id)),
+                         KG_OK);
+    assert_int_equal(store_role_get(f->st, r.role_id, &rgot), KG_OK);
+    assert_string_equal(rgot.role_name, "ops");
+    assert_int_equal(rgot.ngranted, 0);
+    assert_int_not_equal(
+        store_role_delete(f->st, other.role_id, REFUSED("role.delete", other.role_id)), KG_OK);
+    assert_int_equal(store_role_get(f->st, other.role_id, &rgot), KG_OK);
+
+    struct kg_privilege deny = p;
+    deny.kind = KG_DENY;
+    assert_int_not_equal(
+        store_privilege_grant(f->st, &deny, 2, REFUSED("privilege.grant", p.role_id)), KG_OK);
+    assert_int_not_equal(
+        store_privilege_revoke(f->st, &p, &changed, REFUSED("privilege.revoke", p.role_id)), KG_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_privilege_list(f->st, p.role_id, &privs, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(privs[0].kind, KG_ALLOW);
+    free(privs);
+
+    struct kg_user moved = u;
+    strcpy(moved.email, "b@example.com");
+    assert_int_not_equal(store_user_update(f->st, &moved, REFUSED("user.update", u.user_id)),
+                         KG_OK);
+    assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_OK);
+    assert_string_equal(ugot.email, "a@example.com");
+    assert_int_not_equal(store_user_delete(f->st, u.user_id, REFUSED("user.delete", u.user_id)),
+                         KG_OK);
+    assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_OK);
+
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0);
+    assert_int_equal(rv, r0);
+    audit_details(f->st, log, sizeof log);
+    assert_string_equal(log, "1 2 3 4 5");
+#undef REFUSED
+#undef E
+}
 
 static struct kg_audit audit_entry(int64_t at, const char *actor, const char *action, const char *outcome)
 {
@@ -1327,6 +1573,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_handles_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_entry_with_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_refused_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects, setup, teardown),
     };
     pg_admin = getenv("KEYGATE_TEST_PG");

@@ -55,7 +55,7 @@ static void role(struct fx *f, const char *id, const char *name, const char *gra
         strcpy(r.granted[0], granted);
         r.ngranted = 1;
     }
-    assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
 }
 
 static void priv(struct fx *f, const char *role_id, int kind, const char *name)
@@ -65,7 +65,7 @@ static void priv(struct fx *f, const char *role_id, int kind, const char *name)
     strcpy(p.role_id, role_id);
     p.kind = kind;
     strcpy(p.name, name);
-    assert_int_equal(store_privilege_grant(f->st, &p, 1), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 1, NULL), KG_OK);
 }
 
 static int allows(struct fx *f, const char *holder, const char *p)
@@ -131,7 +131,7 @@ static void test_tokens_follow_another_process(void **state)
     strcpy(t.created_by, "cli");
     t.created_on = 1000;
     memset(t.secret_hash, 7, sizeof t.secret_hash);
-    assert_int_equal(store_token_insert(cli, &t), KG_OK);
+    assert_int_equal(store_token_insert(cli, &t, NULL), KG_OK);
 
     assert_int_equal(view_token_get(f->v, t.client_id, &vt), KG_NOTFOUND);
     assert_int_equal(view_sync(f->v), KG_OK);
@@ -139,7 +139,7 @@ static void test_tokens_follow_another_process(void **state)
     assert_int_equal(vt.status, KG_TOKEN_ACTIVE);
     assert_memory_equal(vt.secret_hash, t.secret_hash, KG_HASH_LEN);
 
-    assert_int_equal(store_token_revoke(cli, t.client_id, 2000, &changed), KG_OK);
+    assert_int_equal(store_token_revoke(cli, t.client_id, 2000, &changed, NULL), KG_OK);
     assert_int_equal(view_sync(f->v), KG_OK);
     assert_int_equal(view_token_get(f->v, t.client_id, &vt), KG_OK);
     assert_int_equal(vt.status, KG_TOKEN_REVOKED);
@@ -169,7 +169,7 @@ static void test_many_tokens(void **state)
     for (int i = 0; i < 3000; i++) { /* forces the table to grow twice */
         snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
         t.created_on = i + 1;
-        assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     }
     assert_int_equal(view_sync(f->v), KG_OK);
     for (int i = 0; i < 3000; i++) {
@@ -196,7 +196,7 @@ static void test_first_load_then_changes(void **state)
         snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
         t.created_on = i + 1;
         t.expires_on = i % 2 ? 0 : 1000000 + i; /* a per-token value to check */
-        assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     }
     assert_int_equal(view_new(f->st, &v2), KG_OK);
     for (int i = 0; i < N; i++) {
@@ -208,9 +208,9 @@ static void test_first_load_then_changes(void **state)
     assert_int_equal(view_token_get(v2, "kgc_9999999999999999", &vt), KG_NOTFOUND);
 
     int changed = 0;
-    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000007", 5, &changed), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000007", 5, &changed, NULL), KG_OK);
     snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", N);
-    assert_int_equal(store_token_insert(f->st, &t), KG_OK);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     assert_int_equal(view_sync(v2), KG_OK);
     assert_int_equal(view_token_get(v2, "kgc_0000000000000007", &vt), KG_OK);
     assert_int_equal(vt.status, KG_TOKEN_REVOKED);
