@@ -141,38 +141,46 @@ test('a client ID hammered from many addresses is slowed for new addresses, not 
   assert.equal((await exchangeFrom('127.0.3.1', fresh.json.clientId, fresh.json.clientSecret)).status, 200, 'an unrelated client from a new address');
 });
 
-test('failed sign-ins from an address do not slow a client authenticating there, nor the other way round', async () => {
-  const made = await h.api(srv.base, 'POST', `${h.V1}/user`, { token: boot.access, body: { email: 'pat@example.com', password: 'pat-password-1' } });
+/* A pane user for the tests below (the REST API, with the bootstrap token). */
+async function user(email, password) {
+  const made = await h.api(srv.base, 'POST', `${h.V1}/user`, { token: boot.access, body: { email, password } });
   assert.equal(made.status, 201, made.text);
-  const mk = async (d) => {
-    const r = await h.api(srv.base, 'POST', `${h.V1}/apiToken`, { token: boot.access, body: { description: d, roleId: 'r-0000000001' } });
-    assert.equal(r.status, 201, r.text);
-    return r.json;
-  };
-  const c1 = await mk('shared address 1');
-  const c2 = await mk('shared address 2');
+}
 
+async function client(description) {
+  const r = await h.api(srv.base, 'POST', `${h.V1}/apiToken`, { token: boot.access, body: { description, roleId: 'r-0000000001' } });
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+
+test('failed sign-ins from an address do not slow a client authenticating there', async () => {
+  await user('pat@example.com', 'pat-password-1');
+  const c = await client('shared address 1');
   // Wrong passwords from 127.0.4.1 until the pane refuses that address…
   let last;
   for (let i = 0; i < 6; i++) last = await loginFrom('127.0.4.1', 'pat@example.com', `wrong-${i}`);
   h.assertApiError(last, 429, 'RESOURCE_EXHAUSTED', 'the 6th failed sign-in from 127.0.4.1');
   // …and a client that never authenticated from there before still gets its token there, then
   // introspects with it.
-  const ex = await exchangeFrom('127.0.4.1', c1.clientId, c1.clientSecret);
+  const ex = await exchangeFrom('127.0.4.1', c.clientId, c.clientSecret);
   assert.equal(ex.status, 200, `a client's right secret from an address with failed sign-ins: ${ex.status} ${ex.text}`);
-  const intro = await post('127.0.4.1', '/oauth/v2/introspect', `token=${ex.json.access_token}`, h.basic(c1.clientId, c1.clientSecret));
+  const intro = await post('127.0.4.1', '/oauth/v2/introspect', `token=${ex.json.access_token}`, h.basic(c.clientId, c.clientSecret));
   assert.equal(intro.status, 200, intro.text);
   // The sign-in refusal itself stands.
   h.assertApiError(await loginFrom('127.0.4.1', 'pat@example.com', 'pat-password-1'), 429, 'RESOURCE_EXHAUSTED', 'the right password from 127.0.4.1, still waiting');
+});
 
+test('failed client authentications from an address do not slow a sign-in there', async () => {
+  await user('quinn@example.com', 'quinn-password-1');
+  const c = await client('shared address 2');
   // Failed client authentications from 127.0.4.2 until that address is slowed…
   for (let i = 0; i < FREE_ADDR; i++) {
     const id = `kgc_sharedaddr${String(i).padStart(6, '0')}`;
     h.assertOAuthError(await exchangeFrom('127.0.4.2', id, 'kgs_wrong'), 401, 'invalid_client', `client failure ${i + 1}`);
   }
-  assertThrottled(await exchangeFrom('127.0.4.2', c2.clientId, c2.clientSecret), 'a client new to 127.0.4.2 after 30 failures there');
+  assertThrottled(await exchangeFrom('127.0.4.2', c.clientId, c.clientSecret), 'a client new to 127.0.4.2 after 30 failures there');
   // …and a person signs in there at once with the right password.
-  const ok = await loginFrom('127.0.4.2', 'pat@example.com', 'pat-password-1');
+  const ok = await loginFrom('127.0.4.2', 'quinn@example.com', 'quinn-password-1');
   assert.equal(ok.status, 200, `sign-in from an address with failed client authentications: ${ok.status} ${ok.text}`);
-  assert.equal(ok.json.email, 'pat@example.com');
+  assert.equal(ok.json.email, 'quinn@example.com');
 });
