@@ -83,7 +83,8 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     int valid_id = ids_client_id_valid(given);
     /* Failures slow down their source address and the client ID they named; a client that
      * has authenticated from this address before is let through with the right secret, so
-     * that hammering its ID (from here or elsewhere) does not lock it out. */
+     * that hammering its ID (from here or elsewhere) does not lock it out.  "a:" counts client
+     * authentications only: failed pane sign-ins have keys of their own (pane.c). */
     char akey[8 + sizeof c->req->peer], ckey[8 + KG_CLIENT_ID_LEN], kkey[16 + KG_CLIENT_ID_LEN + sizeof c->req->peer];
     snprintf(akey, sizeof akey, "a:%s", c->req->peer);
     snprintf(ckey, sizeof ckey, "c:%s", valid_id ? given : "");

@@ -1,6 +1,7 @@
 /*
- * pane.c — sign-in (argon2id, throttled per account and per address), sessions in an
- * HttpOnly SameSite=Strict cookie, and the embedded pages.
+ * pane.c — sign-in (argon2id; failures throttled per address, per account at an address, and
+ * per account for the addresses that failed it), sessions in an HttpOnly SameSite=Strict
+ * cookie, and the embedded pages.
  *
  * Layout: static files, sign-in, sign-out, session description.
  */
@@ -102,13 +103,21 @@ static void set_cookie(struct call *c, int status, json_t *body, const char *val
     sodium_memzero(cookie, sizeof cookie);
 }
 
+/* Failed sign-ins for one account, from all addresses, in 15 minutes before the account is
+ * slowed; even then only addresses that have failed for it since their last success (and
+ * where it has not signed in for a day) wait: a right password from anywhere else goes on. */
+#define SIGNIN_FREE_ACCOUNT 10
+
 void pane_login(struct call *c)
 {
     static const char *const fields[] = {"email", "password", NULL};
     struct app *a = c->app;
     json_t *body = NULL;
     const char *email, *password;
-    char ekey[8 + KG_EMAIL_MAX], akey[80];
+    char lower[KG_EMAIL_MAX + 1];
+    /* p: the address, s: the account at the address, u: the account, m: a success there */
+    char pkey[8 + sizeof c->req->peer], skey[8 + sizeof c->req->peer + sizeof lower],
+        ukey[8 + sizeof lower], mkey[sizeof skey];
     int64_t now = kg_now_ms();
     if (json_body_or_reply(c, fields, &body)) return;
     if (json_string_or_reply(c, body, "email", 1, &email) ||
@@ -119,13 +128,19 @@ void pane_login(struct call *c)
         goto out;
     }
     size_t n = strlen(email);
-    memcpy(ekey, "e:", 2);
-    for (size_t i = 0; i <= n; i++) ekey[2 + i] = (char)tolower((unsigned char)email[i]);
-    snprintf(akey, sizeof akey, "a:%s", c->req->peer);
+    for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)email[i]);
+    snprintf(pkey, sizeof pkey, "p:%s", c->req->peer);
+    snprintf(skey, sizeof skey, "s:%s/%s", c->req->peer, lower);
+    snprintf(ukey, sizeof ukey, "u:%s", lower);
+    snprintf(mkey, sizeof mkey, "m:%s/%s", c->req->peer, lower);
 
-    int64_t wait = throttle_wait(a->throttle, ekey, now);
-    int64_t wait_addr = throttle_wait(a->throttle, akey, now);
-    if (wait_addr > wait) wait = wait_addr;
+    /* Sign-ins are counted apart from client authentications (oauth.c), so that neither
+     * slows the other at a shared address. */
+    int64_t wait = throttle_wait(a->throttle, pkey, now);
+    int64_t w = throttle_wait(a->throttle, skey, now);
+    if (w > wait) wait = w;
+    if (wait == 0 && throttle_failures(a->throttle, skey, now) > 0 && !throttle_known(a->throttle, mkey, now))
+        wait = throttle_wait(a->throttle, ukey, now);
     if (wait > 0) {
         reply_throttled(c->req, 0, wait, "sign-ins");
         goto out;
@@ -136,15 +151,17 @@ void pane_login(struct call *c)
     pthread_once(&dummy_once, make_dummy);
     int ok = crypto_pwhash_str_verify(known ? u.password_hash : dummy_hash, password, strlen(password)) == 0;
     if (!known || !ok) {
-        throttle_fail(a->throttle, ekey, THROTTLE_FREE, now);
-        throttle_fail(a->throttle, akey, THROTTLE_FREE, now);
+        throttle_fail(a->throttle, pkey, THROTTLE_FREE, now);
+        throttle_fail(a->throttle, skey, THROTTLE_FREE, now);
+        throttle_fail(a->throttle, ukey, SIGNIN_FREE_ACCOUNT, now);
         audit_record(a, known ? u.user_id : "", c->req->peer, "signIn", email, KG_UNAUTHENTICATED,
                      known ? "wrong password" : "no such user");
         KG_LOG_REQ(LOG_NOTICE, c->req->id, "sign-in failed (address %s)", c->req->peer);
         reply_error(c->req, KG_UNAUTHENTICATED, "wrong email or password");
         goto out;
     }
-    throttle_forget(a->throttle, ekey);
+    throttle_forget(a->throttle, skey);
+    throttle_succeed(a->throttle, mkey, now);
     char sid[KG_SESSION_ID_LEN + 1];
     struct session_info si;
     if (sessions_create(a->sessions, u.user_id, now, sid, &si) != KG_OK) {

@@ -1,7 +1,8 @@
 'use strict';
 // Brute force on client authentication: /oauth/v2/token, /oauth/v2/introspect and
 // /oauth/v2/revoke are slowed per client ID (after 10 failures) and per source address (after
-// 30) — 429 + Retry-After, the OAuth error form — while the real client keeps working.  The attackers
+// 30) — 429 + Retry-After, the OAuth error form — while the real client keeps working; and
+// pane sign-ins are counted apart, so neither kind of failure slows the other at one address.  The attackers
 // come from other loopback addresses (127.0.0.2 …: Linux routes all of 127/8 to lo), so the
 // server tells them apart from the real client on 127.0.0.1.
 
@@ -14,14 +15,15 @@ const FREE_ID = 10; // failures allowed before slowing (CLIENT_AUTH_FREE_ID in s
 const FREE_ADDR = 30; // (CLIENT_AUTH_FREE_ADDR)
 let srv, boot, victim, other;
 
-/* POST a form to an /oauth endpoint from a chosen loopback source address. */
-function post(from, p, form, authorization) {
+/* POST a form to an /oauth endpoint (or, with a JSON content type, anything) from a chosen
+ * loopback source address. */
+function post(from, p, form, authorization, contentType = 'application/x-www-form-urlencoded') {
   return new Promise((resolve, reject) => {
     const body = Buffer.from(form);
     const req = http.request({
       host: '127.0.0.1', port: srv.port, method: 'POST', path: p, localAddress: from, agent: false,
       timeout: 10000,
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': body.length,
+      headers: { 'Content-Type': contentType, 'Content-Length': body.length,
         ...(authorization ? { Authorization: authorization } : {}) },
     }, (res) => {
       let text = '';
@@ -41,6 +43,8 @@ function post(from, p, form, authorization) {
 
 const exchangeFrom = (from, id, secret) =>
   post(from, '/oauth/v2/token', 'grant_type=client_credentials', h.basic(id, secret));
+const loginFrom = (from, email, password) =>
+  post(from, '/login', JSON.stringify({ email, password }), null, 'application/json');
 
 function assertThrottled(res, what) {
   assert.equal(res.status, 429, `${what}: expected 429, got ${res.status} ${res.text}`);
@@ -135,4 +139,48 @@ test('a client ID hammered from many addresses is slowed for new addresses, not 
   const fresh = await h.api(srv.base, 'POST', `${h.V1}/apiToken`, { token: boot.access, body: { description: 'fresh', roleId: 'r-0000000001' } });
   assert.equal(fresh.status, 201, fresh.text);
   assert.equal((await exchangeFrom('127.0.3.1', fresh.json.clientId, fresh.json.clientSecret)).status, 200, 'an unrelated client from a new address');
+});
+
+/* A pane user for the tests below (the REST API, with the bootstrap token). */
+async function user(email, password) {
+  const made = await h.api(srv.base, 'POST', `${h.V1}/user`, { token: boot.access, body: { email, password } });
+  assert.equal(made.status, 201, made.text);
+}
+
+async function client(description) {
+  const r = await h.api(srv.base, 'POST', `${h.V1}/apiToken`, { token: boot.access, body: { description, roleId: 'r-0000000001' } });
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+
+test('failed sign-ins from an address do not slow a client authenticating there', async () => {
+  await user('pat@example.com', 'pat-password-1');
+  const c = await client('shared address 1');
+  // Wrong passwords from 127.0.4.1 until the pane refuses that address…
+  let last;
+  for (let i = 0; i < 6; i++) last = await loginFrom('127.0.4.1', 'pat@example.com', `wrong-${i}`);
+  h.assertApiError(last, 429, 'RESOURCE_EXHAUSTED', 'the 6th failed sign-in from 127.0.4.1');
+  // …and a client that never authenticated from there before still gets its token there, then
+  // introspects with it.
+  const ex = await exchangeFrom('127.0.4.1', c.clientId, c.clientSecret);
+  assert.equal(ex.status, 200, `a client's right secret from an address with failed sign-ins: ${ex.status} ${ex.text}`);
+  const intro = await post('127.0.4.1', '/oauth/v2/introspect', `token=${ex.json.access_token}`, h.basic(c.clientId, c.clientSecret));
+  assert.equal(intro.status, 200, intro.text);
+  // The sign-in refusal itself stands.
+  h.assertApiError(await loginFrom('127.0.4.1', 'pat@example.com', 'pat-password-1'), 429, 'RESOURCE_EXHAUSTED', 'the right password from 127.0.4.1, still waiting');
+});
+
+test('failed client authentications from an address do not slow a sign-in there', async () => {
+  await user('quinn@example.com', 'quinn-password-1');
+  const c = await client('shared address 2');
+  // Failed client authentications from 127.0.4.2 until that address is slowed…
+  for (let i = 0; i < FREE_ADDR; i++) {
+    const id = `kgc_sharedaddr${String(i).padStart(6, '0')}`;
+    h.assertOAuthError(await exchangeFrom('127.0.4.2', id, 'kgs_wrong'), 401, 'invalid_client', `client failure ${i + 1}`);
+  }
+  assertThrottled(await exchangeFrom('127.0.4.2', c.clientId, c.clientSecret), 'a client new to 127.0.4.2 after 30 failures there');
+  // …and a person signs in there at once with the right password.
+  const ok = await loginFrom('127.0.4.2', 'quinn@example.com', 'quinn-password-1');
+  assert.equal(ok.status, 200, `sign-in from an address with failed client authentications: ${ok.status} ${ok.text}`);
+  assert.equal(ok.json.email, 'quinn@example.com');
 });

@@ -4,6 +4,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const h = require('./helpers.js');
 
 const { V1, api } = h;
@@ -16,6 +17,30 @@ async function login(base, email, pw) {
   });
   const text = await r.text();
   return { status: r.status, headers: r.headers, text, json: text ? JSON.parse(text) : null };
+}
+
+/* POST /login from a chosen loopback source address (Linux routes all of 127/8 to lo, so the
+ * server sees each as a different client). */
+function loginFrom(server, from, email, pw) {
+  return new Promise((resolve, reject) => {
+    const body = Buffer.from(JSON.stringify({ email, password: pw }));
+    const req = http.request({
+      host: '127.0.0.1', port: server.port, method: 'POST', path: '/login', localAddress: from, agent: false,
+      timeout: 10000, headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* left null */ }
+        resolve({ status: res.statusCode, headers: new Headers(res.headers), text, json });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function cookieOf(res) {
@@ -127,7 +152,7 @@ test('sign-in input: bad bodies are 400, unknown users 401, nothing leaks', asyn
   assert.doesNotMatch(srv.stderr, new RegExp(password), 'the admin password never reaches the log');
 });
 
-test('failed sign-ins are slowed per account (429 + Retry-After) and the right password works after the wait', async () => {
+test('failed sign-ins are slowed per account at an address and per address (429 + Retry-After); the right password works after the wait', async () => {
   const t0 = Date.now();
   let last;
   for (let i = 0; i < 6; i++) last = await login(srv.base, 'admin@localhost', `wrong-${i}`);
@@ -146,4 +171,50 @@ test('failed sign-ins are slowed per account (429 + Retry-After) and the right p
 
   // A success forgets the account's failures: one more mistake is a plain 401.
   h.assertApiError(await login(srv.base, 'admin@localhost', 'wrong-again'), 401, 'UNAUTHENTICATED');
+});
+
+test('a stranger hammering an email from other addresses does not stop its owner signing in', async () => {
+  const own = await h.startServer();
+  try {
+    const boot = await h.bootstrap(own, 'signin');
+    const email = 'owner@example.com', pw = 'owner-password-1';
+    const made = await api(own.base, 'POST', `${V1}/user`, { token: boot.access, body: { email, password: pw } });
+    assert.equal(made.status, 201, made.text);
+    assert.equal((await loginFrom(own, '127.0.0.1', email, pw)).status, 200, 'the owner before the attack');
+
+    // 20 addresses, 3 wrong passwords each, the owner signing in from home every 5th try.
+    const ADDRS = 20, TRIES = 3;
+    const counts = { 401: 0, 429: 0 };
+    let owner = 0, ownerOk = 0, n = 0;
+    const t0 = Date.now();
+    for (let a = 1; a <= ADDRS; a++) {
+      for (let i = 0; i < TRIES; i++) {
+        const r = await loginFrom(own, `127.0.5.${a}`, email.toUpperCase(), `guess-${a}-${i}`);
+        assert.ok(r.status === 401 || r.status === 429, `stranger try: ${r.status} ${r.text}`);
+        if (r.status === 429) h.assertApiError(r, 429, 'RESOURCE_EXHAUSTED', 'a refused guess');
+        counts[r.status]++;
+        if (++n % 5 === 0) {
+          owner++;
+          const ok = await loginFrom(own, '127.0.0.1', email, pw);
+          if (ok.status === 200) ownerOk++;
+          else assert.fail(`the owner's sign-in during the attack: ${ok.status} ${ok.text}`);
+        }
+      }
+    }
+    assert.equal(ownerOk, owner, 'the owner signed in every time');
+    assert.ok(Date.now() - t0 < 60000);
+    // The account is slowed for the addresses that failed it: once it has had its 10 free
+    // failures, each stranger address gets at most its first guess checked.
+    assert.ok(counts[401] <= 10 + ADDRS, `guesses checked: ${counts[401]} of ${ADDRS * TRIES}`);
+    assert.ok(counts[429] >= ADDRS * TRIES - 10 - ADDRS, `guesses refused: ${counts[429]}`);
+    // Even with the right password, a stranger address waits…
+    h.assertApiError(await loginFrom(own, '127.0.5.1', email, pw), 429, 'RESOURCE_EXHAUSTED', 'an address that failed the account');
+    // …while the owner, after a typo at home, and from an address never used before, gets in.
+    h.assertApiError(await loginFrom(own, '127.0.0.1', email, 'typo'), 401, 'UNAUTHENTICATED', 'the owner mistyping');
+    assert.equal((await loginFrom(own, '127.0.0.1', email, pw)).status, 200, 'the owner after a typo at home');
+    assert.equal((await loginFrom(own, '127.0.5.200', email, pw)).status, 200, 'the owner from a new address');
+    console.log(`# sign-in attack: ${ADDRS} addresses x ${TRIES} guesses: ${counts[401]} checked, ${counts[429]} refused; the owner signed in ${ownerOk}/${owner}`);
+  } finally {
+    await own.stop();
+  }
 });
