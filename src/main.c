@@ -89,7 +89,9 @@ int main(int argc, char **argv)
 
     if (strcmp(argv[1], "serve") == 0) {
         struct server_opts o = {.listen = "127.0.0.1:8080", .db = db, .keys_dir = keys_dir,
-                                .access_token_ttl = 600, .session_idle = 1800};
+                                .access_token_ttl = 600, .session_idle = 1800,
+                                .admin_password = getenv("KEYGATE_ADMIN_PASSWORD")};
+        if (o.admin_password && !*o.admin_password) o.admin_password = NULL;
         /* numeric options: name, bounds, where the value goes */
         struct num {
             const char *name;
@@ -108,6 +110,7 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--issuer") == 0) slot = &o.issuer;
             else if (strcmp(argv[i], "--audience") == 0) slot = &o.audience;
             else if (strcmp(argv[i], "--policy") == 0) slot = &o.policy;
+            else if (strcmp(argv[i], "--admin-password-file") == 0) slot = &o.admin_password_file;
             else if (strcmp(argv[i], "--help") == 0) {
                 cli_usage();
                 return 0;
