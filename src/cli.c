@@ -31,6 +31,8 @@ static const char usage_text[] =
     "                                                  caddy = forwarded; auto refuses both)\n"
     "        [--trusted-proxy CIDR[,CIDR...]]          (only these peers' forwarding header\n"
     "        [--forwarded-header X-Forwarded-For|Forwarded|X-Real-IP]   is read)\n"
+    "        [--admin-password-file FILE]  (the first user's password, or env\n"
+    "                                      KEYGATE_ADMIN_PASSWORD; else one is generated)\n"
     "  token create --role NAME [--description TEXT] [--expires-on 2027-01-31T00:00:00Z] [--json]\n"
     "  token list [--json]\n"
     "  token revoke CLIENT_ID\n"

@@ -110,6 +110,9 @@ kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss
     const char *typ = json_string_value(json_object_get(h, "typ"));
     const char *kid = json_string_value(json_object_get(h, "kid"));
     if (!alg || strcmp(alg, "EdDSA") || !typ || strcmp(typ, "at+jwt") || !kid) goto out;
+    /* keygate understands no JOSE extension, so any "crit" (even [] or not an array, both
+     * malformed) names something it must not ignore: refused (RFC 7515 §4.1.11). */
+    if (json_object_get(h, "crit")) goto out;
     if (!keys_verify(k, kid, token, (size_t)(d2 - token), sig)) goto out;
     if (!(p = b64_json(d1 + 1, (size_t)(d2 - d1 - 1)))) goto out;
 

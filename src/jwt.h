@@ -31,7 +31,8 @@ struct jwt_claims {
 kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out);
 
 /*
- * Checks token's form, signature, issuer, audience and times against now (seconds).
+ * Checks token's form, signature, issuer, audience and times against now (seconds).  A
+ * header with "crit" is refused: keygate understands no extension (RFC 7515 §4.1.11).
  * KG_OK fills *out; KG_UNAUTHENTICATED for any malformed, forged, foreign or expired token
  * (no detail is given, to leak nothing).
  */

@@ -89,7 +89,9 @@ int main(int argc, char **argv)
 
     if (strcmp(argv[1], "serve") == 0) {
         struct server_opts o = {.listen = "127.0.0.1:8080", .db = db, .keys_dir = keys_dir,
-                                .access_token_ttl = 600, .session_idle = 1800};
+                                .access_token_ttl = 600, .session_idle = 1800,
+                                .admin_password = getenv("KEYGATE_ADMIN_PASSWORD")};
+        if (o.admin_password && !*o.admin_password) o.admin_password = NULL;
         /* numeric options: name, bounds, where the value goes */
         struct num {
             const char *name;
@@ -111,6 +113,7 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--gate-headers") == 0) slot = &o.gate_headers;
             else if (strcmp(argv[i], "--trusted-proxy") == 0) slot = &o.trusted_proxy;
             else if (strcmp(argv[i], "--forwarded-header") == 0) slot = &o.forwarded_header;
+            else if (strcmp(argv[i], "--admin-password-file") == 0) slot = &o.admin_password_file;
             else if (strcmp(argv[i], "--help") == 0) {
                 cli_usage();
                 return 0;

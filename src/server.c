@@ -4,19 +4,27 @@
  * The background thread keeps the view within ~200 ms of the store (so a revoke made by the
  * CLI or another process takes effect well within a second) and writes last-access times
  * behind once a second.
+ *
+ * Layout: the background thread, the first user (its password: given, or generated and
+ * handed over on a terminal or in a 0600 file, never in the log), server_run().
  */
 #include "server.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "gate.h"
 #include "http.h"
+#include "ids.h"
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
@@ -56,9 +64,144 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
+/* ---- the first user ------------------------------------------------------------------ */
+
+#define PASSWORD_FILE "admin-password"
+
+/* Reads the first user's password from `path` into pw[KG_PASSWORD_MAX + 1]: the file's one
+ * line (a trailing newline is dropped), 8 to KG_PASSWORD_MAX bytes, no NUL.  Logs why not. */
+static kg_err password_read(const char *path, char *pw)
+{
+    char buf[KG_PASSWORD_MAX + 3]; /* room to tell "too long" from a trailing CRLF */
+    kg_err rc = KG_INVALID;
+    size_t n = 0;
+    FILE *f = fopen(path, "rbe");
+    if (!f) {
+        KG_LOG(LOG_ERR, "--admin-password-file %s: %s", path, strerror(errno));
+        return KG_IO;
+    }
+    n = fread(buf, 1, sizeof buf, f);
+    if (ferror(f)) {
+        KG_LOG(LOG_ERR, "--admin-password-file %s: cannot read it", path);
+        rc = KG_IO;
+        goto out;
+    }
+    if (n && buf[n - 1] == '\n') n--;
+    if (n && buf[n - 1] == '\r') n--;
+    if (n < 8 || n > KG_PASSWORD_MAX || memchr(buf, '\0', n) || memchr(buf, '\n', n) ||
+        memchr(buf, '\r', n)) {
+        KG_LOG(LOG_ERR, "--admin-password-file %s: the password must be 8 to %d bytes on one line",
+               path, KG_PASSWORD_MAX);
+        goto out;
+    }
+    memcpy(pw, buf, n);
+    pw[n] = '\0';
+    rc = KG_OK;
+out:
+    sodium_memzero(buf, sizeof buf);
+    fclose(f);
+    return rc;
+}
+
+/* Writes pw to a new file `path`, mode 0600: never over an existing file or through a
+ * symlink.  KG_CONFLICT when the file exists. */
+static kg_err password_write(const char *path, const char *pw)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return errno == EEXIST ? KG_CONFLICT : KG_IO;
+    size_t n = strlen(pw), done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, pw + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    int ok = done == n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    if (close(fd) != 0) ok = 0;
+    if (!ok) {
+        int e = errno;
+        unlink(path);
+        errno = e;
+    }
+    return ok ? KG_OK : KG_IO;
+}
+
+/*
+ * The first start: when the store has no user, makes admin@localhost (accountadmin).  The
+ * password is `given` (borrowed; from --admin-password-file or the environment, named by
+ * `source`), or generated and then shown on stdout if that is a terminal, else first written
+ * to `<keys_dir>/admin-password` (so that it cannot be lost once the user exists) and only
+ * the file's path logged.  Called once the HTTP server listens.
+ */
+static kg_err first_user(struct app *a, const char *keys_dir, const char *given, const char *source)
+{
+    kg_err rc;
+    int64_t n = 0;
+    int created = 0, tty = 0;
+    char generated[33] = "", path[4096] = "";
+    if ((rc = store_user_count(a->st, &n)) != KG_OK) goto out;
+    if (n > 0) {
+        if (given) KG_LOG(LOG_INFO, "users exist: the password from %s is not used", source);
+        goto out;
+    }
+    if (!given) {
+        ids_base62(generated, 24);
+        tty = isatty(STDOUT_FILENO);
+        if (!tty) {
+            int m = snprintf(path, sizeof path, "%s/%s", keys_dir, PASSWORD_FILE);
+            if (m < 0 || m >= (int)sizeof path) {
+                rc = KG_INVALID;
+                goto out;
+            }
+            if ((rc = password_write(path, generated)) == KG_CONFLICT) {
+                /* another node sharing the key directory may be making the user right now */
+                KG_LOG(LOG_WARNING,
+                       "first start: %s exists, so no first user was made here; if no other node "
+                       "made one, delete it and restart, or give --admin-password-file",
+                       path);
+                rc = KG_OK;
+                goto out;
+            }
+            if (rc != KG_OK) {
+                KG_LOG(LOG_ERR, "first start: cannot write %s: %s", path, strerror(errno));
+                goto out;
+            }
+        }
+    }
+    if ((rc = service_bootstrap(a, given ? given : generated, &created)) != KG_OK || !created) {
+        if (path[0]) unlink(path); /* no user with this password: leave no file claiming one */
+        goto out;
+    }
+    if (given) {
+        KG_LOG(LOG_NOTICE, "first start: created user admin@localhost (accountadmin) with the password from %s",
+               source);
+    } else if (tty) {
+        /* Shown once, on the operator's terminal (stdout), never in the log. */
+        printf("keygate: first start; created user admin@localhost (accountadmin)\n"
+               "keygate:   email:    admin@localhost\n"
+               "keygate:   password: %s\n"
+               "keygate: this password is shown only once.\n",
+               generated);
+        fflush(stdout);
+        KG_LOG(LOG_NOTICE, "first start: created user admin@localhost (accountadmin); its password "
+                           "is shown on the terminal");
+    } else {
+        KG_LOG(LOG_NOTICE,
+               "first start: created user admin@localhost (accountadmin); its password is in %s "
+               "(mode 0600): read it, then delete the file",
+               path);
+    }
+out:
+    sodium_memzero(generated, sizeof generated);
+    if (rc != KG_OK) KG_LOG(LOG_ERR, "cannot create the first user: %s", kg_err_name(rc));
+    return rc;
+}
+
+/* ---- serve --------------------------------------------------------------------------- */
+
 int server_run(const struct server_opts *o)
 {
-    int status = 1, bg_started = 0, created = 0;
+    int status = 1, bg_started = 0;
     struct store *st = NULL;
     struct keys *keys = NULL;
     struct view *view = NULL;
@@ -71,7 +214,8 @@ int server_run(const struct server_opts *o)
     struct app app;
     struct bg bg = {0};
     pthread_t bg_thread;
-    char password[33] = "";
+    char password[KG_PASSWORD_MAX + 1] = "";
+    const char *given = NULL, *source = NULL;
     kg_err rc;
     memset(&app, 0, sizeof app);
 
@@ -90,6 +234,17 @@ int server_run(const struct server_opts *o)
     if (n < 0 || n >= (int)sizeof app.cfg.issuer || m < 0 || m >= (int)sizeof app.cfg.audience) {
         KG_LOG(LOG_ERR, "--issuer and --audience must be at most %d bytes", KG_ISSUER_MAX);
         goto out;
+    }
+    if (o->admin_password_file) {
+        if (password_read(o->admin_password_file, password) != KG_OK) goto out;
+        given = password, source = "--admin-password-file";
+    } else if (o->admin_password) {
+        size_t len = strlen(o->admin_password);
+        if (len < 8 || len > KG_PASSWORD_MAX) {
+            KG_LOG(LOG_ERR, "KEYGATE_ADMIN_PASSWORD must be 8 to %d bytes", KG_PASSWORD_MAX);
+            goto out;
+        }
+        given = o->admin_password, source = "KEYGATE_ADMIN_PASSWORD";
     }
     app.cfg.access_token_ttl = o->access_token_ttl;
     app.cfg.secure_cookies = strncmp(app.cfg.issuer, "https://", 8) == 0;
@@ -138,20 +293,6 @@ int server_run(const struct server_opts *o)
     app.st = st;
     app.keys = keys;
     app.view = view;
-    if ((rc = service_bootstrap(&app, &created, password)) != KG_OK) {
-        KG_LOG(LOG_ERR, "cannot create the first user: %s", kg_err_name(rc));
-        goto out;
-    }
-    if (created) {
-        /* Shown once, on the operator's terminal (stdout), never in the log. */
-        printf("keygate: first start; created user admin@localhost (accountadmin)\n"
-               "keygate:   email:    admin@localhost\n"
-               "keygate:   password: %s\n"
-               "keygate: this password is shown only once.\n",
-               password);
-        fflush(stdout);
-    }
-
     bg.app = &app;
     bg.view = view;
     bg.keys = keys;
@@ -170,6 +311,8 @@ int server_run(const struct server_opts *o)
         KG_LOG(LOG_ERR, "cannot listen on %s: %s", o->listen, kg_err_name(rc));
         goto out;
     }
+    /* Only now, with the port held: a start that cannot listen makes no user. */
+    if (first_user(&app, o->keys_dir, given, source) != KG_OK) goto out;
     KG_LOG(LOG_NOTICE, "keygate serving on http://%s (issuer %s)", o->listen, app.cfg.issuer);
 
     int sig = 0;
@@ -191,6 +334,6 @@ out:
     vcache_free(vcache);
     keys_free(keys);
     store_free(st);
-    memset(password, 0, sizeof password);
+    sodium_memzero(password, sizeof password);
     return status;
 }

@@ -22,9 +22,18 @@ struct server_opts {
     unsigned threads;     /* 0 = one per core */
     /* connection limits and timeouts (struct http_config); 0 = the built-in default */
     unsigned max_conns, max_conns_per_ip, header_timeout, idle_timeout;
+    /* the first user's password, when there is no user yet: read from this file, else this
+     * value (env KEYGATE_ADMIN_PASSWORD), else generated; NULL = not given */
+    const char *admin_password_file;
+    const char *admin_password;
 };
 
-/* Returns the process exit status. */
+/*
+ * Returns the process exit status.  On the first start (no user yet) it makes
+ * admin@localhost only once the HTTP server listens, so a busy port creates nothing.  A
+ * generated password never reaches the log: it is shown on stdout when that is a terminal,
+ * else written to `<keys_dir>/admin-password` (new file, mode 0600) and only the path logged.
+ */
 int server_run(const struct server_opts *o);
 
 #endif

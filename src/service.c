@@ -533,7 +533,7 @@ static kg_err user_delete_do(struct app *a, const struct actor *who, const char 
     return rc;
 }
 
-kg_err service_bootstrap(struct app *a, int *created, char password[33])
+kg_err service_bootstrap(struct app *a, const char *password, int *created)
 {
     kg_err rc;
     int64_t n = 0;
@@ -541,11 +541,12 @@ kg_err service_bootstrap(struct app *a, int *created, char password[33])
     struct kg_role admin;
     struct kg_user u;
     struct actor op = {.id = "bootstrap", .operator = 1};
+    char unused[33]; /* filled only when no password is given */
     *created = 0;
     if ((rc = store_user_count(a->st, &n)) != KG_OK || n > 0) return rc;
     if ((rc = store_role_get_by_name(a->st, KG_ROLE_ACCOUNTADMIN, &admin)) != KG_OK) return rc;
-    rc = service_user_create(a, &op, "admin@localhost", NULL, (const kg_role_id *)&admin.role_id,
-                             1, &u, password, &why);
+    rc = service_user_create(a, &op, "admin@localhost", password, (const kg_role_id *)&admin.role_id,
+                             1, &u, unused, &why);
     if (rc == KG_CONFLICT) return KG_OK; /* another process made it first */
     if (rc != KG_OK) {
         KG_LOG(LOG_ERR, "bootstrap user: %s", why);

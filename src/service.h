@@ -56,8 +56,8 @@ int service_role_name_valid(const char *s);
 int service_privilege_valid(const char *s);
 int service_email_valid(const char *s);
 
-/* Makes the admin@localhost user (accountadmin) when there is no user yet; *created = 1 and
- * password[] filled in that case. */
-kg_err service_bootstrap(struct app *a, int *created, char password[33]);
+/* Makes the admin@localhost user (accountadmin) with `password` (borrowed) when there is no
+ * user yet; *created = 1 in that case. */
+kg_err service_bootstrap(struct app *a, const char *password, int *created);
 
 #endif

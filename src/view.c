@@ -587,26 +587,46 @@ kg_err view_flush_touches(struct view *v)
 
 /* ---- roles --------------------------------------------------------------------------- */
 
+/* Verdict of the active role set of `holders` (then public) for one privilege: sets
+ * *allow / *deny when some role in the set allows / denies it.  Returns 1 when the set holds
+ * accountadmin (which allows everything).  Caller holds v->lock. */
+static int set_verdict(const struct roletab *t, const kg_role_id *holders, size_t n,
+                       const char *privilege, int *allow, int *deny)
+{
+    *allow = *deny = 0;
+    for (size_t i = 0; i <= n; i++) { /* the holders, then public */
+        long x = i < n ? role_index(t, holders[i]) : t->pub;
+        if (x < 0) continue;
+        const struct vrole *r = &t->roles[x];
+        if (r->admin) return 1;
+        int verdict = role_verdict(r, privilege);
+        if (verdict < 0) *deny = 1;
+        if (verdict > 0) *allow = 1;
+    }
+    return 0;
+}
+
+/* The privilege rule, written once: a privilege is held when some role in the set allows
+ * it and none denies it.  ManageSecurity implies CreateRole and CreateUser, but only when
+ * ManageSecurity itself is held, judged over the whole set: a Deny of ManageSecurity anywhere
+ * takes away what it implies too (an Allow of CreateRole itself, not denied, still counts). */
 int view_allows(struct view *v, const kg_role_id *holders, size_t n, const char *privilege)
 {
-    int allow = 0, deny = 0;
+    int allow, deny, held;
     int implied = strcmp(privilege, "CreateRole") == 0 || strcmp(privilege, "CreateUser") == 0;
     pthread_rwlock_rdlock(&v->lock);
-    for (size_t i = 0; i <= n; i++) { /* the holders, then public */
-        long x = i < n ? role_index(v->roles, holders[i]) : v->roles->pub;
-        if (x < 0) continue;
-        const struct vrole *r = &v->roles->roles[x];
-        if (r->admin) {
-            allow = 1, deny = 0;
-            break;
+    if (set_verdict(v->roles, holders, n, privilege, &allow, &deny)) {
+        held = 1;
+    } else {
+        held = allow && !deny;
+        if (implied && !deny && !held) {
+            int ms_allow, ms_deny;
+            set_verdict(v->roles, holders, n, "ManageSecurity", &ms_allow, &ms_deny);
+            held = ms_allow && !ms_deny;
         }
-        int verdict = role_verdict(r, privilege);
-        if (verdict < 0) deny = 1;
-        if (verdict > 0) allow = 1;
-        if (implied && verdict == 0 && role_verdict(r, "ManageSecurity") > 0) allow = 1;
     }
     pthread_rwlock_unlock(&v->lock);
-    return allow && !deny;
+    return held;
 }
 
 int view_holds(struct view *v, const kg_role_id *holders, size_t n, const char *role_id)

@@ -125,10 +125,9 @@
   }
 
   function has(privilege) {
+    /* The server's verdict, implications and denies included (view_allows): not re-derived here. */
     var p = (session && session.privileges) || {};
-    if (p[privilege]) return true;
-    /* ManageSecurity implies CreateRole and CreateUser. */
-    return (privilege === 'CreateRole' || privilege === 'CreateUser') && !!p.ManageSecurity;
+    return !!p[privilege];
   }
 
   function roleNames() {

@@ -32,9 +32,7 @@ function assertEntryShape(e) {
 
 before(async () => {
   srv = await h.startServer();
-  const m = srv.stdout.match(/password: (\S+)/);
-  assert.ok(m, 'the first start prints the admin password');
-  password = m[1];
+  password = h.adminPassword(srv);
   t0 = new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z');
   boot = await h.bootstrap(srv, 'audit');
 });

@@ -73,13 +73,12 @@ after(async () => {
   if (srv) fs.rmSync(srv.dir, { recursive: true, force: true });
 });
 
-test('first start on an empty database prints the admin@localhost login on stdout', () => {
-  assert.match(srv.stdout, /admin@localhost/, `stdout should name admin@localhost:\n${srv.stdout}`);
-  const m = srv.stdout.match(/^keygate:\s+password: (\S+)\s*$/m);
-  assert.ok(m, `stdout should carry "keygate:   password: <pw>":\n${srv.stdout}`);
-  S.adminPassword = m[1];
+test('first start on an empty database makes admin@localhost; its password is in a file, not the output', () => {
+  assert.match(srv.stderr, /created user admin@localhost/, `the log should name admin@localhost:\n${srv.stderr}`);
+  S.adminPassword = h.adminPassword(srv);
   assert.ok(S.adminPassword.length >= 12, `generated password looks short: ${S.adminPassword}`);
   assert.ok(!srv.stderr.includes(S.adminPassword), 'the admin password must not be logged on stderr');
+  assert.ok(!srv.stdout.includes(S.adminPassword), 'the admin password must not be written to stdout (not a terminal)');
 });
 
 test('access-token TTL: --access-token-ttl 10 gives expires_in 10 and exp - iat = 10', async () => {
@@ -550,6 +549,7 @@ test('SIGTERM stops the server cleanly; a restart on the same database keeps tok
 
   srv2 = await h.startServer({ dir: srv.dir, args: ['--log-level', 'debug'] });
   assert.ok(!/password:/.test(srv2.stdout), `no admin login printed on a second start:\n${srv2.stdout}`);
+  assert.ok(!/first start/.test(srv2.stderr), `no first user made on a second start:\n${srv2.stderr}`);
   // The port differs, so the issuer differs: a fresh exchange is needed for API calls.
   const acc = await exchangeOk(srv2.base, S.boot.clientId, S.boot.clientSecret);
   const r = await api(srv2.base, 'GET', `${V1}/apiToken/${S.readerTok.clientId}`, { token: acc });

@@ -49,8 +49,10 @@ function freePort() {
 
 /*
  * Starts `keygate --db DIR/keygate.db serve --listen 127.0.0.1:PORT [extra]` and waits (≤ 10 s)
- * for GET /healthz. Returns a handle; always call handle.stop() (in an `after` hook).
- * opts.dir reuses a directory (and database) instead of a fresh mkdtemp one.
+ * for GET /healthz and for the "serving on" log line (logged once the first start has made
+ * admin@localhost). Returns a handle; always call handle.stop() (in an `after` hook).
+ * opts.dir reuses a directory (and database) instead of a fresh mkdtemp one; opts.env adds
+ * environment variables.
  */
 async function startServer(opts = {}) {
   assert.ok(fs.existsSync(BIN), `keygate binary not found at ${BIN} (set KEYGATE_BIN)`);
@@ -60,7 +62,7 @@ async function startServer(opts = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const args = ['--db', db, 'serve', '--listen', `127.0.0.1:${port}`, ...(opts.args || [])];
-  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env || {}) } });
   live.add(proc);
   const out = { stdout: '', stderr: '' };
   proc.stdout.setEncoding('utf8');
@@ -98,12 +100,14 @@ async function startServer(opts = {}) {
 
   const deadline = Date.now() + 10000;
   let lastErr = null;
+  // Below notice the "serving on" line is not logged: /healthz alone then.
+  const quiet = args.some((a, i) => a === '--log-level' && /^(error|warning)$/.test(args[i + 1] || ''));
   while (Date.now() < deadline) {
     if (exited !== null) break;
     try {
       const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
       const body = await r.text();
-      if (r.status === 200) {
+      if (r.status === 200 && (quiet || / serving on /.test(out.stderr))) {
         assert.deepEqual(JSON.parse(body), { status: 'ok' }, 'GET /healthz body');
         return handle;
       }
@@ -116,6 +120,17 @@ async function startServer(opts = {}) {
   await handle.stop();
   throw new Error(`keygate did not become ready within 10 s (exit=${JSON.stringify(exited)}, ` +
     `last error=${lastErr && lastErr.message})\nstdout:\n${out.stdout}\nstderr:\n${out.stderr}`);
+}
+
+/*
+ * The password of admin@localhost that a first start without a terminal generated: read from
+ * the 0600 file beside the database, whose path the log names (the password itself is never
+ * written to stdout or stderr).
+ */
+function adminPassword(srv) {
+  const file = path.join(srv.dir, 'admin-password');
+  assert.ok(srv.stderr.includes(file), `the log names ${file}:\n${srv.stderr}`);
+  return fs.readFileSync(file, 'utf8').trim();
 }
 
 /* Runs `keygate --db DB ...args`. Returns {status, stdout, stderr}. Bounded to 20 s. */
@@ -460,7 +475,7 @@ async function bootstrap(srv, description = 'boot') {
 
 module.exports = {
   BIN, V1, CLIENT_ID_RE, SECRET_RE, ROLE_ID_RE, USER_ID_RE, TIME_RE,
-  sleep, freePort, startServer, cli, cliJson, api, tokenRequest, basic, exchange, exchangeCliToken, accessToken,
+  sleep, freePort, startServer, adminPassword, cli, cliJson, api, tokenRequest, basic, exchange, exchangeCliToken, accessToken,
   rawRequest, socketRequest, assertApiError, assertOAuthError, assertUnauthenticated, crc32, base62Crc,
   secretChecksumOk, decodeJwt, encodeJwtPart, waitFor, listAll, assertTokenShape,
   assertNoSecretMaterial, bootstrap,

@@ -55,9 +55,7 @@ async function session(base, cookie) {
 
 before(async () => {
   srv = await h.startServer({ args: ['--session-idle', '3'] });
-  const m = srv.stdout.match(/password: (\S+)/);
-  assert.ok(m, `the first start prints the admin password: ${srv.stdout}`);
-  password = m[1];
+  password = h.adminPassword(srv);
 });
 
 after(async () => { if (srv) await srv.stop(); });

@@ -122,8 +122,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     app.throttle = throttle, app.vcache = vcache, app.gate = gate;
 
     int created = 0;
-    char password[33];
-    if ((rc = service_bootstrap(&app, &created, password)) != KG_OK) fail("bootstrap", rc);
+    if ((rc = service_bootstrap(&app, "fuzz-admin-password", &created)) != KG_OK) fail("bootstrap", rc);
     struct kg_role admin;
     struct kg_user u;
     struct session_info si;

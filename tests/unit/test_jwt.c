@@ -1,4 +1,5 @@
-/* Unit tests of jwt.c and keys.c: sign/verify round trip, tampering, expiry, key files. */
+/* Unit tests of jwt.c and keys.c: sign/verify round trip, tampering, expiry, "crit", key
+ * files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,6 +92,73 @@ static void test_tampering(void **state)
     free(tok);
 }
 
+/* Signs header.claims as keygate would, the header being keygate's own with `pre` and `post`
+ * (more members, each ending / starting with a comma) around it: a real signature by the
+ * current key, so only the header's content can make it fail.  Caller owns the result. */
+static char *sign_with_header(struct fx *f, const char *pre, const char *post, const struct jwt_claims *c)
+{
+    char kid[KG_KID_MAX + 1], hdr[512], pay[1024];
+    keys_current_kid(f->k, kid);
+    assert_true(snprintf(hdr, sizeof hdr, "{%s\"alg\":\"EdDSA\",\"typ\":\"at+jwt\",\"kid\":\"%s\"%s}",
+                         pre, kid, post) < (int)sizeof hdr);
+    assert_true(snprintf(pay, sizeof pay,
+                         "{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"client_id\":\"%s\","
+                         "\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\",\"role\":\"%s\"}",
+                         c->iss, c->sub, c->aud, c->sub, (long long)c->iat, (long long)c->exp,
+                         c->jti, c->role) < (int)sizeof pay);
+    size_t hl = strlen(hdr), pl = strlen(pay);
+    size_t cap = sodium_base64_ENCODED_LEN(hl, sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
+                 sodium_base64_ENCODED_LEN(pl, sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
+                 sodium_base64_ENCODED_LEN(KG_SIG_LEN, sodium_base64_VARIANT_URLSAFE_NO_PADDING) + 2;
+    char *tok = malloc(cap);
+    assert_non_null(tok);
+    sodium_bin2base64(tok, cap, (const unsigned char *)hdr, hl, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t n = strlen(tok);
+    tok[n++] = '.';
+    sodium_bin2base64(tok + n, cap - n, (const unsigned char *)pay, pl,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    n = strlen(tok);
+    unsigned char sig[KG_SIG_LEN];
+    assert_int_equal(keys_sign(f->k, kid, tok, n, sig), KG_OK);
+    tok[n++] = '.';
+    sodium_bin2base64(tok + n, cap - n, sig, sizeof sig, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return tok;
+}
+
+/* RFC 7515 §4.1.11: a header naming an extension in "crit" that the verifier does not
+ * understand must be refused.  keygate understands none, so every "crit" is refused, while
+ * the same header without it (an unknown, non-critical parameter included) is accepted. */
+static void test_crit_refused(void **state)
+{
+    struct fx *f = *state;
+    struct jwt_claims c = claims(1000000), out;
+    const char *accepted[][2] = {{"", ""}, {"", ",\"x-ext\":1"}};
+    const char *refused[][2] = {
+        {"", ",\"crit\":[\"x-ext\"],\"x-ext\":1"},
+        {"", ",\"crit\":[\"exp\"]"},
+        {"", ",\"crit\":[\"b64\"],\"b64\":false"},
+        {"", ",\"crit\":[]"},
+        {"", ",\"crit\":\"x-ext\""},
+        {"", ",\"crit\":null"},
+        {"\"crit\":[\"x-ext\"],", ""},
+    };
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        char *tok = sign_with_header(f, accepted[i][0], accepted[i][1], &c);
+        assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, c.aud, 1000100, &out), KG_OK);
+        free(tok);
+    }
+    int wrong = 0;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char *tok = sign_with_header(f, refused[i][0], refused[i][1], &c);
+        if (jwt_verify(f->k, tok, strlen(tok), c.iss, c.aud, 1000100, &out) != KG_UNAUTHENTICATED) {
+            print_error("accepted a signed token with header members %s...%s\n", refused[i][0], refused[i][1]);
+            wrong++;
+        }
+        free(tok);
+    }
+    assert_int_equal(wrong, 0);
+}
+
 static void test_keys_persist_and_are_private(void **state)
 {
     struct fx *f = *state;
@@ -157,6 +225,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crit_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_persist_and_are_private, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
     };

@@ -117,6 +117,100 @@ static void test_privileges(void **state)
     assert_int_equal(view_role_name(f->v, "r-0000000099", name), KG_NOTFOUND);
 }
 
+/* Every combination of Allow and Deny of ManageSecurity, CreateRole and CreateUser across an
+ * active role set, checked against the rule written out here on its own: a privilege is held
+ * when some role allows it and none denies it, and ManageSecurity, when held, implies
+ * CreateRole and CreateUser unless those are denied.  Each of the six grants (privilege x
+ * kind) lives on a role of its own, R_k; a grant is absent, on a holder of its own (a user's
+ * second role), or reached through a role C_s granted the R_k of the subset s; public holds
+ * none, an Allow or a Deny of each privilege.  27 x 3^6 sets, 3 verdicts each. */
+static const char *const combo_privs[3] = {"ManageSecurity", "CreateRole", "CreateUser"};
+
+static void combo_role_id(char *out, int kind, int n) /* kind 1: R_n, kind 2: C_n */
+{
+    snprintf(out, sizeof(kg_role_id), "r-%u%09u", (unsigned)kind % 10u, (unsigned)n % 1000000000u);
+}
+
+static void public_set(struct fx *f, int state) /* state: base-3 digit per privilege */
+{
+    for (int p = 0; p < 3; p++, state /= 3) {
+        struct kg_privilege g;
+        memset(&g, 0, sizeof g);
+        strcpy(g.role_id, PUBLIC);
+        strcpy(g.name, combo_privs[p]);
+        for (int kind = KG_ALLOW; kind <= KG_DENY; kind++) {
+            g.kind = kind;
+            assert_int_equal(store_privilege_revoke(f->st, &g, NULL), KG_OK);
+        }
+        if (state % 3) {
+            g.kind = state % 3 == 1 ? KG_ALLOW : KG_DENY;
+            assert_int_equal(store_privilege_grant(f->st, &g, 1), KG_OK);
+        }
+    }
+}
+
+static void test_privilege_combinations(void **state)
+{
+    struct fx *f = *state;
+    char id[sizeof(kg_role_id)], name[32];
+    assert_int_equal(KG_ALLOW + 1, KG_DENY);
+    for (int k = 0; k < 6; k++) { /* grant k: privilege k / 2, Allow when k is even */
+        combo_role_id(id, 1, k);
+        snprintf(name, sizeof name, "grant_%d", k);
+        role(f, id, name, NULL);
+        priv(f, id, k % 2 ? KG_DENY : KG_ALLOW, combo_privs[k / 2]);
+    }
+    for (int s = 0; s < 64; s++) {
+        struct kg_role r;
+        memset(&r, 0, sizeof r);
+        combo_role_id(r.role_id, 2, s);
+        snprintf(r.role_name, sizeof r.role_name, "set_%d", s);
+        for (int k = 0; k < 6; k++)
+            if (s >> k & 1) combo_role_id(r.granted[r.ngranted++], 1, k);
+        assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+    }
+
+    long checked = 0;
+    for (int pub = 0; pub < 27; pub++) {
+        public_set(f, pub);
+        assert_int_equal(view_sync(f->v), KG_OK);
+        for (int a = 0; a < 729; a++) { /* base-3 digit per grant: absent, holder, via C_s */
+            kg_role_id holders[7];
+            size_t n = 0;
+            int via = 0, allow[3] = {0}, deny[3] = {0};
+            for (int k = 0, x = a; k < 6; k++, x /= 3) {
+                if (x % 3 == 0) continue;
+                if (x % 3 == 1) combo_role_id(holders[n++], 1, k);
+                else via |= 1 << k;
+                if (k % 2) deny[k / 2] = 1;
+                else allow[k / 2] = 1;
+            }
+            if (via || n == 0) combo_role_id(holders[n++], 2, via);
+            for (int p = 0, x = pub; p < 3; p++, x /= 3) {
+                if (x % 3 == 1) allow[p] = 1;
+                if (x % 3 == 2) deny[p] = 1;
+            }
+            int ms = allow[0] && !deny[0];
+            int want[3] = {ms, !deny[1] && (allow[1] || ms), !deny[2] && (allow[2] || ms)};
+            for (int p = 0; p < 3; p++) {
+                int got = view_allows(f->v, (const kg_role_id *)holders, n, combo_privs[p]);
+                if (got != want[p])
+                    fail_msg("%s: got %d, want %d (public state %d, assignment %d)", combo_privs[p],
+                             got, want[p], pub, a);
+                checked++;
+            }
+            assert_false(view_allows(f->v, (const kg_role_id *)holders, n, "ViewAuditLog"));
+        }
+    }
+    assert_int_equal(checked, 27 * 729 * 3);
+
+    /* accountadmin in the set still holds all three, whatever is denied */
+    kg_role_id both[2];
+    strcpy(both[0], ADMIN);
+    combo_role_id(both[1], 2, 63);
+    for (int p = 0; p < 3; p++) assert_true(view_allows(f->v, (const kg_role_id *)both, 2, combo_privs[p]));
+}
+
 static void test_tokens_follow_another_process(void **state)
 {
     struct fx *f = *state;
@@ -224,6 +318,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_privileges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_privilege_combinations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens_follow_another_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_then_changes, setup, teardown),
