@@ -140,11 +140,11 @@ static void public_set(struct fx *f, int state) /* state: base-3 digit per privi
         strcpy(g.name, combo_privs[p]);
         for (int kind = KG_ALLOW; kind <= KG_DENY; kind++) {
             g.kind = kind;
-            assert_int_equal(store_privilege_revoke(f->st, &g, NULL), KG_OK);
+            assert_int_equal(store_privilege_revoke(f->st, &g, NULL, NULL), KG_OK);
         }
         if (state % 3) {
             g.kind = state % 3 == 1 ? KG_ALLOW : KG_DENY;
-            assert_int_equal(store_privilege_grant(f->st, &g, 1), KG_OK);
+            assert_int_equal(store_privilege_grant(f->st, &g, 1, NULL), KG_OK);
         }
     }
 }
@@ -167,7 +167,7 @@ static void test_privilege_combinations(void **state)
         snprintf(r.role_name, sizeof r.role_name, "set_%d", s);
         for (int k = 0; k < 6; k++)
             if (s >> k & 1) combo_role_id(r.granted[r.ngranted++], 1, k);
-        assert_int_equal(store_role_insert(f->st, &r), KG_OK);
+        assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
     }
 
     long checked = 0;
