@@ -26,6 +26,8 @@ static const char usage_text[] =
     "        [--max-conns N] [--max-conns-per-ip N]    (defaults 4096 and a quarter of it;\n"
     "                                                  behind a proxy, per-ip = max-conns)\n"
     "        [--header-timeout SECONDS] [--idle-timeout SECONDS]   (defaults 10 and 30)\n"
+    "        [--min-body-rate BYTES_PER_S]  (default 1024: a request body slower than this,\n"
+    "                                       after a 2 s grace, is cut)\n"
     "  token create --role NAME [--description TEXT] [--expires-on 2027-01-31T00:00:00Z] [--json]\n"
     "  token list [--json]\n"
     "  token revoke CLIENT_ID\n"

@@ -147,7 +147,9 @@ int server_run(const struct server_opts *o)
                              .max_conns = o->max_conns,
                              .max_conns_per_ip = o->max_conns_per_ip,
                              .header_timeout = o->header_timeout,
-                             .idle_timeout = o->idle_timeout};
+                             .idle_timeout = o->idle_timeout,
+                             .min_body_rate = o->min_body_rate,
+                             .hsts = app.cfg.secure_cookies /* the issuer is https:// */};
     if ((rc = http_server_start(&hc, route_request, &app, &http)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot listen on %s: %s", o->listen, kg_err_name(rc));
         goto out;

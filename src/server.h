@@ -19,6 +19,7 @@ struct server_opts {
     unsigned threads;     /* 0 = one per core */
     /* connection limits and timeouts (struct http_config); 0 = the built-in default */
     unsigned max_conns, max_conns_per_ip, header_timeout, idle_timeout;
+    unsigned min_body_rate; /* bytes a second; 0 = the built-in default */
 };
 
 /* Returns the process exit status. */
