@@ -4,19 +4,24 @@
 #   make test     install what tests need, build, unit tests + end-to-end tests
 #   make check-asan   the same tests against an ASan+UBSan build
 #   make bench    optimised build + wrk figures (see scripts/bench.sh)
+# HTTP picks the adapter behind src/http.h: `ev` (default; src/http_ev.c, an epoll loop of its
+# own with http-parser) or `mhd` (src/http_mhd.c, libmicrohttpd; built in build/mhd unless
+# BUILD says otherwise), so that the two can be benchmarked side by side:
+#   make HTTP=mhd && scripts/bench.sh build/mhd/keygate
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson libsodium sqlite3 libpq
+HTTP    ?= ev
+PKGS    := $(if $(filter mhd,$(HTTP)),libmicrohttpd) jansson libsodium sqlite3 libpq
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
            -Wcast-qual -Wsign-compare -fno-common -Wformat=2 -Wvla
 OPT     ?= -O2 -g
 # OPT picks optimisation and sanitizers; CFLAGS and LDFLAGS stay free for the caller.
 ALL_CFLAGS := $(OPT) -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(if $(CI),-Werror) \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
-BUILD   ?= build
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(if $(filter mhd,$(HTTP)),,-lhttp_parser) -pthread
+BUILD   ?= $(if $(filter mhd,$(HTTP)),build/mhd,build)
 
-SRC      := $(wildcard src/*.c)
+SRC      := $(filter-out $(if $(filter mhd,$(HTTP)),src/http_ev.c,src/http_mhd.c),$(wildcard src/*.c))
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
 WEB      := $(sort $(wildcard web/*))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o

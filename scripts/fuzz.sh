@@ -37,10 +37,10 @@ stale() {
 build() {
   command -v "$CC" >/dev/null || { echo "fuzz: $CC not found (scripts/setup.sh test)" >&2; exit 1; }
   # keygate's modules, instrumented, through the Makefile's own rules and flags; every one
-  # but main.c and the libmicrohttpd adapter, which stub_http.c replaces.
+  # but main.c and the HTTP adapters, which stub_http.c replaces.
   local objs=() s
   for s in src/*.c; do
-    case $s in src/main.c|src/http_mhd.c) continue ;; esac
+    case $s in src/main.c|src/http_mhd.c|src/http_ev.c) continue ;; esac
     s=${s##*/}; objs+=("$BUILD/obj/${s%.c}.o")
   done
   objs+=("$BUILD/obj/assets_data.o")

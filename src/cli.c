@@ -33,6 +33,8 @@ static const char usage_text[] =
     "        [--forwarded-header X-Forwarded-For|Forwarded|X-Real-IP]   is read)\n"
     "        [--admin-password-file FILE]  (the first user's password, or env\n"
     "                                      KEYGATE_ADMIN_PASSWORD; else one is generated)\n"
+    "        [--min-body-rate BYTES_PER_S]  (default 1024: a request body slower than this,\n"
+    "                                       after a 2 s grace, is cut)\n"
     "  token create --role NAME [--description TEXT] [--expires-on 2027-01-31T00:00:00Z] [--json]\n"
     "  token list [--json]\n"
     "  token revoke CLIENT_ID\n"

@@ -1,5 +1,6 @@
 /*
- * http.h — the HTTP server adapter: the only module that knows libmicrohttpd.
+ * http.h — the HTTP server adapter: the only module that knows the HTTP library (http_ev.c:
+ * its own epoll loop and http-parser, the default; http_mhd.c: libmicrohttpd, `make HTTP=mhd`).
  *
  * The adapter reads a whole request (headers, then the body up to a limit) and hands it to
  * one handler, which must answer it with exactly one http_reply().  Bodies longer than the
@@ -7,13 +8,17 @@
  * headers pass KG_HEADERS_MAX are answered 431 here.  A query parameter given twice is
  * flagged (query_repeated), never silently resolved to one of its values.  A "%00" in the path or the query is
  * left encoded, never decoded to a NUL that would cut the value short.  Connections are
- * limited in number, in all and per client address, and closed when silent too long
- * (struct http_config).
+ * limited in number, in all and per client address, and cut at deadlines: the headers within
+ * header_timeout of the request's first byte, the body at min_body_rate or faster, and
+ * idle_timeout of silence between requests (struct http_config).  Requests the adapter
+ * refuses itself (framing per RFC 9112, header size, version) get a JSON answer with the
+ * same security headers as every other, and the connection is closed after it.
  */
 #ifndef KG_HTTP_H
 #define KG_HTTP_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "err.h"
 
@@ -34,7 +39,7 @@ struct http_req {
 
 typedef void (*http_handler)(struct http_req *req, void *ctx);
 
-/* The resource limits: 0 in any of them picks the built-in default (see http_mhd.c). */
+/* The resource limits: 0 in any of them picks the built-in default (see http_ev.c). */
 struct http_config {
     const char *listen; /* "127.0.0.1:8080", "[::1]:8080" */
     unsigned threads;   /* 0 = one per core */
@@ -43,9 +48,19 @@ struct http_config {
                            open-file limit (ulimit -n) leaves room for */
     unsigned max_conns_per_ip; /* from one client address; default a quarter of max_conns;
                                   behind a reverse proxy (one address) set it to max_conns */
-    unsigned header_timeout;   /* seconds a new connection may stay silent before its first
-                                  request's headers are complete; default 10 */
-    unsigned idle_timeout;     /* seconds silent otherwise (mid-body, keep-alive); default 30 */
+    unsigned header_timeout;   /* seconds from a request's first byte (the first request:
+                                  from accept) to the end of its headers; default 10 */
+    unsigned idle_timeout;     /* seconds silent between requests (keep-alive), or not reading
+                                  an answer; default 30 */
+    unsigned min_body_rate;    /* bytes a second a request body must keep to, after a grace of
+                                  2 s; default 1024 (libmicrohttpd adapter: not enforced) */
+    int hsts;                  /* 1: the issuer is https://, every answer carries
+                                  Strict-Transport-Security */
+    /* When set and it returns 1 for a connection's peer (a trusted reverse proxy, which
+     * carries many clients), that peer is exempt from max_conns_per_ip.  Called at accept,
+     * from the adapter's threads.  (libmicrohttpd adapter: not supported.) */
+    int (*peer_trusted)(const struct sockaddr *sa, void *ctx);
+    void *peer_trusted_ctx;
 };
 
 /* Value of request header `name` (case-insensitive); borrowed; NULL when absent. */

@@ -32,6 +32,11 @@ struct http_server {
     unsigned header_timeout, idle_timeout; /* seconds */
 };
 
+/* Strict-Transport-Security on every answer (http_config.hsts of the server started last:
+ * http_reply has no way to its daemon's settings).  min_body_rate and peer_trusted are not
+ * supported by this adapter. */
+static atomic_int hsts;
+
 struct conn_state {
     char *body;
     size_t len, cap;
@@ -191,6 +196,8 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
                             "base-uri 'none'; form-action 'self'");
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    if (atomic_load(&hsts))
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(r, headers[i], headers[i + 1]);
     if (MHD_queue_response(req->impl, (unsigned)status, r) != MHD_YES)
@@ -438,6 +445,7 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
     s->handler = h;
     s->ctx = ctx;
     s->body_max = cfg->body_max;
+    atomic_store(&hsts, cfg->hsts);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads ? cfg->threads : (unsigned)(cores > 0 ? cores : 1);
     unsigned max_conns =

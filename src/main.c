@@ -102,7 +102,7 @@ int main(int argc, char **argv)
             {"--access-token-ttl", 10, 86400, NULL, 0}, {"--session-idle", 1, 7 * 86400, NULL, 0},
             {"--threads", 1, 256, NULL, 0},             {"--max-conns", 16, 1000000, NULL, 0},
             {"--max-conns-per-ip", 1, 1000000, NULL, 0}, {"--header-timeout", 1, 3600, NULL, 0},
-            {"--idle-timeout", 1, 3600, NULL, 0},
+            {"--idle-timeout", 1, 3600, NULL, 0},       {"--min-body-rate", 1, 1000000000, NULL, 0},
         };
         for (int i = 2; i < argc; i++) {
             const char **slot = NULL;
@@ -141,6 +141,7 @@ int main(int argc, char **argv)
         o.max_conns_per_ip = (unsigned)nums[4].value;
         o.header_timeout = (unsigned)nums[5].value;
         o.idle_timeout = (unsigned)nums[6].value;
+        o.min_body_rate = (unsigned)nums[7].value;
         return server_run(&o);
     }
     return cli_run(argc - 1, argv + 1, db, keys_dir);

@@ -199,6 +199,12 @@ out:
 
 /* ---- serve --------------------------------------------------------------------------- */
 
+/* http_config.peer_trusted: the peer is one of the --trusted-proxy ranges. */
+static int peer_trusted(const struct sockaddr *sa, void *ctx)
+{
+    return proxy_trusts_sockaddr(ctx, sa);
+}
+
 int server_run(const struct server_opts *o)
 {
     int status = 1, bg_started = 0;
@@ -306,7 +312,12 @@ int server_run(const struct server_opts *o)
                              .max_conns = o->max_conns,
                              .max_conns_per_ip = o->max_conns_per_ip,
                              .header_timeout = o->header_timeout,
-                             .idle_timeout = o->idle_timeout};
+                             .idle_timeout = o->idle_timeout,
+                             .min_body_rate = o->min_body_rate,
+                             .hsts = app.cfg.secure_cookies, /* the issuer is https:// */
+                             /* a trusted proxy carries many clients: no per-address cap */
+                             .peer_trusted = proxy ? peer_trusted : NULL,
+                             .peer_trusted_ctx = proxy};
     if ((rc = http_server_start(&hc, route_request, &app, &http)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot listen on %s: %s", o->listen, kg_err_name(rc));
         goto out;

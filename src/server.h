@@ -26,6 +26,7 @@ struct server_opts {
      * value (env KEYGATE_ADMIN_PASSWORD), else generated; NULL = not given */
     const char *admin_password_file;
     const char *admin_password;
+    unsigned min_body_rate; /* bytes a second; 0 = the built-in default */
 };
 
 /*
