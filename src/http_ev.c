@@ -105,7 +105,7 @@ struct conn {
 
     /* input; the current request starts at in[0] */
     char *in;
-    size_t in_len, in_cap, in_parsed, in_hwm;
+    size_t in_len, in_cap, in_parsed;
     size_t keep_end; /* end of the header bytes that must stay (offsets point into them) */
     http_parser p;
 
@@ -118,7 +118,6 @@ struct conn {
     const char *bad_msg;
     int too_big, keep_alive, is_head, http10;
     int64_t body_t0;
-    size_t body_raw;
     char *body;
     size_t body_len, body_cap;
     unsigned nq;
@@ -133,6 +132,7 @@ struct conn {
     char *out;
     size_t out_len, out_off, out_cap;
     int close_after; /* shut down once `out` is written */
+    int peer_eof;    /* the client shut its sending side: watch for writing only */
     size_t linger_bytes;
 };
 
@@ -605,7 +605,7 @@ static int on_message_begin(http_parser *p)
     c->nh = c->nq = c->nc = 0;
     c->cookies_parsed = 0;
     c->too_big = 0;
-    c->body_len = c->body_raw = 0;
+    c->body_len = 0;
     c->keep_end = 0;
     c->bad_status = 0;
     c->keep_alive = c->is_head = c->http10 = 0;
@@ -701,6 +701,8 @@ static int on_headers_complete(http_parser *p)
     if (end > KG_HEADERS_MAX) return fail_cb(c, 431, "the request headers are too large");
     if (te > 1 || (te == 1 && !te_chunked))
         return fail_cb(c, 501, "only a plain chunked Transfer-Encoding is supported");
+    if (te && p->http_minor == 0) /* RFC 9112 §6.1: badly framed, whatever it says */
+        return fail_cb(c, 400, "an HTTP/1.0 request cannot carry Transfer-Encoding");
     if (p->http_minor >= 1 && host != 1)
         return fail_cb(c, 400, "an HTTP/1.1 request needs exactly one Host header");
     c->http10 = p->http_minor == 0;
@@ -725,7 +727,6 @@ static int on_headers_complete(http_parser *p)
     }
     c->state = C_BODY;
     c->body_t0 = c->w->now;
-    c->body_raw = 0;
     c->deadline = c->w->now + BODY_GRACE_MS;
     return 0;
 }
@@ -834,8 +835,10 @@ static void conn_close(struct conn *c)
     c->next->prev = c->prev;
     if (c->counted_ip) iptab_release(s->ips, c->addr_key);
     atomic_fetch_sub(&s->nconns, 1);
-    if (c->in_hwm) explicit_bzero(c->in, c->in_hwm); /* headers may hold credentials */
+    /* headers and bodies may hold credentials: every byte ever read is wiped */
+    if (c->in_cap) explicit_bzero(c->in, c->in_cap);
     if (c->body_cap) explicit_bzero(c->body, c->body_cap);
+    if (c->cookie_cap) explicit_bzero(c->cookie_buf, c->cookie_cap);
     if (w->ncache < CONN_CACHE && c->in_cap == IN_FIRST && c->out_cap <= 8192 && c->body_cap <= 8192) {
         c->next = w->cache;
         w->cache = c;
@@ -862,7 +865,6 @@ static void next_request(struct conn *c)
     struct worker *w = c->w;
     size_t rest = c->in_len - c->in_parsed;
     if (rest) memmove(c->in, c->in + c->in_parsed, rest);
-    if (c->in_len > c->in_hwm) c->in_hwm = c->in_len;
     c->in_len = rest;
     c->in_parsed = 0;
     c->keep_end = 0;
@@ -883,7 +885,8 @@ static int conn_flush(struct conn *c)
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            set_events(c, EPOLLIN | EPOLLOUT);
+            /* after the client's EOF, EPOLLIN would fire on every wait: a busy loop */
+            set_events(c, c->peer_eof ? EPOLLOUT : EPOLLIN | EPOLLOUT);
             return 0;
         }
         conn_close(c);
@@ -958,6 +961,20 @@ static int conn_process(struct conn *c)
     return 0;
 }
 
+/* Writes what is queued; then, while the writes keep up, answers the requests held back
+ * while answers piled up (the client sent them already: no read event will come for them). */
+static void conn_drive(struct conn *c)
+{
+    for (;;) {
+        if ((c->out_len > c->out_off || c->close_after) && conn_flush(c) != 0) return;
+        if (c->out_len != 0 || c->state == C_LINGER || c->close_after || c->in_parsed >= c->in_len)
+            return;
+        size_t parsed = c->in_parsed;
+        conn_process(c);
+        if (c->in_parsed == parsed && c->out_len == 0) return; /* waits for more input */
+    }
+}
+
 static void conn_readable(struct conn *c)
 {
     struct worker *w = c->w;
@@ -969,7 +986,7 @@ static void conn_readable(struct conn *c)
         conn_close(c);
         return;
     }
-    if (c->out_len - c->out_off > OUT_HIGH) { /* answers pile up unread: wait for EPOLLOUT */
+    if (c->peer_eof || c->out_len - c->out_off > OUT_HIGH) { /* answers pile up: EPOLLOUT */
         set_events(c, EPOLLOUT);
         return;
     }
@@ -990,6 +1007,7 @@ static void conn_readable(struct conn *c)
          * only its sending side); a request cut short gets none. */
         if (n == 0 && c->out_len > c->out_off && c->state == C_WAIT) {
             c->close_after = 1;
+            c->peer_eof = 1;
             conn_flush(c);
             return;
         }
@@ -999,25 +1017,19 @@ static void conn_readable(struct conn *c)
     if (c->state == C_WAIT) {
         c->state = C_HEAD;
         c->deadline = w->now + 1000 * (int64_t)w->s->header_timeout;
-    } else if (c->state == C_BODY && w->s->min_body_rate) {
-        c->body_raw += (size_t)n;
     }
     c->in_len += (size_t)n;
     conn_process(c);
+    /* The rate counts body bytes as decoded: chunk sizes and extensions buy no time. */
     if (c->state == C_BODY && w->s->min_body_rate)
         c->deadline = c->body_t0 + BODY_GRACE_MS +
-                      (int64_t)(c->body_raw * 1000 / w->s->min_body_rate);
-    if (c->out_len > c->out_off || c->close_after) conn_flush(c);
+                      (int64_t)(c->body_len * 1000 / w->s->min_body_rate);
+    conn_drive(c);
 }
 
 static void conn_writable(struct conn *c)
 {
-    if (conn_flush(c) != 0) return;
-    if (c->out_len == 0 && c->state != C_LINGER && c->in_parsed < c->in_len) {
-        /* requests held back while answers piled up */
-        conn_process(c);
-        if (c->out_len > c->out_off || c->close_after) conn_flush(c);
-    }
+    conn_drive(c);
 }
 
 /* ---- the worker loop ----------------------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include "access.h"
 #include "form.h"
 #include "ids.h"
+#include "proxy.h"
 #include "reply.h"
 #include "util.h"
 
@@ -85,10 +86,12 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
      * has authenticated from this address before is let through with the right secret, so
      * that hammering its ID (from here or elsewhere) does not lock it out.  "a:" counts client
      * authentications only: failed pane sign-ins have keys of their own (pane.c). */
-    char akey[8 + sizeof c->req->peer], ckey[8 + KG_CLIENT_ID_LEN], kkey[16 + KG_CLIENT_ID_LEN + sizeof c->req->peer];
-    snprintf(akey, sizeof akey, "a:%s", c->req->peer);
+    char where[PROXY_ADDR_MAX]; /* the client's address, an IPv6 one by its /64 */
+    proxy_addr_group(c->req->peer, where);
+    char akey[8 + sizeof where], ckey[8 + KG_CLIENT_ID_LEN], kkey[16 + KG_CLIENT_ID_LEN + sizeof where];
+    snprintf(akey, sizeof akey, "a:%s", where);
     snprintf(ckey, sizeof ckey, "c:%s", valid_id ? given : "");
-    snprintf(kkey, sizeof kkey, "k:%s@%s", valid_id ? given : "", c->req->peer);
+    snprintf(kkey, sizeof kkey, "k:%s@%s", valid_id ? given : "", where);
     int64_t wait = throttle_wait(a->throttle, akey, now);
     if (valid_id) {
         int64_t w = throttle_wait(a->throttle, ckey, now);

@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "ids.h"
 #include "log.h"
+#include "proxy.h"
 #include "reply.h"
 #include "util.h"
 
@@ -116,8 +117,10 @@ void pane_login(struct call *c)
     const char *email, *password;
     char lower[KG_EMAIL_MAX + 1];
     /* p: the address, s: the account at the address, u: the account, m: a success there */
-    char pkey[8 + sizeof c->req->peer], skey[8 + sizeof c->req->peer + sizeof lower],
-        ukey[8 + sizeof lower], mkey[sizeof skey];
+    char where[PROXY_ADDR_MAX]; /* the client's address, an IPv6 one by its /64 */
+    proxy_addr_group(c->req->peer, where);
+    char pkey[8 + sizeof where], skey[8 + sizeof where + sizeof lower], ukey[8 + sizeof lower],
+        mkey[sizeof skey];
     int64_t now = kg_now_ms();
     if (json_body_or_reply(c, fields, &body)) return;
     if (json_string_or_reply(c, body, "email", 1, &email) ||
@@ -129,10 +132,10 @@ void pane_login(struct call *c)
     }
     size_t n = strlen(email);
     for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)email[i]);
-    snprintf(pkey, sizeof pkey, "p:%s", c->req->peer);
-    snprintf(skey, sizeof skey, "s:%s/%s", c->req->peer, lower);
+    snprintf(pkey, sizeof pkey, "p:%s", where);
+    snprintf(skey, sizeof skey, "s:%s/%s", where, lower);
     snprintf(ukey, sizeof ukey, "u:%s", lower);
-    snprintf(mkey, sizeof mkey, "m:%s/%s", c->req->peer, lower);
+    snprintf(mkey, sizeof mkey, "m:%s/%s", where, lower);
 
     /* Sign-ins are counted apart from client authentications (oauth.c), so that neither
      * slows the other at a shared address. */

@@ -125,7 +125,7 @@ static int hidden_escape(const char *uri, size_t len)
         }
         if (!decoded) return 0;
         if (level == URI_DECODE_LEVELS) return 1; /* still escapes after that many */
-        if (level == 0 && !kg_utf8_text(out, w, NULL)) return 1;
+        if (!kg_utf8_text(out, w, NULL)) return 1; /* "%25C0%25AF" is C0 AF at level 1 */
         for (size_t k = 0; k + 2 < w; k++)
             if (out[k] == '%' && is_hex((unsigned char)out[k + 1]) &&
                 is_hex((unsigned char)out[k + 2]) && bad_escape(out + k))

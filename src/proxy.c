@@ -198,6 +198,18 @@ int proxy_trusts_sockaddr(const struct proxy *p, const struct sockaddr *sa)
     return trusted(p, &a);
 }
 
+void proxy_addr_group(const char *addr, char out[PROXY_ADDR_MAX])
+{
+    struct addr a;
+    kg_strcpy(out, PROXY_ADDR_MAX, addr ? addr : "");
+    if (!addr || !addr_parse(addr, strlen(addr), &a)) return;
+    if (a.family == AF_INET6) memset(a.b + 8, 0, 8);
+    addr_text(&a, out);
+    if (a.family != AF_INET6) return;
+    size_t n = strlen(out);
+    if (n && n + 4 < PROXY_ADDR_MAX) memcpy(out + n, "/64", 4);
+}
+
 /* ---- the hops ---------------------------------------------------------------------------- */
 
 /* Reads one hop s[0..len) as an address: X-Forwarded-For's "a", "a:port", "[v6]:port", or

@@ -45,6 +45,11 @@ const char *proxy_header_name(const struct proxy *p);
 int proxy_trusts(const struct proxy *p, const char *addr);
 int proxy_trusts_sockaddr(const struct proxy *p, const struct sockaddr *sa);
 
+/* The address as the brute-force throttle counts it: an IPv4 address whole, an IPv6 one by its
+ * /64 ("2001:db8:1:2::/64"), the least a site is given, so that one client cannot take a fresh
+ * count from each of its 2^64 addresses.  Anything else is copied as it is. */
+void proxy_addr_group(const char *addr, char out[PROXY_ADDR_MAX]);
+
 /*
  * The client address of a request whose TCP peer is `peer` (numeric) and whose forwarding
  * header lines are values[0..n) (in the order received; n may be 0).  Writes it to

@@ -176,19 +176,21 @@ static void reply_early(struct http_req *req, kg_err rc, const char *msg)
 }
 
 /* Behind a trusted proxy the client is the address its forwarding header names: req->peer
- * becomes that, for throttling, the audit log and the log lines.  More header lines than
- * PROXY_LINES_MAX are not read at all (the right-most ones would be the ones that count). */
+ * becomes that, for throttling, the audit log and the log lines.  Returns -1 for more header
+ * lines than PROXY_LINES_MAX: the right-most ones are the ones that count, so none is read
+ * and the request is refused. */
 #define PROXY_LINES_MAX 16
-static void client_address(const struct proxy *p, struct http_req *req)
+static int client_address(const struct proxy *p, struct http_req *req)
 {
-    if (!proxy_trusts(p, req->peer)) return;
+    if (!proxy_trusts(p, req->peer)) return 0;
     const char *name = proxy_header_name(p), *v[PROXY_LINES_MAX];
     size_t n = 0;
     while (n < PROXY_LINES_MAX && (v[n] = http_header_nth(req, name, n)) != NULL) n++;
-    if (n == PROXY_LINES_MAX && http_header_nth(req, name, n)) n = 0;
+    if (n == PROXY_LINES_MAX && http_header_nth(req, name, n)) return -1;
     char client[PROXY_ADDR_MAX];
     proxy_client(p, req->peer, v, n, client);
     kg_strcpy(req->peer, sizeof req->peer, client);
+    return 0;
 }
 
 void route_request(struct http_req *req, void *ctx)
@@ -197,7 +199,10 @@ void route_request(struct http_req *req, void *ctx)
     memset(&c, 0, sizeof c);
     c.app = ctx;
     c.req = req;
-    if (c.app->proxy) client_address(c.app->proxy, req);
+    if (c.app->proxy && client_address(c.app->proxy, req) != 0) {
+        reply_early(req, KG_INVALID, "too many forwarding header lines");
+        return;
+    }
     const struct route *r = NULL;
     int path_known = 0;
     for (size_t i = 0; i < KG_ARRAY_LEN(routes) && !r; i++) {

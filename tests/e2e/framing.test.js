@@ -128,6 +128,20 @@ test('a Transfer-Encoding other than plain chunked: 501 at once and closed, no s
   assertRefused(twice, 501, 'Transfer-Encoding twice');
 });
 
+test('Transfer-Encoding in an HTTP/1.0 request: 400 and closed, even with keep-alive (RFC 9112 §6.1)', async () => {
+  const r = await exchange(srv.port, 'POST /public/api/v1/apiToken HTTP/1.0\r\nConnection: keep-alive\r\n' +
+    'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n' + SMUGGLED);
+  assertRefused(r, 400, 'HTTP/1.0 + TE');
+});
+
+test('five thousand pipelined requests sent at once are all answered', async () => {
+  const n = 5000; // more answers than the server queues unread (256 KiB) before it waits
+  const r = await exchange(srv.port, SMUGGLED.repeat(n - 1) + 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 8000);
+  assert.equal(r.responses.length, n, `${r.responses.length} of ${n} answered in ${r.ms} ms (closed: ${r.closed})`);
+  assert.ok(r.responses.every((x) => x.status === 200));
+  assert.ok(r.closed, 'closed after the last, Connection: close');
+});
+
 test('what the HTTP layer refuses by itself is JSON with the security headers', async () => {
   assertRefused(await exchange(srv.port, 'GET /healthz HTTP/9.1\r\nHost: 127.0.0.1\r\n\r\n'), 505, 'HTTP/9.1');
   assertRefused(await exchange(srv.port, 'GET /healthz HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n'), 505, 'HTTP/2.0 as text');

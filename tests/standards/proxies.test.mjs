@@ -35,7 +35,7 @@ POST /api/orders   orders.write
 /* A /gate check with raw header lines: headers is a list of [name, value] (names may repeat). */
 function gateRaw(port, headers, from = '127.0.0.1') {
   return new Promise((resolve, reject) => {
-    const flat = [];
+    const flat = ['Host', `127.0.0.1:${port}`]; // a raw header list gets no default Host
     for (const [k, v] of headers) flat.push(k, v);
     const req = http.request({ host: '127.0.0.1', port, path: '/gate', method: 'GET', headers: flat,
       localAddress: from, agent: false, timeout: 5000 }, (res) => {

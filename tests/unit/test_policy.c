@@ -260,6 +260,9 @@ static void test_refused_uris(void **state)
                              "/a/%2?x",
                              /* overlong and invalid UTF-8, encoded or raw */
                              "/a/%C0%AF",     /* '/' in two bytes */
+                             "/a/%25C0%25AF", /* the same behind %25 */
+                             "/a/%25c0%25ae%25c0%25ae/b",
+                             "/a/%2525C0%2525AF",
                              "/a/%c0%ae%c0%ae/b",
                              "/a/%E0%80%AF",  /* '/' in three bytes */
                              "/a/%F0%80%80%AF",

@@ -181,6 +181,26 @@ static void test_real_ip(void **state)
     proxy_free(p);
 }
 
+static void test_addr_group(void **state)
+{
+    (void)state;
+    char out[PROXY_ADDR_MAX];
+    proxy_addr_group("198.51.100.7", out);
+    assert_string_equal(out, "198.51.100.7");
+    proxy_addr_group("2001:db8:1:2:aaaa:bbbb:cccc:dddd", out);
+    assert_string_equal(out, "2001:db8:1:2::/64");
+    proxy_addr_group("2001:db8:1:2::1", out);
+    assert_string_equal(out, "2001:db8:1:2::/64"); /* the same group: one count */
+    proxy_addr_group("2001:db8:1:3::1", out);
+    assert_string_equal(out, "2001:db8:1:3::/64");
+    proxy_addr_group("::1", out);
+    assert_string_equal(out, "::/64");
+    proxy_addr_group("::ffff:198.51.100.7", out);
+    assert_string_equal(out, "198.51.100.7");
+    proxy_addr_group("local", out);
+    assert_string_equal(out, "local");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_forwarded_for),
         cmocka_unit_test(test_forwarded),
         cmocka_unit_test(test_real_ip),
+        cmocka_unit_test(test_addr_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
