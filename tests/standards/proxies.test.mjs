@@ -367,6 +367,16 @@ describe('--trusted-proxy behind nginx (examples/nginx.conf)', () => {
     assert.equal(await lastRevokeAddress(srv, admin), '127.0.0.5');
   });
 
+  test('from a trusted peer, more than 16 X-Forwarded-For lines are refused, not half read', async () => {
+    const lines = Array.from({ length: 17 }, (_, i) => ['X-Forwarded-For', `198.51.100.${i + 1}`]);
+    const r = await gateRaw(srv.port, lines);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.message, /too many forwarding header lines/);
+    const ok = await gateRaw(srv.port, lines.slice(0, 16)); // 16 are read: the gate itself answers
+    assert.equal(ok.status, 400, ok.text);
+    assert.match(ok.json.message, /send the original request/);
+  });
+
   test('without --trusted-proxy, X-Forwarded-For is ignored even from 127.0.0.1', async () => {
     const padmin = await bootstrap(plain, 'plain admin');
     const r = await curl(`${plain.base}${V1}/apiToken/kgc_0000000000000000:revoke`, {
