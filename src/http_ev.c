@@ -30,6 +30,7 @@
  * the worker loop; server start/stop.
  */
 #include "http.h"
+#include "http_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -273,30 +274,6 @@ static void iptab_release(struct iptab *t, const unsigned char *key)
 }
 
 /* ---- listen address ------------------------------------------------------------------------ */
-
-kg_err http_parse_listen(const char *listen, char *host, size_t host_size, unsigned *port)
-{
-    const char *colon, *h = listen;
-    size_t hl;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':') return KG_INVALID;
-        h = listen + 1;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon) return KG_INVALID;
-        hl = (size_t)(colon - listen);
-    }
-    int64_t p;
-    if (hl == 0 || hl >= host_size || kg_parse_int64(colon + 1, 0, 65535, &p) != KG_OK)
-        return KG_INVALID;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (unsigned)p;
-    return KG_OK;
-}
 
 /* ---- request accessors --------------------------------------------------------------------- */
 
@@ -556,14 +533,6 @@ static void refuse(struct conn *c, int status, const char *msg)
 
 /* ---- parsing and dispatch ------------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s in place (and '+' to a space when `plus`), except that "%00" stays as it
  * is: a decoded NUL would silently cut a path or value short (so that "/apiToken/X%00junk"
  * would read as "/apiToken/X"); left encoded, it matches no route and fails every strict
@@ -573,7 +542,7 @@ static void unescape(char *s, int plus)
     char *r = s, *w = s;
     while (*r) {
         int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo)) {
+        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 && (hi | lo)) {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else if (plus && *r == '+') {
@@ -1197,24 +1166,6 @@ static void *worker_main(void *arg)
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
-/* At most `want` connections, or fewer when the open-file limit leaves room for fewer: the
- * rest of keygate keeps `reserve` descriptors (stdio, the database and its journal, key
- * files, PostgreSQL connections, the listener, and per worker an epoll descriptor). */
-static unsigned fit_conn_limit(unsigned want, unsigned threads, int explicit_value)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return want;
-    rlim_t reserve = 128 + 2 * (rlim_t)threads;
-    rlim_t room = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 0;
-    if (room < threads) room = threads;
-    if ((rlim_t)want <= room) return want;
-    KG_LOG(explicit_value ? LOG_WARNING : LOG_NOTICE,
-           "http: the open-file limit (%llu) leaves room for %llu connections, not %u; "
-           "raise it (ulimit -n, systemd LimitNOFILE=) to allow more",
-           (unsigned long long)rl.rlim_cur, (unsigned long long)room, want);
-    return (unsigned)room;
-}
-
 static int listen_on(const char *host, unsigned port)
 {
     struct sockaddr_storage ss;
@@ -1262,7 +1213,7 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
     s->peer_trusted_ctx = cfg->peer_trusted_ctx;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->threads = cfg->threads ? cfg->threads : (unsigned)(cores > 0 ? cores : 1);
-    s->max_conns = fit_conn_limit(cfg->max_conns ? cfg->max_conns : KG_MAX_CONNS, s->threads,
+    s->max_conns = http_fit_conn_limit(cfg->max_conns ? cfg->max_conns : KG_MAX_CONNS, s->threads,
                                   cfg->max_conns != 0);
     if (s->max_conns < s->threads) s->max_conns = s->threads;
     s->per_ip = cfg->max_conns_per_ip ? cfg->max_conns_per_ip : s->max_conns / 4;

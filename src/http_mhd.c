@@ -6,6 +6,7 @@
  * and the access callback, replies, server start/stop.
  */
 #include "http.h"
+#include "http_int.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -117,30 +118,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     KG_LOG(LOG_WARNING, "http: %s", clean);
 }
 
-kg_err http_parse_listen(const char *listen, char *host, size_t host_size, unsigned *port)
-{
-    const char *colon, *h = listen;
-    size_t hl;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':') return KG_INVALID;
-        h = listen + 1;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon) return KG_INVALID;
-        hl = (size_t)(colon - listen);
-    }
-    int64_t p;
-    if (hl == 0 || hl >= host_size || kg_parse_int64(colon + 1, 0, 65535, &p) != KG_OK)
-        return KG_INVALID;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (unsigned)p;
-    return KG_OK;
-}
-
 const char *http_header(const struct http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->impl, MHD_HEADER_KIND, name);
@@ -205,14 +182,6 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     MHD_destroy_response(r);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes the path and query values in place, as libmicrohttpd would, except that
  * "%00" stays as it is: a decoded NUL would silently cut a path or value short (so that
  * "/apiToken/X%00junk" would read as "/apiToken/X"); left encoded, it matches no route and
@@ -223,7 +192,7 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     char *r = s, *w = s;
     while (*r) {
         int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo)) {
+        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 && (hi | lo)) {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else {
@@ -400,25 +369,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-/* At most `want` connections, or fewer when the open-file limit leaves room for fewer: the
- * rest of keygate keeps `reserve` descriptors (stdio, the database and its journal, key
- * files, PostgreSQL connections, and per libmicrohttpd thread an epoll and a wake-up
- * descriptor). */
-static unsigned fit_conn_limit(unsigned want, unsigned threads, int explicit_value)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return want;
-    rlim_t reserve = 128 + 2 * (rlim_t)threads;
-    rlim_t room = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 0;
-    if (room < threads) room = threads; /* libmicrohttpd needs one per thread */
-    if ((rlim_t)want <= room) return want;
-    KG_LOG(explicit_value ? LOG_WARNING : LOG_NOTICE,
-           "http: the open-file limit (%llu) leaves room for %llu connections, not %u; "
-           "raise it (ulimit -n, systemd LimitNOFILE=) to allow more",
-           (unsigned long long)rl.rlim_cur, (unsigned long long)room, want);
-    return (unsigned)room;
-}
-
 kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ctx,
                          struct http_server **out)
 {
@@ -449,7 +399,7 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads ? cfg->threads : (unsigned)(cores > 0 ? cores : 1);
     unsigned max_conns =
-        fit_conn_limit(cfg->max_conns ? cfg->max_conns : KG_MAX_CONNS, threads, cfg->max_conns != 0);
+        http_fit_conn_limit(cfg->max_conns ? cfg->max_conns : KG_MAX_CONNS, threads, cfg->max_conns != 0);
     if (max_conns < threads) max_conns = threads; /* every thread gets a share of the limit */
     unsigned per_ip = cfg->max_conns_per_ip ? cfg->max_conns_per_ip : max_conns / 4;
     if (per_ip == 0) per_ip = 1;

@@ -187,9 +187,3 @@ void http_server_free(struct http_server *s)
 {
     (void)s;
 }
-
-kg_err http_parse_listen(const char *listen, char *host, size_t host_size, unsigned *port)
-{
-    (void)listen, (void)host, (void)host_size, (void)port;
-    return KG_INVALID;
-}

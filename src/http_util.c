@@ -1,0 +1,59 @@
+/*
+ * http_util.c — the parts of the HTTP layer that do not depend on the adapter: the listen
+ * address, hex digits, the connection limit that fits the open-file limit.
+ */
+#include "http.h"
+#include "http_int.h"
+
+#include <string.h>
+#include <sys/resource.h>
+
+#include "log.h"
+#include "util.h"
+
+kg_err http_parse_listen(const char *listen, char *host, size_t host_size, unsigned *port)
+{
+    const char *colon, *h = listen;
+    size_t hl;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':') return KG_INVALID;
+        h = listen + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon) return KG_INVALID;
+        hl = (size_t)(colon - listen);
+    }
+    int64_t p;
+    if (hl == 0 || hl >= host_size || kg_parse_int64(colon + 1, 0, 65535, &p) != KG_OK)
+        return KG_INVALID;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (unsigned)p;
+    return KG_OK;
+}
+
+int http_hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+unsigned http_fit_conn_limit(unsigned want, unsigned threads, int explicit_value)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return want;
+    rlim_t reserve = 128 + 2 * (rlim_t)threads;
+    rlim_t room = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 0;
+    if (room < threads) room = threads; /* every thread needs one */
+    if ((rlim_t)want <= room) return want;
+    KG_LOG(explicit_value ? LOG_WARNING : LOG_NOTICE,
+           "http: the open-file limit (%llu) leaves room for %llu connections, not %u; "
+           "raise it (ulimit -n, systemd LimitNOFILE=) to allow more",
+           (unsigned long long)rl.rlim_cur, (unsigned long long)room, want);
+    return (unsigned)room;
+}
