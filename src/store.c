@@ -12,6 +12,29 @@
 
 #define SQLITE_SCHEME "sqlite:"
 
+/* ---- audit entries ------------------------------------------------------------------------ */
+
+static int fits(const char *s, size_t cap)
+{
+    return strnlen(s, cap) < cap;
+}
+
+/* The one check of an entry, made here before any backend sees it: every field within its
+ * bounds, an action and an outcome. */
+static int audit_valid(const struct kg_audit *e)
+{
+    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
+           e->action[0] && fits(e->target, sizeof e->target) &&
+           fits(e->address, sizeof e->address) && fits(e->outcome, sizeof e->outcome) &&
+           e->outcome[0] && fits(e->detail, sizeof e->detail);
+}
+
+/* A change's optional entry: none, or a valid one. */
+#define AUDIT_OK_OR_INVALID(audit)                                                            \
+    do {                                                                                        \
+        if ((audit) && !audit_valid(audit)) return KG_INVALID;                                  \
+    } while (0)
+
 /* ---- opening and closing ----------------------------------------------------------------- */
 
 /*
@@ -56,6 +79,7 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver)
 
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->token_insert(st, t, audit);
 }
 
@@ -73,6 +97,7 @@ kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, stru
 kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
                           const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->token_revoke(st, client_id, now, changed, audit);
 }
 
@@ -100,6 +125,7 @@ kg_err store_jti_changes(struct store *st, int64_t since_ver, int64_t now_s, sto
 
 kg_err store_role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->role_insert(st, r, audit);
 }
 
@@ -121,23 +147,27 @@ kg_err store_role_list(struct store *st, int64_t after_seq, size_t limit, struct
 
 kg_err store_role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->role_update(st, r, audit);
 }
 
 kg_err store_role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->role_delete(st, role_id, audit);
 }
 
 kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now,
                              const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->privilege_grant(st, p, now, audit);
 }
 
 kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
                               const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->privilege_revoke(st, p, changed, audit);
 }
 
@@ -149,6 +179,7 @@ kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_pri
 
 kg_err store_user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->user_insert(st, u, audit);
 }
 
@@ -170,11 +201,13 @@ kg_err store_user_list(struct store *st, int64_t after_seq, size_t limit, struct
 
 kg_err store_user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->user_update(st, u, audit);
 }
 
 kg_err store_user_delete(struct store *st, const char *user_id, const struct kg_audit *audit)
 {
+    AUDIT_OK_OR_INVALID(audit);
     return OPS(st)->user_delete(st, user_id, audit);
 }
 
@@ -185,6 +218,7 @@ kg_err store_user_count(struct store *st, int64_t *n)
 
 kg_err store_audit_append(struct store *st, const struct kg_audit *e)
 {
+    if (!audit_valid(e)) return KG_INVALID;
     return OPS(st)->audit_append(st, e);
 }
 

@@ -524,20 +524,6 @@ static kg_err exec_script(struct pg_store *ps, const char *script)
 
 /* ---- audit entries ------------------------------------------------------------------------- */
 
-static int audit_valid(const struct kg_audit *e)
-{
-    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
-           e->action[0] && fits(e->target, sizeof e->target) &&
-           fits(e->address, sizeof e->address) && fits(e->outcome, sizeof e->outcome) &&
-           e->outcome[0] && fits(e->detail, sizeof e->detail);
-}
-
-/* A change's optional entry: none, or a valid one. */
-static int audit_ok(const struct kg_audit *e)
-{
-    return !e || audit_valid(e);
-}
-
 /* Inserts entry e inside the caller's transaction. */
 static kg_err put_audit(struct pg_store *ps, const struct kg_audit *e)
 {
@@ -916,7 +902,7 @@ static kg_err token_insert_body(struct pg_store *ps, void *arg)
 
 static kg_err token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
 {
-    if (!token_valid(t) || !audit_ok(audit)) return KG_INVALID;
+    if (!token_valid(t)) return KG_INVALID;
     /* t is only read by token_insert_body */
     return run_audited(pg(st), M_WRITE, token_insert_body, (void *)(uintptr_t)t, audit);
 }
@@ -1024,7 +1010,7 @@ static kg_err token_revoke(struct store *st, const char *client_id, int64_t now,
     kg_err rc;
 
     if (changed) *changed = 0;
-    if (!client_id || !audit_ok(audit)) return KG_INVALID;
+    if (!client_id) return KG_INVALID;
     if ((rc = run_audited(pg(st), M_WRITE, token_revoke_body, &a, audit))) return rc;
     if (changed) *changed = a.changed;
     return KG_OK;
@@ -1314,7 +1300,7 @@ static kg_err role_insert_body(struct pg_store *ps, void *arg)
 
 static kg_err role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
-    if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
+    if (!role_valid(r)) return KG_INVALID;
     /* r is only read by role_insert_body */
     return run_audited(pg(st), M_WRITE, role_insert_body, (void *)(uintptr_t)r, audit);
 }
@@ -1337,7 +1323,7 @@ static kg_err role_update_body(struct pg_store *ps, void *arg)
 
 static kg_err role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
-    if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
+    if (!role_valid(r)) return KG_INVALID;
     /* r is only read by role_update_body */
     return run_audited(pg(st), M_WRITE, role_update_body, (void *)(uintptr_t)r, audit);
 }
@@ -1361,7 +1347,7 @@ static kg_err role_delete_body(struct pg_store *ps, void *arg)
 
 static kg_err role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
 {
-    if (!role_id || !audit_ok(audit)) return KG_INVALID;
+    if (!role_id) return KG_INVALID;
     /* role_id is only read by role_delete_body */
     return run_audited(pg(st), M_WRITE, role_delete_body, (void *)(uintptr_t)role_id, audit);
 }
@@ -1400,7 +1386,7 @@ static kg_err privilege_grant(struct store *st, const struct kg_privilege *p, in
 {
     struct priv_arg a = {p, now, 0};
 
-    if (!privilege_valid(p) || !audit_ok(audit)) return KG_INVALID;
+    if (!privilege_valid(p)) return KG_INVALID;
     return run_audited(pg(st), M_WRITE, privilege_grant_body, &a, audit);
 }
 
@@ -1428,7 +1414,7 @@ static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, i
     kg_err rc;
 
     if (changed) *changed = 0;
-    if (!privilege_valid(p) || !audit_ok(audit)) return KG_INVALID;
+    if (!privilege_valid(p)) return KG_INVALID;
     if ((rc = run_audited(pg(st), M_WRITE, privilege_revoke_body, &a, audit))) return rc;
     if (changed) *changed = a.changed;
     return KG_OK;
@@ -1587,7 +1573,7 @@ static kg_err user_insert_body(struct pg_store *ps, void *arg)
 
 static kg_err user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
-    if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
+    if (!user_valid(u)) return KG_INVALID;
     /* u is only read by user_insert_body */
     return run_audited(pg(st), M_WRITE, user_insert_body, (void *)(uintptr_t)u, audit);
 }
@@ -1650,7 +1636,7 @@ static kg_err user_update_body(struct pg_store *ps, void *arg)
 
 static kg_err user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
-    if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
+    if (!user_valid(u)) return KG_INVALID;
     /* u is only read by user_update_body */
     return run_audited(pg(st), M_WRITE, user_update_body, (void *)(uintptr_t)u, audit);
 }
@@ -1669,7 +1655,7 @@ static kg_err user_delete_body(struct pg_store *ps, void *arg)
 
 static kg_err user_delete(struct store *st, const char *user_id, const struct kg_audit *audit)
 {
-    if (!user_id || !audit_ok(audit)) return KG_INVALID;
+    if (!user_id) return KG_INVALID;
     /* user_id is only read by user_delete_body */
     return run_audited(pg(st), M_WRITE, user_delete_body, (void *)(uintptr_t)user_id, audit);
 }
@@ -1706,7 +1692,6 @@ static kg_err audit_append_body(struct pg_store *ps, void *arg)
 
 static kg_err audit_append(struct store *st, const struct kg_audit *e)
 {
-    if (!audit_valid(e)) return KG_INVALID;
     /* no meta lock: appends do not conflict, and nothing in memory follows the audit log */
     return run(pg(st), M_WRITE_FREE, audit_append_body, (void *)(uintptr_t)e); /* read only */
 }

@@ -442,20 +442,6 @@ out:
 
 /* ---- audit entries ------------------------------------------------------------------------- */
 
-static int audit_valid(const struct kg_audit *e)
-{
-    return e && fits(e->actor, sizeof e->actor) && fits(e->action, sizeof e->action) &&
-           e->action[0] && fits(e->target, sizeof e->target) &&
-           fits(e->address, sizeof e->address) && fits(e->outcome, sizeof e->outcome) &&
-           e->outcome[0] && fits(e->detail, sizeof e->detail);
-}
-
-/* A change's optional entry: none, or a valid one. */
-static int audit_ok(const struct kg_audit *e)
-{
-    return !e || audit_valid(e);
-}
-
 /* Inserts entry e inside the caller's write transaction. */
 static kg_err put_audit(struct sqlite_store *ss, const struct kg_audit *e)
 {
@@ -813,7 +799,7 @@ static kg_err token_insert(struct store *st, const struct kg_token *t, const str
     int found = 0;
     kg_err rc;
 
-    if (!token_valid(t) || !audit_ok(audit)) return KG_INVALID;
+    if (!token_valid(t)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = exists(ss, S_ROLE_EXISTS, t->role_id, &found))) goto out;
@@ -890,7 +876,7 @@ static kg_err token_revoke(struct store *st, const char *client_id, int64_t now,
     kg_err rc;
 
     if (changed) *changed = 0;
-    if (!client_id || !audit_ok(audit)) return KG_INVALID;
+    if (!client_id) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_TOKEN_STATUS, &s))) goto out;
@@ -1080,7 +1066,7 @@ static kg_err role_insert(struct store *st, const struct kg_role *r, const struc
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
+    if (!role_valid(r)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_ROLE_INSERT, &s))) goto out;
@@ -1174,7 +1160,7 @@ static kg_err role_update(struct store *st, const struct kg_role *r, const struc
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!role_valid(r) || !audit_ok(audit)) return KG_INVALID;
+    if (!role_valid(r)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_ROLE_UPDATE, &s))) goto out;
@@ -1214,7 +1200,7 @@ static kg_err role_delete(struct store *st, const char *role_id, const struct kg
     int found = 0;
     kg_err rc;
 
-    if (!role_id || !audit_ok(audit)) return KG_INVALID;
+    if (!role_id) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = exists(ss, S_ROLE_EXISTS, role_id, &found))) goto out;
@@ -1253,7 +1239,7 @@ static kg_err privilege_grant(struct store *st, const struct kg_privilege *p, in
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!privilege_valid(p) || !audit_ok(audit)) return KG_INVALID;
+    if (!privilege_valid(p)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_PRIV_GRANT, &s))) goto out;
@@ -1279,7 +1265,7 @@ static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, i
     kg_err rc;
 
     if (changed) *changed = 0;
-    if (!privilege_valid(p) || !audit_ok(audit)) return KG_INVALID;
+    if (!privilege_valid(p)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_PRIV_REVOKE, &s))) goto out;
@@ -1387,7 +1373,7 @@ static kg_err user_insert(struct store *st, const struct kg_user *u, const struc
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
+    if (!user_valid(u)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_USER_INSERT, &s))) goto out;
@@ -1480,7 +1466,7 @@ static kg_err user_update(struct store *st, const struct kg_user *u, const struc
     sqlite3_stmt *s;
     kg_err rc;
 
-    if (!user_valid(u) || !audit_ok(audit)) return KG_INVALID;
+    if (!user_valid(u)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = prep(ss, S_USER_UPDATE, &s))) goto out;
@@ -1505,7 +1491,7 @@ static kg_err user_delete(struct store *st, const char *user_id, const struct kg
     struct sqlite_store *ss = sq(st);
     kg_err rc;
 
-    if (!user_id || !audit_ok(audit)) return KG_INVALID;
+    if (!user_id) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     if ((rc = run_key(ss, S_USER_ROLES_CLEAR, user_id))) goto out;
@@ -1545,7 +1531,6 @@ static kg_err audit_append(struct store *st, const struct kg_audit *e)
     struct sqlite_store *ss = sq(st);
     kg_err rc;
 
-    if (!audit_valid(e)) return KG_INVALID;
     lock(ss);
     if ((rc = begin_write(ss))) goto out;
     rc = commit_audited(ss, e); /* no version bump: nothing in memory follows the audit log */

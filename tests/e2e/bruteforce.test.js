@@ -8,7 +8,6 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const h = require('./helpers.js');
 
 const FREE_ID = 10; // failures allowed before slowing (CLIENT_AUTH_FREE_ID in src/oauth.c)
@@ -18,27 +17,7 @@ let srv, boot, victim, other;
 /* POST a form to an /oauth endpoint (or, with a JSON content type, anything) from a chosen
  * loopback source address. */
 function post(from, p, form, authorization, contentType = 'application/x-www-form-urlencoded') {
-  return new Promise((resolve, reject) => {
-    const body = Buffer.from(form);
-    const req = http.request({
-      host: '127.0.0.1', port: srv.port, method: 'POST', path: p, localAddress: from, agent: false,
-      timeout: 10000,
-      headers: { 'Content-Type': contentType, 'Content-Length': body.length,
-        ...(authorization ? { Authorization: authorization } : {}) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => {
-        let json = null;
-        try { json = JSON.parse(text); } catch { /* left null */ }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
+  return h.postFrom(srv.port, from, p, form, { 'Content-Type': contentType, ...(authorization ? { Authorization: authorization } : {}) });
 }
 
 const exchangeFrom = (from, id, secret) =>
@@ -50,8 +29,8 @@ function assertThrottled(res, what) {
   assert.equal(res.status, 429, `${what}: expected 429, got ${res.status} ${res.text}`);
   assert.equal(res.json && res.json.error, 'temporarily_unavailable', `${what}: OAuth error form`);
   assert.match(res.json.error_description, /too many failed client authentications/, what);
-  const wait = Number(res.headers['retry-after']);
-  assert.ok(Number.isInteger(wait) && wait >= 1 && wait <= 300, `${what}: Retry-After ${res.headers['retry-after']}`);
+  const wait = Number(res.headers.get('retry-after'));
+  assert.ok(Number.isInteger(wait) && wait >= 1 && wait <= 300, `${what}: Retry-After ${res.headers.get('retry-after')}`);
   return wait;
 }
 

@@ -465,6 +465,29 @@ function assertNoSecretMaterial(value, where = '') {
   walk(value);
 }
 
+/*
+ * POST `body` to port's `p` from the loopback source address `from` (Linux routes all of
+ * 127/8 to lo, so the server sees each as a different client).  headers are added.
+ * Resolves {status, headers (a Headers), text, json}.
+ */
+function postFrom(port, from, p, body, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const buf = Buffer.from(body);
+    const req = http.request({
+      host: '127.0.0.1', port, method: 'POST', path: p, localAddress: from, agent: false,
+      timeout: 10000, headers: { 'Content-Length': buf.length, ...headers },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: new Headers(res.headers), text, json: parseMaybeJson(text) }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(buf);
+  });
+}
+
 /* A bootstrap accountadmin token (via the CLI) and an access token for it. */
 async function bootstrap(srv, description = 'boot') {
   const t = cliJson(srv.db, ['token', 'create', '--role', 'accountadmin', '--description', description, '--json']);
@@ -478,5 +501,5 @@ module.exports = {
   sleep, freePort, startServer, adminPassword, cli, cliJson, api, tokenRequest, basic, exchange, exchangeCliToken, accessToken,
   rawRequest, socketRequest, assertApiError, assertOAuthError, assertUnauthenticated, crc32, base62Crc,
   secretChecksumOk, decodeJwt, encodeJwtPart, waitFor, listAll, assertTokenShape,
-  assertNoSecretMaterial, bootstrap,
+  assertNoSecretMaterial, bootstrap, postFrom,
 };

@@ -4,7 +4,6 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const h = require('./helpers.js');
 
 const { V1, api } = h;
@@ -19,28 +18,9 @@ async function login(base, email, pw) {
   return { status: r.status, headers: r.headers, text, json: text ? JSON.parse(text) : null };
 }
 
-/* POST /login from a chosen loopback source address (Linux routes all of 127/8 to lo, so the
- * server sees each as a different client). */
+/* POST /login from a chosen loopback source address. */
 function loginFrom(server, from, email, pw) {
-  return new Promise((resolve, reject) => {
-    const body = Buffer.from(JSON.stringify({ email, password: pw }));
-    const req = http.request({
-      host: '127.0.0.1', port: server.port, method: 'POST', path: '/login', localAddress: from, agent: false,
-      timeout: 10000, headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => {
-        let json = null;
-        try { json = JSON.parse(text); } catch { /* left null */ }
-        resolve({ status: res.statusCode, headers: new Headers(res.headers), text, json });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
+  return h.postFrom(server.port, from, '/login', JSON.stringify({ email, password: pw }), { 'Content-Type': 'application/json' });
 }
 
 function cookieOf(res) {
