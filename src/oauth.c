@@ -172,9 +172,12 @@ void oauth_token(struct call *c)
         reply_oauth_error(c->req, rc, NULL, "could not issue an access token");
         goto out;
     }
+    /* No "scope": keygate grants none (a token's reach is its role), and an empty one makes
+     * some client libraries refuse the answer as not what they asked for (RFC 6749 §5.1
+     * lets it be left out). */
     reply_json(c->req, 200,
-               json_pack("{s:s, s:s, s:I, s:s}", "access_token", jwt, "token_type", "Bearer",
-                         "expires_in", (json_int_t)a->cfg.access_token_ttl, "scope", ""));
+               json_pack("{s:s, s:s, s:I}", "access_token", jwt, "token_type", "Bearer",
+                         "expires_in", (json_int_t)a->cfg.access_token_ttl));
 out:
     if (jwt) {
         sodium_memzero(jwt, strlen(jwt));

@@ -41,6 +41,8 @@ static const struct route routes[] = {
     {"POST", "/oauth/v2/introspect", oauth_introspect, AUTH_NONE, NULL}, /* client auth inside */
     {"POST", "/oauth/v2/revoke", oauth_revoke, AUTH_NONE, NULL},
     {"GET", "/.well-known/oauth-authorization-server", oauth_metadata, AUTH_NONE, NULL},
+    /* the same document: many client libraries discover only here (OpenID Connect's name) */
+    {"GET", "/.well-known/openid-configuration", oauth_metadata, AUTH_NONE, NULL},
     {"GET", "/.well-known/jwks.json", oauth_jwks, AUTH_NONE, NULL},
     {"*", "/gate", gate_check, AUTH_NONE, NULL}, /* any method; the bearer check is inside */
 

@@ -325,6 +325,11 @@ int server_run(const struct server_opts *o)
     /* Only now, with the port held: a start that cannot listen makes no user. */
     if (first_user(&app, o->keys_dir, given, source) != KG_OK) goto out;
     KG_LOG(LOG_NOTICE, "keygate serving on http://%s (issuer %s)", o->listen, app.cfg.issuer);
+    if (!o->issuer)
+        KG_LOG(LOG_NOTICE, "no --issuer given: tokens name %s as their issuer, and clients must "
+                           "reach keygate at that URL; behind a proxy or a public name, set "
+                           "--issuer to the URL users reach",
+               app.cfg.issuer);
 
     int sig = 0;
     while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) gate_reload(gate);

@@ -140,6 +140,23 @@ describe('OAuth standards with openid-client and jose', () => {
     assert.equal(r.status, 200, `REST with the client_secret_post token: ${r.status} ${r.text}`);
   });
 
+  test('discovery from the bare issuer URL with openid-client\'s defaults (/.well-known/openid-configuration)', async () => {
+    const r = await fetch(`${srv.base}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(10000) });
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), meta, 'the same document as /.well-known/oauth-authorization-server');
+    // no `algorithm` option: openid-client looks only at the OpenID Connect location
+    const cfg = await client.discovery(new URL(srv.base), admin.clientId, undefined,
+      client.ClientSecretBasic(admin.clientSecret), { execute: [client.allowInsecureRequests], timeout: 10 });
+    assert.equal(cfg.serverMetadata().issuer, srv.base);
+    const t = await client.clientCredentialsGrant(cfg);
+    assert.equal(decodeJwt(t.access_token).payload.sub, admin.clientId);
+    assert.equal(t.scope, undefined, 'no scope in the answer: keygate grants none');
+  });
+
+  test('a server started without --issuer says in its log which issuer it uses', async () => {
+    assert.match(srv.stderr, new RegExp(`no --issuer given: tokens name ${srv.base.replace(/[.]/g, '\\.')} as their issuer`));
+  });
+
   test('openid-client passes an ignored scope parameter through', async () => {
     const t = await client.clientCredentialsGrant(adminCfg, { scope: 'anything at all' });
     assert.equal(typeof t.access_token, 'string');
