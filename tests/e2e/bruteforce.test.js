@@ -54,7 +54,7 @@ after(async () => { if (srv) await srv.stop(); });
 test('hammering wrong secrets from one address: 401 thirty times, then 429 with Retry-After; the real client keeps working', async () => {
   // Wrong secrets for many client IDs (so that no single ID reaches its own limit first),
   // then for the victim: the address's limit.
-  const wrong = `${victim.clientSecret.slice(0, -1)}x`;
+  const wrong = h.wrongSecret(victim.clientSecret);
   for (let i = 0; i < FREE_ADDR; i++) {
     const id = i < FREE_ADDR - 1 ? `kgc_bruteforce${String(i).padStart(6, '0')}` : victim.clientId;
     h.assertOAuthError(await exchangeFrom('127.0.0.2', id, wrong), 401, 'invalid_client', `failure ${i + 1}`);
@@ -104,7 +104,7 @@ test('hammering wrong secrets from one address: 401 thirty times, then 429 with 
 });
 
 test('a client ID hammered from many addresses is slowed for new addresses, not for the one it always uses', async () => {
-  const wrong = `${other.clientSecret.slice(0, -1)}x`;
+  const wrong = h.wrongSecret(other.clientSecret);
   // One failure each from many addresses: no address reaches its own limit…
   for (let i = 0; i < FREE_ID; i++) {
     h.assertOAuthError(await exchangeFrom(`127.0.1.${i + 1}`, other.clientId, wrong), 401, 'invalid_client', `distributed failure ${i + 1}`);

@@ -488,6 +488,12 @@ function postFrom(port, from, p, body, headers = {}) {
   });
 }
 
+/* `secret` with its last character changed: always wrong (never the secret itself, as a
+ * fixed replacement character would be once in 62 times). */
+function wrongSecret(secret) {
+  return `${secret.slice(0, -1)}${secret.endsWith('x') ? 'y' : 'x'}`;
+}
+
 /* A bootstrap accountadmin token (via the CLI) and an access token for it. */
 async function bootstrap(srv, description = 'boot') {
   const t = cliJson(srv.db, ['token', 'create', '--role', 'accountadmin', '--description', description, '--json']);
@@ -501,5 +507,5 @@ module.exports = {
   sleep, freePort, startServer, adminPassword, cli, cliJson, api, tokenRequest, basic, exchange, exchangeCliToken, accessToken,
   rawRequest, socketRequest, assertApiError, assertOAuthError, assertUnauthenticated, crc32, base62Crc,
   secretChecksumOk, decodeJwt, encodeJwtPart, waitFor, listAll, assertTokenShape,
-  assertNoSecretMaterial, bootstrap, postFrom,
+  assertNoSecretMaterial, bootstrap, postFrom, wrongSecret,
 };

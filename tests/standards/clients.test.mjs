@@ -163,7 +163,7 @@ describe('OAuth standards with openid-client and jose', () => {
   });
 
   test('openid-client sees a wrong secret as invalid_client (401)', async () => {
-    const cfg = await discover(srv.base, admin.clientId, client.ClientSecretBasic(`${admin.clientSecret.slice(0, -1)}x`));
+    const cfg = await discover(srv.base, admin.clientId, client.ClientSecretBasic(h.wrongSecret(admin.clientSecret)));
     const f = await oauthFailure(client.clientCredentialsGrant(cfg));
     assert.equal(f.status, 401, `status: ${f.e}`);
     assert.equal(f.error, 'invalid_client', `error: ${f.e}`);
