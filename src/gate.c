@@ -139,15 +139,15 @@ void gate_check(struct call *c)
         return;
     }
     if (!method_ok(method) || !uri || uri[0] != '/') {
-        reply_error(c->req, KG_INVALID, g->headers == GATE_HEADERS_FORWARDED
-                                            ? "send the original request as X-Forwarded-Method "
-                                              "and X-Forwarded-Uri: a method token and a path"
-                                        : g->headers == GATE_HEADERS_ORIGINAL
-                                            ? "send the original request as X-Original-Method "
-                                              "and X-Original-URI: a method token and a path"
-                                            : "send the original request as X-Original-Method "
-                                              "and X-Original-URI (or X-Forwarded-Method and "
-                                              "X-Forwarded-Uri): a method token and a path");
+        static const char *const need[] = {
+            [GATE_HEADERS_AUTO] = "send the original request as X-Original-Method and "
+                                  "X-Original-URI (or X-Forwarded-Method and X-Forwarded-Uri): "
+                                  "a method token and a path",
+            [GATE_HEADERS_ORIGINAL] = "send the original request as X-Original-Method and "
+                                      "X-Original-URI: a method token and a path",
+            [GATE_HEADERS_FORWARDED] = "send the original request as X-Forwarded-Method and "
+                                       "X-Forwarded-Uri: a method token and a path"};
+        reply_error(c->req, KG_INVALID, need[g->headers]);
         return;
     }
     const char *tok = access_bearer(http_header(c->req, "Authorization"));

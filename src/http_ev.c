@@ -382,9 +382,7 @@ static const char *reason(int status)
 /* On every answer: the pane's pages are only ever same-origin and never framed. */
 static const char security_headers[] =
     "X-Content-Type-Options: nosniff\r\n"
-    "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'\r\n"
+    "Content-Security-Policy: " HTTP_CSP "\r\n"
     "X-Frame-Options: DENY\r\n"
     "Referrer-Policy: no-referrer\r\n";
 static const char hsts_header[] = "Strict-Transport-Security: max-age=31536000\r\n";
@@ -492,25 +490,12 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     queue_response(req->impl, status, content_type, body, len, headers);
 }
 
-/* Log lines about refused requests: at most LOG_PER_SEC a second (a flood would write one a
- * request); what is held back is counted and reported with the next line in a later second. */
-#define LOG_PER_SEC 5u
-
+/* Log lines about refused requests, rate-limited (http_int.h). */
 static void log_refused(const struct conn *c, int status, const char *msg)
 {
-    static atomic_llong window;
-    static atomic_uint in_window, held_back;
-    if (LOG_INFO > kg_log_level) return;
-    long long now = (long long)time(NULL), w = atomic_load(&window);
-    if (w != now && atomic_compare_exchange_strong(&window, &w, now)) {
-        atomic_store(&in_window, 0);
-        unsigned n = atomic_exchange(&held_back, 0);
-        if (n) KG_LOG(LOG_INFO, "http: %u more refused requests not logged", n);
-    }
-    if (atomic_fetch_add(&in_window, 1) >= LOG_PER_SEC) {
-        atomic_fetch_add(&held_back, 1);
+    static struct http_log_limit limit;
+    if (LOG_INFO > kg_log_level || !http_log_limit_take(&limit, LOG_INFO, "refused requests"))
         return;
-    }
     KG_LOG(LOG_INFO, "http: %d from %s: %s", status, c->peer, msg);
 }
 

@@ -5,6 +5,26 @@
 #ifndef KG_HTTP_INT_H
 #define KG_HTTP_INT_H
 
+#include <stdatomic.h>
+
+/* The Content-Security-Policy of every answer: the pane's pages are only ever same-origin and
+ * never framed. */
+#define HTTP_CSP                                                                                \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "           \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/* At most HTTP_LOG_PER_SEC lines a second of one kind (a flood would write one a request or a
+ * connection); what is held back is counted and reported with the next line in a later
+ * second.  Zero-initialised; shared by every thread. */
+#define HTTP_LOG_PER_SEC 5u
+struct http_log_limit {
+    atomic_llong window; /* CLOCK_MONOTONIC second being counted */
+    atomic_uint in_window, held_back;
+};
+/* 1 when one more line may be logged now; first logs, at `level`, how many lines `what`
+ * (e.g. "refused requests") an earlier second held back. */
+int http_log_limit_take(struct http_log_limit *l, int level, const char *what);
+
 /* The value of hex digit c, or -1. */
 int http_hexval(char c);
 

@@ -87,29 +87,15 @@ struct conn_state {
 static atomic_ulong next_id;
 
 /* libmicrohttpd's own messages go to keygate's log (time-stamped, cleaned like any untrusted
- * text), at most KG_MHD_LOG_PER_SEC a second: a flood would otherwise write one line per
- * refused connection.  What is held back is counted and reported with the next message
- * logged in a later second. */
-#define KG_MHD_LOG_PER_SEC 5u
-
+ * text), rate-limited (http_int.h): a flood would otherwise write one line per refused
+ * connection. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    static atomic_llong window; /* CLOCK_MONOTONIC second being counted */
-    static atomic_uint in_window, held_back;
-    if (LOG_WARNING > kg_log_level) return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long now = (long long)ts.tv_sec, w = atomic_load(&window);
-    if (w != now && atomic_compare_exchange_strong(&window, &w, now)) {
-        atomic_store(&in_window, 0);
-        unsigned n = atomic_exchange(&held_back, 0);
-        if (n) KG_LOG(LOG_WARNING, "http: %u more libmicrohttpd messages not logged", n);
-    }
-    if (atomic_fetch_add(&in_window, 1) >= KG_MHD_LOG_PER_SEC) {
-        atomic_fetch_add(&held_back, 1);
+    static struct http_log_limit limit;
+    if (LOG_WARNING > kg_log_level ||
+        !http_log_limit_take(&limit, LOG_WARNING, "libmicrohttpd messages"))
         return;
-    }
     char msg[400], clean[400];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t len = strlen(msg);
@@ -167,10 +153,7 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     /* On every response: the pane's pages are only ever same-origin and never framed. */
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Content-Security-Policy",
-                            "default-src 'self'; script-src 'self'; style-src 'self'; "
-                            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
-                            "base-uri 'none'; form-action 'self'");
+    MHD_add_response_header(r, "Content-Security-Policy", HTTP_CSP);
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     if (atomic_load(&hsts))

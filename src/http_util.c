@@ -7,6 +7,7 @@
 
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -56,4 +57,21 @@ unsigned http_fit_conn_limit(unsigned want, unsigned threads, int explicit_value
            "raise it (ulimit -n, systemd LimitNOFILE=) to allow more",
            (unsigned long long)rl.rlim_cur, (unsigned long long)room, want);
     return (unsigned)room;
+}
+
+int http_log_limit_take(struct http_log_limit *l, int level, const char *what)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec, w = atomic_load(&l->window);
+    if (w != now && atomic_compare_exchange_strong(&l->window, &w, now)) {
+        atomic_store(&l->in_window, 0);
+        unsigned n = atomic_exchange(&l->held_back, 0);
+        if (n) KG_LOG(level, "http: %u more %s not logged", n, what);
+    }
+    if (atomic_fetch_add(&l->in_window, 1) >= HTTP_LOG_PER_SEC) {
+        atomic_fetch_add(&l->held_back, 1);
+        return 0;
+    }
+    return 1;
 }

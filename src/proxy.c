@@ -45,8 +45,9 @@ static void normalise(struct addr *a)
     }
 }
 
-/* Parses the numeric address s[0..len) (no brackets, no port). */
-static int addr_parse(const char *s, size_t len, struct addr *a)
+/* Parses the numeric address s[0..len) (no brackets, no port) as written: an IPv4-mapped
+ * address stays IPv6. */
+static int addr_parse_raw(const char *s, size_t len, struct addr *a)
 {
     char buf[INET6_ADDRSTRLEN + 1];
     if (len == 0 || len >= sizeof buf) return 0;
@@ -56,8 +57,22 @@ static int addr_parse(const char *s, size_t len, struct addr *a)
     if (inet_pton(AF_INET, buf, a->b) == 1) a->family = AF_INET;
     else if (inet_pton(AF_INET6, buf, a->b) == 1) a->family = AF_INET6;
     else return 0;
+    return 1;
+}
+
+/* The same, normalised: the form every comparison uses. */
+static int addr_parse(const char *s, size_t len, struct addr *a)
+{
+    if (!addr_parse_raw(s, len, a)) return 0;
     normalise(a);
     return 1;
+}
+
+/* Moves *s and *len past the spaces and tabs at both ends. */
+static void trim(const char **s, size_t *len)
+{
+    while (*len && (**s == ' ' || **s == '\t')) (*s)++, (*len)--;
+    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) (*len)--;
 }
 
 static void addr_text(const struct addr *a, char out[PROXY_ADDR_MAX])
@@ -90,14 +105,7 @@ static int range_parse(const char *s, size_t len, struct range *r)
     const char *slash = memchr(s, '/', len);
     size_t alen = slash ? (size_t)(slash - s) : len;
     struct addr raw;
-    char buf[INET6_ADDRSTRLEN + 1];
-    if (alen == 0 || alen >= sizeof buf) return 0;
-    memcpy(buf, s, alen);
-    buf[alen] = '\0';
-    memset(&raw, 0, sizeof raw);
-    if (inet_pton(AF_INET, buf, raw.b) == 1) raw.family = AF_INET;
-    else if (inet_pton(AF_INET6, buf, raw.b) == 1) raw.family = AF_INET6;
-    else return 0;
+    if (!addr_parse_raw(s, alen, &raw)) return 0;
     unsigned max = raw.family == AF_INET ? 32 : 128;
     int64_t bits = max;
     if (slash) {
@@ -139,8 +147,7 @@ kg_err proxy_new(const char *ranges, const char *header, struct proxy **out, cha
         size_t len = strcspn(s, ",");
         const char *item = s;
         size_t il = len;
-        while (il && (*item == ' ' || *item == '\t')) item++, il--;
-        while (il && (item[il - 1] == ' ' || item[il - 1] == '\t')) il--;
+        trim(&item, &il);
         if (p->n == PROXY_RANGES_MAX || !range_parse(item, il, &p->r[p->n])) {
             char shown[64];
             size_t keep = il < sizeof shown - 1 ? il : sizeof shown - 1;
@@ -202,7 +209,8 @@ void proxy_addr_group(const char *addr, char out[PROXY_ADDR_MAX])
 {
     struct addr a;
     kg_strcpy(out, PROXY_ADDR_MAX, addr ? addr : "");
-    if (!addr || !addr_parse(addr, strlen(addr), &a)) return;
+    /* the token endpoint's path: an IPv4 address (no ':') is already what is counted */
+    if (!addr || !strchr(addr, ':') || !addr_parse(addr, strlen(addr), &a)) return;
     if (a.family == AF_INET6) memset(a.b + 8, 0, 8);
     addr_text(&a, out);
     if (a.family != AF_INET6) return;
@@ -216,8 +224,7 @@ void proxy_addr_group(const char *addr, char out[PROXY_ADDR_MAX])
  * Forwarded's element "for=…;proto=…" with its value maybe quoted. */
 static int hop_parse(enum proxy_header h, const char *s, size_t len, struct addr *a)
 {
-    while (len && (*s == ' ' || *s == '\t')) s++, len--;
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    trim(&s, &len);
     if (h == PROXY_FORWARDED) { /* find the for= pair among ';'-separated pairs */
         const char *v = NULL;
         size_t vl = 0;
@@ -226,12 +233,11 @@ static int hop_parse(enum proxy_header h, const char *s, size_t len, struct addr
             while (pl < len && s[pl] != ';') pl++;
             const char *q = s;
             size_t ql = pl;
-            while (ql && (*q == ' ' || *q == '\t')) q++, ql--;
+            trim(&q, &ql);
             if (ql > 4 && strncasecmp(q, "for=", 4) == 0) {
                 if (v) return 0; /* two for= in one element */
                 v = q + 4;
                 vl = ql - 4;
-                while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
             }
             s += pl;
             len -= pl;
