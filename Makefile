@@ -11,7 +11,7 @@
 
 CC      ?= cc
 HTTP    ?= ev
-PKGS    := $(if $(filter mhd,$(HTTP)),libmicrohttpd) jansson libsodium sqlite3 libpq
+PKGS    := $(if $(filter mhd,$(HTTP)),libmicrohttpd) jansson libsodium libcrypto sqlite3 libpq
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
            -Wcast-qual -Wsign-compare -fno-common -Wformat=2 -Wvla
 OPT     ?= -O2 -g

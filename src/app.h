@@ -24,6 +24,7 @@ struct app_config {
     char issuer[KG_ISSUER_MAX + 1];   /* "iss" of access tokens */
     char audience[KG_ISSUER_MAX + 1]; /* "aud" of access tokens */
     int64_t access_token_ttl;         /* seconds */
+    int64_t jwks_max_age;             /* seconds the JWKS may be cached (Cache-Control) */
     int secure_cookies;               /* the issuer is https: cookies get Secure */
 };
 

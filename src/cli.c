@@ -35,6 +35,10 @@ static const char usage_text[] =
     "                                      KEYGATE_ADMIN_PASSWORD; else one is generated)\n"
     "        [--min-body-rate BYTES_PER_S]  (default 1024: a request body slower than this,\n"
     "                                       after a 2 s grace, is cut)\n"
+    "        [--signing-alg EdDSA|ES256|RS256]  (a new key directory's signing key; for one\n"
+    "                                           of another algorithm, a rotation to it)\n"
+    "        [--jwks-max-age SECONDS]  (default 300: the JWKS's Cache-Control; a new key\n"
+    "                                  is published this long, plus 2 s, before it signs)\n"
     "  token create --role NAME [--description TEXT] [--expires-on 2027-01-31T00:00:00Z] [--json]\n"
     "  token list [--json]\n"
     "  token revoke CLIENT_ID\n"
@@ -44,7 +48,10 @@ static const char usage_text[] =
     "  role revoke-privilege ROLE PRIVILEGE [--deny]\n"
     "  role grant-role ROLE GRANTED_ROLE\n"
     "  user create EMAIL --role NAME\n"
-    "  keys rotate                 (new access-token signing key; the old one is retired)\n"
+    "  keys rotate [--alg EdDSA|ES256|RS256]   (new access-token signing key, by default of\n"
+    "                              the current key's algorithm; published at once, signing\n"
+    "                              after --jwks-max-age; the old one stays published until\n"
+    "                              the tokens it signed have expired)\n"
     "\n"
     "Every command takes --db PATH (or env KEYGATE_DB; default data/keygate.db) and creates\n"
     "and migrates the database if needed.  ROLE and NAME are role names.\n";
@@ -59,7 +66,7 @@ void cli_usage(void)
 struct args {
     const char *pos[3]; /* positional arguments after the verb */
     size_t npos;
-    const char *role, *description, *expires_on;
+    const char *role, *description, *expires_on, *alg;
     int json, deny, help;
 };
 
@@ -76,6 +83,7 @@ static int parse(int argc, char **argv, struct args *a)
         else if (strcmp(s, "--role") == 0) slot = &a->role;
         else if (strcmp(s, "--description") == 0) slot = &a->description;
         else if (strcmp(s, "--expires-on") == 0) slot = &a->expires_on;
+        else if (strcmp(s, "--alg") == 0) slot = &a->alg;
         else if (s[0] == '-' && s[1] == '-') {
             fprintf(stderr, "keygate: unknown option %s\n", s);
             return 2;
@@ -283,12 +291,14 @@ static int keys_cmd(const char *dir, const char *verb, const struct args *g)
 {
     char kid[KG_KID_MAX + 1];
     kg_err rc;
-    if (strcmp(verb, "rotate") != 0 || g->npos) {
-        fprintf(stderr, "usage: keygate keys rotate\n");
+    int alg = g->alg ? keys_alg_parse(g->alg) : -1;
+    if (strcmp(verb, "rotate") != 0 || g->npos || (g->alg && alg < 0)) {
+        fprintf(stderr, "usage: keygate keys rotate [--alg EdDSA|ES256|RS256]\n");
         return 2;
     }
-    if ((rc = keys_rotate(dir, kid)) != KG_OK) return fail("keys rotate", rc, "could not write the new key");
-    printf("New signing key %s. Running servers sign with it within a second; the old key "
+    if ((rc = keys_rotate(dir, alg, kid)) != KG_OK) return fail("keys rotate", rc, "could not write the new key");
+    printf("New signing key %s. Running servers publish it within a second and sign with it once "
+           "it has been published for their --jwks-max-age (default 300 s) plus 2 s; the old key "
            "stays published until the tokens it signed have expired.\n", kid);
     return 0;
 }
@@ -311,7 +321,7 @@ int cli_run(int argc, char **argv, const char *db, const char *keys_dir)
     }
     memset(&a, 0, sizeof a);
     if ((rc = store_open(db, &a.st)) != KG_OK) return fail("open database", rc, db);
-    if ((rc = keys_open(keys_dir, &a.keys)) != KG_OK) {
+    if ((rc = keys_open(keys_dir, NULL, &a.keys)) != KG_OK) {
         store_free(a.st);
         return fail("open keys", rc, keys_dir);
     }

@@ -1,5 +1,5 @@
 /*
- * jwt.c — encoding, signing, decoding and checking Ed25519 JWT access tokens.
+ * jwt.c — encoding, signing, decoding and checking JWT access tokens (EdDSA, ES256, RS256).
  *
  * Layout: base64url helpers, jwt_issue(), then jwt_verify() and the claim readers it uses.
  */
@@ -27,8 +27,9 @@ kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out)
     kg_err rc = KG_ENOMEM;
     char *hdr = NULL, *pay = NULL, *tok = NULL;
     char kid[KG_KID_MAX + 1];
-    keys_current_kid(k, kid);
-    json_t *h = json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "typ", "at+jwt", "kid", kid);
+    enum keys_alg alg;
+    keys_signer(k, kid, &alg);
+    json_t *h = json_pack("{s:s, s:s, s:s}", "alg", keys_alg_name(alg), "typ", "at+jwt", "kid", kid);
     json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "iss", c->iss, "sub",
                           c->sub, "aud", c->aud, "client_id", c->sub, "iat", (json_int_t)c->iat,
                           "exp", (json_int_t)c->exp, "jti", c->jti, "role", c->role);
@@ -38,16 +39,16 @@ kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out)
     if (!hdr || !pay) goto out;
     size_t hl = strlen(hdr), pl = strlen(pay);
     size_t cap = sodium_base64_ENCODED_LEN(hl, B64) + sodium_base64_ENCODED_LEN(pl, B64) +
-                 sodium_base64_ENCODED_LEN(KG_SIG_LEN, B64) + 2;
+                 sodium_base64_ENCODED_LEN(KG_SIG_MAX, B64) + 2;
     if (!(tok = malloc(cap))) goto out;
     char *w = b64_put(tok, hdr, hl);
     *w++ = '.';
     w = b64_put(w, pay, pl);
-    unsigned char sig[KG_SIG_LEN];
-    if ((rc = keys_sign(k, kid, tok, (size_t)(w - tok), sig)) != KG_OK) goto out;
-    rc = KG_ENOMEM;
+    unsigned char sig[KG_SIG_MAX];
+    size_t sig_len = 0;
+    if ((rc = keys_sign(k, kid, tok, (size_t)(w - tok), sig, &sig_len)) != KG_OK) goto out;
     *w++ = '.';
-    b64_put(w, sig, sizeof sig);
+    b64_put(w, sig, sig_len);
     *out = tok;
     tok = NULL;
     rc = KG_OK;
@@ -98,22 +99,21 @@ kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss
     const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
     if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token))) return rc;
 
-    unsigned char sig[KG_SIG_LEN];
+    unsigned char sig[KG_SIG_MAX];
     size_t sl = 0;
     const char *s = d2 + 1;
-    if (sodium_base642bin(sig, sizeof sig, s, len - (size_t)(s - token), NULL, &sl, NULL, B64) !=
-            0 ||
-        sl != sizeof sig)
+    if (sodium_base642bin(sig, sizeof sig, s, len - (size_t)(s - token), NULL, &sl, NULL, B64) != 0)
         return rc;
     if (!(h = b64_json(token, (size_t)(d1 - token)))) goto out;
     const char *alg = json_string_value(json_object_get(h, "alg"));
     const char *typ = json_string_value(json_object_get(h, "typ"));
     const char *kid = json_string_value(json_object_get(h, "kid"));
-    if (!alg || strcmp(alg, "EdDSA") || !typ || strcmp(typ, "at+jwt") || !kid) goto out;
+    int a = keys_alg_parse(alg);
+    if (a < 0 || !typ || strcmp(typ, "at+jwt") || !kid) goto out;
     /* keygate understands no JOSE extension, so any "crit" (even [] or not an array, both
      * malformed) names something it must not ignore: refused (RFC 7515 §4.1.11). */
     if (json_object_get(h, "crit")) goto out;
-    if (!keys_verify(k, kid, token, (size_t)(d2 - token), sig)) goto out;
+    if (!keys_verify(k, kid, (enum keys_alg)a, token, (size_t)(d2 - token), sig, sl)) goto out;
     if (!(p = b64_json(d1 + 1, (size_t)(d2 - d1 - 1)))) goto out;
 
     struct jwt_claims c;

@@ -1,7 +1,9 @@
 /*
- * jwt.h — access tokens: JWTs (RFC 9068 profile) signed with Ed25519 ("alg":"EdDSA").
+ * jwt.h — access tokens: JWTs (RFC 9068 profile) signed with the signing key's algorithm
+ * ("EdDSA", "ES256" or "RS256").
  *
- * The header carries "typ":"at+jwt" and the signing key's "kid"; the claims are below.
+ * The header carries "typ":"at+jwt" and the signing key's "kid"; the claims are below.  A
+ * token verifies only under the algorithm of the key its kid names.
  * Signing and verifying go through keys.c; this module only encodes, decodes and checks.
  */
 #ifndef KG_JWT_H

@@ -89,7 +89,7 @@ int main(int argc, char **argv)
 
     if (strcmp(argv[1], "serve") == 0) {
         struct server_opts o = {.listen = "127.0.0.1:8080", .db = db, .keys_dir = keys_dir,
-                                .access_token_ttl = 600, .session_idle = 1800,
+                                .access_token_ttl = 600, .session_idle = 1800, .jwks_max_age = 300,
                                 .admin_password = getenv("KEYGATE_ADMIN_PASSWORD")};
         if (o.admin_password && !*o.admin_password) o.admin_password = NULL;
         /* numeric options: name, bounds, where the value goes */
@@ -103,6 +103,7 @@ int main(int argc, char **argv)
             {"--threads", 1, 256, NULL, 0},             {"--max-conns", 16, 1000000, NULL, 0},
             {"--max-conns-per-ip", 1, 1000000, NULL, 0}, {"--header-timeout", 1, 3600, NULL, 0},
             {"--idle-timeout", 1, 3600, NULL, 0},       {"--min-body-rate", 1, 1000000000, NULL, 0},
+            {"--jwks-max-age", 0, 86400, NULL, 0},
         };
         for (int i = 2; i < argc; i++) {
             const char **slot = NULL;
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--trusted-proxy") == 0) slot = &o.trusted_proxy;
             else if (strcmp(argv[i], "--forwarded-header") == 0) slot = &o.forwarded_header;
             else if (strcmp(argv[i], "--admin-password-file") == 0) slot = &o.admin_password_file;
+            else if (strcmp(argv[i], "--signing-alg") == 0) slot = &o.signing_alg;
             else if (strcmp(argv[i], "--help") == 0) {
                 cli_usage();
                 return 0;
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
         o.header_timeout = (unsigned)nums[5].value;
         o.idle_timeout = (unsigned)nums[6].value;
         o.min_body_rate = (unsigned)nums[7].value;
+        if (nums[8].text) o.jwks_max_age = nums[8].value;
         return server_run(&o);
     }
     return cli_run(argc - 1, argv + 1, db, keys_dir);

@@ -277,15 +277,24 @@ void oauth_metadata(struct call *c)
     snprintf(revoke, sizeof revoke, "%s/oauth/v2/revoke", iss);
     snprintf(jwks, sizeof jwks, "%s/.well-known/jwks.json", iss);
     json_t *auth = json_pack("[s, s]", "client_secret_basic", "client_secret_post");
+    /* the algorithms access tokens may carry now: those of the published keys */
+    struct keys_pub pub[16];
+    size_t n = keys_published(c->app->keys, pub, KG_ARRAY_LEN(pub));
+    json_t *algs = json_array();
+    for (size_t i = 0; algs && i < n; i++) {
+        size_t j = 0;
+        while (j < i && strcmp(pub[j].alg, pub[i].alg) != 0) j++;
+        if (j == i) json_array_append_new(algs, json_string(pub[i].alg));
+    }
     reply_json(c->req, 200,
-               json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:[], s:o, s:O, s:O, s:[s], s:[]}",
+               json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:[], s:o, s:O, s:O, s:o, s:[]}",
                          "issuer", iss, "token_endpoint", token, "introspection_endpoint",
                          introspect, "revocation_endpoint", revoke, "jwks_uri", jwks,
                          "grant_types_supported", "client_credentials",
                          "response_types_supported", "token_endpoint_auth_methods_supported",
                          auth, "introspection_endpoint_auth_methods_supported", auth,
                          "revocation_endpoint_auth_methods_supported", auth,
-                         "access_token_signing_alg_values_supported", "EdDSA",
+                         "access_token_signing_alg_values_supported", algs,
                          "scopes_supported"));
 }
 
@@ -295,12 +304,18 @@ void oauth_jwks(struct call *c)
     size_t n = keys_published(c->app->keys, pub, KG_ARRAY_LEN(pub));
     json_t *keys = json_array();
     for (size_t i = 0; keys && i < n; i++) {
-        char x[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-        sodium_bin2base64(x, sizeof x, pub[i].pk, sizeof pub[i].pk,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "crv",
-                                              "Ed25519", "x", x, "kid", pub[i].kid, "alg",
-                                              "EdDSA", "use", "sig"));
+        const struct keys_pub *p = &pub[i];
+        json_t *jwk = json_pack("{s:s}", "kty", p->kty);
+        if (p->crv[0]) json_object_set_new(jwk, "crv", json_string(p->crv));
+        if (p->x[0]) json_object_set_new(jwk, "x", json_string(p->x));
+        if (p->y[0]) json_object_set_new(jwk, "y", json_string(p->y));
+        if (p->n[0]) json_object_set_new(jwk, "n", json_string(p->n));
+        if (p->e[0]) json_object_set_new(jwk, "e", json_string(p->e));
+        json_object_set_new(jwk, "kid", json_string(p->kid));
+        json_object_set_new(jwk, "alg", json_string(p->alg));
+        json_object_set_new(jwk, "use", json_string("sig"));
+        json_array_append_new(keys, jwk);
     }
-    reply_json(c->req, 200, json_pack("{s:o}", "keys", keys));
+    /* cacheable: a new key is published this long before it signs (keys.c) */
+    reply_json_public(c->req, json_pack("{s:o}", "keys", keys), c->app->cfg.jwks_max_age);
 }

@@ -81,6 +81,20 @@ void reply_json(struct http_req *req, int status, json_t *body)
     send_json(req, status, body, NULL);
 }
 
+void reply_json_public(struct http_req *req, json_t *body, int64_t max_age_s)
+{
+    char cc[48];
+    snprintf(cc, sizeof cc, "public, max-age=%lld", (long long)max_age_s);
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (!text) {
+        send_text(req, 500, NULL, 0, NULL);
+        return;
+    }
+    http_reply(req, 200, "application/json", text, strlen(text), (const char *const[]){"Cache-Control", cc, NULL});
+    free(text);
+}
+
 static void send_error(struct http_req *req, kg_err rc, const char *msg, int challenge_error)
 {
     unsigned i = idx(rc);

@@ -14,6 +14,8 @@
 
 /* Sends body (stolen: the reference is released) as JSON with Cache-Control: no-store. */
 void reply_json(struct http_req *req, int status, json_t *body);
+/* Sends body (stolen) as JSON that caches may keep for max_age_s seconds. */
+void reply_json_public(struct http_req *req, json_t *body, int64_t max_age_s);
 /* The same for JSON written as text (a 500 when w ran out of memory); w stays the caller's. */
 void reply_json_text(struct http_req *req, int status, const struct jsonw *w);
 /* Sends {"code","message","status"} for rc; msg is a person-readable sentence. */

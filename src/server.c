@@ -253,6 +253,7 @@ int server_run(const struct server_opts *o)
         given = o->admin_password, source = "KEYGATE_ADMIN_PASSWORD";
     }
     app.cfg.access_token_ttl = o->access_token_ttl;
+    app.cfg.jwks_max_age = o->jwks_max_age;
     app.cfg.secure_cookies = strncmp(app.cfg.issuer, "https://", 8) == 0;
     if (sessions_new(o->session_idle, &sessions) != KG_OK || throttle_new(&throttle) != KG_OK ||
         vcache_new(&vcache) != KG_OK)
@@ -286,7 +287,12 @@ int server_run(const struct server_opts *o)
         KG_LOG(LOG_ERR, "cannot open the database %s: %s", o->db, kg_err_name(rc));
         goto out;
     }
-    if ((rc = keys_open(o->keys_dir, &keys)) != KG_OK) {
+    struct keys_opts ko = {.alg = -1, .publish_s = o->jwks_max_age};
+    if (o->signing_alg && (ko.alg = keys_alg_parse(o->signing_alg)) < 0) {
+        KG_LOG(LOG_ERR, "cannot start: --signing-alg is EdDSA, ES256 or RS256");
+        goto out;
+    }
+    if ((rc = keys_open(o->keys_dir, &ko, &keys)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot load or create keys in %s: %s", o->keys_dir, kg_err_name(rc));
         goto out;
     }

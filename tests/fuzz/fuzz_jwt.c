@@ -42,18 +42,19 @@ static char kid[KG_KID_MAX + 1];
 static char *sign(const char *h, size_t hl, const char *p, size_t pl, size_t *len)
 {
     size_t cap = sodium_base64_ENCODED_LEN(hl, B64) + sodium_base64_ENCODED_LEN(pl, B64) +
-                 sodium_base64_ENCODED_LEN(KG_SIG_LEN, B64) + 2;
+                 sodium_base64_ENCODED_LEN(KG_SIG_MAX, B64) + 2;
     char *t = malloc(cap);
-    unsigned char sig[KG_SIG_LEN];
+    unsigned char sig[KG_SIG_MAX];
+    size_t sig_len = 0;
     if (!t) return NULL;
     sodium_bin2base64(t, cap, (const unsigned char *)h, hl, B64);
     size_t n = strlen(t);
     t[n++] = '.';
     sodium_bin2base64(t + n, cap - n, (const unsigned char *)p, pl, B64);
     n += strlen(t + n);
-    if (keys_sign(keys, kid, t, n, sig) != KG_OK) abort();
+    if (keys_sign(keys, kid, t, n, sig, &sig_len) != KG_OK) abort();
     t[n++] = '.';
-    sodium_bin2base64(t + n, cap - n, sig, sizeof sig, B64);
+    sodium_bin2base64(t + n, cap - n, sig, sig_len, B64);
     *len = n + strlen(t + n);
     return t;
 }
@@ -115,11 +116,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     kg_log_level = LOG_CRIT;
     if (sodium_init() < 0 || scratch_write("signing.key", seed, sizeof seed) != 0 ||
         scratch_write("hash.key", hkey, sizeof hkey) != 0 ||
-        keys_open(scratch_dir(), &keys) != KG_OK || vcache_new(&cache) != KG_OK) {
+        keys_open(scratch_dir(), NULL, &keys) != KG_OK || vcache_new(&cache) != KG_OK) {
         fprintf(stderr, "fuzz_jwt: cannot set up the keys\n");
         exit(1);
     }
-    keys_current_kid(keys, kid);
+    enum keys_alg alg;
+    keys_signer(keys, kid, &alg);
     const char *mint_dir = getenv("KG_FUZZ_MINT");
     if (mint_dir) {
         mint(mint_dir);

@@ -105,7 +105,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         scratch_path("gate.policy", pol, sizeof pol) || scratch_path("kg.db", db, sizeof db))
         fail("scratch directory", KG_IO);
     if ((rc = store_open(db, &st)) != KG_OK) fail("store_open", rc);
-    if ((rc = keys_open(scratch_dir(), &keys)) != KG_OK) fail("keys_open", rc);
+    if ((rc = keys_open(scratch_dir(), NULL, &keys)) != KG_OK) fail("keys_open", rc);
     if ((rc = view_new(st, &view)) != KG_OK) fail("view_new", rc);
     if ((rc = sessions_new(3600, &sessions)) || (rc = throttle_new(&throttle)) ||
         (rc = vcache_new(&vcache)) || (rc = gate_new(pol, GATE_HEADERS_AUTO, &gate)))

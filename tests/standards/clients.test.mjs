@@ -10,6 +10,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import * as client from 'openid-client';
 import * as jose from 'jose';
 import { h, flipSignature, makeRole, makeToken } from './lib.mjs';
@@ -401,30 +402,43 @@ describe('OAuth standards with openid-client and jose', () => {
 describe('signing-key rotation (keygate keys rotate) seen by jose and openid-client', () => {
   let srv;
   let boot;
+  const MAX_AGE = 2; // --jwks-max-age: a new key signs MAX_AGE + 2 s after it is published
   before(async () => {
-    srv = await startServer();
+    srv = await startServer({ args: ['--jwks-max-age', String(MAX_AGE)] });
     boot = await bootstrap(srv, 'rotation');
   });
   after(async () => { if (srv) await srv.stop(); });
 
-  const jwks = async () => (await (await fetch(`${srv.base}/.well-known/jwks.json`, { signal: AbortSignal.timeout(5000) })).json()).keys;
+  const fetchJwks = () => fetch(`${srv.base}/.well-known/jwks.json`, { signal: AbortSignal.timeout(5000) });
+  const jwks = async () => (await (await fetchJwks()).json()).keys;
 
-  test('after a rotation: new kid signs, old key stays published, tokens of both verify', async () => {
+  test('after a rotation: the new key is published before it signs, for as long as the JWKS may be cached; old tokens still verify', async () => {
     const cfg = await discover(srv.base, boot.clientId, client.ClientSecretBasic(boot.clientSecret));
     const oldTok = (await client.clientCredentialsGrant(cfg)).access_token;
     const oldKid = decodeJwt(oldTok).header.kid;
-    assert.deepEqual((await jwks()).map((k) => k.kid), [oldKid]);
+    // A resource server caches the key set as its Cache-Control allows...
+    const res = await fetchJwks();
+    assert.equal(res.headers.get('cache-control'), `public, max-age=${MAX_AGE}`);
+    const cached = (await res.json()).keys.map((k) => k.kid);
+    const cachedUntil = Date.now() + MAX_AGE * 1000;
+    assert.deepEqual(cached, [oldKid]);
 
     const r = h.cli(srv.db, ['keys', 'rotate']);
     assert.equal(r.status, 0, r.stderr);
 
-    // Running servers pick the new key up within a second.
-    const w = await h.waitFor(async () => {
+    // ...and meets no kid it does not know: every token issued while its copy may be used
+    // carries a kid of that copy.  Later the new kid signs.
+    let newTok = null;
+    const t0 = Date.now();
+    for (let i = 0; i < 200 && Date.now() - t0 < 10000 && !newTok; i++) {
       const t = (await client.clientCredentialsGrant(cfg)).access_token;
-      return decodeJwt(t).header.kid !== oldKid ? t : false;
-    }, 3000, 100);
-    assert.ok(w.ok, 'new access tokens still carry the old kid 3 s after keys rotate');
-    const newTok = w.value;
+      const kid = decodeJwt(t).header.kid;
+      if (Date.now() < cachedUntil) assert.ok(cached.includes(kid), `a token signed with ${kid} while a cached JWKS without it was valid`);
+      if (kid !== oldKid) newTok = t;
+      else await sleep(100);
+    }
+    assert.ok(newTok, 'new access tokens still carry the old kid 10 s after keys rotate');
+    assert.ok(Date.now() - t0 >= MAX_AGE * 1000, 'the new key signed before the JWKS max-age had passed');
     const newKid = decodeJwt(newTok).header.kid;
 
     const keys = await jwks();
@@ -446,5 +460,101 @@ describe('signing-key rotation (keygate keys rotate) seen by jose and openid-cli
     }
     // And a forged token with the old kid still fails.
     assert.deepEqual({ ...(await client.tokenIntrospection(cfg, flipSignature(oldTok))) }, { active: false });
+  });
+});
+
+describe('signing algorithms: --signing-alg and keygate keys rotate --alg, seen by jose and openid-client', () => {
+  let srv;
+  let boot;
+  let cfg;
+  let dir;
+  const MAX_AGE = 1;
+  before(async () => {
+    srv = await startServer({ keepDir: true, args: ['--signing-alg', 'RS256', '--jwks-max-age', String(MAX_AGE)] });
+    dir = srv.dir;
+    boot = await bootstrap(srv, 'algorithms');
+    cfg = await discover(srv.base, boot.clientId, client.ClientSecretBasic(boot.clientSecret));
+  });
+  after(async () => {
+    if (srv) await srv.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const get = async (p) => (await fetch(`${srv.base}${p}`, { signal: AbortSignal.timeout(5000) })).json();
+  const token = async () => (await client.clientCredentialsGrant(cfg)).access_token;
+  /* Access tokens until one has header alg `alg` (bounded); returns it, or null. */
+  const tokenWithAlg = async (alg) => {
+    const t0 = Date.now();
+    for (let i = 0; i < 100 && Date.now() - t0 < 8000; i++) {
+      const t = await token();
+      if (decodeJwt(t).header.alg === alg) return t;
+      await sleep(100);
+    }
+    return null;
+  };
+
+  test('a new key directory gets a key of --signing-alg: RS256 (2048 bits), published as a JWK with alg and use', async () => {
+    const t = await token();
+    assert.equal(decodeJwt(t).header.alg, 'RS256');
+    const [k] = (await get('/.well-known/jwks.json')).keys;
+    assert.equal(k.kty, 'RSA');
+    assert.equal(k.alg, 'RS256');
+    assert.equal(k.use, 'sig');
+    assert.equal(Buffer.from(k.n, 'base64url').length * 8, 2048);
+    assert.equal(k.d, undefined);
+    assert.deepEqual((await get('/.well-known/openid-configuration')).access_token_signing_alg_values_supported, ['RS256']);
+    const JWKS = jose.createRemoteJWKSet(new URL(`${srv.base}/.well-known/jwks.json`));
+    const v = await jose.jwtVerify(t, JWKS, { issuer: srv.base, audience: srv.base, typ: 'at+jwt', algorithms: ['RS256'] });
+    assert.equal(v.payload.client_id, boot.clientId);
+    await assert.rejects(jose.jwtVerify(flipSignature(t), JWKS, { algorithms: ['RS256'] }));
+  });
+
+  test('keys rotate --alg ES256 changes the algorithm with no failed request: both published, then ES256 signs', async () => {
+    const bad = h.cli(srv.db, ['keys', 'rotate', '--alg', 'HS256']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /EdDSA\|ES256\|RS256/);
+
+    const rsTok = await token();
+    const r = h.cli(srv.db, ['keys', 'rotate', '--alg', 'ES256']);
+    assert.equal(r.status, 0, r.stderr);
+    const w = await h.waitFor(async () => {
+      const keys = (await get('/.well-known/jwks.json')).keys;
+      return keys.length === 2 ? keys : null;
+    }, 2000, 50);
+    assert.ok(w.ok, 'the ES256 key is published within 2 s');
+    assert.deepEqual(w.value.map((k) => k.alg), ['RS256', 'ES256'], 'RS256 still signs (listed first), ES256 published');
+    const ec = w.value[1];
+    assert.deepEqual([ec.kty, ec.crv, ec.use], ['EC', 'P-256', 'sig']);
+    assert.equal(Buffer.from(ec.x, 'base64url').length, 32);
+    assert.equal(Buffer.from(ec.y, 'base64url').length, 32);
+    const meta = await get('/.well-known/oauth-authorization-server');
+    assert.deepEqual(meta.access_token_signing_alg_values_supported, ['RS256', 'ES256']);
+
+    const esTok = await tokenWithAlg('ES256');
+    assert.ok(esTok, 'no ES256 token within 8 s of the rotation');
+    const JWKS = jose.createRemoteJWKSet(new URL(`${srv.base}/.well-known/jwks.json`));
+    const opts = { issuer: srv.base, audience: srv.base, typ: 'at+jwt', algorithms: ['RS256', 'ES256'] };
+    assert.equal((await jose.jwtVerify(esTok, JWKS, opts)).protectedHeader.kid, ec.kid);
+    assert.equal((await jose.jwtVerify(rsTok, JWKS, opts)).protectedHeader.alg, 'RS256');
+    for (const t of [rsTok, esTok]) {
+      assert.equal((await client.tokenIntrospection(cfg, t)).active, true);
+      assert.equal((await api(srv.base, 'GET', `${V1}/apiToken`, { token: t })).status, 200);
+    }
+    assert.deepEqual({ ...(await client.tokenIntrospection(cfg, flipSignature(esTok))) }, { active: false });
+  });
+
+  test('a restart with another --signing-alg rotates to it (once), publishing before signing', async () => {
+    await srv.stop();
+    srv = await startServer({ dir, args: ['--signing-alg', 'EdDSA', '--jwks-max-age', String(MAX_AGE)] });
+    cfg = await discover(srv.base, boot.clientId, client.ClientSecretBasic(boot.clientSecret));
+    // the signing key first, then the others, newest first
+    assert.deepEqual((await get('/.well-known/jwks.json')).keys.map((k) => k.alg), ['ES256', 'EdDSA', 'RS256']);
+    assert.equal(decodeJwt(await token()).header.alg, 'ES256', 'the new EdDSA key signed at once');
+    assert.match(srv.stderr, /made a new EdDSA key/);
+    assert.ok(await tokenWithAlg('EdDSA'), 'no EdDSA token within 8 s of the restart');
+    // the same flag again: no further key
+    await srv.stop();
+    srv = await startServer({ dir, args: ['--signing-alg', 'EdDSA', '--jwks-max-age', String(MAX_AGE)] });
+    assert.equal((await get('/.well-known/jwks.json')).keys.length, 3);
   });
 });
