@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { h } from './lib.mjs';
 
-const { sleep } = h;
+const { sleep, unrefSleep } = h;
 
 const NGINX = process.env.NGINX_BIN || '/usr/sbin/nginx';
 const CADDY = process.env.CADDY_BIN || '/usr/bin/caddy';
@@ -45,8 +45,8 @@ async function startProxy(name, bin, args, { port, dir, env = {}, logFile } = {}
     async stop() {
       if (exited) return;
       proc.kill('SIGTERM');
-      await Promise.race([exitP, sleep(5000)]);
-      if (!exited) { proc.kill('SIGKILL'); await Promise.race([exitP, sleep(2000)]); }
+      await Promise.race([exitP, unrefSleep(5000)]);
+      if (!exited) { proc.kill('SIGKILL'); await Promise.race([exitP, unrefSleep(2000)]); }
     },
   };
   const deadline = Date.now() + 10000;
