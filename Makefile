@@ -28,7 +28,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit e2e standards pg browser fuzz check-asan bench deps clean format
+.PHONY: all run test unit e2e standards interop pg browser fuzz check-asan bench deps clean format
 all: $(BUILD)/keygate
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -77,6 +77,12 @@ pg: $(BUILD)/keygate $(BUILD)/tests/test_store
 standards: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/standards/
 
+# The compatibility suite (issue 14): clients nobody here wrote, from Debian and npm packages
+# (requests-oauthlib, PyJWT, openid-client, jsonwebtoken + jwks-rsa, Go's x/oauth2, nginx),
+# against a keygate for each signing algorithm.  The Go client is built in build/interop/.
+interop: $(BUILD)/keygate
+	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/interop/
+
 browser: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/browser/
 
@@ -86,13 +92,13 @@ fuzz:
 
 test:
 	@scripts/setup.sh test
-	@$(MAKE) --no-print-directory all unit e2e standards pg browser fuzz
+	@$(MAKE) --no-print-directory all unit e2e standards interop pg browser fuzz
 
 check-asan:
 	@scripts/setup.sh test
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	  all unit e2e standards pg browser
+	  all unit e2e standards interop pg browser
 
 bench:
 	@scripts/setup.sh bench

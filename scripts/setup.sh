@@ -9,7 +9,10 @@ case "$what" in
   # caddy: the proxy tests run examples/Caddyfile (tests/standards/proxies.test.mjs).
   # clang and libFuzzer's runtime (libclang_rt.fuzzer*.a, only recommended by clang on Debian 12)
   # for the fuzz drivers (scripts/fuzz.sh).
-  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql sqlite3 clang libclang-rt-14-dev) ;;
+  # The compatibility suite's clients (tests/interop/): requests-oauthlib and PyJWT (with
+  # cryptography) for Debian's /usr/bin/python3, and Go's x/oauth2 built in GOPATH mode.
+  test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql sqlite3 clang libclang-rt-14-dev
+               python3 python3-requests-oauthlib python3-jwt python3-cryptography golang-go golang-golang-x-oauth2-dev) ;;
   bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
@@ -31,9 +34,10 @@ if ((${#missing[@]})); then
 fi
 
 # The test suites' npm packages, pinned in package-lock.json: playwright-core (it drives
-# Debian's chromium, so no browser download), openid-client and jose (real OAuth clients).
+# Debian's chromium, so no browser download), openid-client and jose (real OAuth clients),
+# jsonwebtoken and jwks-rsa (a JWT verifier many Node APIs use, tests/interop/).
 if [ "$what" = test ]; then
-  for m in playwright-core openid-client jose; do
+  for m in playwright-core openid-client jose jsonwebtoken jwks-rsa; do
     if [ ! -d "node_modules/$m" ]; then
       echo "setup: installing the test suites' npm packages"
       npm ci --no-audit --no-fund --loglevel=error

@@ -26,6 +26,10 @@ const API_STATUSES = new Set(['RESOURCE_EXHAUSTED', 'UNAVAILABLE',
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/* A bound for a wait on something else (a child's exit): unlike sleep, the timer alone does
+ * not keep the process alive, so a test file ends as soon as its last child has. */
+const unrefSleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
+
 /* Every server this process started; killed on exit even if a test or hook blew up. */
 const live = new Set();
 process.on('exit', () => {
@@ -84,10 +88,10 @@ async function startServer(opts = {}) {
       try {
         if (exited === null) {
           proc.kill('SIGTERM');
-          const t = await Promise.race([exitPromise, sleep(5000).then(() => null)]);
+          const t = await Promise.race([exitPromise, unrefSleep(5000).then(() => null)]);
           if (t === null && exited === null) {
             proc.kill('SIGKILL');
-            await Promise.race([exitPromise, sleep(2000)]);
+            await Promise.race([exitPromise, unrefSleep(2000)]);
           }
         }
       } finally {
@@ -504,7 +508,7 @@ async function bootstrap(srv, description = 'boot') {
 
 module.exports = {
   BIN, V1, CLIENT_ID_RE, SECRET_RE, ROLE_ID_RE, USER_ID_RE, TIME_RE,
-  sleep, freePort, startServer, adminPassword, cli, cliJson, api, tokenRequest, basic, exchange, exchangeCliToken, accessToken,
+  sleep, unrefSleep, freePort, startServer, adminPassword, cli, cliJson, api, tokenRequest, basic, exchange, exchangeCliToken, accessToken,
   rawRequest, socketRequest, assertApiError, assertOAuthError, assertUnauthenticated, crc32, base62Crc,
   secretChecksumOk, decodeJwt, encodeJwtPart, waitFor, listAll, assertTokenShape,
   assertNoSecretMaterial, bootstrap, postFrom, wrongSecret,

@@ -13,13 +13,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { h, principal, revokeAccessToken, flipSignature } from './lib.mjs';
-import { curl, httpPrelude, startNginx, startUpstream } from './proxies.mjs';
+import { EXAMPLES, curl, httpPrelude, startExampleNginx, startNginx, startUpstream } from './proxies.mjs';
 
 const { V1, api, startServer, bootstrap, sleep, freePort } = h;
-
-const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples');
 
 const POLICY = `# nginx.test.mjs
 GET    /api/orders      orders.read
@@ -228,20 +225,8 @@ describe('examples/nginx.conf with examples/policy.txt', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-nginx-example-'));
     srv = await startServer({ args: ['--policy', path.join(EXAMPLES, 'policy.txt')] });
     up = await startUpstream();
-    const nport = await freePort();
-    const ndir = path.join(dir, 'nginx');
-    let conf = fs.readFileSync(path.join(EXAMPLES, 'nginx.conf'), 'utf8');
-    const subst = (from, to) => {
-      assert.ok(conf.includes(from), `examples/nginx.conf should contain "${from}"`);
-      conf = conf.split(from).join(to);
-    };
-    subst('server 127.0.0.1:8080;', `server 127.0.0.1:${srv.port};`);
-    subst('server 127.0.0.1:9000;', `server 127.0.0.1:${up.port};`);
-    subst('listen 127.0.0.1:8000;', `listen 127.0.0.1:${nport};\n        location = /_ready { return 204; }`);
-    subst('worker_processes auto;', 'worker_processes 1;');
-    subst('http {', `http {\n    ${httpPrelude(ndir)}`);
-    ngx = await startNginx(ndir, nport, conf);
-    url = (p) => `http://127.0.0.1:${nport}${p}`;
+    ngx = await startExampleNginx(path.join(dir, 'nginx'), srv.port, up.port);
+    url = ngx.url;
     const admin = await bootstrap(srv, 'example admin');
     reader = await principal(srv.base, admin.access, 'example_reader', ['orders.read']);
   });

@@ -7,9 +7,10 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { h } from './lib.mjs';
 
-const { sleep } = h;
+const { sleep, unrefSleep } = h;
 
 const NGINX = process.env.NGINX_BIN || '/usr/sbin/nginx';
 const CADDY = process.env.CADDY_BIN || '/usr/bin/caddy';
@@ -45,8 +46,8 @@ async function startProxy(name, bin, args, { port, dir, env = {}, logFile } = {}
     async stop() {
       if (exited) return;
       proc.kill('SIGTERM');
-      await Promise.race([exitP, sleep(5000)]);
-      if (!exited) { proc.kill('SIGKILL'); await Promise.race([exitP, sleep(2000)]); }
+      await Promise.race([exitP, unrefSleep(5000)]);
+      if (!exited) { proc.kill('SIGKILL'); await Promise.race([exitP, unrefSleep(2000)]); }
     },
   };
   const deadline = Date.now() + 10000;
@@ -75,6 +76,31 @@ export async function startNginx(dir, port, conf) {
   fs.writeFileSync(confPath, conf);
   return startProxy('nginx', NGINX, ['-p', `${dir}/`, '-c', confPath, '-e', errorLog,
     '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')};`], { port, dir, logFile: errorLog });
+}
+
+/* The shipped examples (nginx.conf, policy.txt, Caddyfile, ...). */
+export const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples');
+
+/*
+ * Starts nginx on examples/nginx.conf as shipped, with only its addresses changed: keygate at
+ * 127.0.0.1:keygatePort, the API at 127.0.0.1:upstreamPort, nginx on a free port (one worker,
+ * a /_ready location, its paths in dir).  Returns startNginx's handle plus url(path).
+ */
+export async function startExampleNginx(dir, keygatePort, upstreamPort) {
+  const nport = await h.freePort();
+  let conf = fs.readFileSync(path.join(EXAMPLES, 'nginx.conf'), 'utf8');
+  const subst = (from, to) => {
+    assert.ok(conf.includes(from), `examples/nginx.conf should contain "${from}"`);
+    conf = conf.split(from).join(to);
+  };
+  subst('server 127.0.0.1:8080;', `server 127.0.0.1:${keygatePort};`);
+  subst('server 127.0.0.1:9000;', `server 127.0.0.1:${upstreamPort};`);
+  subst('listen 127.0.0.1:8000;', `listen 127.0.0.1:${nport};\n        location = /_ready { return 204; }`);
+  subst('worker_processes auto;', 'worker_processes 1;');
+  subst('http {', `http {\n    ${httpPrelude(dir)}`);
+  const ngx = await startNginx(dir, nport, conf);
+  ngx.url = (p) => `http://127.0.0.1:${nport}${p}`;
+  return ngx;
 }
 
 /* Starts `caddy run` on DIR/Caddyfile, its data and config kept in DIR; the Caddyfile must

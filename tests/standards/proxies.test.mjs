@@ -20,12 +20,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { h, principal } from './lib.mjs';
-import { curl, httpPrelude, startCaddy, startNginx, startUpstream } from './proxies.mjs';
+import { EXAMPLES, curl, startCaddy, startExampleNginx, startUpstream } from './proxies.mjs';
 
 const { V1, api, startServer, bootstrap, freePort, basic } = h;
-const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples');
 
 const POLICY = `GET /api/orders    orders.read
 GET /api/orders/*  orders.read
@@ -76,21 +74,6 @@ function values(raw, name) {
   const out = [];
   for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].toLowerCase() === name.toLowerCase()) out.push(raw[i + 1]);
   return out;
-}
-
-/* examples/nginx.conf with the addresses of this run (keygate at kport, the API at uport). */
-function nginxExample(ndir, nport, kport, uport) {
-  let conf = fs.readFileSync(path.join(EXAMPLES, 'nginx.conf'), 'utf8');
-  const subst = (from, to) => {
-    assert.ok(conf.includes(from), `examples/nginx.conf should contain "${from}"`);
-    conf = conf.split(from).join(to);
-  };
-  subst('server 127.0.0.1:8080;', `server 127.0.0.1:${kport};`);
-  subst('server 127.0.0.1:9000;', `server 127.0.0.1:${uport};`);
-  subst('listen 127.0.0.1:8000;', `listen 127.0.0.1:${nport};\n        location = /_ready { return 204; }`);
-  subst('worker_processes auto;', 'worker_processes 1;');
-  subst('http {', `http {\n    ${httpPrelude(ndir)}`);
-  return conf;
 }
 
 /* examples/Caddyfile with the addresses of this run. */
@@ -205,8 +188,7 @@ describe('the example proxies overwrite the headers the gate reads', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-overwrite-'));
     rec = await startRecorder();
     up = await startUpstream();
-    const nport = await freePort();
-    ngx = await startNginx(path.join(dir, 'nginx'), nport, nginxExample(path.join(dir, 'nginx'), nport, rec.port, up.port));
+    ngx = await startExampleNginx(path.join(dir, 'nginx'), rec.port, up.port);
     const cport = await freePort();
     caddy = await startCaddy(path.join(dir, 'caddy'), cport, caddyExample(cport, rec.port, up.port));
   });
@@ -329,9 +311,8 @@ describe('--trusted-proxy behind nginx (examples/nginx.conf)', () => {
     srv = await startServer({ args: ['--policy', policy, '--gate-headers', 'original', '--trusted-proxy', '127.0.0.1'] });
     plain = await startServer();
     up = await startUpstream();
-    const nport = await freePort();
-    ngx = await startNginx(path.join(dir, 'nginx'), nport, nginxExample(path.join(dir, 'nginx'), nport, srv.port, up.port));
-    base = `http://127.0.0.1:${nport}`;
+    ngx = await startExampleNginx(path.join(dir, 'nginx'), srv.port, up.port);
+    base = `http://127.0.0.1:${ngx.port}`;
     admin = await bootstrap(srv, 'trusted admin');
   });
 
