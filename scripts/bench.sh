@@ -3,15 +3,17 @@
 # reference measured in the same run (a fixed 2-byte response), rounds interleaved so that
 # machine drift hits every run alike; then the targets of issue 6, checked.
 #
-# Three keygate servers run side by side, each on a fresh SQLite database:
-#   small  200 API tokens        issuance, gate (50-rule policy), introspection, get, healthz
+# Keygate servers run side by side, each on a fresh SQLite database:
+#   small  200 API tokens        issuance, gate (50-rule policy), introspection, get, healthz;
+#                                with EdDSA, and again (a copy each) with ES256 and RS256
 #   mid    100,000 API tokens    the first page of the token list (pageSize=100)
 #   big    1,000,000 API tokens  start-up time, memory, and issuance and gate again
 # Tokens are bulk-loaded (scripts/bench/fill.py) before each server starts.  Every wrk run
 # lasts SECONDS_PER_RUN seconds, goes only to 127.0.0.1, and counts a response as bad unless
 # its status, and a piece of its body or a header, are what a client would check.
 #
-# Usage: scripts/bench.sh path/to/keygate   (env: SECONDS_PER_RUN=5 ROUNDS=3 CONNS=64)
+# Usage: scripts/bench.sh path/to/keygate   (env: SECONDS_PER_RUN=5 ROUNDS=3 CONNS=64
+#        ALGS="ES256 RS256": the other algorithms' rows; empty for a keygate without them)
 # Writes build/bench/summary.md.
 set -euo pipefail
 umask 077 # the work directory holds client secrets
@@ -20,6 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 secs=${SECONDS_PER_RUN:-5}
 rounds=${ROUNDS:-3}
 conns=${CONNS:-64}
+algs=${ALGS-ES256 RS256}
+declare -A alg_port=([ES256]=18475 [RS256]=18476) alg_at=()
 tmp=$(mktemp -d)
 nport=18472
 pids=()
@@ -76,10 +80,12 @@ wait_up() {
   echo "bench: keygate on port $1 did not start" >&2
   return 1
 }
-# serve NAME PORT: starts keygate on NAME's database; sets $pid
+# serve NAME PORT [OPTION...]: starts keygate on NAME's database; sets $pid
 serve() {
-  "$bin" --db "$tmp/$1/keygate.db" --log-level warning serve --listen "127.0.0.1:$2" \
-    --policy "$policy" >"$tmp/$1/out.txt" 2>&1 &
+  local name=$1 port=$2
+  shift 2
+  "$bin" --db "$tmp/$name/keygate.db" --log-level warning serve --listen "127.0.0.1:$port" \
+    --policy "$policy" "$@" >"$tmp/$name/out.txt" 2>&1 &
   pid=$!
   pids+=("$pid")
 }
@@ -93,6 +99,12 @@ rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 echo "bench: loading databases (200, 100,000 and 1,000,000 tokens)" >&2
 make_db small 200 200
+# the small database again, signing with ES256 and with RS256: the same tokens and hash key, a
+# new signing key of the algorithm (so no rotation waits)
+for alg in $algs; do
+  cp -r "$tmp/small" "$tmp/small-$alg"
+  rm "$tmp/small-$alg/signing.key"
+done
 make_db mid 100000 0
 t0=$(now_ms)
 make_db big 1000000 200
@@ -101,8 +113,10 @@ echo "bench: 1,000,000 tokens loaded in $(($(now_ms) - t0)) ms" >&2
 serve small 18471
 small_pid=$pid
 serve mid 18473
+for alg in $algs; do serve "small-$alg" "${alg_port[$alg]}" --signing-alg "$alg"; done
 wait_up 18471
 wait_up 18473
+for alg in $algs; do wait_up "${alg_port[$alg]}"; done
 
 # big: the first start (creates the first user: one argon2id hash), then three timed
 # restarts; the last one stays up.
@@ -128,6 +142,11 @@ curl -sf "http://127.0.0.1:$nport/" >/dev/null
 at_small=$(access small 18471)
 at_mid=$(access mid 18473)
 at_big=$(access big 18474)
+for alg in $algs; do # each signs with its algorithm
+  alg_at[$alg]=$(access "small-$alg" "${alg_port[$alg]}")
+  signed=$(python3 -c 'import sys,json,base64; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["alg"])' "${alg_at[$alg]}")
+  [ "$signed" = "$alg" ] || { echo "bench: the $alg server signs with $signed" >&2; exit 1; }
+done
 printf 'Basic %s\n' "$(printf '%s:%s' "$(field clientId <"$tmp/small/admin.json")" \
   "$(field clientSecret <"$tmp/small/admin.json")" | base64 -w0)" >"$tmp/small/auth1.txt"
 
@@ -150,6 +169,11 @@ for r in $(seq "$rounds"); do
   run issuance http://127.0.0.1:18471/oauth/v2/token "${token_env[@]}" \
     WRK_AUTH_FILE="$tmp/small/auth.txt" >>"$results"
   run gate http://127.0.0.1:18471/gate WRK_BEARER="$at_small" "${gate_env[@]}" >>"$results"
+  for alg in $algs; do
+    run "issuance-$alg" "http://127.0.0.1:${alg_port[$alg]}/oauth/v2/token" "${token_env[@]}" \
+      WRK_AUTH_FILE="$tmp/small-$alg/auth.txt" >>"$results"
+    run "gate-$alg" "http://127.0.0.1:${alg_port[$alg]}/gate" WRK_BEARER="${alg_at[$alg]}" "${gate_env[@]}" >>"$results"
+  done
   run introspection http://127.0.0.1:18471/oauth/v2/introspect WRK_METHOD=POST \
     WRK_BODY="token=$at_small" 'WRK_BODY_HAS="active":true' \
     WRK_AUTH_FILE="$tmp/small/auth1.txt" >>"$results"
@@ -187,13 +211,14 @@ def med(xs):
 m = {n: (med([r[0] for r in rs]), med([r[1] for r in rs]), med([r[2] for r in rs]),
          sum(r[3] for r in rs)) for n, rs in rows.items()}
 ref = m["nginx"][0]
-order = ["nginx", "issuance", "gate", "introspection", "api-get-token", "healthz", "list-100k",
-         "list-100k-c8", "issuance-1M", "gate-1M"]
+order = ["nginx", "issuance", "gate", "issuance-ES256", "gate-ES256", "issuance-RS256", "gate-RS256",
+         "introspection", "api-get-token", "healthz", "list-100k", "list-100k-c8", "issuance-1M", "gate-1M"]
 print(f"wrk -t2 -c{conns} -d{secs}s per run (list-100k-c8: 8 connections), {rounds} "
-      "interleaved rounds, medians; every response checked (status and body or header)\n")
+      "interleaved rounds, medians; every response checked (status and body or header); "
+      "issuance and gate sign with EdDSA unless the row names ES256 or RS256\n")
 print("| run | req/s | p50 ms | p99 ms | × nginx | bad responses |")
 print("|---|---:|---:|---:|---:|---:|")
-for n in order:
+for n in (n for n in order if n in m):
     rps, p50, p99, bad = m[n]
     print(f"| {n} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / ref:.2f} | {bad} |")
 mib = lambda k: k / 1024
@@ -201,11 +226,21 @@ print(f"\n1,000,000 API tokens: start-up to serving {restart} ms (median of 3 re
       f"slowest {restart_max} ms; the first start, which also creates the first user with an "
       f"argon2id hash: {first_start} ms); RSS {mib(rss_loaded):.0f} MiB loaded, "
       f"{mib(rss_after):.0f} MiB after the runs, peak {mib(rss_peak):.0f} MiB.\n")
+import os
+cores = os.cpu_count() or 1
+print("Issuance's machine time per token (cores × 1 s ÷ req/s, client included): " + ", ".join(
+    f"{a} {cores * 1e6 / m[n][0]:.0f} µs" for a, n in
+    (("EdDSA", "issuance"), ("ES256", "issuance-ES256"), ("RS256", "issuance-RS256")) if n in m) + ".\n")
 r = lambda n: m[n][0] / ref
 checks = [
     ("issuance ≥ 0.25× nginx", f"{r('issuance'):.2f}×", r("issuance") >= 0.25),
     ("gate ≥ 0.7× nginx", f"{r('gate'):.2f}×", r("gate") >= 0.7),
     ("gate p99 ≤ 5 ms", f"{m['gate'][2]:.2f} ms", m["gate"][2] <= 5),
+] + [
+    (f"gate with {a} within 10 % of EdDSA (verified once, then cached)",
+     f"{m['gate-' + a][0] / m['gate'][0]:.2f} of EdDSA", m["gate-" + a][0] >= 0.9 * m["gate"][0])
+    for a in ("ES256", "RS256") if "gate-" + a in m
+] + [
     ("introspection ≥ 0.5× nginx", f"{r('introspection'):.2f}×", r("introspection") >= 0.5),
     ("list page p99 ≤ 5 ms at 100,000 tokens", f"{m['list-100k'][2]:.2f} ms", m["list-100k"][2] <= 5),
     ("1M tokens: RSS ≤ 256 MiB (peak)", f"{mib(rss_peak):.0f} MiB", mib(rss_peak) <= 256),
