@@ -38,7 +38,7 @@ static const char usage_text[] =
     "        [--signing-alg EdDSA|ES256|RS256]  (a new key directory's signing key; for one\n"
     "                                           of another algorithm, a rotation to it)\n"
     "        [--jwks-max-age SECONDS]  (default 300: the JWKS's Cache-Control; a new key\n"
-    "                                  is published this long, plus 2 s, before it signs)\n"
+    "                                  is published this long, plus 5 s, before it signs)\n"
     "  token create --role NAME [--description TEXT] [--expires-on 2027-01-31T00:00:00Z] [--json]\n"
     "  token list [--json]\n"
     "  token revoke CLIENT_ID\n"
@@ -298,7 +298,7 @@ static int keys_cmd(const char *dir, const char *verb, const struct args *g)
     }
     if ((rc = keys_rotate(dir, alg, kid)) != KG_OK) return fail("keys rotate", rc, "could not write the new key");
     printf("New signing key %s. Running servers publish it within a second and sign with it once "
-           "it has been published for their --jwks-max-age (default 300 s) plus 2 s; the old key "
+           "it has been published for their --jwks-max-age (default 300 s) plus 5 s; the old key "
            "stays published until the tokens it signed have expired.\n", kid);
     return 0;
 }

@@ -11,10 +11,12 @@
  * P-256 for ES256, RSA of 2048 bits or more for RS256).
  *
  * Which key signs: a server publishes every key it loads, and a key made at <ms> signs from
- * max(<ms>, when this process first saw it) + the JWKS cache lifetime + SEEN_MARGIN_MS —
- * every server loads a new file within a refresh (200 ms), so by then no JWKS served before
- * the key existed is still cached anywhere.  The newest key that may sign does; an older
- * one stays published until the newest has signed for keep_s (the access-token lifetime).
+ * max(<ms>, when this process first saw it) + publish_ms (the JWKS cache lifetime +
+ * KEYS_SPREAD_MS): every server loads a new file within KEYS_SPREAD_MS, so by then no JWKS
+ * served before the key existed is still cached anywhere.  The newest key that may sign
+ * does; an older one stays published until the newest has signed for keep_s (the
+ * access-token lifetime).  A server notices new files by a fingerprint of the directory's
+ * key files (name, inode, size, mtime), so a file copied in place is seen once complete.
  * Ed25519 uses libsodium; ES256 and RS256 use OpenSSL 3's libcrypto, which libsodium lacks.
  *
  * Layout: algorithms, files, one key, the key set, open/refresh/rotate, hashing, signing.
@@ -42,11 +44,12 @@
 #include "log.h"
 #include "util.h"
 
-#define SIGNING_MAX 16            /* keys loaded at once; the newest win */
-#define NAMES_MAX 64              /* key files considered in one directory */
+#define SIGNING_MAX KEYS_MAX
+#define NAMES_MAX 64              /* key files considered in one directory: the newest */
 #define FILE_MAX 8192             /* longest key file (RSA 4096 PEM is ~3.3 kB) */
-#define SEEN_MARGIN_MS 2000       /* for servers that load a new file a little later */
-#define FORGET_MS (2 * 86400000LL) /* a key stopped signing this long ago has no token left */
+/* a key stopped signing this long ago has no token left: the longest --jwks-max-age and
+ * token lifetime (a day each) and then some */
+#define FORGET_MS (3 * 86400000LL)
 #define FIRST_KEEP_MS (86400000LL + 60000) /* a day (the longest token lifetime) till a refresh */
 #define RSA_BITS 2048
 
@@ -73,7 +76,7 @@ static kg_err read_file(const char *dir, const char *name, unsigned char *buf, s
                         size_t *len)
 {
     char path[4200];
-    struct stat sb;
+    struct stat sb = {0};
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return KG_TOOBIG;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? KG_NOTFOUND : KG_IO;
@@ -104,7 +107,14 @@ static kg_err write_file(const char *dir, const char *name, const unsigned char 
     close(fd);
     int linked = ok && link(tmp, path) == 0, err = errno;
     unlink(tmp);
-    if (linked) return KG_OK;
+    if (linked) { /* the new name survives a crash */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        return KG_OK;
+    }
     if (ok && err == EEXIST) return KG_CONFLICT;
     KG_LOG(LOG_ERR, "key file %s: %s", path, strerror(err));
     return KG_IO;
@@ -157,12 +167,19 @@ static int bn_b64(EVP_PKEY *pkey, const char *param, size_t pad, char *dst, size
     return 1;
 }
 
+/* An encrypted key file is refused, never a prompt on the terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1;
+}
+
 /* Fills s from a PKCS#8 PEM key: an EC P-256 key (ES256) or an RSA key of 2048 bits or more
  * (RS256).  0 for anything else. */
 static int from_pem(struct signing *s, const unsigned char *buf, size_t len)
 {
     BIO *bio = BIO_new_mem_buf(buf, (int)len);
-    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
     BIO_free(bio);
     char group[16] = "";
     int ok = 0;
@@ -247,8 +264,9 @@ struct keys {
     size_t nset;
     int64_t publish_ms; /* how long a new key is published before it signs */
     char dir[4096];
-    struct timespec seen; /* the directory's mtime as last loaded, to notice a rotation */
+    uint64_t seen; /* the key files' fingerprint as last loaded, to notice a rotation */
     _Atomic uint64_t generation; /* counts the key sets loaded; starts at 1 */
+    char signing_kid[KG_KID_MAX + 1]; /* the signer last logged (keys_refresh's thread) */
 };
 
 /* A key file's name: signing.key (made 0), key-<ms>-<kid>.key, retired-<ms>-<kid>.key. */
@@ -285,17 +303,53 @@ static int newer_first(const void *a, const void *b)
     return x->retired_ms > y->retired_ms ? -1 : x->retired_ms < y->retired_ms;
 }
 
-/* The signing-key files in dir, newest first; returns the count. */
+/* The newest (at most max) signing-key files in dir, newest first; returns the count. */
 static size_t list_names(const char *dir, struct name *names, size_t max)
 {
     size_t n = 0;
+    struct name one;
     DIR *d = opendir(dir);
     struct dirent *e;
-    while (d && (e = readdir(d)) && n < max)
-        if (parse_name(e->d_name, &names[n])) n++;
+    while (d && (e = readdir(d))) {
+        if (!parse_name(e->d_name, &one)) continue;
+        if (n < max) {
+            names[n++] = one;
+            continue;
+        }
+        size_t oldest = 0; /* full: the new one replaces the oldest, if it is newer */
+        for (size_t i = 1; i < n; i++)
+            if (newer_first(&names[i], &names[oldest]) > 0) oldest = i;
+        if (newer_first(&one, &names[oldest]) < 0) names[oldest] = one;
+    }
     if (d) closedir(d);
     qsort(names, n, sizeof *names, newer_first);
     return n;
+}
+
+/* A fingerprint of dir's key files (name, inode, size, mtime), whatever their order: it
+ * changes when a file appears, goes, or is still being written; 0 when dir is unreadable. */
+static uint64_t fingerprint(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct name one;
+    uint64_t sum = 1;
+    if (!d) return 0;
+    while ((e = readdir(d))) {
+        struct stat sb;
+        if (!parse_name(e->d_name, &one) || fstatat(dirfd(d), e->d_name, &sb, 0) != 0) continue;
+        struct {
+            char name[64];
+            uint64_t ino, size, sec, nsec;
+        } f = {.ino = sb.st_ino, .size = (uint64_t)sb.st_size, .sec = (uint64_t)sb.st_mtim.tv_sec,
+               .nsec = (uint64_t)sb.st_mtim.tv_nsec};
+        memcpy(f.name, one.file, sizeof f.name);
+        uint64_t h;
+        crypto_generichash((unsigned char *)&h, sizeof h, (const unsigned char *)&f, sizeof f, NULL, 0);
+        sum += h;
+    }
+    closedir(d);
+    return sum ? sum : 1;
 }
 
 /* From when s may sign on this server (INT64_MAX: never). */
@@ -329,14 +383,6 @@ static size_t signer(const struct signing *set, size_t n, int64_t publish_ms, in
         if (from < signs_from(&set[best], publish_ms)) best = i;
     }
     return best;
-}
-
-static int dir_mtime(const char *dir, struct timespec *ts)
-{
-    struct stat sb;
-    if (stat(dir, &sb) != 0) return 0;
-    *ts = sb.st_mtim;
-    return 1;
 }
 
 /* Loads up to SIGNING_MAX signing keys of dir into set (newest first; *n of them), dropping
@@ -388,18 +434,17 @@ static kg_err load_once(struct keys *k, int64_t keep_ms, const struct signing *p
     return kept ? KG_OK : KG_NOTFOUND;
 }
 
-/* load_once until the directory did not change while it was read (a rotation beside us). */
+/* load_once until the key files did not change while they were read (a rotation beside us). */
 static kg_err load_set(struct keys *k, int64_t keep_ms, const struct signing *prev, size_t np,
-                       int seen_now, struct signing *set, size_t *n, struct timespec *mtime)
+                       int seen_now, struct signing *set, size_t *n, uint64_t *seen)
 {
     kg_err rc = KG_IO;
     for (int attempt = 0; attempt < 5; attempt++) {
-        struct timespec before, after;
-        if (!dir_mtime(k->dir, &before)) return KG_IO;
+        uint64_t before = fingerprint(k->dir);
+        if (!before) return KG_IO;
         rc = load_once(k, keep_ms, prev, np, seen_now, set, n);
-        if (dir_mtime(k->dir, &after) && after.tv_sec == before.tv_sec &&
-            after.tv_nsec == before.tv_nsec) {
-            *mtime = after;
+        if (fingerprint(k->dir) == before) {
+            *seen = before;
             return rc;
         }
         for (size_t i = 0; i < *n; i++) signing_clear(&set[i]);
@@ -450,15 +495,28 @@ static int newest_alg(const char *dir)
     return alg;
 }
 
+/* 1 when dir/name holds a key keygate can sign with. */
+static int usable(const char *dir, const char *name)
+{
+    unsigned char buf[FILE_MAX];
+    size_t len;
+    struct signing s;
+    int ok = read_file(dir, name, buf, sizeof buf, &len) == KG_OK && parse_key(&s, buf, len);
+    if (ok) signing_clear(&s);
+    sodium_memzero(buf, sizeof buf);
+    return ok;
+}
+
 /* Removes the key files no token can need: those that stopped signing FORGET_MS ago. */
 static void forget_old(const char *dir, int64_t now)
 {
     struct name names[NAMES_MAX];
     size_t nn = list_names(dir, names, NAMES_MAX);
-    int64_t superseded = 0; /* the newest key made FORGET_MS ago supersedes all older ones */
+    int64_t superseded = 0; /* the newest usable key made FORGET_MS ago supersedes older ones */
     for (size_t i = 0; i < nn; i++) {
         int old = names[i].retired_ms ? now - names[i].retired_ms > FORGET_MS : superseded != 0;
-        if (!names[i].retired_ms && names[i].made_ms > 0 && now - names[i].made_ms > FORGET_MS && !superseded)
+        if (!names[i].retired_ms && names[i].made_ms > 0 && now - names[i].made_ms > FORGET_MS && !superseded &&
+            usable(dir, names[i].file))
             superseded = names[i].made_ms;
         if (!old) continue;
         char p[4200];
@@ -466,9 +524,12 @@ static void forget_old(const char *dir, int64_t now)
     }
 }
 
+enum rotate_when { ALWAYS, IF_OTHER_ALG, IF_NONE };
+
 /* Makes a new signing key of alg in dir (under the rotation lock): signing.key when dir has
- * none, else key-<now>-<kid>.key.  only_if_other: do nothing when the newest key is of alg. */
-static kg_err rotate_locked(const char *dir, enum keys_alg alg, int only_if_other,
+ * none, else key-<now>-<kid>.key; `when` may spare it: when the newest key has alg
+ * (IF_OTHER_ALG), or when there is any key (IF_NONE). */
+static kg_err rotate_locked(const char *dir, enum keys_alg alg, enum rotate_when when,
                             char kid_out[KG_KID_MAX + 1], int *made)
 {
     unsigned char buf[FILE_MAX];
@@ -477,7 +538,7 @@ static kg_err rotate_locked(const char *dir, enum keys_alg alg, int only_if_othe
     char name[64];
     int have = newest_alg(dir);
     *made = 0;
-    if (only_if_other && have == (int)alg) return KG_OK;
+    if ((when == IF_OTHER_ALG && have == (int)alg) || (when == IF_NONE && have >= 0)) return KG_OK;
     kg_err rc = generate(alg, buf, sizeof buf, &len);
     if (rc == KG_OK && !parse_key(&s, buf, len)) rc = KG_INTERNAL;
     if (rc != KG_OK) goto out;
@@ -500,7 +561,7 @@ kg_err keys_rotate(const char *dir, int alg, char kid_out[KG_KID_MAX + 1])
     int fd = lock_dir(dir), made;
     if (fd < 0) return KG_IO;
     if (alg < 0) alg = newest_alg(dir);
-    kg_err rc = rotate_locked(dir, alg < 0 ? KEYS_EDDSA : (enum keys_alg)alg, 0, kid_out, &made);
+    kg_err rc = rotate_locked(dir, alg < 0 ? KEYS_EDDSA : (enum keys_alg)alg, ALWAYS, kid_out, &made);
     unlock_dir(fd);
     return rc;
 }
@@ -514,8 +575,12 @@ kg_err keys_open(const char *dir, const struct keys_opts *o, struct keys **out)
     if (!k) return KG_ENOMEM;
     memset(k, 0, sizeof *k);
     k->generation = 1;
-    k->publish_ms = (o ? o->publish_s * 1000 : 0) + SEEN_MARGIN_MS;
-    pthread_rwlock_init(&k->lock, NULL);
+    k->publish_ms = o ? o->publish_ms : KEYS_SPREAD_MS;
+    pthread_rwlockattr_t attr; /* a refresh waits for no more than the signatures under way */
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&k->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     if ((rc = kg_strcpy(k->dir, sizeof k->dir, dir)) != KG_OK) goto fail;
     size_t len = 0;
     rc = read_file(dir, "hash.key", k->hash_key, sizeof k->hash_key, &len);
@@ -534,7 +599,8 @@ kg_err keys_open(const char *dir, const struct keys_opts *o, struct keys **out)
             rc = KG_IO;
             goto fail;
         }
-        rc = rotate_locked(dir, want < 0 ? KEYS_EDDSA : (enum keys_alg)want, 1, kid, &made);
+        rc = rotate_locked(dir, want < 0 ? KEYS_EDDSA : (enum keys_alg)want, want < 0 ? IF_NONE : IF_OTHER_ALG,
+                           kid, &made);
         unlock_dir(fd);
         if (rc != KG_OK) goto fail;
     }
@@ -557,48 +623,56 @@ void keys_free(struct keys *k)
     sodium_free(k); /* sodium_free wipes the memory */
 }
 
+/* Logs when another key starts signing (and when none has been published long enough). */
+static void log_signer(struct keys *k, int64_t now)
+{
+    pthread_rwlock_rdlock(&k->lock);
+    size_t cur = signer(k->set, k->nset, k->publish_ms, now);
+    struct keys_pub pub = k->set[cur].pub;
+    int early = signs_from(&k->set[cur], k->publish_ms) > now;
+    pthread_rwlock_unlock(&k->lock);
+    if (strcmp(pub.kid, k->signing_kid) == 0) return;
+    memcpy(k->signing_kid, pub.kid, sizeof k->signing_kid);
+    if (early)
+        KG_LOG(LOG_WARNING, "signing keys: no key has been published long enough to sign; %s (%s) signs "
+               "anyway, and verifiers holding an older JWKS will not know it", pub.kid, pub.alg);
+    else
+        KG_LOG(LOG_NOTICE, "signing keys: %s (%s) signs", pub.kid, pub.alg);
+}
+
 kg_err keys_refresh(struct keys *k, int64_t keep_s)
 {
-    struct timespec mtime;
     int64_t keep_ms = (keep_s + 60) * 1000, now = kg_now_ms();
-    int changed = dir_mtime(k->dir, &mtime) &&
-                  (mtime.tv_sec != k->seen.tv_sec || mtime.tv_nsec != k->seen.tv_nsec);
-    int stale = 0;
-    pthread_rwlock_rdlock(&k->lock);
+    uint64_t seen = fingerprint(k->dir);
+    int changed = seen && seen != k->seen, stale = 0;
+    /* only this thread writes the set, so reading it here without the lock is safe */
     for (size_t i = 0; i < k->nset; i++) {
         int64_t at = stopped_at(k->set, i, k->publish_ms, now);
         stale |= at && now - at > keep_ms;
     }
-    pthread_rwlock_unlock(&k->lock);
-    if (!changed && !stale) return KG_OK;
-
-    struct signing *fresh = sodium_malloc(sizeof(struct signing) * SIGNING_MAX);
-    size_t n = 0;
-    if (!fresh) return KG_ENOMEM;
-    /* only this thread writes the set, so reading it here without the lock is safe */
-    kg_err rc = load_set(k, keep_ms, k->set, k->nset, 1, fresh, &n, &mtime);
-    if (rc == KG_OK) {
+    kg_err rc = KG_OK;
+    if (changed || stale) {
+        struct signing *fresh = sodium_malloc(sizeof(struct signing) * SIGNING_MAX);
         struct signing *old = sodium_malloc(sizeof(struct signing) * SIGNING_MAX);
-        if (!old) {
-            set_clear(fresh, n);
-            sodium_free(fresh);
-            return KG_ENOMEM;
+        size_t n = 0;
+        rc = fresh && old ? load_set(k, keep_ms, k->set, k->nset, 1, fresh, &n, &seen) : KG_ENOMEM;
+        if (rc == KG_OK) {
+            pthread_rwlock_wrlock(&k->lock);
+            size_t nold = k->nset;
+            memcpy(old, k->set, nold * sizeof *old);
+            memcpy(k->set, fresh, n * sizeof *fresh);
+            if (nold > n) sodium_memzero(&k->set[n], (nold - n) * sizeof *old);
+            k->nset = n;
+            k->seen = seen;
+            k->generation++;
+            pthread_rwlock_unlock(&k->lock);
+            set_clear(old, nold); /* no reader holds them: the write lock waited for all */
+            KG_LOG(LOG_NOTICE, "signing keys: %zu published", n);
         }
-        pthread_rwlock_wrlock(&k->lock);
-        size_t nold = k->nset;
-        memcpy(old, k->set, nold * sizeof *old);
-        memcpy(k->set, fresh, n * sizeof *fresh);
-        k->nset = n;
-        k->seen = mtime;
-        k->generation++;
-        size_t cur = signer(k->set, n, k->publish_ms, now);
-        pthread_rwlock_unlock(&k->lock);
-        set_clear(old, nold); /* no reader holds them: the write lock waited for all */
+        sodium_free(fresh); /* its EVP_PKEYs now belong to k->set */
         sodium_free(old);
-        KG_LOG(LOG_NOTICE, "signing keys: %zu published; %s (%s) signs", n, fresh[cur].pub.kid,
-               fresh[cur].pub.alg);
     }
-    sodium_free(fresh); /* its EVP_PKEYs now belong to k->set */
+    log_signer(k, now);
     return rc;
 }
 

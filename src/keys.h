@@ -20,6 +20,10 @@
 
 #define KG_SIG_MAX 512 /* longest signature: RSA 4096 */
 #define KG_KID_MAX 16
+#define KEYS_MAX 16 /* signing keys held (and published) at once; the newest win */
+/* How much later than another a server may load a new key file: its refresh (200 ms) and
+ * slow storage.  A new key signs once published for the JWKS cache lifetime plus this. */
+#define KEYS_SPREAD_MS 5000
 
 /* The JWS algorithms of signing keys (RFC 7518, RFC 8037). */
 enum keys_alg { KEYS_EDDSA, KEYS_ES256, KEYS_RS256 };
@@ -42,8 +46,9 @@ struct keys_opts {
      * it, one whose newest key has another gets a new key (a rotation); -1 = keep whatever
      * the directory holds (a new directory gets EdDSA) */
     int alg;
-    /* how long a new key is published before it signs: the JWKS's cache lifetime */
-    int64_t publish_s;
+    /* how long a new key is published before it signs: the JWKS's cache lifetime plus
+     * KEYS_SPREAD_MS (every server of a deployment must use the same value) */
+    int64_t publish_ms;
 };
 
 /* "EdDSA", "ES256", "RS256"; parse returns -1 for anything else. */
@@ -51,11 +56,12 @@ const char *keys_alg_name(enum keys_alg alg);
 int keys_alg_parse(const char *name);
 
 /* Loads the keys in `dir`, creating missing ones (safe against two processes creating them
- * at once); o NULL = {-1, 0}.  Caller owns *out; free with keys_free(). */
+ * at once); o NULL = {-1, KEYS_SPREAD_MS}.  Caller owns *out; free with keys_free(). */
 kg_err keys_open(const char *dir, const struct keys_opts *o, struct keys **out);
 void keys_free(struct keys *k); /* NULL is a no-op */
 /* Notices a rotation made by another process and forgets keys that stopped signing more
- * than keep_s ago (the longest access-token lifetime).  Cheap when nothing changed. */
+ * than keep_s ago (the longest access-token lifetime); logs when another key starts
+ * signing.  Cheap when nothing changed (a directory listing).  Call it from one thread. */
 kg_err keys_refresh(struct keys *k, int64_t keep_s);
 /* Makes a new signing key in dir (alg -1 = the newest key's algorithm), published at once
  * by running servers, signing once published for their JWKS cache lifetime; removes key

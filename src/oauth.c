@@ -278,7 +278,7 @@ void oauth_metadata(struct call *c)
     snprintf(jwks, sizeof jwks, "%s/.well-known/jwks.json", iss);
     json_t *auth = json_pack("[s, s]", "client_secret_basic", "client_secret_post");
     /* the algorithms access tokens may carry now: those of the published keys */
-    struct keys_pub pub[16];
+    struct keys_pub pub[KEYS_MAX];
     size_t n = keys_published(c->app->keys, pub, KG_ARRAY_LEN(pub));
     json_t *algs = json_array();
     for (size_t i = 0; algs && i < n; i++) {
@@ -300,7 +300,7 @@ void oauth_metadata(struct call *c)
 
 void oauth_jwks(struct call *c)
 {
-    struct keys_pub pub[16];
+    struct keys_pub pub[KEYS_MAX];
     size_t n = keys_published(c->app->keys, pub, KG_ARRAY_LEN(pub));
     json_t *keys = json_array();
     for (size_t i = 0; keys && i < n; i++) {

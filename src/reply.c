@@ -44,55 +44,50 @@ const char *reply_status_name(kg_err rc)
     return map[idx(rc)].status;
 }
 
-/* Sends JSON text (NULL: out of memory) with the headers every JSON answer carries. */
+/* Sends JSON text (NULL: out of memory) with the headers every JSON answer carries: `cache`
+ * as Cache-Control, or NULL for no-store. */
 static void send_text(struct http_req *req, int status, const char *text, size_t len,
-                      const char *const *extra)
+                      const char *const *extra, const char *cache)
 {
     if (!text) {
         static const char oom[] = "{\"code\":500,\"message\":\"out of memory\",\"status\":\"INTERNAL\"}";
         http_reply(req, 500, "application/json", oom, sizeof oom - 1, NULL);
         return;
     }
-    const char *headers[8] = {"Cache-Control", "no-store", "Pragma", "no-cache"};
-    for (size_t i = 0; extra && extra[i] && i < 2; i += 2) {
+    const char *headers[8] = {"Cache-Control", cache ? cache : "no-store", cache ? NULL : "Pragma", "no-cache"};
+    for (size_t i = 0; !cache && extra && extra[i] && i < 2; i += 2) {
         headers[4 + i] = extra[i];
         headers[5 + i] = extra[i + 1];
     }
     http_reply(req, status, "application/json", text, len, headers);
 }
 
-static void send_json(struct http_req *req, int status, json_t *body, const char *const *extra)
+static void send_json(struct http_req *req, int status, json_t *body, const char *const *extra,
+                      const char *cache)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(body);
     size_t len = text ? strlen(text) : 0;
-    send_text(req, status, text, len, extra);
+    send_text(req, status, text, len, extra, cache);
     if (text) explicit_bzero(text, len); /* it may hold a new secret or access token */
     free(text);
 }
 
 void reply_json_text(struct http_req *req, int status, const struct jsonw *w)
 {
-    send_text(req, status, w->oom ? NULL : w->text, w->len, NULL);
+    send_text(req, status, w->oom ? NULL : w->text, w->len, NULL, NULL);
 }
 
 void reply_json(struct http_req *req, int status, json_t *body)
 {
-    send_json(req, status, body, NULL);
+    send_json(req, status, body, NULL, NULL);
 }
 
 void reply_json_public(struct http_req *req, json_t *body, int64_t max_age_s)
 {
     char cc[48];
     snprintf(cc, sizeof cc, "public, max-age=%lld", (long long)max_age_s);
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(body);
-    if (!text) {
-        send_text(req, 500, NULL, 0, NULL);
-        return;
-    }
-    http_reply(req, 200, "application/json", text, strlen(text), (const char *const[]){"Cache-Control", cc, NULL});
-    free(text);
+    send_json(req, 200, body, NULL, cc);
 }
 
 static void send_error(struct http_req *req, kg_err rc, const char *msg, int challenge_error)
@@ -109,7 +104,7 @@ static void send_error(struct http_req *req, kg_err rc, const char *msg, int cha
                                             : "Bearer realm=\"keygate\"",
                             NULL};
     send_json(req, map[i].http, json_pack("{s:i, s:s, s:s}", "code", map[i].http, "message", msg, "status", map[i].status),
-              rc == KG_UNAUTHENTICATED ? bearer : NULL);
+              rc == KG_UNAUTHENTICATED ? bearer : NULL, NULL);
 }
 
 void reply_error(struct http_req *req, kg_err rc, const char *msg)
@@ -130,7 +125,7 @@ void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const
     KG_LOG_REQ(LOG_INFO, req->id, "POST /oauth: %d %s", map[i].http, error);
     const char *basic[] = {"WWW-Authenticate", "Basic realm=\"keygate\"", NULL};
     send_json(req, map[i].http, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
-              rc == KG_UNAUTHENTICATED ? basic : NULL);
+              rc == KG_UNAUTHENTICATED ? basic : NULL, NULL);
 }
 
 void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what)
@@ -143,5 +138,5 @@ void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char
     /* RFC 6749 names no error for this; temporarily_unavailable says "retry later" */
     json_t *body = oauth ? json_pack("{s:s, s:s}", "error", "temporarily_unavailable", "error_description", msg)
                          : json_pack("{s:i, s:s, s:s}", "code", 429, "message", msg, "status", "RESOURCE_EXHAUSTED");
-    send_json(req, 429, body, retry);
+    send_json(req, 429, body, retry, NULL);
 }

@@ -55,11 +55,23 @@ static void *bg_main(void *arg)
         if (down != atomic_exchange(&b->app->store_down, down))
             KG_LOG(down ? LOG_ERR : LOG_NOTICE, down ? "the database is unreachable: serving from memory, refusing writes"
                                                      : "the database is back");
-        keys_refresh(b->keys, b->ttl);
         if (kg_now_ms() - last_flush >= FLUSH_MS) {
             view_flush_touches(b->view);
             last_flush = kg_now_ms();
         }
+    }
+    return NULL;
+}
+
+/* Key rotations are noticed on a thread of their own, so that a database that does not answer
+ * cannot delay a new key's publication (keys.h: KEYS_SPREAD_MS). */
+static void *keys_main(void *arg)
+{
+    struct bg *b = arg;
+    while (!atomic_load(&b->stop)) {
+        struct timespec ts = {0, SYNC_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        keys_refresh(b->keys, b->ttl);
     }
     return NULL;
 }
@@ -219,7 +231,7 @@ int server_run(const struct server_opts *o)
     struct proxy *proxy = NULL;
     struct app app;
     struct bg bg = {0};
-    pthread_t bg_thread;
+    pthread_t bg_thread, keys_thread;
     char password[KG_PASSWORD_MAX + 1] = "";
     const char *given = NULL, *source = NULL;
     kg_err rc;
@@ -287,7 +299,7 @@ int server_run(const struct server_opts *o)
         KG_LOG(LOG_ERR, "cannot open the database %s: %s", o->db, kg_err_name(rc));
         goto out;
     }
-    struct keys_opts ko = {.alg = -1, .publish_s = o->jwks_max_age};
+    struct keys_opts ko = {.alg = -1, .publish_ms = o->jwks_max_age * 1000 + KEYS_SPREAD_MS};
     if (o->signing_alg && (ko.alg = keys_alg_parse(o->signing_alg)) < 0) {
         KG_LOG(LOG_ERR, "cannot start: --signing-alg is EdDSA, ES256 or RS256");
         goto out;
@@ -310,6 +322,11 @@ int server_run(const struct server_opts *o)
     bg.keys = keys;
     bg.ttl = o->access_token_ttl;
     if (pthread_create(&bg_thread, NULL, bg_main, &bg) != 0) goto out;
+    if (pthread_create(&keys_thread, NULL, keys_main, &bg) != 0) {
+        atomic_store(&bg.stop, 1);
+        pthread_join(bg_thread, NULL);
+        goto out;
+    }
     bg_started = 1;
 
     struct http_config hc = {.listen = o->listen,
@@ -346,6 +363,7 @@ out:
     if (bg_started) {
         atomic_store(&bg.stop, 1);
         pthread_join(bg_thread, NULL);
+        pthread_join(keys_thread, NULL);
     }
     if (view) view_flush_touches(view);
     view_free(view);

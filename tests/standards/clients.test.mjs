@@ -402,7 +402,7 @@ describe('OAuth standards with openid-client and jose', () => {
 describe('signing-key rotation (keygate keys rotate) seen by jose and openid-client', () => {
   let srv;
   let boot;
-  const MAX_AGE = 2; // --jwks-max-age: a new key signs MAX_AGE + 2 s after it is published
+  const MAX_AGE = 2; // --jwks-max-age: a new key signs MAX_AGE + 5 s after it is published
   before(async () => {
     srv = await startServer({ args: ['--jwks-max-age', String(MAX_AGE)] });
     boot = await bootstrap(srv, 'rotation');
@@ -430,14 +430,14 @@ describe('signing-key rotation (keygate keys rotate) seen by jose and openid-cli
     // carries a kid of that copy.  Later the new kid signs.
     let newTok = null;
     const t0 = Date.now();
-    for (let i = 0; i < 200 && Date.now() - t0 < 10000 && !newTok; i++) {
+    for (let i = 0; i < 300 && Date.now() - t0 < 15000 && !newTok; i++) {
       const t = (await client.clientCredentialsGrant(cfg)).access_token;
       const kid = decodeJwt(t).header.kid;
       if (Date.now() < cachedUntil) assert.ok(cached.includes(kid), `a token signed with ${kid} while a cached JWKS without it was valid`);
       if (kid !== oldKid) newTok = t;
       else await sleep(100);
     }
-    assert.ok(newTok, 'new access tokens still carry the old kid 10 s after keys rotate');
+    assert.ok(newTok, 'new access tokens still carry the old kid 15 s after keys rotate');
     assert.ok(Date.now() - t0 >= MAX_AGE * 1000, 'the new key signed before the JWKS max-age had passed');
     const newKid = decodeJwt(newTok).header.kid;
 
@@ -485,7 +485,7 @@ describe('signing algorithms: --signing-alg and keygate keys rotate --alg, seen 
   /* Access tokens until one has header alg `alg` (bounded); returns it, or null. */
   const tokenWithAlg = async (alg) => {
     const t0 = Date.now();
-    for (let i = 0; i < 100 && Date.now() - t0 < 8000; i++) {
+    for (let i = 0; i < 150 && Date.now() - t0 < 12000; i++) {
       const t = await token();
       if (decodeJwt(t).header.alg === alg) return t;
       await sleep(100);
@@ -531,7 +531,7 @@ describe('signing algorithms: --signing-alg and keygate keys rotate --alg, seen 
     assert.deepEqual(meta.access_token_signing_alg_values_supported, ['RS256', 'ES256']);
 
     const esTok = await tokenWithAlg('ES256');
-    assert.ok(esTok, 'no ES256 token within 8 s of the rotation');
+    assert.ok(esTok, 'no ES256 token within 12 s of the rotation');
     const JWKS = jose.createRemoteJWKSet(new URL(`${srv.base}/.well-known/jwks.json`));
     const opts = { issuer: srv.base, audience: srv.base, typ: 'at+jwt', algorithms: ['RS256', 'ES256'] };
     assert.equal((await jose.jwtVerify(esTok, JWKS, opts)).protectedHeader.kid, ec.kid);
@@ -551,7 +551,7 @@ describe('signing algorithms: --signing-alg and keygate keys rotate --alg, seen 
     assert.deepEqual((await get('/.well-known/jwks.json')).keys.map((k) => k.alg), ['ES256', 'EdDSA', 'RS256']);
     assert.equal(decodeJwt(await token()).header.alg, 'ES256', 'the new EdDSA key signed at once');
     assert.match(srv.stderr, /made a new EdDSA key/);
-    assert.ok(await tokenWithAlg('EdDSA'), 'no EdDSA token within 8 s of the restart');
+    assert.ok(await tokenWithAlg('EdDSA'), 'no EdDSA token within 12 s of the restart');
     // the same flag again: no further key
     await srv.stop();
     srv = await startServer({ dir, args: ['--signing-alg', 'EdDSA', '--jwks-max-age', String(MAX_AGE)] });

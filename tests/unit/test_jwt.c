@@ -30,7 +30,7 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     f->alg = *state ? *(const enum keys_alg *)*state : KEYS_EDDSA;
     strcpy(f->dir, "/tmp/kg-jwt-XXXXXX");
-    struct keys_opts o = {.alg = (int)f->alg, .publish_s = 0};
+    struct keys_opts o = {.alg = (int)f->alg, .publish_ms = 2000};
     if (!mkdtemp(f->dir) || keys_open(f->dir, &o, &f->k) != KG_OK) return -1;
     *state = f;
     return 0;
@@ -244,8 +244,8 @@ static void signer_kid(struct keys *k, char kid[KG_KID_MAX + 1])
     keys_signer(k, kid, &alg);
 }
 
-/* A new key is published at once and signs only once it has been published for the JWKS
- * cache lifetime (here 0 s + the 2 s margin for other servers); the old one stays published
+/* A new key is published at once and signs only once it has been published for publish_ms
+ * (the JWKS cache lifetime + KEYS_SPREAD_MS; 2 s here); the old one stays published
  * until its tokens have expired, then the key files are forgotten. */
 static void test_rotation(void **state)
 {
@@ -296,15 +296,19 @@ static void test_rotation(void **state)
     assert_int_equal(jwt_verify(other, before, strlen(before), c.iss, c.aud, 1000100, &out), KG_UNAUTHENTICATED);
     assert_int_equal(jwt_verify(other, after, strlen(after), c.iss, c.aud, 1000100, &out), KG_OK);
     keys_free(other);
-    /* ...and two days later the next rotation removes its file */
+    /* ...and three days later (the longest JWKS max-age and token lifetime, and a day) the
+     * next rotation removes its file */
     char p[128], kid2[KG_KID_MAX + 1];
     snprintf(p, sizeof p, "%s/signing.key", f->dir);
     assert_int_equal(access(p, F_OK), 0);
     age_key(f->dir, kid1, 86400000LL);
     assert_int_equal(keys_rotate(f->dir, -1, kid2), KG_OK);
+    assert_int_equal(access(p, F_OK), 0); /* two days: kept */
+    age_key(f->dir, kid1, 86400000LL);
+    assert_int_equal(keys_rotate(f->dir, -1, kid2), KG_OK);
     assert_int_equal(access(p, F_OK), -1);
     assert_int_equal(keys_open(f->dir, NULL, &other), KG_OK);
-    assert_int_equal(keys_published(other, pub, 4), 2); /* kid1, which signs, and kid2 */
+    assert_int_equal(keys_published(other, pub, 4), 3); /* kid1, which signs, and the two new ones */
     signer_kid(other, now_kid);
     assert_string_equal(now_kid, kid1);
     keys_free(other);
@@ -318,7 +322,7 @@ static void test_algorithm_change(void **state)
 {
     struct fx *f = *state;
     enum keys_alg want = f->alg == KEYS_EDDSA ? KEYS_RS256 : KEYS_EDDSA, alg;
-    struct keys_opts o = {.alg = (int)want, .publish_s = 0};
+    struct keys_opts o = {.alg = (int)want, .publish_ms = 2000};
     struct keys *a = NULL, *b = NULL;
     struct keys_pub pub[4];
     char kid0[KG_KID_MAX + 1], kid[KG_KID_MAX + 1];
@@ -336,6 +340,52 @@ static void test_algorithm_change(void **state)
     assert_int_equal(keys_rotate(f->dir, (int)f->alg, kid), KG_OK);
     assert_int_equal(keys_refresh(f->k, 600), KG_OK);
     assert_int_equal(keys_published(f->k, pub, 4), 3);
+}
+
+/* A key file copied in place (created empty, then written: the directory does not change)
+ * is published once complete. */
+static void test_copied_in_place(void **state)
+{
+    struct fx *f = *state;
+    char other[64] = "/tmp/kg-jwt-XXXXXX", kid[KG_KID_MAX + 1], cmd[512];
+    struct keys_pub pub[4];
+    assert_non_null(mkdtemp(other));
+    struct keys *o = NULL;
+    assert_int_equal(keys_open(other, NULL, &o), KG_OK);
+    keys_free(o);
+    assert_int_equal(keys_rotate(other, -1, kid), KG_OK);
+    snprintf(cmd, sizeof cmd, "cd %s && f=$(ls key-*-%s.key) && : > %s/$f", other, kid, f->dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(keys_refresh(f->k, 600), KG_OK);
+    assert_int_equal(keys_published(f->k, pub, 4), 1); /* empty: not a key yet */
+    snprintf(cmd, sizeof cmd, "cd %s && f=$(ls key-*-%s.key) && cat $f >> %s/$f && rm -rf %s", other, kid,
+             f->dir, other);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(keys_refresh(f->k, 600), KG_OK);
+    assert_int_equal(keys_published(f->k, pub, 4), 2);
+    assert_string_equal(pub[1].kid, kid);
+}
+
+/* With more key files than are considered (64), the newest are the ones loaded. */
+static void test_many_rotations(void **state)
+{
+    struct fx *f = *state;
+    char kid[KG_KID_MAX + 1], cmd[256];
+    struct keys_pub pub[KEYS_MAX];
+    for (int i = 0; i < 70; i++) {
+        assert_int_equal(keys_rotate(f->dir, -1, kid), KG_OK);
+        /* a distinct, increasing time in each name: as rotations a millisecond apart */
+        snprintf(cmd, sizeof cmd, "cd %s && f=$(ls key-*-%s.key) && mv $f key-%d-%s.key", f->dir, kid,
+                 1000000 + i, kid);
+        assert_int_equal(system(cmd), 0);
+    }
+    struct keys *k = NULL;
+    assert_int_equal(keys_open(f->dir, NULL, &k), KG_OK);
+    size_t n = keys_published(k, pub, KEYS_MAX);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) found |= strcmp(pub[i].kid, kid) == 0;
+    assert_true(found);
+    keys_free(k);
 }
 
 /* Key files written by keygate before rotations waited (retired-<ms>-<kid>.key) still load. */
@@ -376,6 +426,8 @@ int main(void)
         EACH_ALG(test_rotation),
         EACH_ALG(test_algorithm_change),
         cmocka_unit_test_setup_teardown(test_old_retired_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copied_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_rotations, setup, teardown),
     };
     return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);
 }
