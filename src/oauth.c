@@ -197,7 +197,7 @@ void oauth_introspect(struct call *c)
     char id[KG_CLIENT_ID_LEN + 1];
     memset(&f, 0, sizeof f);
     if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt)) goto out;
-    if (!view_allows(a->view, (const kg_role_id *)&vt.role_id, 1, "Introspect")) {
+    if (!view_allows(a->view, (const kg_role_id *)&vt.role_id, 1, PRIV_INTROSPECT)) {
         reply_oauth_error(c->req, KG_FORBIDDEN, NULL, "the client's role lacks the Introspect privilege");
         goto out;
     }

@@ -210,8 +210,8 @@ void pane_session(struct call *c)
                json_pack("{s:s, s:s, s:s, s:I, s:o, s:{s:b, s:b, s:b, s:b}}", "userId", u.user_id,
                          "email", u.email, "csrfToken", c->csrf, "idleTimeoutSeconds",
                          (json_int_t)sessions_idle_seconds(a->sessions), "activeRoles", roles,
-                         "privileges", "ManageSecurity", view_allows(a->view, h, hn, "ManageSecurity"),
-                         "CreateRole", view_allows(a->view, h, hn, "CreateRole"), "CreateUser",
-                         view_allows(a->view, h, hn, "CreateUser"), "ViewAuditLog",
-                         view_allows(a->view, h, hn, "ViewAuditLog")));
+                         "privileges", PRIV_MANAGE_SECURITY, view_allows(a->view, h, hn, PRIV_MANAGE_SECURITY),
+                         PRIV_CREATE_ROLE, view_allows(a->view, h, hn, PRIV_CREATE_ROLE), PRIV_CREATE_USER,
+                         view_allows(a->view, h, hn, PRIV_CREATE_USER), PRIV_VIEW_AUDIT_LOG,
+                         view_allows(a->view, h, hn, PRIV_VIEW_AUDIT_LOG)));
 }

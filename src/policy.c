@@ -13,7 +13,7 @@
  * Layout: character classes, error messages, the dictionary, parsing, loading, matching.
  */
 #include "policy.h"
-#include "service.h"
+#include "privilege.h"
 #include "util.h"
 
 #include <assert.h>
@@ -144,17 +144,6 @@ static int dot_segment(const char *seg, size_t len)
     while (n < len && seg[n] != ';')
         n++;
     return (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
-}
-
-/* The privilege names keygate grants are service.c's to define: one rule for both. */
-static int privilege_valid(const char *s, size_t n)
-{
-    char name[KG_PRIV_MAX + 1];
-    /* a NUL would cut the name short: "ManageSecurity\0junk" (found by fuzzing) */
-    if (n == 0 || n > KG_PRIV_MAX || memchr(s, '\0', n)) return 0;
-    memcpy(name, s, n);
-    name[n] = '\0';
-    return service_privilege_valid(name);
 }
 
 /* ---- error messages --------------------------------------------------------------------- */
@@ -412,7 +401,7 @@ static kg_err parse_line(struct builder *b, const char *s, size_t n, unsigned lo
     memset(&r, 0, sizeof r);
     kg_err rc = add_pattern(b, &r, tok[1], tlen[1], line, err, err_size);
     if (rc != KG_OK) return rc; /* segments already appended die with the whole policy */
-    if (!privilege_valid(tok[2], tlen[2])) {
+    if (!privilege_valid_n(tok[2], tlen[2])) {
         quote(q, sizeof q, tok[2], tlen[2]);
         set_err(err, err_size, "line %lu: unknown privilege '%s'", line, q);
         return KG_INVALID;

@@ -15,9 +15,9 @@
 //                                                     so /admin, /admin/ and /admin/a/b
 //
 // METHOD is an upper-case token [A-Z]{1,16} or ANY.  PATH-PATTERN starts with '/'; other
-// segments match literally and case-sensitively.  PRIVILEGE is an account privilege
-// (ManageSecurity, CreateRole, CreateUser, ViewAuditLog, Introspect) or a custom name
-// [a-z][a-z0-9_.:-]{0,63}.  The first matching rule wins; no match means deny.
+// segments match literally and case-sensitively.  PRIVILEGE is a name privilege.h accepts:
+// an account privilege (ManageSecurity, CreateRole, CreateUser, ViewAuditLog, Introspect) or
+// a custom name [a-z][a-z0-9_.:-]{0,63}.  The first matching rule wins; no match means deny.
 #ifndef KG_POLICY_H
 #define KG_POLICY_H
 

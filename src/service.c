@@ -17,10 +17,8 @@
 #include "audit.h"
 #include "ids.h"
 #include "log.h"
+#include "privilege.h"
 #include "util.h"
-
-static const char *const account_privileges[] = {"ManageSecurity", "CreateRole", "CreateUser",
-                                                 "ViewAuditLog", "Introspect"};
 
 int service_role_name_valid(const char *s)
 {
@@ -34,15 +32,7 @@ int service_role_name_valid(const char *s)
 
 int service_privilege_valid(const char *s)
 {
-    for (size_t i = 0; i < KG_ARRAY_LEN(account_privileges); i++)
-        if (strcmp(s, account_privileges[i]) == 0) return 1;
-    size_t n = strnlen(s, KG_PRIV_MAX + 1);
-    if (n == 0 || n > KG_PRIV_MAX || !(s[0] >= 'a' && s[0] <= 'z')) return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              strchr("_.:-", s[i])))
-            return 0;
-    return 1;
+    return privilege_valid(s);
 }
 
 int service_email_valid(const char *s)
@@ -363,15 +353,12 @@ static kg_err privilege_args(struct app *a, const struct actor *who, const char 
     kg_err rc = changeable_role(a, who, role_id, 1, &r, why);
     if (rc) return rc;
     memset(p, 0, sizeof *p);
-    if (strcmp(kind, "Allow") == 0) p->kind = KG_ALLOW;
-    else if (strcmp(kind, "Deny") == 0) p->kind = KG_DENY;
-    else {
-        *why = "grantKind must be Allow or Deny";
+    if (privilege_kind_parse(kind, &p->kind) != KG_OK) {
+        *why = "grantKind must be " PRIV_GRANT_ALLOW " or " PRIV_GRANT_DENY;
         return KG_INVALID;
     }
-    if (!service_privilege_valid(privilege)) {
-        *why = "privilege must be an account privilege (ManageSecurity, CreateRole, CreateUser, "
-               "ViewAuditLog, Introspect) or a name matching [a-z][a-z0-9_.:-]{0,63}";
+    if (!privilege_valid(privilege)) {
+        *why = "privilege must be " PRIVILEGE_NAME_RULE;
         return KG_INVALID;
     }
     memcpy(p->role_id, r.role_id, sizeof p->role_id);

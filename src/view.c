@@ -1,10 +1,10 @@
 /*
- * view.c — in-memory tokens (open-addressing hash table over a record array) and roles
- * (a table rebuilt whole whenever roles change, with each role's closure and effective
- * privileges precomputed, so that a check is two binary searches).
+ * view.c — in-memory tokens (open-addressing hash table over a record array) and roles (a
+ * role graph, rolegraph.h, rebuilt whole from the store whenever roles change and swapped in).
  *
- * Layout: role table (build, queries), token table (insert, lookup), sync, public calls.
- * Locking: `lock` (rwlock) guards both tables; readers copy out and never do I/O under it.
+ * Layout: loading the role graph, token table (insert, lookup), sync, public calls.
+ * Locking: `lock` (rwlock) guards the token table and the role graph pointer; readers copy
+ * out and never do I/O under it.
  * `sync_lock` serialises view_sync() and view_flush_touches() against themselves.
  */
 #include "view.h"
@@ -16,129 +16,18 @@
 
 #include "ids.h"
 #include "log.h"
+#include "rolegraph.h"
 #include "util.h"
 
-/* ---- role table ---------------------------------------------------------------------- */
+/* ---- loading the role graph --------------------------------------------------------------- */
 
-struct eff_priv {
-    const char *name; /* borrowed from the table's privilege rows */
-    int deny;
-};
-
-struct vrole {
-    kg_role_id id;
-    char name[KG_ROLE_NAME_MAX + 1];
-    size_t *closure; /* indices of the role and all roles granted to it, plus public, sorted */
-    size_t nclosure;
-    struct eff_priv *eff; /* privileges of the closure, by name; deny wins */
-    size_t neff;
-    int admin; /* accountadmin is in the closure */
-};
-
-struct roletab {
-    struct vrole *roles; /* sorted by id */
-    size_t n;
-    struct kg_privilege *privs; /* owns the privilege names */
-    size_t nprivs;
-    long pub; /* index of `public`, -1 if absent */
-};
-
-static void roletab_free(struct roletab *t)
+/* Reads every role and privilege from the store into a new role graph.  Caller owns *out. */
+static kg_err roles_load(struct store *st, struct rolegraph **out)
 {
-    if (!t) return;
-    for (size_t i = 0; i < t->n; i++) {
-        free(t->roles[i].closure);
-        free(t->roles[i].eff);
-    }
-    free(t->roles);
-    free(t->privs);
-    free(t);
-}
-
-static int role_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct vrole *)a)->id, ((const struct vrole *)b)->id);
-}
-
-static long role_index(const struct roletab *t, const char *id)
-{
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(id, t->roles[mid].id);
-        if (c == 0) return (long)mid;
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
-    }
-    return -1;
-}
-
-static int size_cmp(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int eff_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct eff_priv *)a)->name, ((const struct eff_priv *)b)->name);
-}
-
-/* Builds the closure and effective privileges of role i (graph in `adj`). */
-static kg_err role_derive(struct roletab *t, size_t i, size_t **adj, size_t *nadj, long pub,
-                          unsigned char *seen, size_t *stack)
-{
-    struct vrole *r = &t->roles[i];
-    size_t top = 0, n = 0;
-    memset(seen, 0, t->n);
-    stack[top++] = i;
-    if (pub >= 0) stack[top++] = (size_t)pub;
-    if (!(r->closure = malloc(t->n * sizeof *r->closure))) return KG_ENOMEM;
-    while (top) {
-        size_t x = stack[--top];
-        if (seen[x]) continue;
-        seen[x] = 1;
-        r->closure[n++] = x;
-        for (size_t k = 0; k < nadj[x]; k++)
-            if (!seen[adj[x][k]]) stack[top++] = adj[x][k];
-    }
-    qsort(r->closure, n, sizeof *r->closure, size_cmp);
-    r->nclosure = n;
-
-    size_t ne = 0;
-    for (size_t p = 0; p < t->nprivs; p++) {
-        long owner = role_index(t, t->privs[p].role_id);
-        if (owner >= 0 && seen[owner]) ne++;
-    }
-    if (ne && !(r->eff = malloc(ne * sizeof *r->eff))) return KG_ENOMEM;
-    ne = 0;
-    for (size_t p = 0; p < t->nprivs; p++) {
-        long owner = role_index(t, t->privs[p].role_id);
-        if (owner >= 0 && seen[owner])
-            r->eff[ne++] = (struct eff_priv){t->privs[p].name, t->privs[p].kind == KG_DENY};
-    }
-    if (ne) qsort(r->eff, ne, sizeof *r->eff, eff_cmp);
-    size_t w = 0; /* merge duplicates: deny wins */
-    for (size_t k = 0; k < ne; k++) {
-        if (w && strcmp(r->eff[w - 1].name, r->eff[k].name) == 0) r->eff[w - 1].deny |= r->eff[k].deny;
-        else r->eff[w++] = r->eff[k];
-    }
-    r->neff = w;
-    for (size_t k = 0; k < n; k++)
-        if (strcmp(t->roles[r->closure[k]].name, KG_ROLE_ACCOUNTADMIN) == 0) r->admin = 1;
-    return KG_OK;
-}
-
-/* Reads every role and privilege from the store into a new table.  Caller owns *out. */
-static kg_err roletab_load(struct store *st, struct roletab **out)
-{
-    kg_err rc = KG_ENOMEM;
+    kg_err rc;
     struct kg_role *all = NULL, *page = NULL;
-    size_t nall = 0, n = 0;
-    size_t **adj = NULL, *nadj = NULL, *stack = NULL;
-    unsigned char *seen = NULL;
-    struct roletab *t = calloc(1, sizeof *t);
-    if (!t) return KG_ENOMEM;
+    struct kg_privilege *privs = NULL;
+    size_t nall = 0, n = 0, nprivs = 0;
 
     int64_t after = 0;
     for (;;) {
@@ -158,59 +47,13 @@ static kg_err roletab_load(struct store *st, struct roletab **out)
         page = NULL;
         if (n < 1000) break;
     }
-    if ((rc = store_privilege_list(st, NULL, &t->privs, &t->nprivs)) != KG_OK) goto out;
-
-    rc = KG_ENOMEM;
-    if (nall && !(t->roles = calloc(nall, sizeof *t->roles))) goto out;
-    t->n = nall;
-    for (size_t i = 0; i < nall; i++) {
-        memcpy(t->roles[i].id, all[i].role_id, sizeof t->roles[i].id);
-        memcpy(t->roles[i].name, all[i].role_name, sizeof t->roles[i].name);
-    }
-    if (t->n) qsort(t->roles, t->n, sizeof *t->roles, role_cmp);
-
-    if (!(adj = calloc(nall + 1, sizeof *adj)) || !(nadj = calloc(nall + 1, sizeof *nadj)) ||
-        !(seen = calloc(nall + 1, 1)) ||
-        !(stack = malloc((nall * (KG_GRANTS_MAX + 1) + 2) * sizeof *stack)))
-        goto out;
-    for (size_t i = 0; i < nall; i++) {
-        long x = role_index(t, all[i].role_id);
-        if (!(adj[x] = malloc((all[i].ngranted + 1) * sizeof **adj))) goto out;
-        for (size_t k = 0; k < all[i].ngranted; k++) {
-            long g = role_index(t, all[i].granted[k]);
-            if (g >= 0) adj[x][nadj[x]++] = (size_t)g;
-        }
-    }
-    long pub = -1;
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->roles[i].name, KG_ROLE_PUBLIC) == 0) pub = (long)i;
-    t->pub = pub;
-    for (size_t i = 0; i < t->n; i++)
-        if ((rc = role_derive(t, i, adj, nadj, pub, seen, stack)) != KG_OK) goto out;
-    *out = t;
-    t = NULL;
-    rc = KG_OK;
+    if ((rc = store_privilege_list(st, NULL, &privs, &nprivs)) != KG_OK) goto out;
+    rc = rolegraph_new(all, nall, privs, nprivs, out);
 out:
-    if (adj)
-        for (size_t i = 0; i < nall; i++) free(adj[i]);
-    free(adj);
-    free(nadj);
-    free(seen);
-    free(stack);
     free(all);
     free(page);
-    roletab_free(t);
+    free(privs);
     return rc;
-}
-
-/* Effective verdict of one role for a privilege: 1 allow, -1 deny, 0 silent.  A closure
- * holding accountadmin allows everything: no Deny (on public, say) can lock admins out. */
-static int role_verdict(const struct vrole *r, const char *priv)
-{
-    if (r->admin) return 1;
-    struct eff_priv key = {priv, 0};
-    const struct eff_priv *e = r->eff ? bsearch(&key, r->eff, r->neff, sizeof *r->eff, eff_cmp) : NULL;
-    return e ? (e->deny ? -1 : 1) : 0;
 }
 
 /* ---- token table --------------------------------------------------------------------- */
@@ -243,7 +86,7 @@ struct view {
     size_t njtis, jti_slots;
     pthread_rwlock_t lock;
     pthread_mutex_t sync_lock;
-    struct roletab *roles;
+    struct rolegraph *roles;
     struct vtok *toks;
     size_t ntoks, captoks;
     struct vslot *slots;
@@ -446,10 +289,10 @@ kg_err view_sync(struct view *v)
 {
     kg_err rc;
     int64_t dv, rv;
-    struct roletab *fresh = NULL;
+    struct rolegraph *fresh = NULL;
     pthread_mutex_lock(&v->sync_lock);
     if ((rc = store_version(v->st, &dv, &rv)) != KG_OK || dv == v->data_ver) goto out;
-    if (rv != v->roles_ver && (rc = roletab_load(v->st, &fresh)) != KG_OK) goto out;
+    if (rv != v->roles_ver && (rc = roles_load(v->st, &fresh)) != KG_OK) goto out;
     rc = v->data_ver == 0 && v->ntoks == 0 ? load_all(v)
                                             : store_token_changes(v->st, v->data_ver, apply_change, v);
     if (rc != KG_OK) goto out;
@@ -458,7 +301,7 @@ kg_err view_sync(struct view *v)
 
     pthread_rwlock_wrlock(&v->lock);
     if (fresh) {
-        struct roletab *old = v->roles;
+        struct rolegraph *old = v->roles;
         v->roles = fresh;
         fresh = old; /* freed below, outside the lock */
     }
@@ -469,7 +312,7 @@ kg_err view_sync(struct view *v)
     }
 out:
     pthread_mutex_unlock(&v->sync_lock);
-    roletab_free(fresh);
+    rolegraph_free(fresh);
     if (rc != KG_OK) KG_LOG(LOG_WARNING, "view sync failed: %s", kg_err_name(rc));
     return rc;
 }
@@ -483,8 +326,7 @@ kg_err view_new(struct store *st, struct view **out)
     pthread_rwlock_init(&v->lock, NULL);
     pthread_mutex_init(&v->sync_lock, NULL);
     kg_err rc = KG_ENOMEM;
-    if (!(v->roles = calloc(1, sizeof *v->roles))) goto fail;
-    v->roles->pub = -1;
+    if ((rc = rolegraph_new(NULL, 0, NULL, 0, &v->roles)) != KG_OK) goto fail;
     /* first sync: since -1 would miss nothing, but ask for everything explicitly */
     v->data_ver = 0;
     v->roles_ver = -1;
@@ -499,7 +341,7 @@ fail:
 void view_free(struct view *v)
 {
     if (!v) return;
-    roletab_free(v->roles);
+    rolegraph_free(v->roles);
     free(v->toks);
     free(v->slots);
     free(v->jtis);
@@ -587,61 +429,18 @@ kg_err view_flush_touches(struct view *v)
 
 /* ---- roles --------------------------------------------------------------------------- */
 
-/* Verdict of the active role set of `holders` (then public) for one privilege: sets
- * *allow / *deny when some role in the set allows / denies it.  Returns 1 when the set holds
- * accountadmin (which allows everything).  Caller holds v->lock. */
-static int set_verdict(const struct roletab *t, const kg_role_id *holders, size_t n,
-                       const char *privilege, int *allow, int *deny)
-{
-    *allow = *deny = 0;
-    for (size_t i = 0; i <= n; i++) { /* the holders, then public */
-        long x = i < n ? role_index(t, holders[i]) : t->pub;
-        if (x < 0) continue;
-        const struct vrole *r = &t->roles[x];
-        if (r->admin) return 1;
-        int verdict = role_verdict(r, privilege);
-        if (verdict < 0) *deny = 1;
-        if (verdict > 0) *allow = 1;
-    }
-    return 0;
-}
-
-/* The privilege rule, written once: a privilege is held when some role in the set allows
- * it and none denies it.  ManageSecurity implies CreateRole and CreateUser, but only when
- * ManageSecurity itself is held, judged over the whole set: a Deny of ManageSecurity anywhere
- * takes away what it implies too (an Allow of CreateRole itself, not denied, still counts). */
 int view_allows(struct view *v, const kg_role_id *holders, size_t n, const char *privilege)
 {
-    int allow, deny, held;
-    int implied = strcmp(privilege, "CreateRole") == 0 || strcmp(privilege, "CreateUser") == 0;
     pthread_rwlock_rdlock(&v->lock);
-    if (set_verdict(v->roles, holders, n, privilege, &allow, &deny)) {
-        held = 1;
-    } else {
-        held = allow && !deny;
-        if (implied && !deny && !held) {
-            int ms_allow, ms_deny;
-            set_verdict(v->roles, holders, n, "ManageSecurity", &ms_allow, &ms_deny);
-            held = ms_allow && !ms_deny;
-        }
-    }
+    int held = rolegraph_allows(v->roles, holders, n, privilege);
     pthread_rwlock_unlock(&v->lock);
     return held;
 }
 
 int view_holds(struct view *v, const kg_role_id *holders, size_t n, const char *role_id)
 {
-    int held = 0;
     pthread_rwlock_rdlock(&v->lock);
-    long target = role_index(v->roles, role_id);
-    for (size_t i = 0; i <= n && target >= 0 && !held; i++) { /* the holders, then public */
-        long x = i < n ? role_index(v->roles, holders[i]) : v->roles->pub;
-        if (x < 0) continue;
-        const struct vrole *r = &v->roles->roles[x];
-        size_t t = (size_t)target;
-        /* accountadmin holds every role as it holds every privilege */
-        held = r->admin || bsearch(&t, r->closure, r->nclosure, sizeof t, size_cmp) != NULL;
-    }
+    int held = rolegraph_holds(v->roles, holders, n, role_id);
     pthread_rwlock_unlock(&v->lock);
     return held;
 }
@@ -650,9 +449,9 @@ kg_err view_role_name(struct view *v, const char *role_id, char out[KG_ROLE_NAME
 {
     kg_err rc = KG_NOTFOUND;
     pthread_rwlock_rdlock(&v->lock);
-    long x = role_index(v->roles, role_id);
-    if (x >= 0) {
-        memcpy(out, v->roles->roles[x].name, KG_ROLE_NAME_MAX + 1);
+    const char *name = rolegraph_role_name(v->roles, role_id);
+    if (name) {
+        memcpy(out, name, KG_ROLE_NAME_MAX + 1);
         rc = KG_OK;
     }
     pthread_rwlock_unlock(&v->lock);
@@ -665,41 +464,35 @@ static int ref_cmp(const void *a, const void *b)
                   ((const struct view_role_ref *)b)->role_name);
 }
 
+struct collect {
+    struct view_role_ref *refs;
+    size_t n;
+};
+
+/* rolegraph_role_fn: appends one role of the set (refs has room for every role). */
+static void collect_role(void *arg, const char *role_id, const char *role_name)
+{
+    struct collect *c = arg;
+    struct view_role_ref *r = &c->refs[c->n++];
+    memcpy(r->role_id, role_id, sizeof r->role_id);
+    memcpy(r->role_name, role_name, sizeof r->role_name);
+}
+
 kg_err view_active_roles(struct view *v, const kg_role_id *holders, size_t n,
                          struct view_role_ref **out, size_t *nout)
 {
-    kg_err rc = KG_OK;
+    kg_err rc = KG_ENOMEM;
+    struct collect c = {NULL, 0};
     pthread_rwlock_rdlock(&v->lock);
-    const struct roletab *t = v->roles;
-    unsigned char *in = calloc(t->n + 1, 1);
-    struct view_role_ref *refs = calloc(t->n + 1, sizeof *refs);
-    size_t k = 0;
-    if (!in || !refs) {
-        rc = KG_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i <= n; i++) { /* the holders, then public */
-        long x = i < n ? role_index(t, holders[i]) : t->pub;
-        if (x < 0) continue;
-        const struct vrole *r = &t->roles[x];
-        if (r->admin) memset(in, 1, t->n);
-        for (size_t c = 0; c < r->nclosure; c++) in[r->closure[c]] = 1;
-    }
-    for (size_t i = 0; i < t->n; i++) {
-        if (!in[i]) continue;
-        memcpy(refs[k].role_id, t->roles[i].id, sizeof refs[k].role_id);
-        memcpy(refs[k].role_name, t->roles[i].name, sizeof refs[k].role_name);
-        k++;
-    }
-out:
+    if ((c.refs = calloc(rolegraph_count(v->roles) + 1, sizeof *c.refs)))
+        rc = rolegraph_active(v->roles, holders, n, collect_role, &c);
     pthread_rwlock_unlock(&v->lock);
-    free(in);
     if (rc != KG_OK) {
-        free(refs);
+        free(c.refs);
         return rc;
     }
-    if (k) qsort(refs, k, sizeof *refs, ref_cmp);
-    *out = refs;
-    *nout = k;
+    if (c.n) qsort(c.refs, c.n, sizeof *c.refs, ref_cmp);
+    *out = c.refs;
+    *nout = c.n;
     return KG_OK;
 }

@@ -7,11 +7,11 @@
  * of other processes such as the CLI); the server calls it after each write and on a timer.
  * Last access times are kept here and written behind by view_flush_touches().
  *
- * Roles: an actor holds some roles directly (a token: one; a user: several).  Its active role
- * set is those, every role granted to them transitively, and `public`.  A privilege is
- * allowed when some role in the set allows it (accountadmin allows every privilege, and
- * ManageSecurity implies CreateRole and CreateUser) and no role in the set denies it.
- * A set that contains accountadmin holds every role and every privilege, whatever denies.
+ * Roles: the role graph of rolegraph.h, rebuilt when roles change, answers the role calls
+ * below: an actor's active role set is the roles it holds directly (a token: one; a user:
+ * several), every role granted to them transitively, and `public`; which privileges a set
+ * holds follows the rule in privilege.h (ManageSecurity implies CreateRole and CreateUser; a
+ * Deny wins); a set that contains accountadmin holds every role and every privilege.
  *
  * Thread safety: every function may be called from any thread.
  */
@@ -20,6 +20,7 @@
 
 #include "err.h"
 #include "model.h"
+#include "privilege.h" /* the privilege names view_allows() is asked about */
 #include "store.h"
 
 struct view;
