@@ -67,8 +67,10 @@ void pane_app_page(struct call *c)
 void pane_asset(struct call *c)
 {
     char name[2 * KG_PARAM_MAX + 2];
-    if (c->params[1][0]) snprintf(name, sizeof name, "%s/%s", c->params[0], c->params[1]);
-    else kg_strcpy(name, sizeof name, c->params[0]);
+    if (c->params[1][0])
+        snprintf(name, sizeof name, "%s/%s", c->params[0], c->params[1]);
+    else
+        kg_strcpy(name, sizeof name, c->params[0]);
     size_t n = strlen(name);
     if (n >= 5 && strcmp(name + n - 5, ".html") == 0) {
         reply_error(c->req, KG_NOTFOUND, "no such file");
