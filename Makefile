@@ -23,7 +23,7 @@ BUILD   ?= $(if $(filter mhd,$(HTTP)),build/mhd,build)
 
 SRC      := $(filter-out $(if $(filter mhd,$(HTTP)),src/http_ev.c,src/http_mhd.c),$(wildcard src/*.c))
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
-WEB      := $(sort $(wildcard web/*))
+WEB      := $(sort $(wildcard web/*.* web/*/*.*))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -34,13 +34,13 @@ all: $(BUILD)/keygate
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-# The web pane, embedded: tools/embed turns web/* into a C table.
+# The web pane, embedded: tools/embed turns web/ (and its folders) into a C table.
 $(BUILD)/embed: tools/embed.c | $(BUILD)/obj
 	$(CC) -O1 -o $@ $<
 
 $(BUILD)/gen/assets_data.c: $(BUILD)/embed $(WEB)
 	mkdir -p $(BUILD)/gen
-	$(BUILD)/embed $@ $(WEB)
+	$(BUILD)/embed $@ web $(WEB)
 
 $(BUILD)/obj/assets_data.o: $(BUILD)/gen/assets_data.c src/assets.h
 	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<

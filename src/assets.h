@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 struct asset {
-    const char *name; /* basename, e.g. "app.js" */
+    const char *name; /* the path below web/, e.g. "app.js" or "lib/api.js" */
     const char *content_type;
     const unsigned char *data;
     size_t len;

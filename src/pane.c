@@ -63,9 +63,14 @@ void pane_app_page(struct call *c)
     send_asset(c, "app.html", "no-store");
 }
 
+/* /assets/NAME or /assets/FOLDER/NAME (a module of the pane's script); never a page. */
 void pane_asset(struct call *c)
 {
-    const char *name = c->params[0];
+    char name[2 * KG_PARAM_MAX + 2];
+    if (c->params[1][0])
+        snprintf(name, sizeof name, "%s/%s", c->params[0], c->params[1]);
+    else
+        kg_strcpy(name, sizeof name, c->params[0]);
     size_t n = strlen(name);
     if (n >= 5 && strcmp(name + n - 5, ".html") == 0) {
         reply_error(c->req, KG_NOTFOUND, "no such file");

@@ -14,6 +14,6 @@ void pane_login(struct call *c);      /* POST /login {"email","password"} */
 void pane_logout(struct call *c);     /* POST /logout (session + CSRF) */
 void pane_session(struct call *c);    /* GET /pane/session */
 void pane_app_page(struct call *c);   /* GET /api-auth-token, /roles, /users */
-void pane_asset(struct call *c);      /* GET /assets/{name} */
+void pane_asset(struct call *c);      /* GET /assets/{name}, /assets/{folder}/{name} */
 
 #endif

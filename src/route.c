@@ -56,6 +56,7 @@ static const struct route routes[] = {
     {"GET", "/users", pane_app_page, AUTH_NONE, NULL},
     {"GET", "/audit-log", pane_app_page, AUTH_NONE, NULL},
     {"GET", "/assets/{}", pane_asset, AUTH_NONE, NULL},
+    {"GET", "/assets/{}/{}", pane_asset, AUTH_NONE, NULL}, /* the pane's modules: lib/, pages/ */
 
     {"GET", V1 "/apiToken", api_token_list, AUTH_API, "ManageSecurity"},
     {"POST", V1 "/apiToken", api_token_create, AUTH_API, "ManageSecurity"},

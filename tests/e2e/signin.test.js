@@ -109,6 +109,26 @@ test('pages: signed out they redirect to /login; signed in they serve; security 
   assert.equal(missing.status, 404);
 });
 
+test('the pane\'s modules: every import app.js reaches is served as JavaScript, signed out too', async () => {
+  const seen = new Set();
+  const todo = ['app.js'];
+  while (todo.length) {
+    const name = todo.shift();
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const r = await fetch(`${srv.base}/assets/${name}`);
+    assert.equal(r.status, 200, `/assets/${name}`);
+    assert.match(r.headers.get('content-type'), /^text\/javascript/, name);
+    assert.equal(r.headers.get('cache-control'), 'no-cache', name);
+    const dir = name.includes('/') ? name.slice(0, name.lastIndexOf('/') + 1) : '';
+    for (const m of (await r.text()).matchAll(/^import [^;]* from '(\.{1,2}\/[^']+)';$/gm))
+      todo.push(new URL(m[1], `http://x/${dir}`).pathname.slice(1));
+  }
+  assert.ok(seen.has('lib/granted-roles.js') && seen.has('pages/users.js'), [...seen].join(' '));
+  for (const p of ['lib/nope.js', 'pages/app.html', 'lib/api.js/x', '..%2Fapp.html'])
+    assert.equal((await fetch(`${srv.base}/assets/${p}`)).status, 404, p);
+});
+
 test('a session idle longer than --session-idle ends', async () => {
   const cookie = cookieOf(await login(srv.base, 'admin@localhost', password));
   assert.equal((await session(srv.base, cookie)).status, 200);
