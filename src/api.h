@@ -5,7 +5,7 @@
 #ifndef KG_API_H
 #define KG_API_H
 
-#include "route.h"
+#include "call.h"
 
 void api_health(struct call *c);
 

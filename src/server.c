@@ -331,7 +331,7 @@ int server_run(const struct server_opts *o)
 
     struct http_config hc = {.listen = o->listen,
                              .threads = o->threads,
-                             .body_max = 64 * 1024,
+                             .body_max = route_body_max(),
                              .max_conns = o->max_conns,
                              .max_conns_per_ip = o->max_conns_per_ip,
                              .header_timeout = o->header_timeout,
