@@ -27,8 +27,9 @@ kg_err app_open(const struct app_opts *o, struct app *a, char *err, size_t err_s
             goto out;
         }
         if (o->gate_headers && (rc = gate_headers_parse(o->gate_headers, &form)) != KG_OK) {
-            snprintf(err, err_size, "--gate-headers is auto, original (nginx, envoy) or forwarded "
-                                    "(traefik, caddy)");
+            snprintf(err, err_size,
+                     "--gate-headers is auto, original (nginx, envoy) or forwarded "
+                     "(traefik, caddy)");
             goto out;
         }
         if (o->trusted_proxy || o->forwarded_header) {

@@ -28,8 +28,8 @@ enum call_form { CALL_FORM_API = 0, CALL_FORM_OAUTH };
 struct call {
     struct app *app;
     struct http_req *req;
-    enum call_form form; /* the route's error form (its table row) */
-    struct actor actor;  /* the authenticated caller (bearer or session routes) */
+    enum call_form form;              /* the route's error form (its table row) */
+    struct actor actor;               /* the authenticated caller (bearer or session routes) */
     char csrf[KG_SESSION_ID_LEN + 1]; /* the session's CSRF token (session callers) */
     char params[2][KG_PARAM_MAX + 1];
 };

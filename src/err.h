@@ -23,7 +23,7 @@ typedef enum kg_err {
     KG_BADMETHOD,    /* the resource exists but not with this method */
     KG_UNIMPLEMENTED, /* a protocol feature keygate does not support (a transfer coding) */
     KG_THROTTLED,    /* too many failures from this source or for this name; retry later */
-    KG_INTERNAL,     /* a bug or an impossible state */
+    KG_INTERNAL,     /* a bug or an impossible state (the last value: err.c's table ends here) */
 } kg_err;
 
 /* A short constant name for logs ("NOTFOUND"); never NULL. */

@@ -131,13 +131,6 @@ static int match(const char *pattern, const char *path, struct call *c)
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
-/* An error found before the handler ran, in the error form of `form`. */
-static void reply_early(struct http_req *req, enum call_form form, kg_err rc, const char *msg)
-{
-    if (form == CALL_FORM_OAUTH) reply_oauth_error(req, rc, NULL, msg);
-    else reply_error(req, rc, msg);
-}
-
 /* Behind a trusted proxy the client is the address its forwarding header names: req->peer
  * becomes that, for throttling, the audit log and the log lines.  Returns -1 for more header
  * lines than PROXY_LINES_MAX: the right-most ones are the ones that count, so none is read
@@ -169,7 +162,7 @@ static void refuse_privilege(struct call *c, const char *privilege)
         snprintf(what, sizeof what, "%s %s needs %s", req->method, path, privilege);
         audit_actor(c->app, &c->actor, "request", c->params[0], KG_FORBIDDEN, what);
     }
-    reply_error(req, KG_FORBIDDEN, msg);
+    call_error(c, KG_FORBIDDEN, msg);
 }
 
 void route_request(struct http_req *req, void *ctx)
@@ -188,7 +181,7 @@ void route_request(struct http_req *req, void *ctx)
     }
     c.form = known ? known->form : CALL_FORM_API;
     if (c.app->proxy && client_address(c.app->proxy, req) != 0) {
-        reply_early(req, c.form, KG_INVALID, "too many forwarding header lines");
+        call_error(&c, KG_INVALID, "too many forwarding header lines");
         return;
     }
     if (!r) {
@@ -200,11 +193,11 @@ void route_request(struct http_req *req, void *ctx)
         return;
     }
     if (req->body_too_big || req->body_len > r->body_max) {
-        reply_early(req, c.form, KG_TOOBIG, "the request body is too large");
+        call_error(&c, KG_TOOBIG, "the request body is too large");
         return;
     }
     if (req->query_repeated && !(r->flags & QUERY_ANY)) {
-        reply_early(req, c.form, KG_INVALID, "a query parameter is repeated (or there are too many)");
+        call_error(&c, KG_INVALID, "a query parameter is repeated (or there are too many)");
         return;
     }
     if (r->auth == AUTH_SESSION && session_or_reply(&c) != 0) return;
