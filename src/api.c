@@ -1,7 +1,7 @@
 /*
  * api.c — REST handlers under /public/api/v1/: API tokens, roles and privileges, users.
  *
- * Each handler parses with the route.h helpers, calls service.c for changes or the store for
+ * Each handler parses with the call.h helpers, calls service.c for changes or the store for
  * reads, and renders with render.c.  Layout: shared lookups, tokens, roles, users.
  */
 #include "api.h"
@@ -73,7 +73,7 @@ void api_token_list(struct call *c)
     /* Written as text: a jansson tree of 100 tokens, then its dump, was most of this call. */
     char tok[24];
     struct jsonw w;
-    route_page_token(n > size ? ts[size - 1].seq : 0, tok);
+    call_page_token(n > size ? ts[size - 1].seq : 0, tok);
     jsonw_init(&w);
     jsonw_raw(&w, "{\"nextPageToken\":");
     jsonw_str(&w, tok);

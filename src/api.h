@@ -1,11 +1,12 @@
 /*
- * api.h — handlers of the REST API under /public/api/v1/ (api.c).  Each is reached only through the route table in route.c, which has
- * already authenticated the caller and checked the route's privilege.
+ * api.h — handlers of the REST API under /public/api/v1/ (api.c).  Each is reached only
+ * through the route table in route.c, which has already authenticated the caller and checked
+ * the route's privilege and body limit.
  */
 #ifndef KG_API_H
 #define KG_API_H
 
-#include "route.h"
+#include "call.h"
 
 void api_health(struct call *c);
 

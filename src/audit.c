@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "reply.h"
 #include "util.h"
 
 /* Copies src into dst, cut at a UTF-8 character boundary if it does not fit. */
@@ -30,7 +29,7 @@ static void fill(struct kg_audit *e, const char *actor, const char *address, con
     put(e->address, sizeof e->address, address && address[0] ? address : "local");
     put(e->action, sizeof e->action, action);
     put(e->target, sizeof e->target, target);
-    put(e->outcome, sizeof e->outcome, rc == KG_OK ? "OK" : reply_status_name(rc));
+    put(e->outcome, sizeof e->outcome, rc == KG_OK ? "OK" : kg_err_status(rc));
     put(e->detail, sizeof e->detail, detail);
 }
 

@@ -310,7 +310,6 @@ int cli_run(int argc, char **argv, const char *db, const char *keys_dir)
     struct args g;
     struct app a;
     int status;
-    kg_err rc;
     if (argc < 2 || parse(argc, argv, &g) != 0) {
         cli_usage();
         return 2;
@@ -319,11 +318,11 @@ int cli_run(int argc, char **argv, const char *db, const char *keys_dir)
         cli_usage();
         return 0;
     }
-    memset(&a, 0, sizeof a);
-    if ((rc = store_open(db, &a.st)) != KG_OK) return fail("open database", rc, db);
-    if ((rc = keys_open(keys_dir, NULL, &a.keys)) != KG_OK) {
-        store_free(a.st);
-        return fail("open keys", rc, keys_dir);
+    struct app_opts ao = {.db = db, .keys_dir = keys_dir};
+    char err[512];
+    if (app_open(&ao, &a, err, sizeof err) != KG_OK) {
+        fprintf(stderr, "keygate: %s\n", err);
+        return 1;
     }
     if (strcmp(argv[0], "keys") == 0) status = keys_cmd(keys_dir, argv[1], &g);
     else if (strcmp(argv[0], "token") == 0) status = token_cmd(&a, argv[1], &g);
@@ -333,7 +332,6 @@ int cli_run(int argc, char **argv, const char *db, const char *keys_dir)
         cli_usage();
         status = 2;
     }
-    keys_free(a.keys);
-    store_free(a.st);
+    app_close(&a);
     return status;
 }

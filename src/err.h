@@ -1,8 +1,9 @@
 /*
  * err.h — keygate's one result type.
  *
- * Every fallible function returns a kg_err; outputs go through pointers. The mapping of a
- * kg_err to an HTTP status, a JSON error body or an OAuth error lives only in reply.c.
+ * Every fallible function returns a kg_err; outputs go through pointers.  What a kg_err is
+ * called (in logs, as an HTTP status, a REST API status name, an OAuth error) is one table,
+ * in err.c; reply.c turns it into answers.
  */
 #ifndef KG_ERR_H
 #define KG_ERR_H
@@ -20,10 +21,19 @@ typedef enum kg_err {
     KG_UNAVAILABLE,  /* storage busy or unreachable; retry later */
     KG_IO,           /* storage or file error */
     KG_BADMETHOD,    /* the resource exists but not with this method */
-    KG_INTERNAL,     /* a bug or an impossible state */
+    KG_UNIMPLEMENTED, /* a protocol feature keygate does not support (a transfer coding) */
+    KG_THROTTLED,    /* too many failures from this source or for this name; retry later */
+    KG_INTERNAL,     /* a bug or an impossible state (the last value: err.c's table ends here) */
 } kg_err;
 
 /* A short constant name for logs ("NOTFOUND"); never NULL. */
 const char *kg_err_name(kg_err rc);
+/* The HTTP status rc answers (200 for KG_OK); a value outside the enum is KG_INTERNAL's. */
+int kg_err_http(kg_err rc);
+/* The REST API's status name of rc ("NOT_FOUND"; "OK" for KG_OK): error bodies and the
+ * audit log's outcome. */
+const char *kg_err_status(kg_err rc);
+/* The RFC 6749 §5.2 error code of rc ("invalid_request"); NULL for KG_OK. */
+const char *kg_err_oauth(kg_err rc);
 
 #endif

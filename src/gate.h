@@ -8,7 +8,7 @@
 #define KG_GATE_H
 
 #include "err.h"
-#include "route.h"
+#include "call.h"
 
 struct gate;
 

@@ -379,13 +379,10 @@ static const char *reason(int status)
     }
 }
 
-/* On every answer: the pane's pages are only ever same-origin and never framed. */
-static const char security_headers[] =
-    "X-Content-Type-Options: nosniff\r\n"
-    "Content-Security-Policy: " HTTP_CSP "\r\n"
-    "X-Frame-Options: DENY\r\n"
-    "Referrer-Policy: no-referrer\r\n";
-static const char hsts_header[] = "Strict-Transport-Security: max-age=31536000\r\n";
+/* keygate's own headers (http_int.h), as one piece of text. */
+#define HEADER_LINE(name, value) name ": " value "\r\n"
+static const char security_headers[] = HTTP_OWN_HEADERS(HEADER_LINE);
+static const char hsts_header[] = HEADER_LINE(HTTP_HSTS_NAME, HTTP_HSTS_VALUE);
 
 static int out_reserve(struct conn *c, size_t more)
 {
@@ -503,17 +500,14 @@ static void log_refused(const struct conn *c, int status, const char *msg)
  * /oauth/) and closes the connection after it. */
 static void refuse(struct conn *c, int status, const char *msg)
 {
-    const char *name = status == 501 ? "UNIMPLEMENTED" : "INVALID_ARGUMENT";
     char body[320];
     int oauth = c->have_url && c->url_len >= 7 && memcmp(c->in + c->url, "/oauth/", 7) == 0;
-    int n = oauth ? snprintf(body, sizeof body, "{\"error\":\"invalid_request\",\"error_description\":\"%s\"}", msg)
-                  : snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\",\"status\":\"%s\"}", status, msg, name);
-    if (n < 0 || (size_t)n >= sizeof body) n = 0;
+    size_t n = http_error_body(body, sizeof body, status, msg, oauth);
     static const char *const no_store[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
     log_refused(c, status, msg);
     c->close_after = 1;
     c->is_head = 0;
-    queue_response(c, status, "application/json", body, (size_t)n, no_store);
+    queue_response(c, status, "application/json", body, n, no_store);
 }
 
 /* ---- parsing and dispatch ------------------------------------------------------------------ */
@@ -768,11 +762,11 @@ static void dispatch(struct conn *c)
     memcpy(req.peer, c->peer, sizeof req.peer);
     s->handler(&req, s->ctx);
     if (!req.replied) {
-        static const char msg[] = "{\"code\":500,\"message\":\"no response\",\"status\":\"INTERNAL\"}";
-        char path[160];
+        char path[160], body[96];
+        size_t n = http_error_body(body, sizeof body, 500, "no response", 0);
         kg_log_clean(url, path, sizeof path);
         KG_LOG_REQ(LOG_ERR, req.id, "%s %s: handler sent no response", req.method, path);
-        http_reply(&req, 500, "application/json", msg, sizeof msg - 1, NULL);
+        http_reply(&req, 500, "application/json", body, n, NULL);
     }
     if (c->body_len) explicit_bzero(c->body, c->body_len); /* a body may hold a client secret */
     c->body_len = 0;

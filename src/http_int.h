@@ -6,12 +6,30 @@
 #define KG_HTTP_INT_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 /* The Content-Security-Policy of every answer: the pane's pages are only ever same-origin and
  * never framed. */
 #define HTTP_CSP                                                                                \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "           \
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/* keygate's own headers, on every answer of either adapter: X(name, value) for each.  With
+ * http_config.hsts, HTTP_HSTS_NAME too. */
+#define HTTP_OWN_HEADERS(X)                                                                     \
+    X("X-Content-Type-Options", "nosniff")                                                      \
+    X("Content-Security-Policy", HTTP_CSP)                                                      \
+    X("X-Frame-Options", "DENY")                                                                \
+    X("Referrer-Policy", "no-referrer")
+#define HTTP_HSTS_NAME "Strict-Transport-Security"
+#define HTTP_HSTS_VALUE "max-age=31536000"
+
+/* The JSON body of an answer the adapter gives itself (a refused request, a handler that sent
+ * none): {"code","message","status"} with the REST API's status name for `status` (err.c's
+ * table: UNIMPLEMENTED for 501, INTERNAL for another 5xx, else INVALID_ARGUMENT), or with
+ * `oauth` the OAuth form {"error":"invalid_request","error_description"}.  msg must need no
+ * JSON escaping.  Returns the length written to buf, 0 when it does not fit. */
+size_t http_error_body(char *buf, size_t size, int status, const char *msg, int oauth);
 
 /* At most HTTP_LOG_PER_SEC lines a second of one kind (a flood would write one a request or a
  * connection); what is held back is counted and reported with the next line in a later

@@ -152,12 +152,10 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     if (!r) return;
     if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     /* On every response: the pane's pages are only ever same-origin and never framed. */
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Content-Security-Policy", HTTP_CSP);
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    if (atomic_load(&hsts))
-        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+#define ADD_HEADER(name, value) MHD_add_response_header(r, name, value);
+    HTTP_OWN_HEADERS(ADD_HEADER)
+#undef ADD_HEADER
+    if (atomic_load(&hsts)) MHD_add_response_header(r, HTTP_HSTS_NAME, HTTP_HSTS_VALUE);
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(r, headers[i], headers[i + 1]);
     if (MHD_queue_response(req->impl, (unsigned)status, r) != MHD_YES)
@@ -248,11 +246,11 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
     }
     s->handler(&req, s->ctx);
     if (!req.replied) {
-        static const char msg[] = "{\"code\":500,\"message\":\"no response\",\"status\":\"INTERNAL\"}";
-        char path[160];
+        char path[160], body[96];
+        size_t n = http_error_body(body, sizeof body, 500, "no response", 0);
         kg_log_clean(url, path, sizeof path);
         KG_LOG_REQ(LOG_ERR, req.id, "%s %s: handler sent no response", method, path);
-        http_reply(&req, 500, "application/json", msg, sizeof msg - 1, NULL);
+        http_reply(&req, 500, "application/json", body, n, NULL);
     }
 }
 
@@ -298,11 +296,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t header_bytes = strlen(url);
         MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &header_bytes);
         if (header_bytes > KG_HEADERS_MAX) {
-            static const char msg[] = "{\"code\":431,\"message\":\"the request headers are too "
-                                      "large\",\"status\":\"INVALID_ARGUMENT\"}";
+            char body[128];
+            size_t len = http_error_body(body, sizeof body, 431, "the request headers are too large", 0);
             struct http_req req = {.method = method, .path = url, .impl = conn};
             cs->answered = 1;
-            http_reply(&req, 431, "application/json", msg, sizeof msg - 1, NULL);
+            http_reply(&req, 431, "application/json", body, len, NULL);
             return MHD_YES;
         }
         if (cl && kg_parse_int64(cl, 0, INT64_MAX, &n) == KG_OK && (uint64_t)n > s->body_max) {

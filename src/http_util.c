@@ -1,10 +1,12 @@
 /*
  * http_util.c — the parts of the HTTP layer that do not depend on the adapter: the listen
- * address, hex digits, the connection limit that fits the open-file limit.
+ * address, hex digits, the connection limit that fits the open-file limit, the body of the
+ * answers the adapter gives itself.
  */
 #include "http.h"
 #include "http_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -74,4 +76,14 @@ int http_log_limit_take(struct http_log_limit *l, int level, const char *what)
         return 0;
     }
     return 1;
+}
+
+size_t http_error_body(char *buf, size_t size, int status, const char *msg, int oauth)
+{
+    kg_err rc = status == 501 ? KG_UNIMPLEMENTED : status >= 500 ? KG_INTERNAL : KG_INVALID;
+    int n = oauth ? snprintf(buf, size, "{\"error\":\"%s\",\"error_description\":\"%s\"}",
+                             kg_err_oauth(KG_INVALID), msg)
+                  : snprintf(buf, size, "{\"code\":%d,\"message\":\"%s\",\"status\":\"%s\"}", status,
+                             msg, kg_err_status(rc));
+    return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }

@@ -40,14 +40,13 @@ static int form_or_reply(struct call *c, struct form *f)
     const char *ct = http_header(c->req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
         (ct[33] && ct[33] != ';' && ct[33] != ' ')) {
-        reply_oauth_error(c->req, KG_INVALID, NULL,
-                          "send Content-Type: application/x-www-form-urlencoded");
+        call_error(c, KG_INVALID, "send Content-Type: application/x-www-form-urlencoded");
         return -1;
     }
     kg_err rc = form_parse(c->req->body, c->req->body_len, f);
     if (rc != KG_OK) {
-        reply_oauth_error(c->req, KG_INVALID, NULL,
-                          rc == KG_CONFLICT ? "a parameter is repeated" : "the form body is malformed");
+        call_error(c, KG_INVALID,
+                   rc == KG_CONFLICT ? "a parameter is repeated" : "the form body is malformed");
         return -1;
     }
     return 0;
@@ -63,20 +62,20 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     const char *basic = http_header(c->req, "Authorization");
     const char *pid = form_get(f, "client_id"), *psecret = form_get(f, "client_secret");
     if (basic && (pid || psecret)) {
-        reply_oauth_error(c->req, KG_INVALID, NULL, "use one client authentication method, not two");
+        call_error(c, KG_INVALID, "use one client authentication method, not two");
         return -1;
     }
     if (basic) {
         if (form_basic(basic, given, sizeof given, secret, sizeof secret) != KG_OK) {
-            reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL,
-                              "the Authorization header is not valid Basic credentials");
+            call_error(c, KG_UNAUTHENTICATED,
+                       "the Authorization header is not valid Basic credentials");
             goto out;
         }
     } else if (pid && psecret) {
         if (kg_strcpy(given, sizeof given, pid) != KG_OK) given[0] = '\0';
         if (kg_strcpy(secret, sizeof secret, psecret) != KG_OK) secret[0] = '\0';
     } else {
-        reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL, "client authentication is required");
+        call_error(c, KG_UNAUTHENTICATED, "client authentication is required");
         return -1;
     }
     static const unsigned char dummy[KG_HASH_LEN];
@@ -108,21 +107,21 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
             known = view_token_get(a->view, given, vt) == KG_OK;
     }
     if (wait > 0 && !(known && throttle_known(a->throttle, kkey, now))) {
-        reply_throttled(c->req, 1, wait, "client authentications");
+        call_throttled(c, wait, "client authentications");
         goto out;
     }
     int match = keys_secret_matches(a->keys, secret, strlen(secret), known ? vt->secret_hash : dummy);
     if (!known || !match || vt->status != KG_TOKEN_ACTIVE || (vt->expires_on && vt->expires_on <= now)) {
         if (wait > 0) {
-            reply_throttled(c->req, 1, wait, "client authentications");
+            call_throttled(c, wait, "client authentications");
             goto out;
         }
         if (!known || !match) { /* a guess; a revoked or expired client with its secret is not */
             throttle_fail(a->throttle, akey, CLIENT_AUTH_FREE_ADDR, now);
             if (valid_id) throttle_fail(a->throttle, ckey, CLIENT_AUTH_FREE_ID, now);
         }
-        reply_oauth_error(c->req, KG_UNAUTHENTICATED, NULL,
-                          "the client is unknown, revoked or expired, or the secret is wrong");
+        call_error(c, KG_UNAUTHENTICATED,
+                   "the client is unknown, revoked or expired, or the secret is wrong");
         goto out;
     }
     throttle_succeed(a->throttle, kkey, now);
@@ -148,7 +147,7 @@ void oauth_token(struct call *c)
     if (form_or_reply(c, &f)) goto out;
     const char *grant = form_get(&f, "grant_type");
     if (!grant) {
-        reply_oauth_error(c->req, KG_INVALID, NULL, "grant_type is required");
+        call_error(c, KG_INVALID, "grant_type is required");
         goto out;
     }
     if (strcmp(grant, "client_credentials") != 0) {
@@ -169,7 +168,7 @@ void oauth_token(struct call *c)
     cl.iat = now / 1000;
     cl.exp = cl.iat + a->cfg.access_token_ttl;
     if ((rc = jwt_issue(a->keys, &cl, &jwt)) != KG_OK) {
-        reply_oauth_error(c->req, rc, NULL, "could not issue an access token");
+        call_error(c, rc, "could not issue an access token");
         goto out;
     }
     /* No "scope": keygate grants none (a token's reach is its role), and an empty one makes
@@ -203,7 +202,7 @@ void oauth_introspect(struct call *c)
     }
     const char *token = form_get(&f, "token");
     if (!token) {
-        reply_oauth_error(c->req, KG_INVALID, NULL, "token is required");
+        call_error(c, KG_INVALID, "token is required");
         goto out;
     }
     if (access_check(a, token, strnlen(token, KG_JWT_MAX + 1), kg_now_ms(), &acc) != KG_OK) {
@@ -236,7 +235,7 @@ void oauth_revoke(struct call *c)
     const char *token = form_get(&f, "token");
     const char *hint = form_get(&f, "token_type_hint");
     if (!token) {
-        reply_oauth_error(c->req, KG_INVALID, NULL, "token is required");
+        call_error(c, KG_INVALID, "token is required");
         goto out;
     }
     if (hint && strcmp(hint, "access_token") != 0) {
@@ -251,12 +250,12 @@ void oauth_revoke(struct call *c)
         goto out;
     }
     if (strcmp(cl.sub, id) != 0) {
-        reply_oauth_error(c->req, KG_FORBIDDEN, NULL, "the token was issued to another client");
+        call_error(c, KG_FORBIDDEN, "the token was issued to another client");
         goto out;
     }
     kg_err rc = store_jti_revoke(a->st, cl.jti, cl.sub, cl.exp, now_s);
     if (rc != KG_OK) {
-        reply_oauth_error(c->req, rc, NULL, "could not record the revocation");
+        call_error(c, rc, "could not record the revocation");
         goto out;
     }
     view_sync(a->view);

@@ -5,7 +5,7 @@
 #ifndef KG_OAUTH_H
 #define KG_OAUTH_H
 
-#include "route.h"
+#include "call.h"
 
 void oauth_token(struct call *c);      /* POST /oauth/v2/token */
 void oauth_introspect(struct call *c); /* POST /oauth/v2/introspect */

@@ -150,7 +150,7 @@ void pane_login(struct call *c)
     if (wait == 0 && throttle_failures(a->throttle, skey, now) > 0 && !throttle_known(a->throttle, mkey, now))
         wait = throttle_wait(a->throttle, ukey, now);
     if (wait > 0) {
-        reply_throttled(c->req, 0, wait, "sign-ins");
+        call_throttled(c, wait, "sign-ins");
         goto out;
     }
 

@@ -6,7 +6,7 @@
 #ifndef KG_PANE_H
 #define KG_PANE_H
 
-#include "route.h"
+#include "call.h"
 
 void pane_root(struct call *c);       /* GET /: to the token pane */
 void pane_login_page(struct call *c); /* GET /login */

@@ -1,5 +1,6 @@
 /*
- * reply.c — JSON responses and the single kg_err → HTTP / OAuth error mapping.
+ * reply.c — JSON responses, and errors as answers: a kg_err's HTTP status, API status name and
+ * OAuth error code come from err.c's one table.
  */
 #include "reply.h"
 
@@ -9,49 +10,16 @@
 
 #include "log.h"
 
-static const struct {
-    int http;
-    const char *status; /* Google-style status name of the REST API */
-    const char *oauth;  /* RFC 6749 §5.2 error code */
-} map[] = {
-    [KG_OK] = {200, "OK", NULL},
-    [KG_ENOMEM] = {500, "INTERNAL", "server_error"},
-    [KG_INVALID] = {400, "INVALID_ARGUMENT", "invalid_request"},
-    [KG_NOTFOUND] = {404, "NOT_FOUND", "invalid_request"},
-    [KG_CONFLICT] = {409, "ALREADY_EXISTS", "invalid_request"},
-    [KG_PRECONDITION] = {400, "FAILED_PRECONDITION", "invalid_request"},
-    [KG_UNAUTHENTICATED] = {401, "UNAUTHENTICATED", "invalid_client"},
-    [KG_FORBIDDEN] = {403, "PERMISSION_DENIED", "unauthorized_client"},
-    [KG_TOOBIG] = {413, "INVALID_ARGUMENT", "invalid_request"},
-    [KG_UNAVAILABLE] = {503, "UNAVAILABLE", "temporarily_unavailable"},
-    [KG_IO] = {500, "INTERNAL", "server_error"},
-    [KG_BADMETHOD] = {405, "METHOD_NOT_ALLOWED", "invalid_request"},
-    [KG_INTERNAL] = {500, "INTERNAL", "server_error"},
-};
-
-static unsigned idx(kg_err rc)
-{
-    return (unsigned)rc < sizeof map / sizeof map[0] && map[rc].status ? (unsigned)rc : KG_INTERNAL;
-}
-
-int reply_status(kg_err rc)
-{
-    return map[idx(rc)].http;
-}
-
-const char *reply_status_name(kg_err rc)
-{
-    return map[idx(rc)].status;
-}
-
 /* Sends JSON text (NULL: out of memory) with the headers every JSON answer carries: `cache`
  * as Cache-Control, or NULL for no-store. */
 static void send_text(struct http_req *req, int status, const char *text, size_t len,
                       const char *const *extra, const char *cache)
 {
     if (!text) {
-        static const char oom[] = "{\"code\":500,\"message\":\"out of memory\",\"status\":\"INTERNAL\"}";
-        http_reply(req, 500, "application/json", oom, sizeof oom - 1, NULL);
+        char oom[96]; /* written here: nothing is allocated on this path */
+        int n = snprintf(oom, sizeof oom, "{\"code\":%d,\"message\":\"out of memory\",\"status\":\"%s\"}",
+                         kg_err_http(KG_ENOMEM), kg_err_status(KG_ENOMEM));
+        http_reply(req, kg_err_http(KG_ENOMEM), "application/json", oom, n > 0 ? (size_t)n : 0, NULL);
         return;
     }
     const char *headers[8] = {"Cache-Control", cache ? cache : "no-store", cache ? NULL : "Pragma", "no-cache"};
@@ -92,18 +60,18 @@ void reply_json_public(struct http_req *req, json_t *body, int64_t max_age_s)
 
 static void send_error(struct http_req *req, kg_err rc, const char *msg, int challenge_error)
 {
-    unsigned i = idx(rc);
+    int http = kg_err_http(rc);
     if (rc == KG_UNAVAILABLE) /* whatever the step was, this is what the caller can act on */
         msg = "the database is unavailable; try again shortly";
     char path[160];
     kg_log_clean(req->path, path, sizeof path);
-    if (map[i].http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));
-    else KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, path, map[i].http, msg);
+    if (http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));
+    else KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, path, http, msg);
     const char *bearer[] = {"WWW-Authenticate",
                             challenge_error ? "Bearer realm=\"keygate\", error=\"invalid_token\""
                                             : "Bearer realm=\"keygate\"",
                             NULL};
-    send_json(req, map[i].http, json_pack("{s:i, s:s, s:s}", "code", map[i].http, "message", msg, "status", map[i].status),
+    send_json(req, http, json_pack("{s:i, s:s, s:s}", "code", http, "message", msg, "status", kg_err_status(rc)),
               rc == KG_UNAUTHENTICATED ? bearer : NULL, NULL);
 }
 
@@ -120,11 +88,11 @@ void reply_unauthenticated(struct http_req *req, const char *msg, int with_error
 
 void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc)
 {
-    unsigned i = idx(rc);
-    if (!error) error = map[i].oauth;
-    KG_LOG_REQ(LOG_INFO, req->id, "POST /oauth: %d %s", map[i].http, error);
+    int http = kg_err_http(rc);
+    if (!error) error = kg_err_oauth(rc);
+    KG_LOG_REQ(LOG_INFO, req->id, "POST /oauth: %d %s", http, error);
     const char *basic[] = {"WWW-Authenticate", "Basic realm=\"keygate\"", NULL};
-    send_json(req, map[i].http, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
+    send_json(req, http, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
               rc == KG_UNAUTHENTICATED ? basic : NULL, NULL);
 }
 
@@ -135,8 +103,8 @@ void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char
     snprintf(secs, sizeof secs, "%lld", (long long)wait_s);
     KG_LOG_REQ(LOG_NOTICE, req->id, "%s throttled for %lld s (address %s)", what, (long long)wait_s, req->peer);
     const char *retry[] = {"Retry-After", secs, NULL};
-    /* RFC 6749 names no error for this; temporarily_unavailable says "retry later" */
-    json_t *body = oauth ? json_pack("{s:s, s:s}", "error", "temporarily_unavailable", "error_description", msg)
-                         : json_pack("{s:i, s:s, s:s}", "code", 429, "message", msg, "status", "RESOURCE_EXHAUSTED");
-    send_json(req, 429, body, retry, NULL);
+    int http = kg_err_http(KG_THROTTLED);
+    json_t *body = oauth ? json_pack("{s:s, s:s}", "error", kg_err_oauth(KG_THROTTLED), "error_description", msg)
+                         : json_pack("{s:i, s:s, s:s}", "code", http, "message", msg, "status", kg_err_status(KG_THROTTLED));
+    send_json(req, http, body, retry, NULL);
 }

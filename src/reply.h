@@ -1,6 +1,7 @@
 /*
- * reply.h — every response keygate sends, and the one place where a kg_err becomes an HTTP
- * status, a JSON error body ({"code","message","status"}) or an OAuth error (RFC 6749 §5.2).
+ * reply.h — every response keygate sends, and the one place where a kg_err becomes an answer:
+ * a JSON error body ({"code","message","status"}) or an OAuth error (RFC 6749 §5.2), with the
+ * status and names of err.c's table.
  */
 #ifndef KG_REPLY_H
 #define KG_REPLY_H
@@ -25,10 +26,6 @@ void reply_error(struct http_req *req, kg_err rc, const char *msg);
 void reply_unauthenticated(struct http_req *req, const char *msg, int with_error);
 /* Sends {"error","error_description"}; `error` NULL picks the RFC 6749 code for rc. */
 void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc);
-/* The HTTP status for rc. */
-int reply_status(kg_err rc);
-/* The API status name of rc ("NOT_FOUND"; "OK" for KG_OK). */
-const char *reply_status_name(kg_err rc);
 /* 429 with Retry-After: wait_s, for too many failed `what` ("sign-ins"); oauth picks the
  * OAuth error form (the /oauth endpoints) over the API's. */
 void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what);

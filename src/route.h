@@ -1,54 +1,20 @@
 /*
- * route.h — the request router: one declarative table of every route (route.c), the
- * authentication of bearer access tokens, privilege checks, and the `..._or_reply` helpers
- * that keep handlers linear (each sends the 4xx itself and returns non-zero).
+ * route.h — the router: one declarative table of every route (route.c), each with its
+ * authentication, privilege, body limit and error form, enforced before its handler runs.
+ * The handlers' request core is call.h.
  */
 #ifndef KG_ROUTE_H
 #define KG_ROUTE_H
 
-#include <jansson.h>
+#include <stddef.h>
 
-#include "app.h"
 #include "http.h"
-
-#define KG_PARAM_MAX 255 /* bytes of one path parameter */
-#define KG_PAGE_DEFAULT 100
-#define KG_PAGE_MAX 1000
-
-#define KG_SESSION_COOKIE "kg_session"
-
-struct call {
-    struct app *app;
-    struct http_req *req;
-    struct actor actor; /* the authenticated caller (bearer or session routes) */
-    char csrf[KG_SESSION_ID_LEN + 1]; /* the session's CSRF token (session callers) */
-    char params[2][KG_PARAM_MAX + 1];
-};
-
-typedef void (*route_fn)(struct call *c);
 
 /* The http_handler: ctx is the struct app. */
 void route_request(struct http_req *req, void *ctx);
 
-/* Authenticates the pane session cookie into c->actor (the user and its roles); on writes
- * also checks the X-CSRF-Token header. */
-int session_or_reply(struct call *c);
-
-/* Parses the body as a JSON object (Content-Type application/json, no duplicate keys) and
- * refuses members outside `allowed` (NULL-terminated).  Caller owns *out. */
-int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out);
-/* Reads string member `key`: absent → *out = NULL (or 400 when required); not a string →
- * 400.  *out is borrowed from obj. */
-int json_string_or_reply(struct call *c, json_t *obj, const char *key, int required,
-                         const char **out);
-/* Reads [{"roleId":…}, …] at `key` into ids; *present = 0 when absent. */
-int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
-                            kg_role_id ids[KG_GRANTS_MAX], size_t *n, int *present);
-/* Reads ?pageSize= and ?pageToken=: *size in 1..1000, *cursor 0 when absent. */
-int page_or_reply(struct call *c, size_t *size, int64_t *cursor);
-/* The list envelope {"nextPageToken","result"}; cursor 0 = last page.  result stolen. */
-void reply_page(struct call *c, json_t *result, int64_t cursor);
-/* The opaque nextPageToken for cursor ("" for 0). */
-void route_page_token(int64_t cursor, char tok[24]);
+/* The largest body any route accepts: what the HTTP adapter must read (http_config.body_max)
+ * for route_request() to enforce each route's own limit. */
+size_t route_body_max(void);
 
 #endif

@@ -30,7 +30,6 @@
 #include "route.h"
 #include "service.h"
 #include "util.h"
-#include "vcache.h"
 
 #define SYNC_MS 200
 #define FLUSH_MS 1000
@@ -220,15 +219,7 @@ static int peer_trusted(const struct sockaddr *sa, void *ctx)
 int server_run(const struct server_opts *o)
 {
     int status = 1, bg_started = 0;
-    struct store *st = NULL;
-    struct keys *keys = NULL;
-    struct view *view = NULL;
     struct http_server *http = NULL;
-    struct sessions *sessions = NULL;
-    struct throttle *throttle = NULL;
-    struct gate *gate = NULL;
-    struct vcache *vcache = NULL;
-    struct proxy *proxy = NULL;
     struct app app;
     struct bg bg = {0};
     pthread_t bg_thread, keys_thread;
@@ -246,10 +237,19 @@ int server_run(const struct server_opts *o)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int n = o->issuer ? snprintf(app.cfg.issuer, sizeof app.cfg.issuer, "%s", o->issuer)
-                      : snprintf(app.cfg.issuer, sizeof app.cfg.issuer, "http://%s", o->listen);
-    int m = snprintf(app.cfg.audience, sizeof app.cfg.audience, "%s", o->audience ? o->audience : app.cfg.issuer);
-    if (n < 0 || n >= (int)sizeof app.cfg.issuer || m < 0 || m >= (int)sizeof app.cfg.audience) {
+    struct app_opts ao = {.db = o->db,
+                          .keys_dir = o->keys_dir,
+                          .serve = 1,
+                          .session_idle = o->session_idle,
+                          .policy = o->policy,
+                          .gate_headers = o->gate_headers,
+                          .trusted_proxy = o->trusted_proxy,
+                          .forwarded_header = o->forwarded_header};
+    struct app_config *cfg = &ao.cfg;
+    int n = o->issuer ? snprintf(cfg->issuer, sizeof cfg->issuer, "%s", o->issuer)
+                      : snprintf(cfg->issuer, sizeof cfg->issuer, "http://%s", o->listen);
+    int m = snprintf(cfg->audience, sizeof cfg->audience, "%s", o->audience ? o->audience : cfg->issuer);
+    if (n < 0 || n >= (int)sizeof cfg->issuer || m < 0 || m >= (int)sizeof cfg->audience) {
         KG_LOG(LOG_ERR, "--issuer and --audience must be at most %d bytes", KG_ISSUER_MAX);
         goto out;
     }
@@ -264,62 +264,23 @@ int server_run(const struct server_opts *o)
         }
         given = o->admin_password, source = "KEYGATE_ADMIN_PASSWORD";
     }
-    app.cfg.access_token_ttl = o->access_token_ttl;
-    app.cfg.jwks_max_age = o->jwks_max_age;
-    app.cfg.secure_cookies = strncmp(app.cfg.issuer, "https://", 8) == 0;
-    if (sessions_new(o->session_idle, &sessions) != KG_OK || throttle_new(&throttle) != KG_OK ||
-        vcache_new(&vcache) != KG_OK)
-        goto out;
-    app.sessions = sessions;
-    app.vcache = vcache;
-    app.throttle = throttle;
-    enum gate_headers gate_form = GATE_HEADERS_AUTO;
-    if (o->gate_headers && gate_headers_parse(o->gate_headers, &gate_form) != KG_OK) {
-        KG_LOG(LOG_ERR, "--gate-headers is auto, original (nginx, envoy) or forwarded (traefik, caddy)");
-        goto out;
-    }
-    if (o->trusted_proxy || o->forwarded_header) {
-        char err[160] = "";
-        if (proxy_new(o->trusted_proxy, o->forwarded_header, &proxy, err, sizeof err) != KG_OK) {
-            KG_LOG(LOG_ERR, "cannot start: %s", err[0] ? err : "out of memory");
-            goto out;
-        }
-        app.proxy = proxy;
-        if (o->trusted_proxy)
-            KG_LOG(LOG_INFO, "client addresses from %s when the peer is in %s",
-                   proxy_header_name(proxy), o->trusted_proxy);
-    }
-    if ((rc = gate_new(o->policy, gate_form, &gate)) != KG_OK) {
-        KG_LOG(LOG_ERR, "cannot start: the policy file %s was refused", o->policy);
-        goto out;
-    }
-    app.gate = gate;
-
-    if ((rc = store_open(o->db, &st)) != KG_OK) {
-        KG_LOG(LOG_ERR, "cannot open the database %s: %s", o->db, kg_err_name(rc));
-        goto out;
-    }
+    cfg->access_token_ttl = o->access_token_ttl;
+    cfg->jwks_max_age = o->jwks_max_age;
+    cfg->secure_cookies = strncmp(cfg->issuer, "https://", 8) == 0;
     struct keys_opts ko = {.alg = -1, .publish_ms = o->jwks_max_age * 1000 + KEYS_SPREAD_MS};
     if (o->signing_alg && (ko.alg = keys_alg_parse(o->signing_alg)) < 0) {
         KG_LOG(LOG_ERR, "cannot start: --signing-alg is EdDSA, ES256 or RS256");
         goto out;
     }
-    if ((rc = keys_open(o->keys_dir, &ko, &keys)) != KG_OK) {
-        KG_LOG(LOG_ERR, "cannot load or create keys in %s: %s", o->keys_dir, kg_err_name(rc));
+    ao.keys_opts = &ko;
+    char err[512];
+    if (app_open(&ao, &app, err, sizeof err) != KG_OK) {
+        KG_LOG(LOG_ERR, "%s", err);
         goto out;
     }
-    int64_t t0 = kg_now_ms();
-    if ((rc = view_new(st, &view)) != KG_OK) {
-        KG_LOG(LOG_ERR, "cannot load the database: %s", kg_err_name(rc));
-        goto out;
-    }
-    KG_LOG(LOG_INFO, "loaded the database in %lld ms", (long long)(kg_now_ms() - t0));
-    app.st = st;
-    app.keys = keys;
-    app.view = view;
     bg.app = &app;
-    bg.view = view;
-    bg.keys = keys;
+    bg.view = app.view;
+    bg.keys = app.keys;
     bg.ttl = o->access_token_ttl;
     if (pthread_create(&bg_thread, NULL, bg_main, &bg) != 0) goto out;
     if (pthread_create(&keys_thread, NULL, keys_main, &bg) != 0) {
@@ -331,7 +292,7 @@ int server_run(const struct server_opts *o)
 
     struct http_config hc = {.listen = o->listen,
                              .threads = o->threads,
-                             .body_max = 64 * 1024,
+                             .body_max = route_body_max(),
                              .max_conns = o->max_conns,
                              .max_conns_per_ip = o->max_conns_per_ip,
                              .header_timeout = o->header_timeout,
@@ -339,8 +300,8 @@ int server_run(const struct server_opts *o)
                              .min_body_rate = o->min_body_rate,
                              .hsts = app.cfg.secure_cookies, /* the issuer is https:// */
                              /* a trusted proxy carries many clients: no per-address cap */
-                             .peer_trusted = proxy ? peer_trusted : NULL,
-                             .peer_trusted_ctx = proxy};
+                             .peer_trusted = app.proxy ? peer_trusted : NULL,
+                             .peer_trusted_ctx = app.proxy};
     if ((rc = http_server_start(&hc, route_request, &app, &http)) != KG_OK) {
         KG_LOG(LOG_ERR, "cannot listen on %s: %s", o->listen, kg_err_name(rc));
         goto out;
@@ -355,7 +316,7 @@ int server_run(const struct server_opts *o)
                app.cfg.issuer);
 
     int sig = 0;
-    while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) gate_reload(gate);
+    while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) gate_reload(app.gate);
     KG_LOG(LOG_NOTICE, "signal %d: shutting down", sig);
     status = 0;
 out:
@@ -365,15 +326,7 @@ out:
         pthread_join(bg_thread, NULL);
         pthread_join(keys_thread, NULL);
     }
-    if (view) view_flush_touches(view);
-    view_free(view);
-    sessions_free(sessions);
-    gate_free(gate);
-    proxy_free(proxy);
-    throttle_free(throttle);
-    vcache_free(vcache);
-    keys_free(keys);
-    store_free(st);
+    app_close(&app); /* a no-op when it was never opened */
     sodium_memzero(password, sizeof password);
     return status;
 }

@@ -1,5 +1,5 @@
 /*
- * fuzz_json.c — JSON request bodies as the REST API and the pane read them: route.c's
+ * fuzz_json.c — JSON request bodies as the REST API and the pane read them: call.c's
  * json_body_or_reply (jansson with JSON_REJECT_DUPLICATES, members outside the endpoint's
  * list refused), json_string_or_reply and json_role_refs_or_reply, then the validators the
  * handlers and service.c apply to the strings (UTF-8 text, names, e-mail, roleId, times).
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "ids.h"
-#include "route.h"
+#include "call.h"
 #include "service.h"
 #include "stub_http.h"
 #include "util.h"

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "jwt.h"
 #include "keys.h"
 #include "log.h"
@@ -114,12 +115,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         seed[i] = (unsigned char)(i + 1);
     memset(hkey, 0x42, sizeof hkey);
     kg_log_level = LOG_CRIT;
+    /* the keys and the verified-token cache, opened as the server opens them (no store) */
+    static struct app app;
+    struct app_opts o = {.keys_dir = scratch_dir(), .serve = 1};
+    char err[512];
     if (sodium_init() < 0 || scratch_write("signing.key", seed, sizeof seed) != 0 ||
         scratch_write("hash.key", hkey, sizeof hkey) != 0 ||
-        keys_open(scratch_dir(), NULL, &keys) != KG_OK || vcache_new(&cache) != KG_OK) {
+        app_open(&o, &app, err, sizeof err) != KG_OK) {
         fprintf(stderr, "fuzz_jwt: cannot set up the keys\n");
         exit(1);
     }
+    keys = app.keys;
+    cache = app.vcache;
     enum keys_alg alg;
     keys_signer(keys, kid, &alg);
     const char *mint_dir = getenv("KG_FUZZ_MINT");

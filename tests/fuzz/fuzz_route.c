@@ -4,7 +4,8 @@
  * (Bearer for the API and the gate, Basic at the token endpoint), the session cookie and the
  * CSRF header, Content-Type checks and the form and JSON bodies behind them, the gate's
  * X-Original-* headers; over a real app (SQLite store in a scratch directory, view, keys,
- * sessions, gate policy) with a few roles and tokens.
+ * sessions, gate policy; opened by app_open() as the server opens it) with a few roles and
+ * tokens.
  *
  * Input: a request as text (stub_http.h's format).  A header or cookie value "@" stands for
  * a real credential: "Authorization: @" becomes a valid bearer access token of an
@@ -25,15 +26,12 @@
 #include <strings.h>
 
 #include "app.h"
-#include "gate.h"
-#include "proxy.h"
 #include "log.h"
 #include "route.h"
 #include "scratch.h"
 #include "service.h"
 #include "stub_http.h"
 #include "util.h"
-#include "vcache.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -89,14 +87,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     static const char policy[] = "GET /api/v1/orders/* orders:read\n"
                                  "ANY /admin/** ManageSecurity\n";
-    char db[1024], pol[1024];
-    struct store *st = NULL;
-    struct keys *keys = NULL;
-    struct view *view = NULL;
-    struct sessions *sessions = NULL;
-    struct throttle *throttle = NULL;
-    struct vcache *vcache = NULL;
-    struct gate *gate = NULL;
+    char db[1024], pol[1024], err[512];
     kg_err rc;
     kg_log_level = LOG_CRIT;
     verbose = getenv("KG_FUZZ_VERBOSE") != NULL;
@@ -104,22 +95,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!scratch_dir() || scratch_write("gate.policy", policy, sizeof policy - 1) ||
         scratch_path("gate.policy", pol, sizeof pol) || scratch_path("kg.db", db, sizeof db))
         fail("scratch directory", KG_IO);
-    if ((rc = store_open(db, &st)) != KG_OK) fail("store_open", rc);
-    if ((rc = keys_open(scratch_dir(), NULL, &keys)) != KG_OK) fail("keys_open", rc);
-    if ((rc = view_new(st, &view)) != KG_OK) fail("view_new", rc);
-    if ((rc = sessions_new(3600, &sessions)) || (rc = throttle_new(&throttle)) ||
-        (rc = vcache_new(&vcache)) || (rc = gate_new(pol, GATE_HEADERS_AUTO, &gate)))
-        fail("sessions, throttle, vcache, gate", rc);
     /* the stub's peer, 127.0.0.1, is a trusted proxy: X-Forwarded-For is read */
-    static struct proxy *proxy;
-    char perr[128];
-    if ((rc = proxy_new("127.0.0.0/8,::1", NULL, &proxy, perr, sizeof perr))) fail("proxy", rc);
-    app.proxy = proxy;
-    memcpy(app.cfg.issuer, "http://127.0.0.1:8080", sizeof "http://127.0.0.1:8080");
-    memcpy(app.cfg.audience, app.cfg.issuer, sizeof app.cfg.issuer);
-    app.cfg.access_token_ttl = 3600;
-    app.st = st, app.keys = keys, app.view = view, app.sessions = sessions;
-    app.throttle = throttle, app.vcache = vcache, app.gate = gate;
+    struct app_opts o = {.db = db,
+                         .keys_dir = scratch_dir(),
+                         .serve = 1,
+                         .session_idle = 3600,
+                         .policy = pol,
+                         .trusted_proxy = "127.0.0.0/8,::1",
+                         .cfg = {.issuer = "http://127.0.0.1:8080",
+                                 .audience = "http://127.0.0.1:8080",
+                                 .access_token_ttl = 3600}};
+    if ((rc = app_open(&o, &app, err, sizeof err)) != KG_OK) fail(err, rc);
+    struct store *st = app.st;
 
     int created = 0;
     if ((rc = service_bootstrap(&app, "fuzz-admin-password", &created)) != KG_OK) fail("bootstrap", rc);
@@ -128,11 +115,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct session_info si;
     if ((rc = store_role_get_by_name(st, KG_ROLE_ACCOUNTADMIN, &admin)) ||
         (rc = store_user_get_by_email(st, "admin@localhost", &u)) ||
-        (rc = sessions_create(sessions, u.user_id, kg_now_ms(), sid, &si)))
+        (rc = sessions_create(app.sessions, u.user_id, kg_now_ms(), sid, &si)))
         fail("admin user and session", rc);
     memcpy(csrf, si.csrf, sizeof csrf);
     populate(&admin);
-    if ((rc = view_sync(view)) != KG_OK) fail("view_sync", rc);
+    if ((rc = view_sync(app.view)) != KG_OK) fail("view_sync", rc);
     /* Left to the process's end: the app lives as long as the fuzzer. */
     return 0;
 }

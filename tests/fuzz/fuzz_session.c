@@ -1,5 +1,5 @@
 /*
- * fuzz_session.c — the pane's session cookie and the Authorization header as route.c reads
+ * fuzz_session.c — the pane's session cookie and the Authorization header as call.c reads
  * them before anything else: sessions_get / sessions_end (session.c) with any cookie value,
  * and access_bearer (access.c) with any header value.
  *

@@ -1,0 +1,217 @@
+/*
+ * call.c — the request core (call.h): errors in the route's form, session and bearer
+ * authentication, and the request-parsing helpers handlers share.
+ *
+ * Layout: errors, authentication, helpers.
+ */
+#include "call.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <strings.h>
+
+#include "access.h"
+#include "ids.h"
+#include "reply.h"
+#include "util.h"
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+void call_error(struct call *c, kg_err rc, const char *msg)
+{
+    if (c->form == CALL_FORM_OAUTH) reply_oauth_error(c->req, rc, NULL, msg);
+    else reply_error(c->req, rc, msg);
+}
+
+void call_throttled(struct call *c, int64_t wait_s, const char *what)
+{
+    reply_throttled(c->req, c->form == CALL_FORM_OAUTH, wait_s, what);
+}
+
+/* ---- authentication ------------------------------------------------------------------ */
+
+int session_or_reply(struct call *c)
+{
+    struct app *a = c->app;
+    struct session_info si;
+    struct kg_user u;
+    const char *id = http_cookie(c->req, KG_SESSION_COOKIE);
+    if (!id || !a->sessions || sessions_get(a->sessions, id, kg_now_ms(), &si) != KG_OK) {
+        reply_error(c->req, KG_UNAUTHENTICATED, id ? "your session has expired; sign in again"
+                                                   : "sign in first");
+        return -1;
+    }
+    if (store_user_get(a->st, si.user_id, &u) != KG_OK) {
+        sessions_end(a->sessions, id);
+        reply_error(c->req, KG_UNAUTHENTICATED, "your session has ended; sign in again");
+        return -1;
+    }
+    /* Writes must prove they come from the pane: the CSRF token is in the page, not a cookie. */
+    int write = strcmp(c->req->method, "GET") != 0 && strcmp(c->req->method, "HEAD") != 0;
+    const char *csrf = http_header(c->req, "X-CSRF-Token");
+    if (write && (!csrf || strlen(csrf) != KG_SESSION_ID_LEN ||
+                  sodium_memcmp(csrf, si.csrf, KG_SESSION_ID_LEN) != 0)) {
+        reply_error(c->req, KG_FORBIDDEN, "missing or wrong CSRF token; reload the page");
+        return -1;
+    }
+    memcpy(c->actor.id, u.user_id, sizeof u.user_id);
+    kg_strcpy(c->actor.addr, sizeof c->actor.addr, c->req->peer);
+    memcpy(c->actor.roles, u.roles, u.nroles * sizeof *u.roles);
+    c->actor.nroles = u.nroles;
+    memcpy(c->csrf, si.csrf, sizeof si.csrf);
+    return 0;
+}
+
+int bearer_or_reply(struct call *c)
+{
+    struct app *a = c->app;
+    const char *h = http_header(c->req, "Authorization");
+    if (!h && http_cookie(c->req, KG_SESSION_COOKIE)) return session_or_reply(c);
+    const char *tok = access_bearer(h);
+    if (!tok) {
+        reply_error(c->req, KG_UNAUTHENTICATED, "send an access token: Authorization: Bearer <token>");
+        return -1;
+    }
+    struct access acc;
+    int64_t now = kg_now_ms();
+    if (access_check(a, tok, strnlen(tok, KG_JWT_MAX + 1), now, &acc) != KG_OK) {
+        reply_error(c->req, KG_UNAUTHENTICATED, "the access token is invalid, expired or revoked");
+        return -1;
+    }
+    view_token_touch(a->view, acc.claims.sub, now);
+    memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
+    kg_strcpy(c->actor.addr, sizeof c->actor.addr, c->req->peer);
+    memcpy(c->actor.roles[0], acc.role_id, sizeof acc.role_id);
+    c->actor.nroles = 1;
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
+{
+    const char *ct = http_header(c->req, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+        reply_error(c->req, KG_INVALID, "send a JSON body with Content-Type: application/json");
+        return -1;
+    }
+    json_error_t err;
+    json_t *o = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        reply_error(c->req, KG_INVALID, "the body is not a JSON object");
+        return -1;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val) {
+        int ok = 0;
+        for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            char msg[160];
+            char shown[41];
+            size_t n = strnlen(key, sizeof shown - 1);
+            memcpy(shown, key, n);
+            shown[n] = '\0';
+            for (size_t i = 0; i < n; i++)
+                if ((unsigned char)shown[i] < 0x20 || (unsigned char)shown[i] >= 0x7f) shown[i] = '?';
+            snprintf(msg, sizeof msg, "unknown field \"%s\"", shown);
+            json_decref(o);
+            reply_error(c->req, KG_INVALID, msg);
+            return -1;
+        }
+    }
+    *out = o;
+    return 0;
+}
+
+int json_string_or_reply(struct call *c, json_t *obj, const char *key, int required,
+                         const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    char msg[128];
+    *out = NULL;
+    if (!v && !required) return 0;
+    if (v && json_is_string(v)) {
+        *out = json_string_value(v);
+        return 0;
+    }
+    snprintf(msg, sizeof msg, v ? "%s must be a string" : "%s is required", key);
+    reply_error(c->req, KG_INVALID, msg);
+    return -1;
+}
+
+int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
+                            kg_role_id ids[KG_GRANTS_MAX], size_t *n, int *present)
+{
+    json_t *arr = json_object_get(obj, key), *item;
+    size_t i;
+    *n = 0;
+    *present = arr != NULL;
+    if (!arr) return 0;
+    if (!json_is_array(arr) || json_array_size(arr) > KG_GRANTS_MAX) goto bad;
+    json_array_foreach(arr, i, item) {
+        const char *id = json_string_value(json_object_get(item, "roleId"));
+        if (!json_is_object(item) || !id || !ids_role_id_valid(id)) goto bad;
+        memcpy(ids[i], id, sizeof ids[i]);
+        *n = i + 1;
+    }
+    return 0;
+bad:
+    reply_error(c->req, KG_INVALID, "directlyGrantedRoles must be a list of at most 32 "
+                                    "{\"roleId\":\"r-0123456789\"}");
+    return -1;
+}
+
+#define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+
+int page_or_reply(struct call *c, size_t *size, int64_t *cursor)
+{
+    const char *ps = http_query(c->req, "pageSize"), *pt = http_query(c->req, "pageToken");
+    int64_t v = KG_PAGE_DEFAULT;
+    *cursor = 0;
+    if (ps && kg_parse_int64(ps, 1, KG_PAGE_MAX, &v) != KG_OK) {
+        reply_error(c->req, KG_INVALID, "pageSize must be a whole number from 1 to 1000");
+        return -1;
+    }
+    *size = (size_t)v;
+    if (pt && *pt) {
+        unsigned char raw[9];
+        size_t n = 0;
+        if (strlen(pt) > 16 ||
+            sodium_base642bin(raw, sizeof raw, pt, strlen(pt), NULL, &n, NULL, B64) != 0 ||
+            n != 9 || raw[0] != 'k') {
+            reply_error(c->req, KG_INVALID, "pageToken is not one this server gave");
+            return -1;
+        }
+        uint64_t s = 0;
+        for (int i = 1; i < 9; i++) s = (s << 8) | raw[i];
+        if (s == 0 || s > INT64_MAX) {
+            reply_error(c->req, KG_INVALID, "pageToken is not one this server gave");
+            return -1;
+        }
+        *cursor = (int64_t)s;
+    }
+    return 0;
+}
+
+void call_page_token(int64_t cursor, char tok[24])
+{
+    tok[0] = '\0';
+    if (cursor > 0) {
+        unsigned char raw[9] = {'k'};
+        for (int i = 8; i >= 1; i--, cursor >>= 8) raw[i] = (unsigned char)(cursor & 0xff);
+        sodium_bin2base64(tok, 24, raw, sizeof raw, B64);
+    }
+}
+
+void reply_page(struct call *c, json_t *result, int64_t cursor)
+{
+    char tok[24];
+    call_page_token(cursor, tok);
+    if (!result) {
+        reply_error(c->req, KG_ENOMEM, "out of memory");
+        return;
+    }
+    reply_json(c->req, 200, json_pack("{s:s, s:o}", "nextPageToken", tok, "result", result));
+}

@@ -1,0 +1,67 @@
+/*
+ * call.h — the request core every handler uses: one call (the app, the request, the
+ * authenticated caller, the path parameters, the route's error form), the authentication of
+ * pane sessions and bearer access tokens, and the `..._or_reply` helpers that keep handlers
+ * linear (each sends the 4xx itself and returns non-zero).
+ *
+ * The router (route.c) fills a call from its table and hands it to the handler; handlers
+ * include this header, never the router's.
+ */
+#ifndef KG_CALL_H
+#define KG_CALL_H
+
+#include <jansson.h>
+
+#include "app.h"
+#include "http.h"
+
+#define KG_PARAM_MAX 255 /* bytes of one path parameter */
+#define KG_PAGE_DEFAULT 100
+#define KG_PAGE_MAX 1000
+
+#define KG_SESSION_COOKIE "kg_session"
+
+/* How a route answers errors: the REST API's {"code","message","status"}, or the OAuth form
+ * {"error","error_description"} (RFC 6749 §5.2). */
+enum call_form { CALL_FORM_API = 0, CALL_FORM_OAUTH };
+
+struct call {
+    struct app *app;
+    struct http_req *req;
+    enum call_form form;              /* the route's error form (its table row) */
+    struct actor actor;               /* the authenticated caller (bearer or session routes) */
+    char csrf[KG_SESSION_ID_LEN + 1]; /* the session's CSRF token (session callers) */
+    char params[2][KG_PARAM_MAX + 1];
+};
+
+/* Sends the error for rc in the route's form (reply_error or reply_oauth_error with the
+ * RFC 6749 code for rc); msg is a person-readable sentence. */
+void call_error(struct call *c, kg_err rc, const char *msg);
+/* 429 with Retry-After for too many failed `what` ("sign-ins"), in the route's form. */
+void call_throttled(struct call *c, int64_t wait_s, const char *what);
+
+/* Authenticates the pane session cookie into c->actor (the user and its roles); on writes
+ * also checks the X-CSRF-Token header. */
+int session_or_reply(struct call *c);
+/* Authenticates "Authorization: Bearer <access token>", or else (no Authorization header, a
+ * session cookie) a pane session, into c->actor. */
+int bearer_or_reply(struct call *c);
+
+/* Parses the body as a JSON object (Content-Type application/json, no duplicate keys) and
+ * refuses members outside `allowed` (NULL-terminated).  Caller owns *out. */
+int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out);
+/* Reads string member `key`: absent → *out = NULL (or 400 when required); not a string →
+ * 400.  *out is borrowed from obj. */
+int json_string_or_reply(struct call *c, json_t *obj, const char *key, int required,
+                         const char **out);
+/* Reads [{"roleId":…}, …] at `key` into ids; *present = 0 when absent. */
+int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
+                            kg_role_id ids[KG_GRANTS_MAX], size_t *n, int *present);
+/* Reads ?pageSize= and ?pageToken=: *size in 1..1000, *cursor 0 when absent. */
+int page_or_reply(struct call *c, size_t *size, int64_t *cursor);
+/* The list envelope {"nextPageToken","result"}; cursor 0 = last page.  result stolen. */
+void reply_page(struct call *c, json_t *result, int64_t cursor);
+/* The opaque nextPageToken for cursor ("" for 0). */
+void call_page_token(int64_t cursor, char tok[24]);
+
+#endif
