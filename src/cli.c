@@ -230,18 +230,18 @@ static int role_cmd(struct app *a, const char *verb, const struct args *g)
     if (strcmp(verb, "grant-privilege") == 0) {
         if (g->npos != 2) return fprintf(stderr, "usage: keygate role grant-privilege ROLE PRIVILEGE [--deny]\n"), 2;
         if ((rc = role_by_name(a, g->pos[0], &r, &why)) ||
-            (rc = service_privilege_grant(a, &op, r.role_id, g->deny ? "Deny" : "Allow", g->pos[1], &why)))
+            (rc = service_privilege_grant(a, &op, r.role_id, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW), g->pos[1], &why)))
             return fail("role grant-privilege", rc, why);
-        printf("%s: %s %s\n", r.role_name, g->deny ? "Deny" : "Allow", g->pos[1]);
+        printf("%s: %s %s\n", r.role_name, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW), g->pos[1]);
         return 0;
     }
     if (strcmp(verb, "revoke-privilege") == 0) {
         int changed = 0;
         if (g->npos != 2) return fprintf(stderr, "usage: keygate role revoke-privilege ROLE PRIVILEGE [--deny]\n"), 2;
         if ((rc = role_by_name(a, g->pos[0], &r, &why)) ||
-            (rc = service_privilege_revoke(a, &op, r.role_id, g->deny ? "Deny" : "Allow", g->pos[1], &changed, &why)))
+            (rc = service_privilege_revoke(a, &op, r.role_id, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW), g->pos[1], &changed, &why)))
             return fail("role revoke-privilege", rc, why);
-        printf("%s: %s %s %s\n", r.role_name, g->deny ? "Deny" : "Allow", g->pos[1], changed ? "revoked" : "was not granted");
+        printf("%s: %s %s %s\n", r.role_name, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW), g->pos[1], changed ? "revoked" : "was not granted");
         return 0;
     }
     if (strcmp(verb, "grant-role") == 0) {

@@ -3,6 +3,7 @@
  */
 #include "render.h"
 
+#include "privilege.h"
 #include "util.h"
 
 json_t *render_time(int64_t ms)
@@ -79,7 +80,7 @@ json_t *render_role(const struct kg_role *r, struct view *v)
 
 json_t *render_privilege(const struct kg_privilege *p)
 {
-    return json_pack("{s:s, s:s}", "grantKind", p->kind == KG_DENY ? "Deny" : "Allow",
+    return json_pack("{s:s, s:s}", "grantKind", privilege_kind_name(p->kind),
                      "privilege", p->name);
 }
 

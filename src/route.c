@@ -71,27 +71,27 @@ static const struct route routes[] = {
     {"GET", "/assets/{}", pane_asset, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/assets/{}/{}", pane_asset, AUTH_NONE, NULL, BODY, API, 0}, /* the pane's modules: lib/, pages/ */
 
-    {"GET", V1 "/apiToken", api_token_list, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"POST", V1 "/apiToken", api_token_create, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"GET", V1 "/apiToken/{}", api_token_get, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"POST", V1 "/apiToken/{}:revoke", api_token_revoke, AUTH_API, "ManageSecurity", BODY, API, 0},
+    {"GET", V1 "/apiToken", api_token_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"POST", V1 "/apiToken", api_token_create, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"GET", V1 "/apiToken/{}", api_token_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"POST", V1 "/apiToken/{}:revoke", api_token_revoke, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
 
-    {"GET", V1 "/role", api_role_list, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"POST", V1 "/role", api_role_create, AUTH_API, "CreateRole", BODY, API, 0},
-    {"GET", V1 "/role/{}", api_role_get, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"PATCH", V1 "/role/{}", api_role_update, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"DELETE", V1 "/role/{}", api_role_delete, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_API, "ManageSecurity", BODY, API, 0},
+    {"GET", V1 "/role", api_role_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"POST", V1 "/role", api_role_create, AUTH_API, PRIV_CREATE_ROLE, BODY, API, 0},
+    {"GET", V1 "/role/{}", api_role_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"PATCH", V1 "/role/{}", api_role_update, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"DELETE", V1 "/role/{}", api_role_delete, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
 
-    {"GET", V1 "/auditLog", api_audit_list, AUTH_API, "ViewAuditLog", BODY, API, 0},
+    {"GET", V1 "/auditLog", api_audit_list, AUTH_API, PRIV_VIEW_AUDIT_LOG, BODY, API, 0},
 
-    {"GET", V1 "/user", api_user_list, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"POST", V1 "/user", api_user_create, AUTH_API, "CreateUser", BODY, API, 0},
-    {"GET", V1 "/user/{}", api_user_get, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"PATCH", V1 "/user/{}", api_user_update, AUTH_API, "ManageSecurity", BODY, API, 0},
-    {"DELETE", V1 "/user/{}", api_user_delete, AUTH_API, "ManageSecurity", BODY, API, 0},
+    {"GET", V1 "/user", api_user_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"POST", V1 "/user", api_user_create, AUTH_API, PRIV_CREATE_USER, BODY, API, 0},
+    {"GET", V1 "/user/{}", api_user_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"PATCH", V1 "/user/{}", api_user_update, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"DELETE", V1 "/user/{}", api_user_delete, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
 };
 
 size_t route_body_max(void)

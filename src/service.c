@@ -30,11 +30,6 @@ int service_role_name_valid(const char *s)
     return 1;
 }
 
-int service_privilege_valid(const char *s)
-{
-    return privilege_valid(s);
-}
-
 int service_email_valid(const char *s)
 {
     size_t n = strnlen(s, KG_EMAIL_MAX + 1);

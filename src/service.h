@@ -51,10 +51,8 @@ kg_err service_user_update(struct app *a, const struct actor *who, const char *u
 kg_err service_user_delete(struct app *a, const struct actor *who, const char *user_id,
                            const char **why);
 
-/* Checks used by the API layer too.  service_privilege_valid() is privilege_valid()
- * (privilege.h), kept for the callers that know it by this name. */
+/* Checks used by the API layer too (a privilege name's: privilege_valid(), privilege.h). */
 int service_role_name_valid(const char *s);
-int service_privilege_valid(const char *s);
 int service_email_valid(const char *s);
 
 /* Makes the admin@localhost user (accountadmin) with `password` (borrowed) when there is no

@@ -15,6 +15,7 @@
 
 #include "ids.h"
 #include "call.h"
+#include "privilege.h"
 #include "service.h"
 #include "stub_http.h"
 #include "util.h"
@@ -121,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 3:
         (void)string(&c, o, "grantKind", 1);
-        if ((s = string(&c, o, "privilege", 1))) (void)service_privilege_valid(s);
+        if ((s = string(&c, o, "privilege", 1))) (void)privilege_valid(s);
         break;
     case 4:
     case 5:

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "policy.h"
-#include "service.h"
+#include "privilege.h"
 
 #define CHECK_RULES_MAX 64 /* rules of one policy replayed against the matcher */
 #define REQUESTS_MAX 32
@@ -92,7 +92,7 @@ static void match(const struct policy *p, const char *method, const char *uri)
     const char *priv = policy_match(p, method, uri);
     if (!priv) return;
     if (!method[0] || !uri_allowed(uri) || strlen(priv) > KG_PRIV_MAX ||
-        !service_privilege_valid(priv))
+        !privilege_valid(priv))
         abort();
 }
 
@@ -164,7 +164,7 @@ static int accepted(const struct policy *p, const char *text, size_t len)
         char priv[KG_PRIV_MAX + 1];
         memcpy(priv, tok[2], tl[2]);
         priv[tl[2]] = '\0';
-        if (!service_privilege_valid(priv)) abort();
+        if (!privilege_valid(priv)) abort();
         for (size_t i = 0; i < tl[0] + tl[1]; i++) {
             unsigned char c = (unsigned char)(i < tl[0] ? tok[0][i] : tok[1][i - tl[0]]);
             if (c <= ' ' || c >= 0x7f) abort(); /* methods and patterns are printable */

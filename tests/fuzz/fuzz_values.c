@@ -22,6 +22,7 @@
 
 #include "ids.h"
 #include "log.h"
+#include "privilege.h"
 #include "service.h"
 #include "util.h"
 
@@ -94,7 +95,7 @@ static void identifiers(const char *s)
         if (ids_secret_valid(other)) abort(); /* CRC-32 catches any one changed character */
     }
     if (service_role_name_valid(s) && strlen(s) > KG_ROLE_NAME_MAX) abort();
-    if (service_privilege_valid(s) && strlen(s) > KG_PRIV_MAX) abort();
+    if (privilege_valid(s) && strlen(s) > KG_PRIV_MAX) abort();
     if (service_email_valid(s)) {
         const char *at = strchr(s, '@');
         if (!at || strchr(at + 1, '@') || strlen(s) > KG_EMAIL_MAX) abort();
