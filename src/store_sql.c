@@ -56,7 +56,8 @@ static void a_int(struct sql_args *a, int64_t v)
 static void a_time(struct sql_args *a, int64_t v)
 {
     assert(a->n < SQL_ARGS_MAX);
-    a->v[a->n++] = v ? (struct sql_arg){.type = SQL_I64, .i = v} : (struct sql_arg){SQL_NULL};
+    a->v[a->n++] =
+        v ? (struct sql_arg){.type = SQL_I64, .i = v} : (struct sql_arg){.type = SQL_NULL};
 }
 
 static void a_hash(struct sql_args *a, const unsigned char *h)
