@@ -393,67 +393,55 @@ static kg_err run(struct store *st, enum sql_mode mode, sql_body_fn body, void *
     return rc;
 }
 
-static kg_err exec(struct store *st, enum sql_id id, const struct sql_args *a, int64_t *changed)
-{
-    PGresult *res;
-    kg_err rc = run_stmt(pg(st), id, a, &res);
-
-    if (rc) return rc;
-    if (changed) *changed = affected(res);
-    PQclear(res);
-    return KG_OK;
-}
-
-/* Hands the rows of res to fn, one by one, read into dst. */
-static kg_err each_row(PGresult *res, const struct sql_col *cols, size_t ncols, void *dst,
-                       sql_row_fn fn, void *arg)
+/* Hands the rows of res on as rows says. */
+static kg_err each_row(PGresult *res, const struct sql_rows *rows)
 {
     kg_err rc = KG_OK;
 
     for (int r = 0; !rc && r < PQntuples(res); r++)
-        if (!(rc = read_row(res, r, cols, ncols, dst))) rc = fn(arg);
+        if (!(rc = read_row(res, r, rows->cols, rows->ncols, rows->dst))) rc = rows->fn(rows->arg);
     return rc;
 }
 
 /* A change feed (SQL_FEEDS on) DECLAREs a cursor and is fetched FEED_BATCH rows at a time. */
-static kg_err query(struct store *st, enum sql_id id, const struct sql_args *a,
-                    const struct sql_col *cols, size_t ncols, void *dst, sql_row_fn fn, void *arg)
+static kg_err exec(struct store *st, enum sql_id id, const struct sql_args *a,
+                   const struct sql_rows *rows, int64_t *changed)
 {
     struct pg_store *ps = pg(st);
     PGresult *res;
-    int rows;
+    int n;
     kg_err rc;
 
+    if ((rc = run_stmt(ps, id, a, &res))) return rc;
     if (id < SQL_FEEDS) {
-        if ((rc = run_stmt(ps, id, a, &res))) return rc;
-        rc = each_row(res, cols, ncols, dst, fn, arg);
+        if (rows) rc = each_row(res, rows);
+        if (!rc && changed) *changed = affected(res);
         PQclear(res);
         return rc;
     }
-    if ((rc = run_stmt(ps, id, a, NULL))) return rc;
+    PQclear(res);
+    assert(rows);
     do {
         if ((rc = run_stmt(ps, S_FEED_FETCH, NULL, &res))) return rc;
-        rows = PQntuples(res);
-        rc = each_row(res, cols, ncols, dst, fn, arg);
+        n = PQntuples(res);
+        rc = each_row(res, rows);
         PQclear(res);
-    } while (!rc && rows == FEED_BATCH);
+    } while (!rc && n == FEED_BATCH);
     return rc;
 }
 
-/* Closes the connection and frees the store. */
-static void close_db(struct store *st)
+/* Closes the connection. */
+static void disconnect(struct store *st)
 {
     struct pg_store *ps = pg(st);
 
     PQfinish(ps->conn); /* NULL is a no-op */
-    store_sql_free(&ps->sql);
 }
 
 static const struct sql_driver driver = {
     .run = run,
     .exec = exec,
-    .query = query,
-    .close = close_db,
+    .disconnect = disconnect,
 };
 
 /* ---- migrations ------------------------------------------------------------------------- */
@@ -537,6 +525,6 @@ kg_err store_pg_open(const char *uri, struct store **out)
     *out = &ps->sql.base; /* handed to the caller */
     ps = NULL;
 out:
-    if (ps) close_db(&ps->sql.base);
+    if (ps) store_free(&ps->sql.base);
     return rc;
 }

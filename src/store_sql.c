@@ -169,7 +169,7 @@ static const struct sql_col int_col[] = {{SQL_INT, 0, sizeof(int)}};
 
 static kg_err exec(struct store *st, enum sql_id id, const struct sql_args *a, int64_t *changed)
 {
-    return drv(st)->exec(st, id, a, changed);
+    return drv(st)->exec(st, id, a, NULL, changed);
 }
 
 static kg_err count_row(void *arg)
@@ -183,7 +183,8 @@ static kg_err one(struct store *st, enum sql_id id, const struct sql_args *a,
                   const struct sql_col *cols, size_t ncols, void *dst, int *found)
 {
     size_t n = 0;
-    kg_err rc = drv(st)->query(st, id, a, cols, ncols, dst, count_row, &n);
+    struct sql_rows rows = {cols, ncols, dst, count_row, &n};
+    kg_err rc = drv(st)->exec(st, id, a, &rows, NULL);
 
     *found = n > 0;
     return rc;
@@ -246,11 +247,12 @@ static kg_err append_row(void *arg)
 static kg_err query_body(struct store *st, void *arg)
 {
     struct query_arg *q = arg;
+    struct sql_rows rows = {q->cols, q->ncols, q->row, q->fn ? q->fn : append_row, q};
     kg_err rc;
 
     q->rows.arr = NULL;
     q->rows.n = q->rows.cap = 0;
-    rc = drv(st)->query(st, q->id, &q->a, q->cols, q->ncols, q->row, q->fn ? q->fn : append_row, q);
+    rc = drv(st)->exec(st, q->id, &q->a, &rows, NULL);
     if (rc) {
         free(q->rows.arr);
         q->rows.arr = NULL;
@@ -496,8 +498,9 @@ static kg_err token_feed_row(void *arg)
 static kg_err token_feed_body(struct store *st, void *arg)
 {
     struct feed_arg *f = arg;
-    return drv(st)->query(st, f->id, &f->a, token_state_cols, NCOLS(token_state_cols), &f->t,
-                          token_feed_row, f);
+    struct sql_rows rows = {token_state_cols, NCOLS(token_state_cols), &f->t, token_feed_row, f};
+
+    return drv(st)->exec(st, f->id, &f->a, &rows, NULL);
 }
 
 static kg_err token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg)
@@ -550,7 +553,9 @@ static kg_err jti_feed_row(void *arg)
 static kg_err jti_feed_body(struct store *st, void *arg)
 {
     struct feed_arg *f = arg;
-    return drv(st)->query(st, f->id, &f->a, jti_cols, NCOLS(jti_cols), &f->j, jti_feed_row, f);
+    struct sql_rows rows = {jti_cols, NCOLS(jti_cols), &f->j, jti_feed_row, f};
+
+    return drv(st)->exec(st, f->id, &f->a, &rows, NULL);
 }
 
 static kg_err jti_changes(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
@@ -1018,16 +1023,14 @@ void *store_sql_new(size_t size, const struct sql_driver *drv_)
     return s;
 }
 
-void store_sql_free(struct sql_store *s)
-{
-    if (!s) return;
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-}
-
+/* Disconnects and frees the store. */
 static void close_store(struct store *st)
 {
-    drv(st)->close(st);
+    struct sql_store *s = (struct sql_store *)st;
+
+    s->drv->disconnect(st);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
 }
 
 const struct store_ops store_sql_ops = {

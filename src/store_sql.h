@@ -118,21 +118,29 @@ enum sql_mode {
 typedef kg_err (*sql_body_fn)(struct store *st, void *arg);
 typedef kg_err (*sql_row_fn)(void *arg);
 
+/* Where a statement's rows go: each is read into dst as cols says (its columns 0..ncols-1),
+ * then handed to fn(arg); a non-KG_OK from fn stops the statement with that error. */
+struct sql_rows {
+    const struct sql_col *cols;
+    size_t ncols;
+    void *dst;
+    sql_row_fn fn;
+    void *arg;
+};
+
 struct sql_driver {
     /* Runs body(st, arg) under the store's lock, in a transaction of `mode` that is committed
      * when body returns KG_OK and rolled back otherwise.  May run body more than once (a
      * retry), so body resets its outputs when it starts and frees what it made on failure. */
     kg_err (*run)(struct store *st, enum sql_mode mode, sql_body_fn body, void *arg);
-    /* Inside body: runs statement id with a (NULL: none); *changed (may be NULL) = the rows
-     * it changed. */
-    kg_err (*exec)(struct store *st, enum sql_id id, const struct sql_args *a, int64_t *changed);
-    /* Inside body: runs query id with a (NULL: none) and, row by row, reads its columns
-     * 0..ncols-1 into dst as cols says and calls fn(arg); a non-KG_OK from fn stops the
-     * query with that error. */
-    kg_err (*query)(struct store *st, enum sql_id id, const struct sql_args *a,
-                    const struct sql_col *cols, size_t ncols, void *dst, sql_row_fn fn, void *arg);
-    /* Closes the connection and frees the store. */
-    void (*close)(struct store *st);
+    /* Inside body: runs statement id with a (NULL: none); its rows go to rows (NULL: none
+     * wanted); *changed (NULL: not asked) = the rows it changed.  A change feed (SQL_FEEDS on)
+     * runs only in an SQL_SNAPSHOT body. */
+    kg_err (*exec)(struct store *st, enum sql_id id, const struct sql_args *a,
+                   const struct sql_rows *rows, int64_t *changed);
+    /* Closes the connection and frees what hangs on it (also of a store half opened); the
+     * store itself is freed after. */
+    void (*disconnect)(struct store *st);
 };
 
 /* The common head of a SQL backend's struct store. */
@@ -147,9 +155,8 @@ extern const struct store_ops store_sql_ops;
 
 /* A new backend store of `size` bytes (the backend's struct, which begins with a struct
  * sql_store): zeroed, its head set up for drv; NULL when out of memory.  Caller owns it and
- * frees it with store_sql_free() (NULL is a no-op). */
+ * frees it with store_free(). */
 void *store_sql_new(size_t size, const struct sql_driver *drv);
-void store_sql_free(struct sql_store *s);
 
 /* Inserts the built-in roles: schema version 1's data, inside the migration's transaction. */
 kg_err store_sql_seed(struct store *st);

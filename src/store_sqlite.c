@@ -251,7 +251,8 @@ static kg_err run(struct store *st, enum sql_mode mode, sql_body_fn body, void *
     return rc;
 }
 
-static kg_err exec(struct store *st, enum sql_id id, const struct sql_args *a, int64_t *changed)
+static kg_err exec(struct store *st, enum sql_id id, const struct sql_args *a,
+                   const struct sql_rows *rows, int64_t *changed)
 {
     struct sqlite_store *ss = sq(st);
     sqlite3_stmt *s;
@@ -259,43 +260,29 @@ static kg_err exec(struct store *st, enum sql_id id, const struct sql_args *a, i
     kg_err rc;
 
     if ((rc = prep(ss, id, &s)) || (rc = bind(s, a))) return rc;
-    do
-        rc = step(s, &row);
-    while (!rc && row);
+    while (!(rc = step(s, &row)) && row) {
+        if (!rows) continue; /* rows nobody asked for */
+        if ((rc = read_row(s, rows->cols, rows->ncols, rows->dst)) || (rc = rows->fn(rows->arg)))
+            break;
+    }
     if (!rc && changed) *changed = sqlite3_changes(ss->db);
     return rc;
 }
 
-static kg_err query(struct store *st, enum sql_id id, const struct sql_args *a,
-                    const struct sql_col *cols, size_t ncols, void *dst, sql_row_fn fn, void *arg)
-{
-    struct sqlite_store *ss = sq(st);
-    sqlite3_stmt *s;
-    int row = 0;
-    kg_err rc;
-
-    if ((rc = prep(ss, id, &s)) || (rc = bind(s, a))) return rc;
-    while (!(rc = step(s, &row)) && row)
-        if ((rc = read_row(s, cols, ncols, dst)) || (rc = fn(arg))) break;
-    return rc;
-}
-
-/* Finalises the statements, closes the connection and frees the store. */
-static void close_db(struct store *st)
+/* Finalises the statements and closes the connection. */
+static void disconnect(struct store *st)
 {
     struct sqlite_store *ss = sq(st);
 
     for (size_t i = 0; i < S_COUNT; i++)
         sqlite3_finalize(ss->stmt[i]);
     sqlite3_close(ss->db); /* NULL is a no-op; last one out checkpoints the WAL */
-    store_sql_free(&ss->sql);
 }
 
 static const struct sql_driver driver = {
     .run = run,
     .exec = exec,
-    .query = query,
-    .close = close_db,
+    .disconnect = disconnect,
 };
 
 /* ---- migrations ------------------------------------------------------------------------- */
@@ -412,6 +399,6 @@ kg_err store_sqlite_open(const char *path, struct store **out)
     *out = &ss->sql.base; /* handed to the caller */
     ss = NULL;
 out:
-    if (ss) close_db(&ss->sql.base);
+    if (ss) store_free(&ss->sql.base);
     return rc;
 }
