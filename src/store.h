@@ -1,12 +1,12 @@
 /*
  * store.h — durable storage of tokens, roles, privileges and users, behind one interface.
  *
- * A backend fills a struct store_ops (the SQL backends, store_sqlite.c and store_pg.c, share
- * store_sql.c's); the rest of keygate reaches it only through the store_*() wrappers below,
- * which make the checks this file promises (KG_INVALID) before any backend sees a call.  Every
- * write is committed before it returns KG_OK.  Every write except store_token_touch() bumps the
- * store's change version (see store_version) so that other processes sharing the database notice
- * it.
+ * A backend fills a struct store_ops (the SQL backends, store_sqlite.c and store_pg.c,
+ * share store_sql.c's); the rest of keygate reaches it only through the store_*() wrappers
+ * below, which make the checks this file promises (KG_INVALID) before any backend sees a
+ * call.  Every write is committed before it returns KG_OK.  Every write except
+ * store_token_touch() bumps the store's change version (see store_version) so that other
+ * processes sharing the database notice it.
  *
  * Audited changes.  The writes that change tokens, roles, privileges or users take a last
  * argument `audit` (borrowed; NULL for none): the audit-log entry of the change.  The backend

@@ -7,8 +7,9 @@
  * which parameters, what their rows mean — and store_sql_text.h holds the text of those
  * statements.  A backend (store_sqlite.c, store_pg.c) keeps only what truly differs between
  * the databases: the connection, its lock and transactions (and PostgreSQL's retries and
- * reconnects), how a parameter is bound and a column read (types), the few words of SQL its
- * dialect writes differently (see store_sql_text.h), and the schema with its migrations.
+ * reconnects), how a parameter is bound and a column read (types), the few words of SQL and
+ * the column types its dialect writes differently (see store_sql_text.h), and how it runs the
+ * schema's migrations and keeps its version.
  *
  * A backend's struct store begins with a struct sql_store: its ops are store_sql_ops and its
  * drv the backend's driver.  The statements are named by enum sql_id; a backend numbers its
