@@ -1,9 +1,12 @@
 /*
- * store.c — choosing a storage backend by URI, and the thin store_*() wrappers.
+ * store.c — choosing a storage backend by URI, and the store_*() wrappers that make the
+ * contract's checks.
  *
- * The file has two parts: store_open()/store_free(), which pick the backend from the URI
- * scheme, and one wrapper per struct store_ops entry, which only forwards the call.  All the
- * real work, locking included, is in the backend (store_sqlite.c).
+ * The file has three parts: the checks of the records a call is given (written here once, so
+ * that no backend sees what store.h calls KG_INVALID); store_open()/store_free(), which pick
+ * the backend from the URI scheme; and one wrapper per struct store_ops entry, which checks
+ * and forwards the call.  The work is in the backends: store_sql.c for what the SQL backends
+ * share, store_sqlite.c and store_pg.c for what differs.
  */
 #include "store.h"
 
@@ -11,12 +14,14 @@
 #include <string.h>
 
 #define SQLITE_SCHEME "sqlite:"
+#define JTI_MAX 63 /* bytes of a jti the store records */
 
-/* ---- audit entries ------------------------------------------------------------------------ */
+/* ---- the checks ---------------------------------------------------------------------------- */
 
+/* True when `s` is NUL-terminated within a field of `cap` bytes. */
 static int fits(const char *s, size_t cap)
 {
-    return strnlen(s, cap) < cap;
+    return s && strnlen(s, cap) < cap;
 }
 
 /* The one check of an entry, made here before any backend sees it: every field within its
@@ -30,9 +35,53 @@ static int audit_valid(const struct kg_audit *e)
 }
 
 /* A change's optional entry: none, or a valid one. */
-#define AUDIT_OK_OR_INVALID(audit)                                                            \
-    do {                                                                                        \
-        if ((audit) && !audit_valid(audit)) return KG_INVALID;                                  \
+#define AUDIT_OK_OR_INVALID(audit)                                                                 \
+    do {                                                                                           \
+        if ((audit) && !audit_valid(audit)) return KG_INVALID;                                     \
+    } while (0)
+
+static int token_valid(const struct kg_token *t)
+{
+    return t && fits(t->client_id, sizeof t->client_id) && t->client_id[0] &&
+           fits(t->description, sizeof t->description) && fits(t->role_id, sizeof t->role_id) &&
+           fits(t->created_by, sizeof t->created_by) &&
+           (t->status == KG_TOKEN_ACTIVE || t->status == KG_TOKEN_REVOKED);
+}
+
+static int role_valid(const struct kg_role *r)
+{
+    if (!r || !fits(r->role_id, sizeof r->role_id) || !r->role_id[0] ||
+        !fits(r->role_name, sizeof r->role_name) || !r->role_name[0] ||
+        !fits(r->description, sizeof r->description) || r->ngranted > KG_GRANTS_MAX)
+        return 0;
+    for (size_t i = 0; i < r->ngranted; i++)
+        if (!fits(r->granted[i], sizeof r->granted[i])) return 0;
+    return 1;
+}
+
+static int privilege_valid(const struct kg_privilege *p)
+{
+    return p && fits(p->role_id, sizeof p->role_id) && fits(p->name, sizeof p->name) &&
+           p->name[0] && (p->kind == KG_ALLOW || p->kind == KG_DENY);
+}
+
+static int user_valid(const struct kg_user *u)
+{
+    if (!u || !fits(u->user_id, sizeof u->user_id) || !u->user_id[0] ||
+        !fits(u->email, sizeof u->email) || !u->email[0] ||
+        !fits(u->password_hash, sizeof u->password_hash) || u->nroles > KG_GRANTS_MAX)
+        return 0;
+    for (size_t i = 0; i < u->nroles; i++)
+        if (!fits(u->roles[i], sizeof u->roles[i])) return 0;
+    return 1;
+}
+
+/* A list call's outputs: both given, and empty until it succeeds. */
+#define LIST_OUT_OR_INVALID(out, n)                                                                \
+    do {                                                                                           \
+        if (!(out) || !(n)) return KG_INVALID;                                                     \
+        *(out) = NULL;                                                                             \
+        *(n) = 0;                                                                                  \
     } while (0)
 
 /* ---- opening and closing ----------------------------------------------------------------- */
@@ -80,17 +129,20 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver)
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (!token_valid(t)) return KG_INVALID;
     return OPS(st)->token_insert(st, t, audit);
 }
 
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out)
 {
+    if (!client_id || !out) return KG_INVALID;
     return OPS(st)->token_get(st, client_id, out);
 }
 
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
                         size_t *n)
 {
+    LIST_OUT_OR_INVALID(out, n);
     return OPS(st)->token_list(st, before_seq, limit, out, n);
 }
 
@@ -98,62 +150,77 @@ kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, 
                           const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (changed) *changed = 0;
+    if (!client_id) return KG_INVALID;
     return OPS(st)->token_revoke(st, client_id, now, changed, audit);
 }
 
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n)
 {
+    if (n == 0) return KG_OK;
+    if (!t) return KG_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!fits(t[i].client_id, sizeof t[i].client_id)) return KG_INVALID;
     return OPS(st)->token_touch(st, t, n);
 }
 
 kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg)
 {
+    if (!fn) return KG_INVALID;
     return OPS(st)->token_changes(st, since_ver, fn, arg);
 }
 
 kg_err store_jti_revoke(struct store *st, const char *jti, const char *client_id, int64_t exp,
                         int64_t now_s)
 {
+    if (!fits(jti, JTI_MAX + 1) || !fits(client_id, KG_CLIENT_ID_LEN + 1)) return KG_INVALID;
     return OPS(st)->jti_revoke(st, jti, client_id, exp, now_s);
 }
 
 kg_err store_jti_changes(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
                          void *arg)
 {
+    if (!fn) return KG_INVALID;
     return OPS(st)->jti_changes(st, since_ver, now_s, fn, arg);
 }
 
 kg_err store_role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (!role_valid(r)) return KG_INVALID;
     return OPS(st)->role_insert(st, r, audit);
 }
 
 kg_err store_role_get(struct store *st, const char *role_id, struct kg_role *out)
 {
+    if (!role_id || !out) return KG_INVALID;
     return OPS(st)->role_get(st, role_id, out);
 }
 
 kg_err store_role_get_by_name(struct store *st, const char *name, struct kg_role *out)
 {
+    if (!name || !out) return KG_INVALID;
     return OPS(st)->role_get_by_name(st, name, out);
 }
 
 kg_err store_role_list(struct store *st, int64_t after_seq, size_t limit, struct kg_role **out,
                        size_t *n)
 {
+    LIST_OUT_OR_INVALID(out, n);
     return OPS(st)->role_list(st, after_seq, limit, out, n);
 }
 
 kg_err store_role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (!role_valid(r)) return KG_INVALID;
     return OPS(st)->role_update(st, r, audit);
 }
 
 kg_err store_role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (!role_id) return KG_INVALID;
     return OPS(st)->role_delete(st, role_id, audit);
 }
 
@@ -161,6 +228,7 @@ kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int
                              const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (!privilege_valid(p)) return KG_INVALID;
     return OPS(st)->privilege_grant(st, p, now, audit);
 }
 
@@ -168,51 +236,61 @@ kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, in
                               const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (changed) *changed = 0;
+    if (!privilege_valid(p)) return KG_INVALID;
     return OPS(st)->privilege_revoke(st, p, changed, audit);
 }
 
 kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,
                             size_t *n)
 {
+    LIST_OUT_OR_INVALID(out, n);
     return OPS(st)->privilege_list(st, role_id, out, n);
 }
 
 kg_err store_user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (!user_valid(u)) return KG_INVALID;
     return OPS(st)->user_insert(st, u, audit);
 }
 
 kg_err store_user_get(struct store *st, const char *user_id, struct kg_user *out)
 {
+    if (!user_id || !out) return KG_INVALID;
     return OPS(st)->user_get(st, user_id, out);
 }
 
 kg_err store_user_get_by_email(struct store *st, const char *email, struct kg_user *out)
 {
+    if (!email || !out) return KG_INVALID;
     return OPS(st)->user_get_by_email(st, email, out);
 }
 
 kg_err store_user_list(struct store *st, int64_t after_seq, size_t limit, struct kg_user **out,
                        size_t *n)
 {
+    LIST_OUT_OR_INVALID(out, n);
     return OPS(st)->user_list(st, after_seq, limit, out, n);
 }
 
 kg_err store_user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (!user_valid(u)) return KG_INVALID;
     return OPS(st)->user_update(st, u, audit);
 }
 
 kg_err store_user_delete(struct store *st, const char *user_id, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
+    if (!user_id) return KG_INVALID;
     return OPS(st)->user_delete(st, user_id, audit);
 }
 
 kg_err store_user_count(struct store *st, int64_t *n)
 {
+    if (!n) return KG_INVALID;
     return OPS(st)->user_count(st, n);
 }
 
@@ -225,5 +303,7 @@ kg_err store_audit_append(struct store *st, const struct kg_audit *e)
 kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
                         size_t limit, struct kg_audit **out, size_t *n)
 {
+    if (!f || !fits(f->actor, sizeof f->actor)) return KG_INVALID;
+    LIST_OUT_OR_INVALID(out, n);
     return OPS(st)->audit_list(st, f, before_seq, limit, out, n);
 }

@@ -1,10 +1,12 @@
 /*
  * store.h — durable storage of tokens, roles, privileges and users, behind one interface.
  *
- * A backend (store_sqlite.c, store_pg.c) fills a struct store_ops; the rest of keygate
- * reaches it only through the store_*() wrappers below.  Every write is committed before it
- * returns KG_OK.  Every write except store_token_touch() bumps the store's change version
- * (see store_version) so that other processes sharing the database notice it.
+ * A backend fills a struct store_ops (the SQL backends, store_sqlite.c and store_pg.c,
+ * share store_sql.c's); the rest of keygate reaches it only through the store_*() wrappers
+ * below, which make the checks this file promises (KG_INVALID) before any backend sees a
+ * call.  Every write is committed before it returns KG_OK.  Every write except
+ * store_token_touch() bumps the store's change version (see store_version) so that other
+ * processes sharing the database notice it.
  *
  * Audited changes.  The writes that change tokens, roles, privileges or users take a last
  * argument `audit` (borrowed; NULL for none): the audit-log entry of the change.  The backend
@@ -39,8 +41,8 @@ struct store_ops {
     kg_err (*token_insert)(struct store *st, const struct kg_token *t,
                            const struct kg_audit *audit);
     kg_err (*token_get)(struct store *st, const char *client_id, struct kg_token *out);
-    kg_err (*token_list)(struct store *st, int64_t before_seq, size_t limit,
-                         struct kg_token **out, size_t *n);
+    kg_err (*token_list)(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
+                         size_t *n);
     kg_err (*token_revoke)(struct store *st, const char *client_id, int64_t now, int *changed,
                            const struct kg_audit *audit);
     kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
@@ -106,8 +108,8 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver);
  *   role_name and created_by need not be filled. */
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
-kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit,
-                        struct kg_token **out, size_t *n);
+kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
+                        size_t *n);
 kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
                           const struct kg_audit *audit);
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);
@@ -166,7 +168,7 @@ kg_err store_audit_append(struct store *st, const struct kg_audit *e);
 kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
                         size_t limit, struct kg_audit **out, size_t *n);
 
-/* Backend constructors (store_sqlite.c). */
+/* Backend constructors (store_sqlite.c, store_pg.c). */
 kg_err store_sqlite_open(const char *path, struct store **out);
 kg_err store_pg_open(const char *uri, struct store **out);
 

@@ -1,0 +1,265 @@
+/*
+ * store_sql_text.h — the text of the statements of enum sql_id (store_sql.h), written once.
+ *
+ * and of the schema's migrations.
+ *
+ * Each SQL backend includes this file once, after defining how its dialect writes what
+ * differs.  In statements:
+ *   SQL_P(n)          parameter n ("?1" in SQLite, "$1" in PostgreSQL)
+ *   SQL_BYTEWISE      what follows a text column in ORDER BY to sort it byte by byte
+ *   SQL_EMAIL_IS(p)   the condition "the user's email is p", ASCII letters folded only
+ *   SQL_FEED(q)       a change-feed query q as the backend streams it (a cursor, or q itself)
+ * In the schema:
+ *   DDL_BIGINT, DDL_SMALLINT, DDL_BYTES   column types
+ *   DDL_SEQ           an ever-growing primary key, never reused
+ *   DDL_NO_ROWID      what follows a table keyed by its primary key alone
+ *   DDL_EMAIL_UNIQUE  what follows users.email, DDL_EMAIL_INDEX what follows the table: the
+ *                     two make emails unique without regard to ASCII case
+ *   DDL_STAMP(n)      what ends migration n (SQLite records the version there)
+ * It gets sql_text[SQL_COUNT] and sql_migrations[SQL_SCHEMA_VERSION].  Every value is a
+ * parameter: no text is pasted into SQL.
+ */
+#if !defined SQL_P || !defined DDL_SEQ
+#error "define the dialect (see above) before including store_sql_text.h"
+#endif
+
+#define P1 SQL_P(1)
+#define P2 SQL_P(2)
+#define P3 SQL_P(3)
+#define P4 SQL_P(4)
+#define P5 SQL_P(5)
+#define P6 SQL_P(6)
+#define P7 SQL_P(7)
+#define P8 SQL_P(8)
+#define P9 SQL_P(9)
+#define P10 SQL_P(10)
+#define P11 SQL_P(11)
+
+/* store_sql.c's token_cols[] reads these columns, in this order. */
+#define TOKEN_SELECT                                                                               \
+    "SELECT t.seq, t.client_id, t.secret_hash, t.description, t.role_id,"                          \
+    " coalesce(r.role_name, ''), t.status, t.created_on, t.last_access_on, t.revoked_on,"          \
+    " t.expires_on, t.created_by"                                                                  \
+    " FROM tokens t LEFT JOIN roles r ON r.role_id = t.role_id"
+/* What the view needs of a token: who it is, its secret's hash and what it may do
+ * (token_state_cols[]). */
+#define TOKEN_STATE_SELECT                                                                         \
+    "SELECT seq, client_id, secret_hash, role_id, status, last_access_on, revoked_on,"             \
+    " expires_on FROM tokens"
+/* One row per (role, granted role), or one row with a NULL grant; grants in the granted role's
+ * seq order.  `cond` picks the roles (and may order and limit them).  role_cols[]. */
+#define ROLE_SELECT(cond)                                                                          \
+    "SELECT r.seq, r.role_id, r.role_name, r.description, r.created_on, r.modified_on,"            \
+    " g.granted_role_id"                                                                           \
+    " FROM (SELECT * FROM roles " cond ") r"                                                       \
+    " LEFT JOIN (role_grants g JOIN roles gr ON gr.role_id = g.granted_role_id)"                   \
+    " ON g.role_id = r.role_id ORDER BY r.seq, gr.seq"
+/* The same for users and the roles they hold.  user_cols[]. */
+#define USER_SELECT(cond)                                                                          \
+    "SELECT u.seq, u.user_id, u.email, u.password_hash, u.created_on, ur.role_id"                  \
+    " FROM (SELECT * FROM users " cond ") u"                                                       \
+    " LEFT JOIN (user_roles ur JOIN roles r ON r.role_id = ur.role_id)"                            \
+    " ON ur.user_id = u.user_id ORDER BY u.seq, r.seq"
+
+static const char *const sql_text[SQL_COUNT] = {
+    [SQL_VERSION] = "SELECT data_ver, roles_ver FROM meta WHERE id = 1",
+    /* In an UPDATE the right-hand sides see the old row, so roles_ver gets the new data_ver. */
+    [SQL_BUMP] = "UPDATE meta SET data_ver = data_ver + 1 WHERE id = 1 RETURNING data_ver",
+    [SQL_BUMP_ROLES] = "UPDATE meta SET data_ver = data_ver + 1, roles_ver = data_ver + 1"
+                       " WHERE id = 1 RETURNING data_ver",
+    [SQL_ROLE_EXISTS] = "SELECT 1 FROM roles WHERE role_id = " P1,
+
+    [SQL_TOKEN_INSERT] = "INSERT INTO tokens (client_id, secret_hash, description, role_id, status,"
+                         " created_on, last_access_on, revoked_on, expires_on, created_by, ver)"
+                         " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ", " P8
+                         ", " P9 ", " P10 ", " P11 ")",
+    [SQL_TOKEN_GET] = TOKEN_SELECT " WHERE t.client_id = " P1,
+    [SQL_TOKEN_LIST] = TOKEN_SELECT " WHERE t.seq < " P1 " ORDER BY t.seq DESC LIMIT " P2,
+    [SQL_TOKEN_STATUS] = "SELECT status FROM tokens WHERE client_id = " P1,
+    [SQL_TOKEN_REVOKE] = "UPDATE tokens SET status = 1, revoked_on = " P2 ", ver = " P3
+                         " WHERE client_id = " P1 " AND status = 0",
+    /* Only ever raised: the WHERE skips an older time. */
+    [SQL_TOKEN_TOUCH] = "UPDATE tokens SET last_access_on = " P2 " WHERE client_id = " P1
+                        " AND coalesce(last_access_on, 0) < " P2,
+    [SQL_TOKEN_CHANGES] = SQL_FEED(TOKEN_STATE_SELECT " WHERE ver > " P1 " ORDER BY ver, seq"),
+    /* In storage order: a plain scan, no index lookups. */
+    [SQL_TOKEN_ALL] = SQL_FEED(TOKEN_STATE_SELECT),
+
+    [SQL_JTI_REVOKE] = "INSERT INTO revoked_jti (jti, client_id, exp, ver)"
+                       " VALUES (" P1 ", " P2 ", " P3 ", " P4 ") ON CONFLICT (jti) DO NOTHING",
+    [SQL_JTI_CHANGES] = SQL_FEED("SELECT jti, client_id, exp, ver FROM revoked_jti"
+                                 " WHERE ver > " P1 " AND exp > " P2 " ORDER BY ver"),
+    [SQL_JTI_PURGE] = "DELETE FROM revoked_jti WHERE exp <= " P1,
+
+    [SQL_ROLE_INSERT] = "INSERT INTO roles (role_id, role_name, description, created_on,"
+                        " modified_on) VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ")",
+    [SQL_ROLE_GET] = ROLE_SELECT("WHERE role_id = " P1),
+    [SQL_ROLE_GET_BY_NAME] = ROLE_SELECT("WHERE role_name = " P1),
+    [SQL_ROLE_LIST] = ROLE_SELECT("WHERE seq > " P1 " ORDER BY seq LIMIT " P2),
+    [SQL_ROLE_UPDATE] = "UPDATE roles SET role_name = " P2 ", description = " P3
+                        ", modified_on = " P4 " WHERE role_id = " P1,
+    [SQL_GRANTS_CLEAR] = "DELETE FROM role_grants WHERE role_id = " P1,
+    /* DO NOTHING drops a duplicate in the list; it does not cover foreign keys. */
+    [SQL_GRANT_INSERT] = "INSERT INTO role_grants (role_id, granted_role_id)"
+                         " VALUES (" P1 ", " P2 ") ON CONFLICT DO NOTHING",
+    /* Is P1 reachable from itself through role_grants?  UNION stops at rows already seen. */
+    [SQL_ROLE_CYCLE] =
+        "WITH RECURSIVE reach(id) AS ("
+        " SELECT granted_role_id FROM role_grants WHERE role_id = " P1 " UNION"
+        " SELECT g.granted_role_id FROM role_grants g JOIN reach ON g.role_id = reach.id)"
+        " SELECT 1 FROM reach WHERE id = " P1 " LIMIT 1",
+    [SQL_ROLE_TOKEN_HOLDS] = "SELECT 1 FROM tokens WHERE role_id = " P1 " AND status = 0 LIMIT 1",
+    [SQL_ROLE_USER_HOLDS] = "SELECT 1 FROM user_roles WHERE role_id = " P1 " LIMIT 1",
+    [SQL_ROLE_DEL_PRIVS] = "DELETE FROM privileges WHERE role_id = " P1,
+    [SQL_ROLE_DEL_GRANTS] =
+        "DELETE FROM role_grants WHERE role_id = " P1 " OR granted_role_id = " P1,
+    [SQL_ROLE_DELETE] = "DELETE FROM roles WHERE role_id = " P1,
+
+    /* The WHERE makes re-granting the same kind a no-op (no row changed). */
+    [SQL_PRIV_GRANT] = "INSERT INTO privileges (role_id, name, kind, granted_on)"
+                       " VALUES (" P1 ", " P2 ", " P3 ", " P4 ")"
+                       " ON CONFLICT (role_id, name) DO UPDATE SET kind = excluded.kind,"
+                       " granted_on = excluded.granted_on WHERE privileges.kind <> excluded.kind",
+    [SQL_PRIV_REVOKE] =
+        "DELETE FROM privileges WHERE role_id = " P1 " AND kind = " P2 " AND name = " P3,
+    [SQL_PRIV_LIST_ALL] = "SELECT p.role_id, p.kind, p.name FROM privileges p"
+                          " JOIN roles r ON r.role_id = p.role_id"
+                          " ORDER BY r.seq, p.name" SQL_BYTEWISE,
+    [SQL_PRIV_LIST_ROLE] = "SELECT role_id, kind, name FROM privileges WHERE role_id = " P1
+                           " ORDER BY name" SQL_BYTEWISE,
+
+    [SQL_USER_INSERT] = "INSERT INTO users (user_id, email, password_hash, created_on)"
+                        " VALUES (" P1 ", " P2 ", " P3 ", " P4 ")",
+    [SQL_USER_GET] = USER_SELECT("WHERE user_id = " P1),
+    [SQL_USER_GET_BY_EMAIL] = USER_SELECT("WHERE " SQL_EMAIL_IS(P1)),
+    [SQL_USER_LIST] = USER_SELECT("WHERE seq > " P1 " ORDER BY seq LIMIT " P2),
+    [SQL_USER_UPDATE] =
+        "UPDATE users SET email = " P2 ", password_hash = " P3 " WHERE user_id = " P1,
+    [SQL_USER_ROLES_CLEAR] = "DELETE FROM user_roles WHERE user_id = " P1,
+    [SQL_USER_ROLE_INSERT] = "INSERT INTO user_roles (user_id, role_id)"
+                             " VALUES (" P1 ", " P2 ") ON CONFLICT DO NOTHING",
+    [SQL_USER_DELETE] = "DELETE FROM users WHERE user_id = " P1,
+    [SQL_USER_COUNT] = "SELECT count(*) FROM users",
+
+    [SQL_AUDIT_INSERT] = "INSERT INTO audit_log (at, actor, action, target, address, outcome,"
+                         " detail) VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ")",
+    /* P2 = '': any actor. */
+    [SQL_AUDIT_LIST] = "SELECT seq, at, actor, action, target, address, outcome, detail"
+                       " FROM audit_log WHERE seq < " P1 " AND (" P2 " = '' OR actor = " P2 ")"
+                       " AND at >= " P3 " AND at < " P4 " ORDER BY seq DESC LIMIT " P5,
+};
+
+/* ---- the schema -------------------------------------------------------------------------- */
+
+/*
+ * Version 1.  Times are ms (DDL_BIGINT), NULL where the model says 0.  Every table with a list
+ * call orders by a DDL_SEQ seq, so a seq is never reused.  tokens.role_id is not a foreign
+ * key: a revoked token keeps the id of a role deleted after it.
+ */
+static const char sql_schema_v1[] =
+    "CREATE TABLE meta ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " data_ver " DDL_BIGINT " NOT NULL,"
+    " roles_ver " DDL_BIGINT " NOT NULL);"
+    /* The built-in roles seeded by store_sql_seed() are write number 1. */
+    "INSERT INTO meta (id, data_ver, roles_ver) VALUES (1, 1, 1);"
+
+    "CREATE TABLE roles ("
+    " seq " DDL_SEQ ","
+    " role_id TEXT NOT NULL UNIQUE,"
+    " role_name TEXT NOT NULL UNIQUE,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " created_on " DDL_BIGINT " NOT NULL,"
+    " modified_on " DDL_BIGINT " NOT NULL);"
+
+    "CREATE TABLE role_grants ("
+    " role_id TEXT NOT NULL REFERENCES roles (role_id),"
+    " granted_role_id TEXT NOT NULL REFERENCES roles (role_id),"
+    " PRIMARY KEY (role_id, granted_role_id))" DDL_NO_ROWID ";"
+    "CREATE INDEX role_grants_granted ON role_grants (granted_role_id);"
+
+    "CREATE TABLE privileges ("
+    " role_id TEXT NOT NULL REFERENCES roles (role_id),"
+    " name TEXT NOT NULL,"
+    " kind " DDL_SMALLINT " NOT NULL CHECK (kind IN (0, 1)),"
+    " granted_on " DDL_BIGINT " NOT NULL,"
+    " PRIMARY KEY (role_id, name))" DDL_NO_ROWID ";"
+
+    "CREATE TABLE tokens ("
+    " seq " DDL_SEQ ","
+    " client_id TEXT NOT NULL UNIQUE,"
+    " secret_hash " DDL_BYTES " NOT NULL CHECK (length(secret_hash) = 32),"
+    " description TEXT NOT NULL DEFAULT '',"
+    " role_id TEXT NOT NULL,"
+    " status " DDL_SMALLINT " NOT NULL CHECK (status IN (0, 1)),"
+    " created_on " DDL_BIGINT " NOT NULL,"
+    " last_access_on " DDL_BIGINT ","
+    " revoked_on " DDL_BIGINT ","
+    " expires_on " DDL_BIGINT ","
+    " created_by TEXT NOT NULL DEFAULT '',"
+    " ver " DDL_BIGINT " NOT NULL);"
+    "CREATE INDEX tokens_ver ON tokens (ver);"
+    "CREATE INDEX tokens_role ON tokens (role_id, status);"
+
+    "CREATE TABLE users ("
+    " seq " DDL_SEQ ","
+    " user_id TEXT NOT NULL UNIQUE,"
+    " email TEXT NOT NULL" DDL_EMAIL_UNIQUE ","
+    " password_hash TEXT NOT NULL,"
+    " created_on " DDL_BIGINT " NOT NULL);" DDL_EMAIL_INDEX
+
+    "CREATE TABLE user_roles ("
+    " user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,"
+    " role_id TEXT NOT NULL REFERENCES roles (role_id),"
+    " PRIMARY KEY (user_id, role_id))" DDL_NO_ROWID ";"
+    "CREATE INDEX user_roles_role ON user_roles (role_id);" DDL_STAMP(1);
+
+/* Version 2: access tokens revoked one by one (RFC 7009), kept until they expire anyway. */
+static const char sql_schema_v2[] =
+    "CREATE TABLE revoked_jti ("
+    " jti TEXT PRIMARY KEY,"
+    " client_id TEXT NOT NULL,"
+    " exp " DDL_BIGINT " NOT NULL," /* seconds since the epoch, as the JWT says */
+    " ver " DDL_BIGINT " NOT NULL);"
+    "CREATE INDEX revoked_jti_ver ON revoked_jti (ver);"
+    "CREATE INDEX revoked_jti_exp ON revoked_jti (exp);" DDL_STAMP(2);
+
+/* Version 3: the audit log, append-only. */
+static const char sql_schema_v3[] = "CREATE TABLE audit_log ("
+                                    " seq " DDL_SEQ ","
+                                    " at " DDL_BIGINT " NOT NULL," /* ms */
+                                    " actor TEXT NOT NULL,"
+                                    " action TEXT NOT NULL,"
+                                    " target TEXT NOT NULL,"
+                                    " address TEXT NOT NULL,"
+                                    " outcome TEXT NOT NULL,"
+                                    " detail TEXT NOT NULL);"
+                                    "CREATE INDEX audit_log_actor ON audit_log (actor, seq);"
+                                    "CREATE INDEX audit_log_at ON audit_log (at);" DDL_STAMP(3);
+
+/* sql_migrations[v] takes the schema from version v to v + 1.  Schema changes: append a
+ * migration and raise SQL_SCHEMA_VERSION; never edit an applied one. */
+static const struct sql_migration {
+    const char *sql;
+    kg_err (*after)(struct store *st); /* data to add once the SQL ran, or NULL */
+} sql_migrations[SQL_SCHEMA_VERSION] = {
+    {sql_schema_v1, store_sql_seed},
+    {sql_schema_v2, NULL},
+    {sql_schema_v3, NULL},
+};
+
+#undef TOKEN_SELECT
+#undef TOKEN_STATE_SELECT
+#undef ROLE_SELECT
+#undef USER_SELECT
+#undef P1
+#undef P2
+#undef P3
+#undef P4
+#undef P5
+#undef P6
+#undef P7
+#undef P8
+#undef P9
+#undef P10
+#undef P11
