@@ -4,35 +4,54 @@
 #   make test     install what tests need, build, unit tests + end-to-end tests
 #   make check-asan   the same tests against an ASan+UBSan build
 #   make bench    optimised build + wrk figures (see scripts/bench.sh)
-# HTTP picks the adapter behind src/http.h: `ev` (default; src/http_ev.c, an epoll loop of its
-# own with http-parser) or `mhd` (src/http_mhd.c, libmicrohttpd; built in build/mhd unless
+# HTTP picks the adapter behind src/http/http.h: `ev` (default; http_ev.c, an epoll loop of
+# its own with http-parser) or `mhd` (http_mhd.c, libmicrohttpd; built in build/mhd unless
 # BUILD says otherwise), so that the two can be benchmarked side by side:
 #   make HTTP=mhd && scripts/bench.sh build/mhd/keygate
+# STORE_PG=0 builds without PostgreSQL (no libpq; postgres:// URIs are refused).
+# Builds run JOBS jobs at once (default: the number of cores); the test suites one at a time.
+#
+# src/'s folders are the layers, bottom up (scripts/check-layers.sh keeps each file to its own
+# layer and those below): base store domain http cmd.
 
-CC      ?= cc
-HTTP    ?= ev
-PKGS    := $(if $(filter mhd,$(HTTP)),libmicrohttpd) jansson libsodium libcrypto sqlite3 libpq
-WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
-           -Wcast-qual -Wsign-compare -fno-common -Wformat=2 -Wvla
-OPT     ?= -O2 -g
+CC       ?= cc
+HTTP     ?= ev
+STORE_PG ?= 1
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+MAKEFLAGS += -j$(JOBS)
+LAYERS   := base store domain http cmd
+PKGS     := $(if $(filter mhd,$(HTTP)),libmicrohttpd) jansson libsodium libcrypto sqlite3 \
+            $(if $(filter 1,$(STORE_PG)),libpq)
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+            -Wcast-qual -Wsign-compare -fno-common -Wformat=2 -Wvla
+OPT      ?= -O2 -g
+INC      := $(addprefix -Isrc/,$(LAYERS))
 # OPT picks optimisation and sanitizers; CFLAGS and LDFLAGS stay free for the caller.
-ALL_CFLAGS := $(OPT) -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(if $(CI),-Werror) \
+ALL_CFLAGS := $(OPT) -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(if $(CI),-Werror) $(INC) \
+              $(if $(filter 1,$(STORE_PG)),,-DKG_NO_PG) \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(if $(filter mhd,$(HTTP)),,-lhttp_parser) -pthread
-BUILD   ?= $(if $(filter mhd,$(HTTP)),build/mhd,build)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(if $(filter mhd,$(HTTP)),,-lhttp_parser) -pthread
+BUILD    ?= $(if $(filter mhd,$(HTTP)),build/mhd,build)
 
-SRC      := $(filter-out $(if $(filter mhd,$(HTTP)),src/http_ev.c,src/http_mhd.c),$(wildcard src/*.c))
-LIB_SRC  := $(filter-out src/main.c,$(SRC))
+NOT_BUILT := $(if $(filter mhd,$(HTTP)),src/http/http_ev.c,src/http/http_mhd.c) \
+             $(if $(filter 1,$(STORE_PG)),,src/store/store_pg.c)
+SRC      := $(filter-out $(NOT_BUILT),$(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c)))
+LIB_SRC  := $(filter-out src/cmd/main.c,$(SRC))
 WEB      := $(sort $(wildcard web/*.* web/*/*.*))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+SUITES   := unit e2e standards interop pg browser
 
-.PHONY: all run test unit e2e standards interop pg browser fuzz check-asan bench deps clean format
+.PHONY: all run test unit e2e standards interop pg browser fuzz check-asan check-layers \
+        check-format bench deps clean format
 all: $(BUILD)/keygate
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+# -MMD -MP: each object depends on the headers it really includes (build/.../*.d).
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+-include $(SRC:src/%.c=$(BUILD)/obj/%.d) $(UNIT_BIN:%=%.d)
 
 # The web pane, embedded: tools/embed turns web/ (and its folders) into a C table.
 $(BUILD)/embed: tools/embed.c | $(BUILD)/obj
@@ -42,14 +61,14 @@ $(BUILD)/gen/assets_data.c: $(BUILD)/embed $(WEB)
 	mkdir -p $(BUILD)/gen
 	$(BUILD)/embed $@ web $(WEB)
 
-$(BUILD)/obj/assets_data.o: $(BUILD)/gen/assets_data.c src/assets.h
-	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
+$(BUILD)/obj/assets_data.o: $(BUILD)/gen/assets_data.c src/http/assets.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/keygate: $(BUILD)/obj/main.o $(LIB_OBJ)
+$(BUILD)/keygate: $(BUILD)/obj/cmd/main.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(wildcard src/*.h) | $(BUILD)/tests
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Isrc -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -MMD -MP -MF $@.d $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
@@ -88,17 +107,25 @@ browser: $(BUILD)/keygate
 
 # libFuzzer drivers (tests/fuzz/, clang with ASan+UBSan, in build/fuzz): a short run of each.
 fuzz:
-	scripts/fuzz.sh smoke
+	+scripts/fuzz.sh smoke
 
+# The source checks: includes run only down the layers; every C file is formatted.
+check-layers:
+	@scripts/check-layers.sh
+check-format:
+	@scripts/check-format.sh
+
+# Everything is built first (in parallel), then the suites run one at a time (JOBS=1).
 test:
 	@scripts/setup.sh test
-	@$(MAKE) --no-print-directory all unit e2e standards interop pg browser fuzz
+	@$(MAKE) --no-print-directory check-layers check-format all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory JOBS=1 $(SUITES) fuzz
 
+ASAN_OPT := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 check-asan:
 	@scripts/setup.sh test
-	@$(MAKE) --no-print-directory BUILD=build/asan \
-	  OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	  all unit e2e standards interop pg browser
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_OPT)" all $(UNIT_BIN:$(BUILD)/%=build/asan/%)
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_OPT)" JOBS=1 $(SUITES)
 
 bench:
 	@scripts/setup.sh bench
@@ -106,7 +133,7 @@ bench:
 	scripts/bench.sh build/release/keygate
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c
+	clang-format -i $(wildcard src/*/*.[ch] tests/unit/*.c tests/fuzz/*.[ch] tools/*.c)
 
 clean:
 	rm -rf build

@@ -39,9 +39,9 @@ build() {
   # keygate's modules, instrumented, through the Makefile's own rules and flags; every one
   # but main.c and the HTTP adapters, which stub_http.c replaces.
   local objs=() s
-  for s in src/*.c; do
-    case $s in src/main.c|src/http_mhd.c|src/http_ev.c) continue ;; esac
-    s=${s##*/}; objs+=("$BUILD/obj/${s%.c}.o")
+  for s in src/*/*.c; do
+    case $s in src/cmd/main.c|src/http/http_mhd.c|src/http/http_ev.c) continue ;; esac
+    s=${s#src/}; objs+=("$BUILD/obj/${s%.c}.o")
   done
   objs+=("$BUILD/obj/assets_data.o")
   make -s --no-print-directory BUILD="$BUILD" CC="$CC" OPT="$OPT -fsanitize=fuzzer-no-link" \
@@ -51,21 +51,21 @@ build() {
 
   local cflags
   # shellcheck disable=SC2086
-  cflags="$OPT -std=c11 -D_GNU_SOURCE -pthread $(echo $WARN) -Isrc -Itests/fuzz $(pkg-config --cflags $PKGS)"
+  cflags="$OPT -std=c11 -D_GNU_SOURCE -pthread $(echo $WARN) $(for d in src/*/; do printf -- '-I%s ' "${d%/}"; done) -Itests/fuzz $(pkg-config --cflags $PKGS)"
   local helpers=() h o
   mkdir -p "$BUILD/fuzzobj"
   for h in tests/fuzz/*.c; do
     case ${h##*/} in fuzz_*) continue ;; esac
     o=$BUILD/fuzzobj/$(basename "${h%.c}").o
     # shellcheck disable=SC2086
-    if stale "$o" "$h" tests/fuzz/*.h src/*.h; then $CC $cflags -fsanitize=fuzzer-no-link -c -o "$o" "$h"; fi
+    if stale "$o" "$h" tests/fuzz/*.h src/*/*.h; then $CC $cflags -fsanitize=fuzzer-no-link -c -o "$o" "$h"; fi
     helpers+=("$o")
   done
   local n bin
   for n in $(names); do
     bin=$BUILD/fuzz_$n
     # shellcheck disable=SC2086
-    if stale "$bin" "tests/fuzz/fuzz_$n.c" "$lib" "${helpers[@]}" tests/fuzz/*.h src/*.h; then
+    if stale "$bin" "tests/fuzz/fuzz_$n.c" "$lib" "${helpers[@]}" tests/fuzz/*.h src/*/*.h; then
       $CC $cflags -fsanitize=fuzzer -o "$bin" "tests/fuzz/fuzz_$n.c" "${helpers[@]}" "$lib" \
         $(pkg-config --libs $PKGS) -pthread
     fi

@@ -13,6 +13,8 @@
 #include <assert.h>
 #include <string.h>
 
+#include "log.h"
+
 #define SQLITE_SCHEME "sqlite:"
 #define JTI_MAX 63 /* bytes of a jti the store records */
 
@@ -98,8 +100,14 @@ kg_err store_open(const char *uri, struct store **out)
     assert(out);
     *out = NULL;
     if (!uri) return KG_INVALID;
-    if (!strncmp(uri, "postgres://", 11) || !strncmp(uri, "postgresql://", 13))
+    if (!strncmp(uri, "postgres://", 11) || !strncmp(uri, "postgresql://", 13)) {
+#ifdef KG_NO_PG
+        KG_LOG(LOG_ERR, "this keygate was built without PostgreSQL (make STORE_PG=0)");
+        return KG_INVALID;
+#else
         return store_pg_open(uri, out);
+#endif
+    }
     if (strncmp(uri, SQLITE_SCHEME, strlen(SQLITE_SCHEME)) == 0)
         path = uri + strlen(SQLITE_SCHEME);
     else if (strstr(uri, "://"))
