@@ -10,20 +10,20 @@
 
 typedef enum kg_err {
     KG_OK = 0,
-    KG_ENOMEM,       /* allocation failed */
-    KG_INVALID,      /* the caller's input is malformed or out of bounds */
-    KG_NOTFOUND,     /* no such record */
-    KG_CONFLICT,     /* a unique value is taken (name, email, id) */
-    KG_PRECONDITION, /* the record's state forbids it (built-in role, role in use, cycle) */
+    KG_ENOMEM,          /* allocation failed */
+    KG_INVALID,         /* the caller's input is malformed or out of bounds */
+    KG_NOTFOUND,        /* no such record */
+    KG_CONFLICT,        /* a unique value is taken (name, email, id) */
+    KG_PRECONDITION,    /* the record's state forbids it (built-in role, role in use, cycle) */
     KG_UNAUTHENTICATED, /* missing or bad credentials */
-    KG_FORBIDDEN,    /* authenticated, but the privilege or role is not held */
-    KG_TOOBIG,       /* a body or value exceeds its limit */
-    KG_UNAVAILABLE,  /* storage busy or unreachable; retry later */
-    KG_IO,           /* storage or file error */
-    KG_BADMETHOD,    /* the resource exists but not with this method */
-    KG_UNIMPLEMENTED, /* a protocol feature keygate does not support (a transfer coding) */
-    KG_THROTTLED,    /* too many failures from this source or for this name; retry later */
-    KG_INTERNAL,     /* a bug or an impossible state (the last value: err.c's table ends here) */
+    KG_FORBIDDEN,       /* authenticated, but the privilege or role is not held */
+    KG_TOOBIG,          /* a body or value exceeds its limit */
+    KG_UNAVAILABLE,     /* storage busy or unreachable; retry later */
+    KG_IO,              /* storage or file error */
+    KG_BADMETHOD,       /* the resource exists but not with this method */
+    KG_UNIMPLEMENTED,   /* a protocol feature keygate does not support (a transfer coding) */
+    KG_THROTTLED,       /* too many failures from this source or for this name; retry later */
+    KG_INTERNAL,        /* a bug or an impossible state (the last value: err.c's table ends here) */
 } kg_err;
 
 /* A short constant name for logs ("NOTFOUND"); never NULL. */

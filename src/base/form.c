@@ -93,17 +93,18 @@ const char *form_get(const struct form *f, const char *name)
     return NULL;
 }
 
-kg_err form_basic(const char *header, char *id, size_t id_size, char *secret,
-                  size_t secret_size)
+kg_err form_basic(const char *header, char *id, size_t id_size, char *secret, size_t secret_size)
 {
     char raw[512];
     size_t n = 0;
     kg_err rc = KG_INVALID;
     if (strncasecmp(header, "Basic ", 6) != 0) return KG_INVALID;
     const char *b = header + 6;
-    while (*b == ' ') b++;
+    while (*b == ' ')
+        b++;
     size_t bl = strlen(b);
-    while (bl && b[bl - 1] == ' ') bl--;
+    while (bl && b[bl - 1] == ' ')
+        bl--;
     if (bl == 0) return KG_INVALID;
     if (bl > 4 * (sizeof raw - 1) / 3) return KG_TOOBIG;
     if (sodium_base642bin((unsigned char *)raw, sizeof raw - 1, b, bl, NULL, &n, NULL,

@@ -33,7 +33,6 @@ kg_err form_decode(const char *s, size_t len, char *out, size_t size);
 /* Parses "Basic base64(id:secret)" (each form-urlencoded, RFC 6749 §2.3.1) into id/secret.
  * KG_INVALID when it is not Basic or is malformed; KG_TOOBIG when a part is too long.
  * The secret buffer should be wiped by the caller. */
-kg_err form_basic(const char *header, char *id, size_t id_size, char *secret,
-                  size_t secret_size);
+kg_err form_basic(const char *header, char *id, size_t id_size, char *secret, size_t secret_size);
 
 #endif

@@ -49,7 +49,8 @@ uint32_t ids_crc32(const void *data, size_t len)
     uint32_t crc = 0xffffffffu;
     for (size_t i = 0; i < len; i++) {
         crc ^= p[i];
-        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
     }
     return crc ^ 0xffffffffu;
 }

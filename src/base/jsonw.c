@@ -25,7 +25,8 @@ static void put(struct jsonw *w, const char *s, size_t n)
     if (w->oom) return;
     if (w->len + n + 1 > w->cap) {
         size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->len + n + 1) cap *= 2;
+        while (cap < w->len + n + 1)
+            cap *= 2;
         char *p = realloc(w->text, cap);
         if (!p) {
             w->oom = 1;
@@ -56,13 +57,27 @@ void jsonw_str(struct jsonw *w, const char *s)
         char esc[7] = {'\\', 0};
         size_t n = 2;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];

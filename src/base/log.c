@@ -10,7 +10,7 @@
 
 int kg_log_level = LOG_INFO;
 
-static const char *level_names[] = {"emerg", "alert", "crit",   "error",
+static const char *level_names[] = {"emerg", "alert",  "crit", "error",
                                     "warn",  "notice", "info", "debug"};
 
 int kg_log_parse_level(const char *s)
@@ -18,8 +18,8 @@ int kg_log_parse_level(const char *s)
     static const struct {
         const char *name;
         int level;
-    } map[] = {{"error", LOG_ERR},   {"warning", LOG_WARNING}, {"warn", LOG_WARNING},
-               {"notice", LOG_NOTICE}, {"info", LOG_INFO},     {"debug", LOG_DEBUG}};
+    } map[] = {{"error", LOG_ERR},     {"warning", LOG_WARNING}, {"warn", LOG_WARNING},
+               {"notice", LOG_NOTICE}, {"info", LOG_INFO},       {"debug", LOG_DEBUG}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(s, map[i].name) == 0) return map[i].level;
     return -1;
@@ -33,8 +33,8 @@ void kg_log_write(int level, unsigned long req_id, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-6s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level & 7]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, level_names[level & 7]);
     if (req_id && n > 0 && (size_t)n < sizeof line)
         n += snprintf(line + n, sizeof line - (size_t)n, "req=%lu ", req_id);
     if (n > 0 && (size_t)n < sizeof line) {
@@ -52,8 +52,8 @@ void kg_log_write(int level, unsigned long req_id, const char *fmt, ...)
 
 static int word_char(char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+           c == '-' || c == '.';
 }
 
 void kg_log_clean(const char *in, char *out, size_t size)
@@ -63,8 +63,10 @@ void kg_log_clean(const char *in, char *out, size_t size)
     if (!size) return;
     for (const char *p = in; *p && w + 1 < size;) {
         if (strncmp(p, "kgs_", 4) == 0 || strncmp(p, "eyJ", 3) == 0) {
-            while (word_char(*p)) p++;
-            for (size_t i = 0; redacted[i] && w + 1 < size; i++) out[w++] = redacted[i];
+            while (word_char(*p))
+                p++;
+            for (size_t i = 0; redacted[i] && w + 1 < size; i++)
+                out[w++] = redacted[i];
             continue;
         }
         unsigned char c = (unsigned char)*p++;

@@ -18,12 +18,12 @@
 #define KG_DESC_MAX_CHARS 256 /* characters (code points) */
 #define KG_DESC_MAX_BYTES 1024
 #define KG_EMAIL_MAX 254
-#define KG_PRIV_MAX 64        /* privilege name bytes */
-#define KG_PASSWORD_MAX 1024  /* bytes of a human password */
-#define KG_HASH_LEN 32        /* keyed BLAKE2b of a client secret */
-#define KG_PWHASH_MAX 128     /* argon2id encoded string (crypto_pwhash_STRBYTES) */
-#define KG_ACTOR_MAX 64       /* "u-…", "kgc_…" or "cli" */
-#define KG_GRANTS_MAX 32      /* roles directly granted to one role or one user */
+#define KG_PRIV_MAX 64       /* privilege name bytes */
+#define KG_PASSWORD_MAX 1024 /* bytes of a human password */
+#define KG_HASH_LEN 32       /* keyed BLAKE2b of a client secret */
+#define KG_PWHASH_MAX 128    /* argon2id encoded string (crypto_pwhash_STRBYTES) */
+#define KG_ACTOR_MAX 64      /* "u-…", "kgc_…" or "cli" */
+#define KG_GRANTS_MAX 32     /* roles directly granted to one role or one user */
 
 #define KG_ROLE_ACCOUNTADMIN "accountadmin"
 #define KG_ROLE_PUBLIC "public"
@@ -39,7 +39,7 @@ struct kg_token {
     char description[KG_DESC_MAX_BYTES + 1];
     kg_role_id role_id;
     char role_name[KG_ROLE_NAME_MAX + 1]; /* filled on reads; "" if the role is gone */
-    int status;                            /* enum kg_token_status */
+    int status;                           /* enum kg_token_status */
     int64_t created_on, last_access_on, revoked_on, expires_on;
     char created_by[KG_ACTOR_MAX + 1];
 };
@@ -50,7 +50,7 @@ struct kg_role {
     char role_name[KG_ROLE_NAME_MAX + 1];
     char description[KG_DESC_MAX_BYTES + 1];
     int64_t created_on, modified_on;
-    size_t ngranted;                    /* roles directly granted to this role */
+    size_t ngranted; /* roles directly granted to this role */
     kg_role_id granted[KG_GRANTS_MAX];
 };
 
@@ -68,7 +68,7 @@ struct kg_user {
     char email[KG_EMAIL_MAX + 1];
     char password_hash[KG_PWHASH_MAX + 1]; /* argon2id string; never leaves the server */
     int64_t created_on;
-    size_t nroles;                          /* roles directly granted to this user */
+    size_t nroles; /* roles directly granted to this user */
     kg_role_id roles[KG_GRANTS_MAX];
 };
 
@@ -79,8 +79,8 @@ struct kg_user {
 #define KG_OUTCOME_MAX 31
 #define KG_DETAIL_MAX 255
 struct kg_audit {
-    int64_t seq; /* storage order */
-    int64_t at;  /* ms */
+    int64_t seq;                      /* storage order */
+    int64_t at;                       /* ms */
     char actor[KG_ACTOR_MAX + 1];     /* "u-…", "kgc_…", "cli", or "" (unknown) */
     char action[KG_ACTION_MAX + 1];   /* "apiToken.create", "signIn", … */
     char target[KG_TARGET_MAX + 1];   /* the record acted on, "" if none was made */

@@ -79,7 +79,8 @@ int kg_utf8_text(const char *s, size_t len, size_t *chars)
 
 static char *digits(char *p, unsigned v, int n)
 {
-    for (int i = n - 1; i >= 0; i--, v /= 10) p[i] = (char)('0' + v % 10);
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
     return p + n;
 }
 
@@ -100,8 +101,8 @@ void kg_time_format(int64_t ms, char *buf, size_t size)
         time_t t = (time_t)secs;
         struct tm tm;
         gmtime_r(&t, &tm);
-        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec);
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec);
         return;
     }
     char *p = digits(buf, (unsigned)y, 4);
@@ -138,14 +139,19 @@ kg_err kg_time_parse(const char *s, int64_t *ms)
         for (p++; isdigit((unsigned char)*p); p++, digits++)
             if (digits < 3) frac = frac * 10 + (*p - '0');
         if (digits == 0 || digits > 9) return KG_INVALID;
-        for (int i = digits; i < 3; i++) frac *= 10;
+        for (int i = digits; i < 3; i++)
+            frac *= 10;
     }
     if (strcmp(p, "Z") != 0) return KG_INVALID;
     if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
         sec > 59)
         return KG_INVALID;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
     time_t t = timegm(&tm);
     struct tm back;
     gmtime_r(&t, &back);

@@ -77,17 +77,25 @@ static int parse(int argc, char **argv, struct args *a)
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
         const char **slot = NULL;
-        if (strcmp(s, "--json") == 0) a->json = 1;
-        else if (strcmp(s, "--deny") == 0) a->deny = 1;
-        else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) a->help = 1;
-        else if (strcmp(s, "--role") == 0) slot = &a->role;
-        else if (strcmp(s, "--description") == 0) slot = &a->description;
-        else if (strcmp(s, "--expires-on") == 0) slot = &a->expires_on;
-        else if (strcmp(s, "--alg") == 0) slot = &a->alg;
+        if (strcmp(s, "--json") == 0)
+            a->json = 1;
+        else if (strcmp(s, "--deny") == 0)
+            a->deny = 1;
+        else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0)
+            a->help = 1;
+        else if (strcmp(s, "--role") == 0)
+            slot = &a->role;
+        else if (strcmp(s, "--description") == 0)
+            slot = &a->description;
+        else if (strcmp(s, "--expires-on") == 0)
+            slot = &a->expires_on;
+        else if (strcmp(s, "--alg") == 0)
+            slot = &a->alg;
         else if (s[0] == '-' && s[1] == '-') {
             fprintf(stderr, "keygate: unknown option %s\n", s);
             return 2;
-        } else if (a->npos < KG_ARRAY_LEN(a->pos)) a->pos[a->npos++] = s;
+        } else if (a->npos < KG_ARRAY_LEN(a->pos))
+            a->pos[a->npos++] = s;
         else {
             fprintf(stderr, "keygate: too many arguments\n");
             return 2;
@@ -129,7 +137,7 @@ static kg_err role_by_name(struct app *a, const char *name, struct kg_role *out,
 
 static int token_cmd(struct app *a, const char *verb, const struct args *g)
 {
-    struct actor op = {.id = "cli", .operator = 1};
+    struct actor op = {.id = "cli", .operator= 1 };
     const char *why = "";
     kg_err rc;
     if (strcmp(verb, "create") == 0) {
@@ -137,13 +145,20 @@ static int token_cmd(struct app *a, const char *verb, const struct args *g)
         struct kg_token t;
         char secret[KG_SECRET_LEN + 1];
         int64_t exp = 0;
-        if (!g->role || g->npos) return fprintf(stderr, "usage: keygate token create --role NAME [--description TEXT] [--json]\n"), 2;
+        if (!g->role || g->npos)
+            return fprintf(
+                       stderr,
+                       "usage: keygate token create --role NAME [--description TEXT] [--json]\n"),
+                   2;
         if (g->expires_on && kg_time_parse(g->expires_on, &exp) != KG_OK)
-            return fail("token create", KG_INVALID, "--expires-on must look like 2027-01-31T00:00:00Z");
+            return fail("token create", KG_INVALID,
+                        "--expires-on must look like 2027-01-31T00:00:00Z");
         if ((rc = role_by_name(a, g->role, &r, &why)) ||
-            (rc = service_token_create(a, &op, g->description ? g->description : "", r.role_id, exp, &t, secret, &why)))
+            (rc = service_token_create(a, &op, g->description ? g->description : "", r.role_id, exp,
+                                       &t, secret, &why)))
             return fail("token create", rc, why);
-        if (g->json) print_json(render_token(&t, 0, secret));
+        if (g->json)
+            print_json(render_token(&t, 0, secret));
         else
             printf("Client ID:   %s\nSecret key:  %s\nRole:        %s\n"
                    "The secret key is shown only this once: store it now.\n",
@@ -154,7 +169,9 @@ static int token_cmd(struct app *a, const char *verb, const struct args *g)
     if (strcmp(verb, "list") == 0) {
         json_t *arr = g->json ? json_array() : NULL;
         int64_t before = 0;
-        if (!g->json) printf("%-20s  %-7s  %-20s  %-24s  %-24s  %s\n", "CLIENT ID", "STATUS", "ROLE", "CREATED", "LAST ACCESS", "DESCRIPTION");
+        if (!g->json)
+            printf("%-20s  %-7s  %-20s  %-24s  %-24s  %s\n", "CLIENT ID", "STATUS", "ROLE",
+                   "CREATED", "LAST ACCESS", "DESCRIPTION");
         for (;;) {
             struct kg_token *ts = NULL;
             size_t n = 0;
@@ -183,7 +200,8 @@ static int token_cmd(struct app *a, const char *verb, const struct args *g)
     if (strcmp(verb, "revoke") == 0) {
         struct kg_token t;
         if (g->npos != 1) return fprintf(stderr, "usage: keygate token revoke CLIENT_ID\n"), 2;
-        if ((rc = service_token_revoke(a, &op, g->pos[0], &t, &why))) return fail("token revoke", rc, why);
+        if ((rc = service_token_revoke(a, &op, g->pos[0], &t, &why)))
+            return fail("token revoke", rc, why);
         printf("%s: Revoked\n", t.client_id);
         return 0;
     }
@@ -195,13 +213,15 @@ static int token_cmd(struct app *a, const char *verb, const struct args *g)
 
 static int role_cmd(struct app *a, const char *verb, const struct args *g)
 {
-    struct actor op = {.id = "cli", .operator = 1};
+    struct actor op = {.id = "cli", .operator= 1 };
     const char *why = "";
     kg_err rc;
     struct kg_role r, r2;
     if (strcmp(verb, "create") == 0) {
-        if (g->npos != 1) return fprintf(stderr, "usage: keygate role create NAME [--description TEXT]\n"), 2;
-        if ((rc = service_role_create(a, &op, g->pos[0], g->description ? g->description : "", NULL, 0, 0, &r, &why)))
+        if (g->npos != 1)
+            return fprintf(stderr, "usage: keygate role create NAME [--description TEXT]\n"), 2;
+        if ((rc = service_role_create(a, &op, g->pos[0], g->description ? g->description : "", NULL,
+                                      0, 0, &r, &why)))
             return fail("role create", rc, why);
         if (g->json) return print_json(render_role(&r, NULL));
         printf("%s  %s\n", r.role_id, r.role_name);
@@ -218,8 +238,10 @@ static int role_cmd(struct app *a, const char *verb, const struct args *g)
                 return fail("role list", rc, "could not read roles");
             }
             for (size_t i = 0; i < n; i++) {
-                if (arr) json_array_append_new(arr, render_role(&rs[i], NULL));
-                else printf("%s  %-24s  %s\n", rs[i].role_id, rs[i].role_name, rs[i].description);
+                if (arr)
+                    json_array_append_new(arr, render_role(&rs[i], NULL));
+                else
+                    printf("%s  %-24s  %s\n", rs[i].role_id, rs[i].role_name, rs[i].description);
             }
             if (n) after = rs[n - 1].seq;
             free(rs);
@@ -228,36 +250,53 @@ static int role_cmd(struct app *a, const char *verb, const struct args *g)
         return arr ? print_json(arr) : 0;
     }
     if (strcmp(verb, "grant-privilege") == 0) {
-        if (g->npos != 2) return fprintf(stderr, "usage: keygate role grant-privilege ROLE PRIVILEGE [--deny]\n"), 2;
+        if (g->npos != 2)
+            return fprintf(stderr, "usage: keygate role grant-privilege ROLE PRIVILEGE [--deny]\n"),
+                   2;
         if ((rc = role_by_name(a, g->pos[0], &r, &why)) ||
-            (rc = service_privilege_grant(a, &op, r.role_id, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW), g->pos[1], &why)))
+            (rc = service_privilege_grant(a, &op, r.role_id,
+                                          privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW),
+                                          g->pos[1], &why)))
             return fail("role grant-privilege", rc, why);
-        printf("%s: %s %s\n", r.role_name, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW), g->pos[1]);
+        printf("%s: %s %s\n", r.role_name, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW),
+               g->pos[1]);
         return 0;
     }
     if (strcmp(verb, "revoke-privilege") == 0) {
         int changed = 0;
-        if (g->npos != 2) return fprintf(stderr, "usage: keygate role revoke-privilege ROLE PRIVILEGE [--deny]\n"), 2;
+        if (g->npos != 2)
+            return fprintf(stderr,
+                           "usage: keygate role revoke-privilege ROLE PRIVILEGE [--deny]\n"),
+                   2;
         if ((rc = role_by_name(a, g->pos[0], &r, &why)) ||
-            (rc = service_privilege_revoke(a, &op, r.role_id, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW), g->pos[1], &changed, &why)))
+            (rc = service_privilege_revoke(a, &op, r.role_id,
+                                           privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW),
+                                           g->pos[1], &changed, &why)))
             return fail("role revoke-privilege", rc, why);
-        printf("%s: %s %s %s\n", r.role_name, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW), g->pos[1], changed ? "revoked" : "was not granted");
+        printf("%s: %s %s %s\n", r.role_name, privilege_kind_name(g->deny ? KG_DENY : KG_ALLOW),
+               g->pos[1], changed ? "revoked" : "was not granted");
         return 0;
     }
     if (strcmp(verb, "grant-role") == 0) {
-        if (g->npos != 2) return fprintf(stderr, "usage: keygate role grant-role ROLE GRANTED_ROLE\n"), 2;
-        if ((rc = role_by_name(a, g->pos[0], &r, &why)) || (rc = role_by_name(a, g->pos[1], &r2, &why)))
+        if (g->npos != 2)
+            return fprintf(stderr, "usage: keygate role grant-role ROLE GRANTED_ROLE\n"), 2;
+        if ((rc = role_by_name(a, g->pos[0], &r, &why)) ||
+            (rc = role_by_name(a, g->pos[1], &r2, &why)))
             return fail("role grant-role", rc, why);
-        if (r.ngranted >= KG_GRANTS_MAX) return fail("role grant-role", KG_INVALID, "too many roles (at most 32)");
+        if (r.ngranted >= KG_GRANTS_MAX)
+            return fail("role grant-role", KG_INVALID, "too many roles (at most 32)");
         for (size_t i = 0; i < r.ngranted; i++)
-            if (strcmp(r.granted[i], r2.role_id) == 0) return printf("%s already has %s\n", r.role_name, r2.role_name), 0;
+            if (strcmp(r.granted[i], r2.role_id) == 0)
+                return printf("%s already has %s\n", r.role_name, r2.role_name), 0;
         memcpy(r.granted[r.ngranted++], r2.role_id, sizeof r2.role_id);
-        if ((rc = service_role_update(a, &op, r.role_id, NULL, NULL, (const kg_role_id *)r.granted, r.ngranted, 1, &r, &why)))
+        if ((rc = service_role_update(a, &op, r.role_id, NULL, NULL, (const kg_role_id *)r.granted,
+                                      r.ngranted, 1, &r, &why)))
             return fail("role grant-role", rc, why);
         printf("%s: granted %s\n", r.role_name, r2.role_name);
         return 0;
     }
-    fprintf(stderr, "usage: keygate role create|list|grant-privilege|revoke-privilege|grant-role ...\n");
+    fprintf(stderr,
+            "usage: keygate role create|list|grant-privilege|revoke-privilege|grant-role ...\n");
     return 2;
 }
 
@@ -265,19 +304,22 @@ static int role_cmd(struct app *a, const char *verb, const struct args *g)
 
 static int user_cmd(struct app *a, const char *verb, const struct args *g)
 {
-    struct actor op = {.id = "cli", .operator = 1};
+    struct actor op = {.id = "cli", .operator= 1 };
     const char *why = "";
     kg_err rc;
     if (strcmp(verb, "create") == 0) {
         struct kg_role r;
         struct kg_user u;
         char password[33];
-        if (g->npos != 1 || !g->role) return fprintf(stderr, "usage: keygate user create EMAIL --role NAME\n"), 2;
+        if (g->npos != 1 || !g->role)
+            return fprintf(stderr, "usage: keygate user create EMAIL --role NAME\n"), 2;
         if ((rc = role_by_name(a, g->role, &r, &why)) ||
-            (rc = service_user_create(a, &op, g->pos[0], NULL, (const kg_role_id *)&r.role_id, 1, &u, password, &why)))
+            (rc = service_user_create(a, &op, g->pos[0], NULL, (const kg_role_id *)&r.role_id, 1,
+                                      &u, password, &why)))
             return fail("user create", rc, why);
-        printf("User ID:   %s\nEmail:     %s\nPassword:  %s\nThe password is shown only this once.\n",
-               u.user_id, u.email, password);
+        printf(
+            "User ID:   %s\nEmail:     %s\nPassword:  %s\nThe password is shown only this once.\n",
+            u.user_id, u.email, password);
         sodium_memzero(password, sizeof password);
         return 0;
     }
@@ -296,10 +338,12 @@ static int keys_cmd(const char *dir, const char *verb, const struct args *g)
         fprintf(stderr, "usage: keygate keys rotate [--alg EdDSA|ES256|RS256]\n");
         return 2;
     }
-    if ((rc = keys_rotate(dir, alg, kid)) != KG_OK) return fail("keys rotate", rc, "could not write the new key");
+    if ((rc = keys_rotate(dir, alg, kid)) != KG_OK)
+        return fail("keys rotate", rc, "could not write the new key");
     printf("New signing key %s. Running servers publish it within a second and sign with it once "
            "it has been published for their --jwks-max-age (default 300 s) plus 5 s; the old key "
-           "stays published until the tokens it signed have expired.\n", kid);
+           "stays published until the tokens it signed have expired.\n",
+           kid);
     return 0;
 }
 
@@ -324,10 +368,14 @@ int cli_run(int argc, char **argv, const char *db, const char *keys_dir)
         fprintf(stderr, "keygate: %s\n", err);
         return 1;
     }
-    if (strcmp(argv[0], "keys") == 0) status = keys_cmd(keys_dir, argv[1], &g);
-    else if (strcmp(argv[0], "token") == 0) status = token_cmd(&a, argv[1], &g);
-    else if (strcmp(argv[0], "role") == 0) status = role_cmd(&a, argv[1], &g);
-    else if (strcmp(argv[0], "user") == 0) status = user_cmd(&a, argv[1], &g);
+    if (strcmp(argv[0], "keys") == 0)
+        status = keys_cmd(keys_dir, argv[1], &g);
+    else if (strcmp(argv[0], "token") == 0)
+        status = token_cmd(&a, argv[1], &g);
+    else if (strcmp(argv[0], "role") == 0)
+        status = role_cmd(&a, argv[1], &g);
+    else if (strcmp(argv[0], "user") == 0)
+        status = user_cmd(&a, argv[1], &g);
     else {
         cli_usage();
         status = 2;

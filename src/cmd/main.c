@@ -67,7 +67,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (bad) return 2;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
         cli_usage();
         return argc < 2 ? 2 : 0;
     }
@@ -88,8 +89,12 @@ int main(int argc, char **argv)
     }
 
     if (strcmp(argv[1], "serve") == 0) {
-        struct server_opts o = {.listen = "127.0.0.1:8080", .db = db, .keys_dir = keys_dir,
-                                .access_token_ttl = 600, .session_idle = 1800, .jwks_max_age = 300,
+        struct server_opts o = {.listen = "127.0.0.1:8080",
+                                .db = db,
+                                .keys_dir = keys_dir,
+                                .access_token_ttl = 600,
+                                .session_idle = 1800,
+                                .jwks_max_age = 300,
                                 .admin_password = getenv("KEYGATE_ADMIN_PASSWORD")};
         if (o.admin_password && !*o.admin_password) o.admin_password = NULL;
         /* numeric options: name, bounds, where the value goes */
@@ -99,23 +104,36 @@ int main(int argc, char **argv)
             const char *text;
             int64_t value;
         } nums[] = {
-            {"--access-token-ttl", 10, 86400, NULL, 0}, {"--session-idle", 1, 7 * 86400, NULL, 0},
-            {"--threads", 1, 256, NULL, 0},             {"--max-conns", 16, 1000000, NULL, 0},
-            {"--max-conns-per-ip", 1, 1000000, NULL, 0}, {"--header-timeout", 1, 3600, NULL, 0},
-            {"--idle-timeout", 1, 3600, NULL, 0},       {"--min-body-rate", 1, 1000000000, NULL, 0},
+            {"--access-token-ttl", 10, 86400, NULL, 0},
+            {"--session-idle", 1, 7 * 86400, NULL, 0},
+            {"--threads", 1, 256, NULL, 0},
+            {"--max-conns", 16, 1000000, NULL, 0},
+            {"--max-conns-per-ip", 1, 1000000, NULL, 0},
+            {"--header-timeout", 1, 3600, NULL, 0},
+            {"--idle-timeout", 1, 3600, NULL, 0},
+            {"--min-body-rate", 1, 1000000000, NULL, 0},
             {"--jwks-max-age", 0, 86400, NULL, 0},
         };
         for (int i = 2; i < argc; i++) {
             const char **slot = NULL;
-            if (strcmp(argv[i], "--listen") == 0) slot = &o.listen;
-            else if (strcmp(argv[i], "--issuer") == 0) slot = &o.issuer;
-            else if (strcmp(argv[i], "--audience") == 0) slot = &o.audience;
-            else if (strcmp(argv[i], "--policy") == 0) slot = &o.policy;
-            else if (strcmp(argv[i], "--gate-headers") == 0) slot = &o.gate_headers;
-            else if (strcmp(argv[i], "--trusted-proxy") == 0) slot = &o.trusted_proxy;
-            else if (strcmp(argv[i], "--forwarded-header") == 0) slot = &o.forwarded_header;
-            else if (strcmp(argv[i], "--admin-password-file") == 0) slot = &o.admin_password_file;
-            else if (strcmp(argv[i], "--signing-alg") == 0) slot = &o.signing_alg;
+            if (strcmp(argv[i], "--listen") == 0)
+                slot = &o.listen;
+            else if (strcmp(argv[i], "--issuer") == 0)
+                slot = &o.issuer;
+            else if (strcmp(argv[i], "--audience") == 0)
+                slot = &o.audience;
+            else if (strcmp(argv[i], "--policy") == 0)
+                slot = &o.policy;
+            else if (strcmp(argv[i], "--gate-headers") == 0)
+                slot = &o.gate_headers;
+            else if (strcmp(argv[i], "--trusted-proxy") == 0)
+                slot = &o.trusted_proxy;
+            else if (strcmp(argv[i], "--forwarded-header") == 0)
+                slot = &o.forwarded_header;
+            else if (strcmp(argv[i], "--admin-password-file") == 0)
+                slot = &o.admin_password_file;
+            else if (strcmp(argv[i], "--signing-alg") == 0)
+                slot = &o.signing_alg;
             else if (strcmp(argv[i], "--help") == 0) {
                 cli_usage();
                 return 0;

@@ -52,8 +52,9 @@ static void *bg_main(void *arg)
         kg_err rc = view_sync(b->view);
         int down = rc == KG_UNAVAILABLE || rc == KG_IO;
         if (down != atomic_exchange(&b->app->store_down, down))
-            KG_LOG(down ? LOG_ERR : LOG_NOTICE, down ? "the database is unreachable: serving from memory, refusing writes"
-                                                     : "the database is back");
+            KG_LOG(down ? LOG_ERR : LOG_NOTICE,
+                   down ? "the database is unreachable: serving from memory, refusing writes"
+                        : "the database is back");
         if (kg_now_ms() - last_flush >= FLUSH_MS) {
             view_flush_touches(b->view);
             last_flush = kg_now_ms();
@@ -184,7 +185,8 @@ static kg_err first_user(struct app *a, const char *keys_dir, const char *given,
         goto out;
     }
     if (given) {
-        KG_LOG(LOG_NOTICE, "first start: created user admin@localhost (accountadmin) with the password from %s",
+        KG_LOG(LOG_NOTICE,
+               "first start: created user admin@localhost (accountadmin) with the password from %s",
                source);
     } else if (tty) {
         /* Shown once, on the operator's terminal (stdout), never in the log. */
@@ -248,7 +250,8 @@ int server_run(const struct server_opts *o)
     struct app_config *cfg = &ao.cfg;
     int n = o->issuer ? snprintf(cfg->issuer, sizeof cfg->issuer, "%s", o->issuer)
                       : snprintf(cfg->issuer, sizeof cfg->issuer, "http://%s", o->listen);
-    int m = snprintf(cfg->audience, sizeof cfg->audience, "%s", o->audience ? o->audience : cfg->issuer);
+    int m = snprintf(cfg->audience, sizeof cfg->audience, "%s",
+                     o->audience ? o->audience : cfg->issuer);
     if (n < 0 || n >= (int)sizeof cfg->issuer || m < 0 || m >= (int)sizeof cfg->audience) {
         KG_LOG(LOG_ERR, "--issuer and --audience must be at most %d bytes", KG_ISSUER_MAX);
         goto out;
@@ -310,13 +313,15 @@ int server_run(const struct server_opts *o)
     if (first_user(&app, o->keys_dir, given, source) != KG_OK) goto out;
     KG_LOG(LOG_NOTICE, "keygate serving on http://%s (issuer %s)", o->listen, app.cfg.issuer);
     if (!o->issuer)
-        KG_LOG(LOG_NOTICE, "no --issuer given: tokens name %s as their issuer, and clients must "
-                           "reach keygate at that URL; behind a proxy or a public name, set "
-                           "--issuer to the URL users reach",
+        KG_LOG(LOG_NOTICE,
+               "no --issuer given: tokens name %s as their issuer, and clients must "
+               "reach keygate at that URL; behind a proxy or a public name, set "
+               "--issuer to the URL users reach",
                app.cfg.issuer);
 
     int sig = 0;
-    while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) gate_reload(app.gate);
+    while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP)
+        gate_reload(app.gate);
     KG_LOG(LOG_NOTICE, "signal %d: shutting down", sig);
     status = 0;
 out:

@@ -8,20 +8,20 @@
 #include <stdint.h>
 
 struct server_opts {
-    const char *listen;   /* "127.0.0.1:8080" */
-    const char *db;       /* store URI */
-    const char *keys_dir; /* where hash.key and signing.key live */
-    const char *issuer;   /* NULL = "http://" + listen */
-    const char *audience; /* NULL = issuer */
-    const char *policy;   /* the gate's route policy file; NULL = deny every route */
+    const char *listen;           /* "127.0.0.1:8080" */
+    const char *db;               /* store URI */
+    const char *keys_dir;         /* where hash.key and signing.key live */
+    const char *issuer;           /* NULL = "http://" + listen */
+    const char *audience;         /* NULL = issuer */
+    const char *policy;           /* the gate's route policy file; NULL = deny every route */
     const char *gate_headers;     /* --gate-headers; NULL = auto */
     const char *trusted_proxy;    /* --trusted-proxy CIDR[,CIDR…]; NULL = none */
     const char *forwarded_header; /* --forwarded-header; NULL = X-Forwarded-For */
     int64_t access_token_ttl;
     const char *signing_alg; /* --signing-alg EdDSA|ES256|RS256; NULL = keep the keys' own */
     int64_t jwks_max_age;    /* seconds the JWKS may be cached; new keys wait this long */
-    int64_t session_idle; /* seconds a pane session lives unused */
-    unsigned threads;     /* 0 = one per core */
+    int64_t session_idle;    /* seconds a pane session lives unused */
+    unsigned threads;        /* 0 = one per core */
     /* connection limits and timeouts (struct http_config); 0 = the built-in default */
     unsigned max_conns, max_conns_per_ip, header_timeout, idle_timeout;
     /* the first user's password, when there is no user yet: read from this file, else this

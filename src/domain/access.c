@@ -33,6 +33,7 @@ const char *access_bearer(const char *authorization)
 {
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0) return NULL;
     const char *t = authorization + 7;
-    while (*t == ' ') t++;
+    while (*t == ' ')
+        t++;
     return *t ? t : NULL;
 }

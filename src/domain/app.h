@@ -40,12 +40,12 @@ struct app {
     struct vcache *vcache;     /* NULL = verify every access token in full */
     struct proxy *proxy;       /* the trusted reverse proxies; NULL = none */
     struct app_config cfg;
-    _Atomic int store_down;    /* the last sync with the store failed: serving from memory */
+    _Atomic int store_down; /* the last sync with the store failed: serving from memory */
 };
 
 /* Who asks for a change: a user, a token, or the operator at the CLI (holds every role). */
 struct actor {
-    char id[KG_ACTOR_MAX + 1]; /* "u-…", "kgc_…" or "cli" */
+    char id[KG_ACTOR_MAX + 1];  /* "u-…", "kgc_…" or "cli" */
     char addr[KG_ADDR_MAX + 1]; /* the request's source address; "" at the CLI */
     kg_role_id roles[KG_GRANTS_MAX];
     size_t nroles;

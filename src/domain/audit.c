@@ -14,7 +14,8 @@ static void put(char *dst, size_t size, const char *src)
 {
     size_t n = src ? strnlen(src, size - 1) : 0;
     if (src && src[n])
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
     if (n) memcpy(dst, src, n);
     dst[n] = '\0';
 }
@@ -51,8 +52,8 @@ void audit_record(struct app *a, const char *actor, const char *address, const c
     fill(&e, actor, address, action, target, rc, detail);
     kg_err w = store_audit_append(a->st, &e);
     if (w != KG_OK)
-        KG_LOG(LOG_ERR, "audit entry %s by %s not written: %s", e.action, e.actor[0] ? e.actor : "-",
-               kg_err_name(w));
+        KG_LOG(LOG_ERR, "audit entry %s by %s not written: %s", e.action,
+               e.actor[0] ? e.actor : "-", kg_err_name(w));
 }
 
 void audit_actor(struct app *a, const struct actor *who, const char *action, const char *target,

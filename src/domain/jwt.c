@@ -29,10 +29,11 @@ kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out)
     char kid[KG_KID_MAX + 1];
     enum keys_alg alg;
     keys_signer(k, kid, &alg);
-    json_t *h = json_pack("{s:s, s:s, s:s}", "alg", keys_alg_name(alg), "typ", "at+jwt", "kid", kid);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "iss", c->iss, "sub",
-                          c->sub, "aud", c->aud, "client_id", c->sub, "iat", (json_int_t)c->iat,
-                          "exp", (json_int_t)c->exp, "jti", c->jti, "role", c->role);
+    json_t *h =
+        json_pack("{s:s, s:s, s:s}", "alg", keys_alg_name(alg), "typ", "at+jwt", "kid", kid);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "iss", c->iss, "sub", c->sub,
+                          "aud", c->aud, "client_id", c->sub, "iat", (json_int_t)c->iat, "exp",
+                          (json_int_t)c->exp, "jti", c->jti, "role", c->role);
     if (!h || !p) goto out;
     hdr = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
     pay = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -89,8 +90,8 @@ static int get_int(json_t *o, const char *key, int64_t *dst)
     return 1;
 }
 
-kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss,
-                  const char *aud, int64_t now, struct jwt_claims *out)
+kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss, const char *aud,
+                  int64_t now, struct jwt_claims *out)
 {
     kg_err rc = KG_UNAUTHENTICATED;
     json_t *h = NULL, *p = NULL;

@@ -17,7 +17,7 @@
 #include "keys.h"
 #include "model.h"
 
-#define KG_JWT_MAX 4096     /* longest access token accepted */
+#define KG_JWT_MAX 4096 /* longest access token accepted */
 #define KG_ISSUER_MAX 255
 
 struct jwt_claims {
@@ -38,7 +38,7 @@ kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out);
  * KG_OK fills *out; KG_UNAUTHENTICATED for any malformed, forged, foreign or expired token
  * (no detail is given, to leak nothing).
  */
-kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss,
-                  const char *aud, int64_t now, struct jwt_claims *out);
+kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss, const char *aud,
+                  int64_t now, struct jwt_claims *out);
 
 #endif

@@ -45,8 +45,8 @@
 #include "util.h"
 
 #define SIGNING_MAX KEYS_MAX
-#define NAMES_MAX 64              /* key files considered in one directory: the newest */
-#define FILE_MAX 8192             /* longest key file (RSA 4096 PEM is ~3.3 kB) */
+#define NAMES_MAX 64  /* key files considered in one directory: the newest */
+#define FILE_MAX 8192 /* longest key file (RSA 4096 PEM is ~3.3 kB) */
 /* a key stopped signing this long ago has no token left: the longest --jwks-max-age and
  * token lifetime (a day each) and then some */
 #define FORGET_MS (3 * 86400000LL)
@@ -126,11 +126,11 @@ struct signing {
     enum keys_alg alg;
     unsigned char sk[crypto_sign_SECRETKEYBYTES]; /* EdDSA */
     unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-    EVP_PKEY *pkey;        /* ES256, RS256 */
-    struct keys_pub pub;   /* what the JWKS shows */
-    int64_t made_ms;       /* key-<ms>: when it was made; 0 for signing.key */
-    int64_t retired_ms;    /* retired-<ms>: when it stopped signing; else 0 */
-    int64_t seen_ms;       /* when this process first loaded it; 0 = at start */
+    EVP_PKEY *pkey;      /* ES256, RS256 */
+    struct keys_pub pub; /* what the JWKS shows */
+    int64_t made_ms;     /* key-<ms>: when it was made; 0 for signing.key */
+    int64_t retired_ms;  /* retired-<ms>: when it stopped signing; else 0 */
+    int64_t seen_ms;     /* when this process first loaded it; 0 = at start */
 };
 
 static void signing_clear(struct signing *s)
@@ -161,7 +161,8 @@ static int bn_b64(EVP_PKEY *pkey, const char *param, size_t pad, char *dst, size
     if (EVP_PKEY_get_bn_param(pkey, param, &bn) == 1 && (size_t)BN_num_bytes(bn) <= sizeof buf)
         n = pad ? BN_bn2binpad(bn, buf, (int)pad) : BN_bn2bin(bn, buf);
     BN_free(bn);
-    if (n <= 0 || sodium_base64_ENCODED_LEN((size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING) > size)
+    if (n <= 0 ||
+        sodium_base64_ENCODED_LEN((size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING) > size)
         return 0;
     b64(dst, size, buf, (size_t)n);
     return 1;
@@ -185,7 +186,8 @@ static int from_pem(struct signing *s, const unsigned char *buf, size_t len)
     int ok = 0;
     if (!pkey) goto out;
     if (EVP_PKEY_is_a(pkey, "EC") &&
-        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, NULL) &&
+        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                       NULL) &&
         strcmp(group, "prime256v1") == 0) {
         s->alg = KEYS_ES256;
         strcpy(s->pub.kty, "EC");
@@ -205,8 +207,10 @@ static int from_pem(struct signing *s, const unsigned char *buf, size_t len)
     ok = ok && der_len > 0;
     OPENSSL_free(der);
 out:
-    if (ok) s->pkey = pkey;
-    else EVP_PKEY_free(pkey);
+    if (ok)
+        s->pkey = pkey;
+    else
+        EVP_PKEY_free(pkey);
     ERR_clear_error();
     return ok;
 }
@@ -265,7 +269,7 @@ struct keys {
     int64_t publish_ms; /* how long a new key is published before it signs */
     char dir[4096];
     uint64_t seen; /* the key files' fingerprint as last loaded, to notice a rotation */
-    _Atomic uint64_t generation; /* counts the key sets loaded; starts at 1 */
+    _Atomic uint64_t generation;      /* counts the key sets loaded; starts at 1 */
     char signing_kid[KG_KID_MAX + 1]; /* the signer last logged (keys_refresh's thread) */
 };
 
@@ -283,12 +287,14 @@ static int parse_name(const char *file, struct name *n)
     memset(n, 0, sizeof *n);
     if (kg_strcpy(n->file, sizeof n->file, file) != KG_OK) return 0;
     if (strcmp(file, "signing.key") == 0) return 1;
-    if (sscanf(file, "key-%lld-%16[A-Za-z0-9_-].key%n", &ms, n->kid, &used) == 2 && !file[used] && ms > 0) {
+    if (sscanf(file, "key-%lld-%16[A-Za-z0-9_-].key%n", &ms, n->kid, &used) == 2 && !file[used] &&
+        ms > 0) {
         n->made_ms = ms;
         return 1;
     }
     used = 0;
-    if (sscanf(file, "retired-%lld-%16[A-Za-z0-9_-].key%n", &ms, n->kid, &used) == 2 && !file[used] && ms > 0) {
+    if (sscanf(file, "retired-%lld-%16[A-Za-z0-9_-].key%n", &ms, n->kid, &used) == 2 &&
+        !file[used] && ms > 0) {
         n->made_ms = -1; /* older than signing.key */
         n->retired_ms = ms;
         return 1;
@@ -341,11 +347,14 @@ static uint64_t fingerprint(const char *dir)
         struct {
             char name[64];
             uint64_t ino, size, sec, nsec;
-        } f = {.ino = sb.st_ino, .size = (uint64_t)sb.st_size, .sec = (uint64_t)sb.st_mtim.tv_sec,
+        } f = {.ino = sb.st_ino,
+               .size = (uint64_t)sb.st_size,
+               .sec = (uint64_t)sb.st_mtim.tv_sec,
                .nsec = (uint64_t)sb.st_mtim.tv_nsec};
         memcpy(f.name, one.file, sizeof f.name);
         uint64_t h;
-        crypto_generichash((unsigned char *)&h, sizeof h, (const unsigned char *)&f, sizeof f, NULL, 0);
+        crypto_generichash((unsigned char *)&h, sizeof h, (const unsigned char *)&f, sizeof f, NULL,
+                           0);
         sum += h;
     }
     closedir(d);
@@ -405,7 +414,8 @@ static kg_err load_once(struct keys *k, int64_t keep_ms, const struct signing *p
             continue;
         }
         int dup = names[i].kid[0] && strcmp(names[i].kid, s->pub.kid) != 0;
-        for (size_t j = 0; j < *n && !dup; j++) dup = strcmp(set[j].pub.kid, s->pub.kid) == 0;
+        for (size_t j = 0; j < *n && !dup; j++)
+            dup = strcmp(set[j].pub.kid, s->pub.kid) == 0;
         if (dup) { /* a name that lies about its key, or the same key twice */
             signing_clear(s);
             continue;
@@ -420,7 +430,8 @@ static kg_err load_once(struct keys *k, int64_t keep_ms, const struct signing *p
     sodium_memzero(buf, sizeof buf);
     /* forget keys that stopped signing before any live token was signed */
     int64_t at[SIGNING_MAX];
-    for (size_t i = 0; i < *n; i++) at[i] = stopped_at(set, i, k->publish_ms, now);
+    for (size_t i = 0; i < *n; i++)
+        at[i] = stopped_at(set, i, k->publish_ms, now);
     size_t kept = 0;
     for (size_t i = 0; i < *n; i++) {
         if (at[i] && now - at[i] > keep_ms) {
@@ -447,7 +458,8 @@ static kg_err load_set(struct keys *k, int64_t keep_ms, const struct signing *pr
             *seen = before;
             return rc;
         }
-        for (size_t i = 0; i < *n; i++) signing_clear(&set[i]);
+        for (size_t i = 0; i < *n; i++)
+            signing_clear(&set[i]);
         *n = 0;
     }
     return rc == KG_OK ? KG_UNAVAILABLE : rc; /* the directory kept changing */
@@ -455,7 +467,8 @@ static kg_err load_set(struct keys *k, int64_t keep_ms, const struct signing *pr
 
 static void set_clear(struct signing *set, size_t n)
 {
-    for (size_t i = 0; i < n; i++) signing_clear(&set[i]);
+    for (size_t i = 0; i < n; i++)
+        signing_clear(&set[i]);
 }
 
 /* ---- open, refresh, rotate ----------------------------------------------------------- */
@@ -487,7 +500,8 @@ static int newest_alg(const char *dir)
     int alg = -1;
     for (size_t i = 0; i < nn && alg < 0; i++) {
         struct signing s;
-        if (names[i].retired_ms || read_file(dir, names[i].file, buf, sizeof buf, &len) != KG_OK) continue;
+        if (names[i].retired_ms || read_file(dir, names[i].file, buf, sizeof buf, &len) != KG_OK)
+            continue;
         if (parse_key(&s, buf, len)) alg = (int)s.alg;
         signing_clear(&s);
     }
@@ -515,8 +529,8 @@ static void forget_old(const char *dir, int64_t now)
     int64_t superseded = 0; /* the newest usable key made FORGET_MS ago supersedes older ones */
     for (size_t i = 0; i < nn; i++) {
         int old = names[i].retired_ms ? now - names[i].retired_ms > FORGET_MS : superseded != 0;
-        if (!names[i].retired_ms && names[i].made_ms > 0 && now - names[i].made_ms > FORGET_MS && !superseded &&
-            usable(dir, names[i].file))
+        if (!names[i].retired_ms && names[i].made_ms > 0 && now - names[i].made_ms > FORGET_MS &&
+            !superseded && usable(dir, names[i].file))
             superseded = names[i].made_ms;
         if (!old) continue;
         char p[4200];
@@ -543,8 +557,10 @@ static kg_err rotate_locked(const char *dir, enum keys_alg alg, enum rotate_when
     if (rc == KG_OK && !parse_key(&s, buf, len)) rc = KG_INTERNAL;
     if (rc != KG_OK) goto out;
     int64_t now = kg_now_ms();
-    if (have < 0) snprintf(name, sizeof name, "signing.key");
-    else snprintf(name, sizeof name, "key-%lld-%s.key", (long long)now, s.pub.kid);
+    if (have < 0)
+        snprintf(name, sizeof name, "signing.key");
+    else
+        snprintf(name, sizeof name, "key-%lld-%s.key", (long long)now, s.pub.kid);
     if ((rc = write_file(dir, name, buf, len)) == KG_OK) {
         memcpy(kid_out, s.pub.kid, KG_KID_MAX + 1);
         *made = 1;
@@ -561,7 +577,8 @@ kg_err keys_rotate(const char *dir, int alg, char kid_out[KG_KID_MAX + 1])
     int fd = lock_dir(dir), made;
     if (fd < 0) return KG_IO;
     if (alg < 0) alg = newest_alg(dir);
-    kg_err rc = rotate_locked(dir, alg < 0 ? KEYS_EDDSA : (enum keys_alg)alg, ALWAYS, kid_out, &made);
+    kg_err rc =
+        rotate_locked(dir, alg < 0 ? KEYS_EDDSA : (enum keys_alg)alg, ALWAYS, kid_out, &made);
     unlock_dir(fd);
     return rc;
 }
@@ -587,8 +604,10 @@ kg_err keys_open(const char *dir, const struct keys_opts *o, struct keys **out)
     if (rc == KG_NOTFOUND) {
         randombytes_buf(k->hash_key, sizeof k->hash_key);
         rc = write_file(dir, "hash.key", k->hash_key, sizeof k->hash_key);
-        if (rc == KG_CONFLICT) rc = read_file(dir, "hash.key", k->hash_key, sizeof k->hash_key, &len);
-        else len = sizeof k->hash_key;
+        if (rc == KG_CONFLICT)
+            rc = read_file(dir, "hash.key", k->hash_key, sizeof k->hash_key, &len);
+        else
+            len = sizeof k->hash_key;
     }
     if (rc == KG_OK && len != sizeof k->hash_key) rc = KG_IO;
     if (rc != KG_OK) goto fail;
@@ -599,15 +618,18 @@ kg_err keys_open(const char *dir, const struct keys_opts *o, struct keys **out)
             rc = KG_IO;
             goto fail;
         }
-        rc = rotate_locked(dir, want < 0 ? KEYS_EDDSA : (enum keys_alg)want, want < 0 ? IF_NONE : IF_OTHER_ALG,
-                           kid, &made);
+        rc = rotate_locked(dir, want < 0 ? KEYS_EDDSA : (enum keys_alg)want,
+                           want < 0 ? IF_NONE : IF_OTHER_ALG, kid, &made);
         unlock_dir(fd);
         if (rc != KG_OK) goto fail;
     }
-    if ((rc = load_set(k, FIRST_KEEP_MS, NULL, 0, 0, k->set, &k->nset, &k->seen)) != KG_OK) goto fail;
+    if ((rc = load_set(k, FIRST_KEEP_MS, NULL, 0, 0, k->set, &k->nset, &k->seen)) != KG_OK)
+        goto fail;
     if (made && k->nset > 1)
-        KG_LOG(LOG_NOTICE, "signing keys: made a new %s key %s; it is published now and signs once cached "
-               "key sets have expired", keys_alg_name(want < 0 ? KEYS_EDDSA : (enum keys_alg)want), kid);
+        KG_LOG(LOG_NOTICE,
+               "signing keys: made a new %s key %s; it is published now and signs once cached "
+               "key sets have expired",
+               keys_alg_name(want < 0 ? KEYS_EDDSA : (enum keys_alg)want), kid);
     *out = k;
     return KG_OK;
 fail:
@@ -634,8 +656,10 @@ static void log_signer(struct keys *k, int64_t now)
     if (strcmp(pub.kid, k->signing_kid) == 0) return;
     memcpy(k->signing_kid, pub.kid, sizeof k->signing_kid);
     if (early)
-        KG_LOG(LOG_WARNING, "signing keys: no key has been published long enough to sign; %s (%s) signs "
-               "anyway, and verifiers holding an older JWKS will not know it", pub.kid, pub.alg);
+        KG_LOG(LOG_WARNING,
+               "signing keys: no key has been published long enough to sign; %s (%s) signs "
+               "anyway, and verifiers holding an older JWKS will not know it",
+               pub.kid, pub.alg);
     else
         KG_LOG(LOG_NOTICE, "signing keys: %s (%s) signs", pub.kid, pub.alg);
 }
@@ -801,7 +825,8 @@ int keys_verify(struct keys *k, const char *kid, enum keys_alg alg, const void *
         if (strcmp(s->pub.kid, kid) != 0) continue;
         if (s->alg != alg) break; /* the key decides the algorithm, never the token */
         if (alg == KEYS_EDDSA)
-            ok = sig_len == crypto_sign_BYTES && crypto_sign_verify_detached(sig, msg, len, s->pk) == 0;
+            ok = sig_len == crypto_sign_BYTES &&
+                 crypto_sign_verify_detached(sig, msg, len, s->pk) == 0;
         else
             ok = ossl_verify(s, msg, len, sig, sig_len);
         break;

@@ -124,7 +124,7 @@ static int hidden_escape(const char *uri, size_t len)
             }
         }
         if (!decoded) return 0;
-        if (level == URI_DECODE_LEVELS) return 1; /* still escapes after that many */
+        if (level == URI_DECODE_LEVELS) return 1;  /* still escapes after that many */
         if (!kg_utf8_text(out, w, NULL)) return 1; /* "%25C0%25AF" is C0 AF at level 1 */
         for (size_t k = 0; k + 2 < w; k++)
             if (out[k] == '%' && is_hex((unsigned char)out[k + 1]) &&
@@ -322,9 +322,10 @@ static kg_err add_pattern(struct builder *b, struct rule *r, const char *pat, si
                         return KG_INVALID;
                     }
                     if (bad_escape(s + i)) {
-                        set_err(err, err_size,
-                                "line %lu: %%2F, %%2E, %%5C, %%3B and control bytes never match: '%s'",
-                                line, q);
+                        set_err(
+                            err, err_size,
+                            "line %lu: %%2F, %%2E, %%5C, %%3B and control bytes never match: '%s'",
+                            line, q);
                         return KG_INVALID;
                     }
                     continue;

@@ -26,7 +26,8 @@ void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_a
     jsonw_str(w, t->role_id);
     jsonw_raw(w, ",\"roleName\":");
     jsonw_str(w, t->role_name);
-    jsonw_raw(w, t->status == KG_TOKEN_ACTIVE ? ",\"status\":\"Active\"" : ",\"status\":\"Revoked\"");
+    jsonw_raw(w,
+              t->status == KG_TOKEN_ACTIVE ? ",\"status\":\"Active\"" : ",\"status\":\"Revoked\"");
     jsonw_raw(w, ",\"createdOn\":");
     jsonw_time(w, t->created_on);
     jsonw_raw(w, ",\"createdBy\":");
@@ -80,13 +81,12 @@ json_t *render_role(const struct kg_role *r, struct view *v)
 
 json_t *render_privilege(const struct kg_privilege *p)
 {
-    return json_pack("{s:s, s:s}", "grantKind", privilege_kind_name(p->kind),
-                     "privilege", p->name);
+    return json_pack("{s:s, s:s}", "grantKind", privilege_kind_name(p->kind), "privilege", p->name);
 }
 
 json_t *render_user(const struct kg_user *u, struct view *v)
 {
-    return json_pack("{s:s, s:s, s:o, s:o}", "userId", u->user_id, "email", u->email,
-                     "createdOn", render_time(u->created_on), "directlyGrantedRoles",
+    return json_pack("{s:s, s:s, s:o, s:o}", "userId", u->user_id, "email", u->email, "createdOn",
+                     render_time(u->created_on), "directlyGrantedRoles",
                      role_refs(u->roles, u->nroles, v));
 }

@@ -36,7 +36,8 @@ int service_email_valid(const char *s)
     const char *at = strchr(s, '@');
     if (n < 3 || n > KG_EMAIL_MAX || !at || at == s || !at[1] || strchr(at + 1, '@')) return 0;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || strchr("<>()[]\\,;:\"", s[i]))
+        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f ||
+            strchr("<>()[]\\,;:\"", s[i]))
             return 0;
     return 1;
 }
@@ -71,8 +72,8 @@ static void refresh(struct app *a)
 }
 
 /* The no-escalation rule: every role in `ids` must be in who's active role set. */
-static kg_err may_hand_out(struct app *a, const struct actor *who, const kg_role_id *ids,
-                           size_t n, const char **why)
+static kg_err may_hand_out(struct app *a, const struct actor *who, const kg_role_id *ids, size_t n,
+                           const char **why)
 {
     char name[KG_ROLE_NAME_MAX + 1];
     for (size_t i = 0; i < n && a->view; i++) {
@@ -219,8 +220,9 @@ static kg_err changeable_role(struct app *a, const struct actor *who, const char
         return rc;
     }
     if (builtin(r) && !(public_ok && strcmp(r->role_name, KG_ROLE_PUBLIC) == 0)) {
-        *why = public_ok ? "accountadmin holds every privilege and cannot be changed"
-                         : "the built-in roles accountadmin and public cannot be changed or deleted";
+        *why = public_ok
+                   ? "accountadmin holds every privilege and cannot be changed"
+                   : "the built-in roles accountadmin and public cannot be changed or deleted";
         return KG_PRECONDITION;
     }
     return may_change(a, who, (const kg_role_id *)&r->role_id, 1, why);
@@ -229,10 +231,18 @@ static kg_err changeable_role(struct app *a, const struct actor *who, const char
 static kg_err role_write_error(kg_err rc, const char **why)
 {
     switch (rc) {
-    case KG_CONFLICT: *why = "a role with that roleName exists"; break;
-    case KG_NOTFOUND: *why = "a granted role does not exist"; break;
-    case KG_PRECONDITION: *why = "that grant would make a cycle of roles"; break;
-    default: *why = "could not store the role"; break;
+    case KG_CONFLICT:
+        *why = "a role with that roleName exists";
+        break;
+    case KG_NOTFOUND:
+        *why = "a granted role does not exist";
+        break;
+    case KG_PRECONDITION:
+        *why = "that grant would make a cycle of roles";
+        break;
+    default:
+        *why = "could not store the role";
+        break;
     }
     return rc;
 }
@@ -249,7 +259,8 @@ static kg_err role_create_do(struct app *a, const struct actor *who, const char 
     }
     if ((rc = text_ok(description, "roleDescription must be text of at most 256 characters", why)))
         return rc;
-    if ((rc = role_ids_ok(granted, ngranted, why)) || (rc = may_hand_out(a, who, granted, ngranted, why)))
+    if ((rc = role_ids_ok(granted, ngranted, why)) ||
+        (rc = may_hand_out(a, who, granted, ngranted, why)))
         return rc;
     memset(out, 0, sizeof *out);
     memcpy(out->role_name, name, strlen(name) + 1);
@@ -267,9 +278,9 @@ static kg_err role_create_do(struct app *a, const struct actor *who, const char 
     au->committed = rc == KG_OK;
     if (rc != KG_OK) return role_write_error(rc, why);
     struct kg_role creator;
-    if (grant_to_creator && !who->operator && who->nroles &&
-        store_role_get(a->st, who->roles[0], &creator) == KG_OK && !builtin(&creator) &&
-        creator.ngranted < KG_GRANTS_MAX) {
+    if (grant_to_creator &&
+        !who->operator&& who->nroles && store_role_get(a->st, who->roles[0], &creator) == KG_OK &&
+        !builtin(&creator) && creator.ngranted < KG_GRANTS_MAX) {
         struct kg_audit grant; /* a change of another role: its own entry */
         char detail[64];
         snprintf(detail, sizeof detail, "grants %s, made by a holder of this role", out->role_id);
@@ -300,7 +311,8 @@ static kg_err role_update_do(struct app *a, const struct actor *who, const char 
         memcpy(r.role_name, name, strlen(name) + 1);
     }
     if (description) {
-        if ((rc = text_ok(description, "roleDescription must be text of at most 256 characters", why)))
+        if ((rc = text_ok(description, "roleDescription must be text of at most 256 characters",
+                          why)))
             return rc;
         memcpy(r.description, description, strlen(description) + 1);
     }
@@ -309,7 +321,8 @@ static kg_err role_update_do(struct app *a, const struct actor *who, const char 
         /* only newly added grants need the actor to hold them */
         for (size_t i = 0; i < ngranted; i++) {
             int had = 0;
-            for (size_t k = 0; k < r.ngranted; k++) had |= strcmp(r.granted[k], granted[i]) == 0;
+            for (size_t k = 0; k < r.ngranted; k++)
+                had |= strcmp(r.granted[k], granted[i]) == 0;
             if (!had && (rc = may_hand_out(a, who, &granted[i], 1, why))) return rc;
         }
         r.ngranted = ngranted;
@@ -486,7 +499,8 @@ static kg_err user_update_do(struct app *a, const struct actor *who, const char 
         if ((rc = role_ids_ok(roles, nroles, why))) return rc;
         for (size_t i = 0; i < nroles; i++) {
             int had = 0;
-            for (size_t k = 0; k < u.nroles; k++) had |= strcmp(u.roles[k], roles[i]) == 0;
+            for (size_t k = 0; k < u.nroles; k++)
+                had |= strcmp(u.roles[k], roles[i]) == 0;
             if (!had && (rc = may_hand_out(a, who, &roles[i], 1, why))) return rc;
         }
         u.nroles = nroles;
@@ -511,7 +525,8 @@ static kg_err user_delete_do(struct app *a, const struct actor *who, const char 
         au->committed = rc == KG_OK;
     }
     if (rc == KG_OK && a->sessions) sessions_end_user(a->sessions, user_id);
-    if (rc != KG_OK) *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not delete the user";
+    if (rc != KG_OK)
+        *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not delete the user";
     return rc;
 }
 
@@ -522,13 +537,13 @@ kg_err service_bootstrap(struct app *a, const char *password, int *created)
     const char *why = "";
     struct kg_role admin;
     struct kg_user u;
-    struct actor op = {.id = "bootstrap", .operator = 1};
+    struct actor op = {.id = "bootstrap", .operator= 1 };
     char unused[33]; /* filled only when no password is given */
     *created = 0;
     if ((rc = store_user_count(a->st, &n)) != KG_OK || n > 0) return rc;
     if ((rc = store_role_get_by_name(a->st, KG_ROLE_ACCOUNTADMIN, &admin)) != KG_OK) return rc;
-    rc = service_user_create(a, &op, "admin@localhost", password, (const kg_role_id *)&admin.role_id,
-                             1, &u, unused, &why);
+    rc = service_user_create(a, &op, "admin@localhost", password,
+                             (const kg_role_id *)&admin.role_id, 1, &u, unused, &why);
     if (rc == KG_CONFLICT) return KG_OK; /* another process made it first */
     if (rc != KG_OK) {
         KG_LOG(LOG_ERR, "bootstrap user: %s", why);
@@ -592,8 +607,7 @@ kg_err service_role_create(struct app *a, const struct actor *who, const char *n
 
 kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
                            const char *name, const char *description, const kg_role_id *granted,
-                           size_t ngranted, int set_granted, struct kg_role *out,
-                           const char **why)
+                           size_t ngranted, int set_granted, struct kg_role *out, const char **why)
 {
     struct audited au;
     *why = "";

@@ -31,8 +31,7 @@ kg_err service_role_create(struct app *a, const struct actor *who, const char *n
                            int grant_to_creator, struct kg_role *out, const char **why);
 kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
                            const char *name, const char *description, const kg_role_id *granted,
-                           size_t ngranted, int set_granted, struct kg_role *out,
-                           const char **why);
+                           size_t ngranted, int set_granted, struct kg_role *out, const char **why);
 kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
                            const char **why);
 kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,

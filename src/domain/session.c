@@ -145,6 +145,7 @@ void sessions_end_user(struct sessions *s, const char *user_id)
 {
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < BUCKETS * BUCKET_SLOTS; i++)
-        if (s->slots[i].id[0] && strcmp(s->slots[i].info.user_id, user_id) == 0) clear(&s->slots[i]);
+        if (s->slots[i].id[0] && strcmp(s->slots[i].info.user_id, user_id) == 0)
+            clear(&s->slots[i]);
     pthread_mutex_unlock(&s->lock);
 }

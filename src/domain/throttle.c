@@ -20,8 +20,10 @@
 _Static_assert((THROTTLE_KEYS & (THROTTLE_KEYS - 1)) == 0, "THROTTLE_KEYS is a power of two");
 _Static_assert((THROTTLE_MARKS & (THROTTLE_MARKS - 1)) == 0, "THROTTLE_MARKS is a power of two");
 #define BUCKET (THROTTLE_WINDOW / 2)
-_Static_assert(BUCKET * 2 == THROTTLE_WINDOW && (BUCKET & (BUCKET - 1)) == 0, "two buckets a window");
-_Static_assert(THROTTLE_WINDOW <= THROTTLE_MARKS && THROTTLE_WINDOW <= THROTTLE_KEYS, "window fits");
+_Static_assert(BUCKET * 2 == THROTTLE_WINDOW && (BUCKET & (BUCKET - 1)) == 0,
+               "two buckets a window");
+_Static_assert(THROTTLE_WINDOW <= THROTTLE_MARKS && THROTTLE_WINDOW <= THROTTLE_KEYS,
+               "window fits");
 _Static_assert(crypto_shorthash_siphashx24_BYTES == 16, "a 128-bit key hash");
 
 struct id {
@@ -32,7 +34,8 @@ struct counter {
     struct id id;
     int64_t last_fail, until; /* ms */
     int32_t fails;
-    int32_t held; /* reached its limit since it was last quiet: never replaced by one that has not */
+    int32_t
+        held; /* reached its limit since it was last quiet: never replaced by one that has not */
 };
 
 struct mark {
@@ -90,14 +93,20 @@ static size_t slot(struct id id, uint64_t k, size_t n)
     return (size_t)((h & (n - 1) & ~(uint64_t)(BUCKET - 1)) + k % BUCKET);
 }
 
-static int id_used(struct id x) { return x.a || x.b; }
-static int id_eq(struct id x, struct id y) { return x.a == y.a && x.b == y.b; }
+static int id_used(struct id x)
+{
+    return x.a || x.b;
+}
+static int id_eq(struct id x, struct id y)
+{
+    return x.a == y.a && x.b == y.b;
+}
 
 /* The counter of id, or NULL.  now_ms >= 0 first frees the window's counters that have been
  * quiet for QUIET_MS.  With `create`, an absent id takes a free slot (in the emptier of its
- * two buckets), else the place of the counter that is not held with the fewest failures (the stalest of those); if every slot is
- * held, NULL, and *release_ms (if given) is when the first of them stops being held.  Caller
- * holds the lock. */
+ * two buckets), else the place of the counter that is not held with the fewest failures (the
+ * stalest of those); if every slot is held, NULL, and *release_ms (if given) is when the first of
+ * them stops being held.  Caller holds the lock. */
 static struct counter *counter_find(struct throttle *t, struct id id, int64_t now_ms, int create,
                                     int64_t *release_ms)
 {

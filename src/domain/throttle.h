@@ -31,11 +31,11 @@
 
 #define THROTTLE_FREE 5
 #define THROTTLE_MAX_WAIT_S 300
-#define THROTTLE_QUIET_S (15 * 60)      /* quiet time that forgets a key's failures */
-#define THROTTLE_KEYS 65536             /* failure counters (a power of two) */
-#define THROTTLE_MARKS 16384            /* success marks (a power of two) */
-#define THROTTLE_WINDOW 16              /* slots a key may occupy */
-#define THROTTLE_KNOWN_S (24 * 3600)    /* how long a success is remembered */
+#define THROTTLE_QUIET_S (15 * 60)   /* quiet time that forgets a key's failures */
+#define THROTTLE_KEYS 65536          /* failure counters (a power of two) */
+#define THROTTLE_MARKS 16384         /* success marks (a power of two) */
+#define THROTTLE_WINDOW 16           /* slots a key may occupy */
+#define THROTTLE_KNOWN_S (24 * 3600) /* how long a success is remembered */
 
 struct throttle;
 

@@ -31,7 +31,8 @@ kg_err vcache_new(struct vcache **out)
     struct vcache *v = calloc(1, sizeof *v);
     if (!v) return KG_ENOMEM;
     randombytes_buf(v->key, sizeof v->key);
-    for (size_t i = 0; i < STRIPES; i++) pthread_mutex_init(&v->stripe[i], NULL);
+    for (size_t i = 0; i < STRIPES; i++)
+        pthread_mutex_init(&v->stripe[i], NULL);
     *out = v;
     return KG_OK;
 }
@@ -39,7 +40,8 @@ kg_err vcache_new(struct vcache **out)
 void vcache_free(struct vcache *v)
 {
     if (!v) return;
-    for (size_t i = 0; i < STRIPES; i++) pthread_mutex_destroy(&v->stripe[i]);
+    for (size_t i = 0; i < STRIPES; i++)
+        pthread_mutex_destroy(&v->stripe[i]);
     sodium_memzero(v, sizeof *v);
     free(v);
 }
@@ -53,8 +55,8 @@ static size_t locate(const struct vcache *v, const char *token, size_t len, unsi
     return ix % VCACHE_SLOTS;
 }
 
-int vcache_get(struct vcache *v, const char *token, size_t len, uint64_t generation,
-               int64_t now_s, struct jwt_claims *out)
+int vcache_get(struct vcache *v, const char *token, size_t len, uint64_t generation, int64_t now_s,
+               struct jwt_claims *out)
 {
     unsigned char h[32];
     size_t i = locate(v, token, len, h);

@@ -28,8 +28,8 @@ kg_err vcache_new(struct vcache **out);
 void vcache_free(struct vcache *v); /* NULL is a no-op */
 /* 1 and *out filled (iss and aud left empty: they were checked against the configuration)
  * when token was stored under `generation` and expires after now_s; 0 otherwise. */
-int vcache_get(struct vcache *v, const char *token, size_t len, uint64_t generation,
-               int64_t now_s, struct jwt_claims *out);
+int vcache_get(struct vcache *v, const char *token, size_t len, uint64_t generation, int64_t now_s,
+               struct jwt_claims *out);
 /* Remembers a token jwt_verify() accepted. */
 void vcache_put(struct vcache *v, const char *token, size_t len, uint64_t generation,
                 const struct jwt_claims *c);

@@ -90,7 +90,7 @@ struct view {
     struct vtok *toks;
     size_t ntoks, captoks;
     struct vslot *slots;
-    size_t nslots;   /* power of two, at least twice ntoks */
+    size_t nslots; /* power of two, at least twice ntoks */
     int64_t data_ver, roles_ver;
 };
 
@@ -100,7 +100,8 @@ struct view {
 static uint64_t id_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
@@ -142,7 +143,8 @@ static kg_err grow_toks(struct view *v)
 static kg_err index_toks(struct view *v, size_t want)
 {
     size_t n = v->nslots ? v->nslots : 2048;
-    while (want * 2 > n) n *= 2;
+    while (want * 2 > n)
+        n *= 2;
     if (n == v->nslots) return KG_OK;
     struct vslot *s = calloc(n, sizeof *s);
     if (!s) return KG_ENOMEM;
@@ -168,7 +170,8 @@ static void tok_update(struct vtok *x, const struct kg_token *t)
     memcpy(x->secret_hash, t->secret_hash, sizeof x->secret_hash);
     x->status = t->status;
     x->expires_on = t->expires_on;
-    if (t->last_access_on > atomic_load(&x->last_access)) atomic_store(&x->last_access, t->last_access_on);
+    if (t->last_access_on > atomic_load(&x->last_access))
+        atomic_store(&x->last_access, t->last_access_on);
 }
 
 /* Inserts or refreshes one token; caller holds the write lock. */
@@ -202,7 +205,8 @@ static struct vtok *tok_get(struct view *v, const char *client_id)
 static size_t jti_slot(const struct vjti *t, size_t nslots, const char *jti)
 {
     size_t mask = nslots - 1, i = (size_t)id_hash(jti) & mask;
-    while (t[i].jti[0] && strcmp(t[i].jti, jti) != 0) i = (i + 1) & mask;
+    while (t[i].jti[0] && strcmp(t[i].jti, jti) != 0)
+        i = (i + 1) & mask;
     return i;
 }
 
@@ -217,15 +221,18 @@ static kg_err apply_jti(void *arg, const char *jti, int64_t exp)
     if ((v->njtis + 1) * 2 > v->jti_slots) {
         int64_t now = kg_now_ms() / 1000;
         size_t n = v->jti_slots ? v->jti_slots : 256, live = 0;
-        for (size_t i = 0; i < v->jti_slots; i++) live += v->jtis[i].jti[0] && v->jtis[i].exp > now;
-        while ((live + 1) * 2 > n) n *= 2;
+        for (size_t i = 0; i < v->jti_slots; i++)
+            live += v->jtis[i].jti[0] && v->jtis[i].exp > now;
+        while ((live + 1) * 2 > n)
+            n *= 2;
         struct vjti *t = calloc(n, sizeof *t);
         if (!t) {
             rc = KG_ENOMEM;
             goto out;
         }
         for (size_t i = 0; i < v->jti_slots; i++)
-            if (v->jtis[i].jti[0] && v->jtis[i].exp > now) t[jti_slot(t, n, v->jtis[i].jti)] = v->jtis[i];
+            if (v->jtis[i].jti[0] && v->jtis[i].exp > now)
+                t[jti_slot(t, n, v->jtis[i].jti)] = v->jtis[i];
         free(v->jtis);
         v->jtis = t;
         v->jti_slots = n;
@@ -293,8 +300,9 @@ kg_err view_sync(struct view *v)
     pthread_mutex_lock(&v->sync_lock);
     if ((rc = store_version(v->st, &dv, &rv)) != KG_OK || dv == v->data_ver) goto out;
     if (rv != v->roles_ver && (rc = roles_load(v->st, &fresh)) != KG_OK) goto out;
-    rc = v->data_ver == 0 && v->ntoks == 0 ? load_all(v)
-                                            : store_token_changes(v->st, v->data_ver, apply_change, v);
+    rc = v->data_ver == 0 && v->ntoks == 0
+             ? load_all(v)
+             : store_token_changes(v->st, v->data_ver, apply_change, v);
     if (rc != KG_OK) goto out;
     if ((rc = store_jti_changes(v->st, v->data_ver, kg_now_ms() / 1000, apply_jti, v)) != KG_OK)
         goto out;

@@ -21,7 +21,8 @@ void api_health(struct call *c)
 {
     /* Still 200 when the store is down: tokens keep being verified from memory. */
     if (atomic_load(&c->app->store_down))
-        reply_json(c->req, 200, json_pack("{s:s, s:s}", "status", "degraded", "database", "unreachable"));
+        reply_json(c->req, 200,
+                   json_pack("{s:s, s:s}", "status", "degraded", "database", "unreachable"));
     else
         reply_json(c->req, 200, json_pack("{s:s}", "status", "ok"));
 }
@@ -105,7 +106,8 @@ void api_token_create(struct call *c)
         reply_error(c->req, KG_INVALID, "expiresOn must be a UTC time like 2027-01-31T00:00:00Z");
         goto out;
     }
-    kg_err rc = service_token_create(c->app, &c->actor, desc ? desc : "", role, exp, &t, secret, &why);
+    kg_err rc =
+        service_token_create(c->app, &c->actor, desc ? desc : "", role, exp, &t, secret, &why);
     if (rc != KG_OK) {
         reply_error(c->req, rc, why);
         goto out;
@@ -122,10 +124,12 @@ void api_token_get(struct call *c)
     kg_err rc = ids_client_id_valid(c->params[0]) ? store_token_get(c->app->st, c->params[0], &t)
                                                   : KG_NOTFOUND;
     if (rc != KG_OK) {
-        reply_error(c->req, rc, rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token");
+        reply_error(c->req, rc,
+                    rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token");
         return;
     }
-    reply_json(c->req, 200, render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
+    reply_json(c->req, 200,
+               render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
 }
 
 void api_token_revoke(struct call *c)
@@ -137,7 +141,8 @@ void api_token_revoke(struct call *c)
         reply_error(c->req, rc, why);
         return;
     }
-    reply_json(c->req, 200, render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
+    reply_json(c->req, 200,
+               render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
 }
 
 /* ---- roles --------------------------------------------------------------------------- */
@@ -185,8 +190,10 @@ void api_role_create(struct call *c)
         goto out;
     kg_err rc = service_role_create(c->app, &c->actor, name, desc ? desc : "", granted, ng,
                                     !to_creator || json_is_true(to_creator), &r, &why);
-    if (rc != KG_OK) reply_error(c->req, rc, why);
-    else reply_json(c->req, 201, render_role(&r, c->app->view));
+    if (rc != KG_OK)
+        reply_error(c->req, rc, why);
+    else
+        reply_json(c->req, 201, render_role(&r, c->app->view));
 out:
     json_decref(body);
 }
@@ -200,7 +207,8 @@ void api_role_get(struct call *c)
 
 void api_role_update(struct call *c)
 {
-    static const char *const fields[] = {"roleName", "roleDescription", "directlyGrantedRoles", NULL};
+    static const char *const fields[] = {"roleName", "roleDescription", "directlyGrantedRoles",
+                                         NULL};
     json_t *body = NULL;
     const char *name, *desc, *why = "";
     kg_role_id granted[KG_GRANTS_MAX];
@@ -212,9 +220,12 @@ void api_role_update(struct call *c)
         json_string_or_reply(c, body, "roleDescription", 0, &desc) ||
         json_role_refs_or_reply(c, body, "directlyGrantedRoles", granted, &ng, &present))
         goto out;
-    kg_err rc = service_role_update(c->app, &c->actor, r.role_id, name, desc, granted, ng, present, &r, &why);
-    if (rc != KG_OK) reply_error(c->req, rc, why);
-    else reply_json(c->req, 200, render_role(&r, c->app->view));
+    kg_err rc = service_role_update(c->app, &c->actor, r.role_id, name, desc, granted, ng, present,
+                                    &r, &why);
+    if (rc != KG_OK)
+        reply_error(c->req, rc, why);
+    else
+        reply_json(c->req, 200, render_role(&r, c->app->view));
 out:
     json_decref(body);
 }
@@ -225,8 +236,10 @@ void api_role_delete(struct call *c)
     const char *why = "";
     if (role_or_reply(c, c->params[0], &r)) return;
     kg_err rc = service_role_delete(c->app, &c->actor, r.role_id, &why);
-    if (rc != KG_OK) reply_error(c->req, rc, why);
-    else reply_no_content(c);
+    if (rc != KG_OK)
+        reply_error(c->req, rc, why);
+    else
+        reply_no_content(c);
 }
 
 void api_privilege_list(struct call *c)
@@ -264,10 +277,13 @@ static void privilege_change(struct call *c, int grant)
     if (json_string_or_reply(c, body, "grantKind", 1, &kind) ||
         json_string_or_reply(c, body, "privilege", 1, &priv))
         goto out;
-    kg_err rc = grant ? service_privilege_grant(c->app, &c->actor, r.role_id, kind, priv, &why)
-                      : service_privilege_revoke(c->app, &c->actor, r.role_id, kind, priv, &changed, &why);
-    if (rc != KG_OK) reply_error(c->req, rc, why);
-    else reply_no_content(c);
+    kg_err rc =
+        grant ? service_privilege_grant(c->app, &c->actor, r.role_id, kind, priv, &why)
+              : service_privilege_revoke(c->app, &c->actor, r.role_id, kind, priv, &changed, &why);
+    if (rc != KG_OK)
+        reply_error(c->req, rc, why);
+    else
+        reply_no_content(c);
 out:
     json_decref(body);
 }
@@ -321,7 +337,8 @@ void api_user_create(struct call *c)
         json_string_or_reply(c, body, "password", 0, &password) ||
         json_role_refs_or_reply(c, body, "directlyGrantedRoles", roles, &nr, &present))
         goto out;
-    kg_err rc = service_user_create(c->app, &c->actor, email, password, roles, nr, &u, generated, &why);
+    kg_err rc =
+        service_user_create(c->app, &c->actor, email, password, roles, nr, &u, generated, &why);
     if (rc != KG_OK) {
         reply_error(c->req, rc, why);
         goto out;
@@ -355,9 +372,12 @@ void api_user_update(struct call *c)
         json_string_or_reply(c, body, "password", 0, &password) ||
         json_role_refs_or_reply(c, body, "directlyGrantedRoles", roles, &nr, &present))
         goto out;
-    kg_err rc = service_user_update(c->app, &c->actor, u.user_id, email, password, roles, nr, present, &u, &why);
-    if (rc != KG_OK) reply_error(c->req, rc, why);
-    else reply_json(c->req, 200, render_user(&u, c->app->view));
+    kg_err rc = service_user_update(c->app, &c->actor, u.user_id, email, password, roles, nr,
+                                    present, &u, &why);
+    if (rc != KG_OK)
+        reply_error(c->req, rc, why);
+    else
+        reply_json(c->req, 200, render_user(&u, c->app->view));
 out:
     json_decref(body);
 }
@@ -368,8 +388,10 @@ void api_user_delete(struct call *c)
     const char *why = "";
     if (user_or_reply(c, c->params[0], &u)) return;
     kg_err rc = service_user_delete(c->app, &c->actor, u.user_id, &why);
-    if (rc != KG_OK) reply_error(c->req, rc, why);
-    else reply_no_content(c);
+    if (rc != KG_OK)
+        reply_error(c->req, rc, why);
+    else
+        reply_no_content(c);
 }
 
 /* ---- audit log ------------------------------------------------------------------------ */

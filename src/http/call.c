@@ -19,8 +19,10 @@
 
 void call_error(struct call *c, kg_err rc, const char *msg)
 {
-    if (c->form == CALL_FORM_OAUTH) reply_oauth_error(c->req, rc, NULL, msg);
-    else reply_error(c->req, rc, msg);
+    if (c->form == CALL_FORM_OAUTH)
+        reply_oauth_error(c->req, rc, NULL, msg);
+    else
+        reply_error(c->req, rc, msg);
 }
 
 void call_throttled(struct call *c, int64_t wait_s, const char *what)
@@ -37,8 +39,8 @@ int session_or_reply(struct call *c)
     struct kg_user u;
     const char *id = http_cookie(c->req, KG_SESSION_COOKIE);
     if (!id || !a->sessions || sessions_get(a->sessions, id, kg_now_ms(), &si) != KG_OK) {
-        reply_error(c->req, KG_UNAUTHENTICATED, id ? "your session has expired; sign in again"
-                                                   : "sign in first");
+        reply_error(c->req, KG_UNAUTHENTICATED,
+                    id ? "your session has expired; sign in again" : "sign in first");
         return -1;
     }
     if (store_user_get(a->st, si.user_id, &u) != KG_OK) {
@@ -69,7 +71,8 @@ int bearer_or_reply(struct call *c)
     if (!h && http_cookie(c->req, KG_SESSION_COOKIE)) return session_or_reply(c);
     const char *tok = access_bearer(h);
     if (!tok) {
-        reply_error(c->req, KG_UNAUTHENTICATED, "send an access token: Authorization: Bearer <token>");
+        reply_error(c->req, KG_UNAUTHENTICATED,
+                    "send an access token: Authorization: Bearer <token>");
         return -1;
     }
     struct access acc;
@@ -91,7 +94,8 @@ int bearer_or_reply(struct call *c)
 int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
 {
     const char *ct = http_header(c->req, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
         reply_error(c->req, KG_INVALID, "send a JSON body with Content-Type: application/json");
         return -1;
     }
@@ -104,9 +108,10 @@ int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
     }
     const char *key;
     json_t *val;
-    json_object_foreach(o, key, val) {
+    json_object_foreach (o, key, val) {
         int ok = 0;
-        for (size_t i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(key, allowed[i]) == 0;
         if (!ok) {
             char msg[160];
             char shown[41];
@@ -114,7 +119,8 @@ int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
             memcpy(shown, key, n);
             shown[n] = '\0';
             for (size_t i = 0; i < n; i++)
-                if ((unsigned char)shown[i] < 0x20 || (unsigned char)shown[i] >= 0x7f) shown[i] = '?';
+                if ((unsigned char)shown[i] < 0x20 || (unsigned char)shown[i] >= 0x7f)
+                    shown[i] = '?';
             snprintf(msg, sizeof msg, "unknown field \"%s\"", shown);
             json_decref(o);
             reply_error(c->req, KG_INVALID, msg);
@@ -150,7 +156,7 @@ int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
     *present = arr != NULL;
     if (!arr) return 0;
     if (!json_is_array(arr) || json_array_size(arr) > KG_GRANTS_MAX) goto bad;
-    json_array_foreach(arr, i, item) {
+    json_array_foreach (arr, i, item) {
         const char *id = json_string_value(json_object_get(item, "roleId"));
         if (!json_is_object(item) || !id || !ids_role_id_valid(id)) goto bad;
         memcpy(ids[i], id, sizeof ids[i]);
@@ -158,8 +164,9 @@ int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
     }
     return 0;
 bad:
-    reply_error(c->req, KG_INVALID, "directlyGrantedRoles must be a list of at most 32 "
-                                    "{\"roleId\":\"r-0123456789\"}");
+    reply_error(c->req, KG_INVALID,
+                "directlyGrantedRoles must be a list of at most 32 "
+                "{\"roleId\":\"r-0123456789\"}");
     return -1;
 }
 
@@ -185,7 +192,8 @@ int page_or_reply(struct call *c, size_t *size, int64_t *cursor)
             return -1;
         }
         uint64_t s = 0;
-        for (int i = 1; i < 9; i++) s = (s << 8) | raw[i];
+        for (int i = 1; i < 9; i++)
+            s = (s << 8) | raw[i];
         if (s == 0 || s > INT64_MAX) {
             reply_error(c->req, KG_INVALID, "pageToken is not one this server gave");
             return -1;
@@ -200,7 +208,8 @@ void call_page_token(int64_t cursor, char tok[24])
     tok[0] = '\0';
     if (cursor > 0) {
         unsigned char raw[9] = {'k'};
-        for (int i = 8; i >= 1; i--, cursor >>= 8) raw[i] = (unsigned char)(cursor & 0xff);
+        for (int i = 8; i >= 1; i--, cursor >>= 8)
+            raw[i] = (unsigned char)(cursor & 0xff);
         sodium_bin2base64(tok, 24, raw, sizeof raw, B64);
     }
 }

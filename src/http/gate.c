@@ -92,8 +92,7 @@ static int method_ok(const char *m)
     size_t n = 0;
     if (!m) return 0;
     for (; m[n]; n++)
-        if (n >= 16 || !(isalnum((unsigned char)m[n]) || strchr("!#$%&'*+-.^_`|~", m[n])))
-            return 0;
+        if (n >= 16 || !(isalnum((unsigned char)m[n]) || strchr("!#$%&'*+-.^_`|~", m[n]))) return 0;
     return n > 0;
 }
 
@@ -154,7 +153,8 @@ void gate_check(struct call *c)
     struct access acc;
     int64_t now = kg_now_ms();
     if (!tok || access_check(a, tok, strnlen(tok, KG_JWT_MAX + 1), now, &acc) != KG_OK) {
-        reply_unauthenticated(c->req, "the access token is missing, invalid, expired or revoked", 1);
+        reply_unauthenticated(c->req, "the access token is missing, invalid, expired or revoked",
+                              1);
         return;
     }
     view_token_touch(a->view, acc.claims.sub, now);
@@ -165,13 +165,19 @@ void gate_check(struct call *c)
     if (p) kg_strcpy(priv, sizeof priv, p);
     pthread_rwlock_unlock(&g->lock);
     if (!priv[0] || !view_allows(a->view, (const kg_role_id *)&acc.role_id, 1, priv)) {
-        reply_error(c->req, KG_FORBIDDEN, priv[0] ? "the token's role lacks the route's privilege"
-                                                  : "no policy rule allows this route");
+        reply_error(c->req, KG_FORBIDDEN,
+                    priv[0] ? "the token's role lacks the route's privilege"
+                            : "no policy rule allows this route");
         return;
     }
     char role[KG_ROLE_NAME_MAX + 1] = "";
     view_role_name(a->view, acc.role_id, role);
-    const char *headers[] = {"X-Keygate-Client-Id", acc.claims.sub, "X-Keygate-Role", role,
-                             "Cache-Control", "no-store", NULL};
+    const char *headers[] = {"X-Keygate-Client-Id",
+                             acc.claims.sub,
+                             "X-Keygate-Role",
+                             role,
+                             "Cache-Control",
+                             "no-store",
+                             NULL};
     http_reply(c->req, 204, NULL, "", 0, headers);
 }

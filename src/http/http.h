@@ -6,9 +6,9 @@
  * one handler, which must answer it with exactly one http_reply().  Bodies longer than the
  * limit are not read: the handler sees body_too_big and answers 413.  Requests whose
  * headers pass KG_HEADERS_MAX are answered 431 here.  A query parameter given twice is
- * flagged (query_repeated), never silently resolved to one of its values.  A "%00" in the path or the query is
- * left encoded, never decoded to a NUL that would cut the value short.  Connections are
- * limited in number, in all and per client address, and cut at deadlines: the headers within
+ * flagged (query_repeated), never silently resolved to one of its values.  A "%00" in the path or
+ * the query is left encoded, never decoded to a NUL that would cut the value short.  Connections
+ * are limited in number, in all and per client address, and cut at deadlines: the headers within
  * header_timeout of the request's first byte, the body at min_body_rate or faster, and
  * idle_timeout of silence between requests (struct http_config).  Requests the adapter
  * refuses itself (framing per RFC 9112, header size, version) get a JSON answer with the
@@ -32,20 +32,20 @@ struct http_req {
     size_t body_len;
     int body_too_big;
     int query_repeated; /* a query parameter name appears twice: the handler answers 400 */
-    char peer[64]; /* client address, numeric */
+    char peer[64];      /* client address, numeric */
     int replied;
-    void *impl;    /* the adapter's connection */
+    void *impl; /* the adapter's connection */
 };
 
 typedef void (*http_handler)(struct http_req *req, void *ctx);
 
 /* The resource limits: 0 in any of them picks the built-in default (see http_ev.c). */
 struct http_config {
-    const char *listen; /* "127.0.0.1:8080", "[::1]:8080" */
-    unsigned threads;   /* 0 = one per core */
-    size_t body_max;    /* bytes */
-    unsigned max_conns; /* open connections in all; default 4096, cut to what the
-                           open-file limit (ulimit -n) leaves room for */
+    const char *listen;        /* "127.0.0.1:8080", "[::1]:8080" */
+    unsigned threads;          /* 0 = one per core */
+    size_t body_max;           /* bytes */
+    unsigned max_conns;        /* open connections in all; default 4096, cut to what the
+                                  open-file limit (ulimit -n) leaves room for */
     unsigned max_conns_per_ip; /* from one client address; default a quarter of max_conns;
                                   behind a reverse proxy (one address) set it to max_conns */
     unsigned header_timeout;   /* seconds from a request's first byte (the first request:

@@ -73,12 +73,12 @@
 #define LINGER_BYTES (1u << 20) /* ... at most this much, then close */
 #define IN_FIRST 4096u          /* a connection's first input buffer */
 #define IN_MAX (KG_HEADERS_MAX + 16384u) /* headers plus one read of what follows */
-#define OUT_HIGH (256u * 1024)  /* answers queued unread: stop reading requests */
-#define MAX_HEADERS 128         /* header fields in one request; more: 431 */
-#define MAX_QUERY 32            /* query parameters; more are refused as "repeated" */
+#define OUT_HIGH (256u * 1024)           /* answers queued unread: stop reading requests */
+#define MAX_HEADERS 128                  /* header fields in one request; more: 431 */
+#define MAX_QUERY 32                     /* query parameters; more are refused as "repeated" */
 #define MAX_COOKIES 32
-#define ACCEPT_BATCH 4          /* accepts per wake-up, so the other workers get some */
-#define CONN_CACHE 64           /* freed connections a worker keeps for reuse */
+#define ACCEPT_BATCH 4 /* accepts per wake-up, so the other workers get some */
+#define CONN_CACHE 64  /* freed connections a worker keeps for reuse */
 
 enum cstate {
     C_WAIT,   /* between requests: no byte of the next one yet (idle deadline) */
@@ -201,7 +201,8 @@ static struct iptab *iptab_new(unsigned max_conns)
     struct iptab *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     unsigned n = 64;
-    while (n < max_conns && n < (1u << 30)) n <<= 1;
+    while (n < max_conns && n < (1u << 30))
+        n <<= 1;
     t->bucket = calloc(n, sizeof *t->bucket);
     t->pool = calloc(max_conns, sizeof *t->pool);
     if (!t->bucket || !t->pool) {
@@ -233,7 +234,8 @@ static void iptab_free(struct iptab *t)
 static unsigned iphash(const struct iptab *t, const unsigned char *k)
 {
     uint64_t h = t->seed ^ 0xcbf29ce484222325ull;
-    for (int i = 0; i < 17; i++) h = (h ^ k[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 17; i++)
+        h = (h ^ k[i]) * 0x100000001b3ull;
     return (unsigned)(h ^ (h >> 29)) & t->mask;
 }
 
@@ -243,7 +245,8 @@ static int iptab_take(struct iptab *t, const unsigned char *key, unsigned limit)
     int ok = 0;
     pthread_mutex_lock(&t->mu);
     struct ipent **b = &t->bucket[iphash(t, key)], *e = *b;
-    while (e && memcmp(e->key, key, 17) != 0) e = e->next;
+    while (e && memcmp(e->key, key, 17) != 0)
+        e = e->next;
     if (e) {
         if (e->count < limit) e->count++, ok = 1;
     } else if (t->free) {
@@ -263,7 +266,8 @@ static void iptab_release(struct iptab *t, const unsigned char *key)
 {
     pthread_mutex_lock(&t->mu);
     struct ipent **pp = &t->bucket[iphash(t, key)];
-    while (*pp && memcmp((*pp)->key, key, 17) != 0) pp = &(*pp)->next;
+    while (*pp && memcmp((*pp)->key, key, 17) != 0)
+        pp = &(*pp)->next;
     struct ipent *e = *pp;
     if (e && --e->count == 0) {
         *pp = e->next;
@@ -315,12 +319,14 @@ static void parse_cookies(struct conn *c)
     char *save = NULL;
     for (char *tok = strtok_r(c->cookie_buf, ";", &save); tok && c->nc < MAX_COOKIES;
          tok = strtok_r(NULL, ";", &save)) {
-        while (*tok == ' ' || *tok == '\t') tok++;
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
         char *eq = strchr(tok, '=');
         if (!eq || eq == tok) continue;
         *eq = '\0';
         char *v = eq + 1, *end = v + strlen(v);
-        while (end > v && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
+        while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
         if (end - v >= 2 && v[0] == '"' && end[-1] == '"') {
             v++;
             end[-1] = '\0';
@@ -352,30 +358,54 @@ const char *http_query(const struct http_req *req, const char *name)
 static const char *reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Status";
     }
 }
 
@@ -388,7 +418,8 @@ static int out_reserve(struct conn *c, size_t more)
 {
     if (c->out_len + more <= c->out_cap) return 0;
     size_t cap = c->out_cap ? c->out_cap : 4096;
-    while (cap < c->out_len + more) cap *= 2;
+    while (cap < c->out_len + more)
+        cap *= 2;
     char *b = realloc(c->out, cap);
     if (!b) return -1;
     c->out = b;
@@ -407,9 +438,11 @@ static char *put_uint(char *p, size_t v)
 {
     char tmp[24];
     int n = 0;
-    do tmp[n++] = (char)('0' + v % 10);
+    do
+        tmp[n++] = (char)('0' + v % 10);
     while ((v /= 10));
-    while (n) *p++ = tmp[--n];
+    while (n)
+        *p++ = tmp[--n];
     return p;
 }
 
@@ -472,8 +505,10 @@ static void queue_response(struct conn *c, int status, const char *content_type,
         p = put(p, headers[i + 1], strlen(headers[i + 1]));
         p = PUTS(p, "\r\n");
     }
-    if (c->close_after) p = PUTS(p, "Connection: close\r\n");
-    else if (c->http10) p = PUTS(p, "Connection: keep-alive\r\n");
+    if (c->close_after)
+        p = PUTS(p, "Connection: close\r\n");
+    else if (c->http10)
+        p = PUTS(p, "Connection: keep-alive\r\n");
     p = PUTS(p, "\r\n");
     if (!no_body && !c->is_head) p = put(p, body, len);
     c->out_len = (size_t)(p - c->out);
@@ -521,7 +556,8 @@ static void unescape(char *s, int plus)
     char *r = s, *w = s;
     while (*r) {
         int hi, lo;
-        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 && (hi | lo)) {
+        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 &&
+            (hi | lo)) {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else if (plus && *r == '+') {
@@ -631,7 +667,8 @@ static int on_headers_complete(http_parser *p)
         struct hdr *h = &c->h[i];
         c->in[h->name + h->name_len] = '\0';
         if (h->val_len == 0) h->val = h->name + h->name_len;
-        while (h->val_len && (c->in[h->val + h->val_len - 1] == ' ' || c->in[h->val + h->val_len - 1] == '\t'))
+        while (h->val_len &&
+               (c->in[h->val + h->val_len - 1] == ' ' || c->in[h->val + h->val_len - 1] == '\t'))
             h->val_len--;
         c->in[h->val + h->val_len] = '\0';
         size_t e = (size_t)h->val + h->val_len + 1;
@@ -691,7 +728,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
     }
     if (c->body_len + len + 1 > c->body_cap) {
         size_t cap = c->body_cap ? c->body_cap : 1024;
-        while (cap < c->body_len + len + 1) cap *= 2;
+        while (cap < c->body_len + len + 1)
+            cap *= 2;
         char *b = realloc(c->body, cap);
         if (!b) return fail_cb(c, 413, "the request body is too large");
         c->body = b;
@@ -787,7 +825,8 @@ static void conn_close(struct conn *c)
     if (c->in_cap) explicit_bzero(c->in, c->in_cap);
     if (c->body_cap) explicit_bzero(c->body, c->body_cap);
     if (c->cookie_cap) explicit_bzero(c->cookie_buf, c->cookie_cap);
-    if (w->ncache < CONN_CACHE && c->in_cap == IN_FIRST && c->out_cap <= 8192 && c->body_cap <= 8192) {
+    if (w->ncache < CONN_CACHE && c->in_cap == IN_FIRST && c->out_cap <= 8192 &&
+        c->body_cap <= 8192) {
         c->next = w->cache;
         w->cache = c;
         w->ncache++;
@@ -875,15 +914,21 @@ static int conn_process(struct conn *c)
         if (e != HPE_OK) {
             int status = 400;
             const char *msg = "the request is malformed";
-            if (c->bad_status) status = c->bad_status, msg = c->bad_msg;
+            if (c->bad_status)
+                status = c->bad_status, msg = c->bad_msg;
             else if (e == HPE_UNEXPECTED_CONTENT_LENGTH)
-                msg = "the message length is ambiguous (Content-Length with Transfer-Encoding, or twice)";
-            else if (e == HPE_INVALID_CONTENT_LENGTH) msg = "the Content-Length is malformed";
+                msg = "the message length is ambiguous (Content-Length with Transfer-Encoding, or "
+                      "twice)";
+            else if (e == HPE_INVALID_CONTENT_LENGTH)
+                msg = "the Content-Length is malformed";
             else if (e == HPE_INVALID_TRANSFER_ENCODING)
                 status = 501, msg = "only a plain chunked Transfer-Encoding is supported";
-            else if (e == HPE_INVALID_CHUNK_SIZE) msg = "the chunked body is malformed";
-            else if (e == HPE_INVALID_VERSION) status = 505, msg = "the HTTP version is not supported";
-            else if (e == HPE_HEADER_OVERFLOW) status = 431, msg = "the request headers are too large";
+            else if (e == HPE_INVALID_CHUNK_SIZE)
+                msg = "the chunked body is malformed";
+            else if (e == HPE_INVALID_VERSION)
+                status = 505, msg = "the HTTP version is not supported";
+            else if (e == HPE_HEADER_OVERFLOW)
+                status = 431, msg = "the request headers are too large";
             else if (e == HPE_INVALID_METHOD || e == HPE_INVALID_URL)
                 msg = "the request line is malformed";
             refuse(c, status, msg);
@@ -970,8 +1015,8 @@ static void conn_readable(struct conn *c)
     conn_process(c);
     /* The rate counts body bytes as decoded: chunk sizes and extensions buy no time. */
     if (c->state == C_BODY && w->s->min_body_rate)
-        c->deadline = c->body_t0 + BODY_GRACE_MS +
-                      (int64_t)(c->body_len * 1000 / w->s->min_body_rate);
+        c->deadline =
+            c->body_t0 + BODY_GRACE_MS + (int64_t)(c->body_len * 1000 / w->s->min_body_rate);
     conn_drive(c);
 }
 
@@ -1014,7 +1059,8 @@ static struct conn *conn_get(struct worker *w)
     return c;
 }
 
-static void addr_key(const struct sockaddr_storage *ss, unsigned char key[17], char *peer, size_t peer_size)
+static void addr_key(const struct sockaddr_storage *ss, unsigned char key[17], char *peer,
+                     size_t peer_size)
 {
     memset(key, 0, 17);
     peer[0] = '\0';
@@ -1054,7 +1100,8 @@ static void accept_some(struct worker *w)
         addr_key(&ss, key, peer, sizeof peer);
         int counted = 0;
         if (s->ips) {
-            int trusted = s->peer_trusted && s->peer_trusted((const struct sockaddr *)&ss, s->peer_trusted_ctx) == 1;
+            int trusted = s->peer_trusted &&
+                          s->peer_trusted((const struct sockaddr *)&ss, s->peer_trusted_ctx) == 1;
             if (!trusted) {
                 if (!iptab_take(s->ips, key, s->per_ip)) { /* over the per-address limit */
                     close(fd);
@@ -1139,7 +1186,8 @@ static void *worker_main(void *arg)
             listener_watch(w, 1);
         }
     }
-    while (w->head.next != &w->head) conn_close(w->head.next);
+    while (w->head.next != &w->head)
+        conn_close(w->head.next);
     return NULL;
 }
 
@@ -1193,7 +1241,7 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->threads = cfg->threads ? cfg->threads : (unsigned)(cores > 0 ? cores : 1);
     s->max_conns = http_fit_conn_limit(cfg->max_conns ? cfg->max_conns : KG_MAX_CONNS, s->threads,
-                                  cfg->max_conns != 0);
+                                       cfg->max_conns != 0);
     if (s->max_conns < s->threads) s->max_conns = s->threads;
     s->per_ip = cfg->max_conns_per_ip ? cfg->max_conns_per_ip : s->max_conns / 4;
     if (s->per_ip == 0) s->per_ip = 1;
@@ -1221,7 +1269,8 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
         rc = KG_ENOMEM;
         goto fail;
     }
-    for (unsigned i = 0; i < s->threads; i++) s->workers[i].ep = -1;
+    for (unsigned i = 0; i < s->threads; i++)
+        s->workers[i].ep = -1;
     for (unsigned i = 0; i < s->threads; i++) {
         struct worker *w = &s->workers[i];
         w->s = s;
@@ -1234,7 +1283,8 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
         if (!w->listening) goto fail;
     }
     for (unsigned i = 0; i < s->threads; i++) {
-        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) goto fail;
+        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
+            goto fail;
         s->workers[i].started = 1;
     }
     KG_LOG(LOG_INFO,
@@ -1255,7 +1305,8 @@ void http_server_free(struct http_server *s)
     atomic_store(&s->stop, 1);
     if (s->stopfd >= 0) {
         uint64_t one = 1;
-        if (write(s->stopfd, &one, sizeof one) < 0) KG_LOG(LOG_WARNING, "http: cannot wake the workers");
+        if (write(s->stopfd, &one, sizeof one) < 0)
+            KG_LOG(LOG_WARNING, "http: cannot wake the workers");
     }
     for (unsigned i = 0; s->workers && i < s->threads; i++) {
         struct worker *w = &s->workers[i];

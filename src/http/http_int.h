@@ -10,16 +10,16 @@
 
 /* The Content-Security-Policy of every answer: the pane's pages are only ever same-origin and
  * never framed. */
-#define HTTP_CSP                                                                                \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "           \
+#define HTTP_CSP                                                                                   \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /* keygate's own headers, on every answer of either adapter: X(name, value) for each.  With
  * http_config.hsts, HTTP_HSTS_NAME too. */
-#define HTTP_OWN_HEADERS(X)                                                                     \
-    X("X-Content-Type-Options", "nosniff")                                                      \
-    X("Content-Security-Policy", HTTP_CSP)                                                      \
-    X("X-Frame-Options", "DENY")                                                                \
+#define HTTP_OWN_HEADERS(X)                                                                        \
+    X("X-Content-Type-Options", "nosniff")                                                         \
+    X("Content-Security-Policy", HTTP_CSP)                                                         \
+    X("X-Frame-Options", "DENY")                                                                   \
     X("Referrer-Policy", "no-referrer")
 #define HTTP_HSTS_NAME "Strict-Transport-Security"
 #define HTTP_HSTS_VALUE "max-age=31536000"

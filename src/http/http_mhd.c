@@ -99,7 +99,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[400], clean[400];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t len = strlen(msg);
-    while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) msg[--len] = '\0';
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+        msg[--len] = '\0';
     kg_log_clean(msg, clean, sizeof clean);
     KG_LOG(LOG_WARNING, "http: %s", clean);
 }
@@ -151,7 +152,7 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
         MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return;
     if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    /* On every response: the pane's pages are only ever same-origin and never framed. */
+        /* On every response: the pane's pages are only ever same-origin and never framed. */
 #define ADD_HEADER(name, value) MHD_add_response_header(r, name, value);
     HTTP_OWN_HEADERS(ADD_HEADER)
 #undef ADD_HEADER
@@ -173,7 +174,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     char *r = s, *w = s;
     while (*r) {
         int hi, lo;
-        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 && (hi | lo)) {
+        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 &&
+            (hi | lo)) {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else {
@@ -280,9 +282,8 @@ static void headers_complete(const struct http_server *s, struct MHD_Connection 
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct http_server *s = cls;
@@ -297,7 +298,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &header_bytes);
         if (header_bytes > KG_HEADERS_MAX) {
             char body[128];
-            size_t len = http_error_body(body, sizeof body, 431, "the request headers are too large", 0);
+            size_t len =
+                http_error_body(body, sizeof body, 431, "the request headers are too large", 0);
             struct http_req req = {.method = method, .path = url, .impl = conn};
             cs->answered = 1;
             http_reply(&req, 431, "application/json", body, len, NULL);
@@ -319,7 +321,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (cs->len + n + 1 > cs->cap) {
             size_t cap = cs->cap ? cs->cap : 1024;
-            while (cap < cs->len + n + 1) cap *= 2;
+            while (cap < cs->len + n + 1)
+                cap *= 2;
             char *b = realloc(cs->body, cap);
             if (!b) return MHD_NO;
             cs->body = b;
@@ -379,26 +382,23 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
     atomic_store(&hsts, cfg->hsts);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads ? cfg->threads : (unsigned)(cores > 0 ? cores : 1);
-    unsigned max_conns =
-        http_fit_conn_limit(cfg->max_conns ? cfg->max_conns : KG_MAX_CONNS, threads, cfg->max_conns != 0);
+    unsigned max_conns = http_fit_conn_limit(cfg->max_conns ? cfg->max_conns : KG_MAX_CONNS,
+                                             threads, cfg->max_conns != 0);
     if (max_conns < threads) max_conns = threads; /* every thread gets a share of the limit */
     unsigned per_ip = cfg->max_conns_per_ip ? cfg->max_conns_per_ip : max_conns / 4;
     if (per_ip == 0) per_ip = 1;
     s->header_timeout = cfg->header_timeout ? cfg->header_timeout : KG_HEADER_TIMEOUT;
     s->idle_timeout = cfg->idle_timeout ? cfg->idle_timeout : KG_IDLE_TIMEOUT;
     /* A per-address limit of max_conns or more is no limit (0: no bookkeeping). */
-    s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first: see its doc */
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KG_CONN_MEMORY,
-                            MHD_OPTION_CONNECTION_LIMIT, max_conns,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip < max_conns ? per_ip : 0u,
-                            MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, KG_BACKLOG,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, /* first: see its doc */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KG_CONN_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
+        max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip < max_conns ? per_ip : 0u,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout, MHD_OPTION_LISTEN_BACKLOG_SIZE, KG_BACKLOG,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     if (!s->d) {
         free(s);
         return KG_IO;

@@ -87,7 +87,8 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
      * authentications only: failed pane sign-ins have keys of their own (pane.c). */
     char where[PROXY_ADDR_MAX]; /* the client's address, an IPv6 one by its /64 */
     proxy_addr_group(c->req->peer, where);
-    char akey[8 + sizeof where], ckey[8 + KG_CLIENT_ID_LEN], kkey[16 + KG_CLIENT_ID_LEN + sizeof where];
+    char akey[8 + sizeof where], ckey[8 + KG_CLIENT_ID_LEN],
+        kkey[16 + KG_CLIENT_ID_LEN + sizeof where];
     snprintf(akey, sizeof akey, "a:%s", where);
     snprintf(ckey, sizeof ckey, "c:%s", valid_id ? given : "");
     snprintf(kkey, sizeof kkey, "k:%s@%s", valid_id ? given : "", where);
@@ -110,8 +111,10 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
         call_throttled(c, wait, "client authentications");
         goto out;
     }
-    int match = keys_secret_matches(a->keys, secret, strlen(secret), known ? vt->secret_hash : dummy);
-    if (!known || !match || vt->status != KG_TOKEN_ACTIVE || (vt->expires_on && vt->expires_on <= now)) {
+    int match =
+        keys_secret_matches(a->keys, secret, strlen(secret), known ? vt->secret_hash : dummy);
+    if (!known || !match || vt->status != KG_TOKEN_ACTIVE ||
+        (vt->expires_on && vt->expires_on <= now)) {
         if (wait > 0) {
             call_throttled(c, wait, "client authentications");
             goto out;
@@ -197,7 +200,8 @@ void oauth_introspect(struct call *c)
     memset(&f, 0, sizeof f);
     if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt)) goto out;
     if (!view_allows(a->view, (const kg_role_id *)&vt.role_id, 1, PRIV_INTROSPECT)) {
-        reply_oauth_error(c->req, KG_FORBIDDEN, NULL, "the client's role lacks the Introspect privilege");
+        reply_oauth_error(c->req, KG_FORBIDDEN, NULL,
+                          "the client's role lacks the Introspect privilege");
         goto out;
     }
     const char *token = form_get(&f, "token");
@@ -239,14 +243,16 @@ void oauth_revoke(struct call *c)
         goto out;
     }
     if (hint && strcmp(hint, "access_token") != 0) {
-        reply_oauth_error(c->req, KG_INVALID, "unsupported_token_type", "only access tokens can be revoked here");
+        reply_oauth_error(c->req, KG_INVALID, "unsupported_token_type",
+                          "only access tokens can be revoked here");
         goto out;
     }
     /* §2.2: an invalid or expired token needs nothing done, and is not an error. */
     int64_t now_s = kg_now_ms() / 1000;
     if (jwt_verify(a->keys, token, strnlen(token, KG_JWT_MAX + 1), a->cfg.issuer, a->cfg.audience,
                    now_s, &cl) != KG_OK) {
-        http_reply(c->req, 200, NULL, "", 0, (const char *const[]){"Cache-Control", "no-store", NULL});
+        http_reply(c->req, 200, NULL, "", 0,
+                   (const char *const[]){"Cache-Control", "no-store", NULL});
         goto out;
     }
     if (strcmp(cl.sub, id) != 0) {
@@ -282,19 +288,19 @@ void oauth_metadata(struct call *c)
     json_t *algs = json_array();
     for (size_t i = 0; algs && i < n; i++) {
         size_t j = 0;
-        while (j < i && strcmp(pub[j].alg, pub[i].alg) != 0) j++;
+        while (j < i && strcmp(pub[j].alg, pub[i].alg) != 0)
+            j++;
         if (j == i) json_array_append_new(algs, json_string(pub[i].alg));
     }
     reply_json(c->req, 200,
                json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:[], s:o, s:O, s:O, s:o, s:[]}",
                          "issuer", iss, "token_endpoint", token, "introspection_endpoint",
                          introspect, "revocation_endpoint", revoke, "jwks_uri", jwks,
-                         "grant_types_supported", "client_credentials",
-                         "response_types_supported", "token_endpoint_auth_methods_supported",
-                         auth, "introspection_endpoint_auth_methods_supported", auth,
+                         "grant_types_supported", "client_credentials", "response_types_supported",
+                         "token_endpoint_auth_methods_supported", auth,
+                         "introspection_endpoint_auth_methods_supported", auth,
                          "revocation_endpoint_auth_methods_supported", auth,
-                         "access_token_signing_alg_values_supported", algs,
-                         "scopes_supported"));
+                         "access_token_signing_alg_values_supported", algs, "scopes_supported"));
 }
 
 void oauth_jwks(struct call *c)

@@ -136,7 +136,8 @@ void pane_login(struct call *c)
         goto out;
     }
     size_t n = strlen(email);
-    for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)email[i]);
+    for (size_t i = 0; i <= n; i++)
+        lower[i] = (char)tolower((unsigned char)email[i]);
     snprintf(pkey, sizeof pkey, "p:%s", where);
     snprintf(skey, sizeof skey, "s:%s/%s", where, lower);
     snprintf(ukey, sizeof ukey, "u:%s", lower);
@@ -147,7 +148,8 @@ void pane_login(struct call *c)
     int64_t wait = throttle_wait(a->throttle, pkey, now);
     int64_t w = throttle_wait(a->throttle, skey, now);
     if (w > wait) wait = w;
-    if (wait == 0 && throttle_failures(a->throttle, skey, now) > 0 && !throttle_known(a->throttle, mkey, now))
+    if (wait == 0 && throttle_failures(a->throttle, skey, now) > 0 &&
+        !throttle_known(a->throttle, mkey, now))
         wait = throttle_wait(a->throttle, ukey, now);
     if (wait > 0) {
         call_throttled(c, wait, "sign-ins");
@@ -157,7 +159,8 @@ void pane_login(struct call *c)
     struct kg_user u;
     int known = store_user_get_by_email(a->st, email, &u) == KG_OK;
     pthread_once(&dummy_once, make_dummy);
-    int ok = crypto_pwhash_str_verify(known ? u.password_hash : dummy_hash, password, strlen(password)) == 0;
+    int ok = crypto_pwhash_str_verify(known ? u.password_hash : dummy_hash, password,
+                                      strlen(password)) == 0;
     if (!known || !ok) {
         throttle_fail(a->throttle, pkey, THROTTLE_FREE, now);
         throttle_fail(a->throttle, skey, THROTTLE_FREE, now);
@@ -207,7 +210,8 @@ void pane_session(struct call *c)
     }
     json_t *roles = json_array();
     for (size_t i = 0; roles && i < n; i++)
-        json_array_append_new(roles, json_pack("{s:s, s:s}", "roleId", refs[i].role_id, "roleName", refs[i].role_name));
+        json_array_append_new(roles, json_pack("{s:s, s:s}", "roleId", refs[i].role_id, "roleName",
+                                               refs[i].role_name));
     free(refs);
     const kg_role_id *h = (const kg_role_id *)c->actor.roles;
     size_t hn = c->actor.nroles;
@@ -215,8 +219,9 @@ void pane_session(struct call *c)
                json_pack("{s:s, s:s, s:s, s:I, s:o, s:{s:b, s:b, s:b, s:b}}", "userId", u.user_id,
                          "email", u.email, "csrfToken", c->csrf, "idleTimeoutSeconds",
                          (json_int_t)sessions_idle_seconds(a->sessions), "activeRoles", roles,
-                         "privileges", PRIV_MANAGE_SECURITY, view_allows(a->view, h, hn, PRIV_MANAGE_SECURITY),
-                         PRIV_CREATE_ROLE, view_allows(a->view, h, hn, PRIV_CREATE_ROLE), PRIV_CREATE_USER,
+                         "privileges", PRIV_MANAGE_SECURITY,
+                         view_allows(a->view, h, hn, PRIV_MANAGE_SECURITY), PRIV_CREATE_ROLE,
+                         view_allows(a->view, h, hn, PRIV_CREATE_ROLE), PRIV_CREATE_USER,
                          view_allows(a->view, h, hn, PRIV_CREATE_USER), PRIV_VIEW_AUDIT_LOG,
                          view_allows(a->view, h, hn, PRIV_VIEW_AUDIT_LOG)));
 }

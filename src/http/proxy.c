@@ -54,9 +54,12 @@ static int addr_parse_raw(const char *s, size_t len, struct addr *a)
     memcpy(buf, s, len);
     buf[len] = '\0';
     memset(a, 0, sizeof *a);
-    if (inet_pton(AF_INET, buf, a->b) == 1) a->family = AF_INET;
-    else if (inet_pton(AF_INET6, buf, a->b) == 1) a->family = AF_INET6;
-    else return 0;
+    if (inet_pton(AF_INET, buf, a->b) == 1)
+        a->family = AF_INET;
+    else if (inet_pton(AF_INET6, buf, a->b) == 1)
+        a->family = AF_INET6;
+    else
+        return 0;
     return 1;
 }
 
@@ -71,8 +74,10 @@ static int addr_parse(const char *s, size_t len, struct addr *a)
 /* Moves *s and *len past the spaces and tabs at both ends. */
 static void trim(const char **s, size_t *len)
 {
-    while (*len && (**s == ' ' || **s == '\t')) (*s)++, (*len)--;
-    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) (*len)--;
+    while (*len && (**s == ' ' || **s == '\t'))
+        (*s)++, (*len)--;
+    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+        (*len)--;
 }
 
 static void addr_text(const struct addr *a, char out[PROXY_ADDR_MAX])
@@ -134,9 +139,12 @@ kg_err proxy_new(const char *ranges, const char *header, struct proxy **out, cha
 {
     struct proxy *p = calloc(1, sizeof *p);
     if (!p) return KG_ENOMEM;
-    if (!header || strcasecmp(header, "X-Forwarded-For") == 0) p->header = PROXY_X_FORWARDED_FOR;
-    else if (strcasecmp(header, "Forwarded") == 0) p->header = PROXY_FORWARDED;
-    else if (strcasecmp(header, "X-Real-IP") == 0) p->header = PROXY_X_REAL_IP;
+    if (!header || strcasecmp(header, "X-Forwarded-For") == 0)
+        p->header = PROXY_X_FORWARDED_FOR;
+    else if (strcasecmp(header, "Forwarded") == 0)
+        p->header = PROXY_FORWARDED;
+    else if (strcasecmp(header, "X-Real-IP") == 0)
+        p->header = PROXY_X_REAL_IP;
     else {
         snprintf(err, err_size, "--forwarded-header is X-Forwarded-For, Forwarded or X-Real-IP");
         free(p);
@@ -155,7 +163,8 @@ kg_err proxy_new(const char *ranges, const char *header, struct proxy **out, cha
             shown[keep] = '\0';
             kg_log_clean(shown, shown, sizeof shown);
             if (p->n == PROXY_RANGES_MAX)
-                snprintf(err, err_size, "--trusted-proxy takes at most %d ranges", PROXY_RANGES_MAX);
+                snprintf(err, err_size, "--trusted-proxy takes at most %d ranges",
+                         PROXY_RANGES_MAX);
             else
                 snprintf(err, err_size, "--trusted-proxy: '%s' is not an address or CIDR range",
                          shown);
@@ -230,7 +239,8 @@ static int hop_parse(enum proxy_header h, const char *s, size_t len, struct addr
         size_t vl = 0;
         while (len) {
             size_t pl = 0;
-            while (pl < len && s[pl] != ';') pl++;
+            while (pl < len && s[pl] != ';')
+                pl++;
             const char *q = s;
             size_t ql = pl;
             trim(&q, &ql);
@@ -278,7 +288,8 @@ void proxy_client(const struct proxy *p, const char *peer, const char *const *va
         size_t end = strlen(line);
         for (;;) {
             size_t start = end;
-            while (start && line[start - 1] != ',') start--;
+            while (start && line[start - 1] != ',')
+                start--;
             struct addr a;
             int blank = 1;
             for (size_t k = start; k < end && blank; k++)

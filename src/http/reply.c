@@ -17,12 +17,15 @@ static void send_text(struct http_req *req, int status, const char *text, size_t
 {
     if (!text) {
         char oom[96]; /* written here: nothing is allocated on this path */
-        int n = snprintf(oom, sizeof oom, "{\"code\":%d,\"message\":\"out of memory\",\"status\":\"%s\"}",
+        int n = snprintf(oom, sizeof oom,
+                         "{\"code\":%d,\"message\":\"out of memory\",\"status\":\"%s\"}",
                          kg_err_http(KG_ENOMEM), kg_err_status(KG_ENOMEM));
-        http_reply(req, kg_err_http(KG_ENOMEM), "application/json", oom, n > 0 ? (size_t)n : 0, NULL);
+        http_reply(req, kg_err_http(KG_ENOMEM), "application/json", oom, n > 0 ? (size_t)n : 0,
+                   NULL);
         return;
     }
-    const char *headers[8] = {"Cache-Control", cache ? cache : "no-store", cache ? NULL : "Pragma", "no-cache"};
+    const char *headers[8] = {"Cache-Control", cache ? cache : "no-store", cache ? NULL : "Pragma",
+                              "no-cache"};
     for (size_t i = 0; !cache && extra && extra[i] && i < 2; i += 2) {
         headers[4 + i] = extra[i];
         headers[5 + i] = extra[i + 1];
@@ -65,14 +68,18 @@ static void send_error(struct http_req *req, kg_err rc, const char *msg, int cha
         msg = "the database is unavailable; try again shortly";
     char path[160];
     kg_log_clean(req->path, path, sizeof path);
-    if (http >= 500) KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));
-    else KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, path, http, msg);
+    if (http >= 500)
+        KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));
+    else
+        KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, path, http, msg);
     const char *bearer[] = {"WWW-Authenticate",
                             challenge_error ? "Bearer realm=\"keygate\", error=\"invalid_token\""
                                             : "Bearer realm=\"keygate\"",
                             NULL};
-    send_json(req, http, json_pack("{s:i, s:s, s:s}", "code", http, "message", msg, "status", kg_err_status(rc)),
-              rc == KG_UNAUTHENTICATED ? bearer : NULL, NULL);
+    send_json(
+        req, http,
+        json_pack("{s:i, s:s, s:s}", "code", http, "message", msg, "status", kg_err_status(rc)),
+        rc == KG_UNAUTHENTICATED ? bearer : NULL, NULL);
 }
 
 void reply_error(struct http_req *req, kg_err rc, const char *msg)
@@ -99,12 +106,16 @@ void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const
 void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what)
 {
     char msg[160], secs[24];
-    snprintf(msg, sizeof msg, "too many failed %s; try again in %lld seconds", what, (long long)wait_s);
+    snprintf(msg, sizeof msg, "too many failed %s; try again in %lld seconds", what,
+             (long long)wait_s);
     snprintf(secs, sizeof secs, "%lld", (long long)wait_s);
-    KG_LOG_REQ(LOG_NOTICE, req->id, "%s throttled for %lld s (address %s)", what, (long long)wait_s, req->peer);
+    KG_LOG_REQ(LOG_NOTICE, req->id, "%s throttled for %lld s (address %s)", what, (long long)wait_s,
+               req->peer);
     const char *retry[] = {"Retry-After", secs, NULL};
     int http = kg_err_http(KG_THROTTLED);
-    json_t *body = oauth ? json_pack("{s:s, s:s}", "error", kg_err_oauth(KG_THROTTLED), "error_description", msg)
-                         : json_pack("{s:i, s:s, s:s}", "code", http, "message", msg, "status", kg_err_status(KG_THROTTLED));
+    json_t *body = oauth ? json_pack("{s:s, s:s}", "error", kg_err_oauth(KG_THROTTLED),
+                                     "error_description", msg)
+                         : json_pack("{s:i, s:s, s:s}", "code", http, "message", msg, "status",
+                                     kg_err_status(KG_THROTTLED));
     send_json(req, http, body, retry, NULL);
 }

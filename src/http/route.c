@@ -32,8 +32,8 @@ enum route_flag { QUERY_ANY = 1 };
 typedef void (*route_fn)(struct call *c);
 
 struct route {
-    const char *method;    /* "*" = any */
-    const char *pattern;   /* "{}" is one path parameter, optionally followed by ":verb" */
+    const char *method;  /* "*" = any */
+    const char *pattern; /* "{}" is one path parameter, optionally followed by ":verb" */
     route_fn fn;
     enum auth auth;
     const char *privilege; /* needed by the caller's active role set (AUTH_API); NULL = none */
@@ -47,17 +47,21 @@ struct route {
 #define API CALL_FORM_API
 #define OAUTH CALL_FORM_OAUTH
 #define V1 "/public/api/v1"
+/* clang-format off: one route a line, the whole surface on one screen */
 static const struct route routes[] = {
     /* method, pattern, handler, auth, privilege, body limit, error form, flags */
     {"GET", "/healthz", api_health, AUTH_NONE, NULL, BODY, API, 0},
     {"POST", "/oauth/v2/token", oauth_token, AUTH_NONE, NULL, BODY, OAUTH, 0},
-    {"POST", "/oauth/v2/introspect", oauth_introspect, AUTH_NONE, NULL, BODY, OAUTH, 0}, /* client auth inside */
+    {"POST", "/oauth/v2/introspect", oauth_introspect, AUTH_NONE, NULL, BODY, OAUTH,
+     0}, /* client auth inside */
     {"POST", "/oauth/v2/revoke", oauth_revoke, AUTH_NONE, NULL, BODY, OAUTH, 0},
-    {"GET", "/.well-known/oauth-authorization-server", oauth_metadata, AUTH_NONE, NULL, BODY, API, 0},
+    {"GET", "/.well-known/oauth-authorization-server", oauth_metadata, AUTH_NONE, NULL, BODY, API,
+     0},
     /* the same document: many client libraries discover only here (OpenID Connect's name) */
     {"GET", "/.well-known/openid-configuration", oauth_metadata, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/.well-known/jwks.json", oauth_jwks, AUTH_NONE, NULL, BODY, API, 0},
-    {"*", "/gate", gate_check, AUTH_NONE, NULL, BODY, API, QUERY_ANY}, /* the bearer check is inside */
+    {"*", "/gate", gate_check, AUTH_NONE, NULL, BODY, API,
+     QUERY_ANY}, /* the bearer check is inside */
 
     {"GET", "/", pane_root, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/login", pane_login_page, AUTH_NONE, NULL, BODY, API, 0},
@@ -69,21 +73,26 @@ static const struct route routes[] = {
     {"GET", "/users", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/audit-log", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/assets/{}", pane_asset, AUTH_NONE, NULL, BODY, API, 0},
-    {"GET", "/assets/{}/{}", pane_asset, AUTH_NONE, NULL, BODY, API, 0}, /* the pane's modules: lib/, pages/ */
+    {"GET", "/assets/{}/{}", pane_asset, AUTH_NONE, NULL, BODY, API,
+     0}, /* the pane's modules: lib/, pages/ */
 
     {"GET", V1 "/apiToken", api_token_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"POST", V1 "/apiToken", api_token_create, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"GET", V1 "/apiToken/{}", api_token_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
-    {"POST", V1 "/apiToken/{}:revoke", api_token_revoke, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"POST", V1 "/apiToken/{}:revoke", api_token_revoke, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,
+     0},
 
     {"GET", V1 "/role", api_role_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"POST", V1 "/role", api_role_create, AUTH_API, PRIV_CREATE_ROLE, BODY, API, 0},
     {"GET", V1 "/role/{}", api_role_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"PATCH", V1 "/role/{}", api_role_update, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"DELETE", V1 "/role/{}", api_role_delete, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
-    {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
-    {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
-    {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,
+     0},
+    {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_API, PRIV_MANAGE_SECURITY,
+     BODY, API, 0},
+    {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_API, PRIV_MANAGE_SECURITY,
+     BODY, API, 0},
 
     {"GET", V1 "/auditLog", api_audit_list, AUTH_API, PRIV_VIEW_AUDIT_LOG, BODY, API, 0},
 
@@ -93,6 +102,7 @@ static const struct route routes[] = {
     {"PATCH", V1 "/user/{}", api_user_update, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"DELETE", V1 "/user/{}", api_user_delete, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
 };
+/* clang-format on */
 
 size_t route_body_max(void)
 {
@@ -142,7 +152,8 @@ static int client_address(const struct proxy *p, struct http_req *req)
     if (!proxy_trusts(p, req->peer)) return 0;
     const char *name = proxy_header_name(p), *v[PROXY_LINES_MAX];
     size_t n = 0;
-    while (n < PROXY_LINES_MAX && (v[n] = http_header_nth(req, name, n)) != NULL) n++;
+    while (n < PROXY_LINES_MAX && (v[n] = http_header_nth(req, name, n)) != NULL)
+        n++;
     if (n == PROXY_LINES_MAX && http_header_nth(req, name, n)) return -1;
     char client[PROXY_ADDR_MAX];
     proxy_client(p, req->peer, v, n, client);
@@ -204,7 +215,8 @@ void route_request(struct http_req *req, void *ctx)
     if (r->auth == AUTH_SESSION && session_or_reply(&c) != 0) return;
     if (r->auth == AUTH_API) {
         if (bearer_or_reply(&c) != 0) return;
-        if (r->privilege && !view_allows(c.app->view, c.actor.roles, c.actor.nroles, r->privilege)) {
+        if (r->privilege &&
+            !view_allows(c.app->view, c.actor.roles, c.actor.nroles, r->privilege)) {
             refuse_privilege(&c, r->privilege);
             return;
         }
@@ -213,6 +225,7 @@ void route_request(struct http_req *req, void *ctx)
     if (LOG_DEBUG <= kg_log_level) {
         char path[160];
         kg_log_clean(req->path, path, sizeof path);
-        KG_LOG_REQ(LOG_DEBUG, req->id, "%s %s by %s", req->method, path, c.actor.id[0] ? c.actor.id : "-");
+        KG_LOG_REQ(LOG_DEBUG, req->id, "%s %s by %s", req->method, path,
+                   c.actor.id[0] ? c.actor.id : "-");
     }
 }

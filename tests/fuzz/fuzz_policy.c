@@ -91,8 +91,7 @@ static void match(const struct policy *p, const char *method, const char *uri)
 {
     const char *priv = policy_match(p, method, uri);
     if (!priv) return;
-    if (!method[0] || !uri_allowed(uri) || strlen(priv) > KG_PRIV_MAX ||
-        !privilege_valid(priv))
+    if (!method[0] || !uri_allowed(uri) || strlen(priv) > KG_PRIV_MAX || !privilege_valid(priv))
         abort();
 }
 

@@ -50,7 +50,7 @@ static void fail(const char *what, kg_err rc)
 /* Two roles with a privilege each, and two API tokens, besides the built-in roles. */
 static void populate(const struct kg_role *admin)
 {
-    struct actor op = {.id = "cli", .operator = 1};
+    struct actor op = {.id = "cli", .operator= 1 };
     struct kg_role r, r2;
     struct kg_token t;
     char secret[KG_SECRET_LEN + 1];
@@ -109,7 +109,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct store *st = app.st;
 
     int created = 0;
-    if ((rc = service_bootstrap(&app, "fuzz-admin-password", &created)) != KG_OK) fail("bootstrap", rc);
+    if ((rc = service_bootstrap(&app, "fuzz-admin-password", &created)) != KG_OK)
+        fail("bootstrap", rc);
     struct kg_role admin;
     struct kg_user u;
     struct session_info si;

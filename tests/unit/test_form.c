@@ -31,8 +31,12 @@ static void test_parse_rejects(void **state)
         const char *body;
         kg_err rc;
     } cases[] = {
-        {"a=1&a=2", KG_CONFLICT},       {"a=%zz", KG_INVALID}, {"a=%4", KG_INVALID},
-        {"a=%", KG_INVALID},            {"a=%00", KG_INVALID}, {"%61=1&a=2", KG_CONFLICT},
+        {"a=1&a=2", KG_CONFLICT},
+        {"a=%zz", KG_INVALID},
+        {"a=%4", KG_INVALID},
+        {"a=%", KG_INVALID},
+        {"a=%00", KG_INVALID},
+        {"%61=1&a=2", KG_CONFLICT},
         {"a=1&b=1&c=1&d=1&e=1&f=1&g=1&h=1&i=1&j=1&k=1&l=1&m=1&n=1&o=1&p=1&q=1", KG_INVALID},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -49,20 +53,25 @@ static void test_basic(void **state)
     (void)state;
     char id[32], secret[64];
     /* base64("kgc_abc:s3cr%3At") — the secret holds an encoded colon */
-    assert_int_equal(form_basic("Basic a2djX2FiYzpzM2NyJTNBdA==", id, sizeof id, secret, sizeof secret), KG_OK);
+    assert_int_equal(
+        form_basic("Basic a2djX2FiYzpzM2NyJTNBdA==", id, sizeof id, secret, sizeof secret), KG_OK);
     assert_string_equal(id, "kgc_abc");
     assert_string_equal(secret, "s3cr:t");
-    assert_int_equal(form_basic("basic a2djX2FiYzpzM2NyJTNBdA==", id, sizeof id, secret, sizeof secret), KG_OK);
+    assert_int_equal(
+        form_basic("basic a2djX2FiYzpzM2NyJTNBdA==", id, sizeof id, secret, sizeof secret), KG_OK);
     assert_int_equal(form_basic("Bearer xyz", id, sizeof id, secret, sizeof secret), KG_INVALID);
     assert_int_equal(form_basic("Basic !!!!", id, sizeof id, secret, sizeof secret), KG_INVALID);
-    assert_int_equal(form_basic("Basic bm9jb2xvbg==", id, sizeof id, secret, sizeof secret), KG_INVALID); /* "nocolon" */
+    assert_int_equal(form_basic("Basic bm9jb2xvbg==", id, sizeof id, secret, sizeof secret),
+                     KG_INVALID); /* "nocolon" */
     assert_int_equal(form_basic("Basic ", id, sizeof id, secret, sizeof secret), KG_INVALID);
     char huge[2000] = "Basic ";
     memset(huge + 6, 'A', sizeof huge - 7);
     huge[sizeof huge - 1] = '\0';
     assert_int_equal(form_basic(huge, id, sizeof id, secret, sizeof secret), KG_TOOBIG);
     /* an id longer than its buffer */
-    assert_int_equal(form_basic("Basic YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhOng=", id, sizeof id, secret, sizeof secret), KG_TOOBIG);
+    assert_int_equal(form_basic("Basic YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhOng=",
+                                id, sizeof id, secret, sizeof secret),
+                     KG_TOOBIG);
 }
 
 int main(void)

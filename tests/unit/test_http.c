@@ -66,14 +66,20 @@ static int three_from_one_address(int trusted)
     kg_err rc = KG_IO;
     for (int tries = 0; tries < 20 && rc != KG_OK; tries++) { /* a free port */
         snprintf(listen, sizeof listen, "127.0.0.1:%u", ++port);
-        struct http_config cfg = {.listen = listen, .threads = 1, .body_max = 1024, .max_conns = 16,
-                                  .max_conns_per_ip = 1, .peer_trusted = trusted ? trust_all : NULL};
+        struct http_config cfg = {.listen = listen,
+                                  .threads = 1,
+                                  .body_max = 1024,
+                                  .max_conns = 16,
+                                  .max_conns_per_ip = 1,
+                                  .peer_trusted = trusted ? trust_all : NULL};
         rc = http_server_start(&cfg, answer, NULL, &s);
     }
     assert_int_equal(rc, KG_OK);
     int fds[3], ok = 0;
-    for (int i = 0; i < 3; i++) fds[i] = dial(port);
-    for (int i = 0; i < 3; i++) ok += fds[i] >= 0 && served(fds[i]);
+    for (int i = 0; i < 3; i++)
+        fds[i] = dial(port);
+    for (int i = 0; i < 3; i++)
+        ok += fds[i] >= 0 && served(fds[i]);
     for (int i = 0; i < 3; i++)
         if (fds[i] >= 0) close(fds[i]);
     http_server_free(s);

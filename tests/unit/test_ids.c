@@ -74,7 +74,8 @@ static void test_ids_are_distinct(void **state)
     static char seen[N][KG_CLIENT_ID_LEN + 1];
     for (int i = 0; i < N; i++) {
         ids_client_id(seen[i]);
-        for (int k = 0; k < i; k++) assert_string_not_equal(seen[i], seen[k]);
+        for (int k = 0; k < i; k++)
+            assert_string_not_equal(seen[i], seen[k]);
     }
 }
 
@@ -89,7 +90,8 @@ static void test_base62_is_uniform(void **state)
     int count[256] = {0};
     ids_base62(s, N);
     assert_int_equal(strlen(s), N);
-    for (int i = 0; i < N; i++) count[(unsigned char)s[i]]++;
+    for (int i = 0; i < N; i++)
+        count[(unsigned char)s[i]]++;
     double chi = 0, expect = N / 62.0;
     for (int i = 0; i < 62; i++) {
         double d = count[(unsigned char)b62[i]] - expect;

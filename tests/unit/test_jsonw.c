@@ -31,7 +31,8 @@ static void test_strings_round_trip(void **state)
 {
     (void)state;
     char every[128];
-    for (int i = 1; i < 128; i++) every[i - 1] = (char)i; /* every ASCII byte but NUL */
+    for (int i = 1; i < 128; i++)
+        every[i - 1] = (char)i; /* every ASCII byte but NUL */
     every[127] = '\0';
     roundtrip(every);
     roundtrip("");
@@ -66,8 +67,10 @@ static void test_token_text_equals_tree(void **state)
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "description")), t.description);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "Revoked");
-    assert_string_equal(json_string_value(json_object_get(o, "createdOn")), "2025-12-01T09:53:20.123Z");
-    assert_string_equal(json_string_value(json_object_get(o, "lastAccessOn")), "2025-12-01T09:54:10.000Z");
+    assert_string_equal(json_string_value(json_object_get(o, "createdOn")),
+                        "2025-12-01T09:53:20.123Z");
+    assert_string_equal(json_string_value(json_object_get(o, "lastAccessOn")),
+                        "2025-12-01T09:54:10.000Z");
     assert_true(json_is_null(json_object_get(o, "expiresOn")));
     assert_string_equal(json_string_value(json_object_get(o, "clientSecret")), "kgs_secret");
     assert_int_equal(json_object_size(o), 11);

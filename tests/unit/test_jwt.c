@@ -69,8 +69,9 @@ static void test_round_trip(void **state)
     assert_int_equal(jwt_issue(f->k, &c, &tok), KG_OK);
     /* the header names the key's algorithm */
     size_t n = 0;
-    assert_int_equal(sodium_base642bin((unsigned char *)hdr, sizeof hdr - 1, tok, strcspn(tok, "."), NULL, &n, NULL,
-                                       sodium_base64_VARIANT_URLSAFE_NO_PADDING), 0);
+    assert_int_equal(sodium_base642bin((unsigned char *)hdr, sizeof hdr - 1, tok, strcspn(tok, "."),
+                                       NULL, &n, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                     0);
     hdr[n] = '\0';
     char want[32];
     snprintf(want, sizeof want, "{\"alg\":\"%s\",", keys_alg_name(f->alg));
@@ -80,9 +81,12 @@ static void test_round_trip(void **state)
     assert_string_equal(out.role, "reader");
     assert_int_equal(out.exp, 1000600);
     /* expired, foreign issuer or audience */
-    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, c.aud, 1000600, &out), KG_UNAUTHENTICATED);
-    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), "http://other", c.aud, 1000100, &out), KG_UNAUTHENTICATED);
-    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, "other", 1000100, &out), KG_UNAUTHENTICATED);
+    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, c.aud, 1000600, &out),
+                     KG_UNAUTHENTICATED);
+    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), "http://other", c.aud, 1000100, &out),
+                     KG_UNAUTHENTICATED);
+    assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, "other", 1000100, &out),
+                     KG_UNAUTHENTICATED);
     free(tok);
 }
 
@@ -97,13 +101,16 @@ static void test_tampering(void **state)
         if (tok[i] == '.') continue;
         char saved = tok[i];
         tok[i] = saved == 'A' ? 'B' : 'A';
-        assert_int_equal(jwt_verify(f->k, tok, len, c.iss, c.aud, 1000100, &out), KG_UNAUTHENTICATED);
+        assert_int_equal(jwt_verify(f->k, tok, len, c.iss, c.aud, 1000100, &out),
+                         KG_UNAUTHENTICATED);
         tok[i] = saved;
     }
-    assert_int_equal(jwt_verify(f->k, tok, len - 1, c.iss, c.aud, 1000100, &out), KG_UNAUTHENTICATED);
+    assert_int_equal(jwt_verify(f->k, tok, len - 1, c.iss, c.aud, 1000100, &out),
+                     KG_UNAUTHENTICATED);
     const char *junk[] = {"", "a.b", "a.b.c.d", "..", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
-        assert_int_equal(jwt_verify(f->k, junk[i], strlen(junk[i]), c.iss, c.aud, 1000100, &out), KG_UNAUTHENTICATED);
+        assert_int_equal(jwt_verify(f->k, junk[i], strlen(junk[i]), c.iss, c.aud, 1000100, &out),
+                         KG_UNAUTHENTICATED);
     free(tok);
 }
 
@@ -127,10 +134,12 @@ static char *sign_as(struct fx *f, const char *alg_name, const char *pre, const 
     size_t hl = strlen(hdr), pl = strlen(pay);
     size_t cap = sodium_base64_ENCODED_LEN(hl, sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
                  sodium_base64_ENCODED_LEN(pl, sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
-                 sodium_base64_ENCODED_LEN(KG_SIG_MAX, sodium_base64_VARIANT_URLSAFE_NO_PADDING) + 2;
+                 sodium_base64_ENCODED_LEN(KG_SIG_MAX, sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
+                 2;
     char *tok = malloc(cap);
     assert_non_null(tok);
-    sodium_bin2base64(tok, cap, (const unsigned char *)hdr, hl, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_bin2base64(tok, cap, (const unsigned char *)hdr, hl,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     size_t n = strlen(tok);
     tok[n++] = '.';
     sodium_bin2base64(tok + n, cap - n, (const unsigned char *)pay, pl,
@@ -144,7 +153,8 @@ static char *sign_as(struct fx *f, const char *alg_name, const char *pre, const 
     return tok;
 }
 
-static char *sign_with_header(struct fx *f, const char *pre, const char *post, const struct jwt_claims *c)
+static char *sign_with_header(struct fx *f, const char *pre, const char *post,
+                              const struct jwt_claims *c)
 {
     return sign_as(f, NULL, pre, post, c);
 }
@@ -190,7 +200,8 @@ static void test_crit_refused(void **state)
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         char *tok = sign_with_header(f, refused[i][0], refused[i][1], &c);
         if (jwt_verify(f->k, tok, strlen(tok), c.iss, c.aud, 1000100, &out) != KG_UNAUTHENTICATED) {
-            print_error("accepted a signed token with header members %s...%s\n", refused[i][0], refused[i][1]);
+            print_error("accepted a signed token with header members %s...%s\n", refused[i][0],
+                        refused[i][1]);
             wrong++;
         }
         free(tok);
@@ -233,7 +244,8 @@ static void age_key(const char *dir, const char *kid, int64_t ago_ms)
 {
     char cmd[512];
     snprintf(cmd, sizeof cmd,
-             "cd %s && f=$(ls key-*-%s.key) && ms=${f#key-} && ms=${ms%%%%-*} && mv $f key-$((ms - %lld))-%s.key",
+             "cd %s && f=$(ls key-*-%s.key) && ms=${f#key-} && ms=${ms%%%%-*} && mv $f key-$((ms - "
+             "%lld))-%s.key",
              dir, kid, (long long)ago_ms, kid);
     assert_int_equal(system(cmd), 0);
 }
@@ -251,7 +263,8 @@ static void test_rotation(void **state)
 {
     struct fx *f = *state;
     struct jwt_claims c = claims(1000000), out;
-    char *before = NULL, *after = NULL, kid0[KG_KID_MAX + 1], kid1[KG_KID_MAX + 1], now_kid[KG_KID_MAX + 1];
+    char *before = NULL, *after = NULL, kid0[KG_KID_MAX + 1], kid1[KG_KID_MAX + 1],
+         now_kid[KG_KID_MAX + 1];
     struct keys_pub pub[4];
     signer_kid(f->k, kid0);
     assert_int_equal(jwt_issue(f->k, &c, &before), KG_OK);
@@ -259,9 +272,9 @@ static void test_rotation(void **state)
 
     assert_int_equal(keys_rotate(f->dir, -1, kid1), KG_OK); /* as the CLI does, beside a server */
     assert_string_not_equal(kid0, kid1);
-    assert_int_equal(keys_refresh(f->k, 600), KG_OK); /* the server notices */
-    assert_int_equal(keys_published(f->k, pub, 4), 2);  /* published at once... */
-    assert_string_equal(pub[0].kid, kid0);              /* (the signing key first) */
+    assert_int_equal(keys_refresh(f->k, 600), KG_OK);  /* the server notices */
+    assert_int_equal(keys_published(f->k, pub, 4), 2); /* published at once... */
+    assert_string_equal(pub[0].kid, kid0);             /* (the signing key first) */
     assert_string_equal(pub[1].kid, kid1);
     assert_string_equal(pub[1].alg, keys_alg_name(f->alg)); /* (the same algorithm) */
     signer_kid(f->k, now_kid);
@@ -293,7 +306,8 @@ static void test_rotation(void **state)
     assert_int_equal(keys_open(f->dir, NULL, &other), KG_OK);
     assert_int_equal(keys_published(other, pub, 4), 1);
     assert_string_equal(pub[0].kid, kid1);
-    assert_int_equal(jwt_verify(other, before, strlen(before), c.iss, c.aud, 1000100, &out), KG_UNAUTHENTICATED);
+    assert_int_equal(jwt_verify(other, before, strlen(before), c.iss, c.aud, 1000100, &out),
+                     KG_UNAUTHENTICATED);
     assert_int_equal(jwt_verify(other, after, strlen(after), c.iss, c.aud, 1000100, &out), KG_OK);
     keys_free(other);
     /* ...and three days later (the longest JWKS max-age and token lifetime, and a day) the
@@ -308,7 +322,8 @@ static void test_rotation(void **state)
     assert_int_equal(keys_rotate(f->dir, -1, kid2), KG_OK);
     assert_int_equal(access(p, F_OK), -1);
     assert_int_equal(keys_open(f->dir, NULL, &other), KG_OK);
-    assert_int_equal(keys_published(other, pub, 4), 3); /* kid1, which signs, and the two new ones */
+    assert_int_equal(keys_published(other, pub, 4),
+                     3); /* kid1, which signs, and the two new ones */
     signer_kid(other, now_kid);
     assert_string_equal(now_kid, kid1);
     keys_free(other);
@@ -358,8 +373,8 @@ static void test_copied_in_place(void **state)
     assert_int_equal(system(cmd), 0);
     assert_int_equal(keys_refresh(f->k, 600), KG_OK);
     assert_int_equal(keys_published(f->k, pub, 4), 1); /* empty: not a key yet */
-    snprintf(cmd, sizeof cmd, "cd %s && f=$(ls key-*-%s.key) && cat $f >> %s/$f && rm -rf %s", other, kid,
-             f->dir, other);
+    snprintf(cmd, sizeof cmd, "cd %s && f=$(ls key-*-%s.key) && cat $f >> %s/$f && rm -rf %s",
+             other, kid, f->dir, other);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(keys_refresh(f->k, 600), KG_OK);
     assert_int_equal(keys_published(f->k, pub, 4), 2);
@@ -375,15 +390,16 @@ static void test_many_rotations(void **state)
     for (int i = 0; i < 70; i++) {
         assert_int_equal(keys_rotate(f->dir, -1, kid), KG_OK);
         /* a distinct, increasing time in each name: as rotations a millisecond apart */
-        snprintf(cmd, sizeof cmd, "cd %s && f=$(ls key-*-%s.key) && mv $f key-%d-%s.key", f->dir, kid,
-                 1000000 + i, kid);
+        snprintf(cmd, sizeof cmd, "cd %s && f=$(ls key-*-%s.key) && mv $f key-%d-%s.key", f->dir,
+                 kid, 1000000 + i, kid);
         assert_int_equal(system(cmd), 0);
     }
     struct keys *k = NULL;
     assert_int_equal(keys_open(f->dir, NULL, &k), KG_OK);
     size_t n = keys_published(k, pub, KEYS_MAX);
     int found = 0;
-    for (size_t i = 0; i < n; i++) found |= strcmp(pub[i].kid, kid) == 0;
+    for (size_t i = 0; i < n; i++)
+        found |= strcmp(pub[i].kid, kid) == 0;
     assert_true(found);
     keys_free(k);
 }
@@ -413,9 +429,9 @@ static void test_old_retired_files(void **state)
 int main(void)
 {
     if (sodium_init() < 0) return 1;
-#define EACH_ALG(fn)                                                                         \
-    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&algs[0]),        \
-        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&algs[1]),    \
+#define EACH_ALG(fn)                                                                               \
+    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&algs[0]),               \
+        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&algs[1]),           \
         cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&algs[2])
     const struct CMUnitTest tests[] = {
         EACH_ALG(test_round_trip),

@@ -27,7 +27,8 @@ static void refused(const char *ranges, const char *header, const char *want_in_
     char err[160] = "";
     assert_int_equal(proxy_new(ranges, header, &p, err, sizeof err), KG_INVALID);
     assert_null(p);
-    if (!strstr(err, want_in_err)) fail_msg("error for '%s': '%s' lacks '%s'", ranges, err, want_in_err);
+    if (!strstr(err, want_in_err))
+        fail_msg("error for '%s': '%s' lacks '%s'", ranges, err, want_in_err);
 }
 
 /* The client address for peer and the given header lines (NULL-terminated). */
@@ -35,7 +36,8 @@ static const char *client(const struct proxy *p, const char *peer, const char *c
 {
     static char out[PROXY_ADDR_MAX];
     size_t n = 0;
-    while (lines && lines[n]) n++;
+    while (lines && lines[n])
+        n++;
     proxy_client(p, peer, lines, n, out);
     return out;
 }
@@ -46,11 +48,12 @@ static void test_ranges(void **state)
 {
     (void)state;
     struct proxy *p = make("10.0.0.0/8, 192.168.1.7,2001:db8::/32 , ::1, 172.16.5.9/12", NULL);
-    const char *in[] = {"10.0.0.1", "10.255.255.255", "192.168.1.7", "2001:db8::1",
-                        "2001:db8:ffff::", "::1", "::ffff:10.1.2.3", "172.16.0.1", "172.31.255.255"};
-    const char *out[] = {"11.0.0.1", "9.255.255.255", "192.168.1.8", "2001:db9::1",
-                         "::2", "127.0.0.1", "::ffff:11.1.2.3", "172.32.0.1", "172.15.255.255",
-                         "", "garbage", "10.0.0.1/8"};
+    const char *in[] = {"10.0.0.1",        "10.255.255.255",  "192.168.1.7",
+                        "2001:db8::1",     "2001:db8:ffff::", "::1",
+                        "::ffff:10.1.2.3", "172.16.0.1",      "172.31.255.255"};
+    const char *out[] = {"11.0.0.1",  "9.255.255.255",   "192.168.1.8", "2001:db9::1",    "::2",
+                         "127.0.0.1", "::ffff:11.1.2.3", "172.32.0.1",  "172.15.255.255", "",
+                         "garbage",   "10.0.0.1/8"};
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
         if (!proxy_trusts(p, in[i])) fail_msg("%s should be trusted", in[i]);
     for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
@@ -152,9 +155,9 @@ static void test_forwarded(void **state)
                         "198.51.100.1");
     assert_string_equal(client(p, "10.0.0.2", LINES("for=\"[2001:db8:cafe::17]:4711\"")),
                         "2001:db8:cafe::17");
-    assert_string_equal(client(p, "10.0.0.2",
-                               LINES("for=6.6.6.6, for=198.51.100.1;proto=https, for=10.1.1.1")),
-                        "198.51.100.1");
+    assert_string_equal(
+        client(p, "10.0.0.2", LINES("for=6.6.6.6, for=198.51.100.1;proto=https, for=10.1.1.1")),
+        "198.51.100.1");
     assert_string_equal(client(p, "2001:db8:1::9", LINES("for=\"[2001:db8:1::8]\", for=10.0.0.1")),
                         "2001:db8:1::8"); /* all trusted: the left-most */
     /* unknown, obfuscated names, a missing or doubled for=: the walk stops there */
@@ -204,10 +207,8 @@ static void test_addr_group(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ranges),
-        cmocka_unit_test(test_forwarded_for),
-        cmocka_unit_test(test_forwarded),
-        cmocka_unit_test(test_real_ip),
+        cmocka_unit_test(test_ranges),     cmocka_unit_test(test_forwarded_for),
+        cmocka_unit_test(test_forwarded),  cmocka_unit_test(test_real_ip),
         cmocka_unit_test(test_addr_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

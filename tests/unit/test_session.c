@@ -64,7 +64,8 @@ static void test_many_and_per_user(void **state)
     }
     sessions_end_user(s, "u-0000000003");
     for (int i = 0; i < N; i++)
-        assert_int_equal(sessions_get(s, ids[i], 6000, &got), i % 10 == 3 ? KG_UNAUTHENTICATED : KG_OK);
+        assert_int_equal(sessions_get(s, ids[i], 6000, &got),
+                         i % 10 == 3 ? KG_UNAUTHENTICATED : KG_OK);
     sessions_free(s);
 }
 

@@ -743,7 +743,7 @@ static void test_role_delete(void **state)
     strcpy(u.roles[0], r.role_id);
     assert_int_equal(store_user_insert(f->st, &u, NULL), KG_OK);
     assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_PRECONDITION); /* a user */
-    assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);        /* untouched */
+    assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);              /* untouched */
     u.nroles = 0;
     assert_int_equal(store_user_update(f->st, &u, NULL), KG_OK);
 
@@ -1485,7 +1485,8 @@ static void test_audit_refused_rolls_back(void **state)
 #undef E
 }
 
-static struct kg_audit audit_entry(int64_t at, const char *actor, const char *action, const char *outcome)
+static struct kg_audit audit_entry(int64_t at, const char *actor, const char *action,
+                                   const char *outcome)
 {
     struct kg_audit e;
     memset(&e, 0, sizeof e);
@@ -1535,7 +1536,8 @@ static void test_audit_log(void **state)
     /* by actor, by time (since inclusive, until exclusive) */
     assert_int_equal(store_audit_list(f->st, &by_cli, 0, 10, &got, &n), KG_OK);
     assert_int_equal(n, 3);
-    for (size_t i = 0; i < n; i++) assert_string_equal(got[i].actor, "cli");
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(got[i].actor, "cli");
     free(got);
     assert_int_equal(store_audit_list(f->st, &window, 0, 10, &got, &n), KG_OK);
     assert_int_equal(n, 2);

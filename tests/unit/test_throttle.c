@@ -31,13 +31,15 @@ static void test_backoff(void **state)
     throttle_fail(t, "a:127.0.0.2", THROTTLE_FREE, T0);
     assert_int_equal(throttle_wait(t, "a:127.0.0.2", T0), 4);
     assert_int_equal(throttle_wait(t, "a:127.0.0.3", T0), 0); /* another key is untouched */
-    for (int i = 0; i < 20; i++) throttle_fail(t, "a:127.0.0.2", THROTTLE_FREE, T0);
+    for (int i = 0; i < 20; i++)
+        throttle_fail(t, "a:127.0.0.2", THROTTLE_FREE, T0);
     assert_int_equal(throttle_wait(t, "a:127.0.0.2", T0), THROTTLE_MAX_WAIT_S);
     assert_int_equal(throttle_wait(t, "a:127.0.0.2", T0 + THROTTLE_MAX_WAIT_S * 1000), 0);
     /* fifteen quiet minutes forget the count: the next failure is free again */
     throttle_fail(t, "a:127.0.0.2", THROTTLE_FREE, T0 + 16 * 60 * 1000);
     assert_int_equal(throttle_wait(t, "a:127.0.0.2", T0 + 16 * 60 * 1000), 0);
-    for (int i = 0; i < 10; i++) throttle_fail(t, "e:x@example.com", THROTTLE_FREE, T0);
+    for (int i = 0; i < 10; i++)
+        throttle_fail(t, "e:x@example.com", THROTTLE_FREE, T0);
     assert_true(throttle_wait(t, "e:x@example.com", T0) > 0);
     throttle_forget(t, "e:x@example.com");
     assert_int_equal(throttle_wait(t, "e:x@example.com", T0), 0);
@@ -69,15 +71,16 @@ static void test_full_table(void **state)
         snprintf(key, sizeof key, "c:kgc_%016d", i);
         throttle_fail(t, key, THROTTLE_FREE, T0 + i);
     }
-    for (int i = 0; i < THROTTLE_FREE + 2; i++) throttle_fail(t, "a:10.0.0.1", THROTTLE_FREE, T0 + 4 * THROTTLE_KEYS);
+    for (int i = 0; i < THROTTLE_FREE + 2; i++)
+        throttle_fail(t, "a:10.0.0.1", THROTTLE_FREE, T0 + 4 * THROTTLE_KEYS);
     for (int i = 0; i < THROTTLE_KEYS; i++) {
         snprintf(key, sizeof key, "c:kgc_x%015d", i);
-        throttle_fail(t, key, THROTTLE_FREE, T0 + 4 * THROTTLE_KEYS - 1); /* older than the attack */
+        throttle_fail(t, key, THROTTLE_FREE,
+                      T0 + 4 * THROTTLE_KEYS - 1); /* older than the attack */
     }
     assert_true(throttle_wait(t, "a:10.0.0.1", T0 + 4 * THROTTLE_KEYS) > 0);
     throttle_free(t);
 }
-
 
 #define FLOOD 50000
 
@@ -91,11 +94,23 @@ static void flood(struct throttle *t, int64_t from)
     for (int i = 0; i < FLOOD; i++) {
         randombytes_buf(r, sizeof r);
         switch (i % 5) {
-        case 0: snprintf(key, sizeof key, "a:10.%u.%u.%u", (unsigned)(i / 5) % 500 / 250, (unsigned)(i / 5) % 250, 7u); break;
-        case 1: snprintf(key, sizeof key, "c:kgc_%08x%08x", (unsigned)r[0], (unsigned)r[1]); break;
-        case 2: snprintf(key, sizeof key, "u:%08x%08x@example.com", (unsigned)r[0], (unsigned)r[1]); break;
-        case 3: snprintf(key, sizeof key, "s:10.0.%u.7/%08x@example.com", (unsigned)(i / 5) % 250, (unsigned)r[2]); break;
-        default: snprintf(key, sizeof key, "p:10.1.%u.%u", (unsigned)(i / 5) % 250, 7u); break;
+        case 0:
+            snprintf(key, sizeof key, "a:10.%u.%u.%u", (unsigned)(i / 5) % 500 / 250,
+                     (unsigned)(i / 5) % 250, 7u);
+            break;
+        case 1:
+            snprintf(key, sizeof key, "c:kgc_%08x%08x", (unsigned)r[0], (unsigned)r[1]);
+            break;
+        case 2:
+            snprintf(key, sizeof key, "u:%08x%08x@example.com", (unsigned)r[0], (unsigned)r[1]);
+            break;
+        case 3:
+            snprintf(key, sizeof key, "s:10.0.%u.7/%08x@example.com", (unsigned)(i / 5) % 250,
+                     (unsigned)r[2]);
+            break;
+        default:
+            snprintf(key, sizeof key, "p:10.1.%u.%u", (unsigned)(i / 5) % 250, 7u);
+            break;
         }
         throttle_fail(t, key, i % 5 == 1 ? 10 : THROTTLE_FREE, from + i);
     }
@@ -106,12 +121,15 @@ static void flood(struct throttle *t, int64_t from)
 static void test_locked_survives_flood(void **state)
 {
     (void)state;
-    static const char *const locked[] = {"c:kgc_victim0000000001", "a:192.0.2.1", "u:owner@example.com", NULL};
+    static const char *const locked[] = {"c:kgc_victim0000000001", "a:192.0.2.1",
+                                         "u:owner@example.com", NULL};
     struct throttle *t = NULL;
     assert_int_equal(throttle_new(&t), KG_OK);
     for (int k = 0; locked[k]; k++)
-        for (int i = 0; i < 10 + 8; i++) throttle_fail(t, locked[k], 10, T0); /* wait 256 s */
-    for (int k = 0; locked[k]; k++) assert_int_equal(throttle_wait(t, locked[k], T0), 256);
+        for (int i = 0; i < 10 + 8; i++)
+            throttle_fail(t, locked[k], 10, T0); /* wait 256 s */
+    for (int k = 0; locked[k]; k++)
+        assert_int_equal(throttle_wait(t, locked[k], T0), 256);
 
     struct mallinfo2 before = mallinfo2();
     flood(t, T0 + 1);
@@ -156,7 +174,8 @@ static void test_counting_survives_one_offs(void **state)
     (void)state;
     struct throttle *t = NULL;
     assert_int_equal(throttle_new(&t), KG_OK);
-    for (int i = 0; i < 9; i++) throttle_fail(t, "c:kgc_victim0000000002", 10, T0);
+    for (int i = 0; i < 9; i++)
+        throttle_fail(t, "c:kgc_victim0000000002", 10, T0);
     char key[64];
     for (int i = 0; i < 4 * THROTTLE_KEYS; i++) {
         snprintf(key, sizeof key, "c:kgc_%016d", i);

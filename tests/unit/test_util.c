@@ -48,8 +48,9 @@ static void test_time_round_trip(void **state)
     assert_int_equal(kg_time_parse(buf, &ms), KG_OK);
     assert_int_equal(ms, 1796083200123);
     assert_int_equal(kg_time_parse("2027-01-31T00:00:00Z", &ms), KG_OK);
-    const char *bad[] = {"2027-02-31T00:00:00Z", "2027-01-31 00:00:00Z", "2027-01-31T00:00:00",
-                         "2027-01-31T00:00:00+01:00", "2027-1-31T00:00:00Z", "2027-01-31T24:00:00Z",
+    const char *bad[] = {"2027-02-31T00:00:00Z",  "2027-01-31 00:00:00Z",
+                         "2027-01-31T00:00:00",   "2027-01-31T00:00:00+01:00",
+                         "2027-1-31T00:00:00Z",   "2027-01-31T24:00:00Z",
                          "2027-01-31T00:00:00.Z", "x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(kg_time_parse(bad[i], &ms), KG_INVALID);

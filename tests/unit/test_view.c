@@ -93,9 +93,9 @@ static void test_privileges(void **state)
     priv(f, "r-0000000011", KG_ALLOW, "ManageSecurity");
     assert_int_equal(view_sync(f->v), KG_OK);
 
-    assert_true(allows(f, "r-0000000012", "orders.read"));   /* two grants down */
-    assert_true(allows(f, "r-0000000012", "status.read"));   /* public, implicitly */
-    assert_true(allows(f, "r-0000000012", "CreateRole"));    /* implied by ManageSecurity */
+    assert_true(allows(f, "r-0000000012", "orders.read"));     /* two grants down */
+    assert_true(allows(f, "r-0000000012", "status.read"));     /* public, implicitly */
+    assert_true(allows(f, "r-0000000012", "CreateRole"));      /* implied by ManageSecurity */
     assert_false(allows(f, "r-0000000010", "ManageSecurity")); /* grants flow one way */
     assert_false(allows(f, "r-0000000012", "orders.write"));
     assert_true(allows(f, ADMIN, "anything.at.all"));
@@ -180,10 +180,14 @@ static void test_privilege_combinations(void **state)
             int via = 0, allow[3] = {0}, deny[3] = {0};
             for (int k = 0, x = a; k < 6; k++, x /= 3) {
                 if (x % 3 == 0) continue;
-                if (x % 3 == 1) combo_role_id(holders[n++], 1, k);
-                else via |= 1 << k;
-                if (k % 2) deny[k / 2] = 1;
-                else allow[k / 2] = 1;
+                if (x % 3 == 1)
+                    combo_role_id(holders[n++], 1, k);
+                else
+                    via |= 1 << k;
+                if (k % 2)
+                    deny[k / 2] = 1;
+                else
+                    allow[k / 2] = 1;
             }
             if (via || n == 0) combo_role_id(holders[n++], 2, via);
             for (int p = 0, x = pub; p < 3; p++, x /= 3) {
@@ -208,7 +212,8 @@ static void test_privilege_combinations(void **state)
     kg_role_id both[2];
     strcpy(both[0], ADMIN);
     combo_role_id(both[1], 2, 63);
-    for (int p = 0; p < 3; p++) assert_true(view_allows(f->v, (const kg_role_id *)both, 2, combo_privs[p]));
+    for (int p = 0; p < 3; p++)
+        assert_true(view_allows(f->v, (const kg_role_id *)both, 2, combo_privs[p]));
 }
 
 static void test_tokens_follow_another_process(void **state)
