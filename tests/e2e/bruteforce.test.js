@@ -10,7 +10,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers.js');
 
-const FREE_ID = 10; // failures allowed before slowing (CLIENT_AUTH_FREE_ID in src/oauth.c)
+const FREE_ID = 10; // failures allowed before slowing (CLIENT_AUTH_FREE_ID in src/http/oauth.c)
 const FREE_ADDR = 30; // (CLIENT_AUTH_FREE_ADDR)
 let srv, boot, victim, other;
 
