@@ -547,29 +547,6 @@ static void refuse(struct conn *c, int status, const char *msg)
 
 /* ---- parsing and dispatch ------------------------------------------------------------------ */
 
-/* Percent-decodes s in place (and '+' to a space when `plus`), except that "%00" stays as it
- * is: a decoded NUL would silently cut a path or value short (so that "/apiToken/X%00junk"
- * would read as "/apiToken/X"); left encoded, it matches no route and fails every strict
- * parser. */
-static void unescape(char *s, int plus)
-{
-    char *r = s, *w = s;
-    while (*r) {
-        int hi, lo;
-        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 &&
-            (hi | lo)) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 3;
-        } else if (plus && *r == '+') {
-            *w++ = ' ';
-            r++;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
 static struct conn *conn_of(http_parser *p)
 {
     return p->data;
@@ -757,8 +734,8 @@ static int parse_query(struct conn *c, char *q)
     for (char *pair = strtok_r(q, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(pair, '=');
         if (eq) *eq = '\0';
-        unescape(pair, 1);
-        if (eq) unescape(eq + 1, 1);
+        http_unescape(pair, 1);
+        if (eq) http_unescape(eq + 1, 1);
         for (unsigned i = 0; i < c->nq; i++)
             if (strcmp(c->qk[i], pair) == 0) repeated = 1;
         if (c->nq == MAX_QUERY) { /* more names than any route reads: refuse as well */
@@ -787,7 +764,7 @@ static void dispatch(struct conn *c)
         }
         *q = '\0';
     }
-    unescape(url, 0);
+    http_unescape(url, 0);
     if (c->too_big || !c->keep_alive) c->close_after = 1;
     struct http_req req = {.id = ++w->seq * s->threads + w->idx, /* unique, no shared counter */
                            .method = http_method_str((enum http_method)c->p.method),

@@ -45,6 +45,11 @@ int http_log_limit_take(struct http_log_limit *l, int level, const char *what);
 
 /* The value of hex digit c, or -1. */
 int http_hexval(char c);
+/* Percent-decodes s in place (and '+' to a space when `plus`), except that "%00" stays as it
+ * is: a decoded NUL would silently cut a path or value short (so that "/apiToken/X%00junk"
+ * would read as "/apiToken/X"); left encoded, it matches no route and fails every strict
+ * parser.  Returns the new length. */
+size_t http_unescape(char *s, int plus);
 
 /* At most `want` connections, or fewer when the open-file limit leaves room for fewer (logged,
  * as a warning when `explicit_value`, the operator's own --max-conns): the rest of keygate

@@ -164,26 +164,12 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     MHD_destroy_response(r);
 }
 
-/* Percent-decodes the path and query values in place, as libmicrohttpd would, except that
- * "%00" stays as it is: a decoded NUL would silently cut a path or value short (so that
- * "/apiToken/X%00junk" would read as "/apiToken/X"); left encoded, it matches no route and
- * fails every strict parser. */
+/* Percent-decodes the path and query values in place, as libmicrohttpd would (but "%00"
+ * stays: http_unescape). */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls, (void)c;
-    char *r = s, *w = s;
-    while (*r) {
-        int hi, lo;
-        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 &&
-            (hi | lo)) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - s);
+    return http_unescape(s, 0);
 }
 
 /* Adds up the request's header bytes (MHD_KeyValueIterator). */

@@ -46,6 +46,26 @@ int http_hexval(char c)
     return -1;
 }
 
+size_t http_unescape(char *s, int plus)
+{
+    char *r = s, *w = s;
+    while (*r) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 && (lo = http_hexval(r[2])) >= 0 &&
+            (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else if (plus && *r == '+') {
+            *w++ = ' ';
+            r++;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 unsigned http_fit_conn_limit(unsigned want, unsigned threads, int explicit_value)
 {
     struct rlimit rl;
