@@ -13,7 +13,9 @@
 # its status, and a piece of its body or a header, are what a client would check.
 #
 # Usage: scripts/bench.sh path/to/keygate   (env: SECONDS_PER_RUN=5 ROUNDS=3 CONNS=64
-#        ALGS="ES256 RS256": the other algorithms' rows; empty for a keygate without them)
+#        ALGS="ES256 RS256": the other algorithms' rows; empty for a keygate without them;
+#        COMPARE=path/to/other/keygate: that binary too, on a copy of the small database, its
+#        rows ("…@cmp") interleaved with this one's, for a before/after in one run)
 # Writes build/bench/summary.md.
 set -euo pipefail
 umask 077 # the work directory holds client secrets
@@ -23,6 +25,7 @@ secs=${SECONDS_PER_RUN:-5}
 rounds=${ROUNDS:-3}
 conns=${CONNS:-64}
 algs=${ALGS-ES256 RS256}
+compare=${COMPARE:+$(realpath "$COMPARE")}
 declare -A alg_port=([ES256]=18475 [RS256]=18476) alg_at=()
 tmp=$(mktemp -d)
 nport=18472
@@ -84,7 +87,7 @@ wait_up() {
 serve() {
   local name=$1 port=$2
   shift 2
-  "$bin" --db "$tmp/$name/keygate.db" --log-level warning serve --listen "127.0.0.1:$port" \
+  "${server_bin:-$bin}" --db "$tmp/$name/keygate.db" --log-level warning serve --listen "127.0.0.1:$port" \
     --policy "$policy" "$@" >"$tmp/$name/out.txt" 2>&1 &
   pid=$!
   pids+=("$pid")
@@ -101,6 +104,7 @@ echo "bench: loading databases (200, 100,000 and 1,000,000 tokens)" >&2
 make_db small 200 200
 # the small database again, signing with ES256 and with RS256: the same tokens and hash key, a
 # new signing key of the algorithm (so no rotation waits)
+[ -z "$compare" ] || cp -r "$tmp/small" "$tmp/small-cmp"
 for alg in $algs; do
   cp -r "$tmp/small" "$tmp/small-$alg"
   rm "$tmp/small-$alg/signing.key"
@@ -114,8 +118,10 @@ serve small 18471
 small_pid=$pid
 serve mid 18473
 for alg in $algs; do serve "small-$alg" "${alg_port[$alg]}" --signing-alg "$alg"; done
+[ -z "$compare" ] || server_bin=$compare serve small-cmp 18477
 wait_up 18471
 wait_up 18473
+[ -z "$compare" ] || wait_up 18477
 for alg in $algs; do wait_up "${alg_port[$alg]}"; done
 
 # big: the first start (creates the first user: one argon2id hash), then three timed
@@ -142,6 +148,7 @@ curl -sf "http://127.0.0.1:$nport/" >/dev/null
 at_small=$(access small 18471)
 at_mid=$(access mid 18473)
 at_big=$(access big 18474)
+[ -z "$compare" ] || at_cmp=$(access small-cmp 18477)
 for alg in $algs; do # each signs with its algorithm
   alg_at[$alg]=$(access "small-$alg" "${alg_port[$alg]}")
   signed=$(python3 -c 'import sys,json,base64; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["alg"])' "${alg_at[$alg]}")
@@ -161,25 +168,29 @@ gate_env=(WRK_EXPECT=204 WRK_HEADER_HAS=X-Keygate-Client-Id
           "WRK_HEADERS=X-Original-Method: GET|X-Original-URI: /api/v1/orders/42")
 token_env=(WRK_METHOD=POST WRK_BODY=grant_type=client_credentials 'WRK_BODY_HAS="access_token"')
 
+# small_rows SUFFIX PORT BEARER: the small database's rows, against the keygate on PORT
+small_rows() {
+  local sfx=$1 port=$2 at=$3 base=http://127.0.0.1:$2
+  run "issuance$sfx" "$base/oauth/v2/token" "${token_env[@]}" WRK_AUTH_FILE="$tmp/small/auth.txt" >>"$results"
+  run "gate$sfx" "$base/gate" WRK_BEARER="$at" "${gate_env[@]}" >>"$results"
+  run "introspection$sfx" "$base/oauth/v2/introspect" WRK_METHOD=POST WRK_BODY="token=$at" \
+    'WRK_BODY_HAS="active":true' WRK_AUTH_FILE="$tmp/small/auth1.txt" >>"$results"
+  run "api-get-token$sfx" "$base/public/api/v1/apiToken/$(field clientId <"$tmp/small/admin.json")" \
+    WRK_BEARER="$at" 'WRK_BODY_HAS="clientId"' >>"$results"
+  run "healthz$sfx" "$base/healthz" 'WRK_BODY_HAS="ok"' >>"$results"
+}
 results="$tmp/results.txt"
 : >"$results"
 for r in $(seq "$rounds"); do
   echo "bench: round $r of $rounds" >&2
   run nginx "http://127.0.0.1:$nport/" WRK_BODY_HAS=ok >>"$results"
-  run issuance http://127.0.0.1:18471/oauth/v2/token "${token_env[@]}" \
-    WRK_AUTH_FILE="$tmp/small/auth.txt" >>"$results"
-  run gate http://127.0.0.1:18471/gate WRK_BEARER="$at_small" "${gate_env[@]}" >>"$results"
+  small_rows "" 18471 "$at_small"
+  [ -z "$compare" ] || small_rows @cmp 18477 "$at_cmp"
   for alg in $algs; do
     run "issuance-$alg" "http://127.0.0.1:${alg_port[$alg]}/oauth/v2/token" "${token_env[@]}" \
       WRK_AUTH_FILE="$tmp/small-$alg/auth.txt" >>"$results"
     run "gate-$alg" "http://127.0.0.1:${alg_port[$alg]}/gate" WRK_BEARER="${alg_at[$alg]}" "${gate_env[@]}" >>"$results"
   done
-  run introspection http://127.0.0.1:18471/oauth/v2/introspect WRK_METHOD=POST \
-    WRK_BODY="token=$at_small" 'WRK_BODY_HAS="active":true' \
-    WRK_AUTH_FILE="$tmp/small/auth1.txt" >>"$results"
-  run api-get-token "http://127.0.0.1:18471/public/api/v1/apiToken/$(field clientId <"$tmp/small/admin.json")" \
-    WRK_BEARER="$at_small" 'WRK_BODY_HAS="clientId"' >>"$results"
-  run healthz http://127.0.0.1:18471/healthz 'WRK_BODY_HAS="ok"' >>"$results"
   run list-100k "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
     WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
   run list-100k-c8 "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
@@ -231,6 +242,15 @@ cores = os.cpu_count() or 1
 print("Issuance's machine time per token (cores × 1 s ÷ req/s, client included): " + ", ".join(
     f"{a} {cores * 1e6 / m[n][0]:.0f} µs" for a, n in
     (("EdDSA", "issuance"), ("ES256", "issuance-ES256"), ("RS256", "issuance-RS256")) if n in m) + ".\n")
+cmp_rows = [n for n in ("issuance", "gate", "introspection", "api-get-token", "healthz") if n + "@cmp" in m]
+if cmp_rows:
+    print("This keygate beside COMPARE's (the same database, rows interleaved in each round):\n")
+    print("| run | × nginx | COMPARE × nginx | this ÷ COMPARE | p99 ms | COMPARE p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for n in cmp_rows:
+        a, b = m[n], m[n + "@cmp"]
+        print(f"| {n} | {a[0] / ref:.2f} | {b[0] / ref:.2f} | {a[0] / b[0]:.2f} | {a[2]:.2f} | {b[2]:.2f} |")
+    print()
 r = lambda n: m[n][0] / ref
 checks = [
     ("issuance ≥ 0.25× nginx", f"{r('issuance'):.2f}×", r("issuance") >= 0.25),
