@@ -11,6 +11,7 @@
 #include <syslog.h>
 
 extern int kg_log_level; /* LOG_ERR .. LOG_DEBUG; default LOG_INFO */
+extern int kg_log_json;  /* 0: text lines; 1: one JSON object a line (--log-format json) */
 
 void kg_log_write(int level, unsigned long req_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -22,6 +23,9 @@ void kg_log_clean(const char *in, char *out, size_t size);
 
 /* Parses "error", "warning", "notice", "info" or "debug"; returns -1 when unknown. */
 int kg_log_parse_level(const char *s);
+
+/* Parses "text" (0) or "json" (1); returns -1 when unknown. */
+int kg_log_parse_format(const char *s);
 
 #define KG_LOG(level, ...)                                                                         \
     do {                                                                                           \
