@@ -14,11 +14,12 @@
  */
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -620,7 +621,7 @@ static void help(FILE *f, const struct ctx *c)
     size_t width = options_width(global_opts, k ? options_width(k->opts, 0) : 0);
     if (k) {
         synopsis(f, "usage: ", k);
-        fprintf(f, "\n%c%s.\n", k->summary[0] - 'a' + 'A', k->summary + 1);
+        fprintf(f, "\n%c%s.\n", toupper((unsigned char)k->summary[0]), k->summary + 1);
         options(f, "options", k->opts, width);
     } else {
         if (c->group)
