@@ -1,6 +1,7 @@
 # keygate — build, run, test, bench.
 #   make          build/keygate
-#   make run      install missing packages, build, serve on 127.0.0.1:8080 (data/keygate.db)
+#   make run      install missing packages, build, serve on 127.0.0.1:8080 (data/keygate.db;
+#                 PORT=9090 for another port)
 #   make test     install what tests need, build, unit tests + end-to-end tests
 #   make check-asan   the same tests against an ASan+UBSan build
 #   make bench    optimised build + wrk figures (see scripts/bench.sh)
@@ -76,11 +77,13 @@ $(BUILD)/obj $(BUILD)/tests:
 deps:
 	@scripts/setup.sh $(DEPS_FOR)
 
+# make run PORT=9090 when 8080 is taken.  The database stays in data/ (an installed keygate
+# defaults to $XDG_DATA_HOME/keygate, or /var/lib/keygate under systemd: see keygate --help).
+PORT ?= 8080
 run:
 	@scripts/setup.sh run
 	@$(MAKE) --no-print-directory all
-	mkdir -p data
-	$(BUILD)/keygate serve --listen 127.0.0.1:8080 --db data/keygate.db
+	$(BUILD)/keygate serve --listen 127.0.0.1:$(PORT) --db data/keygate.db
 
 unit: $(UNIT_BIN)
 	@scripts/unit.sh $(UNIT_BIN)

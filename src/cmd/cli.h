@@ -1,15 +1,16 @@
 /*
- * cli.h — the operator's commands (token, role, user), working on the database directly.
+ * cli.h — `keygate …`: reads the command line against the table of commands (cli.c), works
+ * out where the data lives, and runs the command: serve (server.c) or an operator command
+ * (token, role, user, audit, keys) on the database directly.
  */
 #ifndef KG_CLI_H
 #define KG_CLI_H
 
-/* Runs `keygate <group> ...` (argv[0] is the group: "token", "role" or "user") against the
- * store at db with keys in keys_dir.  Returns the process exit status: 0 ok, 1 failure,
- * 2 usage. */
-int cli_run(int argc, char **argv, const char *db, const char *keys_dir);
-
-/* Prints the usage of every command to stdout. */
-void cli_usage(void);
+/*
+ * Runs the command line; returns the process exit status: 0 done, 1 failed, 2 a usage error
+ * (an unknown command or option, a missing or bad value or argument; named on stderr).
+ * --help, --version and a usage error create nothing: no directory, no database.
+ */
+int cli_main(int argc, char **argv);
 
 #endif

@@ -80,41 +80,6 @@ static void *keys_main(void *arg)
 
 #define PASSWORD_FILE "admin-password"
 
-/* Reads the first user's password from `path` into pw[KG_PASSWORD_MAX + 1]: the file's one
- * line (a trailing newline is dropped), 8 to KG_PASSWORD_MAX bytes, no NUL.  Logs why not. */
-static kg_err password_read(const char *path, char *pw)
-{
-    char buf[KG_PASSWORD_MAX + 3]; /* room to tell "too long" from a trailing CRLF */
-    kg_err rc = KG_INVALID;
-    size_t n = 0;
-    FILE *f = fopen(path, "rbe");
-    if (!f) {
-        KG_LOG(LOG_ERR, "--admin-password-file %s: %s", path, strerror(errno));
-        return KG_IO;
-    }
-    n = fread(buf, 1, sizeof buf, f);
-    if (ferror(f)) {
-        KG_LOG(LOG_ERR, "--admin-password-file %s: cannot read it", path);
-        rc = KG_IO;
-        goto out;
-    }
-    if (n && buf[n - 1] == '\n') n--;
-    if (n && buf[n - 1] == '\r') n--;
-    if (n < 8 || n > KG_PASSWORD_MAX || memchr(buf, '\0', n) || memchr(buf, '\n', n) ||
-        memchr(buf, '\r', n)) {
-        KG_LOG(LOG_ERR, "--admin-password-file %s: the password must be 8 to %d bytes on one line",
-               path, KG_PASSWORD_MAX);
-        goto out;
-    }
-    memcpy(pw, buf, n);
-    pw[n] = '\0';
-    rc = KG_OK;
-out:
-    sodium_memzero(buf, sizeof buf);
-    fclose(f);
-    return rc;
-}
-
 /* Writes pw to a new file `path`, mode 0600: never over an existing file or through a
  * symlink.  KG_CONFLICT when the file exists. */
 static kg_err password_write(const char *path, const char *pw)
@@ -212,6 +177,33 @@ out:
 
 /* ---- serve --------------------------------------------------------------------------- */
 
+/* Says why the HTTP server could not listen on `listen` (err: errno of a KG_IO), and how to
+ * choose another address. */
+static void listen_error(const char *listen, kg_err rc, int err)
+{
+    char host[64] = "127.0.0.1";
+    unsigned port = 0;
+    http_parse_listen(listen, host, sizeof host, &port);
+    int v6 = strchr(host, ':') != NULL;
+    if (rc == KG_IO && err == EADDRINUSE)
+        KG_LOG(LOG_ERR,
+               "cannot listen on %s: the address is in use; choose another with --listen "
+               "%s%s%s:PORT (make run PORT=9090)",
+               listen, v6 ? "[" : "", host, v6 ? "]" : "");
+    else if (rc == KG_IO && err == EACCES)
+        KG_LOG(LOG_ERR,
+               "cannot listen on %s: permission denied (ports below 1024 need privileges); choose "
+               "another with --listen %s%s%s:PORT",
+               listen, v6 ? "[" : "", host, v6 ? "]" : "");
+    else if (rc == KG_IO && err == EADDRNOTAVAIL)
+        KG_LOG(LOG_ERR, "cannot listen on %s: no interface of this machine has that address",
+               listen);
+    else if (rc == KG_IO && err)
+        KG_LOG(LOG_ERR, "cannot listen on %s: %s", listen, strerror(err));
+    else
+        KG_LOG(LOG_ERR, "cannot listen on %s: %s", listen, kg_err_name(rc));
+}
+
 /* http_config.peer_trusted: the peer is one of the --trusted-proxy ranges. */
 static int peer_trusted(const struct sockaddr *sa, void *ctx)
 {
@@ -225,7 +217,6 @@ int server_run(const struct server_opts *o)
     struct app app;
     struct bg bg = {0};
     pthread_t bg_thread, keys_thread;
-    char password[KG_PASSWORD_MAX + 1] = "";
     const char *given = NULL, *source = NULL;
     kg_err rc;
     memset(&app, 0, sizeof app);
@@ -256,16 +247,13 @@ int server_run(const struct server_opts *o)
         KG_LOG(LOG_ERR, "--issuer and --audience must be at most %d bytes", KG_ISSUER_MAX);
         goto out;
     }
-    if (o->admin_password_file) {
-        if (password_read(o->admin_password_file, password) != KG_OK) goto out;
-        given = password, source = "--admin-password-file";
-    } else if (o->admin_password) {
+    if (o->admin_password) {
         size_t len = strlen(o->admin_password);
         if (len < 8 || len > KG_PASSWORD_MAX) {
-            KG_LOG(LOG_ERR, "KEYGATE_ADMIN_PASSWORD must be 8 to %d bytes", KG_PASSWORD_MAX);
+            KG_LOG(LOG_ERR, "%s must be 8 to %d bytes", o->admin_password_source, KG_PASSWORD_MAX);
             goto out;
         }
-        given = o->admin_password, source = "KEYGATE_ADMIN_PASSWORD";
+        given = o->admin_password, source = o->admin_password_source;
     }
     cfg->access_token_ttl = o->access_token_ttl;
     cfg->jwks_max_age = o->jwks_max_age;
@@ -278,9 +266,15 @@ int server_run(const struct server_opts *o)
     ao.keys_opts = &ko;
     char err[512];
     if (app_open(&ao, &app, err, sizeof err) != KG_OK) {
-        KG_LOG(LOG_ERR, "%s", err);
+        const char *at = strstr(err, o->db); /* app_open names the URI: mask its password */
+        if (at)
+            KG_LOG(LOG_ERR, "%.*s%s%s", (int)(at - err), err, o->db_shown, at + strlen(o->db));
+        else
+            KG_LOG(LOG_ERR, "%s", err);
         goto out;
     }
+    if (o->db_new) KG_LOG(LOG_NOTICE, "created a new database at %s", o->db_shown);
+    KG_LOG(LOG_NOTICE, "database: %s (%s); keys in %s", o->db_shown, o->db_why, o->keys_dir);
     bg.app = &app;
     bg.view = app.view;
     bg.keys = app.keys;
@@ -306,7 +300,7 @@ int server_run(const struct server_opts *o)
                              .peer_trusted = app.proxy ? peer_trusted : NULL,
                              .peer_trusted_ctx = app.proxy};
     if ((rc = http_server_start(&hc, route_request, &app, &http)) != KG_OK) {
-        KG_LOG(LOG_ERR, "cannot listen on %s: %s", o->listen, kg_err_name(rc));
+        listen_error(o->listen, rc, errno);
         goto out;
     }
     /* Only now, with the port held: a start that cannot listen makes no user. */
@@ -332,6 +326,5 @@ out:
         pthread_join(keys_thread, NULL);
     }
     app_close(&app); /* a no-op when it was never opened */
-    sodium_memzero(password, sizeof password);
     return status;
 }

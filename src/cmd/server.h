@@ -10,6 +10,9 @@
 struct server_opts {
     const char *listen;           /* "127.0.0.1:8080" */
     const char *db;               /* store URI */
+    const char *db_shown;         /* the same with any password masked, for the log */
+    const char *db_why;           /* how it was chosen ("--db", "default: $XDG_DATA_HOME/…") */
+    int db_new;                   /* the SQLite file did not exist: say it was created */
     const char *keys_dir;         /* where hash.key and signing.key live */
     const char *issuer;           /* NULL = "http://" + listen */
     const char *audience;         /* NULL = issuer */
@@ -24,10 +27,10 @@ struct server_opts {
     unsigned threads;        /* 0 = one per core */
     /* connection limits and timeouts (struct http_config); 0 = the built-in default */
     unsigned max_conns, max_conns_per_ip, header_timeout, idle_timeout;
-    /* the first user's password, when there is no user yet: read from this file, else this
-     * value (env KEYGATE_ADMIN_PASSWORD), else generated; NULL = not given */
-    const char *admin_password_file;
+    /* the first user's password, when there is no user yet (8 to KG_PASSWORD_MAX bytes),
+     * and where it came from ("--admin-password-file"); NULL = generate one */
     const char *admin_password;
+    const char *admin_password_source;
     unsigned min_body_rate; /* bytes a second; 0 = the built-in default */
 };
 

@@ -90,3 +90,10 @@ json_t *render_user(const struct kg_user *u, struct view *v)
                      render_time(u->created_on), "directlyGrantedRoles",
                      role_refs(u->roles, u->nroles, v));
 }
+
+json_t *render_audit(const struct kg_audit *e)
+{
+    return json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "time", render_time(e->at), "actor",
+                     e->actor, "action", e->action, "target", e->target, "sourceAddress",
+                     e->address, "outcome", e->outcome, "detail", e->detail);
+}

@@ -22,6 +22,8 @@ void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_a
 json_t *render_role(const struct kg_role *r, struct view *v);
 json_t *render_privilege(const struct kg_privilege *p);
 json_t *render_user(const struct kg_user *u, struct view *v);
+/* An audit-log entry (GET /auditLog's result items and `keygate audit list --json`). */
+json_t *render_audit(const struct kg_audit *e);
 /* A time in RFC 3339, or JSON null for 0. */
 json_t *render_time(int64_t ms);
 

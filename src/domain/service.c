@@ -681,6 +681,33 @@ kg_err service_user_update(struct app *a, const struct actor *who, const char *u
     return rc;
 }
 
+kg_err service_user_reset_password(struct app *a, const struct actor *who, const char *email,
+                                   const char *password, struct kg_user *out, char generated[33],
+                                   const char **why)
+{
+    struct audited au;
+    struct kg_user u;
+    const char *target = email;
+    *why = "";
+    generated[0] = '\0';
+    audited_init(&au, who, "user.resetPassword", email, email);
+    kg_err rc = store_user_get_by_email(a->st, email, &u);
+    if (rc != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no user has that email" : "could not read the user";
+    } else {
+        target = u.user_id;
+        audit_target(&au.entry, u.user_id);
+        if (!password) {
+            ids_base62(generated, 24);
+            password = generated;
+        }
+        rc = user_update_do(a, who, u.user_id, NULL, password, NULL, 0, 0, out, &au, why);
+        if (rc != KG_OK) sodium_memzero(generated, 33);
+    }
+    settle(a, who, &au, rc, target, *why);
+    return rc;
+}
+
 kg_err service_user_delete(struct app *a, const struct actor *who, const char *user_id,
                            const char **why)
 {

@@ -47,6 +47,13 @@ kg_err service_user_create(struct app *a, const struct actor *who, const char *e
 kg_err service_user_update(struct app *a, const struct actor *who, const char *user_id,
                            const char *email, const char *password, const kg_role_id *roles,
                            size_t nroles, int set_roles, struct kg_user *out, const char **why);
+/* Sets the password of the user with `email` (password NULL: one is generated and copied to
+ * generated[], else generated[0] = 0; the caller must wipe it) and ends the user's pane
+ * sessions in this process (a->sessions; none in the CLI).  Audited as user.resetPassword.
+ * KG_NOTFOUND when no user has that email. */
+kg_err service_user_reset_password(struct app *a, const struct actor *who, const char *email,
+                                   const char *password, struct kg_user *out, char generated[33],
+                                   const char **why);
 kg_err service_user_delete(struct app *a, const struct actor *who, const char *user_id,
                            const char **why);
 

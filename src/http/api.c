@@ -432,12 +432,7 @@ void api_audit_list(struct call *c)
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n && i < size; i++) {
-        const struct kg_audit *e = &es[i];
-        if (json_array_append_new(arr, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "time",
-                                                 render_time(e->at), "actor", e->actor, "action",
-                                                 e->action, "target", e->target, "sourceAddress",
-                                                 e->address, "outcome", e->outcome, "detail",
-                                                 e->detail))) {
+        if (json_array_append_new(arr, render_audit(&es[i]))) {
             json_decref(arr);
             arr = NULL;
         }

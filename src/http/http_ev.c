@@ -1186,6 +1186,7 @@ static int listen_on(const char *host, unsigned port)
         v6->sin6_port = htons((uint16_t)port);
         len = sizeof *v6;
     } else {
+        errno = EINVAL;
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1193,7 +1194,9 @@ static int listen_on(const char *host, unsigned port)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, (int)KG_BACKLOG) != 0) {
+        int e = errno; /* the caller tells EADDRINUSE from the rest */
         close(fd);
+        errno = e;
         return -1;
     }
     return fd;
@@ -1205,6 +1208,7 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
     char host[64];
     unsigned port;
     kg_err rc = KG_IO;
+    int saved_errno;
     if (http_parse_listen(cfg->listen, host, sizeof host, &port) != KG_OK) return KG_INVALID;
     struct http_server *s = calloc(1, sizeof *s);
     if (!s) return KG_ENOMEM;
@@ -1272,7 +1276,9 @@ kg_err http_server_start(const struct http_config *cfg, http_handler h, void *ct
     *out = s;
     return KG_OK;
 fail:
+    saved_errno = errno; /* KG_IO: errno says why (EADDRINUSE: the address is taken) */
     http_server_free(s);
+    errno = saved_errno;
     return rc;
 }
 

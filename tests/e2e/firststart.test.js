@@ -2,7 +2,8 @@
 // The first start's admin@localhost password never reaches the log stream: without a terminal
 // it goes to a new 0600 file beside the database (only its path is logged), or it is taken
 // from --admin-password-file / KEYGATE_ADMIN_PASSWORD; and the user is made only once the
-// server listens, so a start on a busy port loses nothing.
+// server listens, so a start on a busy port makes no user, exits 1 and says how to choose
+// another port.
 
 const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -120,10 +121,12 @@ test('a busy port: exit non-zero naming the port, no user made; a later start st
     await new Promise((res) => blocker.close(res));
   }
   assert.equal(r.signal, null, `exited by itself: ${JSON.stringify(r)}`);
-  assert.notEqual(r.code, 0, 'a non-zero exit');
-  assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`), `the log names the port:\n${r.stderr}`);
+  assert.equal(r.code, 1, 'exit status 1');
+  assert.ok(r.stderr.includes(`cannot listen on 127.0.0.1:${port}: the address is in use; choose another with ` +
+    '--listen 127.0.0.1:PORT (make run PORT=9090)'), `the log names the port and how to choose another:\n${r.stderr}`);
   assert.doesNotMatch(r.stderr + r.stdout, /created user|password:/, 'no user made');
   assert.ok(!fs.existsSync(path.join(dir, 'admin-password')), 'no password file');
+  assert.deepEqual(h.cliJson(path.join(dir, 'keygate.db'), ['user', 'list', '--json']), [], 'no user in the database');
 
   const srv = await start({ dir });
   assert.match(srv.stderr, /first start: created user admin@localhost/, 'the first user is made now');
