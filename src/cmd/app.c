@@ -49,7 +49,8 @@ kg_err app_open(const struct app_opts *o, struct app *a, char *err, size_t err_s
         }
     }
     if (o->db && (rc = store_open(o->db, &a->st)) != KG_OK) {
-        snprintf(err, err_size, "cannot open the database %s: %s", o->db, kg_err_name(rc));
+        snprintf(err, err_size, "cannot open the database %s: %s",
+                 o->db_shown ? o->db_shown : o->db, kg_err_name(rc));
         goto out;
     }
     if (o->keys_dir && (rc = keys_open(o->keys_dir, o->keys_opts, &a->keys)) != KG_OK) {

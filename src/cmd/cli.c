@@ -1365,16 +1365,6 @@ static int keys_rotate_run(struct ctx *c)
 
 /* ---- cli_main ------------------------------------------------------------------------ */
 
-/* Prints app_open()'s sentence with the database's password masked. */
-static void open_error(struct ctx *c, const char *err)
-{
-    const char *at = strstr(err, c->loc.db);
-    if (at && strcmp(c->loc.db, c->loc.shown) != 0)
-        fail(c, NULL, "%.*s%s%s", (int)(at - err), err, c->loc.shown, at + strlen(c->loc.db));
-    else
-        fail(c, NULL, "%s", err);
-}
-
 int cli_main(int argc, char **argv)
 {
     static struct ctx ctx; /* large (paths); one per process */
@@ -1409,12 +1399,11 @@ int cli_main(int argc, char **argv)
             return fail(c, NULL, "cannot create %s: %s", dirs[i], strerror(errno));
     if (c->cmd->uses != USES_DB) return c->cmd->run(c);
 
-    struct app_opts ao = {.db = c->loc.db, .keys_dir = c->loc.keys};
+    struct app_opts ao = {.db = c->loc.db, .db_shown = c->loc.shown, .keys_dir = c->loc.keys};
     char err[512];
     int fresh = c->loc.file && access(c->loc.file, F_OK) != 0;
     if (app_open(&ao, &c->app, err, sizeof err) != KG_OK) {
-        open_error(c, err);
-        return 1;
+        return fail(c, NULL, "%s", err);
     }
     if (fresh) fprintf(stderr, "keygate: created a new database at %s\n", c->loc.shown);
     kg_strcpy(c->op.id, sizeof c->op.id, "cli");

@@ -231,6 +231,7 @@ int server_run(const struct server_opts *o)
     signal(SIGPIPE, SIG_IGN);
 
     struct app_opts ao = {.db = o->db,
+                          .db_shown = o->db_shown,
                           .keys_dir = o->keys_dir,
                           .serve = 1,
                           .session_idle = o->session_idle,
@@ -266,11 +267,7 @@ int server_run(const struct server_opts *o)
     ao.keys_opts = &ko;
     char err[512];
     if (app_open(&ao, &app, err, sizeof err) != KG_OK) {
-        const char *at = strstr(err, o->db); /* app_open names the URI: mask its password */
-        if (at)
-            KG_LOG(LOG_ERR, "%.*s%s%s", (int)(at - err), err, o->db_shown, at + strlen(o->db));
-        else
-            KG_LOG(LOG_ERR, "%s", err);
+        KG_LOG(LOG_ERR, "%s", err);
         goto out;
     }
     if (o->db_new) KG_LOG(LOG_NOTICE, "created a new database at %s", o->db_shown);

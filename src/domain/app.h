@@ -55,6 +55,7 @@ struct actor {
 /* What app_open() opens. */
 struct app_opts {
     const char *db;                    /* the store's URI; NULL = no store (and no view) */
+    const char *db_shown;              /* the same as errors may show it (password masked) */
     const char *keys_dir;              /* where hash.key and the signing keys live; NULL = none */
     const struct keys_opts *keys_opts; /* keys_open()'s options; NULL = its defaults (the CLI) */
     /* 1: what answering requests needs too: the in-memory view (with a store), pane sessions,

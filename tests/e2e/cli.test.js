@@ -289,6 +289,22 @@ function parseTable(text, titles) {
   });
 }
 
+test('a PostgreSQL password never reaches the terminal or the log: --help, a command and serve show it as ***', async () => {
+  const dir = tmpDir();
+  const uri = 'postgres://kg:hunter2-not-shown@127.0.0.1:1/keygate?password=also-not-shown';
+  const args = ['--db', uri, '--keys-dir', path.join(dir, 'keys')];
+  const help = kg([...args, 'token', 'list', '--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /database: postgres:\/\/kg:\*\*\*@127\.0\.0\.1:1\/keygate\?password=\*\*\* \(--db\)/);
+  const list = kg([...args, 'token', 'list']);
+  assert.equal(list.status, 1, 'an unreachable database is a failure, not a usage error');
+  assert.match(list.stderr, /keygate token list: cannot open the database postgres:\/\/kg:\*\*\*@/);
+  const serve = kg([...args, 'serve', '--listen', '127.0.0.1:0']);
+  assert.equal(serve.status, 1);
+  assert.match(serve.stderr, /cannot open the database postgres:\/\/kg:\*\*\*@/);
+  for (const r of [help, list, serve]) assert.doesNotMatch(r.stdout + r.stderr, /not-shown/);
+});
+
 test('token show, token list, role list, user list and audit list: aligned tables and --json; errors name their subject', () => {
   const dir = tmpDir();
   const db = path.join(dir, 'k.db');
