@@ -1296,10 +1296,7 @@ static int user_reset_password(struct ctx *c)
         fail(c, c->pos[0], "%s", why);
     } else {
         user_print(&u, generated, file);
-        /* Pane sessions live in the memory of the server that made them, out of this
-         * process's reach. */
-        printf("Sessions this user has open in a running keygate's web pane last until they "
-               "idle out (serve --session-idle) or it restarts.\n");
+        printf("The user's open web-pane sessions end at their next request.\n");
         status = 0;
     }
     sodium_memzero(generated, sizeof generated);

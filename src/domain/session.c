@@ -75,8 +75,21 @@ static void clear(struct slot *x)
     sodium_memzero(x, sizeof *x);
 }
 
-kg_err sessions_create(struct sessions *s, const char *user_id, int64_t now_ms,
-                       char id[KG_SESSION_ID_LEN + 1], struct session_info *info)
+static void stamp_of(const char *password_hash, unsigned char out[KG_SESSION_STAMP_LEN])
+{
+    crypto_generichash(out, KG_SESSION_STAMP_LEN, (const unsigned char *)password_hash,
+                       strlen(password_hash), NULL, 0);
+}
+
+int session_password_current(const struct session_info *info, const char *password_hash)
+{
+    unsigned char now[KG_SESSION_STAMP_LEN];
+    stamp_of(password_hash, now);
+    return sodium_memcmp(now, info->stamp, sizeof now) == 0;
+}
+
+kg_err sessions_create(struct sessions *s, const char *user_id, const char *password_hash,
+                       int64_t now_ms, char id[KG_SESSION_ID_LEN + 1], struct session_info *info)
 {
     char fresh[KG_SESSION_ID_LEN + 1];
     if (strlen(user_id) > KG_USER_ID_LEN) return KG_INVALID;
@@ -97,6 +110,7 @@ kg_err sessions_create(struct sessions *s, const char *user_id, int64_t now_ms,
     memcpy(x->id, fresh, sizeof x->id);
     random_id(x->info.csrf);
     memcpy(x->info.user_id, user_id, strlen(user_id) + 1);
+    stamp_of(password_hash, x->info.stamp);
     x->last_used = now_ms;
     memcpy(id, x->id, sizeof x->id);
     *info = x->info;

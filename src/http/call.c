@@ -43,7 +43,8 @@ int session_or_reply(struct call *c)
                     id ? "your session has expired; sign in again" : "sign in first");
         return -1;
     }
-    if (store_user_get(a->st, si.user_id, &u) != KG_OK) {
+    if (store_user_get(a->st, si.user_id, &u) != KG_OK ||
+        !session_password_current(&si, u.password_hash)) {
         sessions_end(a->sessions, id);
         reply_error(c->req, KG_UNAUTHENTICATED, "your session has ended; sign in again");
         return -1;

@@ -175,7 +175,7 @@ void pane_login(struct call *c)
     throttle_succeed(a->throttle, mkey, now);
     char sid[KG_SESSION_ID_LEN + 1];
     struct session_info si;
-    if (sessions_create(a->sessions, u.user_id, now, sid, &si) != KG_OK) {
+    if (sessions_create(a->sessions, u.user_id, u.password_hash, now, sid, &si) != KG_OK) {
         reply_error(c->req, KG_INTERNAL, "could not start a session");
         goto out;
     }

@@ -407,7 +407,7 @@ test('token show, token list, role list, user list and audit list: aligned table
   }
 });
 
-test('user reset-password: a new generated password (or --password-file) signs in; the old one no longer does; audited', async () => {
+test('user reset-password: a new generated password (or --password-file) signs in; the old one no longer does, nor its sessions; audited', async () => {
   const srv = await h.startServer();
   servers.push(srv);
   const old = h.adminPassword(srv);
@@ -417,9 +417,13 @@ test('user reset-password: a new generated password (or --password-file) signs i
       body: JSON.stringify({ email: 'admin@localhost', password: pw }), signal: AbortSignal.timeout(10000),
     });
     await r.text();
+    login.cookie = (r.headers.get('set-cookie') || '').split(';')[0];
     return r.status;
   };
+  const session = async (cookie) => (await fetch(`${srv.base}/pane/session`, { headers: { Cookie: cookie }, signal: AbortSignal.timeout(10000) })).status;
   assert.equal(await login(old), 200);
+  const before = login.cookie;
+  assert.equal(await session(before), 200, 'signed in under the old password');
 
   const r = h.cli(srv.db, ['user', 'reset-password', 'admin@localhost']);
   assert.equal(r.status, 0, r.stderr);
@@ -429,6 +433,8 @@ test('user reset-password: a new generated password (or --password-file) signs i
   assert.ok(!r.stderr.includes(pw), 'the password is not on stderr');
   assert.equal(await login(pw), 200, 'the new password signs in');
   assert.equal(await login(old), 401, 'the old one does not');
+  assert.equal(await session(before), 401, 'the session begun under the old password has ended (the server is another process)');
+  assert.equal(await session(login.cookie), 401, 'a failed sign-in leaves no session');
 
   const file = path.join(srv.dir, 'chosen');
   fs.writeFileSync(file, 'chosen-password-1\n', { mode: 0o600 });

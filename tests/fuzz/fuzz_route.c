@@ -116,7 +116,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct session_info si;
     if ((rc = store_role_get_by_name(st, KG_ROLE_ACCOUNTADMIN, &admin)) ||
         (rc = store_user_get_by_email(st, "admin@localhost", &u)) ||
-        (rc = sessions_create(app.sessions, u.user_id, kg_now_ms(), sid, &si)))
+        (rc = sessions_create(app.sessions, u.user_id, u.password_hash, kg_now_ms(), sid, &si)))
         fail("admin user and session", rc);
     memcpy(csrf, si.csrf, sizeof csrf);
     populate(&admin);

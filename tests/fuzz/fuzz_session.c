@@ -36,7 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct session_info si;
     if (sessions_new(3600, &table) != KG_OK) exit(1);
     for (int i = 0; i < LIVE; i++)
-        if (sessions_create(table, users[i], T0, ids[i], &si) != KG_OK) exit(1);
+        if (sessions_create(table, users[i], "", T0, ids[i], &si) != KG_OK) exit(1);
     return 0;
 }
 
