@@ -103,7 +103,6 @@ export async function startExampleNginx(dir, keygatePort, upstreamPort) {
   subst('listen 127.0.0.1:8000;', `listen 127.0.0.1:${nport};\n        location = /_ready { return 204; }`);
   subst('worker_processes auto;', 'worker_processes 1;');
   subst('error_log stderr;', 'error_log error.log;');
-  subst('access_log /dev/stderr;', 'access_log off;');
   const ngx = await startNginx(dir, nport, conf, { pid: false });
   ngx.url = (p) => `http://127.0.0.1:${nport}${p}`;
   return ngx;
