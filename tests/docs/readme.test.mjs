@@ -82,6 +82,8 @@ describe('README.md: the blocks run as shown', () => {
       PATH: `${process.env.PATH}:/usr/sbin:/sbin`, HOME: path.join(dir, 'home'), LANG: 'C.UTF-8', TERM: 'dumb',
       TMPDIR: os.tmpdir(),
     };
+    // The sanitizers' strictness (make check-asan, .ci/run) holds in the README's commands too.
+    for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) if (process.env[k]) env[k] = process.env[k];
     shell = startShell(dir, env);
     shell.env = env;
   });
