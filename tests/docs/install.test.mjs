@@ -49,10 +49,11 @@ function tree(dir) {
   return out;
 }
 
-/* The unit's settings: {key: [values in order]} (comments and sections left out). */
+/* The unit's settings: {key: [values in order]} (comments and sections left out; a line
+ * ending in `\` goes on to the next). */
 function unitSettings(text) {
   const s = {};
-  for (const line of text.split('\n')) {
+  for (const line of text.replace(/\\\n\s*/g, ' ').split('\n')) {
     const m = /^([A-Za-z]+)=(.*)$/.exec(line);
     if (m) (s[m[1]] ??= []).push(m[2]);
   }
