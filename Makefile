@@ -5,6 +5,8 @@
 #   make test     install what tests need, build, unit tests + end-to-end tests
 #   make check-asan   the same tests against an ASan+UBSan build
 #   make bench    optimised build + wrk figures (see scripts/bench.sh)
+#   make install  PREFIX=/usr/local (DESTDIR= for staging): the binary, the man page, the
+#                 examples; make uninstall takes them away again
 # HTTP picks the adapter behind src/http/http.h: `ev` (default; http_ev.c, an epoll loop of
 # its own with http-parser) or `mhd` (http_mhd.c, libmicrohttpd; built in build/mhd unless
 # BUILD says otherwise), so that the two can be benchmarked side by side:
@@ -42,10 +44,10 @@ WEB      := $(sort $(wildcard web/*.* web/*/*.*))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/assets_data.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-SUITES   := unit e2e standards interop pg browser
+SUITES   := unit e2e standards interop pg browser docs
 
-.PHONY: all run test unit e2e standards interop pg browser fuzz check-asan check-layers \
-        check-format bench deps clean format
+.PHONY: all run test unit e2e standards interop pg browser docs fuzz check-asan check-layers \
+        check-format bench deps clean format install uninstall
 all: $(BUILD)/keygate
 
 # -MMD -MP: each object depends on the headers it really includes (build/.../*.d).
@@ -108,6 +110,12 @@ interop: $(BUILD)/keygate
 browser: $(BUILD)/keygate
 	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/browser/
 
+# What the README and the examples promise: make install into a staging directory, the
+# systemd unit (systemd-analyze verify) and its state directory, examples/nginx.conf run as
+# the README shows, and the README's shell blocks run and their output compared.
+docs: $(BUILD)/keygate
+	KEYGATE_BIN=$(abspath $(BUILD)/keygate) node --test --test-concurrency=1 tests/docs/
+
 # libFuzzer drivers (tests/fuzz/, clang with ASan+UBSan, in build/fuzz): a short run of each.
 fuzz:
 	+scripts/fuzz.sh smoke
@@ -134,6 +142,30 @@ bench:
 	@scripts/setup.sh bench
 	@$(MAKE) --no-print-directory BUILD=build/release OPT="-O2 -g -DNDEBUG" all
 	scripts/bench.sh build/release/keygate
+
+# The web pane is embedded in the binary (tools/embed.c), so there are no assets to install.
+# doc/keygate.1 is installed when the tree has it.  DESTDIR stages the files elsewhere.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/keygate
+INSTALL ?= install
+MANPAGE := $(wildcard doc/keygate.1)
+EXAMPLE_FILES := $(sort $(wildcard examples/*))
+
+install: $(BUILD)/keygate
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 0755 $(BUILD)/keygate $(DESTDIR)$(BINDIR)/keygate
+	$(if $(MANPAGE),$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1)
+	$(if $(MANPAGE),$(INSTALL) -m 0644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man1/keygate.1)
+	$(INSTALL) -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	$(INSTALL) -m 0644 $(EXAMPLE_FILES) $(DESTDIR)$(DOCDIR)/examples/
+
+# Only the files install writes (whatever examples/ holds then), and their folders if empty.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/keygate $(DESTDIR)$(MANDIR)/man1/keygate.1 \
+	      $(DESTDIR)$(DOCDIR)/README.md $(EXAMPLE_FILES:examples/%=$(DESTDIR)$(DOCDIR)/examples/%)
+	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 format:
 	clang-format -i $(wildcard src/*/*.[ch] tests/unit/*.c tests/fuzz/*.[ch] tools/*.c)

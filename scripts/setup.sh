@@ -12,8 +12,11 @@ case "$what" in
   # The compatibility suite's clients (tests/interop/): requests-oauthlib and PyJWT (with
   # cryptography) for Debian's /usr/bin/python3, and Go's x/oauth2 built in GOPATH mode.
   # clang-format for the format check (scripts/check-format.sh, .clang-format).
+  # The docs suite (tests/docs/): systemd's systemd-analyze checks examples/keygate.service,
+  # groff-base and man-db render the installed man page, jq is in the README's walk-through.
   test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql sqlite3 clang libclang-rt-14-dev
-               clang-format python3 python3-requests-oauthlib python3-jwt python3-cryptography golang-go golang-golang-x-oauth2-dev) ;;
+               clang-format python3 python3-requests-oauthlib python3-jwt python3-cryptography golang-go golang-golang-x-oauth2-dev
+               systemd groff-base man-db jq) ;;
   bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

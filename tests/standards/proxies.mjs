@@ -65,17 +65,18 @@ async function startProxy(name, bin, args, { port, dir, env = {}, logFile } = {}
 
 /*
  * Starts `nginx -p DIR/ -c DIR/nginx.conf -e DIR/error.log -g 'daemon off; pid …;'`; conf must
- * answer GET /_ready with 204.
+ * answer GET /_ready with 204.  opts.pid false: conf names its own pid file (under DIR).
  */
-export async function startNginx(dir, port, conf) {
+export async function startNginx(dir, port, conf, { pid = true } = {}) {
   assert.ok(fs.existsSync(NGINX), `nginx not found at ${NGINX}: apt-get install -y nginx-light (scripts/setup.sh does this for make test)`);
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
   fs.chmodSync(dir, 0o755); // workers run as nobody when the master is root
   const confPath = path.join(dir, 'nginx.conf');
   const errorLog = path.join(dir, 'error.log');
   fs.writeFileSync(confPath, conf);
-  return startProxy('nginx', NGINX, ['-p', `${dir}/`, '-c', confPath, '-e', errorLog,
-    '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')};`], { port, dir, logFile: errorLog });
+  const globals = pid ? `daemon off; pid ${path.join(dir, 'nginx.pid')};` : 'daemon off;';
+  return startProxy('nginx', NGINX, ['-p', `${dir}/`, '-c', confPath, '-e', errorLog, '-g', globals],
+    { port, dir, logFile: errorLog });
 }
 
 /* The shipped examples (nginx.conf, policy.txt, Caddyfile, ...). */
@@ -83,11 +84,14 @@ export const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 /*
  * Starts nginx on examples/nginx.conf as shipped, with only its addresses changed: keygate at
- * 127.0.0.1:keygatePort, the API at 127.0.0.1:upstreamPort, nginx on a free port (one worker,
- * a /_ready location, its paths in dir).  Returns startNginx's handle plus url(path).
+ * 127.0.0.1:keygatePort, the API at 127.0.0.1:upstreamPort (the example's stand-in API on a
+ * free port of its own, unused), nginx on a free port (one worker, a /_ready location), the
+ * error log in DIR/error.log.  The example keeps its pid and temporary files under its -p
+ * prefix, DIR.  Returns startNginx's handle plus url(path).
  */
 export async function startExampleNginx(dir, keygatePort, upstreamPort) {
   const nport = await h.freePort();
+  const sport = await h.freePort();
   let conf = fs.readFileSync(path.join(EXAMPLES, 'nginx.conf'), 'utf8');
   const subst = (from, to) => {
     assert.ok(conf.includes(from), `examples/nginx.conf should contain "${from}"`);
@@ -95,10 +99,11 @@ export async function startExampleNginx(dir, keygatePort, upstreamPort) {
   };
   subst('server 127.0.0.1:8080;', `server 127.0.0.1:${keygatePort};`);
   subst('server 127.0.0.1:9000;', `server 127.0.0.1:${upstreamPort};`);
+  subst('listen 127.0.0.1:9000;', `listen 127.0.0.1:${sport};`);
   subst('listen 127.0.0.1:8000;', `listen 127.0.0.1:${nport};\n        location = /_ready { return 204; }`);
   subst('worker_processes auto;', 'worker_processes 1;');
-  subst('http {', `http {\n    ${httpPrelude(dir)}`);
-  const ngx = await startNginx(dir, nport, conf);
+  subst('error_log stderr;', 'error_log error.log;');
+  const ngx = await startNginx(dir, nport, conf, { pid: false });
   ngx.url = (p) => `http://127.0.0.1:${nport}${p}`;
   return ngx;
 }
