@@ -59,11 +59,16 @@ int main(int argc, char **argv)
     }
     const char *db = take_option(&argc, argv, "--db", &bad);
     const char *level = take_option(&argc, argv, "--log-level", &bad);
+    const char *format = take_option(&argc, argv, "--log-format", &bad);
     const char *keys_dir = take_option(&argc, argv, "--keys-dir", &bad);
     if (!db) db = getenv("KEYGATE_DB");
     if (!db || !*db) db = DEFAULT_DB;
     if (level && (kg_log_level = kg_log_parse_level(level)) < 0) {
         fprintf(stderr, "keygate: --log-level is one of error, warning, notice, info, debug\n");
+        return 2;
+    }
+    if (format && (kg_log_json = kg_log_parse_format(format)) < 0) {
+        fprintf(stderr, "keygate: --log-format is text or json\n");
         return 2;
     }
     if (bad) return 2;
