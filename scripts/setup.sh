@@ -12,8 +12,10 @@ case "$what" in
   # The compatibility suite's clients (tests/interop/): requests-oauthlib and PyJWT (with
   # cryptography) for Debian's /usr/bin/python3, and Go's x/oauth2 built in GOPATH mode.
   # clang-format for the format check (scripts/check-format.sh, .clang-format).
+  # python3-prometheus-client parses GET /metrics as Prometheus would (tests/e2e/metrics.test.js).
   test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql sqlite3 clang libclang-rt-14-dev
-               clang-format python3 python3-requests-oauthlib python3-jwt python3-cryptography golang-go golang-golang-x-oauth2-dev) ;;
+               clang-format python3 python3-requests-oauthlib python3-jwt python3-cryptography golang-go golang-golang-x-oauth2-dev
+               python3-prometheus-client) ;;
   bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
