@@ -151,8 +151,14 @@ static void text_field(char *out, size_t size, size_t *n, const char *name, cons
 
 void kg_log_request(int level, const struct kg_log_req *r)
 {
-    char line[2048], when[64], path[256];
+    char line[2048], when[64], path[256], uri[256] = "";
     size_t n = 0;
+    /* the original URI's path only: its query may carry anything (an API key, a password) */
+    if (r->orig_uri) {
+        size_t cut = strcspn(r->orig_uri, "?#");
+        snprintf(uri, sizeof uri, "%.*s", (int)(cut < sizeof uri ? cut : sizeof uri - 1),
+                 r->orig_uri);
+    }
     const char *actor = r->actor && r->actor[0] ? r->actor : NULL;
     unsigned long long us = (unsigned long long)(r->ns / 1000);
     stamp(when);
@@ -167,7 +173,7 @@ void kg_log_request(int level, const struct kg_log_req *r)
         json_field(line, sizeof line, &n, "actor", actor, 64);
         if (r->orig_method || r->orig_uri) {
             json_field(line, sizeof line, &n, "orig_method", r->orig_method, 32);
-            json_field(line, sizeof line, &n, "orig_uri", r->orig_uri, sizeof path);
+            json_field(line, sizeof line, &n, "orig_uri", r->orig_uri ? uri : NULL, sizeof uri);
         }
         if (r->error) json_field(line, sizeof line, &n, "error", r->error, 512);
         add(line, sizeof line, &n, "}");
@@ -186,8 +192,8 @@ void kg_log_request(int level, const struct kg_log_req *r)
             r->bytes, r->client ? r->client : "-", actor ? actor : "-");
         if (r->orig_method || r->orig_uri) {
             char orig[512];
-            snprintf(orig, sizeof orig, "%.32s %.400s", r->orig_method ? r->orig_method : "-",
-                     r->orig_uri ? r->orig_uri : "-");
+            snprintf(orig, sizeof orig, "%.32s %s", r->orig_method ? r->orig_method : "-",
+                     r->orig_uri ? uri : "-");
             text_field(line, sizeof line, &n, "orig", orig);
         }
         if (r->error) text_field(line, sizeof line, &n, "error", r->error);

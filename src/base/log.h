@@ -30,8 +30,8 @@ struct kg_log_req {
     const char *client;      /* the client's address */
     const char *actor;       /* who was authenticated ("kgc_…", "u-…"); NULL or "" = nobody */
     const char *orig_method; /* /gate: the method and URI it was asked about; NULL = none */
-    const char *orig_uri;
-    const char *error; /* what an error answer said, or NULL */
+    const char *orig_uri;    /* (written without its query: that may carry anything) */
+    const char *error;       /* what an error answer said, or NULL */
 };
 
 /* Writes a request's line at `level` (check kg_log_level first; KG_LOG_REQUEST does).  Text:

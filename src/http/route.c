@@ -31,8 +31,9 @@ enum auth { AUTH_NONE, AUTH_API, AUTH_SESSION };
 
 /* QUERY_ANY: a repeated query parameter is let through (the gate reads no query, and a proxy
  * may pass its client's on, as Caddy's forward_auth does); every other route refuses one.
- * QUIET: the request's line is at debug, not info (the gate: the proxy in front logs each of
- * these requests already, and a refusal storm would flood the log); a 400 there (a proxy
+ * QUIET: the request's line is at debug, not info: routes that machines call all the time
+ * (the gate, whose requests the proxy in front logs already and where a refusal storm would
+ * flood the log; health checks; scrapes), counted in /metrics instead.  A 400 there (a proxy
  * sending the wrong headers, or a client spoofing them) is a warning, a 5xx an error. */
 enum route_flag { QUERY_ANY = 1, QUIET = 2 };
 
@@ -59,7 +60,7 @@ struct route {
 /* clang-format off: one route a line, the whole surface on one screen */
 static const struct route routes[] = {
     /* method, pattern, handler, auth, privilege, body limit, error form, flags */
-    {"GET", "/healthz", api_health, AUTH_NONE, NULL, BODY, API, 0},
+    {"GET", "/healthz", api_health, AUTH_NONE, NULL, BODY, API, QUIET},
     {"POST", "/oauth/v2/token", oauth_token, AUTH_NONE, NULL, BODY, OAUTH, 0},
     {"POST", "/oauth/v2/introspect", oauth_introspect, AUTH_NONE, NULL, BODY, OAUTH,
      0}, /* client auth inside */
@@ -72,7 +73,7 @@ static const struct route routes[] = {
     {"*", "/gate", gate_check, AUTH_NONE, NULL, BODY, API,
      QUERY_ANY | QUIET}, /* the bearer check is inside */
     /* Prometheus text; counts only (no IDs, no secrets), so unauthenticated like most exporters */
-    {"GET", "/metrics", metrics_page, AUTH_NONE, NULL, BODY, API, 0},
+    {"GET", "/metrics", metrics_page, AUTH_NONE, NULL, BODY, API, QUIET},
 
     {"GET", "/", pane_root, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/login", pane_login_page, AUTH_NONE, NULL, BODY, API, 0},

@@ -83,7 +83,7 @@ test('--log-format json: every line is a JSON object; one a request, with its ow
     assert.deepEqual(gates.map((o) => [o.status, o.level]), [[204, 'debug'], [403, 'debug'], [401, 'debug'], [400, 'warn']]);
     assert.deepEqual([gates[0].orig_method, gates[0].orig_uri, gates[0].actor], ['GET', '/api/security', boot.clientId]);
     assert.equal(gates[1].orig_method, 'DELETE');
-    assert.equal(gates[1].orig_uri, '/api/security?token=[redacted]&secret=[redacted]');
+    assert.equal(gates[1].orig_uri, '/api/security', 'the path only: a query may carry anything');
     assert.equal(gates[1].actor, clientId);
     assert.equal(gates[2].actor, null, 'a refused bearer names nobody');
     assert.match(gates[3].error, /both X-Original-\* and X-Forwarded-Method\/Uri/);
@@ -104,10 +104,11 @@ test('--log-format json: every line is a JSON object; one a request, with its ow
   }
 });
 
-test('text lines at the default level: one line a request, gate checks only when refused as bad requests', async () => {
+test('text lines at the default level: one line a request; gate checks, health checks and scrapes only at debug, but a bad gate request at warning', async () => {
   const srv = await h.startServer({ args: ['--policy', policy] });
   try {
     const { boot, secrets } = await traffic(srv);
+    assert.equal((await fetch(`${srv.base}/metrics`)).status, 200);
     const re = /^(\S+) (\w+) +req=(\d+) (\S+) (\S+) (\d{3}) (\d+\.\d{3})ms (\d+)B client=(\S+) actor=(\S+)( orig="[^"]*")?( error="[^"]*")?$/;
     const requests = (text) => text.split('\n').filter((l) => / req=\d+ [A-Z]+ \//.test(l)).length;
     await settle(srv, 1, requests);
@@ -123,7 +124,8 @@ test('text lines at the default level: one line a request, gate checks only when
     assert.deepEqual(gates.map((p) => [p.level, p.status]), [['warn', 400]], 'allowed and refused checks are at debug');
     assert.match(gates[0].line, / error="both X-Original-\* and X-Forwarded-Method\/Uri are present/);
     assert.ok(parsed.some((p) => p.level === 'info' && p.method === 'POST' && p.path === `${V1}/apiToken` && p.status === 201 && p.actor === boot.clientId));
-    assert.ok(parsed.some((p) => p.level === 'info' && p.path === '/healthz' && p.status === 200 && p.actor === '-'));
+    assert.ok(parsed.some((p) => p.level === 'info' && p.path === `${V1}/apiToken/[redacted]` && p.status === 404 && / error="[^"]+"$/.test(p.line)));
+    assert.ok(!parsed.some((p) => p.path === '/healthz' || p.path === '/metrics'), 'health checks and scrapes are at debug');
     assert.doesNotMatch(srv.stderr, /\bthrottled for\b|POST \/oauth: \d+/, 'no second line for a request');
     for (const s of secrets) assert.ok(!srv.stderr.includes(s.slice(4, 24)), `part of a secret or token reached the log: ${s.slice(0, 12)}…`);
   } finally {
