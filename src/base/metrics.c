@@ -124,9 +124,25 @@ uint64_t metrics_now_ns(void)
 
 enum metrics_method metrics_method_of(const char *m)
 {
-    for (size_t i = 0; m && i < METRICS_OTHER; i++)
-        if (strcmp(m, method_names[i]) == 0) return (enum metrics_method)i;
-    return METRICS_OTHER;
+    enum metrics_method guess = METRICS_OTHER; /* by the first letter: one compare a request */
+    switch (m ? m[0] : 0) {
+    case 'G':
+        guess = METRICS_GET;
+        break;
+    case 'H':
+        guess = METRICS_HEAD;
+        break;
+    case 'P':
+        guess = m[1] == 'O' ? METRICS_POST : m[1] == 'U' ? METRICS_PUT : METRICS_PATCH;
+        break;
+    case 'D':
+        guess = METRICS_DELETE;
+        break;
+    case 'O':
+        guess = METRICS_OPTIONS;
+        break;
+    }
+    return guess != METRICS_OTHER && strcmp(m, method_names[guess]) == 0 ? guess : METRICS_OTHER;
 }
 
 void metrics_request(size_t route, enum metrics_method method, int status, uint64_t ns)

@@ -48,6 +48,13 @@ static void test_method(void **state)
     assert_int_equal(metrics_method_of("GET"), METRICS_GET);
     assert_int_equal(metrics_method_of("POST"), METRICS_POST);
     assert_int_equal(metrics_method_of("OPTIONS"), METRICS_OPTIONS);
+    assert_int_equal(metrics_method_of("PUT"), METRICS_PUT);
+    assert_int_equal(metrics_method_of("PATCH"), METRICS_PATCH);
+    assert_int_equal(metrics_method_of("DELETE"), METRICS_DELETE);
+    assert_int_equal(metrics_method_of("HEAD"), METRICS_HEAD);
+    assert_int_equal(metrics_method_of("PURGE"), METRICS_OTHER);
+    assert_int_equal(metrics_method_of("GETX"), METRICS_OTHER);
+    assert_int_equal(metrics_method_of(""), METRICS_OTHER);
     assert_int_equal(metrics_method_of("get"), METRICS_OTHER);
     assert_int_equal(metrics_method_of("PROPFIND"), METRICS_OTHER);
     assert_int_equal(metrics_method_of(NULL), METRICS_OTHER);
