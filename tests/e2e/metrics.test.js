@@ -188,4 +188,5 @@ test('/metrics needs no credentials and refuses other methods', async () => {
   assert.equal(r.status, 405);
   const { m } = await scrape();
   assert.equal(value(m, 'keygate_http_requests_total', { route: '/metrics', method: 'POST', status: '4xx' }), 1);
+  assert.doesNotMatch(srv.stderr, /AddressSanitizer|runtime error:|LeakSanitizer/, srv.stderr.slice(-2000));
 });
