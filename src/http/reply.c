@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-
 /* The last error answer of this thread: handlers answer on the thread that dispatched them. */
 static _Thread_local struct {
     const struct http_req *req;
