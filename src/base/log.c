@@ -1,6 +1,9 @@
 /*
  * log.c — writes log lines to stderr: time, level, request id, message; as text or, with
- * --log-format json, as one JSON object a line ({"time","level","req","msg"}).
+ * --log-format json, as one JSON object a line ({"time","level","req","msg"}).  A request's
+ * own line (kg_log_request) has its fields as fields of its own.
+ *
+ * Layout: options, JSON strings, lines, a request's line, cleaning.
  */
 #include "log.h"
 
@@ -52,19 +55,36 @@ static void json_text(char *out, size_t size, size_t *n, const char *msg)
     }
 }
 
+/* Writes the time now as "2026-12-07T05:36:25.406Z" into when[64]. */
+static void stamp(char when[64])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(when, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+/* Ends line[0..n) (of a buffer with 2 bytes to spare) with a newline and writes it: one fputs
+ * per line keeps lines from different threads whole. */
+static void emit(char *line, size_t n)
+{
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    fputs(line, stderr);
+}
+
+/* ---- lines --------------------------------------------------------------------------- */
+
 void kg_log_write(int level, unsigned long req_id, const char *fmt, ...)
 {
     char msg[1024], line[1536], when[64];
-    struct timespec ts;
-    struct tm tm;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    stamp(when);
     size_t n;
     if (kg_log_json) {
         int m = snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",", when,
@@ -86,11 +106,102 @@ void kg_log_write(int level, unsigned long req_id, const char *fmt, ...)
                     : snprintf(line, sizeof line, "%s %-6s %s", when, level_names[level & 7], msg);
         n = m < 0 ? 0 : strnlen(line, sizeof line - 2);
     }
-    /* one fputs per line keeps lines from different threads whole */
-    line[n] = '\n';
-    line[n + 1] = '\0';
-    fputs(line, stderr);
+    emit(line, n);
 }
+
+/* ---- a request's line ------------------------------------------------------------------ */
+
+/* Appends to out[*n..size - 3) what printf would write, cut short when it does not fit. */
+static void add(char *out, size_t size, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void add(char *out, size_t size, size_t *n, const char *fmt, ...)
+{
+    if (*n + 3 >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(out + *n, size - 2 - *n, fmt, ap);
+    va_end(ap);
+    if (m > 0) *n = strnlen(out, size - 3);
+}
+
+/* Appends `"name":"value"` (value cleaned and escaped) to a JSON line; NULL value: null. */
+static void json_field(char *out, size_t size, size_t *n, const char *name, const char *value,
+                       size_t clean_size)
+{
+    char clean[512];
+    if (!value) {
+        add(out, size, n, ",\"%s\":null", name);
+        return;
+    }
+    kg_log_clean(value, clean, clean_size < sizeof clean ? clean_size : sizeof clean);
+    add(out, size, n, ",\"%s\":\"", name);
+    json_text(out, size - 5, n, clean);
+    add(out, size, n, "\"");
+}
+
+/* Appends ` name="value"` (value cleaned; '"' becomes '\'') to a text line. */
+static void text_field(char *out, size_t size, size_t *n, const char *name, const char *value)
+{
+    char clean[512];
+    kg_log_clean(value, clean, sizeof clean);
+    for (char *p = clean; *p; p++)
+        if (*p == '"') *p = '\'';
+    add(out, size, n, " %s=\"%s\"", name, clean);
+}
+
+void kg_log_request(int level, const struct kg_log_req *r)
+{
+    char line[2048], when[64], path[256], uri[256] = "";
+    size_t n = 0;
+    /* the original URI's path only: its query may carry anything (an API key, a password) */
+    if (r->orig_uri) {
+        size_t cut = strcspn(r->orig_uri, "?#");
+        snprintf(uri, sizeof uri, "%.*s", (int)(cut < sizeof uri ? cut : sizeof uri - 1),
+                 r->orig_uri);
+    }
+    const char *actor = r->actor && r->actor[0] ? r->actor : NULL;
+    unsigned long long us = (unsigned long long)(r->ns / 1000);
+    stamp(when);
+    if (kg_log_json) {
+        add(line, sizeof line, &n, "{\"time\":\"%s\",\"level\":\"%s\",\"req\":%lu", when,
+            level_names[level & 7], r->req);
+        json_field(line, sizeof line, &n, "method", r->method, 32);
+        json_field(line, sizeof line, &n, "path", r->path, sizeof path);
+        add(line, sizeof line, &n, ",\"status\":%d,\"ms\":%llu.%03llu,\"bytes\":%zu", r->status,
+            us / 1000, us % 1000, r->bytes);
+        json_field(line, sizeof line, &n, "client", r->client, 64);
+        json_field(line, sizeof line, &n, "actor", actor, 64);
+        if (r->orig_method || r->orig_uri) {
+            json_field(line, sizeof line, &n, "orig_method", r->orig_method, 32);
+            json_field(line, sizeof line, &n, "orig_uri", r->orig_uri ? uri : NULL, sizeof uri);
+        }
+        if (r->error) json_field(line, sizeof line, &n, "error", r->error, 512);
+        add(line, sizeof line, &n, "}");
+        if (line[n - 1] != '}') { /* cut short: close what is open so that it stays JSON */
+            n = 0;
+            add(line, sizeof line, &n,
+                "{\"time\":\"%s\",\"level\":\"%s\",\"req\":%lu,\"status\":%d}", when,
+                level_names[level & 7], r->req, r->status);
+        }
+    } else {
+        char method[32];
+        kg_log_clean(r->method ? r->method : "-", method, sizeof method);
+        kg_log_clean(r->path ? r->path : "-", path, sizeof path);
+        add(line, sizeof line, &n, "%s %-6s req=%lu %s %s %d %llu.%03llums %zuB client=%s actor=%s",
+            when, level_names[level & 7], r->req, method, path, r->status, us / 1000, us % 1000,
+            r->bytes, r->client ? r->client : "-", actor ? actor : "-");
+        if (r->orig_method || r->orig_uri) {
+            char orig[512];
+            snprintf(orig, sizeof orig, "%.32s %s", r->orig_method ? r->orig_method : "-",
+                     r->orig_uri ? uri : "-");
+            text_field(line, sizeof line, &n, "orig", orig);
+        }
+        if (r->error) text_field(line, sizeof line, &n, "error", r->error);
+    }
+    emit(line, n);
+}
+
+/* ---- cleaning -------------------------------------------------------------------------- */
 
 static int word_char(char c)
 {

@@ -90,7 +90,8 @@ struct view {
     struct vtok *toks;
     size_t ntoks, captoks;
     struct vslot *slots;
-    size_t nslots; /* power of two, at least twice ntoks */
+    size_t nslots;   /* power of two, at least twice ntoks */
+    size_t nrevoked; /* tokens of status KG_TOKEN_REVOKED (of ntoks) */
     int64_t data_ver, roles_ver;
 };
 
@@ -164,12 +165,15 @@ static void tok_init(struct vtok *x, const struct kg_token *t)
     atomic_store(&x->flushed, t->last_access_on);
 }
 
-static void tok_update(struct vtok *x, const struct kg_token *t)
+/* Caller holds the write lock (or owns v alone). */
+static void tok_update(struct view *v, struct vtok *x, const struct kg_token *t)
 {
+    v->nrevoked -= x->status == KG_TOKEN_REVOKED; /* a new record is zeroed: active */
     memcpy(x->role_id, t->role_id, sizeof x->role_id);
     memcpy(x->secret_hash, t->secret_hash, sizeof x->secret_hash);
     x->status = t->status;
     x->expires_on = t->expires_on;
+    v->nrevoked += x->status == KG_TOKEN_REVOKED;
     if (t->last_access_on > atomic_load(&x->last_access))
         atomic_store(&x->last_access, t->last_access_on);
 }
@@ -189,7 +193,7 @@ static kg_err tok_apply(struct view *v, const struct kg_token *t)
         tok_init(x, t);
         slot_set(v, s, t->client_id, v->ntoks++);
     }
-    tok_update(x, t);
+    tok_update(v, x, t);
     return KG_OK;
 }
 
@@ -268,7 +272,7 @@ static kg_err append_token(void *arg, const struct kg_token *t)
     kg_err rc = grow_toks(v);
     if (rc != KG_OK) return rc;
     tok_init(&v->toks[v->ntoks], t);
-    tok_update(&v->toks[v->ntoks++], t);
+    tok_update(v, &v->toks[v->ntoks++], t);
     return KG_OK;
 }
 
@@ -382,6 +386,14 @@ void view_token_touch(struct view *v, const char *client_id, int64_t now)
     struct vtok *x = tok_get(v, client_id);
     if (x && now - atomic_load_explicit(&x->last_access, memory_order_relaxed) >= 1000)
         atomic_store_explicit(&x->last_access, now, memory_order_relaxed);
+    pthread_rwlock_unlock(&v->lock);
+}
+
+void view_token_counts(struct view *v, size_t *active, size_t *revoked)
+{
+    pthread_rwlock_rdlock(&v->lock);
+    *revoked = v->nrevoked;
+    *active = v->ntoks - v->nrevoked;
     pthread_rwlock_unlock(&v->lock);
 }
 

@@ -44,6 +44,8 @@ kg_err view_sync(struct view *v);
 kg_err view_token_get(struct view *v, const char *client_id, struct view_token *out);
 /* Records an access at now (ms); coalesced to one update a second per token. */
 void view_token_touch(struct view *v, const char *client_id, int64_t now);
+/* How many tokens the view holds of each status (for /metrics: no store query). */
+void view_token_counts(struct view *v, size_t *active, size_t *revoked);
 /* The latest access known to this process (0 = none). */
 int64_t view_token_last_access(struct view *v, const char *client_id);
 /* Writes pending last-access times to the store. */

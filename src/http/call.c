@@ -12,6 +12,7 @@
 
 #include "access.h"
 #include "ids.h"
+#include "metrics.h"
 #include "reply.h"
 #include "util.h"
 
@@ -27,6 +28,9 @@ void call_error(struct call *c, kg_err rc, const char *msg)
 
 void call_throttled(struct call *c, int64_t wait_s, const char *what)
 {
+    /* the OAuth endpoints throttle client authentications; the pane, sign-ins */
+    metrics_throttled(c->form == CALL_FORM_OAUTH ? METRICS_THROTTLE_CLIENT_AUTH
+                                                 : METRICS_THROTTLE_SIGN_IN);
     reply_throttled(c->req, c->form == CALL_FORM_OAUTH, wait_s, what);
 }
 

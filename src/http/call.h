@@ -32,6 +32,9 @@ struct call {
     struct actor actor;               /* the authenticated caller (bearer or session routes) */
     char csrf[KG_SESSION_ID_LEN + 1]; /* the session's CSRF token (session callers) */
     char params[2][KG_PARAM_MAX + 1];
+    /* /gate: the request it is asked about (borrowed from the request's headers), for the
+     * request's log line; NULL until read */
+    const char *orig_method, *orig_uri;
 };
 
 /* Sends the error for rc in the route's form (reply_error or reply_oauth_error with the

@@ -1,6 +1,8 @@
 /*
  * gate.c — the /gate check and the policy it reads, swapped whole on reload under a rwlock
- * (a check holds the read side only while matching: no I/O, no allocation).
+ * (a check holds the read side only while matching: no I/O, no allocation).  Every check is
+ * counted by its decision (metrics.h); its log line, with the original method and URI, is
+ * the router's (at debug: the proxy in front logs these requests already).
  */
 #include "gate.h"
 
@@ -11,6 +13,7 @@
 
 #include "access.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "reply.h"
 #include "util.h"
@@ -132,11 +135,12 @@ void gate_check(struct call *c)
     const char *method = NULL, *uri = NULL;
     const char *wrong = original_request(g, c->req, &method, &uri);
     if (wrong) {
-        KG_LOG_REQ(LOG_WARNING, c->req->id, "gate: refused a request from %s: %s", c->req->peer,
-                   wrong);
+        metrics_gate(METRICS_GATE_BAD_REQUEST);
         reply_error(c->req, KG_INVALID, wrong);
         return;
     }
+    c->orig_method = method;
+    c->orig_uri = uri;
     if (!method_ok(method) || !uri || uri[0] != '/') {
         static const char *const need[] = {
             [GATE_HEADERS_AUTO] = "send the original request as X-Original-Method and "
@@ -146,6 +150,7 @@ void gate_check(struct call *c)
                                       "X-Original-URI: a method token and a path",
             [GATE_HEADERS_FORWARDED] = "send the original request as X-Forwarded-Method and "
                                        "X-Forwarded-Uri: a method token and a path"};
+        metrics_gate(METRICS_GATE_BAD_REQUEST);
         reply_error(c->req, KG_INVALID, need[g->headers]);
         return;
     }
@@ -153,11 +158,13 @@ void gate_check(struct call *c)
     struct access acc;
     int64_t now = kg_now_ms();
     if (!tok || access_check(a, tok, strnlen(tok, KG_JWT_MAX + 1), now, &acc) != KG_OK) {
+        metrics_gate(tok ? METRICS_GATE_INVALID_TOKEN : METRICS_GATE_MISSING_TOKEN);
         reply_unauthenticated(c->req, "the access token is missing, invalid, expired or revoked",
                               1);
         return;
     }
     view_token_touch(a->view, acc.claims.sub, now);
+    memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
 
     char priv[KG_PRIV_MAX + 1] = "";
     pthread_rwlock_rdlock(&g->lock);
@@ -165,6 +172,7 @@ void gate_check(struct call *c)
     if (p) kg_strcpy(priv, sizeof priv, p);
     pthread_rwlock_unlock(&g->lock);
     if (!priv[0] || !view_allows(a->view, (const kg_role_id *)&acc.role_id, 1, priv)) {
+        metrics_gate(priv[0] ? METRICS_GATE_DENY_PRIVILEGE : METRICS_GATE_DENY_POLICY);
         reply_error(c->req, KG_FORBIDDEN,
                     priv[0] ? "the token's role lacks the route's privilege"
                             : "no policy rule allows this route");
@@ -179,5 +187,6 @@ void gate_check(struct call *c)
                              "Cache-Control",
                              "no-store",
                              NULL};
+    metrics_gate(METRICS_GATE_ALLOW);
     http_reply(c->req, 204, NULL, "", 0, headers);
 }

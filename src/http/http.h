@@ -34,7 +34,9 @@ struct http_req {
     int query_repeated; /* a query parameter name appears twice: the handler answers 400 */
     char peer[64];      /* client address, numeric */
     int replied;
-    void *impl; /* the adapter's connection */
+    int status;         /* what http_reply() answered (0 before), for the log and /metrics */
+    size_t reply_bytes; /* and the length of its body */
+    void *impl;         /* the adapter's connection */
 };
 
 typedef void (*http_handler)(struct http_req *req, void *ctx);

@@ -519,6 +519,8 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
 {
     if (req->replied) return;
     req->replied = 1;
+    req->status = status;
+    req->reply_bytes = len;
     queue_response(req->impl, status, content_type, body, len, headers);
 }
 

@@ -148,6 +148,8 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
 {
     if (req->replied) return;
     req->replied = 1;
+    req->status = status;
+    req->reply_bytes = len;
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return;

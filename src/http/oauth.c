@@ -20,6 +20,7 @@
 #include "access.h"
 #include "form.h"
 #include "ids.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "reply.h"
 #include "util.h"
@@ -129,6 +130,7 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     }
     throttle_succeed(a->throttle, kkey, now);
     memcpy(id, given, KG_CLIENT_ID_LEN + 1);
+    memcpy(c->actor.id, given, KG_CLIENT_ID_LEN + 1); /* for the request's log line */
     view_token_touch(a->view, id, now);
     status = 0;
 out:
@@ -138,6 +140,21 @@ out:
 
 /* ---- token --------------------------------------------------------------------------- */
 
+/* How an exchange ended, from the status it was answered with. */
+static enum metrics_exchange exchange_result(int status)
+{
+    switch (status) {
+    case 200:
+        return METRICS_ISSUED;
+    case 401:
+        return METRICS_INVALID_CLIENT;
+    case 429:
+        return METRICS_THROTTLED_CLIENT;
+    default:
+        return status >= 500 ? METRICS_EXCHANGE_ERROR : METRICS_INVALID_REQUEST;
+    }
+}
+
 void oauth_token(struct call *c)
 {
     struct app *a = c->app;
@@ -146,6 +163,7 @@ void oauth_token(struct call *c)
     char id[KG_CLIENT_ID_LEN + 1];
     char *jwt = NULL;
     kg_err rc;
+    int unsupported = 0; /* the one refusal its status does not tell apart */
     memset(&f, 0, sizeof f);
     if (form_or_reply(c, &f)) goto out;
     const char *grant = form_get(&f, "grant_type");
@@ -156,6 +174,7 @@ void oauth_token(struct call *c)
     if (strcmp(grant, "client_credentials") != 0) {
         reply_oauth_error(c->req, KG_INVALID, "unsupported_grant_type",
                           "only grant_type=client_credentials is supported");
+        unsupported = 1;
         goto out;
     }
     if (client_or_reply(c, &f, id, &vt)) goto out;
@@ -181,6 +200,8 @@ void oauth_token(struct call *c)
                json_pack("{s:s, s:s, s:I}", "access_token", jwt, "token_type", "Bearer",
                          "expires_in", (json_int_t)a->cfg.access_token_ttl));
 out:
+    metrics_exchange(unsupported ? METRICS_UNSUPPORTED_GRANT_TYPE
+                                 : exchange_result(c->req->status));
     if (jwt) {
         sodium_memzero(jwt, strlen(jwt));
         free(jwt);

@@ -1,14 +1,38 @@
 /*
  * reply.c — JSON responses, and errors as answers: a kg_err's HTTP status, API status name and
- * OAuth error code come from err.c's one table.
+ * OAuth error code come from err.c's one table.  What an error answer said is kept for the
+ * request's one log line (reply_note), written by the router once the request is answered.
  */
 #include "reply.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+/* The last error answer of this thread: handlers answer on the thread that dispatched them. */
+static _Thread_local struct {
+    const struct http_req *req;
+    unsigned long id;
+    char text[200];
+} note;
+
+static void set_note(const struct http_req *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_note(const struct http_req *req, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(note.text, sizeof note.text, fmt, ap);
+    va_end(ap);
+    note.req = req;
+    note.id = req->id;
+}
+
+const char *reply_note(const struct http_req *req)
+{
+    return note.req == req && note.id == req->id ? note.text : NULL;
+}
 
 /* Sends JSON text (NULL: out of memory) with the headers every JSON answer carries: `cache`
  * as Cache-Control, or NULL for no-store. */
@@ -66,12 +90,10 @@ static void send_error(struct http_req *req, kg_err rc, const char *msg, int cha
     int http = kg_err_http(rc);
     if (rc == KG_UNAVAILABLE) /* whatever the step was, this is what the caller can act on */
         msg = "the database is unavailable; try again shortly";
-    char path[160];
-    kg_log_clean(req->path, path, sizeof path);
     if (http >= 500)
-        KG_LOG_REQ(LOG_ERR, req->id, "%s %s: %s (%s)", req->method, path, msg, kg_err_name(rc));
+        set_note(req, "%s (%s)", msg, kg_err_name(rc));
     else
-        KG_LOG_REQ(LOG_INFO, req->id, "%s %s: %d %s", req->method, path, http, msg);
+        set_note(req, "%s", msg);
     const char *bearer[] = {"WWW-Authenticate",
                             challenge_error ? "Bearer realm=\"keygate\", error=\"invalid_token\""
                                             : "Bearer realm=\"keygate\"",
@@ -97,7 +119,7 @@ void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const
 {
     int http = kg_err_http(rc);
     if (!error) error = kg_err_oauth(rc);
-    KG_LOG_REQ(LOG_INFO, req->id, "POST /oauth: %d %s", http, error);
+    set_note(req, "%s: %s", error, desc);
     const char *basic[] = {"WWW-Authenticate", "Basic realm=\"keygate\"", NULL};
     send_json(req, http, json_pack("{s:s, s:s}", "error", error, "error_description", desc),
               rc == KG_UNAUTHENTICATED ? basic : NULL, NULL);
@@ -109,8 +131,7 @@ void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char
     snprintf(msg, sizeof msg, "too many failed %s; try again in %lld seconds", what,
              (long long)wait_s);
     snprintf(secs, sizeof secs, "%lld", (long long)wait_s);
-    KG_LOG_REQ(LOG_NOTICE, req->id, "%s throttled for %lld s (address %s)", what, (long long)wait_s,
-               req->peer);
+    set_note(req, "%s", msg);
     const char *retry[] = {"Retry-After", secs, NULL};
     int http = kg_err_http(KG_THROTTLED);
     json_t *body = oauth ? json_pack("{s:s, s:s}", "error", kg_err_oauth(KG_THROTTLED),

@@ -30,4 +30,9 @@ void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const
  * OAuth error form (the /oauth endpoints) over the API's. */
 void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what);
 
+/* What the error answer sent for req said (its message; an OAuth error's code and
+ * description; a 5xx's kg_err name too), for the request's log line; NULL when req got no
+ * error answer from here.  Borrowed: valid until the thread's next error answer. */
+const char *reply_note(const struct http_req *req);
+
 #endif

@@ -3,11 +3,14 @@
  * dispatch: what every route needs (authentication, its privilege, its body limit, its error
  * form) is a column of the table, enforced here once before the handler runs.  The request
  * core the handlers use is call.c; this is the only file that includes the handlers' headers.
+ * Once a request is answered it is counted for /metrics (under its route's index in the
+ * table) and logged, in one line (log.h: kg_log_request).
  *
- * Layout: table, matching, dispatch.
+ * Layout: table, matching, dispatch, counting and the request's line, /metrics.
  */
 #include "route.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -15,6 +18,7 @@
 #include "call.h"
 #include "gate.h"
 #include "log.h"
+#include "metrics.h"
 #include "oauth.h"
 #include "pane.h"
 #include "proxy.h"
@@ -26,10 +30,16 @@
 enum auth { AUTH_NONE, AUTH_API, AUTH_SESSION };
 
 /* QUERY_ANY: a repeated query parameter is let through (the gate reads no query, and a proxy
- * may pass its client's on, as Caddy's forward_auth does); every other route refuses one. */
-enum route_flag { QUERY_ANY = 1 };
+ * may pass its client's on, as Caddy's forward_auth does); every other route refuses one.
+ * QUIET: the request's line is at debug, not info: routes that machines call all the time
+ * (the gate, whose requests the proxy in front logs already and where a refusal storm would
+ * flood the log; health checks; scrapes), counted in /metrics instead.  A 400 there (a proxy
+ * sending the wrong headers, or a client spoofing them) is a warning, a 5xx an error. */
+enum route_flag { QUERY_ANY = 1, QUIET = 2 };
 
 typedef void (*route_fn)(struct call *c);
+
+static void metrics_page(struct call *c);
 
 struct route {
     const char *method;  /* "*" = any */
@@ -50,7 +60,7 @@ struct route {
 /* clang-format off: one route a line, the whole surface on one screen */
 static const struct route routes[] = {
     /* method, pattern, handler, auth, privilege, body limit, error form, flags */
-    {"GET", "/healthz", api_health, AUTH_NONE, NULL, BODY, API, 0},
+    {"GET", "/healthz", api_health, AUTH_NONE, NULL, BODY, API, QUIET},
     {"POST", "/oauth/v2/token", oauth_token, AUTH_NONE, NULL, BODY, OAUTH, 0},
     {"POST", "/oauth/v2/introspect", oauth_introspect, AUTH_NONE, NULL, BODY, OAUTH,
      0}, /* client auth inside */
@@ -61,7 +71,9 @@ static const struct route routes[] = {
     {"GET", "/.well-known/openid-configuration", oauth_metadata, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/.well-known/jwks.json", oauth_jwks, AUTH_NONE, NULL, BODY, API, 0},
     {"*", "/gate", gate_check, AUTH_NONE, NULL, BODY, API,
-     QUERY_ANY}, /* the bearer check is inside */
+     QUERY_ANY | QUIET}, /* the bearer check is inside */
+    /* Prometheus text; counts only (no IDs, no secrets), so unauthenticated like most exporters */
+    {"GET", "/metrics", metrics_page, AUTH_NONE, NULL, BODY, API, QUIET},
 
     {"GET", "/", pane_root, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/login", pane_login_page, AUTH_NONE, NULL, BODY, API, 0},
@@ -103,6 +115,10 @@ static const struct route routes[] = {
     {"DELETE", V1 "/user/{}", api_user_delete, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
 };
 /* clang-format on */
+
+/* Requests are counted under their route's row; one more index counts paths that match none. */
+#define UNMATCHED KG_ARRAY_LEN(routes)
+_Static_assert(KG_ARRAY_LEN(routes) < METRICS_ROUTES_MAX, "raise METRICS_ROUTES_MAX");
 
 size_t route_body_max(void)
 {
@@ -177,13 +193,79 @@ static void refuse_privilege(struct call *c, const char *privilege)
     call_error(c, KG_FORBIDDEN, msg);
 }
 
+/* Runs r's checks and handler for c; r NULL: no route of this method, known the first route
+ * of this path (any method) or NULL. */
+static void dispatch(struct call *c, const struct route *r, const struct route *known)
+{
+    struct http_req *req = c->req;
+    if (c->app->proxy && client_address(c->app->proxy, req) != 0) {
+        call_error(c, KG_INVALID, "too many forwarding header lines");
+        return;
+    }
+    if (!r) {
+        if (known && c->form == CALL_FORM_OAUTH)
+            reply_oauth_error(req, KG_BADMETHOD, "invalid_request", "use POST");
+        else
+            reply_error(req, known ? KG_BADMETHOD : KG_NOTFOUND,
+                        known ? "method not allowed on this resource" : "no such resource");
+        return;
+    }
+    if (req->body_too_big || req->body_len > r->body_max) {
+        call_error(c, KG_TOOBIG, "the request body is too large");
+        return;
+    }
+    if (req->query_repeated && !(r->flags & QUERY_ANY)) {
+        call_error(c, KG_INVALID, "a query parameter is repeated (or there are too many)");
+        return;
+    }
+    if (r->auth == AUTH_SESSION && session_or_reply(c) != 0) return;
+    if (r->auth == AUTH_API) {
+        if (bearer_or_reply(c) != 0) return;
+        if (r->privilege &&
+            !view_allows(c->app->view, c->actor.roles, c->actor.nroles, r->privilege)) {
+            refuse_privilege(c, r->privilege);
+            return;
+        }
+    }
+    r->fn(c);
+}
+
+/* ---- counting and the request's line ------------------------------------------------- */
+
+/* The request's one log line: at info, or for a QUIET route at debug; a 5xx at error. */
+static void log_request(const struct call *c, const struct route *known, uint64_t ns)
+{
+    const struct http_req *req = c->req;
+    int status = req->replied ? req->status : 500; /* the adapter answers 500 for none */
+    int level = LOG_INFO;
+    if (status >= 500)
+        level = LOG_ERR;
+    else if (known && (known->flags & QUIET))
+        level = status == 400 ? LOG_WARNING : LOG_DEBUG;
+    if (level > kg_log_level) return;
+    struct kg_log_req line = {.req = req->id,
+                              .method = req->method,
+                              .path = req->path,
+                              .status = status,
+                              .ns = ns,
+                              .bytes = req->reply_bytes,
+                              .client = req->peer,
+                              .actor = c->actor.id,
+                              .orig_method = c->orig_method,
+                              .orig_uri = c->orig_uri,
+                              .error = reply_note(req)};
+    kg_log_request(level, &line);
+}
+
 void route_request(struct http_req *req, void *ctx)
 {
+    uint64_t start = metrics_now_ns();
     struct call c;
     memset(&c, 0, sizeof c);
     c.app = ctx;
     c.req = req;
-    /* r: the route of this path and method; known: the first of this path (any method). */
+    /* r: the route of this path and method; known: the first of this path (any method), whose
+     * index counts the path's requests whatever their method. */
     const struct route *r = NULL, *known = NULL;
     for (size_t i = 0; i < KG_ARRAY_LEN(routes) && !r; i++) {
         if (!match(routes[i].pattern, req->path, &c)) continue;
@@ -192,40 +274,46 @@ void route_request(struct http_req *req, void *ctx)
             r = &routes[i];
     }
     c.form = known ? known->form : CALL_FORM_API;
-    if (c.app->proxy && client_address(c.app->proxy, req) != 0) {
-        call_error(&c, KG_INVALID, "too many forwarding header lines");
+    dispatch(&c, r, known);
+    uint64_t ns = metrics_now_ns() - start;
+    metrics_request(known ? (size_t)(known - routes) : UNMATCHED, metrics_method_of(req->method),
+                    req->replied ? req->status : 500, ns);
+    log_request(&c, known, ns);
+}
+
+/* ---- /metrics ------------------------------------------------------------------------ */
+
+/* GET /metrics: the counts (metrics.h), the view's tokens by status, the signing algorithm. */
+static void metrics_page(struct call *c)
+{
+    struct app *a = c->app;
+    /* a route's label is its pattern, under the index of the first row with that pattern */
+    const char *names[KG_ARRAY_LEN(routes)];
+    for (size_t i = 0; i < KG_ARRAY_LEN(routes); i++) {
+        names[i] = routes[i].pattern;
+        for (size_t j = 0; j < i && names[i]; j++)
+            if (strcmp(routes[j].pattern, routes[i].pattern) == 0) names[i] = NULL;
+    }
+    struct metrics_scrape s = {names, KG_ARRAY_LEN(routes), -1, -1, NULL};
+    if (a->view) {
+        size_t active, revoked;
+        view_token_counts(a->view, &active, &revoked);
+        s.tokens_active = (int64_t)active;
+        s.tokens_revoked = (int64_t)revoked;
+    }
+    char kid[KG_KID_MAX + 1];
+    enum keys_alg alg;
+    if (a->keys) {
+        keys_signer(a->keys, kid, &alg);
+        s.signing_alg = keys_alg_name(alg);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (metrics_render(&s, &text, &len) != KG_OK) {
+        reply_error(c->req, KG_ENOMEM, "out of memory");
         return;
     }
-    if (!r) {
-        if (known && c.form == CALL_FORM_OAUTH)
-            reply_oauth_error(req, KG_BADMETHOD, "invalid_request", "use POST");
-        else
-            reply_error(req, known ? KG_BADMETHOD : KG_NOTFOUND,
-                        known ? "method not allowed on this resource" : "no such resource");
-        return;
-    }
-    if (req->body_too_big || req->body_len > r->body_max) {
-        call_error(&c, KG_TOOBIG, "the request body is too large");
-        return;
-    }
-    if (req->query_repeated && !(r->flags & QUERY_ANY)) {
-        call_error(&c, KG_INVALID, "a query parameter is repeated (or there are too many)");
-        return;
-    }
-    if (r->auth == AUTH_SESSION && session_or_reply(&c) != 0) return;
-    if (r->auth == AUTH_API) {
-        if (bearer_or_reply(&c) != 0) return;
-        if (r->privilege &&
-            !view_allows(c.app->view, c.actor.roles, c.actor.nroles, r->privilege)) {
-            refuse_privilege(&c, r->privilege);
-            return;
-        }
-    }
-    r->fn(&c);
-    if (LOG_DEBUG <= kg_log_level) {
-        char path[160];
-        kg_log_clean(req->path, path, sizeof path);
-        KG_LOG_REQ(LOG_DEBUG, req->id, "%s %s by %s", req->method, path,
-                   c.actor.id[0] ? c.actor.id : "-");
-    }
+    http_reply(c->req, 200, METRICS_CONTENT_TYPE, text, len,
+               (const char *const[]){"Cache-Control", "no-store", NULL});
+    free(text);
 }

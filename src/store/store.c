@@ -5,8 +5,9 @@
  * The file has three parts: the checks of the records a call is given (written here once, so
  * that no backend sees what store.h calls KG_INVALID); store_open()/store_free(), which pick
  * the backend from the URI scheme; and one wrapper per struct store_ops entry, which checks
- * and forwards the call.  The work is in the backends: store_sql.c for what the SQL backends
- * share, store_sqlite.c and store_pg.c for what differs.
+ * and forwards the call, timing it for /metrics (read, write or poll: metrics.h).  The work is in
+ * the backends: store_sql.c for what the SQL backends share, store_sqlite.c and store_pg.c for what
+ * differs.
  */
 #include "store.h"
 
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define SQLITE_SCHEME "sqlite:"
 #define JTI_MAX 63 /* bytes of a jti the store records */
@@ -129,29 +131,38 @@ void store_free(struct store *st)
 
 #define OPS(st) (assert((st) && (st)->ops), (st)->ops)
 
+/* Returns what `call` returns, its time counted for /metrics under `kind` (metrics.h). */
+#define TIMED(kind, call)                                                                          \
+    do {                                                                                           \
+        uint64_t t0_ = metrics_now_ns();                                                           \
+        kg_err rc_ = (call);                                                                       \
+        metrics_store((kind), metrics_now_ns() - t0_);                                             \
+        return rc_;                                                                                \
+    } while (0)
+
 kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver)
 {
-    return OPS(st)->version(st, data_ver, roles_ver);
+    TIMED(METRICS_STORE_POLL, OPS(st)->version(st, data_ver, roles_ver));
 }
 
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!token_valid(t)) return KG_INVALID;
-    return OPS(st)->token_insert(st, t, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->token_insert(st, t, audit));
 }
 
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out)
 {
     if (!client_id || !out) return KG_INVALID;
-    return OPS(st)->token_get(st, client_id, out);
+    TIMED(METRICS_STORE_READ, OPS(st)->token_get(st, client_id, out));
 }
 
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
                         size_t *n)
 {
     LIST_OUT_OR_INVALID(out, n);
-    return OPS(st)->token_list(st, before_seq, limit, out, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->token_list(st, before_seq, limit, out, n));
 }
 
 kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
@@ -160,7 +171,7 @@ kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, 
     AUDIT_OK_OR_INVALID(audit);
     if (changed) *changed = 0;
     if (!client_id) return KG_INVALID;
-    return OPS(st)->token_revoke(st, client_id, now, changed, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->token_revoke(st, client_id, now, changed, audit));
 }
 
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n)
@@ -169,67 +180,67 @@ kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n)
     if (!t) return KG_INVALID;
     for (size_t i = 0; i < n; i++)
         if (!fits(t[i].client_id, sizeof t[i].client_id)) return KG_INVALID;
-    return OPS(st)->token_touch(st, t, n);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->token_touch(st, t, n));
 }
 
 kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg)
 {
     if (!fn) return KG_INVALID;
-    return OPS(st)->token_changes(st, since_ver, fn, arg);
+    TIMED(METRICS_STORE_POLL, OPS(st)->token_changes(st, since_ver, fn, arg));
 }
 
 kg_err store_jti_revoke(struct store *st, const char *jti, const char *client_id, int64_t exp,
                         int64_t now_s)
 {
     if (!fits(jti, JTI_MAX + 1) || !fits(client_id, KG_CLIENT_ID_LEN + 1)) return KG_INVALID;
-    return OPS(st)->jti_revoke(st, jti, client_id, exp, now_s);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->jti_revoke(st, jti, client_id, exp, now_s));
 }
 
 kg_err store_jti_changes(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
                          void *arg)
 {
     if (!fn) return KG_INVALID;
-    return OPS(st)->jti_changes(st, since_ver, now_s, fn, arg);
+    TIMED(METRICS_STORE_POLL, OPS(st)->jti_changes(st, since_ver, now_s, fn, arg));
 }
 
 kg_err store_role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!role_valid(r)) return KG_INVALID;
-    return OPS(st)->role_insert(st, r, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->role_insert(st, r, audit));
 }
 
 kg_err store_role_get(struct store *st, const char *role_id, struct kg_role *out)
 {
     if (!role_id || !out) return KG_INVALID;
-    return OPS(st)->role_get(st, role_id, out);
+    TIMED(METRICS_STORE_READ, OPS(st)->role_get(st, role_id, out));
 }
 
 kg_err store_role_get_by_name(struct store *st, const char *name, struct kg_role *out)
 {
     if (!name || !out) return KG_INVALID;
-    return OPS(st)->role_get_by_name(st, name, out);
+    TIMED(METRICS_STORE_READ, OPS(st)->role_get_by_name(st, name, out));
 }
 
 kg_err store_role_list(struct store *st, int64_t after_seq, size_t limit, struct kg_role **out,
                        size_t *n)
 {
     LIST_OUT_OR_INVALID(out, n);
-    return OPS(st)->role_list(st, after_seq, limit, out, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->role_list(st, after_seq, limit, out, n));
 }
 
 kg_err store_role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!role_valid(r)) return KG_INVALID;
-    return OPS(st)->role_update(st, r, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->role_update(st, r, audit));
 }
 
 kg_err store_role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!role_id) return KG_INVALID;
-    return OPS(st)->role_delete(st, role_id, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->role_delete(st, role_id, audit));
 }
 
 kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now,
@@ -237,7 +248,7 @@ kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!privilege_valid(p)) return KG_INVALID;
-    return OPS(st)->privilege_grant(st, p, now, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->privilege_grant(st, p, now, audit));
 }
 
 kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
@@ -246,66 +257,66 @@ kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, in
     AUDIT_OK_OR_INVALID(audit);
     if (changed) *changed = 0;
     if (!privilege_valid(p)) return KG_INVALID;
-    return OPS(st)->privilege_revoke(st, p, changed, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->privilege_revoke(st, p, changed, audit));
 }
 
 kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,
                             size_t *n)
 {
     LIST_OUT_OR_INVALID(out, n);
-    return OPS(st)->privilege_list(st, role_id, out, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->privilege_list(st, role_id, out, n));
 }
 
 kg_err store_user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!user_valid(u)) return KG_INVALID;
-    return OPS(st)->user_insert(st, u, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->user_insert(st, u, audit));
 }
 
 kg_err store_user_get(struct store *st, const char *user_id, struct kg_user *out)
 {
     if (!user_id || !out) return KG_INVALID;
-    return OPS(st)->user_get(st, user_id, out);
+    TIMED(METRICS_STORE_READ, OPS(st)->user_get(st, user_id, out));
 }
 
 kg_err store_user_get_by_email(struct store *st, const char *email, struct kg_user *out)
 {
     if (!email || !out) return KG_INVALID;
-    return OPS(st)->user_get_by_email(st, email, out);
+    TIMED(METRICS_STORE_READ, OPS(st)->user_get_by_email(st, email, out));
 }
 
 kg_err store_user_list(struct store *st, int64_t after_seq, size_t limit, struct kg_user **out,
                        size_t *n)
 {
     LIST_OUT_OR_INVALID(out, n);
-    return OPS(st)->user_list(st, after_seq, limit, out, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->user_list(st, after_seq, limit, out, n));
 }
 
 kg_err store_user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!user_valid(u)) return KG_INVALID;
-    return OPS(st)->user_update(st, u, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->user_update(st, u, audit));
 }
 
 kg_err store_user_delete(struct store *st, const char *user_id, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!user_id) return KG_INVALID;
-    return OPS(st)->user_delete(st, user_id, audit);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->user_delete(st, user_id, audit));
 }
 
 kg_err store_user_count(struct store *st, int64_t *n)
 {
     if (!n) return KG_INVALID;
-    return OPS(st)->user_count(st, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->user_count(st, n));
 }
 
 kg_err store_audit_append(struct store *st, const struct kg_audit *e)
 {
     if (!audit_valid(e)) return KG_INVALID;
-    return OPS(st)->audit_append(st, e);
+    TIMED(METRICS_STORE_WRITE, OPS(st)->audit_append(st, e));
 }
 
 kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
@@ -313,5 +324,5 @@ kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64
 {
     if (!f || !fits(f->actor, sizeof f->actor)) return KG_INVALID;
     LIST_OUT_OR_INVALID(out, n);
-    return OPS(st)->audit_list(st, f, before_seq, limit, out, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->audit_list(st, f, before_seq, limit, out, n));
 }

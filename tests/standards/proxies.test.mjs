@@ -144,8 +144,9 @@ describe('/gate: one header form, each header once', () => {
       assert.equal(r.json.status, 'INVALID_ARGUMENT', `${what}: ${r.text}`);
       assert.equal(r.headers['x-keygate-client-id'], undefined, what);
     }
-    assert.match(auto.stderr, /gate: refused a request from 127\.0\.0\.1: both X-Original-\* and X-Forwarded-Method\/Uri/);
-    assert.match(auto.stderr, /gate: refused a request from 127\.0\.0\.1: a gate header is sent more than once/);
+    // the request's own line, at warning: the client's address and what was wrong
+    assert.match(auto.stderr, / warn +req=\d+ GET \/gate 400 .* client=127\.0\.0\.1 .*error="both X-Original-\* and X-Forwarded-Method\/Uri/);
+    assert.match(auto.stderr, / warn +req=\d+ GET \/gate 400 .* client=127\.0\.0\.1 .*error="a gate header is sent more than once/);
   });
 
   test('--gate-headers nginx: X-Original-* only; any X-Forwarded-Method/Uri is refused', async () => {
