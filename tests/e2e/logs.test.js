@@ -22,6 +22,27 @@ before(() => {
 
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
+/* A request's text line, as README.md documents it. */
+const TEXT_LINE = /^(\S+) (\w+) +req=(\d+) (\S+) (\S+) (\d{3}) (\d+\.\d{3})ms (\d+)B client=(\S+) actor=(\S+)( orig="[^"]*")?( error="[^"]*")?$/;
+const JSON_FIELDS = ['time', 'level', 'req', 'method', 'path', 'status', 'ms', 'bytes', 'client', 'actor'];
+
+test('the README\'s example lines are in the forms the real lines are held to', () => {
+  const md = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+  const section = md.slice(md.indexOf('**Logs** go to stderr'));
+  const text = /```text\n([\s\S]*?)\n```/.exec(section)[1].split('\n');
+  assert.ok(text.length >= 3);
+  for (const l of text) {
+    const m = TEXT_LINE.exec(l);
+    assert.ok(m, `README example not in the form: ${l}`);
+    assert.match(m[1], h.TIME_RE);
+  }
+  const json = /```json\n([\s\S]*?)\n```/.exec(section)[1].split('\n').map((l) => JSON.parse(l));
+  for (const o of json) {
+    for (const k of JSON_FIELDS) assert.ok(k in o, `README JSON example lacks ${k}`);
+    assert.match(o.time, h.TIME_RE);
+  }
+});
+
 function gate(srv, method, uri, token, extra = {}) {
   const headers = { 'X-Original-Method': method, 'X-Original-URI': uri, ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -73,7 +94,7 @@ test('--log-format json: every line is a JSON object; one a request, with its ow
     const ids = reqs.map((o) => o.req);
     assert.equal(new Set(ids).size, ids.length, 'one line a request');
     for (const o of reqs) {
-      for (const k of ['req', 'method', 'path', 'status', 'ms', 'bytes', 'client', 'actor']) assert.ok(k in o, `${k} in ${JSON.stringify(o)}`);
+      for (const k of JSON_FIELDS) assert.ok(k in o, `${k} in ${JSON.stringify(o)}`);
       assert.equal(typeof o.ms, 'number');
       assert.equal(o.client, '127.0.0.1');
       assert.equal(o.msg, undefined, 'fields, not a message');
@@ -109,7 +130,7 @@ test('text lines at the default level: one line a request; gate checks, health c
   try {
     const { boot, secrets } = await traffic(srv);
     assert.equal((await fetch(`${srv.base}/metrics`)).status, 200);
-    const re = /^(\S+) (\w+) +req=(\d+) (\S+) (\S+) (\d{3}) (\d+\.\d{3})ms (\d+)B client=(\S+) actor=(\S+)( orig="[^"]*")?( error="[^"]*")?$/;
+    const re = TEXT_LINE;
     const requests = (text) => text.split('\n').filter((l) => / req=\d+ [A-Z]+ \//.test(l)).length;
     await settle(srv, 1, requests);
     await h.sleep(100);
