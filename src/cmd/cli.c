@@ -1368,8 +1368,12 @@ int cli_main(int argc, char **argv)
     struct ctx *c = &ctx;
     int status;
     memset(c, 0, sizeof *c);
-    for (size_t i = 0; i < KG_ARRAY_LEN(commands); i++)
-        assert(opt_count(commands[i].opts) <= OPTS_MAX);
+    for (size_t i = 0; i < KG_ARRAY_LEN(commands); i++) /* the table fits val[]: also in NDEBUG */
+        if (opt_count(commands[i].opts) > OPTS_MAX) {
+            fprintf(stderr, "keygate: %s %s has more than %d options\n", commands[i].group,
+                    commands[i].verb ? commands[i].verb : "", OPTS_MAX);
+            return 1;
+        }
     if ((status = parse(argc, argv, c)) != 0) return status;
     if (c->version) {
         printf("keygate %s\n", KG_VERSION);
