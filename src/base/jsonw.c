@@ -23,17 +23,9 @@ void jsonw_cleanup(struct jsonw *w)
 static void put(struct jsonw *w, const char *s, size_t n)
 {
     if (w->oom) return;
-    if (w->len + n + 1 > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->len + n + 1)
-            cap *= 2;
-        char *p = realloc(w->text, cap);
-        if (!p) {
-            w->oom = 1;
-            return;
-        }
-        w->text = p;
-        w->cap = cap;
+    if (kg_grow(&w->text, &w->cap, w->len, n, 4096) != 0) {
+        w->oom = 1;
+        return;
     }
     memcpy(w->text + w->len, s, n);
     w->len += n;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "version.h"
 
 /* ---- the table: names, help and label values ------------------------------------------- */
@@ -210,16 +211,7 @@ static void put(struct text *t, const char *fmt, ...)
             t->len += (size_t)n;
             return;
         }
-        size_t cap = t->cap ? t->cap : 16384;
-        while (cap < t->len + (size_t)n + 1)
-            cap *= 2;
-        char *grown = realloc(t->s, cap);
-        if (!grown) {
-            t->oom = 1;
-            return;
-        }
-        t->s = grown;
-        t->cap = cap;
+        if (kg_grow(&t->s, &t->cap, t->len, (size_t)n, 16384) != 0) t->oom = 1;
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +159,18 @@ kg_err kg_time_parse(const char *s, int64_t *ms)
     if (back.tm_mday != d) return KG_INVALID; /* 31 February and friends */
     *ms = (int64_t)t * 1000 + frac;
     return KG_OK;
+}
+
+int kg_grow(char **buf, size_t *cap, size_t len, size_t more, size_t first)
+{
+    if (len + more + 1 <= *cap) return 0;
+    if (more > SIZE_MAX / 4 - len) return -1;
+    size_t c = *cap ? *cap : first;
+    while (c < len + more + 1)
+        c *= 2;
+    char *p = realloc(*buf, c);
+    if (!p) return -1;
+    *buf = p;
+    *cap = c;
+    return 0;
 }

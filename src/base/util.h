@@ -32,4 +32,9 @@ void kg_time_format(int64_t ms, char *buf, size_t size);
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" (UTC only); KG_INVALID otherwise. */
 kg_err kg_time_parse(const char *s, int64_t *ms);
 
+/* Makes room in a growing heap text *buf of capacity *cap, len bytes used, for `more` bytes
+ * and a NUL: the capacity doubles from `first`.  0, or -1 when memory runs out (the text is
+ * then as it was).  The one growth rule of jsonw, the metrics text and the CLI's tables. */
+int kg_grow(char **buf, size_t *cap, size_t len, size_t more, size_t first);
+
 #endif

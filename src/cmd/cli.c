@@ -791,16 +791,9 @@ static size_t text_width(const char *s)
 static void table_cell(struct table *t, const char *s)
 {
     size_t n = strlen(s), w = text_width(s), col = t->ncells++ % t->ncols;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = realloc(t->text, cap);
-        if (!p) {
-            t->oom = 1;
-            return;
-        }
-        t->text = p, t->cap = cap;
+    if (kg_grow(&t->text, &t->cap, t->len, n, 4096) != 0) {
+        t->oom = 1;
+        return;
     }
     for (size_t i = 0; i < n; i++) /* a tab in a description would break the columns */
         t->text[t->len + i] = s[i] == '\t' ? ' ' : s[i];
