@@ -21,7 +21,11 @@ CC       ?= cc
 HTTP     ?= ev
 STORE_PG ?= 1
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+# Set once, by the make the user started: a sub-make shares its jobs (setting -j again there
+# would make GNU make warn "-jN forced in makefile: resetting jobserver mode").
+ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(JOBS)
+endif
 LAYERS   := base store domain http cmd
 PKGS     := $(if $(filter mhd,$(HTTP)),libmicrohttpd) jansson libsodium libcrypto sqlite3 \
             $(if $(filter 1,$(STORE_PG)),libpq)
@@ -126,17 +130,18 @@ check-layers:
 check-format:
 	@scripts/check-format.sh
 
-# Everything is built first (in parallel), then the suites run one at a time (JOBS=1).
+# Everything is built first (in parallel), then the suites run one at a time, each by a make
+# of its own, in order.
 test:
 	@scripts/setup.sh test
 	@$(MAKE) --no-print-directory check-layers check-format all $(UNIT_BIN)
-	@$(MAKE) --no-print-directory JOBS=1 $(SUITES) fuzz
+	@for s in $(SUITES) fuzz; do $(MAKE) --no-print-directory $$s || exit 1; done
 
 ASAN_OPT := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 check-asan:
 	@scripts/setup.sh test
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_OPT)" all $(UNIT_BIN:$(BUILD)/%=build/asan/%)
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_OPT)" JOBS=1 $(SUITES)
+	@for s in $(SUITES); do $(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_OPT)" $$s || exit 1; done
 
 bench:
 	@scripts/setup.sh bench
