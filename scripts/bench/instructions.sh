@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions a keygate executes for N requests, counted by callgrind (repeatable whatever
 # else the machine does, unlike req/s): one worker thread, one keep-alive connection from curl.
-# Usage: [WHAT=gate|token] scripts/bench/instructions.sh path/to/keygate N
+# Usage: [WHAT=gate|token|introspect|healthz] scripts/bench/instructions.sh path/to/keygate N
 # Prints the process's total instruction count; run it for two values of N and divide the
 # difference by the difference of N for the cost of one request, e.g.
 #   for n in 500 2500; do scripts/bench/instructions.sh build/release/keygate $n; done
@@ -22,6 +22,12 @@ urls=()
 if [ "${WHAT:-gate}" = token ]; then
   for _ in $(seq "$n"); do urls+=("http://127.0.0.1:$port/oauth/v2/token"); done
   curl -s -u "$id:$sec" -d grant_type=client_credentials "${urls[@]}" >/dev/null
+elif [ "$WHAT" = introspect ]; then
+  for _ in $(seq "$n"); do urls+=("http://127.0.0.1:$port/oauth/v2/introspect"); done
+  curl -s -u "$id:$sec" -d "token=$at" "${urls[@]}" >/dev/null
+elif [ "$WHAT" = healthz ]; then
+  for _ in $(seq "$n"); do urls+=("http://127.0.0.1:$port/healthz"); done
+  curl -s "${urls[@]}" >/dev/null
 else
   for _ in $(seq "$n"); do urls+=("http://127.0.0.1:$port/gate"); done
   curl -s -H "Authorization: Bearer $at" -H "X-Original-Method: GET" \
