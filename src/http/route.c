@@ -177,8 +177,9 @@ static int client_address(const struct proxy *p, struct http_req *req)
     return 0;
 }
 
-/* The caller's active roles lack the route's privilege: 403, and a refused change is an
- * audit event. */
+/* The caller's active roles lack the route's privilege: 403 with an ErrorInfo naming it
+ * (reason MISSING_PRIVILEGE, metadata {"privilege": …}), and a refused change is an audit
+ * event. */
 static void refuse_privilege(struct call *c, const char *privilege)
 {
     struct http_req *req = c->req;
@@ -190,7 +191,8 @@ static void refuse_privilege(struct call *c, const char *privilege)
         snprintf(what, sizeof what, "%s %s needs %s", req->method, path, privilege);
         audit_actor(c->app, &c->actor, "request", c->params[0], KG_FORBIDDEN, what);
     }
-    call_error(c, KG_FORBIDDEN, msg);
+    const char *const metadata[] = {"privilege", privilege, NULL};
+    reply_reason_error(req, KG_FORBIDDEN, msg, "MISSING_PRIVILEGE", metadata);
 }
 
 /* Runs r's checks and handler for c; r NULL: no route of this method, known the first route
