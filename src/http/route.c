@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oauth.h"
+#include "openapi.h"
 #include "pane.h"
 #include "proxy.h"
 #include "reply.h"
@@ -88,6 +89,8 @@ static const struct route routes[] = {
     {"GET", "/assets/{}/{}", pane_asset, AUTH_NONE, NULL, BODY, API,
      0}, /* the pane's modules: lib/, pages/ */
 
+    /* the API's contract (doc/openapi.json), public like the metadata of the OAuth server */
+    {"GET", V1 "/openapi.json", openapi_document, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", V1 "/apiToken", api_token_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"POST", V1 "/apiToken", api_token_create, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"GET", V1 "/apiToken/{}", api_token_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
