@@ -71,6 +71,14 @@ $(BUILD)/gen/assets_data.c: $(BUILD)/embed $(WEB)
 $(BUILD)/obj/assets_data.o: $(BUILD)/gen/assets_data.c src/http/assets.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The OpenAPI document (doc/openapi.json), an array that src/http/openapi.c includes.
+$(BUILD)/gen/openapi_json.h: $(BUILD)/embed doc/openapi.json
+	mkdir -p $(BUILD)/gen
+	$(BUILD)/embed -a openapi_json $@ doc/openapi.json
+
+$(BUILD)/obj/http/openapi.o: $(BUILD)/gen/openapi_json.h
+$(BUILD)/obj/http/openapi.o: ALL_CFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/keygate: $(BUILD)/obj/cmd/main.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -40,9 +40,11 @@ fi
 
 # The test suites' npm packages, pinned in package-lock.json: playwright-core (it drives
 # Debian's chromium, so no browser download), openid-client and jose (real OAuth clients),
-# jsonwebtoken and jwks-rsa (a JWT verifier many Node APIs use, tests/interop/).
+# jsonwebtoken and jwks-rsa (a JWT verifier many Node APIs use, tests/interop/),
+# @seriousme/openapi-schema-validator (validates doc/openapi.json) and ajv (holds every
+# end-to-end answer to it, tests/e2e/contract.js).
 if [ "$what" = test ]; then
-  for m in playwright-core openid-client jose jsonwebtoken jwks-rsa; do
+  for m in playwright-core openid-client jose jsonwebtoken jwks-rsa ajv @seriousme/openapi-schema-validator; do
     if [ ! -d "node_modules/$m" ]; then
       echo "setup: installing the test suites' npm packages"
       npm ci --no-audit --no-fund --loglevel=error

@@ -43,14 +43,16 @@ int session_or_reply(struct call *c)
     struct kg_user u;
     const char *id = http_cookie(c->req, KG_SESSION_COOKIE);
     if (!id || !a->sessions || sessions_get(a->sessions, id, kg_now_ms(), &si) != KG_OK) {
-        reply_error(c->req, KG_UNAUTHENTICATED,
-                    id ? "your session has expired; sign in again" : "sign in first");
+        reply_reason_error(c->req, KG_UNAUTHENTICATED,
+                           id ? "your session has expired; sign in again" : "sign in first",
+                           id ? "SESSION_EXPIRED" : "CREDENTIALS_MISSING", NULL);
         return -1;
     }
     if (store_user_get(a->st, si.user_id, &u) != KG_OK ||
         !session_password_current(&si, u.password_hash)) {
         sessions_end(a->sessions, id);
-        reply_error(c->req, KG_UNAUTHENTICATED, "your session has ended; sign in again");
+        reply_reason_error(c->req, KG_UNAUTHENTICATED, "your session has ended; sign in again",
+                           "SESSION_ENDED", NULL);
         return -1;
     }
     /* Writes must prove they come from the pane: the CSRF token is in the page, not a cookie. */
@@ -58,7 +60,8 @@ int session_or_reply(struct call *c)
     const char *csrf = http_header(c->req, "X-CSRF-Token");
     if (write && (!csrf || strlen(csrf) != KG_SESSION_ID_LEN ||
                   sodium_memcmp(csrf, si.csrf, KG_SESSION_ID_LEN) != 0)) {
-        reply_error(c->req, KG_FORBIDDEN, "missing or wrong CSRF token; reload the page");
+        reply_reason_error(c->req, KG_FORBIDDEN, "missing or wrong CSRF token; reload the page",
+                           "CSRF_TOKEN_INVALID", NULL);
         return -1;
     }
     memcpy(c->actor.id, u.user_id, sizeof u.user_id);
@@ -76,14 +79,17 @@ int bearer_or_reply(struct call *c)
     if (!h && http_cookie(c->req, KG_SESSION_COOKIE)) return session_or_reply(c);
     const char *tok = access_bearer(h);
     if (!tok) {
-        reply_error(c->req, KG_UNAUTHENTICATED,
-                    "send an access token: Authorization: Bearer <token>");
+        reply_reason_error(c->req, KG_UNAUTHENTICATED,
+                           "send an access token: Authorization: Bearer <token>",
+                           "CREDENTIALS_MISSING", NULL);
         return -1;
     }
     struct access acc;
     int64_t now = kg_now_ms();
     if (access_check(a, tok, strnlen(tok, KG_JWT_MAX + 1), now, &acc) != KG_OK) {
-        reply_error(c->req, KG_UNAUTHENTICATED, "the access token is invalid, expired or revoked");
+        reply_reason_error(c->req, KG_UNAUTHENTICATED,
+                           "the access token is invalid, expired or revoked",
+                           "ACCESS_TOKEN_INVALID", NULL);
         return -1;
     }
     view_token_touch(a->view, acc.claims.sub, now);
@@ -96,7 +102,58 @@ int bearer_or_reply(struct call *c)
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
+/* The bad fields of one request, gathered to be named in one 400 (reply_bad_request). */
+#define VIOLATIONS_MAX 16
+struct violations {
+    struct reply_violation v[VIOLATIONS_MAX];
+    char field[VIOLATIONS_MAX][KG_FIELD_SHOWN + 24];
+    char desc[VIOLATIONS_MAX][2 * KG_FIELD_SHOWN + 48];
+    size_t n, more; /* more: those past VIOLATIONS_MAX, counted only */
+};
+
+/* A member name as it may be shown: at most KG_FIELD_SHOWN bytes, controls and non-ASCII as
+ * '?' (a name is the client's, and goes into the message and the log line). */
+static void shown_name(const char *name, char out[KG_FIELD_SHOWN + 1])
+{
+    size_t n = strnlen(name, KG_FIELD_SHOWN);
+    memcpy(out, name, n);
+    out[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] >= 0x7f) out[i] = '?';
+}
+
+/* Adds the violation of `field` (the client's name, shown_name'd here), described as `before`
+ * + the shown name + `after`. */
+static void violation_add(struct violations *vs, const char *field, const char *before,
+                          const char *after)
+{
+    if (vs->n == VIOLATIONS_MAX) {
+        vs->more++;
+        return;
+    }
+    char name[KG_FIELD_SHOWN + 1];
+    shown_name(field, name);
+    kg_strcpy(vs->field[vs->n], sizeof vs->field[vs->n], name);
+    snprintf(vs->desc[vs->n], sizeof vs->desc[vs->n], "%s%s%s", before, name, after);
+    vs->v[vs->n] = (struct reply_violation){vs->field[vs->n], vs->desc[vs->n]};
+    vs->n++;
+}
+
+/* Sends the 400 naming every violation (vs->n > 0): the message is the first one's, and says
+ * how many more there are. */
+static void reply_violations(struct call *c, const struct violations *vs)
+{
+    char msg[sizeof vs->desc[0] + 48];
+    size_t others = vs->n - 1 + vs->more;
+    if (others)
+        snprintf(msg, sizeof msg, "%s (and %zu more: see details)", vs->desc[0], others);
+    else
+        kg_strcpy(msg, sizeof msg, vs->desc[0]);
+    reply_bad_request(c->req, KG_INVALID, msg, vs->v, vs->n);
+}
+
+/* Parses the body as a JSON object: Content-Type application/json, no duplicate keys. */
+static int parse_body_or_reply(struct call *c, json_t **out)
 {
     const char *ct = http_header(c->req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
@@ -111,26 +168,64 @@ int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
         reply_error(c->req, KG_INVALID, "the body is not a JSON object");
         return -1;
     }
+    *out = o;
+    return 0;
+}
+
+int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
+{
+    json_t *o, *val;
     const char *key;
-    json_t *val;
+    struct violations vs = {.n = 0};
+    if (parse_body_or_reply(c, &o)) return -1;
     json_object_foreach (o, key, val) {
         int ok = 0;
         for (size_t i = 0; allowed[i] && !ok; i++)
             ok = strcmp(key, allowed[i]) == 0;
-        if (!ok) {
-            char msg[160];
-            char shown[41];
-            size_t n = strnlen(key, sizeof shown - 1);
-            memcpy(shown, key, n);
-            shown[n] = '\0';
-            for (size_t i = 0; i < n; i++)
-                if ((unsigned char)shown[i] < 0x20 || (unsigned char)shown[i] >= 0x7f)
-                    shown[i] = '?';
-            snprintf(msg, sizeof msg, "unknown field \"%s\"", shown);
-            json_decref(o);
-            reply_error(c->req, KG_INVALID, msg);
-            return -1;
+        if (!ok) violation_add(&vs, key, "unknown field \"", "\"");
+    }
+    if (vs.n) {
+        json_decref(o);
+        reply_violations(c, &vs);
+        return -1;
+    }
+    *out = o;
+    return 0;
+}
+
+int json_fields_or_reply(struct call *c, const struct json_field *spec, json_t **out)
+{
+    static const char *const wants[] = {
+        [JSON_KIND_STRING] = " must be a string",    [JSON_KIND_BOOL] = " must be true or false",
+        [JSON_KIND_INT] = " must be a whole number", [JSON_KIND_ARRAY] = " must be a list",
+        [JSON_KIND_OBJECT] = " must be an object",
+    };
+    json_t *o, *val;
+    const char *key;
+    struct violations vs = {.n = 0};
+    if (parse_body_or_reply(c, &o)) return -1;
+    json_object_foreach (o, key, val) {
+        const struct json_field *f = spec;
+        while (f->name && strcmp(f->name, key) != 0)
+            f++;
+        if (!f->name) {
+            violation_add(&vs, key, "unknown field \"", "\"");
+            continue;
         }
+        int ok = f->kind == JSON_KIND_ANY || (f->kind == JSON_KIND_STRING && json_is_string(val)) ||
+                 (f->kind == JSON_KIND_BOOL && json_is_boolean(val)) ||
+                 (f->kind == JSON_KIND_INT && json_is_integer(val)) ||
+                 (f->kind == JSON_KIND_ARRAY && json_is_array(val)) ||
+                 (f->kind == JSON_KIND_OBJECT && json_is_object(val));
+        if (!ok) violation_add(&vs, key, "", wants[f->kind]);
+    }
+    for (const struct json_field *f = spec; f->name; f++)
+        if (f->required && !json_object_get(o, f->name))
+            violation_add(&vs, f->name, "", " is required");
+    if (vs.n) {
+        json_decref(o);
+        reply_violations(c, &vs);
+        return -1;
     }
     *out = o;
     return 0;
@@ -148,7 +243,7 @@ int json_string_or_reply(struct call *c, json_t *obj, const char *key, int requi
         return 0;
     }
     snprintf(msg, sizeof msg, v ? "%s must be a string" : "%s is required", key);
-    reply_error(c->req, KG_INVALID, msg);
+    reply_field_error(c->req, key, msg);
     return -1;
 }
 
@@ -156,22 +251,31 @@ int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
                             kg_role_id ids[KG_GRANTS_MAX], size_t *n, int *present)
 {
     json_t *arr = json_object_get(obj, key), *item;
+    char field[96];
     size_t i;
     *n = 0;
     *present = arr != NULL;
     if (!arr) return 0;
+    kg_strcpy(field, sizeof field, key);
     if (!json_is_array(arr) || json_array_size(arr) > KG_GRANTS_MAX) goto bad;
     json_array_foreach (arr, i, item) {
         const char *id = json_string_value(json_object_get(item, "roleId"));
-        if (!json_is_object(item) || !id || !ids_role_id_valid(id)) goto bad;
+        if (!json_is_object(item) || !id || !ids_role_id_valid(id)) {
+            /* the item, as Google's field paths name one: directlyGrantedRoles[2].roleId */
+            snprintf(field, sizeof field, json_is_object(item) ? "%s[%zu].roleId" : "%s[%zu]", key,
+                     i);
+            goto bad;
+        }
         memcpy(ids[i], id, sizeof ids[i]);
         *n = i + 1;
     }
     return 0;
-bad:
-    reply_error(c->req, KG_INVALID,
-                "directlyGrantedRoles must be a list of at most 32 "
-                "{\"roleId\":\"r-0123456789\"}");
+bad:;
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s must be a list of at most %d {\"roleId\":\"r-0123456789\"}", key,
+             KG_GRANTS_MAX);
+    const struct reply_violation v = {field, msg};
+    reply_bad_request(c->req, KG_INVALID, msg, &v, 1);
     return -1;
 }
 
@@ -183,7 +287,7 @@ int page_or_reply(struct call *c, size_t *size, int64_t *cursor)
     int64_t v = KG_PAGE_DEFAULT;
     *cursor = 0;
     if (ps && kg_parse_int64(ps, 1, KG_PAGE_MAX, &v) != KG_OK) {
-        reply_error(c->req, KG_INVALID, "pageSize must be a whole number from 1 to 1000");
+        reply_field_error(c->req, "pageSize", "pageSize must be a whole number from 1 to 1000");
         return -1;
     }
     *size = (size_t)v;
@@ -193,14 +297,14 @@ int page_or_reply(struct call *c, size_t *size, int64_t *cursor)
         if (strlen(pt) > 16 ||
             sodium_base642bin(raw, sizeof raw, pt, strlen(pt), NULL, &n, NULL, B64) != 0 ||
             n != 9 || raw[0] != 'k') {
-            reply_error(c->req, KG_INVALID, "pageToken is not one this server gave");
+            reply_field_error(c->req, "pageToken", "pageToken is not one this server gave");
             return -1;
         }
         uint64_t s = 0;
         for (int i = 1; i < 9; i++)
             s = (s << 8) | raw[i];
         if (s == 0 || s > INT64_MAX) {
-            reply_error(c->req, KG_INVALID, "pageToken is not one this server gave");
+            reply_field_error(c->req, "pageToken", "pageToken is not one this server gave");
             return -1;
         }
         *cursor = (int64_t)s;

@@ -15,7 +15,8 @@
 #include "app.h"
 #include "http.h"
 
-#define KG_PARAM_MAX 255 /* bytes of one path parameter */
+#define KG_PARAM_MAX 255  /* bytes of one path parameter */
+#define KG_FIELD_SHOWN 40 /* bytes of a client's member name shown in an error */
 #define KG_PAGE_DEFAULT 100
 #define KG_PAGE_MAX 1000
 
@@ -50,17 +51,41 @@ int session_or_reply(struct call *c);
  * session cookie) a pane session, into c->actor. */
 int bearer_or_reply(struct call *c);
 
+/* Errors about a request's fields are 400s naming each bad field (reply.h: a BadRequest
+ * detail with fieldViolations); a member name is shown at most KG_FIELD_SHOWN bytes long. */
+
 /* Parses the body as a JSON object (Content-Type application/json, no duplicate keys) and
- * refuses members outside `allowed` (NULL-terminated).  Caller owns *out. */
+ * refuses members outside `allowed` (NULL-terminated), naming every one.  Caller owns *out. */
 int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out);
+
+/* The JSON type of a body member (json_fields_or_reply). */
+enum json_kind {
+    JSON_KIND_STRING,
+    JSON_KIND_BOOL,
+    JSON_KIND_INT,
+    JSON_KIND_ARRAY,
+    JSON_KIND_OBJECT,
+    JSON_KIND_ANY, /* accepted and not checked: read-only fields a client sends back */
+};
+struct json_field {
+    const char *name; /* NULL ends a spec */
+    enum json_kind kind;
+    int required;
+};
+/* Parses the body as json_body_or_reply does and checks it against spec in one go: every
+ * unknown member, every member of the wrong JSON type (null included) and every missing
+ * required one is named in one 400.  Caller owns *out. */
+int json_fields_or_reply(struct call *c, const struct json_field *spec, json_t **out);
 /* Reads string member `key`: absent → *out = NULL (or 400 when required); not a string →
- * 400.  *out is borrowed from obj. */
+ * 400 naming key.  *out is borrowed from obj. */
 int json_string_or_reply(struct call *c, json_t *obj, const char *key, int required,
                          const char **out);
-/* Reads [{"roleId":…}, …] at `key` into ids; *present = 0 when absent. */
+/* Reads [{"roleId":…}, …] at `key` into ids; *present = 0 when absent.  A 400 names the bad
+ * item ("directlyGrantedRoles[2].roleId"). */
 int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
                             kg_role_id ids[KG_GRANTS_MAX], size_t *n, int *present);
-/* Reads ?pageSize= and ?pageToken=: *size in 1..1000, *cursor 0 when absent. */
+/* Reads ?pageSize= and ?pageToken=: *size in 1..1000, *cursor 0 when absent; a 400 names
+ * the parameter. */
 int page_or_reply(struct call *c, size_t *size, int64_t *cursor);
 /* The list envelope {"nextPageToken","result"}; cursor 0 = last page.  result stolen. */
 void reply_page(struct call *c, json_t *result, int64_t cursor);

@@ -25,10 +25,11 @@
 #define HTTP_HSTS_VALUE "max-age=31536000"
 
 /* The JSON body of an answer the adapter gives itself (a refused request, a handler that sent
- * none): {"code","message","status"} with the REST API's status name for `status` (err.c's
- * table: UNIMPLEMENTED for 501, INTERNAL for another 5xx, else INVALID_ARGUMENT), or with
- * `oauth` the OAuth form {"error":"invalid_request","error_description"}.  msg must need no
- * JSON escaping.  Returns the length written to buf, 0 when it does not fit. */
+ * none): {"code","message","status","details":[]} (no detail: nothing was routed) with the REST
+ * API's status name for `status` (err.c's table: UNIMPLEMENTED for 501, INTERNAL for another 5xx,
+ * else INVALID_ARGUMENT), or with `oauth` the OAuth form
+ * {"error":"invalid_request","error_description"}.  msg must need no JSON escaping.  Returns the
+ * length written to buf, 0 when it does not fit. */
 size_t http_error_body(char *buf, size_t size, int status, const char *msg, int oauth);
 
 /* At most HTTP_LOG_PER_SEC lines a second of one kind (a flood would write one a request or a

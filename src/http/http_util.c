@@ -103,7 +103,8 @@ size_t http_error_body(char *buf, size_t size, int status, const char *msg, int 
     kg_err rc = status == 501 ? KG_UNIMPLEMENTED : status >= 500 ? KG_INTERNAL : KG_INVALID;
     int n = oauth ? snprintf(buf, size, "{\"error\":\"%s\",\"error_description\":\"%s\"}",
                              kg_err_oauth(KG_INVALID), msg)
-                  : snprintf(buf, size, "{\"code\":%d,\"message\":\"%s\",\"status\":\"%s\"}",
+                  : snprintf(buf, size,
+                             "{\"code\":%d,\"message\":\"%s\",\"status\":\"%s\",\"details\":[]}",
                              status, msg, kg_err_status(rc));
     return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oauth.h"
+#include "openapi.h"
 #include "pane.h"
 #include "proxy.h"
 #include "reply.h"
@@ -88,6 +89,8 @@ static const struct route routes[] = {
     {"GET", "/assets/{}/{}", pane_asset, AUTH_NONE, NULL, BODY, API,
      0}, /* the pane's modules: lib/, pages/ */
 
+    /* the API's contract (doc/openapi.json), public like the metadata of the OAuth server */
+    {"GET", V1 "/openapi.json", openapi_document, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", V1 "/apiToken", api_token_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"POST", V1 "/apiToken", api_token_create, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"GET", V1 "/apiToken/{}", api_token_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
@@ -177,8 +180,9 @@ static int client_address(const struct proxy *p, struct http_req *req)
     return 0;
 }
 
-/* The caller's active roles lack the route's privilege: 403, and a refused change is an
- * audit event. */
+/* The caller's active roles lack the route's privilege: 403 with an ErrorInfo naming it
+ * (reason MISSING_PRIVILEGE, metadata {"privilege": …}), and a refused change is an audit
+ * event. */
 static void refuse_privilege(struct call *c, const char *privilege)
 {
     struct http_req *req = c->req;
@@ -190,7 +194,8 @@ static void refuse_privilege(struct call *c, const char *privilege)
         snprintf(what, sizeof what, "%s %s needs %s", req->method, path, privilege);
         audit_actor(c->app, &c->actor, "request", c->params[0], KG_FORBIDDEN, what);
     }
-    call_error(c, KG_FORBIDDEN, msg);
+    const char *const metadata[] = {"privilege", privilege, NULL};
+    reply_reason_error(req, KG_FORBIDDEN, msg, "MISSING_PRIVILEGE", metadata);
 }
 
 /* Runs r's checks and handler for c; r NULL: no route of this method, known the first route

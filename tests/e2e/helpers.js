@@ -1,7 +1,9 @@
 'use strict';
 // Shared helpers for keygate's end-to-end tests: start/stop a real server on 127.0.0.1 with a
 // throw-away database, run the CLI, call the REST API and the token endpoint, and check the
-// shapes the spec (issue 2) fixes: error bodies, IDs, secrets and JWTs.
+// shapes the spec (issue 2) fixes: error bodies, IDs, secrets and JWTs.  Every answer these
+// helpers receive is held to doc/openapi.json (contract.js): one that does not match it fails
+// the test that made the call.
 
 const assert = require('node:assert/strict');
 const { spawn, spawnSync } = require('node:child_process');
@@ -10,6 +12,8 @@ const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+
+const contract = require('./contract');
 
 const BIN = process.env.KEYGATE_BIN || path.resolve(__dirname, '../../build/keygate');
 const V1 = '/public/api/v1';
@@ -21,7 +25,7 @@ const USER_ID_RE = /^u-\d{10}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const API_STATUSES = new Set(['RESOURCE_EXHAUSTED', 'UNAVAILABLE', 
   'PERMISSION_DENIED', 'INVALID_ARGUMENT', 'UNAUTHENTICATED', 'NOT_FOUND', 'ALREADY_EXISTS',
-  'FAILED_PRECONDITION', 'METHOD_NOT_ALLOWED', 'INTERNAL',
+  'FAILED_PRECONDITION', 'METHOD_NOT_ALLOWED', 'INTERNAL', 'ABORTED',
 ]);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -180,7 +184,9 @@ async function api(base, method, p, opts = {}) {
   }
   const r = await fetch(base + p, { method, headers, body, signal: AbortSignal.timeout(10000) });
   const text = await r.text();
-  return { status: r.status, headers: r.headers, text, json: parseMaybeJson(text) };
+  const res = { status: r.status, headers: r.headers, text, json: parseMaybeJson(text) };
+  contract.assertAnswer(method, p, res);
+  return res;
 }
 
 /* POST /oauth/v2/token with a raw form body and headers. */
@@ -191,7 +197,9 @@ async function tokenRequest(base, form, headers = {}) {
     method: 'POST', headers: h, body: form, signal: AbortSignal.timeout(10000),
   });
   const text = await r.text();
-  return { status: r.status, headers: r.headers, text, json: parseMaybeJson(text) };
+  const res = { status: r.status, headers: r.headers, text, json: parseMaybeJson(text) };
+  contract.assertAnswer('POST', '/oauth/v2/token', res);
+  return res;
 }
 
 function basic(id, secret) {
@@ -224,12 +232,20 @@ async function accessToken(base, clientId, secret) {
   return r.json.access_token;
 }
 
+/* Resolves with res once contract.check() has found it to agree with doc/openapi.json;
+ * rejects with what is wrong otherwise. */
+function settle(resolve, reject, method, p, res) {
+  const wrong = contract.check(method, p, res);
+  if (wrong) reject(new Error(`contract (doc/openapi.json): ${wrong}`));
+  else resolve(res);
+}
+
 /*
  * A low-level request with node:http, for what fetch will not send: un-normalised paths
  * ("/a/../b"), arbitrary header bytes. Returns {status, headers, text, json} or {error}.
  */
 function rawRequest(port, method, p, headers = {}, body) {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const req = http.request({
       host: '127.0.0.1', port, method, path: p, headers, agent: false, timeout: 10000,
     }, (res) => {
@@ -237,7 +253,7 @@ function rawRequest(port, method, p, headers = {}, body) {
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode, headers: res.headers, text, json: parseMaybeJson(text) });
+        settle(resolve, reject, method, p, { status: res.statusCode, headers: res.headers, text, json: parseMaybeJson(text) });
       });
       res.on('error', (error) => resolve({ error }));
     });
@@ -255,7 +271,7 @@ function rawRequest(port, method, p, headers = {}, body) {
  * "100 Continue" (or after 1 s of silence, as RFC 7231 §5.1.1 lets a client do).
  */
 function socketRequest(port, method, p, headers, body) {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1');
     let chunks = [];
     let done = false;
@@ -279,7 +295,7 @@ function socketRequest(port, method, p, headers, body) {
       let bodyBuf = buf.subarray(sep + 4);
       if (hd['content-length'] !== undefined) bodyBuf = bodyBuf.subarray(0, Number(hd['content-length']));
       const text = bodyBuf.toString('utf8');
-      resolve({ status: m ? Number(m[1]) : 0, headers: hd, text, json: parseMaybeJson(text) });
+      settle(resolve, reject, method, p, { status: m ? Number(m[1]) : 0, headers: hd, text, json: parseMaybeJson(text) });
     };
     const timer = setTimeout(() => finish(new Error('timeout')), 10000);
     const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
@@ -316,7 +332,8 @@ function socketRequest(port, method, p, headers, body) {
   });
 }
 
-/* Asserts a REST error: HTTP status, JSON {code, message, status} with code == HTTP status. */
+/* Asserts a REST error: HTTP status, JSON {code, message, status, details} with code == HTTP
+ * status (the details' shapes are the contract's: contract.js). */
 function assertApiError(res, httpStatus, status, what = '') {
   const ctx = `${what ? `${what}: ` : ''}got ${res.status} ${String(res.text).slice(0, 300)}`;
   assert.equal(res.status, httpStatus, `expected HTTP ${httpStatus}; ${ctx}`);
@@ -329,6 +346,7 @@ function assertApiError(res, httpStatus, status, what = '') {
   assert.ok(res.json.message.length > 0, `error "message" should not be empty; ${ctx}`);
   assert.ok(API_STATUSES.has(res.json.status), `unknown error "status" ${res.json.status}; ${ctx}`);
   if (status) assert.equal(res.json.status, status, `error "status"; ${ctx}`);
+  assert.ok(Array.isArray(res.json.details), `error body needs a "details" list; ${ctx}`);
 }
 
 /* Asserts an OAuth (RFC 6749 §5.2) error: HTTP status, JSON {"error": code, ...}. */
@@ -484,7 +502,7 @@ function postFrom(port, from, p, body, headers = {}) {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { text += d; });
-      res.on('end', () => resolve({ status: res.statusCode, headers: new Headers(res.headers), text, json: parseMaybeJson(text) }));
+      res.on('end', () => settle(resolve, reject, 'POST', p, { status: res.statusCode, headers: new Headers(res.headers), text, json: parseMaybeJson(text) }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);

@@ -6,7 +6,9 @@
  *
  * Input: one byte choosing the endpoint (its digit '0'..'5', or any byte modulo 6), then the
  * body.  Checks: an `_or_reply` helper that fails has answered exactly once with a 4xx; one
- * that succeeds has not answered; role references come back valid and counted.
+ * that succeeds has not answered; role references come back valid and counted.  The same body
+ * also goes through json_fields_or_reply with a spec of every kind: what it accepts has every
+ * required member, and each member is in the spec and of its kind.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -36,6 +38,15 @@ static const char *const *const endpoints[] = {token_create, role_create, role_u
 
 static struct stub_req stub;
 static struct http_req req;
+
+/* Galaxy's GrantPrivilege, and a member of each other kind. */
+static const struct json_field spec[] = {
+    {"grantKind", JSON_KIND_STRING, 1}, {"entityKind", JSON_KIND_STRING, 1},
+    {"entityId", JSON_KIND_STRING, 1},  {"grantOption", JSON_KIND_BOOL, 1},
+    {"privilege", JSON_KIND_STRING, 1}, {"count", JSON_KIND_INT, 0},
+    {"roles", JSON_KIND_ARRAY, 0},      {"meta", JSON_KIND_OBJECT, 0},
+    {"syncToken", JSON_KIND_ANY, 0},    {NULL, JSON_KIND_ANY, 0},
+};
 
 /* Aborts unless the helper's result and the replies since the last stub_req_init agree. */
 static void agree(int failed)
@@ -76,6 +87,51 @@ static void role_refs(struct call *c, json_t *body)
         for (size_t i = 0; i < n; i++)
             if (!ids_role_id_valid(ids[i])) abort();
     }
+}
+
+static int of_kind(const json_t *v, enum json_kind kind)
+{
+    switch (kind) {
+    case JSON_KIND_STRING:
+        return json_is_string(v);
+    case JSON_KIND_BOOL:
+        return json_is_boolean(v);
+    case JSON_KIND_INT:
+        return json_is_integer(v);
+    case JSON_KIND_ARRAY:
+        return json_is_array(v);
+    case JSON_KIND_OBJECT:
+        return json_is_object(v);
+    case JSON_KIND_ANY:
+        return 1;
+    }
+    return 0;
+}
+
+/* json_fields_or_reply on body (a fresh request: the helpers above reset it). */
+static void fields(struct call *c, char *body, size_t len)
+{
+    char ct[] = "application/json";
+    stub_req_init(&stub, &req);
+    stub_add_header(&stub, "Content-Type", ct);
+    req.method = "POST";
+    req.body = body;
+    req.body_len = len;
+    c->req = &req;
+    json_t *o = NULL, *v;
+    const char *key;
+    int failed = json_fields_or_reply(c, spec, &o);
+    agree(failed);
+    if (failed) return;
+    json_object_foreach (o, key, v) {
+        const struct json_field *f = spec;
+        while (f->name && strcmp(f->name, key) != 0)
+            f++;
+        if (!f->name || !of_kind(v, f->kind)) abort();
+    }
+    for (const struct json_field *f = spec; f->name; f++)
+        if (f->required && !json_object_get(o, f->name)) abort();
+    json_decref(o);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -133,6 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 out:
     json_decref(o);
+    fields(&c, body, size - 1);
     free(body);
     return 0;
 }
