@@ -31,6 +31,10 @@
 #define KG_ROLE_ACCOUNTADMIN_ID "r-0000000001"
 #define KG_ROLE_PUBLIC_ID "r-0000000002"
 
+/* List pages (?pageSize=): 0 or absent means the default; Galaxy's maximum is 100. */
+#define KG_PAGE_DEFAULT 100
+#define KG_PAGE_MAX 100
+
 enum kg_token_status { KG_TOKEN_ACTIVE = 0, KG_TOKEN_REVOKED = 1 };
 
 typedef char kg_role_id[KG_ROLE_ID_LEN + 1];
@@ -76,6 +80,15 @@ struct kg_user {
     int64_t sync;  /* the store's version of the row, as kg_role's */
     size_t nroles; /* roles directly granted to this user */
     kg_role_id roles[KG_GRANTS_MAX];
+};
+
+/* One grant of a role to a principal (a role or a user): a role or user's directly granted
+ * roles, and the roles it holds through them (Galaxy's RoleGrant). */
+struct kg_role_grant {
+    kg_role_id role_id;                   /* the role granted */
+    char role_name[KG_ROLE_NAME_MAX + 1]; /* "" if it is gone */
+    char principal[KG_USER_ID_LEN + 1];   /* the grantee: "r-…" or "u-…" (same length) */
+    int direct;                           /* granted to the holder itself */
 };
 
 /* One audit-log entry: who did what to what, from where, and how it ended. */

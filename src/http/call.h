@@ -16,8 +16,6 @@
 #include "http.h"
 
 #define KG_PARAM_MAX 255 /* bytes of one path parameter */
-#define KG_PAGE_DEFAULT 100
-#define KG_PAGE_MAX 1000
 
 #define KG_SESSION_COOKIE "kg_session"
 
@@ -57,10 +55,12 @@ int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)
  * 400.  *out is borrowed from obj. */
 int json_string_or_reply(struct call *c, json_t *obj, const char *key, int required,
                          const char **out);
-/* Reads [{"roleId":…}, …] at `key` into ids; *present = 0 when absent. */
+/* Reads [{"roleId":…}, …] at `key` into ids (RoleGrants as a Role or User shows them are taken:
+ * roleName and principal are ignored, adminOption must be false); *present = 0 when absent. */
 int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
                             kg_role_id ids[KG_GRANTS_MAX], size_t *n, int *present);
-/* Reads ?pageSize= and ?pageToken=: *size in 1..1000, *cursor 0 when absent. */
+/* Reads ?pageSize= and ?pageToken=: *size in 1..KG_PAGE_MAX (0 or absent: KG_PAGE_DEFAULT),
+ * *cursor 0 when absent. */
 int page_or_reply(struct call *c, size_t *size, int64_t *cursor);
 /* The list envelope {"nextPageToken","result"}; cursor 0 = last page.  result stolen. */
 void reply_page(struct call *c, json_t *result, int64_t cursor);

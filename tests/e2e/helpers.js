@@ -21,7 +21,7 @@ const USER_ID_RE = /^u-\d{10}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const API_STATUSES = new Set(['RESOURCE_EXHAUSTED', 'UNAVAILABLE', 
   'PERMISSION_DENIED', 'INVALID_ARGUMENT', 'UNAUTHENTICATED', 'NOT_FOUND', 'ALREADY_EXISTS',
-  'FAILED_PRECONDITION', 'METHOD_NOT_ALLOWED', 'INTERNAL',
+  'FAILED_PRECONDITION', 'METHOD_NOT_ALLOWED', 'INTERNAL', 'ABORTED',
 ]);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -417,6 +417,11 @@ async function waitFor(fn, timeoutMs, intervalMs = 50) {
   }
 }
 
+/* A list of RoleGrants (directlyGrantedRoles, allRoles) as [{roleId, roleName}], for comparing. */
+function refs(grants) {
+  return grants.map((g) => ({ roleId: g.roleId, roleName: g.roleName }));
+}
+
 /* Every page of a list, following nextPageToken (bounded to maxPages). */
 async function listAll(base, token, p, pageSize = 100, maxPages = 50) {
   const pages = [];
@@ -507,6 +512,7 @@ async function bootstrap(srv, description = 'boot') {
 }
 
 module.exports = {
+  refs,
   BIN, V1, CLIENT_ID_RE, SECRET_RE, ROLE_ID_RE, USER_ID_RE, TIME_RE,
   sleep, unrefSleep, freePort, startServer, adminPassword, cli, cliJson, api, tokenRequest, basic, exchange, exchangeCliToken, accessToken,
   rawRequest, socketRequest, assertApiError, assertOAuthError, assertUnauthenticated, crc32, base62Crc,

@@ -44,13 +44,14 @@ export function api(method, url, body) {
   });
 }
 
-/* Every page of a list (bounded), e.g. all roles for a drop-down. */
+/* Every page of a list (bounded: 500 pages of PAGE_SIZE, the API's largest), e.g. all roles
+ * for a drop-down. */
 export function listAll(url) {
   var out = [];
   function page(token, n) {
-    return api('GET', pageUrl(url, 1000, token)).then(function (data) {
+    return api('GET', pageUrl(url, PAGE_SIZE, token)).then(function (data) {
       out = out.concat((data && data.result) || []);
-      if (data && data.nextPageToken && n < 50) return page(data.nextPageToken, n + 1);
+      if (data && data.nextPageToken && n < 500) return page(data.nextPageToken, n + 1);
       return out;
     });
   }
