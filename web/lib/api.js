@@ -120,6 +120,9 @@ export function errorAlert(err, what, privilege) {
   } else if (status >= 500) {
     body.appendChild(document.createTextNode('The server had a problem (' + status + '). Try again in a moment.'));
     if (msg) body.appendChild(el('span', { class: 'alert-detail', text: sentence(msg) }));
+  } else if (status === 409 && err.body && err.body.status === 'ABORTED') {
+    body.appendChild(document.createTextNode('It was changed elsewhere in the meantime, so nothing was ' +
+      'overwritten. It now shows as it is: try again.'));
   } else if (status === 404) {
     body.appendChild(document.createTextNode(sentence(msg) || 'Not found. It may have been deleted; reload the page.'));
   } else {
