@@ -531,14 +531,14 @@ function tally(xs) {
  */
 async function verifyAudit(base, admin, round) {
   const where = `round ${round}, audit log`;
-  const entries = (await h.listAll(base, admin, `${V1}/auditLog`, 1000, 20)).flatMap((p) => p.result).reverse();
+  const entries = (await h.listAll(base, admin, `${V1}/auditLog`, 100, 200)).flatMap((p) => p.result).reverse();
   const ok = entries.filter((e) => e.outcome === 'OK'); // oldest first: the order of the changes
   const targets = (action) => ok.filter((e) => e.action === action).map((e) => e.target);
   stats.audit.entries = entries.length;
   stats.audit.ok = ok.length;
 
   // API tokens (the load's, the bootstrap token and the ones verify() revoked).
-  const tokens = new Map((await h.listAll(base, admin, `${V1}/apiToken`, 1000, 20)).flatMap((p) => p.result).map((t) => [t.clientId, t]));
+  const tokens = new Map((await h.listAll(base, admin, `${V1}/apiToken`, 100, 200)).flatMap((p) => p.result).map((t) => [t.clientId, t]));
   const creates = tally(targets('apiToken.create'));
   const revokes = new Set(targets('apiToken.revoke'));
   for (const [id, t] of tokens) {
@@ -604,7 +604,7 @@ async function verifyAudit(base, admin, round) {
   stats.audit.privileges = nprivs;
 
   // Users: exactly the targets of OK user.create entries (the first start's admin included).
-  const users = new Map((await h.listAll(base, admin, `${V1}/user`, 1000, 5)).flatMap((p) => p.result).map((u) => [u.userId, u]));
+  const users = new Map((await h.listAll(base, admin, `${V1}/user`, 100, 50)).flatMap((p) => p.result).map((u) => [u.userId, u]));
   const userCreates = tally(targets('user.create'));
   assert.deepEqual(targets('user.delete'), [], `${where}: user.delete entries, but the test deletes no user`);
   for (const [id, u] of users) {
