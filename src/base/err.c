@@ -28,6 +28,7 @@ static const struct {
     [KG_UNIMPLEMENTED] = {"UNIMPLEMENTED", 501, "UNIMPLEMENTED", "invalid_request"},
     /* RFC 6749 names no error for this; temporarily_unavailable says "retry later" */
     [KG_THROTTLED] = {"THROTTLED", 429, "RESOURCE_EXHAUSTED", "temporarily_unavailable"},
+    [KG_ABORTED] = {"ABORTED", 409, "ABORTED", "invalid_request"},
     [KG_INTERNAL] = {"INTERNAL", 500, "INTERNAL", "server_error"},
 };
 

@@ -23,6 +23,7 @@ typedef enum kg_err {
     KG_BADMETHOD,       /* the resource exists but not with this method */
     KG_UNIMPLEMENTED,   /* a protocol feature keygate does not support (a transfer coding) */
     KG_THROTTLED,       /* too many failures from this source or for this name; retry later */
+    KG_ABORTED,         /* the record changed since it was read (a stale syncToken): read again */
     KG_INTERNAL,        /* a bug or an impossible state (the last value: err.c's table ends here) */
 } kg_err;
 

@@ -27,6 +27,13 @@
 
 #define KG_ROLE_ACCOUNTADMIN "accountadmin"
 #define KG_ROLE_PUBLIC "public"
+/* The built-in roles' ids (schema version 1 seeds them with these). */
+#define KG_ROLE_ACCOUNTADMIN_ID "r-0000000001"
+#define KG_ROLE_PUBLIC_ID "r-0000000002"
+
+/* List pages (?pageSize=): 0 or absent means the default; Galaxy's maximum is 100. */
+#define KG_PAGE_DEFAULT 100
+#define KG_PAGE_MAX 100
 
 enum kg_token_status { KG_TOKEN_ACTIVE = 0, KG_TOKEN_REVOKED = 1 };
 
@@ -50,6 +57,8 @@ struct kg_role {
     char role_name[KG_ROLE_NAME_MAX + 1];
     char description[KG_DESC_MAX_BYTES + 1];
     int64_t created_on, modified_on;
+    kg_role_id owning_role_id; /* the role that made it (accountadmin for the CLI's) */
+    int64_t sync;    /* the store's version of the row: changes with every change of the role */
     size_t ngranted; /* roles directly granted to this role */
     kg_role_id granted[KG_GRANTS_MAX];
 };
@@ -67,9 +76,19 @@ struct kg_user {
     char user_id[KG_USER_ID_LEN + 1];
     char email[KG_EMAIL_MAX + 1];
     char password_hash[KG_PWHASH_MAX + 1]; /* argon2id string; never leaves the server */
-    int64_t created_on;
+    int64_t created_on, modified_on;
+    int64_t sync;  /* the store's version of the row, as kg_role's */
     size_t nroles; /* roles directly granted to this user */
     kg_role_id roles[KG_GRANTS_MAX];
+};
+
+/* One grant of a role to a principal (a role or a user): a role or user's directly granted
+ * roles, and the roles it holds through them (Galaxy's RoleGrant). */
+struct kg_role_grant {
+    kg_role_id role_id;                   /* the role granted */
+    char role_name[KG_ROLE_NAME_MAX + 1]; /* "" if it is gone */
+    char principal[KG_USER_ID_LEN + 1];   /* the grantee: "r-…" or "u-…" (same length) */
+    int direct;                           /* granted to the holder itself */
 };
 
 /* One audit-log entry: who did what to what, from where, and how it ended. */

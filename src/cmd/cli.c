@@ -1078,15 +1078,27 @@ static const char *role_name_of(const struct kg_role *rs, size_t n, const char *
     return "";
 }
 
-/* Adds "roleName" to each {"roleId"} of refs, as the REST API shows granted roles. */
-static void name_refs(json_t *refs, const struct kg_role *rs, size_t n)
+/* The REST API's Role and User objects (with their grants); NULL when they cannot be read. */
+static json_t *role_json(struct ctx *c, const struct kg_role *r)
 {
-    size_t i;
-    json_t *ref;
-    json_array_foreach (refs, i, ref) {
-        const char *id = json_string_value(json_object_get(ref, "roleId"));
-        if (id) json_object_set_new(ref, "roleName", json_string(role_name_of(rs, n, id)));
-    }
+    struct kg_role_grant *g = NULL;
+    size_t n = 0;
+    if (service_grants(&c->app, r->role_id, (const kg_role_id *)r->granted, r->ngranted, &g, &n))
+        return NULL;
+    json_t *o = render_role(r, g, n);
+    free(g);
+    return o;
+}
+
+static json_t *user_json(struct ctx *c, const struct kg_user *u)
+{
+    struct kg_role_grant *g = NULL;
+    size_t n = 0;
+    if (service_grants(&c->app, u->user_id, (const kg_role_id *)u->roles, u->nroles, &g, &n))
+        return NULL;
+    json_t *o = render_user(u, g, n);
+    free(g);
+    return o;
 }
 
 /* "a, b" of ids' names into buf. */
@@ -1109,7 +1121,7 @@ static int role_create(struct ctx *c)
         service_role_create(&c->app, &c->op, c->pos[0], desc ? desc : "", NULL, 0, 0, &r, &why);
     if (rc == KG_CONFLICT) return fail(c, c->pos[0], "a role with that name exists");
     if (rc != KG_OK) return fail(c, c->pos[0], "%s", why);
-    if (opt(c, "--json")) return print_json(render_role(&r, NULL));
+    if (opt(c, "--json")) return print_json(role_json(c, &r));
     printf("%s  %s\n", r.role_id, r.role_name);
     return 0;
 }
@@ -1124,9 +1136,7 @@ static int role_list(struct ctx *c)
     if (opt(c, "--json")) {
         json_t *arr = json_array();
         for (size_t i = 0; arr && i < n; i++) {
-            json_t *o = render_role(&rs[i], NULL);
-            if (o) name_refs(json_object_get(o, "directlyGrantedRoles"), rs, n);
-            json_array_append_new(arr, o);
+            json_array_append_new(arr, role_json(c, &rs[i]));
         }
         free(rs);
         return print_json(arr);
@@ -1185,7 +1195,7 @@ static int role_grant_role(struct ctx *c)
             return printf("%s already has %s\n", r.role_name, r2.role_name), 0;
     memcpy(r.granted[r.ngranted++], r2.role_id, sizeof r2.role_id);
     if (service_role_update(&c->app, &c->op, r.role_id, NULL, NULL, (const kg_role_id *)r.granted,
-                            r.ngranted, 1, &r, &why) != KG_OK)
+                            r.ngranted, 1, r.sync, &r, &why) != KG_OK)
         return fail(c, r.role_name, "%s", why);
     printf("%s: granted %s\n", r.role_name, r2.role_name);
     return 0;
@@ -1253,9 +1263,7 @@ static int user_list(struct ctx *c)
         for (size_t i = 0; i < got; i++) {
             const struct kg_user *u = &us[i];
             if (arr) {
-                json_t *o = render_user(u, NULL);
-                if (o) name_refs(json_object_get(o, "directlyGrantedRoles"), rs, n);
-                json_array_append_new(arr, o);
+                json_array_append_new(arr, user_json(c, u));
                 continue;
             }
             table_cell(&t, u->user_id);

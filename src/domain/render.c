@@ -3,6 +3,8 @@
  */
 #include "render.h"
 
+#include <stdio.h>
+
 #include "privilege.h"
 #include "util.h"
 
@@ -55,15 +57,28 @@ json_t *render_token(const struct kg_token *t, int64_t last_access, const char *
     return o;
 }
 
-static json_t *role_refs(const kg_role_id *ids, size_t n, struct view *v)
+json_t *render_sync(int64_t sync)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)sync);
+    return json_string(buf);
+}
+
+json_t *render_role_grant(const struct kg_role_grant *g)
+{
+    int user = g->principal[0] == 'u';
+    return json_pack("{s:s, s:s, s:{s:s, s:s}, s:b}", "roleId", g->role_id, "roleName",
+                     g->role_name, "principal", "type", user ? "User" : "Role", "id", g->principal,
+                     "adminOption", 0);
+}
+
+/* The grants as RoleGrant objects: only the direct ones, or all. */
+static json_t *grant_list(const struct kg_role_grant *g, size_t n, int direct_only)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++) {
-        char name[KG_ROLE_NAME_MAX + 1] = "";
-        if (v) view_role_name(v, ids[i], name);
-        json_t *ref = v ? json_pack("{s:s, s:s}", "roleId", ids[i], "roleName", name)
-                        : json_pack("{s:s}", "roleId", ids[i]);
-        if (json_array_append_new(a, ref) != 0) {
+        if (direct_only && !g[i].direct) continue;
+        if (json_array_append_new(a, render_role_grant(&g[i])) != 0) {
             json_decref(a);
             return NULL;
         }
@@ -71,12 +86,14 @@ static json_t *role_refs(const kg_role_id *ids, size_t n, struct view *v)
     return a;
 }
 
-json_t *render_role(const struct kg_role *r, struct view *v)
+json_t *render_role(const struct kg_role *r, const struct kg_role_grant *g, size_t ng)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "roleId", r->role_id, "roleName",
-                     r->role_name, "roleDescription", r->description, "createdOn",
-                     render_time(r->created_on), "modifiedOn", render_time(r->modified_on),
-                     "directlyGrantedRoles", role_refs(r->granted, r->ngranted, v));
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "roleId", r->role_id,
+                     "roleName", r->role_name, "roleDescription", r->description, "owningRoleId",
+                     r->owning_role_id[0] ? r->owning_role_id : KG_ROLE_ACCOUNTADMIN_ID,
+                     "directlyGrantedRoles", grant_list(g, ng, 1), "allRoles", grant_list(g, ng, 0),
+                     "createdOn", render_time(r->created_on), "modifiedOn",
+                     render_time(r->modified_on), "syncToken", render_sync(r->sync));
 }
 
 json_t *render_privilege(const struct kg_privilege *p)
@@ -84,11 +101,13 @@ json_t *render_privilege(const struct kg_privilege *p)
     return json_pack("{s:s, s:s}", "grantKind", privilege_kind_name(p->kind), "privilege", p->name);
 }
 
-json_t *render_user(const struct kg_user *u, struct view *v)
+json_t *render_user(const struct kg_user *u, const struct kg_role_grant *g, size_t ng)
 {
-    return json_pack("{s:s, s:s, s:o, s:o}", "userId", u->user_id, "email", u->email, "createdOn",
-                     render_time(u->created_on), "directlyGrantedRoles",
-                     role_refs(u->roles, u->nroles, v));
+    return json_pack("{s:s, s:s, s:s, s:o, s:b, s:o, s:o, s:o}", "userId", u->user_id, "email",
+                     u->email, "defaultRoleId", u->nroles ? u->roles[0] : KG_ROLE_PUBLIC_ID,
+                     "createdOn", render_time(u->created_on), "scimManaged", 0,
+                     "directlyGrantedRoles", grant_list(g, ng, 1), "allRoles", grant_list(g, ng, 0),
+                     "syncToken", render_sync(u->sync));
 }
 
 json_t *render_audit(const struct kg_audit *e)

@@ -18,10 +18,18 @@ json_t *render_token(const struct kg_token *t, int64_t last_access, const char *
  * this, so the shape is written down once). */
 void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_access,
                        const char *secret);
-/* v (may be NULL) resolves granted roles' names. */
-json_t *render_role(const struct kg_role *r, struct view *v);
+/* Galaxy's Role: g (ng of them) are the role's grants as service_grants() gives them — its
+ * directlyGrantedRoles are the direct ones, allRoles all of them. */
+json_t *render_role(const struct kg_role *r, const struct kg_role_grant *g, size_t ng);
+/* Galaxy's RoleGrant: {roleId, roleName, principal: {type: "Role"|"User", id}, adminOption}
+ * (keygate has no admin option on role grants: always false). */
+json_t *render_role_grant(const struct kg_role_grant *g);
 json_t *render_privilege(const struct kg_privilege *p);
-json_t *render_user(const struct kg_user *u, struct view *v);
+/* Galaxy's User, grants as render_role's.  defaultRoleId: the first directly granted role
+ * (public when none); scimManaged: false (keygate has no SCIM). */
+json_t *render_user(const struct kg_user *u, const struct kg_role_grant *g, size_t ng);
+/* A record's syncToken: an opaque string naming its version (kg_role.sync, kg_user.sync). */
+json_t *render_sync(int64_t sync);
 /* An audit-log entry (GET /auditLog's result items and `keygate audit list --json`). */
 json_t *render_audit(const struct kg_audit *e);
 /* A time in RFC 3339, or JSON null for 0. */

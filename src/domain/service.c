@@ -12,6 +12,7 @@
 #include "service.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
@@ -208,6 +209,11 @@ static int builtin(const struct kg_role *r)
            strcmp(r->role_name, KG_ROLE_PUBLIC) == 0;
 }
 
+const char *service_creating_role(const struct actor *who)
+{
+    return who->operator|| !who->nroles ? KG_ROLE_ACCOUNTADMIN_ID : who->roles[0];
+}
+
 /* Reads the role `who` wants to change into *r.  KG_NOTFOUND; KG_PRECONDITION for a built-in
  * role (only accountadmin when public_ok: public may hold privileges); KG_FORBIDDEN when the
  * role is outside who's active role set. */
@@ -265,6 +271,7 @@ static kg_err role_create_do(struct app *a, const struct actor *who, const char 
     memset(out, 0, sizeof *out);
     memcpy(out->role_name, name, strlen(name) + 1);
     memcpy(out->description, description, strlen(description) + 1);
+    memcpy(out->owning_role_id, service_creating_role(who), sizeof out->owning_role_id);
     out->created_on = out->modified_on = kg_now_ms();
     out->ngranted = ngranted;
     if (ngranted) memcpy(out->granted, granted, ngranted * sizeof *granted);
@@ -278,31 +285,48 @@ static kg_err role_create_do(struct app *a, const struct actor *who, const char 
     au->committed = rc == KG_OK;
     if (rc != KG_OK) return role_write_error(rc, why);
     struct kg_role creator;
-    if (grant_to_creator &&
-        !who->operator&& who->nroles && store_role_get(a->st, who->roles[0], &creator) == KG_OK &&
-        !builtin(&creator) && creator.ngranted < KG_GRANTS_MAX) {
+    rc = KG_OK;
+    for (int attempt = 0; grant_to_creator && attempt < 3; attempt++) {
+        /* compare-and-set: a change of the creator's role made meanwhile is read again */
+        if (who->operator|| !who->nroles ||
+                store_role_get(a->st, who->roles[0], &creator) != KG_OK ||
+            builtin(&creator) || creator.ngranted >= KG_GRANTS_MAX)
+            break;
         struct kg_audit grant; /* a change of another role: its own entry */
         char detail[64];
         snprintf(detail, sizeof detail, "grants %s, made by a holder of this role", out->role_id);
         audit_entry(&grant, who, "role.update", creator.role_id, detail);
         memcpy(creator.granted[creator.ngranted++], out->role_id, sizeof out->role_id);
         creator.modified_on = kg_now_ms();
-        if ((rc = store_role_update(a->st, &creator, &grant)) != KG_OK)
-            KG_LOG(LOG_WARNING, "role %s made, but not granted to its creator's role %s: %s",
-                   out->role_id, creator.role_id, kg_err_name(rc));
+        if ((rc = store_role_update(a->st, &creator, &grant)) != KG_ABORTED) break;
     }
+    if (rc != KG_OK)
+        KG_LOG(LOG_WARNING, "role %s made, but not granted to its creator's role %s: %s",
+               out->role_id, who->roles[0], kg_err_name(rc));
     refresh(a);
     return store_role_get(a->st, out->role_id, out);
 }
 
-static kg_err role_update_do(struct app *a, const struct actor *who, const char *role_id,
-                             const char *name, const char *description, const kg_role_id *granted,
-                             size_t ngranted, int set_granted, struct kg_role *out,
-                             struct audited *au, const char **why)
+/* The stale-read answer of an update (KG_ABORTED). */
+static kg_err stale(const char *what, const char **why)
+{
+    *why = what;
+    return KG_ABORTED;
+}
+#define STALE_ROLE "the role changed since it was read (syncToken); read it again"
+#define STALE_USER "the user changed since it was read (syncToken); read it again"
+
+/* One read-modify-write of a role: KG_ABORTED when it changed after the read (given `sync`,
+ * before the read too). */
+static kg_err role_update_once(struct app *a, const struct actor *who, const char *role_id,
+                               const char *name, const char *description, const kg_role_id *granted,
+                               size_t ngranted, int set_granted, int64_t sync, struct audited *au,
+                               const char **why)
 {
     struct kg_role r;
     kg_err rc = changeable_role(a, who, role_id, 0, &r, why);
     if (rc) return rc;
+    if (sync && sync != r.sync) return stale(STALE_ROLE, why);
     if (name) {
         if (!service_role_name_valid(name)) {
             *why = "roleName must be 1 to 64 of a-z, 0-9 and _";
@@ -329,9 +353,28 @@ static kg_err role_update_do(struct app *a, const struct actor *who, const char 
         if (ngranted) memcpy(r.granted, granted, ngranted * sizeof *granted);
     }
     r.modified_on = kg_now_ms();
-    rc = store_role_update(a->st, &r, &au->entry);
+    rc = store_role_update(a->st, &r, &au->entry); /* compare-and-set on r.sync */
     au->committed = rc == KG_OK;
+    if (rc == KG_ABORTED) return stale(STALE_ROLE, why);
     if (rc != KG_OK) return role_write_error(rc, why);
+    return KG_OK;
+}
+
+/* An update without a syncToken (sync 0) applies to the role as it is: one that changed
+ * between the read and the write is read again, so no change is lost.  With one, a role that
+ * changed since the client read it is KG_ABORTED. */
+static kg_err role_update_do(struct app *a, const struct actor *who, const char *role_id,
+                             const char *name, const char *description, const kg_role_id *granted,
+                             size_t ngranted, int set_granted, int64_t sync, struct kg_role *out,
+                             struct audited *au, const char **why)
+{
+    kg_err rc = KG_ABORTED;
+    for (int attempt = 0; rc == KG_ABORTED && attempt < 5; attempt++) {
+        rc = role_update_once(a, who, role_id, name, description, granted, ngranted, set_granted,
+                              sync, au, why);
+        if (sync) break;
+    }
+    if (rc != KG_OK) return rc;
     refresh(a);
     return store_role_get(a->st, role_id, out);
 }
@@ -408,6 +451,60 @@ static kg_err privilege_revoke_do(struct app *a, const struct actor *who, const 
     return KG_OK;
 }
 
+/* ---- role grants ---------------------------------------------------------------------- */
+
+#define GRANTS_WALK_MAX 10000 /* roles a walk visits at most (a guard, not a limit in use) */
+
+/* Appends grant {role_id to principal} to *list unless role_id is in it already. */
+static kg_err grant_add(struct kg_role_grant **list, size_t *n, size_t *cap, const char *role_id,
+                        const char *principal, int direct)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*list)[i].role_id, role_id) == 0) return KG_OK;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct kg_role_grant *p = realloc(*list, ncap * sizeof *p);
+        if (!p) return KG_ENOMEM;
+        *list = p;
+        *cap = ncap;
+    }
+    struct kg_role_grant *g = &(*list)[(*n)++];
+    memset(g, 0, sizeof *g);
+    kg_strcpy(g->role_id, sizeof g->role_id, role_id);
+    kg_strcpy(g->principal, sizeof g->principal, principal);
+    g->direct = direct;
+    return KG_OK;
+}
+
+kg_err service_grants(struct app *a, const char *principal, const kg_role_id *direct, size_t n,
+                      struct kg_role_grant **out, size_t *nout)
+{
+    struct kg_role_grant *list = NULL;
+    size_t len = 0, cap = 0;
+    kg_err rc = KG_OK;
+    *out = NULL;
+    *nout = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = grant_add(&list, &len, &cap, direct[i], principal, 1);
+    /* breadth first: each role once, with the grantee of the shortest path to it */
+    for (size_t i = 0; i < len && !rc && i < GRANTS_WALK_MAX; i++) {
+        struct kg_role r;
+        kg_err got = store_role_get(a->st, list[i].role_id, &r);
+        if (got == KG_NOTFOUND) continue; /* deleted meanwhile: no name, nothing beyond */
+        if ((rc = got)) break;
+        memcpy(list[i].role_name, r.role_name, sizeof list[i].role_name);
+        for (size_t k = 0; k < r.ngranted && !rc; k++)
+            rc = grant_add(&list, &len, &cap, r.granted[k], r.role_id, 0);
+    }
+    if (rc) {
+        free(list);
+        return rc;
+    }
+    *out = list; /* handed to the caller */
+    *nout = len;
+    return KG_OK;
+}
+
 /* ---- users --------------------------------------------------------------------------- */
 
 static kg_err password_hash(const char *password, char out[KG_PWHASH_MAX + 1], const char **why)
@@ -475,10 +572,11 @@ fail:
     return rc;
 }
 
-static kg_err user_update_do(struct app *a, const struct actor *who, const char *user_id,
-                             const char *email, const char *password, const kg_role_id *roles,
-                             size_t nroles, int set_roles, struct kg_user *out, struct audited *au,
-                             const char **why)
+/* One read-modify-write of a user, as role_update_once. */
+static kg_err user_update_once(struct app *a, const struct actor *who, const char *user_id,
+                               const char *email, const char *password_hashed,
+                               const kg_role_id *roles, size_t nroles, int set_roles, int64_t sync,
+                               struct audited *au, const char **why)
 {
     kg_err rc;
     struct kg_user u;
@@ -486,6 +584,7 @@ static kg_err user_update_do(struct app *a, const struct actor *who, const char 
         *why = rc == KG_NOTFOUND ? "no user has that userId" : "could not read the user";
         return rc;
     }
+    if (sync && sync != u.sync) return stale(STALE_USER, why);
     if ((rc = may_change(a, who, (const kg_role_id *)u.roles, u.nroles, why))) return rc;
     if (email) {
         if (!service_email_valid(email)) {
@@ -494,7 +593,7 @@ static kg_err user_update_do(struct app *a, const struct actor *who, const char 
         }
         memcpy(u.email, email, strlen(email) + 1);
     }
-    if (password && (rc = password_hash(password, u.password_hash, why))) return rc;
+    if (password_hashed) memcpy(u.password_hash, password_hashed, sizeof u.password_hash);
     if (set_roles) {
         if ((rc = role_ids_ok(roles, nroles, why))) return rc;
         for (size_t i = 0; i < nroles; i++) {
@@ -506,9 +605,31 @@ static kg_err user_update_do(struct app *a, const struct actor *who, const char 
         u.nroles = nroles;
         if (nroles) memcpy(u.roles, roles, nroles * sizeof *roles);
     }
-    rc = store_user_update(a->st, &u, &au->entry);
+    u.modified_on = kg_now_ms();
+    rc = store_user_update(a->st, &u, &au->entry); /* compare-and-set on u.sync */
     au->committed = rc == KG_OK;
+    if (rc == KG_ABORTED) return stale(STALE_USER, why);
     if (rc != KG_OK) return user_write_error(rc, why);
+    return KG_OK;
+}
+
+/* As role_update_do: without a syncToken a user changed meanwhile is read again. */
+static kg_err user_update_do(struct app *a, const struct actor *who, const char *user_id,
+                             const char *email, const char *password, const kg_role_id *roles,
+                             size_t nroles, int set_roles, int64_t sync, struct kg_user *out,
+                             struct audited *au, const char **why)
+{
+    char hashed[KG_PWHASH_MAX + 1];
+    kg_err rc = KG_OK;
+    if (password && (rc = password_hash(password, hashed, why))) return rc; /* once: slow */
+    rc = KG_ABORTED;
+    for (int attempt = 0; rc == KG_ABORTED && attempt < 5; attempt++) {
+        rc = user_update_once(a, who, user_id, email, password ? hashed : NULL, roles, nroles,
+                              set_roles, sync, au, why);
+        if (sync) break;
+    }
+    sodium_memzero(hashed, sizeof hashed);
+    if (rc != KG_OK) return rc;
     if (password && a->sessions) sessions_end_user(a->sessions, user_id); /* sign out elsewhere */
     return store_user_get(a->st, user_id, out);
 }
@@ -607,13 +728,14 @@ kg_err service_role_create(struct app *a, const struct actor *who, const char *n
 
 kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
                            const char *name, const char *description, const kg_role_id *granted,
-                           size_t ngranted, int set_granted, struct kg_role *out, const char **why)
+                           size_t ngranted, int set_granted, int64_t sync, struct kg_role *out,
+                           const char **why)
 {
     struct audited au;
     *why = "";
     audited_init(&au, who, "role.update", role_id, "");
     kg_err rc = role_update_do(a, who, role_id, name, description, granted, ngranted, set_granted,
-                               out, &au, why);
+                               sync, out, &au, why);
     settle(a, who, &au, rc, role_id, *why);
     return rc;
 }
@@ -670,13 +792,14 @@ kg_err service_user_create(struct app *a, const struct actor *who, const char *e
 
 kg_err service_user_update(struct app *a, const struct actor *who, const char *user_id,
                            const char *email, const char *password, const kg_role_id *roles,
-                           size_t nroles, int set_roles, struct kg_user *out, const char **why)
+                           size_t nroles, int set_roles, int64_t sync, struct kg_user *out,
+                           const char **why)
 {
     struct audited au;
     *why = "";
     audited_init(&au, who, "user.update", user_id, password ? "password changed" : "");
-    kg_err rc =
-        user_update_do(a, who, user_id, email, password, roles, nroles, set_roles, out, &au, why);
+    kg_err rc = user_update_do(a, who, user_id, email, password, roles, nroles, set_roles, sync,
+                               out, &au, why);
     settle(a, who, &au, rc, user_id, *why);
     return rc;
 }
@@ -701,7 +824,7 @@ kg_err service_user_reset_password(struct app *a, const struct actor *who, const
             ids_base62(generated, 24);
             password = generated;
         }
-        rc = user_update_do(a, who, u.user_id, NULL, password, NULL, 0, 0, out, &au, why);
+        rc = user_update_do(a, who, u.user_id, NULL, password, NULL, 0, 0, 0, out, &au, why);
         if (rc != KG_OK) sodium_memzero(generated, 33);
     }
     settle(a, who, &au, rc, target, *why);

@@ -23,15 +23,29 @@ kg_err service_token_revoke(struct app *a, const struct actor *who, const char *
                             struct kg_token *out, const char **why);
 
 /* Roles.  granted: role ids to grant to the role (each must be held by `who`).
- * create: grant_to_creator also grants the new role to who's first role (unless that is a
- *   built-in role, which cannot change), so that a creator can hand out what it made.
- * update: name/description NULL keep theirs; set_granted 0 keeps the granted list. */
+ * create: the new role is owned by who's creating role (service_creating_role);
+ *   grant_to_creator also grants it to that role (unless it is a built-in role, which cannot
+ *   change), so that a creator can hand out what it made.
+ * update: name/description NULL keep theirs; set_granted 0 keeps the granted list.  sync: the
+ *   version the caller read (its syncToken): KG_ABORTED when the role changed since; 0 = none
+ *   given: the change applies to the role as it is then (a concurrent change is read again
+ *   and kept, never overwritten with an older read). */
 kg_err service_role_create(struct app *a, const struct actor *who, const char *name,
                            const char *description, const kg_role_id *granted, size_t ngranted,
                            int grant_to_creator, struct kg_role *out, const char **why);
 kg_err service_role_update(struct app *a, const struct actor *who, const char *role_id,
                            const char *name, const char *description, const kg_role_id *granted,
-                           size_t ngranted, int set_granted, struct kg_role *out, const char **why);
+                           size_t ngranted, int set_granted, int64_t sync, struct kg_role *out,
+                           const char **why);
+/* The role who creates with, which owns what it creates: a token's role, a user's first
+ * directly granted role; accountadmin for the CLI operator (and an actor holding none). */
+const char *service_creating_role(const struct actor *who);
+/* The roles a principal (role or user id) holds: the `direct` ones (n), then every role granted
+ * to those, breadth first, each role once with the grantee that holds it on the shortest path
+ * (the principal for a direct one).  Names are read from the store ("" for a role gone).
+ * Caller owns *out (free()). */
+kg_err service_grants(struct app *a, const char *principal, const kg_role_id *direct, size_t n,
+                      struct kg_role_grant **out, size_t *nout);
 kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
                            const char **why);
 kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,
@@ -44,9 +58,11 @@ kg_err service_privilege_revoke(struct app *a, const struct actor *who, const ch
 kg_err service_user_create(struct app *a, const struct actor *who, const char *email,
                            const char *password, const kg_role_id *roles, size_t nroles,
                            struct kg_user *out, char generated[33], const char **why);
+/* update: sync as service_role_update's. */
 kg_err service_user_update(struct app *a, const struct actor *who, const char *user_id,
                            const char *email, const char *password, const kg_role_id *roles,
-                           size_t nroles, int set_roles, struct kg_user *out, const char **why);
+                           size_t nroles, int set_roles, int64_t sync, struct kg_user *out,
+                           const char **why);
 /* Sets the password of the user with `email` (password NULL: one is generated and copied to
  * generated[], else generated[0] = 0; the caller must wipe it) and ends the user's pane
  * sessions in this process (a->sessions; none in the CLI).  Audited as user.resetPassword.

@@ -58,6 +58,43 @@ static int user_or_reply(struct call *c, const char *param, struct kg_user *out)
     return -1;
 }
 
+/* Galaxy's Role object of r, with its grants; NULL when they cannot be read. */
+static json_t *role_json(struct call *c, const struct kg_role *r)
+{
+    struct kg_role_grant *g = NULL;
+    size_t n = 0;
+    if (service_grants(c->app, r->role_id, (const kg_role_id *)r->granted, r->ngranted, &g, &n))
+        return NULL;
+    json_t *o = render_role(r, g, n);
+    free(g);
+    return o;
+}
+
+/* Galaxy's User object of u, as role_json. */
+static json_t *user_json(struct call *c, const struct kg_user *u)
+{
+    struct kg_role_grant *g = NULL;
+    size_t n = 0;
+    if (service_grants(c->app, u->user_id, (const kg_role_id *)u->roles, u->nroles, &g, &n))
+        return NULL;
+    json_t *o = render_user(u, g, n);
+    free(g);
+    return o;
+}
+
+/* Reads the optional "syncToken" of a PATCH body into *sync (0 when absent). */
+static int sync_or_reply(struct call *c, json_t *body, int64_t *sync)
+{
+    const char *tok;
+    *sync = 0;
+    if (json_string_or_reply(c, body, "syncToken", 0, &tok)) return -1;
+    if (tok && kg_parse_int64(tok, 1, INT64_MAX, sync) != KG_OK) {
+        reply_error(c->req, KG_INVALID, "syncToken is not one this server gave");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- tokens -------------------------------------------------------------------------- */
 
 void api_token_list(struct call *c)
@@ -160,7 +197,7 @@ void api_role_list(struct call *c)
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n && i < size; i++)
-        if (json_array_append_new(arr, render_role(&rs[i], c->app->view))) {
+        if (json_array_append_new(arr, role_json(c, &rs[i]))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -168,10 +205,17 @@ void api_role_list(struct call *c)
     free(rs);
 }
 
+/* Galaxy's NewRole {roleName, roleDescription, grantToCreatingRole (required)}; keygate also
+ * takes directlyGrantedRoles, and grantToCreatorRole, the earlier name of
+ * grantToCreatingRole (both given: they must agree). */
 void api_role_create(struct call *c)
 {
-    static const char *const fields[] = {"roleName", "roleDescription", "directlyGrantedRoles",
-                                         "grantToCreatorRole", NULL};
+    static const char *const fields[] = {"roleName",
+                                         "roleDescription",
+                                         "grantToCreatingRole",
+                                         "directlyGrantedRoles",
+                                         "grantToCreatorRole",
+                                         NULL};
     json_t *body = NULL;
     const char *name, *desc, *why = "";
     kg_role_id granted[KG_GRANTS_MAX];
@@ -179,9 +223,22 @@ void api_role_create(struct call *c)
     int present;
     struct kg_role r;
     if (json_body_or_reply(c, fields, &body)) return;
-    json_t *to_creator = json_object_get(body, "grantToCreatorRole");
-    if (to_creator && !json_is_boolean(to_creator)) {
-        reply_error(c->req, KG_INVALID, "grantToCreatorRole must be true or false");
+    json_t *to_creating = json_object_get(body, "grantToCreatingRole");
+    json_t *alias = json_object_get(body, "grantToCreatorRole");
+    if (to_creating && !json_is_boolean(to_creating)) {
+        reply_error(c->req, KG_INVALID, "grantToCreatingRole must be true or false");
+        goto out;
+    }
+    if (alias && (!json_is_boolean(alias) ||
+                  (to_creating && json_is_true(alias) != json_is_true(to_creating)))) {
+        reply_error(c->req, KG_INVALID,
+                    "grantToCreatorRole (the earlier name of grantToCreatingRole) must be true "
+                    "or false, and the same as grantToCreatingRole");
+        goto out;
+    }
+    if (!to_creating) to_creating = alias;
+    if (!to_creating) {
+        reply_error(c->req, KG_INVALID, "grantToCreatingRole is required (true or false)");
         goto out;
     }
     if (json_string_or_reply(c, body, "roleName", 1, &name) ||
@@ -189,11 +246,11 @@ void api_role_create(struct call *c)
         json_role_refs_or_reply(c, body, "directlyGrantedRoles", granted, &ng, &present))
         goto out;
     kg_err rc = service_role_create(c->app, &c->actor, name, desc ? desc : "", granted, ng,
-                                    !to_creator || json_is_true(to_creator), &r, &why);
+                                    json_is_true(to_creating), &r, &why);
     if (rc != KG_OK)
         reply_error(c->req, rc, why);
     else
-        reply_json(c->req, 201, render_role(&r, c->app->view));
+        reply_json(c->req, 200, role_json(c, &r)); /* Galaxy answers a create with 200 */
 out:
     json_decref(body);
 }
@@ -202,32 +259,73 @@ void api_role_get(struct call *c)
 {
     struct kg_role r;
     if (role_or_reply(c, c->params[0], &r)) return;
-    reply_json(c->req, 200, render_role(&r, c->app->view));
+    reply_json(c->req, 200, role_json(c, &r));
 }
 
+/* The body is a Role: roleName, roleDescription, directlyGrantedRoles (the whole new list) and
+ * the syncToken read change it; the read-only fields a get-modify-patch client sends back are
+ * accepted and ignored. */
 void api_role_update(struct call *c)
 {
-    static const char *const fields[] = {"roleName", "roleDescription", "directlyGrantedRoles",
+    static const char *const fields[] = {"roleName",  "roleDescription", "directlyGrantedRoles",
+                                         "syncToken", "roleId",          "owningRoleId",
+                                         "allRoles",  "createdOn",       "modifiedOn",
                                          NULL};
     json_t *body = NULL;
     const char *name, *desc, *why = "";
     kg_role_id granted[KG_GRANTS_MAX];
     size_t ng = 0;
     int present;
+    int64_t sync;
     struct kg_role r;
     if (role_or_reply(c, c->params[0], &r) || json_body_or_reply(c, fields, &body)) return;
     if (json_string_or_reply(c, body, "roleName", 0, &name) ||
         json_string_or_reply(c, body, "roleDescription", 0, &desc) ||
-        json_role_refs_or_reply(c, body, "directlyGrantedRoles", granted, &ng, &present))
+        json_role_refs_or_reply(c, body, "directlyGrantedRoles", granted, &ng, &present) ||
+        sync_or_reply(c, body, &sync))
         goto out;
     kg_err rc = service_role_update(c->app, &c->actor, r.role_id, name, desc, granted, ng, present,
-                                    &r, &why);
+                                    sync, &r, &why);
     if (rc != KG_OK)
         reply_error(c->req, rc, why);
     else
-        reply_json(c->req, 200, render_role(&r, c->app->view));
+        reply_json(c->req, 200, role_json(c, &r));
 out:
     json_decref(body);
+}
+
+/* GET /role/{roleId}/rolegrant?type=Direct|All: the role's grants, a page at a time (an
+ * offset cursor: they are few). */
+void api_role_grant_list(struct call *c)
+{
+    struct kg_role r;
+    struct kg_role_grant *g = NULL;
+    size_t size, n = 0;
+    int64_t cursor;
+    const char *type = http_query(c->req, "type");
+    if (role_or_reply(c, c->params[0], &r) || page_or_reply(c, &size, &cursor)) return;
+    int all = type && strcmp(type, "All") == 0;
+    if (type && *type && !all && strcmp(type, "Direct") != 0) {
+        reply_error(c->req, KG_INVALID, "type must be Direct or All");
+        return;
+    }
+    kg_err rc =
+        service_grants(c->app, r.role_id, (const kg_role_id *)r.granted, r.ngranted, &g, &n);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not read the role's grants");
+        return;
+    }
+    size_t total = 0, from = cursor > 0 ? (size_t)cursor - 1 : 0, i;
+    while (total < n && (all || g[total].direct)) /* the direct grants come first */
+        total++;
+    json_t *arr = json_array();
+    for (i = from; arr && i < total && i < from + size; i++)
+        if (json_array_append_new(arr, render_role_grant(&g[i]))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    reply_page(c, arr, i < total ? (int64_t)i + 1 : 0);
+    free(g);
 }
 
 void api_role_delete(struct call *c)
@@ -313,7 +411,7 @@ void api_user_list(struct call *c)
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n && i < size; i++)
-        if (json_array_append_new(arr, render_user(&us[i], c->app->view))) {
+        if (json_array_append_new(arr, user_json(c, &us[i]))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -343,7 +441,7 @@ void api_user_create(struct call *c)
         reply_error(c->req, rc, why);
         goto out;
     }
-    json_t *o = render_user(&u, c->app->view);
+    json_t *o = user_json(c, &u);
     if (o && generated[0]) json_object_set_new(o, "password", json_string(generated));
     reply_json(c->req, 201, o);
     sodium_memzero(generated, sizeof generated);
@@ -355,29 +453,35 @@ void api_user_get(struct call *c)
 {
     struct kg_user u;
     if (user_or_reply(c, c->params[0], &u)) return;
-    reply_json(c->req, 200, render_user(&u, c->app->view));
+    reply_json(c->req, 200, user_json(c, &u));
 }
 
+/* The body is a User: email, password (keygate's), directlyGrantedRoles and the syncToken read
+ * change it; the read-only fields sent back are accepted and ignored, as for roles. */
 void api_user_update(struct call *c)
 {
-    static const char *const fields[] = {"email", "password", "directlyGrantedRoles", NULL};
+    static const char *const fields[] = {
+        "email",         "password",  "directlyGrantedRoles", "syncToken", "userId",
+        "defaultRoleId", "createdOn", "scimManaged",          "allRoles",  NULL};
     json_t *body = NULL;
     const char *email, *password, *why = "";
     kg_role_id roles[KG_GRANTS_MAX];
     size_t nr = 0;
     int present;
+    int64_t sync;
     struct kg_user u;
     if (user_or_reply(c, c->params[0], &u) || json_body_or_reply(c, fields, &body)) return;
     if (json_string_or_reply(c, body, "email", 0, &email) ||
         json_string_or_reply(c, body, "password", 0, &password) ||
-        json_role_refs_or_reply(c, body, "directlyGrantedRoles", roles, &nr, &present))
+        json_role_refs_or_reply(c, body, "directlyGrantedRoles", roles, &nr, &present) ||
+        sync_or_reply(c, body, &sync))
         goto out;
     kg_err rc = service_user_update(c->app, &c->actor, u.user_id, email, password, roles, nr,
-                                    present, &u, &why);
+                                    present, sync, &u, &why);
     if (rc != KG_OK)
         reply_error(c->req, rc, why);
     else
-        reply_json(c->req, 200, render_user(&u, c->app->view));
+        reply_json(c->req, 200, user_json(c, &u));
 out:
     json_decref(body);
 }

@@ -20,6 +20,8 @@ void api_role_create(struct call *c);
 void api_role_get(struct call *c);
 void api_role_update(struct call *c);
 void api_role_delete(struct call *c);
+/* GET /role/{roleId}/rolegrant?type=Direct|All (default Direct): the role's RoleGrants. */
+void api_role_grant_list(struct call *c);
 void api_privilege_list(struct call *c);
 void api_privilege_grant(struct call *c);
 void api_privilege_revoke(struct call *c);

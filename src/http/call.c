@@ -260,11 +260,19 @@ int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
     if (!json_is_array(arr) || json_array_size(arr) > KG_GRANTS_MAX) goto bad;
     json_array_foreach (arr, i, item) {
         const char *id = json_string_value(json_object_get(item, "roleId"));
+        json_t *admin = json_object_get(item, "adminOption");
         if (!json_is_object(item) || !id || !ids_role_id_valid(id)) {
             /* the item, as Google's field paths name one: directlyGrantedRoles[2].roleId */
             snprintf(field, sizeof field, json_is_object(item) ? "%s[%zu].roleId" : "%s[%zu]", key,
                      i);
             goto bad;
+        }
+        if (admin && !json_is_false(admin)) { /* roleName and principal: read-only, ignored */
+            snprintf(field, sizeof field, "%s[%zu].adminOption", key, i);
+            reply_field_error(c->req, field,
+                              "adminOption must be false: keygate has no admin option on role "
+                              "grants");
+            return -1;
         }
         memcpy(ids[i], id, sizeof ids[i]);
         *n = i + 1;
@@ -284,13 +292,14 @@ bad:;
 int page_or_reply(struct call *c, size_t *size, int64_t *cursor)
 {
     const char *ps = http_query(c->req, "pageSize"), *pt = http_query(c->req, "pageToken");
-    int64_t v = KG_PAGE_DEFAULT;
+    int64_t v = 0;
     *cursor = 0;
-    if (ps && kg_parse_int64(ps, 1, KG_PAGE_MAX, &v) != KG_OK) {
-        reply_field_error(c->req, "pageSize", "pageSize must be a whole number from 1 to 1000");
+    if (ps && kg_parse_int64(ps, 0, KG_PAGE_MAX, &v) != KG_OK) {
+        reply_field_error(c->req, "pageSize",
+                          "pageSize must be a whole number from 0 (the default, 100) to 100");
         return -1;
     }
-    *size = (size_t)v;
+    *size = v ? (size_t)v : KG_PAGE_DEFAULT;
     if (pt && *pt) {
         unsigned char raw[9];
         size_t n = 0;

@@ -17,8 +17,6 @@
 
 #define KG_PARAM_MAX 255  /* bytes of one path parameter */
 #define KG_FIELD_SHOWN 40 /* bytes of a client's member name shown in an error */
-#define KG_PAGE_DEFAULT 100
-#define KG_PAGE_MAX 1000
 
 #define KG_SESSION_COOKIE "kg_session"
 
@@ -80,12 +78,13 @@ int json_fields_or_reply(struct call *c, const struct json_field *spec, json_t *
  * 400 naming key.  *out is borrowed from obj. */
 int json_string_or_reply(struct call *c, json_t *obj, const char *key, int required,
                          const char **out);
-/* Reads [{"roleId":…}, …] at `key` into ids; *present = 0 when absent.  A 400 names the bad
- * item ("directlyGrantedRoles[2].roleId"). */
+/* Reads [{"roleId":…}, …] at `key` into ids (RoleGrants as a Role or User shows them are taken:
+ * roleName and principal are ignored, adminOption must be false); *present = 0 when absent.
+ * A 400 names the bad item ("directlyGrantedRoles[2].roleId"). */
 int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
                             kg_role_id ids[KG_GRANTS_MAX], size_t *n, int *present);
-/* Reads ?pageSize= and ?pageToken=: *size in 1..1000, *cursor 0 when absent; a 400 names
- * the parameter. */
+/* Reads ?pageSize= and ?pageToken=: *size in 1..KG_PAGE_MAX (0 or absent: KG_PAGE_DEFAULT),
+ * *cursor 0 when absent; a 400 names the parameter. */
 int page_or_reply(struct call *c, size_t *size, int64_t *cursor);
 /* The list envelope {"nextPageToken","result"}; cursor 0 = last page.  result stolen. */
 void reply_page(struct call *c, json_t *result, int64_t cursor);

@@ -102,6 +102,8 @@ static const struct route routes[] = {
     {"GET", V1 "/role/{}", api_role_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"PATCH", V1 "/role/{}", api_role_update, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"DELETE", V1 "/role/{}", api_role_delete, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
+    {"GET", V1 "/role/{}/rolegrant", api_role_grant_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,
+     0},
     {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,
      0},
     {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_API, PRIV_MANAGE_SECURITY,

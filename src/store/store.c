@@ -56,7 +56,8 @@ static int role_valid(const struct kg_role *r)
 {
     if (!r || !fits(r->role_id, sizeof r->role_id) || !r->role_id[0] ||
         !fits(r->role_name, sizeof r->role_name) || !r->role_name[0] ||
-        !fits(r->description, sizeof r->description) || r->ngranted > KG_GRANTS_MAX)
+        !fits(r->description, sizeof r->description) ||
+        !fits(r->owning_role_id, sizeof r->owning_role_id) || r->ngranted > KG_GRANTS_MAX)
         return 0;
     for (size_t i = 0; i < r->ngranted; i++)
         if (!fits(r->granted[i], sizeof r->granted[i])) return 0;

@@ -18,7 +18,11 @@
  *
  * Thread safety: a struct store may be used from several threads at once.
  * Ownership: arrays returned through `T **out` are the caller's, freed with free().
+ * Versions of rows.  A role and a user carry `sync`: the data_ver of the write that last changed
+ * the row (a read fills it; insert ignores the caller's).  Updates are compare-and-set on it.
+ *
  * Errors: KG_NOTFOUND, KG_CONFLICT (unique value taken), KG_PRECONDITION (see each call),
+ *         KG_ABORTED (an update's record changed since it was read: its sync differs),
  *         KG_UNAVAILABLE (busy/locked beyond the timeout), KG_IO, KG_ENOMEM.
  */
 #ifndef KG_STORE_H
@@ -123,13 +127,16 @@ kg_err store_jti_revoke(struct store *st, const char *jti, const char *client_id
 kg_err store_jti_changes(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
                          void *arg);
 
-/* Roles.  insert: KG_CONFLICT on a taken id or name; its `granted` list is stored too.
+/* Roles.  insert: KG_CONFLICT on a taken id or name; its `granted` list and owning_role_id
+ *   are stored too.
  * list: oldest first, seq > after_seq (0 = from the start), at most limit.
- * update: name, description, modified_on and the granted list (replaced whole);
+ * update: name, description, modified_on and the granted list (replaced whole), if the stored
+ *   sync is still r->sync (else KG_ABORTED, nothing written); owning_role_id is kept;
  *   KG_CONFLICT on a taken name; KG_NOTFOUND if the role or a granted role does not exist;
  *   KG_PRECONDITION if a grant would make a cycle (checked inside the same transaction).
- * delete: also removes its privileges and every grant of or to it; KG_PRECONDITION while an
- *   Active token or a user holds it. */
+ * delete: also removes its privileges and every grant of or to it (the roles it was granted
+ *   to get a new sync and modified_on; the roles it owned pass to accountadmin);
+ *   KG_PRECONDITION while an Active token or a user holds it. */
 kg_err store_role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit);
 kg_err store_role_get(struct store *st, const char *role_id, struct kg_role *out);
 kg_err store_role_get_by_name(struct store *st, const char *name, struct kg_role *out);
@@ -148,8 +155,10 @@ kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, in
 kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,
                             size_t *n);
 
-/* Users.  insert: KG_CONFLICT on a taken id or email; KG_NOTFOUND if a role does not exist.
- * update: email, password_hash and roles (replaced whole). */
+/* Users.  insert: KG_CONFLICT on a taken id or email; KG_NOTFOUND if a role does not exist;
+ *   modified_on 0 is created_on.
+ * update: email, password_hash, modified_on and roles (replaced whole), compare-and-set on
+ *   u->sync as role update. */
 kg_err store_user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit);
 kg_err store_user_get(struct store *st, const char *user_id, struct kg_user *out);
 kg_err store_user_get_by_email(struct store *st, const char *email, struct kg_user *out);

@@ -116,6 +116,8 @@ static const struct sql_col role_cols[] = {
     SQL_COL(SQL_TEXT, struct role_row, r.description),
     SQL_COL(SQL_I64, struct role_row, r.created_on),
     SQL_COL(SQL_I64, struct role_row, r.modified_on),
+    SQL_COL(SQL_TEXT, struct role_row, r.owning_role_id),
+    SQL_COL(SQL_I64, struct role_row, r.sync),
     SQL_COL(SQL_TEXT, struct role_row, grant),
 };
 
@@ -130,6 +132,8 @@ static const struct sql_col user_cols[] = {
     SQL_COL(SQL_TEXT, struct user_row, u.email),
     SQL_COL(SQL_TEXT, struct user_row, u.password_hash),
     SQL_COL(SQL_I64, struct user_row, u.created_on),
+    SQL_COL(SQL_I64, struct user_row, u.modified_on),
+    SQL_COL(SQL_I64, struct user_row, u.sync),
     SQL_COL(SQL_TEXT, struct user_row, role),
 };
 
@@ -289,6 +293,16 @@ static kg_err bump(struct store *st, int roles, int64_t *ver)
     if (!found) return KG_IO; /* meta row missing */
     if (ver) *ver = v;
     return KG_OK;
+}
+
+/* The time now, in ms (store.h's times): for rows a write changes besides the one it was
+ * given (a deleted role's grantors) and the built-in roles. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Inserts entry e inside the caller's transaction. */
@@ -657,15 +671,18 @@ static kg_err role_insert_body(struct store *st, void *arg)
 {
     const struct kg_role *r = arg;
     struct sql_args a = key1(r->role_id);
+    int64_t ver;
     kg_err rc;
 
+    if ((rc = bump(st, 1, &ver))) return rc;
     a_text(&a, r->role_name);
     a_text(&a, r->description);
     a_int(&a, r->created_on);
     a_int(&a, r->modified_on);
+    a_text(&a, r->owning_role_id);
+    a_int(&a, ver);
     if ((rc = exec(st, SQL_ROLE_INSERT, &a, NULL))) return rc; /* KG_CONFLICT: id or name */
-    if ((rc = put_grants(st, r))) return rc;
-    return bump(st, 1, NULL);
+    return put_grants(st, r);
 }
 
 static kg_err role_insert(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
@@ -673,20 +690,32 @@ static kg_err role_insert(struct store *st, const struct kg_role *r, const struc
     return run_audited(st, SQL_WRITE, role_insert_body, READ_ONLY(r), audit);
 }
 
+/* After a compare-and-set changed no row: KG_ABORTED if the record (key, in `exists_id`'s
+ * table) is there at another version, else KG_NOTFOUND. */
+static kg_err cas_missed(struct store *st, enum sql_id exists_id, const char *key)
+{
+    int found = 0;
+    kg_err rc = exists(st, exists_id, key, &found);
+
+    return rc ? rc : found ? KG_ABORTED : KG_NOTFOUND;
+}
+
 static kg_err role_update_body(struct store *st, void *arg)
 {
     const struct kg_role *r = arg;
     struct sql_args a = key1(r->role_id);
-    int64_t n = 0;
+    int64_t n = 0, ver;
     kg_err rc;
 
+    if ((rc = bump(st, 1, &ver))) return rc;
     a_text(&a, r->role_name);
     a_text(&a, r->description);
     a_int(&a, r->modified_on);
+    a_int(&a, ver);
+    a_int(&a, r->sync);
     if ((rc = exec(st, SQL_ROLE_UPDATE, &a, &n))) return rc; /* KG_CONFLICT on a taken name */
-    if (n == 0) return KG_NOTFOUND;
-    if ((rc = put_grants(st, r))) return rc;
-    return bump(st, 1, NULL);
+    if (n == 0) return cas_missed(st, SQL_ROLE_EXISTS, r->role_id);
+    return put_grants(st, r);
 }
 
 static kg_err role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit)
@@ -698,6 +727,7 @@ static kg_err role_delete_body(struct store *st, void *arg)
 {
     const char *role_id = arg;
     struct sql_args a = key1(role_id);
+    int64_t ver;
     int found = 0;
     kg_err rc;
 
@@ -706,10 +736,16 @@ static kg_err role_delete_body(struct store *st, void *arg)
     if ((rc = exists(st, SQL_ROLE_TOKEN_HOLDS, role_id, &found))) return rc;
     if (!found && (rc = exists(st, SQL_ROLE_USER_HOLDS, role_id, &found))) return rc;
     if (found) return KG_PRECONDITION; /* an Active token or a user holds it */
+    if ((rc = bump(st, 1, &ver))) return rc;
+    a_int(&a, ver);
+    a_int(&a, now_ms());
+    if ((rc = exec(st, SQL_ROLE_DEL_TOUCH, &a, NULL))) return rc;
+    a_text(&a, KG_ROLE_ACCOUNTADMIN_ID);
+    if ((rc = exec(st, SQL_ROLE_DEL_OWNED, &a, NULL))) return rc;
+    a = key1(role_id);
     if ((rc = exec(st, SQL_ROLE_DEL_PRIVS, &a, NULL))) return rc;
     if ((rc = exec(st, SQL_ROLE_DEL_GRANTS, &a, NULL))) return rc;
-    if ((rc = exec(st, SQL_ROLE_DELETE, &a, NULL))) return rc;
-    return bump(st, 1, NULL);
+    return exec(st, SQL_ROLE_DELETE, &a, NULL);
 }
 
 static kg_err role_delete(struct store *st, const char *role_id, const struct kg_audit *audit)
@@ -841,14 +877,17 @@ static kg_err user_insert_body(struct store *st, void *arg)
 {
     const struct kg_user *u = arg;
     struct sql_args a = key1(u->user_id);
+    int64_t ver;
     kg_err rc;
 
+    if ((rc = bump(st, 0, &ver))) return rc;
     a_text(&a, u->email);
     a_text(&a, u->password_hash);
     a_int(&a, u->created_on);
+    a_int(&a, u->modified_on ? u->modified_on : u->created_on);
+    a_int(&a, ver);
     if ((rc = exec(st, SQL_USER_INSERT, &a, NULL))) return rc; /* KG_CONFLICT: id or email */
-    if ((rc = put_user_roles(st, u))) return rc;
-    return bump(st, 0, NULL);
+    return put_user_roles(st, u);
 }
 
 static kg_err user_insert(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
@@ -896,15 +935,18 @@ static kg_err user_update_body(struct store *st, void *arg)
 {
     const struct kg_user *u = arg;
     struct sql_args a = key1(u->user_id);
-    int64_t n = 0;
+    int64_t n = 0, ver;
     kg_err rc;
 
+    if ((rc = bump(st, 0, &ver))) return rc;
     a_text(&a, u->email);
     a_text(&a, u->password_hash);
+    a_int(&a, u->modified_on);
+    a_int(&a, ver);
+    a_int(&a, u->sync);
     if ((rc = exec(st, SQL_USER_UPDATE, &a, &n))) return rc; /* KG_CONFLICT on a taken email */
-    if (n == 0) return KG_NOTFOUND;
-    if ((rc = put_user_roles(st, u))) return rc;
-    return bump(st, 0, NULL);
+    if (n == 0) return cas_missed(st, SQL_USER_EXISTS, u->user_id);
+    return put_user_roles(st, u);
 }
 
 static kg_err user_update(struct store *st, const struct kg_user *u, const struct kg_audit *audit)
@@ -987,23 +1029,20 @@ kg_err store_sql_seed(struct store *st)
     static const struct {
         const char *id, *name, *desc;
     } builtin[] = {
-        {"r-0000000001", KG_ROLE_ACCOUNTADMIN,
+        {KG_ROLE_ACCOUNTADMIN_ID, KG_ROLE_ACCOUNTADMIN,
          "Holds every privilege; cannot be changed or deleted"},
-        {"r-0000000002", KG_ROLE_PUBLIC, "Granted to everyone"},
+        {KG_ROLE_PUBLIC_ID, KG_ROLE_PUBLIC, "Granted to everyone"},
     };
-    struct timespec ts;
-    int64_t now;
+    int64_t now = now_ms();
     kg_err rc = KG_OK;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     for (size_t i = 0; i < sizeof builtin / sizeof builtin[0] && !rc; i++) {
         struct sql_args a = key1(builtin[i].id);
         a_text(&a, builtin[i].name);
         a_text(&a, builtin[i].desc);
         a_int(&a, now);
         a_int(&a, now);
-        rc = exec(st, SQL_ROLE_INSERT, &a, NULL);
+        rc = exec(st, SQL_ROLE_SEED, &a, NULL);
     }
     return rc;
 }

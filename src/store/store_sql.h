@@ -26,7 +26,7 @@
 
 #include "store.h"
 
-#define SQL_SCHEMA_VERSION 3 /* the number of migrations in store_sql_text.h */
+#define SQL_SCHEMA_VERSION 4 /* the number of migrations in store_sql_text.h */
 
 /* The statements every SQL backend runs; their text is in store_sql_text.h. */
 enum sql_id {
@@ -43,6 +43,7 @@ enum sql_id {
     SQL_JTI_REVOKE,
     SQL_JTI_PURGE,
     SQL_ROLE_INSERT,
+    SQL_ROLE_SEED,
     SQL_ROLE_GET,
     SQL_ROLE_GET_BY_NAME,
     SQL_ROLE_LIST,
@@ -53,6 +54,8 @@ enum sql_id {
     SQL_ROLE_TOKEN_HOLDS,
     SQL_ROLE_USER_HOLDS,
     SQL_ROLE_DEL_PRIVS,
+    SQL_ROLE_DEL_TOUCH,
+    SQL_ROLE_DEL_OWNED,
     SQL_ROLE_DEL_GRANTS,
     SQL_ROLE_DELETE,
     SQL_PRIV_GRANT,
@@ -60,6 +63,7 @@ enum sql_id {
     SQL_PRIV_LIST_ALL,
     SQL_PRIV_LIST_ROLE,
     SQL_USER_INSERT,
+    SQL_USER_EXISTS,
     SQL_USER_GET,
     SQL_USER_GET_BY_EMAIL,
     SQL_USER_LIST,

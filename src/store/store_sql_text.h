@@ -50,13 +50,14 @@
  * seq order.  `cond` picks the roles (and may order and limit them).  role_cols[]. */
 #define ROLE_SELECT(cond)                                                                          \
     "SELECT r.seq, r.role_id, r.role_name, r.description, r.created_on, r.modified_on,"            \
-    " g.granted_role_id"                                                                           \
+    " r.owning_role_id, r.sync, g.granted_role_id"                                                 \
     " FROM (SELECT * FROM roles " cond ") r"                                                       \
     " LEFT JOIN (role_grants g JOIN roles gr ON gr.role_id = g.granted_role_id)"                   \
     " ON g.role_id = r.role_id ORDER BY r.seq, gr.seq"
 /* The same for users and the roles they hold.  user_cols[]. */
 #define USER_SELECT(cond)                                                                          \
-    "SELECT u.seq, u.user_id, u.email, u.password_hash, u.created_on, ur.role_id"                  \
+    "SELECT u.seq, u.user_id, u.email, u.password_hash, u.created_on, u.modified_on, u.sync,"      \
+    " ur.role_id"                                                                                  \
     " FROM (SELECT * FROM users " cond ") u"                                                       \
     " LEFT JOIN (user_roles ur JOIN roles r ON r.role_id = ur.role_id)"                            \
     " ON ur.user_id = u.user_id ORDER BY u.seq, r.seq"
@@ -92,12 +93,25 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_JTI_PURGE] = "DELETE FROM revoked_jti WHERE exp <= " P1,
 
     [SQL_ROLE_INSERT] = "INSERT INTO roles (role_id, role_name, description, created_on,"
-                        " modified_on) VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ")",
+                        " modified_on, owning_role_id, sync)"
+                        " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ")",
+    /* The built-in roles, inserted by schema version 1 (before owning_role_id and sync). */
+    [SQL_ROLE_SEED] = "INSERT INTO roles (role_id, role_name, description, created_on,"
+                      " modified_on) VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ")",
     [SQL_ROLE_GET] = ROLE_SELECT("WHERE role_id = " P1),
     [SQL_ROLE_GET_BY_NAME] = ROLE_SELECT("WHERE role_name = " P1),
     [SQL_ROLE_LIST] = ROLE_SELECT("WHERE seq > " P1 " ORDER BY seq LIMIT " P2),
-    [SQL_ROLE_UPDATE] = "UPDATE roles SET role_name = " P2 ", description = " P3
-                        ", modified_on = " P4 " WHERE role_id = " P1,
+    /* Compare-and-set: only the version read (P6) is changed. */
+    [SQL_ROLE_UPDATE] =
+        "UPDATE roles SET role_name = " P2 ", description = " P3 ", modified_on = " P4
+        ", sync = " P5 " WHERE role_id = " P1 " AND sync = " P6,
+    /* A role being deleted leaves the roles it was granted to (P1: its id). */
+    [SQL_ROLE_DEL_TOUCH] = "UPDATE roles SET sync = " P2 ", modified_on = " P3
+                           " WHERE role_id IN (SELECT role_id FROM role_grants"
+                           " WHERE granted_role_id = " P1 ")",
+    /* and the roles it owned pass to P4 (accountadmin). */
+    [SQL_ROLE_DEL_OWNED] = "UPDATE roles SET owning_role_id = " P4 ", sync = " P2
+                           ", modified_on = " P3 " WHERE owning_role_id = " P1,
     [SQL_GRANTS_CLEAR] = "DELETE FROM role_grants WHERE role_id = " P1,
     /* DO NOTHING drops a duplicate in the list; it does not cover foreign keys. */
     [SQL_GRANT_INSERT] = "INSERT INTO role_grants (role_id, granted_role_id)"
@@ -128,13 +142,16 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_PRIV_LIST_ROLE] = "SELECT role_id, kind, name FROM privileges WHERE role_id = " P1
                            " ORDER BY name" SQL_BYTEWISE,
 
-    [SQL_USER_INSERT] = "INSERT INTO users (user_id, email, password_hash, created_on)"
-                        " VALUES (" P1 ", " P2 ", " P3 ", " P4 ")",
+    [SQL_USER_INSERT] =
+        "INSERT INTO users (user_id, email, password_hash, created_on,"
+        " modified_on, sync) VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ")",
+    [SQL_USER_EXISTS] = "SELECT 1 FROM users WHERE user_id = " P1,
     [SQL_USER_GET] = USER_SELECT("WHERE user_id = " P1),
     [SQL_USER_GET_BY_EMAIL] = USER_SELECT("WHERE " SQL_EMAIL_IS(P1)),
     [SQL_USER_LIST] = USER_SELECT("WHERE seq > " P1 " ORDER BY seq LIMIT " P2),
-    [SQL_USER_UPDATE] =
-        "UPDATE users SET email = " P2 ", password_hash = " P3 " WHERE user_id = " P1,
+    /* Compare-and-set, as SQL_ROLE_UPDATE. */
+    [SQL_USER_UPDATE] = "UPDATE users SET email = " P2 ", password_hash = " P3 ", modified_on = " P4
+                        ", sync = " P5 " WHERE user_id = " P1 " AND sync = " P6,
     [SQL_USER_ROLES_CLEAR] = "DELETE FROM user_roles WHERE user_id = " P1,
     [SQL_USER_ROLE_INSERT] = "INSERT INTO user_roles (user_id, role_id)"
                              " VALUES (" P1 ", " P2 ") ON CONFLICT DO NOTHING",
@@ -237,6 +254,21 @@ static const char sql_schema_v3[] = "CREATE TABLE audit_log ("
                                     "CREATE INDEX audit_log_actor ON audit_log (actor, seq);"
                                     "CREATE INDEX audit_log_at ON audit_log (at);" DDL_STAMP(3);
 
+/* Version 4: optimistic concurrency and ownership.  sync is a row's version, set by every
+ * write of the row to that write's data_ver (so it changes with every change and is never
+ * reused), and compared by updates (compare-and-set); a role's owning_role_id is the role
+ * that made it.  Existing rows: owned by accountadmin, at the current data_ver. */
+static const char sql_schema_v4[] =
+    "ALTER TABLE roles ADD COLUMN owning_role_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE roles ADD COLUMN sync " DDL_BIGINT " NOT NULL DEFAULT 0;"
+    "UPDATE roles SET owning_role_id = coalesce((SELECT a.role_id FROM roles a"
+    " WHERE a.role_name = 'accountadmin'), ''),"
+    " sync = (SELECT data_ver FROM meta WHERE id = 1);"
+    "ALTER TABLE users ADD COLUMN modified_on " DDL_BIGINT " NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN sync " DDL_BIGINT " NOT NULL DEFAULT 0;"
+    "UPDATE users SET modified_on = created_on, sync = (SELECT data_ver FROM meta WHERE id = "
+    "1);" DDL_STAMP(4);
+
 /* sql_migrations[v] takes the schema from version v to v + 1.  Schema changes: append a
  * migration and raise SQL_SCHEMA_VERSION; never edit an applied one. */
 static const struct sql_migration {
@@ -246,6 +278,7 @@ static const struct sql_migration {
     {sql_schema_v1, store_sql_seed},
     {sql_schema_v2, NULL},
     {sql_schema_v3, NULL},
+    {sql_schema_v4, NULL},
 };
 
 #undef TOKEN_SELECT

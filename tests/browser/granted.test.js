@@ -70,3 +70,29 @@ test('the granted-roles editor, for a role and for a user', { timeout: 90000 }, 
     await context.close();
   }
 });
+
+test('a role changed elsewhere while its dialog is open: the grant is refused (409), nothing is overwritten, the dialog shows it as it is', { timeout: 90000 }, async () => {
+  const { page, w, context } = await b.newPage(browser, srv.base);
+  try {
+    await b.signIn(page, admin.email, admin.password);
+    await page.goto('/roles');
+    const ops = page.locator('[data-testid="role-row"][data-role-name="ops"]');
+    await ops.getByTestId('role-manage').click();
+    await page.getByTestId('grant-role-select').waitFor();
+    b.cliOk(b.dbOf(dir), ['role', 'grant-role', 'ops', 'viewer']); // meanwhile, elsewhere
+    const stale = page.waitForResponse((r) => r.request().method() === 'PATCH');
+    await page.getByTestId('grant-role-select').selectOption({ label: 'accountadmin' });
+    await page.getByTestId('grant-role').click();
+    assert.equal((await stale).status(), 409, 'the PATCH carried the syncToken the dialog was drawn from');
+    await page.getByTestId('dialog-error').filter({ hasText: /changed elsewhere/ }).waitFor();
+    await page.locator('[data-testid="granted-role"][data-role-name="viewer"]').waitFor(); // read again
+    assert.equal(await page.locator('[data-testid="granted-role"][data-role-name="accountadmin"]').count(), 0);
+    await page.getByTestId('grant-role-select').selectOption({ label: 'accountadmin' }); // now it goes through
+    await page.getByTestId('grant-role').click();
+    await page.locator('[data-testid="granted-role"][data-role-name="accountadmin"]').waitFor();
+    await page.locator('[data-testid="granted-role"][data-role-name="viewer"]').waitFor();
+    b.assertClean(w, { allow: /409/ });
+  } finally {
+    await context.close();
+  }
+});

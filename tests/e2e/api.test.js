@@ -15,9 +15,15 @@ const S = {};
 
 const call = (method, p, body, token = boot.access) => api(srv.base, method, `${V1}${p}`, { token, body });
 
+/* A whole list as one answer, read a page of 100 (Galaxy's largest) at a time. */
+async function listed(p) {
+  const pages = await h.listAll(srv.base, boot.access, `${V1}${p}`, 100, 100);
+  return { status: 200, json: { nextPageToken: '', result: pages.flatMap((x) => x.result) } };
+}
+
 async function createRole(roleName, extra = {}) {
-  const r = await call('POST', '/role', { roleName, roleDescription: `${roleName} role`, ...extra });
-  assert.equal(r.status, 201, `POST /role ${roleName}: ${r.status} ${r.text}`);
+  const r = await call('POST', '/role', { grantToCreatingRole: true, roleName, roleDescription: `${roleName} role`, ...extra });
+  assert.equal(r.status, 200, `POST /role ${roleName}: ${r.status} ${r.text}`);
   return r.json;
 }
 
@@ -41,9 +47,24 @@ function assertRoleShape(r) {
   assert.equal(typeof r.roleDescription, 'string', `roleDescription: ${ctx}`);
   assert.match(r.createdOn, h.TIME_RE, `createdOn: ${ctx}`);
   assert.match(r.modifiedOn, h.TIME_RE, `modifiedOn: ${ctx}`);
-  assert.ok(Array.isArray(r.directlyGrantedRoles), `directlyGrantedRoles: ${ctx}`);
-  for (const g of r.directlyGrantedRoles) {
-    assert.deepEqual(Object.keys(g).sort(), ['roleId', 'roleName'], `granted role entry: ${ctx}`);
+  assert.match(r.owningRoleId, h.ROLE_ID_RE, `owningRoleId: ${ctx}`);
+  assert.equal(typeof r.syncToken, 'string', `syncToken: ${ctx}`);
+  assertGrants(r.directlyGrantedRoles, r.roleId, ctx);
+  assertGrants(r.allRoles, null, ctx);
+  for (const g of r.directlyGrantedRoles) assert.ok(r.allRoles.some((a) => a.roleId === g.roleId), `allRoles holds the direct ones: ${ctx}`);
+}
+
+/* RoleGrants: {roleId, roleName, principal: {type, id}, adminOption: false}; principal, when
+ * given, the holder of them all. */
+function assertGrants(list, principal, ctx) {
+  assert.ok(Array.isArray(list), `grants: ${ctx}`);
+  for (const g of list) {
+    assert.deepEqual(Object.keys(g).sort(), ['adminOption', 'principal', 'roleId', 'roleName'], `grant entry: ${ctx}`);
+    assert.match(g.roleId, h.ROLE_ID_RE, `grant roleId: ${ctx}`);
+    assert.equal(g.adminOption, false, `adminOption: ${ctx}`);
+    assert.deepEqual(Object.keys(g.principal).sort(), ['id', 'type'], `principal: ${ctx}`);
+    assert.equal(g.principal.type, g.principal.id.startsWith('u-') ? 'User' : 'Role', `principal type: ${ctx}`);
+    if (principal) assert.equal(g.principal.id, principal, `principal id: ${ctx}`);
   }
 }
 
@@ -52,7 +73,11 @@ function assertUserShape(u, { withPassword = false } = {}) {
   assert.match(u.userId, h.USER_ID_RE, `userId: ${ctx}`);
   assert.equal(typeof u.email, 'string', `email: ${ctx}`);
   assert.match(u.createdOn, h.TIME_RE, `createdOn: ${ctx}`);
-  assert.ok(Array.isArray(u.directlyGrantedRoles), `directlyGrantedRoles: ${ctx}`);
+  assert.match(u.defaultRoleId, h.ROLE_ID_RE, `defaultRoleId: ${ctx}`);
+  assert.equal(u.scimManaged, false, `scimManaged: ${ctx}`);
+  assert.equal(typeof u.syncToken, 'string', `syncToken: ${ctx}`);
+  assertGrants(u.directlyGrantedRoles, u.userId, ctx);
+  assertGrants(u.allRoles, null, ctx);
   if (withPassword) {
     assert.equal(typeof u.password, 'string', `a generated password is returned: ${ctx}`);
     assert.ok(u.password.length >= 12, `generated password looks short: ${ctx}`);
@@ -103,18 +128,22 @@ test('pagination: 250 tokens created via the API page as 100/100/51, newest firs
   S.allTokens = expected;
 });
 
-test('pagination: default pageSize is 100; pageSize=1000 returns everything at once', async () => {
+test('pagination: pageSize absent or 0 is the default, 100, which is also the largest (Galaxy\'s)', async () => {
   const d = await call('GET', '/apiToken');
   assert.equal(d.status, 200, d.text);
   assert.equal(d.json.result.length, 100, 'default page size');
   assert.notEqual(d.json.nextPageToken, '');
-  const all = await call('GET', '/apiToken?pageSize=1000');
-  assert.equal(all.status, 200, all.text);
-  assert.equal(all.json.nextPageToken, '');
-  assert.deepEqual(all.json.result.map((t) => t.clientId), S.allTokens);
-  const exact = await call('GET', `/apiToken?pageSize=${S.allTokens.length}`);
-  assert.equal(exact.json.result.length, S.allTokens.length);
-  assert.equal(exact.json.nextPageToken, '', 'a page that holds the rest exactly ends the list');
+  const zero = await call('GET', '/apiToken?pageSize=0');
+  assert.equal(zero.status, 200, zero.text);
+  assert.deepEqual(zero.json, d.json, 'pageSize=0 is the default');
+  const max = await call('GET', '/apiToken?pageSize=100');
+  assert.deepEqual(max.json, d.json, 'pageSize=100 is the largest page');
+  h.assertApiError(await call('GET', '/apiToken?pageSize=101'), 400, 'INVALID_ARGUMENT', 'pageSize=101');
+  const pages = await h.listAll(srv.base, boot.access, `${V1}/apiToken`, 100, 10);
+  assert.deepEqual(pages.flatMap((p) => p.result.map((t) => t.clientId)), S.allTokens);
+  const rest = S.allTokens.length % 100 || 100;
+  assert.equal(pages[pages.length - 1].result.length, rest);
+  assert.equal(pages[pages.length - 1].nextPageToken, '', 'a page that holds the rest ends the list');
 });
 
 test('pagination: pageSize=1 walks a stable order; a token created mid-walk does not disturb later pages', async () => {
@@ -136,7 +165,7 @@ test('pagination: pageSize=1 walks a stable order; a token created mid-walk does
 
 test('pagination: bad pageSize / pageToken → 400 INVALID_ARGUMENT', async () => {
   const fails = [];
-  for (const q of ['pageSize=0', 'pageSize=1001', 'pageSize=abc', 'pageSize=-1', 'pageSize=1.5', 'pageSize=', 'pageSize=+5',
+  for (const q of ['pageSize=101', 'pageSize=1001', 'pageSize=abc', 'pageSize=-1', 'pageSize=1.5', 'pageSize=', 'pageSize=+5',
     'pageSize=5%00x', 'pageSize=99999999999999999999', 'pageToken=garbage', 'pageToken=%00', 'pageToken=%00garbage',
     `pageToken=${'A'.repeat(500)}`]) {
     for (const p of ['/apiToken', '/role', '/user', `/role/${S.aa.roleId}/privilege`]) {
@@ -158,7 +187,7 @@ test('role and user lists page too', async () => {
   const names = pages.flatMap((p) => p.result.map((r) => r.roleName));
   assert.equal(new Set(names).size, names.length, 'no role twice');
   for (const n of ['accountadmin', 'public', 'pager_0', 'pager_4']) assert.ok(names.includes(n), `${n} listed`);
-  const all = await call('GET', '/role?pageSize=1000');
+  const all = await listed('/role');
   assert.deepEqual(all.json.result.map((r) => r.roleName), names, 'same order paged and unpaged');
   all.json.result.forEach(assertRoleShape);
 });
@@ -205,10 +234,10 @@ test('built-in roles accountadmin and public exist and are well-formed', async (
   assert.deepEqual(byId.json, S.aa, 'GET by id and by name agree');
 });
 
-test('POST /role: 201 with the documented fields; GET by id and by name', async () => {
+test('POST /role: 200 with the documented fields; GET by id and by name', async () => {
   const r = await createRole('analyst', { roleDescription: 'reads things' });
   assertRoleShape(r);
-  assert.deepEqual(Object.keys(r).sort(), ['createdOn', 'directlyGrantedRoles', 'modifiedOn', 'roleDescription', 'roleId', 'roleName']);
+  assert.deepEqual(Object.keys(r).sort(), ['allRoles', 'createdOn', 'directlyGrantedRoles', 'modifiedOn', 'owningRoleId', 'roleDescription', 'roleId', 'roleName', 'syncToken']);
   assert.equal(r.roleName, 'analyst');
   assert.equal(r.roleDescription, 'reads things');
   assert.deepEqual(r.directlyGrantedRoles, []);
@@ -218,28 +247,28 @@ test('POST /role: 201 with the documented fields; GET by id and by name', async 
   const byName = await call('GET', '/role/name=analyst');
   assert.equal(byName.status, 200, byName.text);
   assert.deepEqual(byName.json, r);
-  const noDesc = await call('POST', '/role', { roleName: 'nodesc' });
-  assert.equal(noDesc.status, 201, `roleDescription is optional: ${noDesc.status} ${noDesc.text}`);
+  const noDesc = await call('POST', '/role', { grantToCreatingRole: true, roleName: 'nodesc' });
+  assert.equal(noDesc.status, 200, `roleDescription is optional: ${noDesc.status} ${noDesc.text}`);
   S.analyst = r;
 });
 
 test('POST /role: roleName must be 1–64 of [a-z0-9_]; duplicates → 409 ALREADY_EXISTS', async () => {
-  const max = await call('POST', '/role', { roleName: 'a'.repeat(64) });
-  assert.equal(max.status, 201, `64-char name: ${max.status} ${max.text}`);
-  const digits = await call('POST', '/role', { roleName: '0_9_z' });
-  assert.equal(digits.status, 201, `digits and underscore: ${digits.status} ${digits.text}`);
+  const max = await call('POST', '/role', { grantToCreatingRole: true, roleName: 'a'.repeat(64) });
+  assert.equal(max.status, 200, `64-char name: ${max.status} ${max.text}`);
+  const digits = await call('POST', '/role', { grantToCreatingRole: true, roleName: '0_9_z' });
+  assert.equal(digits.status, 200, `digits and underscore: ${digits.status} ${digits.text}`);
   for (const bad of ['', 'a'.repeat(65), 'Upper', 'has space', 'dash-ed', 'dot.ted', 'é', 'name=x', 'a/b', "x' OR 1=1 --"]) {
-    h.assertApiError(await call('POST', '/role', { roleName: bad }), 400, 'INVALID_ARGUMENT', `roleName ${JSON.stringify(bad)}`);
+    h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: bad }), 400, 'INVALID_ARGUMENT', `roleName ${JSON.stringify(bad)}`);
   }
   h.assertApiError(await call('POST', '/role', {}), 400, 'INVALID_ARGUMENT', 'no roleName');
-  h.assertApiError(await call('POST', '/role', { roleName: 42 }), 400, 'INVALID_ARGUMENT', 'numeric roleName');
-  h.assertApiError(await call('POST', '/role', { roleName: 'ok_name', roleDescription: 1 }), 400, 'INVALID_ARGUMENT', 'numeric roleDescription');
-  h.assertApiError(await call('POST', '/role', { roleName: 'ok_name', directlyGrantedRoles: 'r-0000000001' }), 400, 'INVALID_ARGUMENT', 'directlyGrantedRoles not a list');
-  h.assertApiError(await call('POST', '/role', { roleName: 'ok_name', directlyGrantedRoles: [{ roleId: 'bad' }] }), 400, 'INVALID_ARGUMENT', 'malformed granted roleId');
-  h.assertApiError(await call('POST', '/role', { roleName: 'ok_name', extra: 1 }), 400, 'INVALID_ARGUMENT', 'unknown field');
-  h.assertApiError(await call('POST', '/role', { roleName: 'analyst' }), 409, 'ALREADY_EXISTS', 'duplicate roleName');
-  h.assertApiError(await call('POST', '/role', { roleName: 'public' }), 409, 'ALREADY_EXISTS', 'built-in name');
-  const list = await call('GET', '/role?pageSize=1000');
+  h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: 42 }), 400, 'INVALID_ARGUMENT', 'numeric roleName');
+  h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: 'ok_name', roleDescription: 1 }), 400, 'INVALID_ARGUMENT', 'numeric roleDescription');
+  h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: 'ok_name', directlyGrantedRoles: 'r-0000000001' }), 400, 'INVALID_ARGUMENT', 'directlyGrantedRoles not a list');
+  h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: 'ok_name', directlyGrantedRoles: [{ roleId: 'bad' }] }), 400, 'INVALID_ARGUMENT', 'malformed granted roleId');
+  h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: 'ok_name', extra: 1 }), 400, 'INVALID_ARGUMENT', 'unknown field');
+  h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: 'analyst' }), 409, 'ALREADY_EXISTS', 'duplicate roleName');
+  h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: 'public' }), 409, 'ALREADY_EXISTS', 'built-in name');
+  const list = await listed('/role');
   assert.ok(!list.json.result.some((r) => r.roleName === 'ok_name'), 'no failed create stored a role');
 });
 
@@ -254,11 +283,11 @@ test('GET /role/{id}: unknown id / unknown name / malformed → 404', async () =
 
 test('role grants: directlyGrantedRoles on create, resolved names', async () => {
   const base = await createRole('base_role');
-  const r = await call('POST', '/role', { roleName: 'composite', directlyGrantedRoles: [{ roleId: base.roleId }] });
-  assert.equal(r.status, 201, `accountadmin creates a role granted base_role: ${r.status} ${r.text}`);
+  const r = await call('POST', '/role', { grantToCreatingRole: true, roleName: 'composite', directlyGrantedRoles: [{ roleId: base.roleId }] });
+  assert.equal(r.status, 200, `accountadmin creates a role granted base_role: ${r.status} ${r.text}`);
   assertRoleShape(r.json);
-  assert.deepEqual(r.json.directlyGrantedRoles, [{ roleId: base.roleId, roleName: 'base_role' }]);
-  const unknown = await call('POST', '/role', { roleName: 'dangling', directlyGrantedRoles: [{ roleId: 'r-0000000000' }] });
+  assert.deepEqual(h.refs(r.json.directlyGrantedRoles), [{ roleId: base.roleId, roleName: 'base_role' }]);
+  const unknown = await call('POST', '/role', { grantToCreatingRole: true, roleName: 'dangling', directlyGrantedRoles: [{ roleId: 'r-0000000000' }] });
   assert.ok([400, 404].includes(unknown.status), `granting an unknown role: expected 404 (or 400), got ${unknown.status} ${unknown.text}`);
   h.assertApiError(unknown, unknown.status, undefined, 'granting an unknown role');
 });
@@ -303,7 +332,7 @@ test('role grant cycles are refused: A→B then B→A, and A→A (400 FAILED_PRE
   const ca = await call('PATCH', `/role/${c.roleId}`, { directlyGrantedRoles: [{ roleId: a.roleId }] });
   h.assertApiError(ca, 400, 'FAILED_PRECONDITION', 'C granted A closes A→B→C→A');
   const gb = await call('GET', `/role/${b.roleId}`);
-  assert.deepEqual(gb.json.directlyGrantedRoles, [{ roleId: c.roleId, roleName: 'cyc_c' }], 'refused grants changed nothing');
+  assert.deepEqual(h.refs(gb.json.directlyGrantedRoles), [{ roleId: c.roleId, roleName: 'cyc_c' }], 'refused grants changed nothing');
   const dup = await call('PATCH', `/role/${c.roleId}`, { directlyGrantedRoles: [{ roleId: S.analyst.roleId }, { roleId: S.analyst.roleId }] });
   assert.ok(dup.status === 400 || dup.status === 200, `a role listed twice: 400 or de-duplicated, got ${dup.status} ${dup.text}`);
 });
@@ -348,8 +377,8 @@ test('DELETE /role: 204, then 404; by name= too', async () => {
   await createRole('doomed2');
   assert.equal((await call('DELETE', '/role/name=doomed2')).status, 204);
   h.assertApiError(await call('GET', '/role/name=doomed2'), 404, 'NOT_FOUND', 'deleted by name');
-  const again = await call('POST', '/role', { roleName: 'doomed' });
-  assert.equal(again.status, 201, 'the name is free again after a delete');
+  const again = await call('POST', '/role', { grantToCreatingRole: true, roleName: 'doomed' });
+  assert.equal(again.status, 200, 'the name is free again after a delete');
 });
 
 /* ---- privileges ---------------------------------------------------------------------- */
@@ -364,7 +393,7 @@ test('privileges: grant Allow/Deny of account and custom privileges, list, revok
     ['Allow', 'Introspect'], ['Allow', 'orders.read'], ['Deny', 'a'], ['Allow', 'x:y-z_1.2'], ['Allow', `c${'a'.repeat(63)}`],
   ];
   for (const [k, p] of grants) await grant(r.roleId, k, p);
-  const byName = await call('GET', '/role/name=privs/privilege?pageSize=1000');
+  const byName = await call('GET', '/role/name=privs/privilege?pageSize=100');
   assert.equal(byName.status, 200, byName.text);
   const key = (x) => `${x.grantKind} ${x.privilege}`;
   assert.deepEqual(byName.json.result.map(key).sort(), grants.map(([k, p]) => `${k} ${p}`).sort());
@@ -375,12 +404,12 @@ test('privileges: grant Allow/Deny of account and custom privileges, list, revok
   // Granting twice does not duplicate.
   const twice = await call('POST', `/role/${r.roleId}/privilege:grant`, { grantKind: 'Allow', privilege: 'orders.read' });
   assert.ok([204, 409].includes(twice.status), `grant twice: ${twice.status} ${twice.text}`);
-  const l2 = await call('GET', `/role/${r.roleId}/privilege?pageSize=1000`);
+  const l2 = await call('GET', `/role/${r.roleId}/privilege?pageSize=100`);
   assert.equal(l2.json.result.length, grants.length, 'no duplicate grant');
   // Revoke.
   const rv = await call('POST', `/role/${r.roleId}/privilege:revoke`, { grantKind: 'Allow', privilege: 'orders.read' });
   assert.equal(rv.status, 204, rv.text);
-  const l3 = await call('GET', `/role/${r.roleId}/privilege?pageSize=1000`);
+  const l3 = await call('GET', `/role/${r.roleId}/privilege?pageSize=100`);
   assert.ok(!l3.json.result.some((x) => x.privilege === 'orders.read'), 'revoked privilege is gone');
   assert.equal(l3.json.result.length, grants.length - 1);
   const rvDeny = await call('POST', `/role/name=privs/privilege:revoke`, { grantKind: 'Deny', privilege: 'ViewAuditLog' });
@@ -426,8 +455,8 @@ test('route privileges: CreateRole alone allows POST /role only; CreateUser alon
   const tcu = await cliToken('only_create_user');
   const tms = await cliToken('only_manage');
 
-  const r1 = await call('POST', '/role', { roleName: 'made_by_creator' }, tcr.access);
-  assert.equal(r1.status, 201, `CreateRole → POST /role: ${r1.status} ${r1.text}`);
+  const r1 = await call('POST', '/role', { grantToCreatingRole: true, roleName: 'made_by_creator' }, tcr.access);
+  assert.equal(r1.status, 200, `CreateRole → POST /role: ${r1.status} ${r1.text}`);
   h.assertApiError(await call('GET', '/role', undefined, tcr.access), 403, 'PERMISSION_DENIED', 'CreateRole → GET /role');
   h.assertApiError(await call('GET', '/apiToken', undefined, tcr.access), 403, 'PERMISSION_DENIED', 'CreateRole → GET /apiToken');
   h.assertApiError(await call('POST', '/user', { email: 'x1@example.com' }, tcr.access), 403, 'PERMISSION_DENIED', 'CreateRole → POST /user');
@@ -435,10 +464,10 @@ test('route privileges: CreateRole alone allows POST /role only; CreateUser alon
   const u1 = await call('POST', '/user', { email: 'made-by-creator@example.com' }, tcu.access);
   assert.equal(u1.status, 201, `CreateUser → POST /user: ${u1.status} ${u1.text}`);
   h.assertApiError(await call('GET', '/user', undefined, tcu.access), 403, 'PERMISSION_DENIED', 'CreateUser → GET /user');
-  h.assertApiError(await call('POST', '/role', { roleName: 'nope' }, tcu.access), 403, 'PERMISSION_DENIED', 'CreateUser → POST /role');
+  h.assertApiError(await call('POST', '/role', { grantToCreatingRole: true, roleName: 'nope' }, tcu.access), 403, 'PERMISSION_DENIED', 'CreateUser → POST /role');
 
-  const r2 = await call('POST', '/role', { roleName: 'made_by_manager' }, tms.access);
-  assert.equal(r2.status, 201, `ManageSecurity implies CreateRole: ${r2.status} ${r2.text}`);
+  const r2 = await call('POST', '/role', { grantToCreatingRole: true, roleName: 'made_by_manager' }, tms.access);
+  assert.equal(r2.status, 200, `ManageSecurity implies CreateRole: ${r2.status} ${r2.text}`);
   const u2 = await call('POST', '/user', { email: 'made-by-manager@example.com' }, tms.access);
   assert.equal(u2.status, 201, `ManageSecurity implies CreateUser: ${u2.status} ${u2.text}`);
 
@@ -463,7 +492,7 @@ test('route privileges: CreateRole alone allows POST /role only; CreateUser alon
 /* ---- users --------------------------------------------------------------------------- */
 
 test('GET /user lists admin@localhost; no password or hash anywhere', async () => {
-  const r = await call('GET', '/user?pageSize=1000');
+  const r = await listed('/user');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.nextPageToken, '');
   const admin = r.json.result.find((u) => u.email === 'admin@localhost');
@@ -476,7 +505,7 @@ test('POST /user: generated password returned once; supplied password never echo
   const g = await call('POST', '/user', { email: 'alice@example.com' });
   assert.equal(g.status, 201, g.text);
   assertUserShape(g.json, { withPassword: true });
-  assert.deepEqual(Object.keys(g.json).sort(), ['createdOn', 'directlyGrantedRoles', 'email', 'password', 'userId']);
+  assert.deepEqual(Object.keys(g.json).sort(), ['allRoles', 'createdOn', 'defaultRoleId', 'directlyGrantedRoles', 'email', 'password', 'scimManaged', 'syncToken', 'userId']);
   assert.equal(g.json.email, 'alice@example.com');
   assert.deepEqual(g.json.directlyGrantedRoles, []);
   const get = await call('GET', `/user/${g.json.userId}`);
@@ -487,7 +516,7 @@ test('POST /user: generated password returned once; supplied password never echo
   const s = await call('POST', '/user', { email: 'bob@example.com', password: 'correct horse battery', directlyGrantedRoles: [{ roleId: S.aa.roleId }] });
   assert.equal(s.status, 201, s.text);
   assertUserShape(s.json);
-  assert.deepEqual(s.json.directlyGrantedRoles, [{ roleId: S.aa.roleId, roleName: 'accountadmin' }]);
+  assert.deepEqual(h.refs(s.json.directlyGrantedRoles), [{ roleId: S.aa.roleId, roleName: 'accountadmin' }]);
   assert.ok(!s.text.includes('correct horse'), 'the supplied password is not echoed');
   S.alice = g.json;
   S.bob = s.json;
@@ -512,7 +541,7 @@ test('POST /user validation: password 8–1024 bytes, email, duplicates, types',
   h.assertApiError(await call('POST', '/user', { email: 'u@example.com', passwordHash: 'x' }), 400, 'INVALID_ARGUMENT', 'unknown field');
   h.assertApiError(await call('POST', '/user', { email: 'alice@example.com' }), 409, 'ALREADY_EXISTS', 'duplicate email');
   h.assertApiError(await call('POST', '/user', { email: 'u2@example.com', directlyGrantedRoles: [{ roleId: 'nope' }] }), 400, 'INVALID_ARGUMENT', 'malformed granted roleId');
-  const users = await call('GET', '/user?pageSize=1000');
+  const users = await listed('/user');
   assert.ok(!users.json.result.some((u) => ['p7@example.com', 'p1025@example.com', 'u@example.com'].includes(u.email)), 'failed creates stored nothing');
 });
 
@@ -541,10 +570,13 @@ test('PATCH /user: password (not echoed), email, roles; duplicate email → 409'
   h.assertApiError(await call('GET', '/user/email=alice@example.com'), 404, 'NOT_FOUND', 'old email gone');
   const r = await call('PATCH', `/user/${S.alice.userId}`, { directlyGrantedRoles: [{ roleId: S.pub.roleId }] });
   assert.equal(r.status, 200, r.text);
-  assert.deepEqual(r.json.directlyGrantedRoles, [{ roleId: S.pub.roleId, roleName: 'public' }]);
+  assert.deepEqual(h.refs(r.json.directlyGrantedRoles), [{ roleId: S.pub.roleId, roleName: 'public' }]);
   h.assertApiError(await call('PATCH', `/user/${S.alice.userId}`, { email: 'bob@example.com' }), 409, 'ALREADY_EXISTS', 'email taken');
   h.assertApiError(await call('PATCH', `/user/${S.alice.userId}`, { password: 'short' }), 400, 'INVALID_ARGUMENT', 'short password');
-  h.assertApiError(await call('PATCH', `/user/${S.alice.userId}`, { userId: 'u-0000000001' }), 400, 'INVALID_ARGUMENT', 'userId is not writable');
+  const ro = await call('PATCH', `/user/${S.alice.userId}`, { userId: 'u-0000000001', scimManaged: true });
+  assert.equal(ro.status, 200, `read-only fields sent back are ignored: ${ro.text}`);
+  assert.equal(ro.json.userId, S.alice.userId, 'userId is not writable');
+  assert.equal(ro.json.scimManaged, false);
   h.assertApiError(await call('PATCH', '/user/u-0000000000', { email: 'z@example.com' }), 404, 'NOT_FOUND', 'PATCH unknown user');
 });
 
@@ -616,14 +648,14 @@ test('concurrent requests: 40 exchanges, 40 reads and 20 role creations in paral
   const jobs = [];
   for (let i = 0; i < 40; i++) jobs.push(h.exchange(srv.base, boot.clientId, boot.clientSecret).then((r) => ['exchange', r]));
   for (let i = 0; i < 40; i++) jobs.push(call('GET', '/apiToken?pageSize=5').then((r) => ['read', r]));
-  for (let i = 0; i < 20; i++) jobs.push(call('POST', '/role', { roleName: `par_${i}` }).then((r) => ['create', r]));
+  for (let i = 0; i < 20; i++) jobs.push(call('POST', '/role', { grantToCreatingRole: true, roleName: `par_${i}` }).then((r) => ['create', r]));
   const results = await Promise.all(jobs);
-  const bad = results.filter(([k, r]) => r.status !== (k === 'create' ? 201 : 200)).map(([k, r]) => `${k}: ${r.status} ${r.text.slice(0, 100)}`);
+  const bad = results.filter(([k, r]) => r.status !== 200).map(([k, r]) => `${k}: ${r.status} ${r.text.slice(0, 100)}`);
   assert.deepEqual(bad, [], 'every parallel request succeeds');
   const jtis = results.filter(([k]) => k === 'exchange').map(([, r]) => h.decodeJwt(r.json.access_token).payload.jti);
   assert.equal(new Set(jtis).size, 40, 'distinct jti under concurrency');
   const ids = results.filter(([k]) => k === 'create').map(([, r]) => r.json.roleId);
   assert.equal(new Set(ids).size, 20, 'distinct roleIds under concurrency');
-  const all = await call('GET', '/role?pageSize=1000');
+  const all = await listed('/role');
   for (let i = 0; i < 20; i++) assert.ok(all.json.result.some((r) => r.roleName === `par_${i}`), `par_${i} stored`);
 });

@@ -360,10 +360,11 @@ test('token show, token list, role list, user list and audit list: aligned table
   const uj = h.cliJson(db, ['user', 'list', '--json']);
   assert.deepEqual(uj.map((x) => x.email), ['someone.with.a.long.address@example.com', 'b@example.com']);
   for (const x of uj) {
-    assert.deepEqual(Object.keys(x), ['userId', 'email', 'createdOn', 'directlyGrantedRoles']);
+    assert.deepEqual(Object.keys(x), ['userId', 'email', 'defaultRoleId', 'createdOn', 'scimManaged', 'directlyGrantedRoles', 'allRoles', 'syncToken']);
     assert.match(x.createdOn, h.TIME_RE);
     assert.equal(x.directlyGrantedRoles.length, 1);
-    assert.deepEqual(Object.keys(x.directlyGrantedRoles[0]), ['roleId', 'roleName']);
+    assert.deepEqual(Object.keys(x.directlyGrantedRoles[0]), ['roleId', 'roleName', 'principal', 'adminOption']);
+    assert.deepEqual(x.directlyGrantedRoles[0].principal, { type: 'User', id: x.userId });
     h.assertNoSecretMaterial(x);
   }
   assert.equal(uj[0].directlyGrantedRoles[0].roleName, 'ops');

@@ -276,7 +276,7 @@ async function otherChange(ctx, w, i) {
     const rec = { name: `crash_${RUN_TAG}_r${round}_w${w}_n${i}`, kind: null, roleId: null };
     roleRecs.set(rec.name, rec);
     ctx.inFlight++;
-    const r = await loadCall(base, 'POST', `${V1}/role`, { token: admin, body: { roleName: rec.name, roleDescription: 'crash load' } });
+    const r = await loadCall(base, 'POST', `${V1}/role`, { token: admin, body: { grantToCreatingRole: true, roleName: rec.name, roleDescription: 'crash load' } });
     ctx.inFlight--;
     rec.kind = r.kind;
     count(stats.ops.roleCreate, r.kind);
@@ -531,14 +531,14 @@ function tally(xs) {
  */
 async function verifyAudit(base, admin, round) {
   const where = `round ${round}, audit log`;
-  const entries = (await h.listAll(base, admin, `${V1}/auditLog`, 1000, 20)).flatMap((p) => p.result).reverse();
+  const entries = (await h.listAll(base, admin, `${V1}/auditLog`, 100, 200)).flatMap((p) => p.result).reverse();
   const ok = entries.filter((e) => e.outcome === 'OK'); // oldest first: the order of the changes
   const targets = (action) => ok.filter((e) => e.action === action).map((e) => e.target);
   stats.audit.entries = entries.length;
   stats.audit.ok = ok.length;
 
   // API tokens (the load's, the bootstrap token and the ones verify() revoked).
-  const tokens = new Map((await h.listAll(base, admin, `${V1}/apiToken`, 1000, 20)).flatMap((p) => p.result).map((t) => [t.clientId, t]));
+  const tokens = new Map((await h.listAll(base, admin, `${V1}/apiToken`, 100, 200)).flatMap((p) => p.result).map((t) => [t.clientId, t]));
   const creates = tally(targets('apiToken.create'));
   const revokes = new Set(targets('apiToken.revoke'));
   for (const [id, t] of tokens) {
@@ -555,7 +555,7 @@ async function verifyAudit(base, admin, round) {
   }
 
   // Roles: exactly the targets of OK role.create entries (none is deleted: no role.delete).
-  const roles = new Map((await h.listAll(base, admin, `${V1}/role`, 1000, 5)).flatMap((p) => p.result)
+  const roles = new Map((await h.listAll(base, admin, `${V1}/role`, 100, 100)).flatMap((p) => p.result)
     .filter((r) => !BUILTIN_ROLES.has(r.roleId)).map((r) => [r.roleId, r]));
   const roleCreates = tally(targets('role.create'));
   assert.deepEqual(targets('role.delete'), [], `${where}: role.delete entries, but the test deletes no role`);
@@ -589,7 +589,7 @@ async function verifyAudit(base, admin, round) {
   }
   let nprivs = 0;
   await pool([...roles.keys()], async (id) => {
-    const r = await h.api(base, 'GET', `${V1}/role/${id}/privilege?pageSize=1000`, { token: admin });
+    const r = await h.api(base, 'GET', `${V1}/role/${id}/privilege?pageSize=100`, { token: admin });
     assert.equal(r.status, 200, `${where}: GET privileges of ${id}: ${r.status} ${r.text}`);
     const got = r.json.result.map((p) => `${p.grantKind} ${p.privilege}`).sort();
     const want = [...(replayed.get(id) || new Map())].map(([name, kind]) => `${kind} ${name}`).sort();
@@ -604,7 +604,7 @@ async function verifyAudit(base, admin, round) {
   stats.audit.privileges = nprivs;
 
   // Users: exactly the targets of OK user.create entries (the first start's admin included).
-  const users = new Map((await h.listAll(base, admin, `${V1}/user`, 1000, 5)).flatMap((p) => p.result).map((u) => [u.userId, u]));
+  const users = new Map((await h.listAll(base, admin, `${V1}/user`, 100, 50)).flatMap((p) => p.result).map((u) => [u.userId, u]));
   const userCreates = tally(targets('user.create'));
   assert.deepEqual(targets('user.delete'), [], `${where}: user.delete entries, but the test deletes no user`);
   for (const [id, u] of users) {
@@ -681,8 +681,8 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
 
   // An accountadmin token (CLI) and a second role holding ManageSecurity: tokens get either.
   const boot = await h.bootstrap(srv, 'crash-boot');
-  const roleRes = await h.api(srv.base, 'POST', `${V1}/role`, { token: boot.access, body: { roleName: `crash_${RUN_TAG}`, roleDescription: 'crash test' } });
-  assert.equal(roleRes.status, 201, `POST /role: ${roleRes.status} ${roleRes.text}`);
+  const roleRes = await h.api(srv.base, 'POST', `${V1}/role`, { token: boot.access, body: { grantToCreatingRole: true, roleName: `crash_${RUN_TAG}`, roleDescription: 'crash test' } });
+  assert.equal(roleRes.status, 200, `POST /role: ${roleRes.status} ${roleRes.text}`);
   const grant = await h.api(srv.base, 'POST', `${V1}/role/${roleRes.json.roleId}/privilege:grant`, { token: boot.access, body: { grantKind: 'Allow', privilege: 'ManageSecurity' } });
   assert.equal(grant.status, 204, `privilege:grant: ${grant.status} ${grant.text}`);
   const roles = [{ roleId: boot.roleId, roleName: 'accountadmin' }, { roleId: roleRes.json.roleId, roleName: roleRes.json.roleName }];

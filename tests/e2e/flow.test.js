@@ -35,8 +35,8 @@ async function exchangeOk(base, id, secret) {
 }
 
 async function createRole(token, roleName, extra = {}) {
-  const r = await api(srv.base, 'POST', `${V1}/role`, { token, body: { roleName, roleDescription: `${roleName} role`, ...extra } });
-  assert.equal(r.status, 201, `POST /role ${roleName}: ${r.status} ${r.text}`);
+  const r = await api(srv.base, 'POST', `${V1}/role`, { token, body: { grantToCreatingRole: true, roleName, roleDescription: `${roleName} role`, ...extra } });
+  assert.equal(r.status, 200, `POST /role ${roleName}: ${r.status} ${r.text}`);
   return r.json;
 }
 
@@ -285,7 +285,7 @@ test('a Deny ManageSecurity in a role granted to it wins over the Allow (403)', 
     assert.ok(w.ok, 'Deny (granted via the CLI) beats Allow within 1.5 s');
   }
   assert.equal(p.status, 200, `accountadmin PATCHes reader to grant no_security: ${p.status} ${p.text}`);
-  assert.deepEqual(p.json.directlyGrantedRoles, [{ roleId: S.denyRole.roleId, roleName: 'no_security' }]);
+  assert.deepEqual(h.refs(p.json.directlyGrantedRoles), [{ roleId: S.denyRole.roleId, roleName: 'no_security' }]);
   const r = await api(srv.base, 'GET', `${V1}/apiToken`, { token: S.readerAccess });
   h.assertApiError(r, 403, 'PERMISSION_DENIED', 'Deny in the active role set beats Allow');
   // Taking the granted role away restores the Allow.
@@ -428,7 +428,7 @@ test('no escalation: a ManageSecurity token without accountadmin cannot create a
     token: acc, body: { directlyGrantedRoles: [{ roleId: aa.json.roleId }] },
   }), 403, 'PERMISSION_DENIED', 'secadmin grants accountadmin to its own role');
   h.assertApiError(await api(srv.base, 'POST', `${V1}/role`, {
-    token: acc, body: { roleName: 'sneaky', directlyGrantedRoles: [{ roleId: aa.json.roleId }] },
+    token: acc, body: { grantToCreatingRole: true, roleName: 'sneaky', directlyGrantedRoles: [{ roleId: aa.json.roleId }] },
   }), 403, 'PERMISSION_DENIED', 'secadmin creates a role granted accountadmin');
   h.assertApiError(await api(srv.base, 'POST', `${V1}/user`, {
     token: acc, body: { email: 'sneaky@example.com', directlyGrantedRoles: [{ roleId: aa.json.roleId }] },

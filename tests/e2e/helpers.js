@@ -435,6 +435,11 @@ async function waitFor(fn, timeoutMs, intervalMs = 50) {
   }
 }
 
+/* A list of RoleGrants (directlyGrantedRoles, allRoles) as [{roleId, roleName}], for comparing. */
+function refs(grants) {
+  return grants.map((g) => ({ roleId: g.roleId, roleName: g.roleName }));
+}
+
 /* Every page of a list, following nextPageToken (bounded to maxPages). */
 async function listAll(base, token, p, pageSize = 100, maxPages = 50) {
   const pages = [];
@@ -525,6 +530,7 @@ async function bootstrap(srv, description = 'boot') {
 }
 
 module.exports = {
+  refs,
   BIN, V1, CLIENT_ID_RE, SECRET_RE, ROLE_ID_RE, USER_ID_RE, TIME_RE,
   sleep, unrefSleep, freePort, startServer, adminPassword, cli, cliJson, api, tokenRequest, basic, exchange, exchangeCliToken, accessToken,
   rawRequest, socketRequest, assertApiError, assertOAuthError, assertUnauthenticated, crc32, base62Crc,

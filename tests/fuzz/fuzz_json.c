@@ -26,10 +26,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The member lists of the handlers that read a JSON body (api.c, pane.c). */
 static const char *const token_create[] = {"description", "roleId", "expiresOn", NULL};
-static const char *const role_create[] = {"roleName", "roleDescription", "directlyGrantedRoles",
-                                          "grantToCreatorRole", NULL};
-static const char *const role_update[] = {"roleName", "roleDescription", "directlyGrantedRoles",
+static const char *const role_create[] = {"roleName",
+                                          "roleDescription",
+                                          "grantToCreatingRole",
+                                          "directlyGrantedRoles",
+                                          "grantToCreatorRole",
                                           NULL};
+static const char *const role_update[] = {
+    "roleName", "roleDescription", "directlyGrantedRoles", "syncToken", "roleId", "owningRoleId",
+    "allRoles", "createdOn",       "modifiedOn",           NULL};
 static const char *const privilege[] = {"grantKind", "privilege", NULL};
 static const char *const user[] = {"email", "password", "directlyGrantedRoles", NULL};
 static const char *const login[] = {"email", "password", NULL};
@@ -171,6 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 1:
     case 2:
+        (void)json_is_boolean(json_object_get(o, "grantToCreatingRole"));
         (void)json_is_boolean(json_object_get(o, "grantToCreatorRole"));
         if ((s = string(&c, o, "roleName", which == 1))) (void)service_role_name_valid(s);
         text(string(&c, o, "roleDescription", 0));

@@ -34,6 +34,8 @@ static void test_names(void **state)
     assert_string_equal(kg_err_status(KG_THROTTLED), "RESOURCE_EXHAUSTED");
     assert_string_equal(kg_err_oauth(KG_THROTTLED), "temporarily_unavailable");
     assert_string_equal(kg_err_status(KG_UNIMPLEMENTED), "UNIMPLEMENTED");
+    assert_int_equal(kg_err_http(KG_ABORTED), 409);
+    assert_string_equal(kg_err_status(KG_ABORTED), "ABORTED");
 }
 
 static void test_out_of_range(void **state)

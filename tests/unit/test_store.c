@@ -225,6 +225,22 @@ static void versions(struct store *st, int64_t *d, int64_t *r)
     assert_int_equal(store_version(st, d, r), KG_OK);
 }
 
+/* r, with the sync its stored row has now (kept for a role not stored): an update meant for
+ * the row as it is, past the compare-and-set. */
+static struct kg_role *cur_role(struct store *st, struct kg_role *r)
+{
+    struct kg_role got;
+    if (store_role_get(st, r->role_id, &got) == KG_OK) r->sync = got.sync;
+    return r;
+}
+
+static struct kg_user *cur_user(struct store *st, struct kg_user *u)
+{
+    struct kg_user got;
+    if (store_user_get(st, u->user_id, &got) == KG_OK) u->sync = got.sync;
+    return u;
+}
+
 /* ---- opening and versions ------------------------------------------------------------------ */
 
 static void test_open_seeds_builtin_roles(void **state)
@@ -347,7 +363,7 @@ static void test_versions_move_on_writes(void **state)
 
     r.ngranted = 1;
     strcpy(r.granted[0], PUBLIC_ID);
-    assert_int_equal(store_role_update(f->st, &r, NULL), KG_OK);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &r), NULL), KG_OK);
     versions(f->st, &d0, &r0);
     assert_int_equal(d0, d + 1);
     assert_int_equal(r0, d0);
@@ -633,7 +649,7 @@ static void test_role_insert_get_list_update(void **state)
     a.ngranted = 2;
     strcpy(a.granted[0], b.role_id); /* given out of seq order */
     strcpy(a.granted[1], ADMIN_ID);
-    assert_int_equal(store_role_update(f->st, &a, NULL), KG_OK);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &a), NULL), KG_OK);
     assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
     assert_string_equal(got.role_name, "operators");
     assert_string_equal(got.description, "runs things");
@@ -647,21 +663,21 @@ static void test_role_insert_get_list_update(void **state)
     /* Failed updates leave the row as it was. */
     struct kg_role bad = a;
     strcpy(bad.role_name, "auditor");
-    assert_int_equal(store_role_update(f->st, &bad, NULL), KG_CONFLICT);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &bad), NULL), KG_CONFLICT);
     bad = a;
     strcpy(bad.role_name, "renamed");
     bad.ngranted = 1;
     strcpy(bad.granted[0], "r-0000000099");
-    assert_int_equal(store_role_update(f->st, &bad, NULL), KG_NOTFOUND);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &bad), NULL), KG_NOTFOUND);
     bad = mk_role(98, "ghost");
-    assert_int_equal(store_role_update(f->st, &bad, NULL), KG_NOTFOUND);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &bad), NULL), KG_NOTFOUND);
     assert_int_equal(store_role_get(f->st, a.role_id, &got), KG_OK);
     assert_string_equal(got.role_name, "operators");
     assert_int_equal(got.ngranted, 2);
 
     bad = a;
     bad.ngranted = KG_GRANTS_MAX + 1;
-    assert_int_equal(store_role_update(f->st, &bad, NULL), KG_INVALID);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &bad), NULL), KG_INVALID);
 }
 
 static void test_role_cycles_refused(void **state)
@@ -675,21 +691,21 @@ static void test_role_cycles_refused(void **state)
     assert_int_equal(store_role_insert(f->st, &c, NULL), KG_OK);
     a.ngranted = 1;
     strcpy(a.granted[0], b.role_id); /* A -> B */
-    assert_int_equal(store_role_update(f->st, &a, NULL), KG_OK);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &a), NULL), KG_OK);
     versions(f->st, &d0, &r0);
 
     b.ngranted = 1;
     strcpy(b.granted[0], a.role_id); /* B -> A closes a cycle */
-    assert_int_equal(store_role_update(f->st, &b, NULL), KG_PRECONDITION);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &b), NULL), KG_PRECONDITION);
     strcpy(b.granted[0], b.role_id); /* B -> B */
-    assert_int_equal(store_role_update(f->st, &b, NULL), KG_PRECONDITION);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &b), NULL), KG_PRECONDITION);
     b.ngranted = 1;
     strcpy(b.granted[0], c.role_id); /* B -> C fine ... */
-    assert_int_equal(store_role_update(f->st, &b, NULL), KG_OK);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &b), NULL), KG_OK);
     c.ngranted = 2;
     strcpy(c.granted[0], PUBLIC_ID);
     strcpy(c.granted[1], a.role_id); /* ... but C -> A closes A -> B -> C -> A */
-    assert_int_equal(store_role_update(f->st, &c, NULL), KG_PRECONDITION);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &c), NULL), KG_PRECONDITION);
 
     struct kg_role self = mk_role(13, "self");
     self.ngranted = 1;
@@ -713,7 +729,7 @@ static void test_role_cycles_refused(void **state)
     /* A diamond is not a cycle: A -> B, A -> C, B -> C. */
     a.ngranted = 2;
     strcpy(a.granted[1], c.role_id);
-    assert_int_equal(store_role_update(f->st, &a, NULL), KG_OK);
+    assert_int_equal(store_role_update(f->st, cur_role(f->st, &a), NULL), KG_OK);
 }
 
 static void test_role_delete(void **state)
@@ -745,7 +761,7 @@ static void test_role_delete(void **state)
     assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_PRECONDITION); /* a user */
     assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);              /* untouched */
     u.nroles = 0;
-    assert_int_equal(store_user_update(f->st, &u, NULL), KG_OK);
+    assert_int_equal(store_user_update(f->st, cur_user(f->st, &u), NULL), KG_OK);
 
     assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_OK);
     assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_NOTFOUND);
@@ -869,7 +885,7 @@ static void test_users(void **state)
     strcpy(a.password_hash, "$argon2id$new");
     a.nroles = 1;
     strcpy(a.roles[0], PUBLIC_ID);
-    assert_int_equal(store_user_update(f->st, &a, NULL), KG_OK);
+    assert_int_equal(store_user_update(f->st, cur_user(f->st, &a), NULL), KG_OK);
     assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_OK);
     assert_string_equal(got.email, "alice@new.example");
     assert_string_equal(got.password_hash, "$argon2id$new");
@@ -879,13 +895,13 @@ static void test_users(void **state)
 
     dup = a;
     strcpy(dup.email, "BOB@example.com");
-    assert_int_equal(store_user_update(f->st, &dup, NULL), KG_CONFLICT);
+    assert_int_equal(store_user_update(f->st, cur_user(f->st, &dup), NULL), KG_CONFLICT);
     dup = a;
     dup.nroles = 1;
     strcpy(dup.roles[0], "r-0000000099");
-    assert_int_equal(store_user_update(f->st, &dup, NULL), KG_NOTFOUND);
+    assert_int_equal(store_user_update(f->st, cur_user(f->st, &dup), NULL), KG_NOTFOUND);
     dup = mk_user(77, "ghost@example.com");
-    assert_int_equal(store_user_update(f->st, &dup, NULL), KG_NOTFOUND);
+    assert_int_equal(store_user_update(f->st, cur_user(f->st, &dup), NULL), KG_NOTFOUND);
     assert_int_equal(store_user_get(f->st, a.user_id, &got), KG_OK);
     assert_int_equal(got.nroles, 1); /* untouched by the failed updates */
     assert_string_equal(got.email, "alice@new.example");
@@ -1244,6 +1260,101 @@ static void test_pg_reconnects(void **state)
     assert_int_equal(d, 2);
 }
 
+/* ---- versions of rows -------------------------------------------------------------------- */
+
+static int db_sql(const struct fx *f, const char *sqlite_sql, const char *pg_sql_text);
+
+/* Every write of a role or user gives it a new sync; an update is a compare-and-set on the sync
+ * it was given: a stale one is KG_ABORTED and changes nothing. */
+static void test_sync_compare_and_set(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "ops"), got, stale;
+    struct kg_user u = mk_user(1, "a@example.com"), ugot, ustale;
+    int64_t d, rv;
+
+    strcpy(r.owning_role_id, PUBLIC_ID);
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
+    assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);
+    versions(f->st, &d, &rv);
+    assert_int_equal(got.sync, d); /* the insert's data_ver */
+    assert_string_equal(got.owning_role_id, PUBLIC_ID);
+
+    stale = got;
+    strcpy(got.description, "first");
+    assert_int_equal(store_role_update(f->st, &got, NULL), KG_OK);
+    strcpy(stale.description, "second"); /* read before the first update */
+    assert_int_equal(store_role_update(f->st, &stale, NULL), KG_ABORTED);
+    assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);
+    assert_string_equal(got.description, "first");
+    assert_true(got.sync > stale.sync);
+    assert_string_equal(got.owning_role_id, PUBLIC_ID); /* kept by update */
+
+    assert_int_equal(store_user_insert(f->st, &u, NULL), KG_OK);
+    assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_OK);
+    assert_int_equal(ugot.modified_on, ugot.created_on);
+    ustale = ugot;
+    strcpy(ugot.email, "b@example.com");
+    ugot.modified_on = 9999;
+    assert_int_equal(store_user_update(f->st, &ugot, NULL), KG_OK);
+    strcpy(ustale.email, "c@example.com");
+    assert_int_equal(store_user_update(f->st, &ustale, NULL), KG_ABORTED);
+    assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_OK);
+    assert_string_equal(ugot.email, "b@example.com");
+    assert_int_equal(ugot.modified_on, 9999);
+    assert_true(ugot.sync > ustale.sync);
+
+    /* Deleting a role changes the roles it was granted to and hands on the ones it owned. */
+    struct kg_role holder = mk_role(11, "holder"), owned = mk_role(12, "owned");
+    holder.ngranted = 1;
+    strcpy(holder.granted[0], r.role_id);
+    strcpy(owned.owning_role_id, r.role_id);
+    assert_int_equal(store_role_insert(f->st, &holder, NULL), KG_OK);
+    assert_int_equal(store_role_insert(f->st, &owned, NULL), KG_OK);
+    assert_int_equal(store_role_get(f->st, holder.role_id, &holder), KG_OK);
+    assert_int_equal(store_role_delete(f->st, r.role_id, NULL), KG_OK);
+    assert_int_equal(store_role_get(f->st, holder.role_id, &got), KG_OK);
+    assert_int_equal(got.ngranted, 0);
+    assert_true(got.sync > holder.sync);
+    assert_int_equal(store_role_get(f->st, owned.role_id, &got), KG_OK);
+    assert_string_equal(got.owning_role_id, ADMIN_ID);
+}
+
+/* Schema version 4 on a database of version 3: the rows made before get an owner
+ * (accountadmin), a sync and (users) a modified_on. */
+static void test_migration_from_v3(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "old"), got;
+    struct kg_user u = mk_user(1, "old@example.com"), ugot;
+
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
+    assert_int_equal(store_user_insert(f->st, &u, NULL), KG_OK);
+    store_free(f->st);
+    f->st = NULL;
+    /* back to version 3's tables, as an older keygate left them */
+    assert_int_equal(db_sql(f,
+                            "ALTER TABLE roles DROP COLUMN owning_role_id;"
+                            " ALTER TABLE roles DROP COLUMN sync;"
+                            " ALTER TABLE users DROP COLUMN modified_on;"
+                            " ALTER TABLE users DROP COLUMN sync; PRAGMA user_version = 3;",
+                            "ALTER TABLE roles DROP COLUMN owning_role_id;"
+                            " ALTER TABLE roles DROP COLUMN sync;"
+                            " ALTER TABLE users DROP COLUMN modified_on;"
+                            " ALTER TABLE users DROP COLUMN sync;"
+                            " UPDATE schema_version SET version = 3"),
+                     0);
+    assert_int_equal(store_open(f->path, &f->st), KG_OK);
+    assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);
+    assert_string_equal(got.owning_role_id, ADMIN_ID);
+    assert_true(got.sync > 0);
+    assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_OK);
+    assert_int_equal(ugot.modified_on, ugot.created_on);
+    assert_true(ugot.sync > 0);
+    strcpy(got.description, "changed"); /* and the compare-and-set works on them */
+    assert_int_equal(store_role_update(f->st, &got, NULL), KG_OK);
+}
+
 /* ---- audit log ---------------------------------------------------------------------------- */
 
 /* Runs SQL on the test's database beside the store's own connection — the sqlite3 CLI on the
@@ -1318,9 +1429,11 @@ static void test_audit_entry_with_change(void **state)
                      KG_CONFLICT);
     assert_int_equal(store_role_insert(f->st, &spare, E("role.create", spare.role_id, "2")), KG_OK);
     strcpy(r.description, "changed");
-    assert_int_equal(store_role_update(f->st, &r, E("role.update", r.role_id, "3")), KG_OK);
-    assert_int_equal(store_role_update(f->st, &ghost_role, E("role.update", "", "no")),
-                     KG_NOTFOUND);
+    assert_int_equal(
+        store_role_update(f->st, cur_role(f->st, &r), E("role.update", r.role_id, "3")), KG_OK);
+    assert_int_equal(
+        store_role_update(f->st, cur_role(f->st, &ghost_role), E("role.update", "", "no")),
+        KG_NOTFOUND);
 
     assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "4")), KG_OK);
     assert_int_equal(store_token_insert(f->st, &t, E("apiToken.create", t.client_id, "no")),
@@ -1359,9 +1472,11 @@ static void test_audit_entry_with_change(void **state)
     assert_int_equal(store_user_insert(f->st, &twin, E("user.create", twin.user_id, "no")),
                      KG_CONFLICT);
     strcpy(u.email, "b@example.com");
-    assert_int_equal(store_user_update(f->st, &u, E("user.update", u.user_id, "12")), KG_OK);
-    assert_int_equal(store_user_update(f->st, &ghost_user, E("user.update", "", "no")),
-                     KG_NOTFOUND);
+    assert_int_equal(
+        store_user_update(f->st, cur_user(f->st, &u), E("user.update", u.user_id, "12")), KG_OK);
+    assert_int_equal(
+        store_user_update(f->st, cur_user(f->st, &ghost_user), E("user.update", "", "no")),
+        KG_NOTFOUND);
     assert_int_equal(store_user_delete(f->st, u.user_id, E("user.delete", u.user_id, "13")), KG_OK);
     assert_int_equal(store_user_delete(f->st, u.user_id, E("user.delete", u.user_id, "no")),
                      KG_NOTFOUND);
@@ -1445,8 +1560,9 @@ static void test_audit_refused_rolls_back(void **state)
     strcpy(renamed.role_name, "renamed");
     renamed.ngranted = 1;
     strcpy(renamed.granted[0], other.role_id);
-    assert_int_not_equal(store_role_update(f->st, &renamed, REFUSED("role.update", r.role_id)),
-                         KG_OK);
+    assert_int_not_equal(
+        store_role_update(f->st, cur_role(f->st, &renamed), REFUSED("role.update", r.role_id)),
+        KG_OK);
     assert_int_equal(store_role_get(f->st, r.role_id, &rgot), KG_OK);
     assert_string_equal(rgot.role_name, "ops");
     assert_int_equal(rgot.ngranted, 0);
@@ -1468,8 +1584,9 @@ static void test_audit_refused_rolls_back(void **state)
 
     struct kg_user moved = u;
     strcpy(moved.email, "b@example.com");
-    assert_int_not_equal(store_user_update(f->st, &moved, REFUSED("user.update", u.user_id)),
-                         KG_OK);
+    assert_int_not_equal(
+        store_user_update(f->st, cur_user(f->st, &moved), REFUSED("user.update", u.user_id)),
+        KG_OK);
     assert_int_equal(store_user_get(f->st, u.user_id, &ugot), KG_OK);
     assert_string_equal(ugot.email, "a@example.com");
     assert_int_not_equal(store_user_delete(f->st, u.user_id, REFUSED("user.delete", u.user_id)),
@@ -1574,6 +1691,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threads_share_one_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_compare_and_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_entry_with_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_refused_rolls_back, setup, teardown),

@@ -44,13 +44,14 @@ export function api(method, url, body) {
   });
 }
 
-/* Every page of a list (bounded), e.g. all roles for a drop-down. */
+/* Every page of a list (bounded: 500 pages of PAGE_SIZE, the API's largest), e.g. all roles
+ * for a drop-down. */
 export function listAll(url) {
   var out = [];
   function page(token, n) {
-    return api('GET', pageUrl(url, 1000, token)).then(function (data) {
+    return api('GET', pageUrl(url, PAGE_SIZE, token)).then(function (data) {
       out = out.concat((data && data.result) || []);
-      if (data && data.nextPageToken && n < 50) return page(data.nextPageToken, n + 1);
+      if (data && data.nextPageToken && n < 500) return page(data.nextPageToken, n + 1);
       return out;
     });
   }
@@ -119,6 +120,9 @@ export function errorAlert(err, what, privilege) {
   } else if (status >= 500) {
     body.appendChild(document.createTextNode('The server had a problem (' + status + '). Try again in a moment.'));
     if (msg) body.appendChild(el('span', { class: 'alert-detail', text: sentence(msg) }));
+  } else if (status === 409 && err.body && err.body.status === 'ABORTED') {
+    body.appendChild(document.createTextNode('It was changed elsewhere in the meantime, so nothing was ' +
+      'overwritten. It now shows as it is: try again.'));
   } else if (status === 404) {
     body.appendChild(document.createTextNode(sentence(msg) || 'Not found. It may have been deleted; reload the page.'));
   } else {

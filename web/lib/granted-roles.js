@@ -2,7 +2,9 @@
  * granted-roles.js — the granted-roles editor, for a role (the roles its holders also act
  * with) and for a user (the roles they hold): the granted roles as chips, each with × to
  * remove it, and a drop-down of the caller's active roles to grant one more.  Every change
- * PATCHes the holder's directlyGrantedRoles with the whole new list.
+ * PATCHes the holder's directlyGrantedRoles with the whole new list and the syncToken it was
+ * drawn from: when the holder changed elsewhere meanwhile (409), nothing is overwritten, the
+ * holder is read again and redrawn, and the error says so.
  */
 import { api, hideError, showError } from './api.js';
 import { clear, el, toast } from './dom.js';
@@ -49,16 +51,28 @@ export function grantedRolesEditor(opts) {
     sel.disabled = grantBtn.disabled = choices.length === 0;
   }
 
+  function redraw(updated) {
+    holder = updated;
+    opts.onSaved(updated);
+    draw();
+  }
+
   function save(list, message) {
     hideError(opts.errBox);
-    return api('PATCH', opts.url, { directlyGrantedRoles: list.map(function (g) { return { roleId: g.roleId }; }) })
+    var body = { directlyGrantedRoles: list.map(function (g) { return { roleId: g.roleId }; }) };
+    if (holder.syncToken) body.syncToken = holder.syncToken;
+    return api('PATCH', opts.url, body)
       .then(function (updated) {
-        holder = updated;
-        opts.onSaved(updated);
-        draw();
+        redraw(updated);
         toast(message);
       })
-      .catch(function (err) { showError(opts.errBox, err, opts.what, 'ManageSecurity'); draw(); });
+      .catch(function (err) {
+        showError(opts.errBox, err, opts.what, 'ManageSecurity');
+        draw();
+        if (err && err.status === 409) { /* changed elsewhere: show it as it is now */
+          return api('GET', opts.url).then(redraw, function () { /* the error says enough */ });
+        }
+      });
   }
 
   form.addEventListener('submit', function (ev) {

@@ -65,7 +65,7 @@ export function render(view) {
       return;
     }
     createSubmit.disabled = true;
-    api('POST', V1 + '/role', { roleName: name, roleDescription: descIn.value.trim() }).then(function (r) {
+    api('POST', V1 + '/role', { roleName: name, roleDescription: descIn.value.trim(), grantToCreatingRole: true }).then(function (r) {
       nameIn.value = '';
       descIn.value = '';
       createCard.hidden = true;
