@@ -398,7 +398,7 @@ static kg_err privilege_revoke_do(struct app *a, const struct actor *who, const 
     struct kg_privilege p;
     kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
     if (rc) return rc;
-    rc = store_privilege_revoke(a->st, &p, changed, &au->entry);
+    rc = store_privilege_revoke(a->st, &p, 0, changed, &au->entry);
     au->committed = rc == KG_OK;
     if (rc != KG_OK) {
         *why = "could not store the privilege";
