@@ -20,7 +20,9 @@ void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_a
                        const char *secret);
 /* v (may be NULL) resolves granted roles' names. */
 json_t *render_role(const struct kg_role *r, struct view *v);
-json_t *render_privilege(const struct kg_privilege *p);
+/* Galaxy's Privilege: {grantKind, entityKind "Account", entityId account_id, grantOption,
+ * privilege}. */
+json_t *render_privilege(const struct kg_privilege *p, const char *account_id);
 json_t *render_user(const struct kg_user *u, struct view *v);
 /* An audit-log entry (GET /auditLog's result items and `keygate audit list --json`). */
 json_t *render_audit(const struct kg_audit *e);
