@@ -90,6 +90,12 @@ void ids_user_id(char out[KG_USER_ID_LEN + 1])
     digits(out + 2, 10);
 }
 
+void ids_account_id(char out[KG_ACCOUNT_ID_LEN + 1])
+{
+    memcpy(out, "a-", 2);
+    digits(out + 2, 10);
+}
+
 void ids_jti(char out[KG_JTI_LEN + 1])
 {
     ids_base62(out, KG_JTI_LEN);
@@ -130,4 +136,9 @@ int ids_role_id_valid(const char *s)
 int ids_user_id_valid(const char *s)
 {
     return shape(s, "u-", KG_USER_ID_LEN, is_digit);
+}
+
+int ids_account_id_valid(const char *s)
+{
+    return shape(s, "a-", KG_ACCOUNT_ID_LEN, is_digit);
 }

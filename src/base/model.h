@@ -14,6 +14,7 @@
 #define KG_SECRET_LEN 42      /* "kgs_" + 32 base62 (190 bits) + 6 base62 checksum */
 #define KG_ROLE_ID_LEN 12     /* "r-" + 10 digits */
 #define KG_USER_ID_LEN 12     /* "u-" + 10 digits */
+#define KG_ACCOUNT_ID_LEN 12  /* "a-" + 10 digits: the deployment's, made once (store.h) */
 #define KG_ROLE_NAME_MAX 64   /* bytes, [a-z0-9_] */
 #define KG_DESC_MAX_CHARS 256 /* characters (code points) */
 #define KG_DESC_MAX_BYTES 1024
@@ -63,11 +64,13 @@ struct kg_role {
     kg_role_id granted[KG_GRANTS_MAX];
 };
 
-enum kg_grant_kind { KG_ALLOW = 0, KG_DENY = 1 };
+/* KG_KIND_ANY: in a revoke only, either kind (a role holds a name once). */
+enum kg_grant_kind { KG_KIND_ANY = -1, KG_ALLOW = 0, KG_DENY = 1 };
 
 struct kg_privilege {
     kg_role_id role_id; /* the role holding it */
     int kind;           /* enum kg_grant_kind */
+    int grant_option;   /* 1: the role may grant it on (an Allow only) */
     char name[KG_PRIV_MAX + 1];
 };
 

@@ -174,8 +174,14 @@ static const struct opt role_create_opts[] = {
     OPT_JSON,
     OPT_END,
 };
-static const struct opt privilege_opts[] = {
+static const struct opt grant_privilege_opts[] = {
     OPT_FLAG("--deny", "a Deny grant rather than an Allow"),
+    OPT_FLAG("--grant-option", "with grant option: the role may grant the privilege on"),
+    OPT_END,
+};
+static const struct opt revoke_privilege_opts[] = {
+    OPT_FLAG("--deny", "only if the role holds it as a Deny (default: whatever its kind)"),
+    OPT_FLAG("--grant-option", "take back only its grant option; the privilege stays"),
     OPT_END,
 };
 static const struct opt user_create_opts[] = {
@@ -230,9 +236,10 @@ static const struct cmd commands[] = {
     {"role", "create", "NAME", NULL, USES_DB, role_create, "create a role", role_create_opts},
     {"role", "list", NULL, NULL, USES_DB, role_list, "list roles", json_only_opts},
     {"role", "grant-privilege", "ROLE PRIVILEGE", NULL, USES_DB, role_grant_privilege,
-     "allow (or with --deny, deny) a privilege to a role", privilege_opts},
+     "allow (or with --deny, deny) a privilege to a role", grant_privilege_opts},
     {"role", "revoke-privilege", "ROLE PRIVILEGE", NULL, USES_DB, role_revoke_privilege,
-     "take back a privilege's Allow (or with --deny, its Deny)", privilege_opts},
+     "take back a privilege from a role (or with --grant-option, only its grant option)",
+     revoke_privilege_opts},
     {"role", "grant-role", "ROLE GRANTED_ROLE", NULL, USES_DB, role_grant_role,
      "grant a role to a role: ROLE then holds GRANTED_ROLE", no_opts},
     {"user", "create", "EMAIL", "--role", USES_DB, user_create,
@@ -1158,18 +1165,28 @@ static int role_list(struct ctx *c)
 static int role_privilege(struct ctx *c, int grant)
 {
     struct kg_role r;
-    const char *why = "", *kind = privilege_kind_name(opt(c, "--deny") ? KG_DENY : KG_ALLOW);
+    const char *why = "";
+    int deny = opt(c, "--deny") != NULL, option = opt(c, "--grant-option") != NULL;
+    struct service_privilege sp = {
+        .privilege = c->pos[1],
+        .grant_kind = grant || deny ? privilege_kind_name(deny ? KG_DENY : KG_ALLOW) : NULL,
+        .grant_option = grant && option,
+        .revoke_action = !grant && option ? PRIV_REVOKE_GRANT_OPTION : NULL,
+    };
     int changed = 1;
     kg_err rc;
     if (role_named(c, c->pos[0], &r)) return 1;
-    rc = grant ? service_privilege_grant(&c->app, &c->op, r.role_id, kind, c->pos[1], &why)
-               : service_privilege_revoke(&c->app, &c->op, r.role_id, kind, c->pos[1], &changed,
-                                          &why);
+    rc = grant ? service_privilege_grant(&c->app, &c->op, r.role_id, &sp, &why)
+               : service_privilege_revoke(&c->app, &c->op, r.role_id, &sp, &changed, &why);
     if (rc != KG_OK) return fail(c, r.role_name, "%s", why);
-    printf("%s: %s %s%s\n", r.role_name, kind, c->pos[1],
-           grant     ? ""
-           : changed ? " revoked"
-                     : " was not granted");
+    if (grant)
+        printf("%s: %s %s%s\n", r.role_name, sp.grant_kind, c->pos[1],
+               option ? " with grant option" : "");
+    else
+        printf("%s: %s%s%s\n", r.role_name, deny ? "Deny " : "", c->pos[1],
+               !changed ? " was not granted"
+               : option ? ": grant option revoked"
+                        : " revoked");
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * privilege.c — the privilege vocabulary (contracts in privilege.h).
  *
- * Layout: the account privileges, names, implication, grant kinds, the rule.
+ * Layout: the account privileges, names, implication, grant kinds and revoke actions, the
+ * rules.
  */
 #include "privilege.h"
 
@@ -68,7 +69,18 @@ const char *privilege_kind_name(int kind)
     return kind == KG_DENY ? PRIV_GRANT_DENY : PRIV_GRANT_ALLOW;
 }
 
-/* ---- the rule --------------------------------------------------------------------------- */
+int privilege_revoke_action_parse(const char *s, int *option_only)
+{
+    if (strcmp(s, PRIV_REVOKE_GRANT_OPTION) == 0)
+        *option_only = 1;
+    else if (strcmp(s, PRIV_REVOKE_ROLE_GRANT) == 0)
+        *option_only = 0;
+    else
+        return 0;
+    return 1;
+}
+
+/* ---- the rules -------------------------------------------------------------------------- */
 
 int privilege_held(const char *privilege, privilege_verdict_fn *verdict, const void *set)
 {
@@ -76,5 +88,11 @@ int privilege_held(const char *privilege, privilege_verdict_fn *verdict, const v
     if (v & PRIVILEGE_DENIED) return 0;
     if (v & PRIVILEGE_ALLOWED) return 1;
     const char *by = privilege_implied_by(privilege);
-    return by && verdict(set, by) == PRIVILEGE_ALLOWED;
+    return by && (verdict(set, by) & (PRIVILEGE_ALLOWED | PRIVILEGE_DENIED)) == PRIVILEGE_ALLOWED;
+}
+
+int privilege_grantable(const char *privilege, privilege_verdict_fn *verdict, const void *set)
+{
+    unsigned v = verdict(set, privilege);
+    return !(v & PRIVILEGE_DENIED) && (v & PRIVILEGE_ALLOWED) && (v & PRIVILEGE_GRANTABLE);
 }

@@ -9,6 +9,14 @@
  * when ManageSecurity itself is held, and a Deny of the implied privilege still wins.  Which
  * roles make up a set, and accountadmin's "everything", are the role graph's (rolegraph.h).
  *
+ * Grant option (Galaxy's grantOption).  An Allow may carry a grant option: a set holding the
+ * privilege with it may grant the privilege on (service.h says to whom).  A Deny carries none.
+ * The option is on the name granted only: ManageSecurity with grant option is no grant option
+ * on CreateRole.  A set that holds every privilege (accountadmin) holds each with it.
+ *
+ * keygate's privileges are account-level: in Galaxy's words every one is on the entity of
+ * kind Account whose id is this deployment's account ID (store_account_id).
+ *
  * The names are macros so that a static table (the route table) can use them.
  * Pure functions: no state, no allocation; safe from any thread.
  */
@@ -31,6 +39,13 @@
 /* The grant kinds' names on the wire (enum kg_grant_kind in model.h). */
 #define PRIV_GRANT_ALLOW "Allow"
 #define PRIV_GRANT_DENY "Deny"
+
+/* Galaxy's entityKind of an account privilege, the only kind keygate has. */
+#define PRIV_ENTITY_ACCOUNT "Account"
+
+/* Galaxy's revokeAction values: drop only the grant option, or the privilege. */
+#define PRIV_REVOKE_GRANT_OPTION "RevokeGrantOption"
+#define PRIV_REVOKE_ROLE_GRANT "RemoveRoleGrant"
 
 /* The naming rule in a sentence fit to show a person (KG_PRIV_MAX is 64 bytes). */
 #define PRIVILEGE_NAME_RULE                                                                        \
@@ -61,9 +76,11 @@ kg_err privilege_kind_parse(const char *s, int *kind);
 const char *privilege_kind_name(int kind);
 
 /* What a set of roles says of one privilege: some role allows it, some role denies it, both or
- * neither.  A set that holds every privilege (accountadmin) says PRIVILEGE_ALLOWED alone. */
+ * neither; and PRIVILEGE_GRANTABLE when some role's Allow of it carries a grant option.  A set
+ * that holds every privilege (accountadmin) says PRIVILEGE_ALLOWED | PRIVILEGE_GRANTABLE. */
 #define PRIVILEGE_ALLOWED 1u
 #define PRIVILEGE_DENIED 2u
+#define PRIVILEGE_GRANTABLE 4u
 typedef unsigned privilege_verdict_fn(const void *set, const char *privilege);
 
 /* The privilege rule, written once: 1 when the set holds `privilege`.  verdict(set, name) is
@@ -71,5 +88,13 @@ typedef unsigned privilege_verdict_fn(const void *set, const char *privilege);
  * implies it.  Held: allowed and not denied; or not denied, and the implier allowed and not
  * denied (a Deny of ManageSecurity takes away what it implies too). */
 int privilege_held(const char *privilege, privilege_verdict_fn *verdict, const void *set);
+
+/* 1 when the set holds `privilege` with grant option: some role allows it with one and no
+ * role denies it (no implication: the option is on the name granted). */
+int privilege_grantable(const char *privilege, privilege_verdict_fn *verdict, const void *set);
+
+/* 1 when s is revokeAction RevokeGrantOption (*option_only = 1) or RemoveRoleGrant (0);
+ * 0 for anything else, *option_only untouched. */
+int privilege_revoke_action_parse(const char *s, int *option_only);
 
 #endif

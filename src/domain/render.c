@@ -96,9 +96,11 @@ json_t *render_role(const struct kg_role *r, const struct kg_role_grant *g, size
                      render_time(r->modified_on), "syncToken", render_sync(r->sync));
 }
 
-json_t *render_privilege(const struct kg_privilege *p)
+json_t *render_privilege(const struct kg_privilege *p, const char *account_id)
 {
-    return json_pack("{s:s, s:s}", "grantKind", privilege_kind_name(p->kind), "privilege", p->name);
+    return json_pack("{s:s, s:s, s:s, s:b, s:s}", "grantKind", privilege_kind_name(p->kind),
+                     "entityKind", PRIV_ENTITY_ACCOUNT, "entityId", account_id, "grantOption",
+                     p->grant_option != 0, "privilege", p->name);
 }
 
 json_t *render_user(const struct kg_user *u, const struct kg_role_grant *g, size_t ng)

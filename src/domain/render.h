@@ -24,7 +24,9 @@ json_t *render_role(const struct kg_role *r, const struct kg_role_grant *g, size
 /* Galaxy's RoleGrant: {roleId, roleName, principal: {type: "Role"|"User", id}, adminOption}
  * (keygate has no admin option on role grants: always false). */
 json_t *render_role_grant(const struct kg_role_grant *g);
-json_t *render_privilege(const struct kg_privilege *p);
+/* Galaxy's Privilege: {grantKind, entityKind "Account", entityId account_id, grantOption,
+ * privilege}. */
+json_t *render_privilege(const struct kg_privilege *p, const char *account_id);
 /* Galaxy's User, grants as render_role's.  defaultRoleId: the first directly granted role
  * (public when none); scimManaged: false (keygate has no SCIM). */
 json_t *render_user(const struct kg_user *u, const struct kg_role_grant *g, size_t ng);

@@ -17,6 +17,7 @@
 struct eff_priv {
     const char *name; /* borrowed from the graph's privilege rows */
     int deny;
+    int grant; /* some Allow of it carries a grant option */
 };
 
 struct grole {
@@ -26,7 +27,8 @@ struct grole {
     size_t nclosure;
     struct eff_priv *eff; /* privileges of the closure, by name; deny wins */
     size_t neff;
-    int admin; /* accountadmin is in the closure */
+    int admin;  /* accountadmin is in the closure */
+    int grants; /* some privilege of the closure is held with grant option and not denied */
 };
 
 struct rolegraph {
@@ -116,16 +118,22 @@ static kg_err role_derive(struct rolegraph *g, size_t i, size_t **adj, const siz
     ne = 0;
     for (size_t p = 0; p < g->nprivs; p++)
         if (owner[p] >= 0 && seen[owner[p]])
-            r->eff[ne++] = (struct eff_priv){g->privs[p].name, g->privs[p].kind == KG_DENY};
+            r->eff[ne++] =
+                (struct eff_priv){g->privs[p].name, g->privs[p].kind == KG_DENY,
+                                  g->privs[p].kind == KG_ALLOW && g->privs[p].grant_option};
     if (ne) qsort(r->eff, ne, sizeof *r->eff, eff_cmp);
-    size_t w = 0; /* merge duplicates: deny wins */
+    size_t w = 0; /* merge duplicates: deny wins; a grant option of any Allow counts */
     for (size_t k = 0; k < ne; k++) {
-        if (w && strcmp(r->eff[w - 1].name, r->eff[k].name) == 0)
+        if (w && strcmp(r->eff[w - 1].name, r->eff[k].name) == 0) {
             r->eff[w - 1].deny |= r->eff[k].deny;
-        else
+            r->eff[w - 1].grant |= r->eff[k].grant;
+        } else {
             r->eff[w++] = r->eff[k];
+        }
     }
     r->neff = w;
+    for (size_t k = 0; k < w; k++)
+        r->grants |= r->eff[k].grant && !r->eff[k].deny;
     for (size_t k = 0; k < n; k++)
         if (strcmp(g->roles[r->closure[k]].name, KG_ROLE_ACCOUNTADMIN) == 0) r->admin = 1;
     return KG_OK;
@@ -207,7 +215,8 @@ struct set {
 };
 
 /* privilege_verdict_fn: what the holders' roles (then public) say of one privilege.  A set
- * holding accountadmin allows everything: no Deny (on public, say) can lock admins out. */
+ * holding accountadmin allows everything, with grant option: no Deny (on public, say) can lock
+ * admins out. */
 static unsigned set_verdict(const void *arg, const char *privilege)
 {
     const struct set *s = arg;
@@ -216,11 +225,12 @@ static unsigned set_verdict(const void *arg, const char *privilege)
         long x = i < s->n ? role_index(s->g, s->holders[i]) : s->g->pub;
         if (x < 0) continue;
         const struct grole *r = &s->g->roles[x];
-        if (r->admin) return PRIVILEGE_ALLOWED;
-        struct eff_priv key = {privilege, 0};
+        if (r->admin) return PRIVILEGE_ALLOWED | PRIVILEGE_GRANTABLE;
+        struct eff_priv key = {privilege, 0, 0};
         const struct eff_priv *e =
             r->eff ? bsearch(&key, r->eff, r->neff, sizeof *r->eff, eff_cmp) : NULL;
         if (e) v |= e->deny ? PRIVILEGE_DENIED : PRIVILEGE_ALLOWED;
+        if (e && e->grant) v |= PRIVILEGE_GRANTABLE;
     }
     return v;
 }
@@ -230,6 +240,22 @@ int rolegraph_allows(const struct rolegraph *g, const kg_role_id *holders, size_
 {
     struct set s = {g, holders, n};
     return privilege_held(privilege, set_verdict, &s);
+}
+
+int rolegraph_grantable(const struct rolegraph *g, const kg_role_id *holders, size_t n,
+                        const char *privilege)
+{
+    struct set s = {g, holders, n};
+    return privilege_grantable(privilege, set_verdict, &s);
+}
+
+int rolegraph_grants_any(const struct rolegraph *g, const kg_role_id *holders, size_t n)
+{
+    for (size_t i = 0; i <= n; i++) { /* the holders, then public */
+        long x = i < n ? role_index(g, holders[i]) : g->pub;
+        if (x >= 0 && (g->roles[x].admin || g->roles[x].grants)) return 1;
+    }
+    return 0;
 }
 
 int rolegraph_holds(const struct rolegraph *g, const kg_role_id *holders, size_t n,

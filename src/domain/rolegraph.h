@@ -40,6 +40,13 @@ const char *rolegraph_role_name(const struct rolegraph *g, const char *role_id);
  * `privilege`. */
 int rolegraph_allows(const struct rolegraph *g, const kg_role_id *holders, size_t n,
                      const char *privilege);
+/* 1 when that set holds `privilege` with grant option (privilege.h: privilege_grantable). */
+int rolegraph_grantable(const struct rolegraph *g, const kg_role_id *holders, size_t n,
+                        const char *privilege);
+/* 1 when some role of that set holds some privilege with grant option that the same role's
+ * closure does not deny (a cheap first test; rolegraph_grantable() is the rule), or the set
+ * holds accountadmin. */
+int rolegraph_grants_any(const struct rolegraph *g, const kg_role_id *holders, size_t n);
 /* 1 when role_id is in the active role set of `holders`. */
 int rolegraph_holds(const struct rolegraph *g, const kg_role_id *holders, size_t n,
                     const char *role_id);

@@ -396,34 +396,130 @@ static kg_err role_delete_do(struct app *a, const struct actor *who, const char 
     return KG_OK;
 }
 
-static kg_err privilege_args(struct app *a, const struct actor *who, const char *role_id,
-                             const char *kind, const char *privilege, struct kg_privilege *p,
-                             const char **why)
+/* Checks sp's fields into *p (role_id filled by the caller): the name, the kind (a revoke may
+ * leave it out: either), the grant option, the entity (this account only), the revoke action
+ * (into *option_only, when asked for). */
+static kg_err privilege_args(struct app *a, const struct service_privilege *sp, int grant,
+                             struct kg_privilege *p, int *option_only, const char **why)
 {
-    struct kg_role r;
-    kg_err rc = changeable_role(a, who, role_id, 1, &r, why);
-    if (rc) return rc;
+    char account[KG_ACCOUNT_ID_LEN + 1];
+    kg_err rc;
     memset(p, 0, sizeof *p);
-    if (privilege_kind_parse(kind, &p->kind) != KG_OK) {
+    p->kind = KG_KIND_ANY;
+    if ((grant || sp->grant_kind) &&
+        (!sp->grant_kind || privilege_kind_parse(sp->grant_kind, &p->kind) != KG_OK)) {
         *why = "grantKind must be " PRIV_GRANT_ALLOW " or " PRIV_GRANT_DENY;
         return KG_INVALID;
     }
-    if (!privilege_valid(privilege)) {
+    if (!sp->privilege || !privilege_valid(sp->privilege)) {
         *why = "privilege must be " PRIVILEGE_NAME_RULE;
         return KG_INVALID;
     }
-    memcpy(p->role_id, r.role_id, sizeof p->role_id);
-    memcpy(p->name, privilege, strlen(privilege) + 1);
+    memcpy(p->name, sp->privilege, strlen(sp->privilege) + 1);
+    if (grant && sp->grant_option && p->kind != KG_ALLOW) {
+        *why = "grantOption must be false for a Deny (a Deny cannot be granted on)";
+        return KG_INVALID;
+    }
+    p->grant_option = grant && sp->grant_option;
+    if (!sp->entity_kind != !sp->entity_id) {
+        *why = sp->entity_kind ? "entityId is required with entityKind"
+                               : "entityKind is required with entityId";
+        return KG_INVALID;
+    }
+    if (sp->entity_kind && strcmp(sp->entity_kind, PRIV_ENTITY_ACCOUNT) != 0) {
+        *why = "entityKind must be " PRIV_ENTITY_ACCOUNT ": keygate's privileges are account-level";
+        return KG_INVALID;
+    }
+    if (sp->entity_id) {
+        if ((rc = store_account_id(a->st, account)) != KG_OK) {
+            *why = "could not read the account ID";
+            return rc;
+        }
+        if (strcmp(sp->entity_id, account) != 0) {
+            *why = "entityId must be this account's accountId (GET /public/api/v1/account)";
+            return KG_INVALID;
+        }
+    }
+    if (option_only) {
+        *option_only = 0;
+        if (sp->revoke_action && !privilege_revoke_action_parse(sp->revoke_action, option_only)) {
+            *why = "revokeAction must be " PRIV_REVOKE_ROLE_GRANT " or " PRIV_REVOKE_GRANT_OPTION;
+            return KG_INVALID;
+        }
+    }
+    return KG_OK;
+}
+
+/* 1 when role r holds a Deny of `name` itself (not through a granted role). */
+static kg_err role_denies(struct app *a, const struct kg_role *r, const char *name, int *denies)
+{
+    struct kg_privilege *ps = NULL;
+    size_t n = 0;
+    kg_err rc = store_privilege_list(a->st, r->role_id, &ps, &n);
+    *denies = 0;
+    for (size_t i = 0; rc == KG_OK && i < n; i++)
+        *denies |= strcmp(ps[i].name, name) == 0 && ps[i].kind == KG_DENY;
+    free(ps);
+    return rc;
+}
+
+/* Who may grant p to r (service.h): ManageSecurity within who's set, or p's grant option. */
+static kg_err may_grant(struct app *a, const struct actor *who, const struct kg_role *r,
+                        const struct kg_privilege *p, const char **why)
+{
+    kg_err rc;
+    int denies = 0, manage;
+    if (who->operator) return KG_OK;
+    if (!a->view) {
+        *why = "the caller's role lacks the " PRIV_MANAGE_SECURITY " privilege";
+        return KG_FORBIDDEN;
+    }
+    manage = view_allows(a->view, who->roles, who->nroles, PRIV_MANAGE_SECURITY);
+    if (manage) {
+        if ((rc = may_change(a, who, (const kg_role_id *)&r->role_id, 1, why)) == KG_OK)
+            return KG_OK;
+    } else {
+        *why = "the caller's role lacks the " PRIV_MANAGE_SECURITY
+               " privilege, and the privilege it grants with grant option";
+    }
+    if (!view_grantable(a->view, who->roles, who->nroles, p->name)) return KG_FORBIDDEN;
+    /* the grant option's way: an Allow, which adds to a role and never undoes a Deny (a
+     * ManageSecurity holder outside its set keeps may_change's reason) */
+    if (p->kind != KG_ALLOW) {
+        if (!manage) *why = "granting a Deny needs the " PRIV_MANAGE_SECURITY " privilege";
+        return KG_FORBIDDEN;
+    }
+    if ((rc = role_denies(a, r, p->name, &denies)) != KG_OK) {
+        *why = "could not read the role's privileges";
+        return rc;
+    }
+    if (denies) {
+        *why =
+            "the role holds a Deny of that privilege: replacing it needs the " PRIV_MANAGE_SECURITY
+            " privilege";
+        return KG_FORBIDDEN;
+    }
     return KG_OK;
 }
 
 static kg_err privilege_grant_do(struct app *a, const struct actor *who, const char *role_id,
-                                 const char *kind, const char *privilege, struct audited *au,
+                                 const struct service_privilege *sp, struct audited *au,
                                  const char **why)
 {
     struct kg_privilege p;
-    kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
-    if (rc) return rc;
+    struct kg_role r;
+    kg_err rc = store_role_get(a->st, role_id, &r);
+    if (rc != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "no role has that roleId" : "could not read the role";
+        return rc;
+    }
+    if (strcmp(r.role_name, KG_ROLE_ACCOUNTADMIN) == 0) {
+        *why = "accountadmin holds every privilege and cannot be changed";
+        return KG_PRECONDITION;
+    }
+    if ((rc = privilege_args(a, sp, 1, &p, NULL, why)) || (rc = may_grant(a, who, &r, &p, why)))
+        return rc;
+    memcpy(p.role_id, r.role_id, sizeof p.role_id);
     rc = store_privilege_grant(a->st, &p, kg_now_ms(), &au->entry);
     au->committed = rc == KG_OK;
     if (rc != KG_OK) {
@@ -435,13 +531,16 @@ static kg_err privilege_grant_do(struct app *a, const struct actor *who, const c
 }
 
 static kg_err privilege_revoke_do(struct app *a, const struct actor *who, const char *role_id,
-                                  const char *kind, const char *privilege, int *changed,
+                                  const struct service_privilege *sp, int *changed,
                                   struct audited *au, const char **why)
 {
     struct kg_privilege p;
-    kg_err rc = privilege_args(a, who, role_id, kind, privilege, &p, why);
-    if (rc) return rc;
-    rc = store_privilege_revoke(a->st, &p, changed, &au->entry);
+    struct kg_role r;
+    int option_only = 0;
+    kg_err rc = changeable_role(a, who, role_id, 1, &r, why);
+    if (rc || (rc = privilege_args(a, sp, 0, &p, &option_only, why))) return rc;
+    memcpy(p.role_id, r.role_id, sizeof p.role_id);
+    rc = store_privilege_revoke(a->st, &p, option_only, changed, &au->entry);
     au->committed = rc == KG_OK;
     if (rc != KG_OK) {
         *why = "could not store the privilege";
@@ -449,6 +548,57 @@ static kg_err privilege_revoke_do(struct app *a, const struct actor *who, const 
     }
     refresh(a);
     return KG_OK;
+}
+
+static int id_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct view_role_ref *)x)->role_id,
+                  ((const struct view_role_ref *)y)->role_id);
+}
+
+/* By name, then kind, then grant option: identical privileges side by side. */
+static int priv_cmp(const void *x, const void *y)
+{
+    const struct kg_privilege *p = x, *q = y;
+    int c = strcmp(p->name, q->name);
+    if (c) return c;
+    if (p->kind != q->kind) return p->kind < q->kind ? -1 : 1;
+    return (p->grant_option > q->grant_option) - (p->grant_option < q->grant_option);
+}
+
+kg_err service_privilege_list(struct app *a, const char *role_id, int all,
+                              struct kg_privilege **out, size_t *n)
+{
+    struct view_role_ref *set = NULL;
+    struct kg_privilege *ps = NULL;
+    size_t nset = 0, np = 0, w = 0;
+    kg_role_id holder;
+    kg_err rc;
+    *out = NULL;
+    *n = 0;
+    if (!all || !a->view) return store_privilege_list(a->st, role_id, out, n);
+    if (kg_strcpy(holder, sizeof holder, role_id) != KG_OK) return KG_INVALID;
+    if ((rc = view_active_roles(a->view, (const kg_role_id *)&holder, 1, &set, &nset)) ||
+        (rc = store_privilege_list(a->st, NULL, &ps, &np)))
+        goto out;
+    if (nset) qsort(set, nset, sizeof *set, id_cmp);
+    for (size_t i = 0; i < np; i++) {
+        struct view_role_ref key;
+        memcpy(key.role_id, ps[i].role_id, sizeof key.role_id);
+        if (nset && bsearch(&key, set, nset, sizeof *set, id_cmp)) ps[w++] = ps[i];
+    }
+    if (w) qsort(ps, w, sizeof *ps, priv_cmp);
+    np = w;
+    w = 0;
+    for (size_t i = 0; i < np; i++)
+        if (!w || priv_cmp(&ps[w - 1], &ps[i]) != 0) ps[w++] = ps[i];
+    *out = ps; /* handed to the caller */
+    *n = w;
+    ps = NULL;
+out:
+    free(set);
+    free(ps);
+    return rc;
 }
 
 /* ---- role grants ---------------------------------------------------------------------- */
@@ -751,29 +901,44 @@ kg_err service_role_delete(struct app *a, const struct actor *who, const char *r
     return rc;
 }
 
+/* The audit detail of a privilege change: "Allow ViewAuditLog with grant option", … */
+static void privilege_detail(const struct service_privilege *sp, int grant, char *out, size_t size)
+{
+    const char *tail = "";
+    if (grant && sp->grant_option)
+        tail = " with grant option";
+    else if (!grant && sp->revoke_action &&
+             strcmp(sp->revoke_action, PRIV_REVOKE_GRANT_OPTION) == 0)
+        tail = ": its grant option";
+    snprintf(out, size, "%s %s%s",
+             sp->grant_kind ? sp->grant_kind
+             : grant        ? ""
+                            : "any",
+             sp->privilege ? sp->privilege : "", tail);
+}
+
 kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,
-                               const char *kind, const char *privilege, const char **why)
+                               const struct service_privilege *sp, const char **why)
 {
     struct audited au;
     char detail[160];
     *why = "";
-    snprintf(detail, sizeof detail, "%s %s", kind ? kind : "", privilege ? privilege : "");
+    privilege_detail(sp, 1, detail, sizeof detail);
     audited_init(&au, who, "privilege.grant", role_id, detail);
-    kg_err rc = privilege_grant_do(a, who, role_id, kind, privilege, &au, why);
+    kg_err rc = privilege_grant_do(a, who, role_id, sp, &au, why);
     settle(a, who, &au, rc, role_id, *why);
     return rc;
 }
 
 kg_err service_privilege_revoke(struct app *a, const struct actor *who, const char *role_id,
-                                const char *kind, const char *privilege, int *changed,
-                                const char **why)
+                                const struct service_privilege *sp, int *changed, const char **why)
 {
     struct audited au;
     char detail[160];
     *why = "";
-    snprintf(detail, sizeof detail, "%s %s", kind ? kind : "", privilege ? privilege : "");
+    privilege_detail(sp, 0, detail, sizeof detail);
     audited_init(&au, who, "privilege.revoke", role_id, detail);
-    kg_err rc = privilege_revoke_do(a, who, role_id, kind, privilege, changed, &au, why);
+    kg_err rc = privilege_revoke_do(a, who, role_id, sp, changed, &au, why);
     settle(a, who, &au, rc, role_id, *why);
     return rc;
 }

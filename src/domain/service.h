@@ -48,11 +48,36 @@ kg_err service_grants(struct app *a, const char *principal, const kg_role_id *di
                       struct kg_role_grant **out, size_t *nout);
 kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
                            const char **why);
+
+/* A privilege change as the REST API or the CLI asks for it: Galaxy's GrantPrivilege and
+ * RevokePrivilege fields (strings borrowed; NULL where not given), with keygate's defaults for
+ * what its older body {grantKind, privilege} leaves out. */
+struct service_privilege {
+    const char *privilege;     /* the name (privilege_valid()) */
+    const char *grant_kind;    /* "Allow"|"Deny"; a grant needs one; a revoke: NULL = either */
+    int grant_option;          /* grant: with grant option (an Allow only) */
+    const char *entity_kind;   /* NULL = "Account", the only kind keygate has */
+    const char *entity_id;     /* NULL = this deployment's account ID; no other is accepted */
+    const char *revoke_action; /* revoke: "RemoveRoleGrant" (NULL) or "RevokeGrantOption" */
+};
+/* Grants sp to role_id (KG_PRECONDITION for accountadmin).  Who may: the CLI operator; a
+ * holder of ManageSecurity, to a role in its own active role set (any privilege, either kind,
+ * with or without grant option); and a holder of sp->privilege with grant option, an Allow of
+ * it to any role, unless that role holds a Deny of it.  Else KG_FORBIDDEN. */
 kg_err service_privilege_grant(struct app *a, const struct actor *who, const char *role_id,
-                               const char *kind, const char *privilege, const char **why);
+                               const struct service_privilege *sp, const char **why);
+/* Revokes sp from role_id: the privilege of that name whatever its kind (or only of
+ * sp->grant_kind), or with RevokeGrantOption only its grant option.  *changed = 0 when there
+ * was nothing to take.  Needs ManageSecurity (the route's) and the role in who's active set,
+ * as any change of a role: keygate does not record who granted what, so a grant option is
+ * no right to take back. */
 kg_err service_privilege_revoke(struct app *a, const struct actor *who, const char *role_id,
-                                const char *kind, const char *privilege, int *changed,
-                                const char **why);
+                                const struct service_privilege *sp, int *changed, const char **why);
+/* The privileges of role_id, by name; all: also those of every role in its active role set
+ * (the roles granted to it transitively, and public; for accountadmin every role), identical
+ * ones once.  Caller owns *out (free()).  Store errors. */
+kg_err service_privilege_list(struct app *a, const char *role_id, int all,
+                              struct kg_privilege **out, size_t *n);
 
 /* Users.  password NULL: one is generated and copied to generated[] (else generated[0]=0). */
 kg_err service_user_create(struct app *a, const struct actor *who, const char *email,

@@ -457,6 +457,22 @@ int view_allows(struct view *v, const kg_role_id *holders, size_t n, const char 
     return held;
 }
 
+int view_grantable(struct view *v, const kg_role_id *holders, size_t n, const char *privilege)
+{
+    pthread_rwlock_rdlock(&v->lock);
+    int held = rolegraph_grantable(v->roles, holders, n, privilege);
+    pthread_rwlock_unlock(&v->lock);
+    return held;
+}
+
+int view_grants_any(struct view *v, const kg_role_id *holders, size_t n)
+{
+    pthread_rwlock_rdlock(&v->lock);
+    int any = rolegraph_grants_any(v->roles, holders, n);
+    pthread_rwlock_unlock(&v->lock);
+    return any;
+}
+
 int view_holds(struct view *v, const kg_role_id *holders, size_t n, const char *role_id)
 {
     pthread_rwlock_rdlock(&v->lock);

@@ -56,6 +56,10 @@ int view_jti_revoked(struct view *v, const char *jti);
 
 /* 1 when the active role set of `holders` (n of them) allows `privilege`. */
 int view_allows(struct view *v, const kg_role_id *holders, size_t n, const char *privilege);
+/* 1 when that set holds `privilege` with grant option; view_grants_any: some privilege
+ * (rolegraph.h). */
+int view_grantable(struct view *v, const kg_role_id *holders, size_t n, const char *privilege);
+int view_grants_any(struct view *v, const kg_role_id *holders, size_t n);
 /* 1 when role_id is in the active role set of `holders`. */
 int view_holds(struct view *v, const kg_role_id *holders, size_t n, const char *role_id);
 struct view_role_ref {

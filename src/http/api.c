@@ -1,8 +1,10 @@
 /*
- * api.c — REST handlers under /public/api/v1/: API tokens, roles and privileges, users.
+ * api.c — REST handlers under /public/api/v1/: API tokens, roles and privileges, the account,
+ * users.
  *
  * Each handler parses with the call.h helpers, calls service.c for changes or the store for
- * reads, and renders with render.c.  Layout: shared lookups, tokens, roles, users.
+ * reads, and renders with render.c.  Layout: shared lookups, tokens, roles and privileges, the
+ * account, users, the audit log.
  */
 #include "api.h"
 
@@ -340,14 +342,29 @@ void api_role_delete(struct call *c)
         reply_no_content(c);
 }
 
+/* Reads ?listAllPrivileges= into *all: absent, "" or "false" 0, "true" 1. */
+static int list_all_or_reply(struct call *c, int *all)
+{
+    const char *v = http_query(c->req, "listAllPrivileges");
+    *all = v && strcmp(v, "true") == 0;
+    if (!v || !*v || *all || strcmp(v, "false") == 0) return 0;
+    reply_error(c->req, KG_INVALID, "listAllPrivileges must be true or false");
+    return -1;
+}
+
 void api_privilege_list(struct call *c)
 {
     struct kg_role r;
     struct kg_privilege *ps = NULL;
+    char account[KG_ACCOUNT_ID_LEN + 1];
     size_t size, n = 0;
     int64_t cursor; /* an offset + 1 into the role's privileges, which are few */
-    if (role_or_reply(c, c->params[0], &r) || page_or_reply(c, &size, &cursor)) return;
-    kg_err rc = store_privilege_list(c->app->st, r.role_id, &ps, &n);
+    int all;
+    if (role_or_reply(c, c->params[0], &r) || page_or_reply(c, &size, &cursor) ||
+        list_all_or_reply(c, &all))
+        return;
+    kg_err rc = store_account_id(c->app->st, account);
+    if (rc == KG_OK) rc = service_privilege_list(c->app, r.role_id, all, &ps, &n);
     if (rc != KG_OK) {
         reply_error(c->req, rc, "could not list privileges");
         return;
@@ -355,7 +372,7 @@ void api_privilege_list(struct call *c)
     size_t from = cursor > 0 ? (size_t)cursor - 1 : 0, i;
     json_t *arr = json_array();
     for (i = from; arr && i < n && i < from + size; i++)
-        if (json_array_append_new(arr, render_privilege(&ps[i]))) {
+        if (json_array_append_new(arr, render_privilege(&ps[i], account))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -363,21 +380,52 @@ void api_privilege_list(struct call *c)
     free(ps);
 }
 
-/* privilege:grant and privilege:revoke share their body {"grantKind","privilege"}. */
-static void privilege_change(struct call *c, int grant)
+/* Galaxy's schemaName, tableName and columnName name a catalog object; keygate's privileges
+ * are account-level, so each must be absent or null. */
+static int account_level_or_reply(struct call *c, json_t *body)
 {
-    static const char *const fields[] = {"grantKind", "privilege", NULL};
+    static const char *const keys[] = {"schemaName", "tableName", "columnName"};
+    for (size_t i = 0; i < KG_ARRAY_LEN(keys); i++) {
+        json_t *v = json_object_get(body, keys[i]);
+        if (v && !json_is_null(v)) {
+            char msg[128];
+            snprintf(msg, sizeof msg,
+                     "%s must be null: keygate's privileges are account-level (entityKind "
+                     "Account)",
+                     keys[i]);
+            reply_error(c->req, KG_INVALID, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Galaxy's GrantPrivilege {grantKind, entityKind, entityId, grantOption, privilege, schemaName,
+ * tableName, columnName}; keygate's older {grantKind, privilege} is still taken, with entityKind
+ * and entityId this account's and grantOption false (service.h). */
+void api_privilege_grant(struct call *c)
+{
+    static const char *const fields[] = {"grantKind",   "entityKind", "entityId",
+                                         "grantOption", "privilege",  "schemaName",
+                                         "tableName",   "columnName", NULL};
     json_t *body = NULL;
-    const char *kind, *priv, *why = "";
+    const char *why = "";
+    struct service_privilege sp = {0};
     struct kg_role r;
-    int changed = 0;
     if (role_or_reply(c, c->params[0], &r) || json_body_or_reply(c, fields, &body)) return;
-    if (json_string_or_reply(c, body, "grantKind", 1, &kind) ||
-        json_string_or_reply(c, body, "privilege", 1, &priv))
+    json_t *option = json_object_get(body, "grantOption");
+    if (option && !json_is_boolean(option)) {
+        reply_error(c->req, KG_INVALID, "grantOption must be true or false");
         goto out;
-    kg_err rc =
-        grant ? service_privilege_grant(c->app, &c->actor, r.role_id, kind, priv, &why)
-              : service_privilege_revoke(c->app, &c->actor, r.role_id, kind, priv, &changed, &why);
+    }
+    sp.grant_option = json_is_true(option);
+    if (json_string_or_reply(c, body, "grantKind", 1, &sp.grant_kind) ||
+        json_string_or_reply(c, body, "privilege", 1, &sp.privilege) ||
+        json_string_or_reply(c, body, "entityKind", 0, &sp.entity_kind) ||
+        json_string_or_reply(c, body, "entityId", 0, &sp.entity_id) ||
+        account_level_or_reply(c, body))
+        goto out;
+    kg_err rc = service_privilege_grant(c->app, &c->actor, r.role_id, &sp, &why);
     if (rc != KG_OK)
         reply_error(c->req, rc, why);
     else
@@ -386,14 +434,47 @@ out:
     json_decref(body);
 }
 
-void api_privilege_grant(struct call *c)
-{
-    privilege_change(c, 1);
-}
-
+/* Galaxy's RevokePrivilege {entityKind, entityId, privilege, revokeAction, schemaName,
+ * tableName, columnName}; keygate's older {grantKind, privilege} is still taken (grantKind then
+ * picks the kind; revokeAction defaults to RemoveRoleGrant). */
 void api_privilege_revoke(struct call *c)
 {
-    privilege_change(c, 0);
+    static const char *const fields[] = {"grantKind", "entityKind",   "entityId",
+                                         "privilege", "revokeAction", "schemaName",
+                                         "tableName", "columnName",   NULL};
+    json_t *body = NULL;
+    const char *why = "";
+    struct service_privilege sp = {0};
+    struct kg_role r;
+    int changed = 0;
+    if (role_or_reply(c, c->params[0], &r) || json_body_or_reply(c, fields, &body)) return;
+    if (json_string_or_reply(c, body, "grantKind", 0, &sp.grant_kind) ||
+        json_string_or_reply(c, body, "privilege", 1, &sp.privilege) ||
+        json_string_or_reply(c, body, "entityKind", 0, &sp.entity_kind) ||
+        json_string_or_reply(c, body, "entityId", 0, &sp.entity_id) ||
+        json_string_or_reply(c, body, "revokeAction", 0, &sp.revoke_action) ||
+        account_level_or_reply(c, body))
+        goto out;
+    kg_err rc = service_privilege_revoke(c->app, &c->actor, r.role_id, &sp, &changed, &why);
+    if (rc != KG_OK)
+        reply_error(c->req, rc, why);
+    else
+        reply_no_content(c);
+out:
+    json_decref(body);
+}
+
+/* ---- the account ------------------------------------------------------------------------ */
+
+void api_account_get(struct call *c)
+{
+    char account[KG_ACCOUNT_ID_LEN + 1];
+    kg_err rc = store_account_id(c->app->st, account);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not read the account ID");
+        return;
+    }
+    reply_json(c->req, 200, json_pack("{s:s}", "accountId", account));
 }
 
 /* ---- users --------------------------------------------------------------------------- */

@@ -22,9 +22,14 @@ void api_role_update(struct call *c);
 void api_role_delete(struct call *c);
 /* GET /role/{roleId}/rolegrant?type=Direct|All (default Direct): the role's RoleGrants. */
 void api_role_grant_list(struct call *c);
+/* GET …/privilege?listAllPrivileges=&pageSize=&pageToken=: Galaxy's Privilege items.
+ * POST …/privilege:grant and :revoke: Galaxy's GrantPrivilege and RevokePrivilege (service.h). */
 void api_privilege_list(struct call *c);
 void api_privilege_grant(struct call *c);
 void api_privilege_revoke(struct call *c);
+
+/* GET /account: {"accountId"}, to any authenticated caller. */
+void api_account_get(struct call *c);
 
 void api_user_list(struct call *c);
 /* GET /auditLog?actor=&since=&until=&pageSize=&pageToken=: newest first. */

@@ -35,8 +35,10 @@ enum auth { AUTH_NONE, AUTH_API, AUTH_SESSION };
  * QUIET: the request's line is at debug, not info: routes that machines call all the time
  * (the gate, whose requests the proxy in front logs already and where a refusal storm would
  * flood the log; health checks; scrapes), counted in /metrics instead.  A 400 there (a proxy
- * sending the wrong headers, or a client spoofing them) is a warning, a 5xx an error. */
-enum route_flag { QUERY_ANY = 1, QUIET = 2 };
+ * sending the wrong headers, or a client spoofing them) is a warning, a 5xx an error.
+ * OR_GRANT_OPTION: a caller without the route's privilege is let through when it holds some
+ * privilege with grant option (privilege:grant: the handler's service call decides which). */
+enum route_flag { QUERY_ANY = 1, QUIET = 2, OR_GRANT_OPTION = 4 };
 
 typedef void (*route_fn)(struct call *c);
 
@@ -107,10 +109,11 @@ static const struct route routes[] = {
     {"GET", V1 "/role/{}/privilege", api_privilege_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,
      0},
     {"POST", V1 "/role/{}/privilege:grant", api_privilege_grant, AUTH_API, PRIV_MANAGE_SECURITY,
-     BODY, API, 0},
+     BODY, API, OR_GRANT_OPTION},
     {"POST", V1 "/role/{}/privilege:revoke", api_privilege_revoke, AUTH_API, PRIV_MANAGE_SECURITY,
      BODY, API, 0},
 
+    {"GET", V1 "/account", api_account_get, AUTH_API, NULL, BODY, API, 0},
     {"GET", V1 "/auditLog", api_audit_list, AUTH_API, PRIV_VIEW_AUDIT_LOG, BODY, API, 0},
 
     {"GET", V1 "/user", api_user_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
@@ -229,7 +232,9 @@ static void dispatch(struct call *c, const struct route *r, const struct route *
     if (r->auth == AUTH_API) {
         if (bearer_or_reply(c) != 0) return;
         if (r->privilege &&
-            !view_allows(c->app->view, c->actor.roles, c->actor.nroles, r->privilege)) {
+            !view_allows(c->app->view, c->actor.roles, c->actor.nroles, r->privilege) &&
+            !((r->flags & OR_GRANT_OPTION) &&
+              view_grants_any(c->app->view, c->actor.roles, c->actor.nroles))) {
             refuse_privilege(c, r->privilege);
             return;
         }

@@ -64,10 +64,12 @@ static int role_valid(const struct kg_role *r)
     return 1;
 }
 
-static int privilege_valid(const struct kg_privilege *p)
+/* any_kind: KG_KIND_ANY is a kind too (a revoke's). */
+static int privilege_valid(const struct kg_privilege *p, int any_kind)
 {
     return p && fits(p->role_id, sizeof p->role_id) && fits(p->name, sizeof p->name) &&
-           p->name[0] && (p->kind == KG_ALLOW || p->kind == KG_DENY);
+           p->name[0] &&
+           (p->kind == KG_ALLOW || p->kind == KG_DENY || (any_kind && p->kind == KG_KIND_ANY));
 }
 
 static int user_valid(const struct kg_user *u)
@@ -144,6 +146,12 @@ void store_free(struct store *st)
 kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver)
 {
     TIMED(METRICS_STORE_POLL, OPS(st)->version(st, data_ver, roles_ver));
+}
+
+kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1])
+{
+    if (!out) return KG_INVALID;
+    TIMED(METRICS_STORE_READ, OPS(st)->account_id(st, out));
 }
 
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
@@ -248,17 +256,18 @@ kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int
                              const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
-    if (!privilege_valid(p)) return KG_INVALID;
+    if (!privilege_valid(p, 0) || (p->grant_option && p->kind != KG_ALLOW)) return KG_INVALID;
     TIMED(METRICS_STORE_WRITE, OPS(st)->privilege_grant(st, p, now, audit));
 }
 
-kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
-                              const struct kg_audit *audit)
+kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int option_only,
+                              int *changed, const struct kg_audit *audit)
 {
     AUDIT_OK_OR_INVALID(audit);
     if (changed) *changed = 0;
-    if (!privilege_valid(p)) return KG_INVALID;
-    TIMED(METRICS_STORE_WRITE, OPS(st)->privilege_revoke(st, p, changed, audit));
+    if (!privilege_valid(p, 1)) return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE,
+          OPS(st)->privilege_revoke(st, p, option_only ? 1 : 0, changed, audit));
 }
 
 kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,

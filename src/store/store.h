@@ -41,6 +41,7 @@ typedef kg_err (*store_jti_fn)(void *arg, const char *jti, int64_t exp);
 struct store_ops {
     void (*close)(struct store *st);
     kg_err (*version)(struct store *st, int64_t *data_ver, int64_t *roles_ver);
+    kg_err (*account_id)(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
 
     kg_err (*token_insert)(struct store *st, const struct kg_token *t,
                            const struct kg_audit *audit);
@@ -65,8 +66,8 @@ struct store_ops {
     kg_err (*role_delete)(struct store *st, const char *role_id, const struct kg_audit *audit);
     kg_err (*privilege_grant)(struct store *st, const struct kg_privilege *p, int64_t now,
                               const struct kg_audit *audit);
-    kg_err (*privilege_revoke)(struct store *st, const struct kg_privilege *p, int *changed,
-                               const struct kg_audit *audit);
+    kg_err (*privilege_revoke)(struct store *st, const struct kg_privilege *p, int option_only,
+                               int *changed, const struct kg_audit *audit);
     kg_err (*privilege_list)(struct store *st, const char *role_id, struct kg_privilege **out,
                              size_t *n);
 
@@ -99,6 +100,11 @@ void store_free(struct store *st); /* NULL is a no-op */
 /* The store's change counters: data_ver grows with every write (but touches); roles_ver is
  * the data_ver of the last write to roles, privileges or role grants. */
 kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver);
+
+/* The deployment's account ID ("a-" + 10 digits, ids.h), made once when the database was
+ * created or migrated to schema version 4, and the same for every process sharing it.  KG_IO
+ * when the store holds none that is well-formed. */
+kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
 
 /* Tokens.  insert: KG_CONFLICT if the client id exists; KG_NOTFOUND if the role does not.
  * list: newest first, only tokens with seq < before_seq (0 = from the newest), at most limit.
@@ -145,13 +151,18 @@ kg_err store_role_list(struct store *st, int64_t after_seq, size_t limit, struct
 kg_err store_role_update(struct store *st, const struct kg_role *r, const struct kg_audit *audit);
 kg_err store_role_delete(struct store *st, const char *role_id, const struct kg_audit *audit);
 
-/* Privileges.  grant: adds (role, name) or changes its kind; KG_NOTFOUND without the role.
- * revoke: removes (role, kind, name); *changed = 0 when it was not there.
+/* Privileges.  A role holds a name once, with one kind.
+ * grant: adds (role, name), or changes its kind (and takes p's grant option with it); the same
+ *   kind again adds a grant option and never drops one.  KG_NOTFOUND without the role;
+ *   KG_INVALID for a grant option on a Deny.
+ * revoke: removes (role, name) when its kind is p->kind (KG_KIND_ANY: either); option_only
+ *   drops only its grant option and keeps the privilege.  *changed = 0 when nothing was
+ *   there to remove.  p->grant_option is not read.
  * list: role_id NULL lists every role's privileges; otherwise one role's, by name. */
 kg_err store_privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now,
                              const struct kg_audit *audit);
-kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
-                              const struct kg_audit *audit);
+kg_err store_privilege_revoke(struct store *st, const struct kg_privilege *p, int option_only,
+                              int *changed, const struct kg_audit *audit);
 kg_err store_privilege_list(struct store *st, const char *role_id, struct kg_privilege **out,
                             size_t *n);
 

@@ -3,8 +3,9 @@
  * backend's driver (store_sql.h).
  *
  * The file is divided into: parameters, rows and the small helpers every operation uses;
- * the operations in store.h order (versions, tokens, revoked jtis, roles, privileges, users,
- * the audit log); the built-in roles; and the ops table.
+ * the operations in store.h order (versions, the account, tokens, revoked jtis, roles,
+ * privileges, users, the audit log); the data migrations add (the built-in roles, the account
+ * ID); and the ops table.
  *
  * Each operation is a body run by the driver in a transaction (store_sql.h, struct
  * sql_driver): the body may run more than once, so it resets its outputs when it starts and
@@ -27,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "ids.h"
 
 /* Rows returned by one list call: a page of 1000 and one more, which tells the caller whether
  * another page follows. */
@@ -140,8 +143,12 @@ static const struct sql_col user_cols[] = {
 static const struct sql_col privilege_cols[] = {
     SQL_COL(SQL_TEXT, struct kg_privilege, role_id),
     SQL_COL(SQL_INT, struct kg_privilege, kind),
+    SQL_COL(SQL_INT, struct kg_privilege, grant_option),
     SQL_COL(SQL_TEXT, struct kg_privilege, name),
 };
+
+/* The account ID, read from meta. */
+static const struct sql_col account_col[] = {{SQL_TEXT, 0, KG_ACCOUNT_ID_LEN + 1}};
 
 static const struct sql_col audit_cols[] = {
     SQL_COL(SQL_I64, struct kg_audit, seq),      SQL_COL(SQL_I64, struct kg_audit, at),
@@ -366,6 +373,27 @@ static kg_err version(struct store *st, int64_t *data_ver, int64_t *roles_ver)
     if (rc) return rc;
     if (data_ver) *data_ver = v[0];
     if (roles_ver) *roles_ver = v[1];
+    return KG_OK;
+}
+
+/* ---- the account -------------------------------------------------------------------------- */
+
+static kg_err account_body(struct store *st, void *arg)
+{
+    int found = 0;
+    kg_err rc = one(st, SQL_ACCOUNT_GET, NULL, account_col, 1, arg, &found);
+
+    return rc ? rc : found ? KG_OK : KG_IO;
+}
+
+static kg_err account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1])
+{
+    char id[KG_ACCOUNT_ID_LEN + 1] = "";
+    kg_err rc = drv(st)->run(st, SQL_READ, account_body, id);
+
+    if (rc) return rc;
+    if (!ids_account_id_valid(id)) return KG_IO; /* never made, or not one keygate made */
+    memcpy(out, id, sizeof id);
     return KG_OK;
 }
 
@@ -757,7 +785,8 @@ static kg_err role_delete(struct store *st, const char *role_id, const struct kg
 
 struct priv_arg {
     const struct kg_privilege *p;
-    int64_t now;
+    int64_t now;     /* grant */
+    int option_only; /* revoke: the grant option alone */
     int changed;
 };
 
@@ -770,6 +799,7 @@ static kg_err privilege_grant_body(struct store *st, void *arg)
 
     a_text(&a, g->p->name);
     a_int(&a, g->p->kind);
+    a_int(&a, g->p->grant_option ? 1 : 0);
     a_int(&a, g->now);
     if ((rc = exec(st, SQL_PRIV_GRANT, &a, &n))) return rc; /* foreign key: KG_NOTFOUND */
     if (n == 0) return KG_OK;                               /* already so: nothing to bump */
@@ -779,7 +809,7 @@ static kg_err privilege_grant_body(struct store *st, void *arg)
 static kg_err privilege_grant(struct store *st, const struct kg_privilege *p, int64_t now,
                               const struct kg_audit *audit)
 {
-    struct priv_arg g = {p, now, 0};
+    struct priv_arg g = {p, now, 0, 0};
     return run_audited(st, SQL_WRITE, privilege_grant_body, &g, audit);
 }
 
@@ -793,17 +823,18 @@ static kg_err privilege_revoke_body(struct store *st, void *arg)
     g->changed = 0;
     a_int(&a, g->p->kind);
     a_text(&a, g->p->name);
-    if ((rc = exec(st, SQL_PRIV_REVOKE, &a, &n))) return rc;
+    if ((rc = exec(st, g->option_only ? SQL_PRIV_REVOKE_OPTION : SQL_PRIV_REVOKE, &a, &n)))
+        return rc;
     if (n == 0) return KG_OK; /* not there: nothing to bump */
     if ((rc = bump(st, 1, NULL))) return rc;
     g->changed = 1;
     return KG_OK;
 }
 
-static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, int *changed,
-                               const struct kg_audit *audit)
+static kg_err privilege_revoke(struct store *st, const struct kg_privilege *p, int option_only,
+                               int *changed, const struct kg_audit *audit)
 {
-    struct priv_arg g = {p, 0, 0};
+    struct priv_arg g = {p, 0, option_only, 0};
     kg_err rc;
 
     if ((rc = run_audited(st, SQL_WRITE, privilege_revoke_body, &g, audit))) return rc;
@@ -1022,7 +1053,7 @@ static kg_err audit_list(struct store *st, const struct kg_audit_filter *f, int6
     return KG_OK;
 }
 
-/* ---- the built-in roles, the store and its ops --------------------------------------------- */
+/* ---- the built-in roles, the account ID, the store and its ops ---------------------------- */
 
 kg_err store_sql_seed(struct store *st)
 {
@@ -1045,6 +1076,16 @@ kg_err store_sql_seed(struct store *st)
         rc = exec(st, SQL_ROLE_SEED, &a, NULL);
     }
     return rc;
+}
+
+kg_err store_sql_account(struct store *st)
+{
+    char id[KG_ACCOUNT_ID_LEN + 1];
+    struct sql_args a = {0};
+
+    ids_account_id(id);
+    a_text(&a, id);
+    return exec(st, SQL_ACCOUNT_SET, &a, NULL);
 }
 
 void *store_sql_new(size_t size, const struct sql_driver *drv_)
@@ -1075,6 +1116,7 @@ static void close_store(struct store *st)
 const struct store_ops store_sql_ops = {
     .close = close_store,
     .version = version,
+    .account_id = account_id,
     .token_insert = token_insert,
     .token_get = token_get,
     .token_list = token_list,

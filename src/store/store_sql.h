@@ -26,7 +26,7 @@
 
 #include "store.h"
 
-#define SQL_SCHEMA_VERSION 4 /* the number of migrations in store_sql_text.h */
+#define SQL_SCHEMA_VERSION 5 /* the number of migrations in store_sql_text.h */
 
 /* The statements every SQL backend runs; their text is in store_sql_text.h. */
 enum sql_id {
@@ -34,6 +34,8 @@ enum sql_id {
     SQL_BUMP,
     SQL_BUMP_ROLES,
     SQL_ROLE_EXISTS,
+    SQL_ACCOUNT_GET,
+    SQL_ACCOUNT_SET,
     SQL_TOKEN_INSERT,
     SQL_TOKEN_GET,
     SQL_TOKEN_LIST,
@@ -60,6 +62,7 @@ enum sql_id {
     SQL_ROLE_DELETE,
     SQL_PRIV_GRANT,
     SQL_PRIV_REVOKE,
+    SQL_PRIV_REVOKE_OPTION,
     SQL_PRIV_LIST_ALL,
     SQL_PRIV_LIST_ROLE,
     SQL_USER_INSERT,
@@ -165,5 +168,8 @@ void *store_sql_new(size_t size, const struct sql_driver *drv);
 
 /* Inserts the built-in roles: schema version 1's data, inside the migration's transaction. */
 kg_err store_sql_seed(struct store *st);
+/* Makes the deployment's account ID: schema version 4's data, inside the migration's
+ * transaction. */
+kg_err store_sql_account(struct store *st);
 
 #endif

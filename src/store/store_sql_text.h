@@ -69,6 +69,9 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_BUMP_ROLES] = "UPDATE meta SET data_ver = data_ver + 1, roles_ver = data_ver + 1"
                        " WHERE id = 1 RETURNING data_ver",
     [SQL_ROLE_EXISTS] = "SELECT 1 FROM roles WHERE role_id = " P1,
+    [SQL_ACCOUNT_GET] = "SELECT account_id FROM meta WHERE id = 1",
+    /* Only ever set once: the WHERE keeps an account ID already made. */
+    [SQL_ACCOUNT_SET] = "UPDATE meta SET account_id = " P1 " WHERE id = 1 AND account_id = ''",
 
     [SQL_TOKEN_INSERT] = "INSERT INTO tokens (client_id, secret_hash, description, role_id, status,"
                          " created_on, last_access_on, revoked_on, expires_on, created_by, ver)"
@@ -129,18 +132,28 @@ static const char *const sql_text[SQL_COUNT] = {
         "DELETE FROM role_grants WHERE role_id = " P1 " OR granted_role_id = " P1,
     [SQL_ROLE_DELETE] = "DELETE FROM roles WHERE role_id = " P1,
 
-    /* The WHERE makes re-granting the same kind a no-op (no row changed). */
-    [SQL_PRIV_GRANT] = "INSERT INTO privileges (role_id, name, kind, granted_on)"
-                       " VALUES (" P1 ", " P2 ", " P3 ", " P4 ")"
+    /* A grant adds to what the role holds: the same kind again keeps a grant option it had
+     * (only a revoke drops one, SQL_PRIV_REVOKE_OPTION); a change of kind takes the new grant
+     * whole.  The WHERE makes a grant that adds nothing a no-op (no row changed). */
+    [SQL_PRIV_GRANT] = "INSERT INTO privileges (role_id, name, kind, grant_option, granted_on)"
+                       " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ")"
                        " ON CONFLICT (role_id, name) DO UPDATE SET kind = excluded.kind,"
-                       " granted_on = excluded.granted_on WHERE privileges.kind <> excluded.kind",
-    [SQL_PRIV_REVOKE] =
-        "DELETE FROM privileges WHERE role_id = " P1 " AND kind = " P2 " AND name = " P3,
-    [SQL_PRIV_LIST_ALL] = "SELECT p.role_id, p.kind, p.name FROM privileges p"
+                       " grant_option = CASE WHEN privileges.kind = excluded.kind"
+                       " AND privileges.grant_option = 1 THEN 1 ELSE excluded.grant_option END,"
+                       " granted_on = excluded.granted_on"
+                       " WHERE privileges.kind <> excluded.kind"
+                       " OR (excluded.grant_option = 1 AND privileges.grant_option = 0)",
+    /* P2: the kind, or -1 (KG_KIND_ANY) for either. */
+    [SQL_PRIV_REVOKE] = "DELETE FROM privileges WHERE role_id = " P1 " AND (kind = " P2 " OR " P2
+                        " < 0) AND name = " P3,
+    [SQL_PRIV_REVOKE_OPTION] =
+        "UPDATE privileges SET grant_option = 0 WHERE role_id = " P1 " AND (kind = " P2 " OR " P2
+        " < 0) AND name = " P3 " AND grant_option = 1",
+    [SQL_PRIV_LIST_ALL] = "SELECT p.role_id, p.kind, p.grant_option, p.name FROM privileges p"
                           " JOIN roles r ON r.role_id = p.role_id"
                           " ORDER BY r.seq, p.name" SQL_BYTEWISE,
-    [SQL_PRIV_LIST_ROLE] = "SELECT role_id, kind, name FROM privileges WHERE role_id = " P1
-                           " ORDER BY name" SQL_BYTEWISE,
+    [SQL_PRIV_LIST_ROLE] = "SELECT role_id, kind, grant_option, name FROM privileges"
+                           " WHERE role_id = " P1 " ORDER BY name" SQL_BYTEWISE,
 
     [SQL_USER_INSERT] =
         "INSERT INTO users (user_id, email, password_hash, created_on,"
@@ -269,6 +282,14 @@ static const char sql_schema_v4[] =
     "UPDATE users SET modified_on = created_on, sync = (SELECT data_ver FROM meta WHERE id = "
     "1);" DDL_STAMP(4);
 
+/* Version 5: Galaxy's grant option on privileges, and the deployment's account ID (made once
+ * by store_sql_account() when the migration runs; meta holds it so that every node sharing a
+ * PostgreSQL database answers the same one). */
+static const char sql_schema_v5[] =
+    "ALTER TABLE privileges ADD COLUMN grant_option " DDL_SMALLINT
+    " NOT NULL DEFAULT 0 CHECK (grant_option IN (0, 1));"
+    "ALTER TABLE meta ADD COLUMN account_id TEXT NOT NULL DEFAULT '';" DDL_STAMP(5);
+
 /* sql_migrations[v] takes the schema from version v to v + 1.  Schema changes: append a
  * migration and raise SQL_SCHEMA_VERSION; never edit an applied one. */
 static const struct sql_migration {
@@ -279,6 +300,7 @@ static const struct sql_migration {
     {sql_schema_v2, NULL},
     {sql_schema_v3, NULL},
     {sql_schema_v4, NULL},
+    {sql_schema_v5, store_sql_account},
 };
 
 #undef TOKEN_SELECT

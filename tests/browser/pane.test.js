@@ -459,7 +459,15 @@ test('10. Roles and Users pages: create a role, grant and revoke a privilege, gr
     await page.getByTestId('grant-privilege').click();
     const prow = page.locator('[data-testid="privilege-row"][data-privilege="CreateUser"][data-kind="Allow"]');
     await prow.waitFor();
+    await page.getByTestId('privilege-name').fill('orders.read');
+    await page.getByTestId('privilege-grant-option').check();
+    await page.getByTestId('grant-privilege').click();
+    const orow = page.locator('[data-testid="privilege-row"][data-privilege="orders.read"][data-grant-option="true"]');
+    await orow.waitFor();
+    await orow.getByTestId('revoke-privilege').click();
+    await orow.waitFor({ state: 'detached' });
     await page.getByTestId('privilege-kind').selectOption('Deny');
+    assert.equal(await page.getByTestId('privilege-grant-option').isDisabled(), true, 'a Deny carries no grant option');
     await page.getByTestId('privilege-name').fill('ViewAuditLog');
     await page.getByTestId('grant-privilege').click();
     await page.locator('[data-testid="privilege-row"][data-privilege="ViewAuditLog"][data-kind="Deny"]').waitFor();
@@ -479,7 +487,9 @@ test('10. Roles and Users pages: create a role, grant and revoke a privilege, gr
 
     /* Server's view agrees. */
     const privs = await b.pageFetch(page, 'GET', `${V1}/role/${await row.getAttribute('data-role-id')}/privilege`);
-    assert.deepEqual(privs.json.result, [{ grantKind: 'Deny', privilege: 'ViewAuditLog' }]);
+    const acct = (await b.pageFetch(page, 'GET', `${V1}/account`)).json.accountId;
+    assert.deepEqual(privs.json.result,
+      [{ grantKind: 'Deny', entityKind: 'Account', entityId: acct, grantOption: false, privilege: 'ViewAuditLog' }]);
     await b.shot(page, 'roles.png');
 
     /* Users: create bob with ci_readers; the password is shown once. */

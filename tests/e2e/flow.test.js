@@ -265,7 +265,9 @@ test('after granting ManageSecurity to the role, the same access token gets 200'
   await grant(S.bootAccess, S.reader.roleId, 'Allow', 'ManageSecurity');
   const privs = await api(srv.base, 'GET', `${V1}/role/${S.reader.roleId}/privilege`, { token: S.bootAccess });
   assert.equal(privs.status, 200, privs.text);
-  assert.deepEqual(privs.json.result, [{ grantKind: 'Allow', privilege: 'ManageSecurity' }]);
+  S.accountId = (await api(srv.base, 'GET', `${V1}/account`, { token: S.bootAccess })).json.accountId;
+  assert.deepEqual(privs.json.result,
+    [{ grantKind: 'Allow', entityKind: 'Account', entityId: S.accountId, grantOption: false, privilege: 'ManageSecurity' }]);
   assert.equal(privs.json.nextPageToken, '');
   const r = await api(srv.base, 'GET', `${V1}/apiToken`, { token: S.readerAccess });
   assert.equal(r.status, 200, `reader with ManageSecurity lists tokens: ${r.status} ${r.text}`);
@@ -558,7 +560,9 @@ test('SIGTERM stops the server cleanly; a restart on the same database keeps tok
   assert.notEqual(r.json.lastAccessOn, null, 'lastAccessOn was flushed to the database');
   h.assertOAuthError(await exchange(srv2.base, S.readerTok.clientId, S.readerTok.clientSecret), 401, 'invalid_client', 'revoked token after restart');
   const roles = await api(srv2.base, 'GET', `${V1}/role/name=reader/privilege`, { token: acc });
-  assert.deepEqual(roles.json.result, [{ grantKind: 'Allow', privilege: 'ManageSecurity' }], 'grants survived the restart');
+  assert.deepEqual(roles.json.result,
+    [{ grantKind: 'Allow', entityKind: 'Account', entityId: S.accountId, grantOption: false, privilege: 'ManageSecurity' }],
+    'grants, and the account they are on, survived the restart');
   // Same signing key: the new token's kid equals the old one's.
   assert.equal(h.decodeJwt(acc).header.kid, h.decodeJwt(S.bootAccess).header.kid, 'the signing key persisted');
 });

@@ -55,12 +55,15 @@ static void populate(const struct kg_role *admin)
     struct kg_token t;
     char secret[KG_SECRET_LEN + 1];
     const char *why = "";
+    struct service_privilege read = {
+        .grant_kind = "Allow", .privilege = "orders:read", .grant_option = 1};
+    struct service_privilege deny = {.grant_kind = "Deny", .privilege = "CreateUser"};
     kg_err rc;
     if ((rc = service_role_create(&app, &op, "ops_team", "Operations", NULL, 0, 0, &r, &why)) ||
-        (rc = service_privilege_grant(&app, &op, r.role_id, "Allow", "orders:read", &why)) ||
+        (rc = service_privilege_grant(&app, &op, r.role_id, &read, &why)) ||
         (rc = service_role_create(&app, &op, "dev", "", (const kg_role_id *)&r.role_id, 1, 0, &r2,
                                   &why)) ||
-        (rc = service_privilege_grant(&app, &op, r2.role_id, "Deny", "CreateUser", &why)) ||
+        (rc = service_privilege_grant(&app, &op, r2.role_id, &deny, &why)) ||
         (rc = service_token_create(&app, &op, "reader", r2.role_id, 0, &t, secret, &why)))
         fail(why, rc);
     if ((rc = service_token_create(&app, &op, "admin", admin->role_id, 0, &t, secret, &why)))

@@ -125,6 +125,15 @@ test('a revoke on B is enforced on A within 1 s (median and worst of 20)', async
   assert.ok(worst <= 1000, `worst propagation ${worst} ms`);
 });
 
+test('both nodes answer the same account ID (made once, kept in the database)', async () => {
+  const a = await api(A.base, 'GET', `${V1}/account`, { token: boot.accessA });
+  assert.equal(a.status, 200, a.text);
+  assert.match(a.json.accountId, /^a-[0-9]{10}$/);
+  const b = await api(B.base, 'GET', `${V1}/account`, { token: boot.accessA });
+  assert.equal(b.status, 200, b.text);
+  assert.equal(b.json.accountId, a.json.accountId);
+});
+
 test('a role change on A changes what B allows within 1 s', async () => {
   const role = await api(A.base, 'POST', `${V1}/role`, { token: boot.accessA, body: { grantToCreatingRole: true, roleName: 'pg_reader' } });
   assert.equal(role.status, 200, role.text);

@@ -30,8 +30,11 @@ static void test_formats(void **state)
 {
     (void)state;
     char cid[KG_CLIENT_ID_LEN + 1], sec[KG_SECRET_LEN + 1], rid[KG_ROLE_ID_LEN + 1],
-        uid[KG_USER_ID_LEN + 1], jti[KG_JTI_LEN + 1];
+        uid[KG_USER_ID_LEN + 1], jti[KG_JTI_LEN + 1], aid[KG_ACCOUNT_ID_LEN + 1];
     for (int i = 0; i < 200; i++) {
+        ids_account_id(aid);
+        assert_true(matches("^a-[0-9]{10}$", aid));
+        assert_true(ids_account_id_valid(aid));
         ids_client_id(cid);
         ids_secret(sec);
         ids_role_id(rid);
@@ -65,6 +68,9 @@ static void test_secret_checksum_catches_typos(void **state)
     assert_false(ids_client_id_valid("kgc_0123456789abcde-"));
     assert_false(ids_role_id_valid("r-12345678901"));
     assert_false(ids_role_id_valid("r-123456789a"));
+    assert_false(ids_account_id_valid("a-12345678901"));
+    assert_false(ids_account_id_valid("r-1234567890"));
+    assert_false(ids_account_id_valid(""));
 }
 
 static void test_ids_are_distinct(void **state)

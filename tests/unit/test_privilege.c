@@ -1,5 +1,5 @@
 /* Unit tests of privilege.c: the account privilege names, name validity, implication, grant
- * kinds and the Allow/Deny rule. */
+ * kinds, the Allow/Deny rule, the grant option and revoke actions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -196,12 +196,50 @@ static void test_rule(void **state)
     assert_false(privilege_held(PRIV_CREATE_USER, fake_verdict, &f));
 }
 
+/* The grant option: held with it when allowed with it and not denied; no implication. */
+static void test_grantable(void **state)
+{
+    (void)state;
+    for (unsigned v = 0; v < 8; v++) {
+        struct asked a = {0, NULL};
+        struct fake f = {{"orders.read"}, {v}, 1, &a};
+        int want = !(v & PRIVILEGE_DENIED) && (v & PRIVILEGE_ALLOWED) && (v & PRIVILEGE_GRANTABLE);
+        if (privilege_grantable("orders.read", fake_verdict, &f) != want)
+            fail_msg("verdict %u: want %d", v, want);
+        assert_int_equal(a.n, 1);
+    }
+    /* ManageSecurity with grant option: CreateRole is held, but not with grant option */
+    struct asked a = {0, NULL};
+    struct fake f = {{PRIV_MANAGE_SECURITY}, {PRIVILEGE_ALLOWED | PRIVILEGE_GRANTABLE}, 1, &a};
+    assert_true(privilege_held(PRIV_CREATE_ROLE, fake_verdict, &f));
+    assert_false(privilege_grantable(PRIV_CREATE_ROLE, fake_verdict, &f));
+    assert_true(privilege_grantable(PRIV_MANAGE_SECURITY, fake_verdict, &f));
+}
+
+static void test_revoke_actions(void **state)
+{
+    (void)state;
+    int only = 7;
+    assert_true(privilege_revoke_action_parse("RevokeGrantOption", &only));
+    assert_int_equal(only, 1);
+    assert_true(privilege_revoke_action_parse("RemoveRoleGrant", &only));
+    assert_int_equal(only, 0);
+    static const char *const bad[] = {"", "revokegrantoption", "RemoveRoleGrant ", "Remove"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        only = 7;
+        assert_false(privilege_revoke_action_parse(bad[i], &only));
+        assert_int_equal(only, 7);
+    }
+    assert_string_equal(PRIV_ENTITY_ACCOUNT, "Account");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_account_names), cmocka_unit_test(test_valid_names),
         cmocka_unit_test(test_valid_bytes),   cmocka_unit_test(test_implication),
         cmocka_unit_test(test_grant_kinds),   cmocka_unit_test(test_rule),
+        cmocka_unit_test(test_grantable),     cmocka_unit_test(test_revoke_actions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -191,6 +191,53 @@ static void test_deny(void **state)
     rolegraph_free(g);
 }
 
+static int grantable(const struct rolegraph *g, const char *holder, const char *p)
+{
+    kg_role_id h;
+    strcpy(h, holder);
+    return rolegraph_grantable(g, (const kg_role_id *)&h, 1, p);
+}
+
+static int grants_any(const struct rolegraph *g, const char *holder)
+{
+    kg_role_id h;
+    strcpy(h, holder);
+    return rolegraph_grants_any(g, (const kg_role_id *)&h, 1);
+}
+
+/* Grant options: inherited through grants like the privilege, taken away by a Deny anywhere
+ * in the set; accountadmin holds every privilege with grant option. */
+static void test_grant_option(void **state)
+{
+    (void)state;
+    struct rows w;
+    base_rows(&w);
+    priv(&w, "r-0000000011", KG_ALLOW, "x.read");
+    w.privs[w.nprivs - 1].grant_option = 1;
+    priv(&w, "r-0000000010", KG_ALLOW, "x.read"); /* without: the option of mid still counts */
+    priv(&w, "r-0000000010", KG_ALLOW, "y.read");
+    w.privs[w.nprivs - 1].grant_option = 1;
+    priv(&w, "r-0000000012", KG_DENY, "y.read"); /* top denies it: no grant option for top */
+    role(&w, "r-0000000013", "lone", NULL);
+    priv(&w, "r-0000000013", KG_ALLOW, "z.read");
+    struct rolegraph *g = build(&w);
+
+    assert_true(grantable(g, "r-0000000012", "x.read")); /* top holds mid */
+    assert_true(grantable(g, "r-0000000011", "x.read"));
+    assert_false(grantable(g, "r-0000000010", "x.read")); /* base: allowed, no option */
+    assert_true(allows(g, "r-0000000010", "x.read"));
+    assert_true(grantable(g, "r-0000000010", "y.read"));
+    assert_false(grantable(g, "r-0000000012", "y.read"));
+    assert_false(grantable(g, "r-0000000013", "z.read"));
+    assert_true(grantable(g, ADMIN, "anything.at_all"));
+
+    assert_true(grants_any(g, "r-0000000012")); /* x.read */
+    assert_true(grants_any(g, "r-0000000010")); /* y.read */
+    assert_false(grants_any(g, "r-0000000013"));
+    assert_true(grants_any(g, ADMIN));
+    rolegraph_free(g);
+}
+
 static void test_cycle(void **state)
 {
     (void)state;
@@ -218,9 +265,8 @@ static void test_cycle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_closure_and_privileges),
-        cmocka_unit_test(test_deny),
+        cmocka_unit_test(test_empty), cmocka_unit_test(test_closure_and_privileges),
+        cmocka_unit_test(test_deny),  cmocka_unit_test(test_grant_option),
         cmocka_unit_test(test_cycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

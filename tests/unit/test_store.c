@@ -368,7 +368,7 @@ static void test_versions_move_on_writes(void **state)
     assert_int_equal(d0, d + 1);
     assert_int_equal(r0, d0);
 
-    assert_int_equal(store_privilege_revoke(f->st, &p, &changed, NULL), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p, 0, &changed, NULL), KG_OK);
     assert_int_equal(changed, 1);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0 + 1);
@@ -382,7 +382,7 @@ static void test_versions_move_on_writes(void **state)
     /* Calls that change nothing write nothing. */
     assert_int_equal(store_token_revoke(f->st, t.client_id, 8, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
-    assert_int_equal(store_privilege_revoke(f->st, &p, &changed, NULL), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p, 0, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
     versions(f->st, &d, &rv);
     assert_int_equal(d, d0);
@@ -818,12 +818,12 @@ static void test_privileges(void **state)
     free(list);
 
     p1.kind = KG_ALLOW; /* kind does not match: nothing removed */
-    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed, NULL), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p1, 0, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
     p1.kind = KG_DENY;
-    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed, NULL), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p1, 0, &changed, NULL), KG_OK);
     assert_int_equal(changed, 1);
-    assert_int_equal(store_privilege_revoke(f->st, &p1, &changed, NULL), KG_OK);
+    assert_int_equal(store_privilege_revoke(f->st, &p1, 0, &changed, NULL), KG_OK);
     assert_int_equal(changed, 0);
     assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
     assert_int_equal(n, 1);
@@ -835,6 +835,152 @@ static void test_privileges(void **state)
     assert_null(list);
     p2.kind = 5;
     assert_int_equal(store_privilege_grant(f->st, &p2, 1, NULL), KG_INVALID);
+}
+
+static int db_sql(const struct fx *f, const char *sqlite_sql, const char *pg_sql_text);
+
+/* The grant option: stored, added by a grant and kept by a grant without it, taken away by a
+ * revoke of the option alone; a revoke of either kind; no grant option on a Deny. */
+static void test_privilege_grant_option(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "ops");
+    struct kg_privilege p = {.role_id = "r-0000000010", .kind = KG_ALLOW, .name = "orders.read"};
+    struct kg_privilege *list = NULL;
+    size_t n = 0;
+    int changed = -1;
+    int64_t d0, d1, rv;
+
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
+    p.grant_option = 1;
+    assert_int_equal(store_privilege_grant(f->st, &p, 1, NULL), KG_OK);
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].kind, KG_ALLOW);
+    assert_int_equal(list[0].grant_option, 1);
+    free(list);
+
+    /* the same kind again, without the option: nothing changes (no version bump) */
+    versions(f->st, &d0, &rv);
+    p.grant_option = 0;
+    assert_int_equal(store_privilege_grant(f->st, &p, 2, NULL), KG_OK);
+    versions(f->st, &d1, &rv);
+    assert_int_equal(d1, d0);
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(list[0].grant_option, 1);
+    free(list);
+
+    /* RevokeGrantOption: the privilege stays, the option goes; a second time changes nothing */
+    p.kind = KG_KIND_ANY;
+    assert_int_equal(store_privilege_revoke(f->st, &p, 1, &changed, NULL), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_privilege_revoke(f->st, &p, 1, &changed, NULL), KG_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].grant_option, 0);
+    free(list);
+
+    /* granted again with the option, then as a Deny: the kind change takes the grant whole */
+    p.kind = KG_ALLOW;
+    p.grant_option = 1;
+    assert_int_equal(store_privilege_grant(f->st, &p, 3, NULL), KG_OK);
+    p.kind = KG_DENY;
+    assert_int_equal(store_privilege_grant(f->st, &p, 4, NULL), KG_INVALID); /* Deny + option */
+    p.grant_option = 0;
+    assert_int_equal(store_privilege_grant(f->st, &p, 4, NULL), KG_OK);
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(list[0].kind, KG_DENY);
+    assert_int_equal(list[0].grant_option, 0);
+    free(list);
+
+    /* KG_KIND_ANY is a revoke's kind only; it removes the Deny */
+    p.kind = KG_KIND_ANY;
+    assert_int_equal(store_privilege_grant(f->st, &p, 5, NULL), KG_INVALID);
+    assert_int_equal(store_privilege_revoke(f->st, &p, 0, &changed, NULL), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(n, 0);
+    free(list);
+}
+
+/* The account ID: made once, well-formed, the same through every handle and after a reopen. */
+static void test_account_id(void **state)
+{
+    struct fx *f = *state;
+    struct store *other = NULL;
+    char a[KG_ACCOUNT_ID_LEN + 1], b[KG_ACCOUNT_ID_LEN + 1];
+
+    assert_int_equal(store_account_id(f->st, a), KG_OK);
+    assert_int_equal(strlen(a), KG_ACCOUNT_ID_LEN);
+    assert_memory_equal(a, "a-", 2);
+    for (size_t i = 2; i < KG_ACCOUNT_ID_LEN; i++)
+        assert_true(a[i] >= '0' && a[i] <= '9');
+    assert_int_equal(store_open(f->path, &other), KG_OK);
+    assert_int_equal(store_account_id(other, b), KG_OK);
+    assert_string_equal(a, b);
+    store_free(other);
+    store_free(f->st);
+    f->st = NULL;
+    assert_int_equal(store_open(f->path, &f->st), KG_OK);
+    assert_int_equal(store_account_id(f->st, b), KG_OK);
+    assert_string_equal(a, b);
+}
+
+/* A database of schema version 3 (before grant options and the account ID), with a privilege
+ * in it, is migrated when opened: the privilege is kept without a grant option, and an account
+ * ID is made once. */
+static void test_migrate_from_v3(void **state)
+{
+    struct fx *f = *state;
+    struct kg_role r = mk_role(10, "ops");
+    struct kg_privilege p = {.role_id = "r-0000000010", .kind = KG_DENY, .name = "orders.write"};
+    struct kg_privilege *list = NULL;
+    char a[KG_ACCOUNT_ID_LEN + 1], b[KG_ACCOUNT_ID_LEN + 1];
+    size_t n = 0;
+
+    assert_int_equal(store_role_insert(f->st, &r, NULL), KG_OK);
+    assert_int_equal(store_privilege_grant(f->st, &p, 1, NULL), KG_OK);
+    store_free(f->st);
+    f->st = NULL;
+    /* back to version 3 as it was, with a version-3 row added by hand */
+    assert_int_equal(
+        db_sql(f,
+               "ALTER TABLE meta DROP COLUMN account_id;"
+               " ALTER TABLE privileges DROP COLUMN grant_option;"
+               " INSERT INTO privileges (role_id, name, kind, granted_on)"
+               " VALUES ('r-0000000010', 'orders.read', 0, 1); PRAGMA user_version = 3;",
+               "ALTER TABLE meta DROP COLUMN account_id;"
+               " ALTER TABLE privileges DROP COLUMN grant_option;"
+               " INSERT INTO privileges (role_id, name, kind, granted_on)"
+               " VALUES ($$r-0000000010$$, $$orders.read$$, 0, 1);"
+               " UPDATE schema_version SET version = 3"),
+        0);
+
+    assert_int_equal(store_open(f->path, &f->st), KG_OK);
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "orders.read");
+    assert_int_equal(list[0].kind, KG_ALLOW);
+    assert_int_equal(list[0].grant_option, 0);
+    assert_string_equal(list[1].name, "orders.write");
+    assert_int_equal(list[1].kind, KG_DENY);
+    free(list);
+    assert_int_equal(store_account_id(f->st, a), KG_OK);
+    assert_memory_equal(a, "a-", 2);
+
+    p.kind = KG_ALLOW; /* the new column works on the migrated table */
+    p.grant_option = 1;
+    assert_int_equal(store_privilege_grant(f->st, &p, 2, NULL), KG_OK);
+    store_free(f->st);
+    f->st = NULL;
+    assert_int_equal(store_open(f->path, &f->st), KG_OK); /* migrated once: the ID stays */
+    assert_int_equal(store_account_id(f->st, b), KG_OK);
+    assert_string_equal(a, b);
+    assert_int_equal(store_privilege_list(f->st, r.role_id, &list, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[1].grant_option, 1);
+    free(list);
 }
 
 /* ---- users --------------------------------------------------------------------------------- */
@@ -1462,10 +1608,12 @@ static void test_audit_entry_with_change(void **state)
     assert_int_equal(store_privilege_grant(f->st, &ghost_priv, 1, E("privilege.grant", "", "no")),
                      KG_NOTFOUND);
     assert_int_equal(
-        store_privilege_revoke(f->st, &p, &changed, E("privilege.revoke", p.role_id, "9")), KG_OK);
+        store_privilege_revoke(f->st, &p, 0, &changed, E("privilege.revoke", p.role_id, "9")),
+        KG_OK);
     assert_int_equal(changed, 1);
     assert_int_equal(
-        store_privilege_revoke(f->st, &p, &changed, E("privilege.revoke", p.role_id, "10")), KG_OK);
+        store_privilege_revoke(f->st, &p, 0, &changed, E("privilege.revoke", p.role_id, "10")),
+        KG_OK);
     assert_int_equal(changed, 0);
 
     assert_int_equal(store_user_insert(f->st, &u, E("user.create", u.user_id, "11")), KG_OK);
@@ -1575,7 +1723,8 @@ static void test_audit_refused_rolls_back(void **state)
     assert_int_not_equal(
         store_privilege_grant(f->st, &deny, 2, REFUSED("privilege.grant", p.role_id)), KG_OK);
     assert_int_not_equal(
-        store_privilege_revoke(f->st, &p, &changed, REFUSED("privilege.revoke", p.role_id)), KG_OK);
+        store_privilege_revoke(f->st, &p, 0, &changed, REFUSED("privilege.revoke", p.role_id)),
+        KG_OK);
     assert_int_equal(changed, 0);
     assert_int_equal(store_privilege_list(f->st, p.role_id, &privs, &n), KG_OK);
     assert_int_equal(n, 1);
@@ -1684,6 +1833,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_role_cycles_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_privileges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_privilege_grant_option, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_account_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles_share, setup, teardown),

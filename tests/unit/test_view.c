@@ -140,7 +140,7 @@ static void public_set(struct fx *f, int state) /* state: base-3 digit per privi
         strcpy(g.name, combo_privs[p]);
         for (int kind = KG_ALLOW; kind <= KG_DENY; kind++) {
             g.kind = kind;
-            assert_int_equal(store_privilege_revoke(f->st, &g, NULL, NULL), KG_OK);
+            assert_int_equal(store_privilege_revoke(f->st, &g, 0, NULL, NULL), KG_OK);
         }
         if (state % 3) {
             g.kind = state % 3 == 1 ? KG_ALLOW : KG_DENY;

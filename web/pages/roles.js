@@ -1,6 +1,7 @@
 /*
  * roles.js — the Roles page (/roles): Create role, the list, and a role's dialog with its
- * privileges (Allow/Deny) and the roles it grants.
+ * privileges (Allow/Deny, with or without grant option) and the roles it grants.  Privileges
+ * are granted and revoked with Galaxy's bodies, on this deployment's account (GET /account).
  */
 import { api, hideError, listAll, refreshSession, showError, showMessage, V1 } from '../lib/api.js';
 import { append, clear, el, icon, timeCell, toast } from '../lib/dom.js';
@@ -11,6 +12,13 @@ import { has } from '../lib/session.js';
 
 /* Offered as one types a privilege's name; any other name may be granted too. */
 var KNOWN_PRIVILEGES = ['ManageSecurity', 'CreateRole', 'CreateUser', 'ViewAuditLog', 'Introspect'];
+
+/* The account every privilege is on (Galaxy's entityKind Account), asked for once. */
+var accountId = null;
+function account() {
+  if (accountId) return Promise.resolve(accountId);
+  return api('GET', V1 + '/account').then(function (a) { accountId = a.accountId; return accountId; });
+}
 
 export function render(view) {
   document.title = 'Roles \u00b7 keygate';
@@ -163,7 +171,7 @@ function openRoleDialog(r, onChanged) {
 }
 
 /* The role's privileges: a table with Revoke on each, and a form to grant one (Allow or
- * Deny).  Returns {nodes, load}. */
+ * Deny, an Allow with or without grant option).  Returns {nodes, load}. */
 function privilegeEditor(r, errBox) {
   var base = V1 + '/role/' + encodeURIComponent(r.roleId) + '/privilege';
   var privBody = el('tbody', { testid: 'privilege-table-body' });
@@ -171,6 +179,7 @@ function privilegeEditor(r, errBox) {
   var privTable = el('div', { class: 'table-wrap', hidden: true },
     el('table', { class: 'data' },
       el('thead', null, el('tr', null, el('th', { text: 'Kind' }), el('th', { text: 'Privilege' }),
+        el('th', { text: 'Grant option' }),
         el('th', { class: 'actions' }, el('span', { class: 'visually-hidden', text: 'Actions' })))),
       privBody));
   var kind = el('select', { class: 'input', id: 'privilege-kind', testid: 'privilege-kind' },
@@ -180,10 +189,18 @@ function privilegeEditor(r, errBox) {
     placeholder: 'e.g. ManageSecurity', testid: 'privilege-name' });
   var datalist = el('datalist', { id: listId });
   KNOWN_PRIVILEGES.forEach(function (p) { datalist.appendChild(el('option', { value: p })); });
+  var option = el('input', { type: 'checkbox', id: 'privilege-grant-option', testid: 'privilege-grant-option' });
+  var optionLabel = el('label', { class: 'checkbox', for: 'privilege-grant-option',
+    title: 'Whoever holds this role may grant the privilege on to other roles' }, option, 'With grant option');
+  kind.addEventListener('change', function () {
+    option.disabled = kind.value === 'Deny'; /* a Deny carries no grant option */
+    if (option.disabled) option.checked = false;
+  });
   var grantPriv = el('button', { type: 'submit', class: 'btn btn-primary', testid: 'grant-privilege', text: 'Grant' });
   var privForm = el('form', { class: 'inline-form', novalidate: true },
     el('div', { class: 'field' }, el('label', { for: 'privilege-kind', text: 'Kind' }), kind),
     el('div', { class: 'field grow' }, el('label', { for: 'privilege-name', text: 'Privilege' }), privName, datalist),
+    el('div', { class: 'field' }, optionLabel),
     el('div', { class: 'field' }, grantPriv));
 
   function privRow(p) {
@@ -192,13 +209,19 @@ function privilegeEditor(r, errBox) {
     rv.addEventListener('click', function () {
       hideError(errBox);
       rv.disabled = true;
-      api('POST', base + ':revoke', { grantKind: p.grantKind, privilege: p.privilege })
+      account()
+        .then(function (id) {
+          return api('POST', base + ':revoke',
+            { entityKind: 'Account', entityId: id, privilege: p.privilege, revokeAction: 'RemoveRoleGrant' });
+        })
         .then(function () { toast(p.grantKind + ' ' + p.privilege + ' revoked from ' + r.roleName + '.'); return load(); })
         .catch(function (err) { rv.disabled = false; showError(errBox, err, 'change privileges', 'ManageSecurity'); });
     });
-    return el('tr', { testid: 'privilege-row', 'data-privilege': p.privilege, 'data-kind': p.grantKind },
+    return el('tr', { testid: 'privilege-row', 'data-privilege': p.privilege, 'data-kind': p.grantKind,
+      'data-grant-option': p.grantOption ? 'true' : 'false' },
       el('td', null, el('span', { class: 'chip plain ' + (p.grantKind === 'Deny' ? 'deny' : 'allow'), text: p.grantKind })),
       el('td', null, el('code', { text: p.privilege })),
+      el('td', { class: 'muted', text: p.grantOption ? 'Yes' : '\u2014' }),
       el('td', { class: 'actions' }, rv));
   }
 
@@ -220,10 +243,16 @@ function privilegeEditor(r, errBox) {
       return;
     }
     grantPriv.disabled = true;
-    api('POST', base + ':grant', { grantKind: kind.value, privilege: name })
+    var withOption = option.checked && kind.value === 'Allow';
+    account()
+      .then(function (id) {
+        return api('POST', base + ':grant', { grantKind: kind.value, entityKind: 'Account', entityId: id,
+          grantOption: withOption, privilege: name });
+      })
       .then(function () {
         privName.value = '';
-        toast(kind.value + ' ' + name + ' granted to ' + r.roleName + '.');
+        option.checked = false;
+        toast(kind.value + ' ' + name + (withOption ? ' with grant option' : '') + ' granted to ' + r.roleName + '.');
         return load();
       })
       .catch(function (err) { showError(errBox, err, 'change privileges', 'ManageSecurity'); })
