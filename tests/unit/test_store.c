@@ -927,6 +927,14 @@ static void test_account_id(void **state)
     assert_string_equal(a, b);
 }
 
+/* What migrations 4 (owners, syncs) and 5 (grant options, the account ID) added, undone: a
+ * test of one migration from version 3 takes the other back too. */
+#define V4_UNDONE                                                                                  \
+    " ALTER TABLE roles DROP COLUMN owning_role_id; ALTER TABLE roles DROP COLUMN sync;"           \
+    " ALTER TABLE users DROP COLUMN modified_on; ALTER TABLE users DROP COLUMN sync;"
+#define V5_UNDONE                                                                                  \
+    " ALTER TABLE meta DROP COLUMN account_id; ALTER TABLE privileges DROP COLUMN grant_option;"
+
 /* A database of schema version 3 (before grant options and the account ID), with a privilege
  * in it, is migrated when opened: the privilege is kept without a grant option, and an account
  * ID is made once. */
@@ -947,11 +955,11 @@ static void test_migrate_from_v3(void **state)
     assert_int_equal(
         db_sql(f,
                "ALTER TABLE meta DROP COLUMN account_id;"
-               " ALTER TABLE privileges DROP COLUMN grant_option;"
+               " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
                " INSERT INTO privileges (role_id, name, kind, granted_on)"
                " VALUES ('r-0000000010', 'orders.read', 0, 1); PRAGMA user_version = 3;",
                "ALTER TABLE meta DROP COLUMN account_id;"
-               " ALTER TABLE privileges DROP COLUMN grant_option;"
+               " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
                " INSERT INTO privileges (role_id, name, kind, granted_on)"
                " VALUES ($$r-0000000010$$, $$orders.read$$, 0, 1);"
                " UPDATE schema_version SET version = 3"),
@@ -1466,7 +1474,7 @@ static void test_sync_compare_and_set(void **state)
     assert_string_equal(got.owning_role_id, ADMIN_ID);
 }
 
-/* Schema version 4 on a database of version 3: the rows made before get an owner
+/* Schema version 4 (and 5) on a database of version 3: the rows made before get an owner
  * (accountadmin), a sync and (users) a modified_on. */
 static void test_migration_from_v3(void **state)
 {
@@ -1483,11 +1491,12 @@ static void test_migration_from_v3(void **state)
                             "ALTER TABLE roles DROP COLUMN owning_role_id;"
                             " ALTER TABLE roles DROP COLUMN sync;"
                             " ALTER TABLE users DROP COLUMN modified_on;"
-                            " ALTER TABLE users DROP COLUMN sync; PRAGMA user_version = 3;",
+                            " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE
+                            " PRAGMA user_version = 3;",
                             "ALTER TABLE roles DROP COLUMN owning_role_id;"
                             " ALTER TABLE roles DROP COLUMN sync;"
                             " ALTER TABLE users DROP COLUMN modified_on;"
-                            " ALTER TABLE users DROP COLUMN sync;"
+                            " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE
                             " UPDATE schema_version SET version = 3"),
                      0);
     assert_int_equal(store_open(f->path, &f->st), KG_OK);
