@@ -91,7 +91,7 @@ static int sync_or_reply(struct call *c, json_t *body, int64_t *sync)
     *sync = 0;
     if (json_string_or_reply(c, body, "syncToken", 0, &tok)) return -1;
     if (tok && kg_parse_int64(tok, 1, INT64_MAX, sync) != KG_OK) {
-        reply_error(c->req, KG_INVALID, "syncToken is not one this server gave");
+        reply_field_error(c->req, "syncToken", "syncToken is not one this server gave");
         return -1;
     }
     return 0;
@@ -142,7 +142,8 @@ void api_token_create(struct call *c)
         json_string_or_reply(c, body, "expiresOn", 0, &expires))
         goto out;
     if (expires && kg_time_parse(expires, &exp) != KG_OK) {
-        reply_error(c->req, KG_INVALID, "expiresOn must be a UTC time like 2027-01-31T00:00:00Z");
+        reply_field_error(c->req, "expiresOn",
+                          "expiresOn must be a UTC time like 2027-01-31T00:00:00Z");
         goto out;
     }
     kg_err rc =
@@ -228,19 +229,22 @@ void api_role_create(struct call *c)
     json_t *to_creating = json_object_get(body, "grantToCreatingRole");
     json_t *alias = json_object_get(body, "grantToCreatorRole");
     if (to_creating && !json_is_boolean(to_creating)) {
-        reply_error(c->req, KG_INVALID, "grantToCreatingRole must be true or false");
+        reply_field_error(c->req, "grantToCreatingRole",
+                          "grantToCreatingRole must be true or false");
         goto out;
     }
     if (alias && (!json_is_boolean(alias) ||
                   (to_creating && json_is_true(alias) != json_is_true(to_creating)))) {
-        reply_error(c->req, KG_INVALID,
-                    "grantToCreatorRole (the earlier name of grantToCreatingRole) must be true "
-                    "or false, and the same as grantToCreatingRole");
+        reply_field_error(
+            c->req, "grantToCreatorRole",
+            "grantToCreatorRole (the earlier name of grantToCreatingRole) must be true "
+            "or false, and the same as grantToCreatingRole");
         goto out;
     }
     if (!to_creating) to_creating = alias;
     if (!to_creating) {
-        reply_error(c->req, KG_INVALID, "grantToCreatingRole is required (true or false)");
+        reply_field_error(c->req, "grantToCreatingRole",
+                          "grantToCreatingRole is required (true or false)");
         goto out;
     }
     if (json_string_or_reply(c, body, "roleName", 1, &name) ||
@@ -308,7 +312,7 @@ void api_role_grant_list(struct call *c)
     if (role_or_reply(c, c->params[0], &r) || page_or_reply(c, &size, &cursor)) return;
     int all = type && strcmp(type, "All") == 0;
     if (type && *type && !all && strcmp(type, "Direct") != 0) {
-        reply_error(c->req, KG_INVALID, "type must be Direct or All");
+        reply_field_error(c->req, "type", "type must be Direct or All");
         return;
     }
     kg_err rc =
@@ -348,7 +352,7 @@ static int list_all_or_reply(struct call *c, int *all)
     const char *v = http_query(c->req, "listAllPrivileges");
     *all = v && strcmp(v, "true") == 0;
     if (!v || !*v || *all || strcmp(v, "false") == 0) return 0;
-    reply_error(c->req, KG_INVALID, "listAllPrivileges must be true or false");
+    reply_field_error(c->req, "listAllPrivileges", "listAllPrivileges must be true or false");
     return -1;
 }
 
@@ -415,7 +419,7 @@ void api_privilege_grant(struct call *c)
     if (role_or_reply(c, c->params[0], &r) || json_body_or_reply(c, fields, &body)) return;
     json_t *option = json_object_get(body, "grantOption");
     if (option && !json_is_boolean(option)) {
-        reply_error(c->req, KG_INVALID, "grantOption must be true or false");
+        reply_field_error(c->req, "grantOption", "grantOption must be true or false");
         goto out;
     }
     sp.grant_option = json_is_true(option);
@@ -605,7 +609,7 @@ void api_audit_list(struct call *c)
     if (page_or_reply(c, &size, &cursor)) return;
     const char *actor = http_query(c->req, "actor");
     if (actor && kg_strcpy(f.actor, sizeof f.actor, actor) != KG_OK) {
-        reply_error(c->req, KG_INVALID, "actor is at most 64 characters");
+        reply_field_error(c->req, "actor", "actor is at most 64 characters");
         return;
     }
     if (time_param_or_reply(c, "since", &f.since) || time_param_or_reply(c, "until", &f.until))
