@@ -6,8 +6,6 @@
 // must match the schema (ajv, JSON Schema 2020-12, OpenAPI 3.1's dialect).  A mismatch throws,
 // so the test that made the call fails.
 //
-// - An operation marked `x-keygate-pending: true` is not checked: its shapes are written to
-//   what is being built, not yet to what the server answers.
 // - A method a path has no operation for must answer 405 in the path's error form (unless it
 //   is not JSON: the pane's page at the path of an API route, GET /login).
 // - A path the document does not have: a JSON answer must be an error (Error); anything else
@@ -120,7 +118,6 @@ function check(method, requestPath, res) {
     const form = route.item['x-keygate-error-form'] === 'oauth' ? 'OAuthError' : 'MethodNotAllowedError';
     return matches(st, { $ref: `#/components/schemas/${form}` }, res.json, where);
   }
-  if (op['x-keygate-pending']) return null;
   const r = resolveResponse(st, op.responses[String(res.status)]);
   if (!r) return `${where}: ${res.status} is not an answer the document lists for ${m} ${route.path} (${Object.keys(op.responses).join(', ')})`;
   if (!r.content) {
