@@ -149,7 +149,7 @@ void api_token_create(struct call *c)
     kg_err rc =
         service_token_create(c->app, &c->actor, desc ? desc : "", role, exp, &t, secret, &why);
     if (rc != KG_OK) {
-        reply_error(c->req, rc, why);
+        call_service_error(c, rc, why, body);
         goto out;
     }
     reply_json(c->req, 201, render_token(&t, 0, secret));
@@ -254,7 +254,7 @@ void api_role_create(struct call *c)
     kg_err rc = service_role_create(c->app, &c->actor, name, desc ? desc : "", granted, ng,
                                     json_is_true(to_creating), &r, &why);
     if (rc != KG_OK)
-        reply_error(c->req, rc, why);
+        call_service_error(c, rc, why, body);
     else
         reply_json(c->req, 200, role_json(c, &r)); /* Galaxy answers a create with 200 */
 out:
@@ -293,7 +293,7 @@ void api_role_update(struct call *c)
     kg_err rc = service_role_update(c->app, &c->actor, r.role_id, name, desc, granted, ng, present,
                                     sync, &r, &why);
     if (rc != KG_OK)
-        reply_error(c->req, rc, why);
+        call_service_error(c, rc, why, body);
     else
         reply_json(c->req, 200, role_json(c, &r));
 out:
@@ -397,7 +397,7 @@ static int account_level_or_reply(struct call *c, json_t *body)
                      "%s must be null: keygate's privileges are account-level (entityKind "
                      "Account)",
                      keys[i]);
-            reply_error(c->req, KG_INVALID, msg);
+            reply_field_error(c->req, keys[i], msg);
             return -1;
         }
     }
@@ -431,7 +431,7 @@ void api_privilege_grant(struct call *c)
         goto out;
     kg_err rc = service_privilege_grant(c->app, &c->actor, r.role_id, &sp, &why);
     if (rc != KG_OK)
-        reply_error(c->req, rc, why);
+        call_service_error(c, rc, why, body);
     else
         reply_no_content(c);
 out:
@@ -461,7 +461,7 @@ void api_privilege_revoke(struct call *c)
         goto out;
     kg_err rc = service_privilege_revoke(c->app, &c->actor, r.role_id, &sp, &changed, &why);
     if (rc != KG_OK)
-        reply_error(c->req, rc, why);
+        call_service_error(c, rc, why, body);
     else
         reply_no_content(c);
 out:
@@ -523,7 +523,7 @@ void api_user_create(struct call *c)
     kg_err rc =
         service_user_create(c->app, &c->actor, email, password, roles, nr, &u, generated, &why);
     if (rc != KG_OK) {
-        reply_error(c->req, rc, why);
+        call_service_error(c, rc, why, body);
         goto out;
     }
     json_t *o = user_json(c, &u);
@@ -564,7 +564,7 @@ void api_user_update(struct call *c)
     kg_err rc = service_user_update(c->app, &c->actor, u.user_id, email, password, roles, nr,
                                     present, sync, &u, &why);
     if (rc != KG_OK)
-        reply_error(c->req, rc, why);
+        call_service_error(c, rc, why, body);
     else
         reply_json(c->req, 200, user_json(c, &u));
 out:
@@ -593,7 +593,7 @@ static int time_param_or_reply(struct call *c, const char *name, int64_t *ms)
     if (kg_time_parse(v, ms) != KG_OK) {
         char msg[96];
         snprintf(msg, sizeof msg, "%s must be a UTC time like 2027-01-31T00:00:00Z", name);
-        reply_error(c->req, KG_INVALID, msg);
+        reply_field_error(c->req, name, msg);
         return -1;
     }
     return 0;

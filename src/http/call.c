@@ -287,6 +287,24 @@ bad:;
     return -1;
 }
 
+void call_service_error(struct call *c, kg_err rc, const char *why, json_t *body)
+{
+    char field[KG_FIELD_SHOWN + 1];
+    size_t n = 0;
+    while (why && n < KG_FIELD_SHOWN &&
+           ((why[n] >= 'a' && why[n] <= 'z') || (why[n] >= 'A' && why[n] <= 'Z')))
+        n++;
+    if (rc == KG_INVALID && n && (why[n] == ' ' || why[n] == ':') && json_is_object(body)) {
+        memcpy(field, why, n);
+        field[n] = '\0';
+        if (json_object_get(body, field)) {
+            reply_field_error(c->req, field, why);
+            return;
+        }
+    }
+    reply_error(c->req, rc, why);
+}
+
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
 int page_or_reply(struct call *c, size_t *size, int64_t *cursor)

@@ -86,6 +86,10 @@ int json_role_refs_or_reply(struct call *c, json_t *obj, const char *key,
 /* Reads ?pageSize= and ?pageToken=: *size in 1..KG_PAGE_MAX (0 or absent: KG_PAGE_DEFAULT),
  * *cursor 0 when absent; a 400 names the parameter. */
 int page_or_reply(struct call *c, size_t *size, int64_t *cursor);
+/* Answers a refusal from service.h (rc, why).  A KG_INVALID whose sentence begins with a member
+ * of the request's body ("roleName must be …") names that member as the bad field; any other is
+ * reply_error()'s. */
+void call_service_error(struct call *c, kg_err rc, const char *why, json_t *body);
 /* The list envelope {"nextPageToken","result"}; cursor 0 = last page.  result stolen. */
 void reply_page(struct call *c, json_t *result, int64_t cursor);
 /* The opaque nextPageToken for cursor ("" for 0). */

@@ -89,6 +89,13 @@ test('a Galaxy script: token by Basic auth, roles by page and by name, a role wi
     const g = await galaxy('POST', `/role/${role.roleId}/privilege:grant`, { grantKind: 'Allow', ...entity, grantOption: privilege === 'CreateRole', privilege });
     assert.equal(g.status, 204, g.text);
   }
+  // a body Galaxy would take for a catalog, or with a wrong name, is a 400 naming the field
+  const violations = (r) => r.json.details.find((d) => d['@type'].endsWith('.BadRequest')).fieldViolations.map((v) => v.field);
+  const catalog = await galaxy('POST', `/role/${role.roleId}/privilege:grant`, { grantKind: 'Allow', entityKind: 'Catalog', entityId: 'c-1', grantOption: false, privilege: 'orders.read' });
+  assert.equal(catalog.status, 400);
+  assert.deepEqual(violations(catalog), ['entityKind']);
+  const badName = await galaxy('POST', '/role', { roleName: 'Not A Name', grantToCreatingRole: true });
+  assert.deepEqual([badName.status, violations(badName)], [400, ['roleName']]);
   const privs = await all(`/role/${role.roleId}/privilege`, 100);
   assert.deepEqual(privs, [
     { grantKind: 'Allow', ...entity, grantOption: true, privilege: 'CreateRole' },
