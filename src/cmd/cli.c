@@ -1085,29 +1085,6 @@ static const char *role_name_of(const struct kg_role *rs, size_t n, const char *
     return "";
 }
 
-/* The REST API's Role and User objects (with their grants); NULL when they cannot be read. */
-static json_t *role_json(struct ctx *c, const struct kg_role *r)
-{
-    struct kg_role_grant *g = NULL;
-    size_t n = 0;
-    if (service_grants(&c->app, r->role_id, (const kg_role_id *)r->granted, r->ngranted, &g, &n))
-        return NULL;
-    json_t *o = render_role(r, g, n);
-    free(g);
-    return o;
-}
-
-static json_t *user_json(struct ctx *c, const struct kg_user *u)
-{
-    struct kg_role_grant *g = NULL;
-    size_t n = 0;
-    if (service_grants(&c->app, u->user_id, (const kg_role_id *)u->roles, u->nroles, &g, &n))
-        return NULL;
-    json_t *o = render_user(u, g, n);
-    free(g);
-    return o;
-}
-
 /* "a, b" of ids' names into buf. */
 static const char *names_of(const kg_role_id *ids, size_t nids, const struct kg_role *rs, size_t n,
                             char *buf, size_t size)
@@ -1128,7 +1105,7 @@ static int role_create(struct ctx *c)
         service_role_create(&c->app, &c->op, c->pos[0], desc ? desc : "", NULL, 0, 0, &r, &why);
     if (rc == KG_CONFLICT) return fail(c, c->pos[0], "a role with that name exists");
     if (rc != KG_OK) return fail(c, c->pos[0], "%s", why);
-    if (opt(c, "--json")) return print_json(role_json(c, &r));
+    if (opt(c, "--json")) return print_json(service_role_object(&c->app, &r));
     printf("%s  %s\n", r.role_id, r.role_name);
     return 0;
 }
@@ -1143,7 +1120,7 @@ static int role_list(struct ctx *c)
     if (opt(c, "--json")) {
         json_t *arr = json_array();
         for (size_t i = 0; arr && i < n; i++) {
-            json_array_append_new(arr, role_json(c, &rs[i]));
+            json_array_append_new(arr, service_role_object(&c->app, &rs[i]));
         }
         free(rs);
         return print_json(arr);
@@ -1280,7 +1257,7 @@ static int user_list(struct ctx *c)
         for (size_t i = 0; i < got; i++) {
             const struct kg_user *u = &us[i];
             if (arr) {
-                json_array_append_new(arr, user_json(c, u));
+                json_array_append_new(arr, service_user_object(&c->app, u));
                 continue;
             }
             table_cell(&t, u->user_id);

@@ -19,6 +19,7 @@
 #include "ids.h"
 #include "log.h"
 #include "privilege.h"
+#include "render.h"
 #include "util.h"
 
 int service_role_name_valid(const char *s)
@@ -653,6 +654,27 @@ kg_err service_grants(struct app *a, const char *principal, const kg_role_id *di
     *out = list; /* handed to the caller */
     *nout = len;
     return KG_OK;
+}
+
+json_t *service_role_object(struct app *a, const struct kg_role *r)
+{
+    struct kg_role_grant *g = NULL;
+    size_t n = 0;
+    if (service_grants(a, r->role_id, (const kg_role_id *)r->granted, r->ngranted, &g, &n))
+        return NULL;
+    json_t *o = render_role(r, g, n);
+    free(g);
+    return o;
+}
+
+json_t *service_user_object(struct app *a, const struct kg_user *u)
+{
+    struct kg_role_grant *g = NULL;
+    size_t n = 0;
+    if (service_grants(a, u->user_id, (const kg_role_id *)u->roles, u->nroles, &g, &n)) return NULL;
+    json_t *o = render_user(u, g, n);
+    free(g);
+    return o;
 }
 
 /* ---- users --------------------------------------------------------------------------- */

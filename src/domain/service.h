@@ -10,6 +10,8 @@
 #ifndef KG_SERVICE_H
 #define KG_SERVICE_H
 
+#include <jansson.h>
+
 #include "app.h"
 
 /* Creates an Active token for role_id.  Fills *out and secret (shown once; the caller must
@@ -46,6 +48,10 @@ const char *service_creating_role(const struct actor *who);
  * Caller owns *out (free()). */
 kg_err service_grants(struct app *a, const char *principal, const kg_role_id *direct, size_t n,
                       struct kg_role_grant **out, size_t *nout);
+/* Galaxy's Role and User objects (render.h) with their grants from service_grants(), as the
+ * REST API and the CLI's --json show them; NULL when the grants cannot be read.  Caller owns. */
+json_t *service_role_object(struct app *a, const struct kg_role *r);
+json_t *service_user_object(struct app *a, const struct kg_user *u);
 kg_err service_role_delete(struct app *a, const struct actor *who, const char *role_id,
                            const char **why);
 

@@ -60,30 +60,6 @@ static int user_or_reply(struct call *c, const char *param, struct kg_user *out)
     return -1;
 }
 
-/* Galaxy's Role object of r, with its grants; NULL when they cannot be read. */
-static json_t *role_json(struct call *c, const struct kg_role *r)
-{
-    struct kg_role_grant *g = NULL;
-    size_t n = 0;
-    if (service_grants(c->app, r->role_id, (const kg_role_id *)r->granted, r->ngranted, &g, &n))
-        return NULL;
-    json_t *o = render_role(r, g, n);
-    free(g);
-    return o;
-}
-
-/* Galaxy's User object of u, as role_json. */
-static json_t *user_json(struct call *c, const struct kg_user *u)
-{
-    struct kg_role_grant *g = NULL;
-    size_t n = 0;
-    if (service_grants(c->app, u->user_id, (const kg_role_id *)u->roles, u->nroles, &g, &n))
-        return NULL;
-    json_t *o = render_user(u, g, n);
-    free(g);
-    return o;
-}
-
 /* Reads the optional "syncToken" of a PATCH body into *sync (0 when absent). */
 static int sync_or_reply(struct call *c, json_t *body, int64_t *sync)
 {
@@ -200,7 +176,7 @@ void api_role_list(struct call *c)
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n && i < size; i++)
-        if (json_array_append_new(arr, role_json(c, &rs[i]))) {
+        if (json_array_append_new(arr, service_role_object(c->app, &rs[i]))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -256,7 +232,8 @@ void api_role_create(struct call *c)
     if (rc != KG_OK)
         call_service_error(c, rc, why, body);
     else
-        reply_json(c->req, 200, role_json(c, &r)); /* Galaxy answers a create with 200 */
+        reply_json(c->req, 200,
+                   service_role_object(c->app, &r)); /* Galaxy answers a create with 200 */
 out:
     json_decref(body);
 }
@@ -265,7 +242,7 @@ void api_role_get(struct call *c)
 {
     struct kg_role r;
     if (role_or_reply(c, c->params[0], &r)) return;
-    reply_json(c->req, 200, role_json(c, &r));
+    reply_json(c->req, 200, service_role_object(c->app, &r));
 }
 
 /* The body is a Role: roleName, roleDescription, directlyGrantedRoles (the whole new list) and
@@ -295,7 +272,7 @@ void api_role_update(struct call *c)
     if (rc != KG_OK)
         call_service_error(c, rc, why, body);
     else
-        reply_json(c->req, 200, role_json(c, &r));
+        reply_json(c->req, 200, service_role_object(c->app, &r));
 out:
     json_decref(body);
 }
@@ -496,7 +473,7 @@ void api_user_list(struct call *c)
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n && i < size; i++)
-        if (json_array_append_new(arr, user_json(c, &us[i]))) {
+        if (json_array_append_new(arr, service_user_object(c->app, &us[i]))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -526,7 +503,7 @@ void api_user_create(struct call *c)
         call_service_error(c, rc, why, body);
         goto out;
     }
-    json_t *o = user_json(c, &u);
+    json_t *o = service_user_object(c->app, &u);
     if (o && generated[0]) json_object_set_new(o, "password", json_string(generated));
     reply_json(c->req, 201, o);
     sodium_memzero(generated, sizeof generated);
@@ -538,7 +515,7 @@ void api_user_get(struct call *c)
 {
     struct kg_user u;
     if (user_or_reply(c, c->params[0], &u)) return;
-    reply_json(c->req, 200, user_json(c, &u));
+    reply_json(c->req, 200, service_user_object(c->app, &u));
 }
 
 /* The body is a User: email, password (keygate's), directlyGrantedRoles and the syncToken read
@@ -566,7 +543,7 @@ void api_user_update(struct call *c)
     if (rc != KG_OK)
         call_service_error(c, rc, why, body);
     else
-        reply_json(c->req, 200, user_json(c, &u));
+        reply_json(c->req, 200, service_user_object(c->app, &u));
 out:
     json_decref(body);
 }
