@@ -19,6 +19,8 @@
  */
 #include "store_sql.h"
 
+#include "metrics.h"
+
 #include <assert.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -350,6 +352,22 @@ static kg_err pragma(struct sqlite_store *ss, const char *q, char *buf, size_t c
     return rc;
 }
 
+/*
+ * Switches the file to WAL.  SQLite does not call the busy handler for this switch: while
+ * another connection reads the same new file (another keygate opening it at the same time)
+ * the switch fails at once with SQLITE_BUSY.  So it is retried, for the busy timeout at most.
+ */
+static kg_err to_wal(struct sqlite_store *ss, char *v, size_t cap)
+{
+    uint64_t deadline = metrics_now_ns() + BUSY_TIMEOUT_MS * UINT64_C(1000000);
+    kg_err rc;
+
+    while ((rc = pragma(ss, "PRAGMA journal_mode = WAL", v, cap)) == KG_UNAVAILABLE &&
+           metrics_now_ns() < deadline)
+        sqlite3_sleep(5);
+    return rc;
+}
+
 /* Per-connection settings; see the file comment.  KG_IO if WAL or foreign keys are refused. */
 static kg_err configure(struct sqlite_store *ss)
 {
@@ -359,7 +377,7 @@ static kg_err configure(struct sqlite_store *ss)
     if (sqlite3_busy_timeout(ss->db, BUSY_TIMEOUT_MS) != SQLITE_OK) return KG_IO;
     if ((rc = pragma(ss, "PRAGMA journal_mode", v, sizeof v))) return rc;
     if (strcmp(v, "wal") != 0) {
-        if ((rc = pragma(ss, "PRAGMA journal_mode = WAL", v, sizeof v))) return rc;
+        if ((rc = to_wal(ss, v, sizeof v))) return rc;
         if (strcmp(v, "wal") != 0 && strcmp(v, "memory") != 0) return KG_IO; /* ":memory:" */
     }
     if ((rc = pragma(ss, "PRAGMA synchronous = FULL", v, sizeof v))) return rc;
