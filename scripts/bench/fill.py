@@ -2,11 +2,12 @@
 """Bulk-loads API tokens into a keygate SQLite database for make bench, in one transaction
 (the API would take one durable transaction per token: minutes for a million).
 
-Usage: fill.py DB KEYS_DIR COUNT ROLE_ID AUTH_OUT USABLE
-  Inserts COUNT active tokens of role ROLE_ID.  The first USABLE get real secrets, hashed as
-  keygate hashes them (keyed BLAKE2b-256 under KEYS_DIR/hash.key), and AUTH_OUT receives one
-  "Basic base64(clientId:secret)" line for each; the others get the hash of a secret nobody
-  knows.  Rows are stamped with one new data version, so a running keygate's view would pick
+Usage: fill.py DB KEYS_DIR COUNT ROLE_ID AUTH_OUT USABLE [SECRETS]
+  Inserts COUNT active tokens of role ROLE_ID, each with SECRETS secrets (default 1).  The
+  newest secret of each of the first USABLE tokens is a real one, hashed as keygate hashes
+  them (keyed BLAKE2b-256 under KEYS_DIR/hash.key), and AUTH_OUT receives one
+  "Basic base64(clientId:secret)" line for each; every other secret is the hash of a secret
+  nobody knows.  Rows are stamped with one new data version, so a running keygate's view would pick
   them up like any other change; make bench loads them before it starts keygate.
 """
 import base64, hashlib, os, sqlite3, sys, time, zlib
@@ -36,6 +37,7 @@ def secret():
 def main():
     db, keys_dir, count, role_id, auth_out, usable = sys.argv[1:7]
     count, usable = int(count), int(usable)
+    per_token = int(sys.argv[7]) if len(sys.argv) > 7 else 1
     key = open(os.path.join(keys_dir, "hash.key"), "rb").read()
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA busy_timeout = 10000")
@@ -45,20 +47,27 @@ def main():
     prefix = "kgc_" + b62_random(4)  # the rest is the row number: unique and fast
     auth = []
 
+    secrets = []
+
     def rows():
         for i in range(count):
             cid = "%s%012d" % (prefix, i)
-            if i < usable:
-                s = secret()
-                auth.append("Basic " + base64.b64encode(("%s:%s" % (cid, s)).encode()).decode())
-                h = hashlib.blake2b(s.encode(), digest_size=32, key=key).digest()
-            else:
-                h = os.urandom(32)
-            yield (cid, h, "bench token %d" % i, role_id, now, "bench", ver)
+            for k in range(per_token):
+                if i < usable and k == per_token - 1:
+                    s = secret()
+                    auth.append("Basic " + base64.b64encode(("%s:%s" % (cid, s)).encode()).decode())
+                    h = hashlib.blake2b(s.encode(), digest_size=32, key=key).digest()
+                else:
+                    s, h = "kgs_xxxx", os.urandom(32)
+                secrets.append((cid, h, s[:8], now))
+            yield (cid, "bench token %d" % i, role_id, now, "bench", ver)
 
     con.executemany(
-        "INSERT INTO tokens (client_id, secret_hash, description, role_id, status, created_on,"
-        " created_by, ver) VALUES (?, ?, ?, ?, 0, ?, ?, ?)", rows())
+        "INSERT INTO tokens (client_id, description, role_id, status, created_on,"
+        " created_by, ver) VALUES (?, ?, ?, 0, ?, ?, ?)", rows())
+    con.executemany(
+        "INSERT INTO token_secrets (client_id, secret_hash, prefix, status, created_on)"
+        " VALUES (?, ?, ?, 0, ?)", secrets)
     con.execute("UPDATE meta SET data_ver = ? WHERE id = 1", (ver,))
     con.execute("COMMIT")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # keygate starts on a settled file

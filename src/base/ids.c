@@ -4,6 +4,7 @@
 #include "ids.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -141,4 +142,18 @@ int ids_user_id_valid(const char *s)
 int ids_account_id_valid(const char *s)
 {
     return shape(s, "a-", KG_ACCOUNT_ID_LEN, is_digit);
+}
+
+void ids_secret_id(int64_t seq, char out[KG_SECRET_ID_LEN + 1])
+{
+    snprintf(out, KG_SECRET_ID_LEN + 1, "s-%010lld", (long long)seq);
+}
+
+int64_t ids_secret_seq(const char *s)
+{
+    int64_t seq = 0;
+    if (!s || !shape(s, "s-", KG_SECRET_ID_LEN, is_digit)) return 0;
+    for (const char *p = s + 2; *p; p++)
+        seq = seq * 10 + (*p - '0');
+    return seq;
 }

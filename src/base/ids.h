@@ -1,6 +1,7 @@
 /*
  * ids.h — generated identifiers: client IDs, client secrets, role/user IDs, JWT ids.
  *
+ * Secret IDs: "s-" + 10 digits, the store's number of the secret.
  * Role, user and account IDs: "r-", "u-", "a-" + 10 digits, as Galaxy writes them.
  * Client ID: "kgc_" + 16 base62.  Secret: "kgs_" + 32 base62 (≈190 random bits) + a 6-char
  * base62 CRC-32 of everything before it, so a scanner can tell a real secret offline:
@@ -25,6 +26,10 @@ void ids_user_id(char out[KG_USER_ID_LEN + 1]);
  * migrated to hold one (store_account_id), and kept. */
 void ids_account_id(char out[KG_ACCOUNT_ID_LEN + 1]);
 void ids_jti(char out[KG_JTI_LEN + 1]);
+/* A secret's ID: "s-" and its seq (1 .. 9999999999, the store's) in 10 digits. */
+void ids_secret_id(int64_t seq, char out[KG_SECRET_ID_LEN + 1]);
+/* The seq of secret ID s; 0 when s is not one. */
+int64_t ids_secret_seq(const char *s);
 /* n random base62 characters and a NUL into out[n + 1]. */
 void ids_base62(char *out, size_t n);
 

@@ -25,6 +25,14 @@
 #define KG_PWHASH_MAX 128    /* argon2id encoded string (crypto_pwhash_STRBYTES) */
 #define KG_ACTOR_MAX 64      /* "u-…", "kgc_…" or "cli" */
 #define KG_GRANTS_MAX 32     /* roles directly granted to one role or one user */
+/* A token's secrets.  A secret's ID is "s-" and its seq in 10 digits (ids_secret_id): made by
+ * the store, unique in the deployment and never reused. */
+#define KG_SECRET_ID_LEN 12
+#define KG_SECRET_PREFIX_LEN 8 /* "kgs_" and the secret's first 4 random characters */
+#define KG_SECRET_DESC_MAX 128 /* bytes of a secret's description */
+#define KG_SECRETS_LIVE_MAX 5  /* live secrets (neither expired nor revoked) a token may hold */
+/* secrets a token keeps, live or not: adding one beyond drops the oldest that is not live */
+#define KG_SECRETS_MAX 10
 
 #define KG_ROLE_ACCOUNTADMIN "accountadmin"
 #define KG_ROLE_PUBLIC "public"
@@ -37,20 +45,39 @@
 #define KG_PAGE_MAX 100
 
 enum kg_token_status { KG_TOKEN_ACTIVE = 0, KG_TOKEN_REVOKED = 1 };
+/* Expired is not a stored status: a secret whose expires_on has passed is expired. */
+enum kg_secret_status { KG_SECRET_ACTIVE = 0, KG_SECRET_REVOKED = 1 };
 
 typedef char kg_role_id[KG_ROLE_ID_LEN + 1];
+
+/* One of a token's client secrets, stored as a keyed hash (keys_hash_secret). */
+struct kg_secret {
+    int64_t seq; /* its ID's number; a newer secret has a larger seq */
+    unsigned char hash[KG_HASH_LEN];
+    char prefix[KG_SECRET_PREFIX_LEN + 1]; /* "kgs_" alone for a secret made before 0.17 */
+    char description[KG_SECRET_DESC_MAX + 1];
+    int status; /* enum kg_secret_status */
+    int64_t created_on, last_used_on, expires_on, revoked_on;
+};
 
 struct kg_token {
     int64_t seq; /* storage order: a newer token has a larger seq */
     char client_id[KG_CLIENT_ID_LEN + 1];
-    unsigned char secret_hash[KG_HASH_LEN];
     char description[KG_DESC_MAX_BYTES + 1];
     kg_role_id role_id;
     char role_name[KG_ROLE_NAME_MAX + 1]; /* filled on reads; "" if the role is gone */
     int status;                           /* enum kg_token_status */
     int64_t created_on, last_access_on, revoked_on, expires_on;
     char created_by[KG_ACTOR_MAX + 1];
+    size_t nsecrets; /* its secrets, oldest first */
+    struct kg_secret secrets[KG_SECRETS_MAX];
 };
+
+/* 1 when s can be used at now (ms): not revoked, not expired. */
+static inline int kg_secret_live(const struct kg_secret *s, int64_t now)
+{
+    return s->status == KG_SECRET_ACTIVE && (!s->expires_on || s->expires_on > now);
+}
 
 struct kg_role {
     int64_t seq; /* storage order, ascending = older first */
@@ -117,9 +144,11 @@ struct kg_audit_filter {
     int64_t since, until; /* since <= at < until */
 };
 
-/* Pending last-access time for one token (written behind, see store_token_touch). */
+/* Pending last-access time for one token, and last use of one of its secrets (written behind,
+ * see store_token_touch). */
 struct kg_touch {
     char client_id[KG_CLIENT_ID_LEN + 1];
+    int64_t secret; /* the secret's seq; 0 = none */
     int64_t at;
 };
 

@@ -25,6 +25,8 @@ kg_err access_check(struct app *a, const char *token, size_t len, int64_t now_ms
     if (view_token_get(a->view, out->claims.sub, &vt) != KG_OK || vt.status != KG_TOKEN_ACTIVE ||
         (vt.expires_on && vt.expires_on <= now_ms) || view_jti_revoked(a->view, out->claims.jti))
         return KG_UNAUTHENTICATED;
+    if (out->claims.secret && !view_secret_live(&vt, out->claims.secret, now_ms))
+        return KG_UNAUTHENTICATED; /* its secret was deleted, revoked or has expired */
     memcpy(out->role_id, vt.role_id, sizeof out->role_id);
     return KG_OK;
 }

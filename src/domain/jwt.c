@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ids.h"
 #include "util.h"
 
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
@@ -35,6 +36,11 @@ kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out)
                           "aud", c->aud, "client_id", c->sub, "iat", (json_int_t)c->iat, "exp",
                           (json_int_t)c->exp, "jti", c->jti, "role", c->role);
     if (!h || !p) goto out;
+    if (c->secret) {
+        char sid[KG_SECRET_ID_LEN + 1];
+        ids_secret_id(c->secret, sid);
+        if (json_object_set_new(p, "secret_id", json_string(sid))) goto out;
+    }
     hdr = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
     pay = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!hdr || !pay) goto out;
@@ -127,6 +133,8 @@ kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss
     if (strcmp(c.iss, iss) != 0 || strcmp(c.aud, aud) != 0) goto out;
     if (c.exp <= now || c.iat > now + 60) goto out; /* 60 s of clock skew for iat */
     if (!ids_client_id_valid(c.sub)) goto out;
+    json_t *sid = json_object_get(p, "secret_id");
+    if (sid && !(c.secret = ids_secret_seq(json_string_value(sid)))) goto out;
     *out = c;
     rc = KG_OK;
 out:

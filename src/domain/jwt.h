@@ -27,6 +27,9 @@ struct jwt_claims {
     char role[KG_ROLE_NAME_MAX + 1];
     char jti[KG_JTI_LEN + 1];
     int64_t iat, exp; /* seconds since the epoch */
+    /* the secret the client authenticated with: the claim secret_id ("s-…"; 0 = none, an
+     * access token issued before keygate 0.17) */
+    int64_t secret;
 };
 
 /* Encodes and signs c.  Caller owns *out (free()). */

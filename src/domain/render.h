@@ -36,5 +36,11 @@ json_t *render_sync(int64_t sync);
 json_t *render_audit(const struct kg_audit *e);
 /* A time in RFC 3339, or JSON null for 0. */
 json_t *render_time(int64_t ms);
+/* A token's secret: {clientId, secretId, secretPrefix, description, status (Active, Expired at
+ * now, or Revoked), createdOn, lastUsedOn, expiresOn, revokedOn}, and clientSecret when
+ * `secret` (its text, shown once) is given.  last_used: the latest use known, if later than the
+ * stored one. */
+json_t *render_secret(const char *client_id, const struct kg_secret *s, int64_t last_used,
+                      int64_t now, const char *secret);
 
 #endif

@@ -131,6 +131,21 @@ static kg_err role_ids_ok(const kg_role_id *ids, size_t n, const char **why)
 
 /* ---- tokens -------------------------------------------------------------------------- */
 
+/* A new secret: s (hash, prefix, times) and its text in secret[] (shown once; the caller wipes
+ * it).  description is checked already. */
+static void secret_make(struct app *a, const char *description, int64_t now, int64_t expires_on,
+                        struct kg_secret *s, char secret[KG_SECRET_LEN + 1])
+{
+    memset(s, 0, sizeof *s);
+    ids_secret(secret);
+    keys_hash_secret(a->keys, secret, KG_SECRET_LEN, s->hash);
+    memcpy(s->prefix, secret, KG_SECRET_PREFIX_LEN);
+    memcpy(s->description, description, strlen(description) + 1);
+    s->status = KG_SECRET_ACTIVE;
+    s->created_on = now;
+    s->expires_on = expires_on;
+}
+
 static kg_err token_create_do(struct app *a, const struct actor *who, const char *description,
                               const char *role_id, int64_t expires_on, struct kg_token *out,
                               char secret[KG_SECRET_LEN + 1], struct audited *au, const char **why)
@@ -162,10 +177,10 @@ static kg_err token_create_do(struct app *a, const struct actor *who, const char
     out->status = KG_TOKEN_ACTIVE;
     out->created_on = now;
     out->expires_on = expires_on;
+    out->nsecrets = 1;
     for (int attempt = 0; attempt < 3; attempt++) {
         ids_client_id(out->client_id);
-        ids_secret(secret);
-        keys_hash_secret(a->keys, secret, KG_SECRET_LEN, out->secret_hash);
+        secret_make(a, "", now, 0, &out->secrets[0], secret);
         audit_target(&au->entry, out->client_id);
         if ((rc = store_token_insert(a->st, out, &au->entry)) != KG_CONFLICT) break;
     }
@@ -200,6 +215,84 @@ static kg_err token_revoke_do(struct app *a, const char *client_id, struct kg_to
     if (changed) KG_LOG(LOG_NOTICE, "token %s revoked", client_id);
     if ((rc = store_token_get(a->st, client_id, out)) != KG_OK) *why = "could not read the token";
     return rc;
+}
+
+/* The token client_id as `who` may change its secrets: KG_NOTFOUND with why set otherwise. */
+static kg_err token_of(struct app *a, const char *client_id, struct kg_token *t, const char **why)
+{
+    kg_err rc = ids_client_id_valid(client_id) ? store_token_get(a->st, client_id, t)
+                                               : KG_NOTFOUND;
+    if (rc != KG_OK)
+        *why = rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token";
+    return rc;
+}
+
+static kg_err secret_add_do(struct app *a, const char *client_id, const char *description,
+                            int64_t expires_on, int64_t grace_ms, struct kg_token *out,
+                            struct kg_secret *made, char secret[KG_SECRET_LEN + 1],
+                            struct audited *au, const char **why)
+{
+    int64_t now = kg_now_ms();
+    size_t chars;
+    kg_err rc;
+    if (strlen(description) > KG_SECRET_DESC_MAX ||
+        !kg_utf8_text(description, strlen(description), &chars)) {
+        *why = "description must be text of at most 128 bytes";
+        return KG_INVALID;
+    }
+    if (expires_on && expires_on <= now) {
+        *why = "expiresOn must be in the future";
+        return KG_INVALID;
+    }
+    if ((rc = token_of(a, client_id, out, why))) return rc;
+    struct kg_secret s;
+    secret_make(a, description, now, expires_on, &s, secret);
+    snprintf(au->entry.detail, sizeof au->entry.detail, "secret %s", s.prefix);
+    if (grace_ms >= 0)
+        snprintf(au->entry.detail, sizeof au->entry.detail,
+                 "secret %s; older secrets expire in %lld s", s.prefix,
+                 (long long)(grace_ms / 1000));
+    rc = store_secret_add(a->st, client_id, &s, now, grace_ms >= 0 ? now + grace_ms : 0,
+                          &au->entry);
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) {
+        sodium_memzero(secret, KG_SECRET_LEN + 1);
+        *why = rc == KG_NOTFOUND         ? "no token has that clientId"
+               : rc != KG_PRECONDITION   ? "could not store the secret"
+               : out->status != KG_TOKEN_ACTIVE ? "the token is revoked"
+                                         : "a token holds at most 5 live secrets: delete one first";
+        return rc;
+    }
+    refresh(a);
+    if ((rc = token_of(a, client_id, out, why))) {
+        sodium_memzero(secret, KG_SECRET_LEN + 1);
+        return rc;
+    }
+    *made = out->secrets[out->nsecrets - 1]; /* the newest */
+    KG_LOG(LOG_NOTICE, "token %s: secret %s added%s", client_id, s.prefix,
+           grace_ms >= 0 ? " by a rotation" : "");
+    return KG_OK;
+}
+
+static kg_err secret_delete_do(struct app *a, const char *client_id, const char *secret_id,
+                               struct audited *au, const char **why)
+{
+    struct kg_token t;
+    int64_t seq = ids_secret_seq(secret_id);
+    kg_err rc;
+    if ((rc = token_of(a, client_id, &t, why))) return rc;
+    rc = seq ? store_secret_delete(a->st, client_id, seq, kg_now_ms(), &au->entry) : KG_NOTFOUND;
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) {
+        *why = rc == KG_NOTFOUND ? "the token has no secret with that secretId"
+               : rc == KG_PRECONDITION
+                   ? "a token keeps at least one live secret: revoke the token instead"
+                   : "could not delete the secret";
+        return rc;
+    }
+    refresh(a);
+    KG_LOG(LOG_NOTICE, "token %s: secret %s deleted", client_id, secret_id);
+    return KG_OK;
 }
 
 /* ---- roles --------------------------------------------------------------------------- */
@@ -880,6 +973,35 @@ kg_err service_token_revoke(struct app *a, const struct actor *who, const char *
     audited_init(&au, who, "apiToken.revoke", client_id, "");
     kg_err rc = token_revoke_do(a, client_id, out, &au, why);
     settle(a, who, &au, rc, client_id, *why);
+    return rc;
+}
+
+kg_err service_secret_add(struct app *a, const struct actor *who, const char *client_id,
+                          const char *description, int64_t expires_on, int64_t grace_ms,
+                          struct kg_token *out, struct kg_secret *made,
+                          char secret[KG_SECRET_LEN + 1], const char **why)
+{
+    struct audited au;
+    const char *action = grace_ms >= 0 ? "apiToken.rotate" : "apiToken.secret.add";
+    *why = "";
+    audited_init(&au, who, action, client_id ? client_id : "", "");
+    kg_err rc = secret_add_do(a, client_id ? client_id : "", description ? description : "",
+                              expires_on, grace_ms, out, made, secret, &au, why);
+    settle(a, who, &au, rc, client_id ? client_id : "", *why);
+    return rc;
+}
+
+kg_err service_secret_delete(struct app *a, const struct actor *who, const char *client_id,
+                             const char *secret_id, const char **why)
+{
+    struct audited au;
+    char detail[48];
+    *why = "";
+    snprintf(detail, sizeof detail, "secret %.20s", secret_id ? secret_id : "");
+    audited_init(&au, who, "apiToken.secret.delete", client_id ? client_id : "", detail);
+    kg_err rc = secret_delete_do(a, client_id ? client_id : "", secret_id ? secret_id : "", &au,
+                                 why);
+    settle(a, who, &au, rc, client_id ? client_id : "", *why);
     return rc;
 }
 

@@ -24,6 +24,21 @@ kg_err service_token_create(struct app *a, const struct actor *who, const char *
 kg_err service_token_revoke(struct app *a, const struct actor *who, const char *client_id,
                             struct kg_token *out, const char **why);
 
+/* A token's secrets (the same rules as the token's own changes).
+ * add: a new secret for the token (description at most KG_SECRET_DESC_MAX bytes; expires_on
+ *   0 = never); grace_ms >= 0 makes it a rotation: every older live secret then expires
+ *   grace_ms from now at the latest (0: at once).  Fills *out with the token as it now is,
+ *   *made with the new secret and secret[] with its text (shown once; the caller wipes it).
+ *   KG_PRECONDITION for a revoked token or one with KG_SECRETS_LIVE_MAX live secrets.
+ * delete: KG_NOTFOUND for a secretId the token has not; KG_PRECONDITION for its last (live)
+ *   secret.  Access tokens issued with a deleted secret stop working at once. */
+kg_err service_secret_add(struct app *a, const struct actor *who, const char *client_id,
+                          const char *description, int64_t expires_on, int64_t grace_ms,
+                          struct kg_token *out, struct kg_secret *made,
+                          char secret[KG_SECRET_LEN + 1], const char **why);
+kg_err service_secret_delete(struct app *a, const struct actor *who, const char *client_id,
+                             const char *secret_id, const char **why);
+
 /* Roles.  granted: role ids to grant to the role (each must be held by `who`).
  * create: the new role is owned by who's creating role (service_creating_role);
  *   grant_to_creator also grants it to that role (unless it is a built-in role, which cannot

@@ -14,7 +14,7 @@
 struct slot {
     unsigned char h[32]; /* keyed BLAKE2b of the token; all zero = empty */
     uint64_t generation;
-    int64_t iat, exp;
+    int64_t iat, exp, secret;
     char sub[KG_CLIENT_ID_LEN + 1];
     char role[KG_ROLE_NAME_MAX + 1];
     char jti[KG_JTI_LEN + 1];
@@ -71,6 +71,7 @@ int vcache_get(struct vcache *v, const char *token, size_t len, uint64_t generat
         memcpy(out->jti, s->jti, sizeof out->jti);
         out->iat = s->iat;
         out->exp = s->exp;
+        out->secret = s->secret;
         hit = 1;
     }
     pthread_mutex_unlock(m);
@@ -89,6 +90,7 @@ void vcache_put(struct vcache *v, const char *token, size_t len, uint64_t genera
     s->generation = generation;
     s->iat = c->iat;
     s->exp = c->exp;
+    s->secret = c->secret;
     memcpy(s->sub, c->sub, sizeof s->sub);
     memcpy(s->role, c->role, sizeof s->role);
     memcpy(s->jti, c->jti, sizeof s->jti);

@@ -58,15 +58,39 @@ out:
 
 /* ---- token table --------------------------------------------------------------------- */
 
+/* One secret of a token.  last_used and flushed as a token's last_access and flushed. */
+struct vsec {
+    int64_t seq;
+    unsigned char hash[KG_HASH_LEN];
+    int status;
+    int64_t expires_on;
+    _Atomic int64_t last_used;
+    _Atomic int64_t flushed;
+};
+
 struct vtok {
     char client_id[KG_CLIENT_ID_LEN + 1];
     kg_role_id role_id;
-    unsigned char secret_hash[KG_HASH_LEN];
     int status;
     int64_t expires_on;
-    _Atomic int64_t last_access;
-    _Atomic int64_t flushed;
+    _Atomic int64_t last_access; /* the latest access known here */
+    _Atomic int64_t flushed;     /* the latest the store holds */
+    size_t nsec;
+    struct vsec sec1;  /* the first secret: most tokens have one */
+    struct vsec *more; /* the others (nsec - 1 of them), or NULL */
 };
+
+static struct vsec *vsec_at(struct vtok *x, size_t i)
+{
+    return i ? &x->more[i - 1] : &x->sec1;
+}
+
+static struct vsec *vsec_find(struct vtok *x, int64_t seq)
+{
+    for (size_t i = 0; i < x->nsec; i++)
+        if (vsec_at(x, i)->seq == seq) return vsec_at(x, i);
+    return NULL;
+}
 
 struct vjti {
     char jti[KG_JTI_LEN + 1]; /* "" = empty slot */
@@ -165,17 +189,47 @@ static void tok_init(struct vtok *x, const struct kg_token *t)
     atomic_store(&x->flushed, t->last_access_on);
 }
 
-/* Caller holds the write lock (or owns v alone). */
-static void tok_update(struct view *v, struct vtok *x, const struct kg_token *t)
+/* Replaces x's secrets with t's, keeping the uses this process knows of. */
+static kg_err secs_update(struct vtok *x, const struct kg_token *t)
 {
+    int64_t used[KG_SECRETS_MAX], flushed[KG_SECRETS_MAX];
+    size_t n = t->nsecrets < KG_SECRETS_MAX ? t->nsecrets : KG_SECRETS_MAX;
+    struct vsec *more = NULL;
+    if (n > 1 && !(more = calloc(n - 1, sizeof *more))) return KG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct vsec *old = vsec_find(x, t->secrets[i].seq);
+        used[i] = flushed[i] = t->secrets[i].last_used_on;
+        if (old && atomic_load(&old->last_used) > used[i]) used[i] = atomic_load(&old->last_used);
+        if (old && atomic_load(&old->flushed) > flushed[i]) flushed[i] = atomic_load(&old->flushed);
+    }
+    free(x->more);
+    x->more = more;
+    x->nsec = n;
+    for (size_t i = 0; i < n; i++) {
+        struct vsec *d = vsec_at(x, i);
+        d->seq = t->secrets[i].seq;
+        memcpy(d->hash, t->secrets[i].hash, sizeof d->hash);
+        d->status = t->secrets[i].status;
+        d->expires_on = t->secrets[i].expires_on;
+        atomic_store(&d->last_used, used[i]);
+        atomic_store(&d->flushed, flushed[i]);
+    }
+    return KG_OK;
+}
+
+/* Caller holds the write lock (or owns v alone). */
+static kg_err tok_update(struct view *v, struct vtok *x, const struct kg_token *t)
+{
+    kg_err rc = secs_update(x, t);
+    if (rc != KG_OK) return rc;
     v->nrevoked -= x->status == KG_TOKEN_REVOKED; /* a new record is zeroed: active */
     memcpy(x->role_id, t->role_id, sizeof x->role_id);
-    memcpy(x->secret_hash, t->secret_hash, sizeof x->secret_hash);
     x->status = t->status;
     x->expires_on = t->expires_on;
     v->nrevoked += x->status == KG_TOKEN_REVOKED;
     if (t->last_access_on > atomic_load(&x->last_access))
         atomic_store(&x->last_access, t->last_access_on);
+    return KG_OK;
 }
 
 /* Inserts or refreshes one token; caller holds the write lock. */
@@ -193,8 +247,7 @@ static kg_err tok_apply(struct view *v, const struct kg_token *t)
         tok_init(x, t);
         slot_set(v, s, t->client_id, v->ntoks++);
     }
-    tok_update(v, x, t);
-    return KG_OK;
+    return tok_update(v, x, t);
 }
 
 static struct vtok *tok_get(struct view *v, const char *client_id)
@@ -272,8 +325,7 @@ static kg_err append_token(void *arg, const struct kg_token *t)
     kg_err rc = grow_toks(v);
     if (rc != KG_OK) return rc;
     tok_init(&v->toks[v->ntoks], t);
-    tok_update(v, &v->toks[v->ntoks++], t);
-    return KG_OK;
+    return tok_update(v, &v->toks[v->ntoks++], t);
 }
 
 /* The whole token table, into an empty view. */
@@ -354,6 +406,8 @@ void view_free(struct view *v)
 {
     if (!v) return;
     rolegraph_free(v->roles);
+    for (size_t i = 0; i < v->ntoks; i++)
+        free(v->toks[i].more);
     free(v->toks);
     free(v->slots);
     free(v->jtis);
@@ -371,21 +425,41 @@ kg_err view_token_get(struct view *v, const char *client_id, struct view_token *
     struct vtok *x = tok_get(v, client_id);
     if (x) {
         memcpy(out->role_id, x->role_id, sizeof out->role_id);
-        memcpy(out->secret_hash, x->secret_hash, sizeof out->secret_hash);
         out->status = x->status;
         out->expires_on = x->expires_on;
+        out->nsecrets = x->nsec;
+        for (size_t i = 0; i < x->nsec; i++) {
+            const struct vsec *sc = vsec_at(x, i);
+            struct view_secret *d = &out->secrets[i];
+            d->seq = sc->seq;
+            memcpy(d->hash, sc->hash, sizeof d->hash);
+            d->status = sc->status;
+            d->expires_on = sc->expires_on;
+        }
         rc = KG_OK;
     }
     pthread_rwlock_unlock(&v->lock);
     return rc;
 }
 
-void view_token_touch(struct view *v, const char *client_id, int64_t now)
+int view_secret_live(const struct view_token *t, int64_t seq, int64_t now)
+{
+    for (size_t i = 0; i < t->nsecrets; i++)
+        if (t->secrets[i].seq == seq)
+            return t->secrets[i].status == KG_SECRET_ACTIVE &&
+                   (!t->secrets[i].expires_on || t->secrets[i].expires_on > now);
+    return 0;
+}
+
+void view_token_touch(struct view *v, const char *client_id, int64_t secret, int64_t now)
 {
     pthread_rwlock_rdlock(&v->lock);
     struct vtok *x = tok_get(v, client_id);
     if (x && now - atomic_load_explicit(&x->last_access, memory_order_relaxed) >= 1000)
         atomic_store_explicit(&x->last_access, now, memory_order_relaxed);
+    struct vsec *sc = x && secret ? vsec_find(x, secret) : NULL;
+    if (sc && now - atomic_load_explicit(&sc->last_used, memory_order_relaxed) >= 1000)
+        atomic_store_explicit(&sc->last_used, now, memory_order_relaxed);
     pthread_rwlock_unlock(&v->lock);
 }
 
@@ -407,6 +481,35 @@ int64_t view_token_last_access(struct view *v, const char *client_id)
     return at;
 }
 
+/* Appends {client_id, secret, at} to *batch (grown as needed). */
+static kg_err touch_add(struct kg_touch **batch, size_t *n, size_t *cap, const char *client_id,
+                        int64_t secret, int64_t at)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        struct kg_touch *b = realloc(*batch, c * sizeof *b);
+        if (!b) return KG_ENOMEM;
+        *batch = b;
+        *cap = c;
+    }
+    struct kg_touch *e = &(*batch)[(*n)++];
+    memcpy(e->client_id, client_id, sizeof e->client_id);
+    e->secret = secret;
+    e->at = at;
+    return KG_OK;
+}
+
+int64_t view_secret_last_used(struct view *v, const char *client_id, int64_t seq)
+{
+    int64_t at = 0;
+    pthread_rwlock_rdlock(&v->lock);
+    struct vtok *x = tok_get(v, client_id);
+    struct vsec *sc = x ? vsec_find(x, seq) : NULL;
+    if (sc) at = atomic_load(&sc->last_used);
+    pthread_rwlock_unlock(&v->lock);
+    return at;
+}
+
 kg_err view_flush_touches(struct view *v)
 {
     kg_err rc = KG_OK;
@@ -414,22 +517,17 @@ kg_err view_flush_touches(struct view *v)
     size_t n = 0, cap = 0;
     pthread_mutex_lock(&v->sync_lock);
     pthread_rwlock_rdlock(&v->lock);
-    for (size_t i = 0; i < v->ntoks; i++) {
+    for (size_t i = 0; i < v->ntoks && rc == KG_OK; i++) {
         struct vtok *x = &v->toks[i];
         int64_t at = atomic_load(&x->last_access);
         if (at <= atomic_load(&x->flushed)) continue;
-        if (n == cap) {
-            size_t c = cap ? cap * 2 : 64;
-            struct kg_touch *b = realloc(batch, c * sizeof *b);
-            if (!b) {
-                rc = KG_ENOMEM;
-                break;
-            }
-            batch = b;
-            cap = c;
+        rc = touch_add(&batch, &n, &cap, x->client_id, 0, at);
+        for (size_t k = 0; k < x->nsec && rc == KG_OK; k++) {
+            struct vsec *sc = vsec_at(x, k);
+            int64_t used = atomic_load(&sc->last_used);
+            if (used > atomic_load(&sc->flushed))
+                rc = touch_add(&batch, &n, &cap, x->client_id, sc->seq, used);
         }
-        memcpy(batch[n].client_id, x->client_id, sizeof batch[n].client_id);
-        batch[n++].at = at;
     }
     pthread_rwlock_unlock(&v->lock);
     if (rc == KG_OK && n) rc = store_token_touch(v->st, batch, n);
@@ -437,7 +535,11 @@ kg_err view_flush_touches(struct view *v)
         pthread_rwlock_rdlock(&v->lock);
         for (size_t i = 0; i < n; i++) {
             struct vtok *x = tok_get(v, batch[i].client_id);
-            if (x) atomic_store(&x->flushed, batch[i].at);
+            struct vsec *sc = x && batch[i].secret ? vsec_find(x, batch[i].secret) : NULL;
+            if (sc)
+                atomic_store(&sc->flushed, batch[i].at);
+            else if (x && !batch[i].secret)
+                atomic_store(&x->flushed, batch[i].at);
         }
         pthread_rwlock_unlock(&v->lock);
     }

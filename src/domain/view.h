@@ -25,12 +25,19 @@
 
 struct view;
 
-/* What the hot path needs of one token (a copy). */
+/* What the hot path needs of one token (a copy): its state and its secrets, oldest first. */
+struct view_secret {
+    int64_t seq;
+    unsigned char hash[KG_HASH_LEN];
+    int status; /* enum kg_secret_status */
+    int64_t expires_on;
+};
 struct view_token {
     kg_role_id role_id;
-    unsigned char secret_hash[KG_HASH_LEN];
     int status;
     int64_t expires_on;
+    size_t nsecrets;
+    struct view_secret secrets[KG_SECRETS_MAX];
 };
 
 /* Loads everything from st (borrowed; must outlive the view).  Caller owns *out. */
@@ -40,14 +47,20 @@ void view_free(struct view *v); /* NULL is a no-op */
 /* Pulls changes from the store.  Serialised internally; cheap when nothing changed. */
 kg_err view_sync(struct view *v);
 
+/* 1 when t holds secret seq and it is live at now (ms): not revoked, not expired. */
+int view_secret_live(const struct view_token *t, int64_t seq, int64_t now);
+
 /* KG_NOTFOUND when the client id is unknown. */
 kg_err view_token_get(struct view *v, const char *client_id, struct view_token *out);
-/* Records an access at now (ms); coalesced to one update a second per token. */
-void view_token_touch(struct view *v, const char *client_id, int64_t now);
+/* Records an access at now (ms), with secret `secret` (its seq; 0 = none: a bearer's use);
+ * coalesced to one update a second per token and per secret. */
+void view_token_touch(struct view *v, const char *client_id, int64_t secret, int64_t now);
 /* How many tokens the view holds of each status (for /metrics: no store query). */
 void view_token_counts(struct view *v, size_t *active, size_t *revoked);
 /* The latest access known to this process (0 = none). */
 int64_t view_token_last_access(struct view *v, const char *client_id);
+/* The latest use of a token's secret known to this process (0 = none). */
+int64_t view_secret_last_used(struct view *v, const char *client_id, int64_t seq);
 /* Writes pending last-access times to the store. */
 kg_err view_flush_touches(struct view *v);
 

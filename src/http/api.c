@@ -161,6 +161,111 @@ void api_token_revoke(struct call *c)
                render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
 }
 
+/* ---- a token's secrets ------------------------------------------------------------ */
+
+/* Reads the optional "expiresOn" of a body into *ms (0 when absent). */
+static int expires_or_reply(struct call *c, json_t *body, int64_t *ms)
+{
+    const char *v = json_string_value(json_object_get(body, "expiresOn"));
+    *ms = 0;
+    if (v && kg_time_parse(v, ms) != KG_OK) {
+        reply_field_error(c->req, "expiresOn",
+                          "expiresOn must be a UTC time like 2027-01-31T00:00:00Z");
+        return -1;
+    }
+    return 0;
+}
+
+void api_secret_list(struct call *c)
+{
+    struct kg_token t;
+    kg_err rc = ids_client_id_valid(c->params[0]) ? store_token_get(c->app->st, c->params[0], &t)
+                                                  : KG_NOTFOUND;
+    if (rc != KG_OK) {
+        reply_error(c->req, rc,
+                    rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token");
+        return;
+    }
+    int64_t now = kg_now_ms();
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < t.nsecrets; i++) {
+        int64_t used = view_secret_last_used(c->app->view, t.client_id, t.secrets[i].seq);
+        if (json_array_append_new(arr, render_secret(t.client_id, &t.secrets[i], used, now, NULL))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    reply_page(c, arr, 0);
+}
+
+/* POST …/secret {description?, expiresOn?} and POST …:rotate {gracePeriodSeconds?,
+ * description?, expiresOn?}: the new secret, its text shown once. */
+static void secret_add(struct call *c, int rotate)
+{
+    static const struct json_field add_fields[] = {
+        {"description", JSON_KIND_STRING, 0},
+        {"expiresOn", JSON_KIND_STRING, 0},
+        {NULL, 0, 0},
+    };
+    static const struct json_field rotate_fields[] = {
+        {"description", JSON_KIND_STRING, 0},
+        {"expiresOn", JSON_KIND_STRING, 0},
+        {"gracePeriodSeconds", JSON_KIND_INT, 0},
+        {NULL, 0, 0},
+    };
+    json_t *body = NULL;
+    struct kg_token t;
+    struct kg_secret made;
+    char secret[KG_SECRET_LEN + 1];
+    const char *why = "";
+    int64_t exp = 0, grace_ms = -1;
+    if (json_fields_or_reply(c, rotate ? rotate_fields : add_fields, &body) ||
+        expires_or_reply(c, body, &exp))
+        goto out;
+    if (rotate) {
+        json_t *g = json_object_get(body, "gracePeriodSeconds");
+        json_int_t s = g ? json_integer_value(g) : SECRET_GRACE_DEFAULT_S;
+        if (s < 0 || s > SECRET_GRACE_MAX_S) {
+            reply_field_error(c->req, "gracePeriodSeconds",
+                              "gracePeriodSeconds must be from 0 to 2592000 (30 days)");
+            goto out;
+        }
+        grace_ms = (int64_t)s * 1000;
+    }
+    const char *desc = json_string_value(json_object_get(body, "description"));
+    kg_err rc = service_secret_add(c->app, &c->actor, c->params[0], desc, exp, grace_ms, &t, &made,
+                                   secret, &why);
+    if (rc != KG_OK) {
+        call_service_error(c, rc, why, body);
+        goto out;
+    }
+    reply_json(c->req, 201, render_secret(t.client_id, &made, 0, kg_now_ms(), secret));
+    sodium_memzero(secret, sizeof secret);
+out:
+    json_decref(body);
+}
+
+void api_secret_add(struct call *c)
+{
+    secret_add(c, 0);
+}
+
+void api_token_rotate(struct call *c)
+{
+    secret_add(c, 1);
+}
+
+void api_secret_delete(struct call *c)
+{
+    const char *why = "";
+    kg_err rc = service_secret_delete(c->app, &c->actor, c->params[0], c->params[1], &why);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, why);
+        return;
+    }
+    reply_no_content(c);
+}
+
 /* ---- roles --------------------------------------------------------------------------- */
 
 void api_role_list(struct call *c)

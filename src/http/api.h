@@ -14,6 +14,15 @@ void api_token_list(struct call *c);
 void api_token_create(struct call *c);
 void api_token_get(struct call *c);
 void api_token_revoke(struct call *c);
+/* A token's secrets: list, add, delete, and a rotation (a new secret; the older ones expire
+ * after a grace period: SECRET_GRACE_DEFAULT_S unless the body says, at most
+ * SECRET_GRACE_MAX_S). */
+#define SECRET_GRACE_DEFAULT_S 86400
+#define SECRET_GRACE_MAX_S 2592000
+void api_secret_list(struct call *c);
+void api_secret_add(struct call *c);
+void api_secret_delete(struct call *c);
+void api_token_rotate(struct call *c);
 
 void api_role_list(struct call *c);
 void api_role_create(struct call *c);

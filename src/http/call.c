@@ -92,7 +92,7 @@ int bearer_or_reply(struct call *c)
                            "ACCESS_TOKEN_INVALID", NULL);
         return -1;
     }
-    view_token_touch(a->view, acc.claims.sub, now);
+    view_token_touch(a->view, acc.claims.sub, 0, now);
     memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
     kg_strcpy(c->actor.addr, sizeof c->actor.addr, c->req->peer);
     memcpy(c->actor.roles[0], acc.role_id, sizeof acc.role_id);

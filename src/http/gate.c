@@ -163,7 +163,7 @@ void gate_check(struct call *c)
                               1);
         return;
     }
-    view_token_touch(a->view, acc.claims.sub, now);
+    view_token_touch(a->view, acc.claims.sub, 0, now);
     memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
 
     char priv[KG_PRIV_MAX + 1] = "";

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "access.h"
+#include "audit.h"
 #include "form.h"
 #include "ids.h"
 #include "metrics.h"
@@ -53,9 +54,22 @@ static int form_or_reply(struct call *c, struct form *f)
     return 0;
 }
 
-/* Authenticates the calling client (an active, unexpired API token) into id[] and *vt. */
+/* Which of t's secrets hash h is: its index, or -1.  Constant time in the secrets' values:
+ * every one is compared whole, whichever matches. */
+static int secret_index(const struct view_token *t, const unsigned char h[KG_HASH_LEN])
+{
+    int which = -1;
+    for (size_t i = 0; i < t->nsecrets; i++) {
+        int equal = sodium_memcmp(h, t->secrets[i].hash, KG_HASH_LEN) == 0;
+        which = equal ? (int)i : which;
+    }
+    return which;
+}
+
+/* Authenticates the calling client (an active, unexpired API token, with one of its live
+ * secrets) into id[], *vt and *secret (the secret's seq). */
 static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIENT_ID_LEN + 1],
-                           struct view_token *vt)
+                           struct view_token *vt, int64_t *secret_seq)
 {
     struct app *a = c->app;
     char given[KG_CLIENT_ID_LEN + 2] = "", secret[SECRET_MAX + 1] = "";
@@ -79,7 +93,6 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
         call_error(c, KG_UNAUTHENTICATED, "client authentication is required");
         return -1;
     }
-    static const unsigned char dummy[KG_HASH_LEN];
     int64_t now = kg_now_ms();
     int valid_id = ids_client_id_valid(given);
     /* Failures slow down their source address and the client ID they named; a client that
@@ -112,17 +125,34 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
         call_throttled(c, wait, "client authentications");
         goto out;
     }
-    int match =
-        keys_secret_matches(a->keys, secret, strlen(secret), known ? vt->secret_hash : dummy);
-    if (!known || !match || vt->status != KG_TOKEN_ACTIVE ||
+    /* An unknown client costs the same hash and a comparison. */
+    static const struct view_token nobody = {.nsecrets = 1};
+    unsigned char h[KG_HASH_LEN];
+    keys_hash_secret(a->keys, secret, strlen(secret), h);
+    int which = secret_index(known ? vt : &nobody, h);
+    if (!known) which = -1;
+    sodium_memzero(h, sizeof h);
+    const struct view_secret *used = which >= 0 ? &vt->secrets[which] : NULL;
+    int stale = used && (used->status != KG_SECRET_ACTIVE ||
+                         (used->expires_on && used->expires_on <= now));
+    if (!used || stale || vt->status != KG_TOKEN_ACTIVE ||
         (vt->expires_on && vt->expires_on <= now)) {
         if (wait > 0) {
             call_throttled(c, wait, "client authentications");
             goto out;
         }
-        if (!known || !match) { /* a guess; a revoked or expired client with its secret is not */
+        /* A guess, or a secret retired (expired or revoked): each counts as a failure.  A
+         * revoked or expired token with its secret is not one. */
+        if (!used || stale) {
             throttle_fail(a->throttle, akey, CLIENT_AUTH_FREE_ADDR, now);
             if (valid_id) throttle_fail(a->throttle, ckey, CLIENT_AUTH_FREE_ID, now);
+        }
+        if (stale) { /* answered as a wrong secret; the audit log says why */
+            char detail[64];
+            snprintf(detail, sizeof detail, "secret s-%010lld %s", (long long)used->seq,
+                     used->status != KG_SECRET_ACTIVE ? "is revoked" : "has expired");
+            audit_record(a, given, c->actor.addr, "oauth.token", given, KG_UNAUTHENTICATED,
+                         detail);
         }
         call_error(c, KG_UNAUTHENTICATED,
                    "the client is unknown, revoked or expired, or the secret is wrong");
@@ -131,7 +161,8 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     throttle_succeed(a->throttle, kkey, now);
     memcpy(id, given, KG_CLIENT_ID_LEN + 1);
     memcpy(c->actor.id, given, KG_CLIENT_ID_LEN + 1); /* for the request's log line */
-    view_token_touch(a->view, id, now);
+    *secret_seq = used->seq;
+    view_token_touch(a->view, id, used->seq, now);
     status = 0;
 out:
     sodium_memzero(secret, sizeof secret);
@@ -161,6 +192,7 @@ void oauth_token(struct call *c)
     struct form f;
     struct view_token vt;
     char id[KG_CLIENT_ID_LEN + 1];
+    int64_t secret = 0;
     char *jwt = NULL;
     kg_err rc;
     int unsupported = 0; /* the one refusal its status does not tell apart */
@@ -177,7 +209,7 @@ void oauth_token(struct call *c)
         unsupported = 1;
         goto out;
     }
-    if (client_or_reply(c, &f, id, &vt)) goto out;
+    if (client_or_reply(c, &f, id, &vt, &secret)) goto out;
 
     struct jwt_claims cl;
     int64_t now = kg_now_ms();
@@ -189,6 +221,7 @@ void oauth_token(struct call *c)
     ids_jti(cl.jti);
     cl.iat = now / 1000;
     cl.exp = cl.iat + a->cfg.access_token_ttl;
+    cl.secret = secret;
     if ((rc = jwt_issue(a->keys, &cl, &jwt)) != KG_OK) {
         call_error(c, rc, "could not issue an access token");
         goto out;
@@ -196,9 +229,11 @@ void oauth_token(struct call *c)
     /* No "scope": keygate grants none (a token's reach is its role), and an empty one makes
      * some client libraries refuse the answer as not what they asked for (RFC 6749 §5.1
      * lets it be left out). */
+    char sid[KG_SECRET_ID_LEN + 1];
+    ids_secret_id(secret, sid);
     reply_json(c->req, 200,
-               json_pack("{s:s, s:s, s:I}", "access_token", jwt, "token_type", "Bearer",
-                         "expires_in", (json_int_t)a->cfg.access_token_ttl));
+               json_pack("{s:s, s:s, s:I, s:s}", "access_token", jwt, "token_type", "Bearer",
+                         "expires_in", (json_int_t)a->cfg.access_token_ttl, "secret_id", sid));
 out:
     metrics_exchange(unsupported ? METRICS_UNSUPPORTED_GRANT_TYPE
                                  : exchange_result(c->req->status));
@@ -218,8 +253,9 @@ void oauth_introspect(struct call *c)
     struct view_token vt;
     struct access acc;
     char id[KG_CLIENT_ID_LEN + 1];
+    int64_t secret;
     memset(&f, 0, sizeof f);
-    if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt)) goto out;
+    if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt, &secret)) goto out;
     if (!view_allows(a->view, (const kg_role_id *)&vt.role_id, 1, PRIV_INTROSPECT)) {
         reply_oauth_error(c->req, KG_FORBIDDEN, NULL,
                           "the client's role lacks the Introspect privilege");
@@ -255,8 +291,9 @@ void oauth_revoke(struct call *c)
     struct view_token vt;
     struct jwt_claims cl;
     char id[KG_CLIENT_ID_LEN + 1];
+    int64_t secret;
     memset(&f, 0, sizeof f);
-    if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt)) goto out;
+    if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt, &secret)) goto out;
     const char *token = form_get(&f, "token");
     const char *hint = form_get(&f, "token_type_hint");
     if (!token) {

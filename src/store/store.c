@@ -44,12 +44,24 @@ static int audit_valid(const struct kg_audit *e)
         if ((audit) && !audit_valid(audit)) return KG_INVALID;                                     \
     } while (0)
 
+static int secret_valid(const struct kg_secret *s)
+{
+    return s && fits(s->prefix, sizeof s->prefix) && fits(s->description, sizeof s->description) &&
+           (s->status == KG_SECRET_ACTIVE || s->status == KG_SECRET_REVOKED);
+}
+
+/* A token to insert: with one to KG_SECRETS_LIVE_MAX secrets. */
 static int token_valid(const struct kg_token *t)
 {
-    return t && fits(t->client_id, sizeof t->client_id) && t->client_id[0] &&
-           fits(t->description, sizeof t->description) && fits(t->role_id, sizeof t->role_id) &&
-           fits(t->created_by, sizeof t->created_by) &&
-           (t->status == KG_TOKEN_ACTIVE || t->status == KG_TOKEN_REVOKED);
+    if (!t || !fits(t->client_id, sizeof t->client_id) || !t->client_id[0] ||
+        !fits(t->description, sizeof t->description) || !fits(t->role_id, sizeof t->role_id) ||
+        !fits(t->created_by, sizeof t->created_by) ||
+        (t->status != KG_TOKEN_ACTIVE && t->status != KG_TOKEN_REVOKED) || t->nsecrets == 0 ||
+        t->nsecrets > KG_SECRETS_LIVE_MAX)
+        return 0;
+    for (size_t i = 0; i < t->nsecrets; i++)
+        if (!secret_valid(&t->secrets[i])) return 0;
+    return 1;
 }
 
 static int role_valid(const struct kg_role *r)
@@ -181,6 +193,23 @@ kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, 
     if (changed) *changed = 0;
     if (!client_id) return KG_INVALID;
     TIMED(METRICS_STORE_WRITE, OPS(st)->token_revoke(st, client_id, now, changed, audit));
+}
+
+kg_err store_secret_add(struct store *st, const char *client_id, const struct kg_secret *s,
+                        int64_t now, int64_t expire_others_at, const struct kg_audit *audit)
+{
+    AUDIT_OK_OR_INVALID(audit);
+    if (!client_id || !secret_valid(s) || s->status != KG_SECRET_ACTIVE) return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE,
+          OPS(st)->secret_add(st, client_id, s, now, expire_others_at, audit));
+}
+
+kg_err store_secret_delete(struct store *st, const char *client_id, int64_t seq, int64_t now,
+                           const struct kg_audit *audit)
+{
+    AUDIT_OK_OR_INVALID(audit);
+    if (!client_id || seq <= 0) return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE, OPS(st)->secret_delete(st, client_id, seq, now, audit));
 }
 
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n)

@@ -52,6 +52,10 @@ struct store_ops {
                            const struct kg_audit *audit);
     kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
     kg_err (*token_changes)(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
+    kg_err (*secret_add)(struct store *st, const char *client_id, const struct kg_secret *s,
+                         int64_t now, int64_t expire_others_at, const struct kg_audit *audit);
+    kg_err (*secret_delete)(struct store *st, const char *client_id, int64_t seq, int64_t now,
+                            const struct kg_audit *audit);
     kg_err (*jti_revoke)(struct store *st, const char *jti, const char *client_id, int64_t exp,
                          int64_t now_s);
     kg_err (*jti_changes)(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
@@ -106,15 +110,18 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver);
  * when the store holds none that is well-formed. */
 kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
 
-/* Tokens.  insert: KG_CONFLICT if the client id exists; KG_NOTFOUND if the role does not.
+/* Tokens.  A token comes with its secrets (t->secrets, oldest first; at least one).
+ * insert: KG_CONFLICT if the client id exists; KG_NOTFOUND if the role does not; the token
+ *   is inserted with its secrets (1 to KG_SECRETS_LIVE_MAX; their seq is the store's).
  * list: newest first, only tokens with seq < before_seq (0 = from the newest), at most limit.
  * revoke: sets status Revoked and revoked_on = now if Active; *changed = 0 when it was
  *   already revoked (idempotent, revoked_on kept).
- * touch: raises last_access_on to `at` where that is later; unknown ids are skipped.
+ * touch: raises last_access_on to `at` where that is later, and the last_used_on of the
+ *   secret named (if any) the same way; unknown ids are skipped.
  * changes: calls fn with every token whose row changed after since_ver (0 = all: in any
  *   order), streaming (a million tokens need no million-row array); fn runs while the store
  *   is busy with the feed and must not call back into the store.  It gets what the view
- *   needs (seq, client_id, secret_hash, role_id, status and the times); description,
+ *   needs (seq, client_id, role_id, status, the times and the secrets); description,
  *   role_name and created_by need not be filled. */
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
@@ -124,6 +131,19 @@ kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, 
                           const struct kg_audit *audit);
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);
 kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
+
+/* A token's secrets.  Each change is a change of the token (its change feed shows it).
+ * add: inserts s (its seq and last_used_on are the store's) as a new secret of the token;
+ *   expire_others_at > 0 (a rotation) first makes every live secret of the token expire then
+ *   at the latest.  KG_NOTFOUND without the token; KG_PRECONDITION when it is revoked or
+ *   already holds KG_SECRETS_LIVE_MAX live secrets at now.  A token keeping KG_SECRETS_MAX
+ *   secrets loses its oldest that is not live.
+ * delete: removes secret seq of the token (KG_NOTFOUND if it has none such); KG_PRECONDITION
+ *   when that would leave it without a secret, or without a live one where it had one. */
+kg_err store_secret_add(struct store *st, const char *client_id, const struct kg_secret *s,
+                        int64_t now, int64_t expire_others_at, const struct kg_audit *audit);
+kg_err store_secret_delete(struct store *st, const char *client_id, int64_t seq, int64_t now,
+                           const struct kg_audit *audit);
 
 /* Access tokens revoked by jti (RFC 7009).  revoke: records jti (idempotent) until exp
  * (seconds) and drops records already expired at now_s.  changes: calls fn with every

@@ -79,32 +79,45 @@ static struct sql_args key1(const char *key)
 
 /* ---- rows ---------------------------------------------------------------------------------- */
 
-/* TOKEN_SELECT's columns. */
+/* TOKEN_SELECT's row: the token and one of its secrets. */
+struct token_row {
+    struct kg_token t; /* nsecrets stays 0: token_row() gathers them */
+    struct kg_secret s;
+};
+#define SECRET_COLUMNS                                                                             \
+    SQL_COL(SQL_I64, struct token_row, s.seq), SQL_COL(SQL_HASH, struct token_row, s.hash),        \
+        SQL_COL(SQL_TEXT, struct token_row, s.prefix),                                             \
+        SQL_COL(SQL_TEXT, struct token_row, s.description),                                        \
+        SQL_COL(SQL_INT, struct token_row, s.status),                                              \
+        SQL_COL(SQL_I64, struct token_row, s.created_on),                                          \
+        SQL_COL(SQL_I64, struct token_row, s.last_used_on),                                        \
+        SQL_COL(SQL_I64, struct token_row, s.expires_on),                                          \
+        SQL_COL(SQL_I64, struct token_row, s.revoked_on)
 static const struct sql_col token_cols[] = {
-    SQL_COL(SQL_I64, struct kg_token, seq),
-    SQL_COL(SQL_TEXT, struct kg_token, client_id),
-    SQL_COL(SQL_HASH, struct kg_token, secret_hash),
-    SQL_COL(SQL_TEXT, struct kg_token, description),
-    SQL_COL(SQL_TEXT, struct kg_token, role_id),
-    SQL_COL(SQL_TEXT, struct kg_token, role_name),
-    SQL_COL(SQL_INT, struct kg_token, status),
-    SQL_COL(SQL_I64, struct kg_token, created_on),
-    SQL_COL(SQL_I64, struct kg_token, last_access_on),
-    SQL_COL(SQL_I64, struct kg_token, revoked_on),
-    SQL_COL(SQL_I64, struct kg_token, expires_on),
-    SQL_COL(SQL_TEXT, struct kg_token, created_by),
+    SQL_COL(SQL_I64, struct token_row, t.seq),
+    SQL_COL(SQL_TEXT, struct token_row, t.client_id),
+    SQL_COL(SQL_TEXT, struct token_row, t.description),
+    SQL_COL(SQL_TEXT, struct token_row, t.role_id),
+    SQL_COL(SQL_TEXT, struct token_row, t.role_name),
+    SQL_COL(SQL_INT, struct token_row, t.status),
+    SQL_COL(SQL_I64, struct token_row, t.created_on),
+    SQL_COL(SQL_I64, struct token_row, t.last_access_on),
+    SQL_COL(SQL_I64, struct token_row, t.revoked_on),
+    SQL_COL(SQL_I64, struct token_row, t.expires_on),
+    SQL_COL(SQL_TEXT, struct token_row, t.created_by),
+    SECRET_COLUMNS,
 };
 
 /* TOKEN_STATE_SELECT's columns. */
 static const struct sql_col token_state_cols[] = {
-    SQL_COL(SQL_I64, struct kg_token, seq),
-    SQL_COL(SQL_TEXT, struct kg_token, client_id),
-    SQL_COL(SQL_HASH, struct kg_token, secret_hash),
-    SQL_COL(SQL_TEXT, struct kg_token, role_id),
-    SQL_COL(SQL_INT, struct kg_token, status),
-    SQL_COL(SQL_I64, struct kg_token, last_access_on),
-    SQL_COL(SQL_I64, struct kg_token, revoked_on),
-    SQL_COL(SQL_I64, struct kg_token, expires_on),
+    SQL_COL(SQL_I64, struct token_row, t.seq),
+    SQL_COL(SQL_TEXT, struct token_row, t.client_id),
+    SQL_COL(SQL_TEXT, struct token_row, t.role_id),
+    SQL_COL(SQL_INT, struct token_row, t.status),
+    SQL_COL(SQL_I64, struct token_row, t.last_access_on),
+    SQL_COL(SQL_I64, struct token_row, t.revoked_on),
+    SQL_COL(SQL_I64, struct token_row, t.expires_on),
+    SECRET_COLUMNS,
 };
 
 /* ROLE_SELECT's row: the role, and one granted role or "" (none: no role has an empty id). */
@@ -399,6 +412,54 @@ static kg_err account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1])
 
 /* ---- tokens -------------------------------------------------------------------------------- */
 
+/* Adds row's secret to t, the token the row belongs to: KG_IO beyond what the model holds. */
+static kg_err gather_secret(struct kg_token *t, const struct token_row *row)
+{
+    if (t->nsecrets == KG_SECRETS_MAX) return KG_IO;
+    t->secrets[t->nsecrets++] = row->s;
+    return KG_OK;
+}
+
+/* Gathers TOKEN_SELECT rows (one per secret) into one struct kg_token per token. */
+static kg_err token_row(void *arg)
+{
+    struct query_arg *q = arg;
+    const struct token_row *row = q->row;
+    struct kg_token *cur = q->rows.n ? (struct kg_token *)q->rows.arr + q->rows.n - 1 : NULL;
+    kg_err rc;
+
+    if (!cur || cur->seq != row->t.seq) {
+        if ((rc = append_row(q))) return rc;
+        cur = (struct kg_token *)q->rows.arr + q->rows.n - 1;
+    }
+    return gather_secret(cur, row);
+}
+
+/* Sets q up to read tokens (with their secrets) through `row`. */
+static void tokens_query(struct query_arg *q, enum sql_id id, struct token_row *row)
+{
+    memset(row, 0, sizeof *row);
+    *q = (struct query_arg)QUERY(id, token_cols, row);
+    q->fn = token_row;
+    q->rows.size = sizeof row->t;
+}
+
+/* Inserts secret s of token client_id inside the caller's transaction. */
+static kg_err put_secret(struct store *st, const char *client_id, const struct kg_secret *s)
+{
+    struct sql_args a = key1(client_id);
+
+    a_hash(&a, s->hash);
+    a_text(&a, s->prefix);
+    a_text(&a, s->description);
+    a_int(&a, s->status);
+    a_int(&a, s->created_on);
+    a_time(&a, s->last_used_on);
+    a_time(&a, s->expires_on);
+    a_time(&a, s->revoked_on);
+    return exec(st, SQL_SECRET_INSERT, &a, NULL);
+}
+
 static kg_err token_insert_body(struct store *st, void *arg)
 {
     const struct kg_token *t = arg;
@@ -411,7 +472,6 @@ static kg_err token_insert_body(struct store *st, void *arg)
     if (!found) return KG_NOTFOUND;
     if ((rc = bump(st, 0, &ver))) return rc;
     a_text(&a, t->client_id);
-    a_hash(&a, t->secret_hash);
     a_text(&a, t->description);
     a_text(&a, t->role_id);
     a_int(&a, t->status);
@@ -421,7 +481,10 @@ static kg_err token_insert_body(struct store *st, void *arg)
     a_time(&a, t->expires_on);
     a_text(&a, t->created_by);
     a_int(&a, ver);
-    return exec(st, SQL_TOKEN_INSERT, &a, NULL); /* KG_CONFLICT on a taken client id */
+    if ((rc = exec(st, SQL_TOKEN_INSERT, &a, NULL))) return rc; /* KG_CONFLICT: a taken id */
+    for (size_t i = 0; i < t->nsecrets && !rc; i++)
+        rc = put_secret(st, t->client_id, &t->secrets[i]);
+    return rc;
 }
 
 static kg_err token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
@@ -431,9 +494,10 @@ static kg_err token_insert(struct store *st, const struct kg_token *t, const str
 
 static kg_err token_get(struct store *st, const char *client_id, struct kg_token *out)
 {
-    struct kg_token t;
-    struct query_arg q = QUERY(SQL_TOKEN_GET, token_cols, &t);
+    struct token_row row;
+    struct query_arg q;
 
+    tokens_query(&q, SQL_TOKEN_GET, &row);
     q.a = key1(client_id);
     return read_first(st, &q, out);
 }
@@ -441,16 +505,39 @@ static kg_err token_get(struct store *st, const char *client_id, struct kg_token
 static kg_err token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
                          size_t *n)
 {
-    struct kg_token t;
-    struct query_arg q = QUERY(SQL_TOKEN_LIST, token_cols, &t);
+    struct token_row row;
+    struct query_arg q;
     kg_err rc;
 
+    tokens_query(&q, SQL_TOKEN_LIST, &row);
     a_int(&q.a, before_seq > 0 ? before_seq : INT64_MAX);
     a_int(&q.a, list_limit(limit));
     if ((rc = read_all(st, &q))) return rc;
     *out = q.rows.arr; /* handed to the caller */
     *n = q.rows.n;
     return KG_OK;
+}
+
+/* The status of token client_id (KG_NOTFOUND without one), inside the caller's transaction. */
+static kg_err token_status(struct store *st, const char *client_id, int *status)
+{
+    struct sql_args a = key1(client_id);
+    int found = 0;
+    kg_err rc = one(st, SQL_TOKEN_STATUS, &a, int_col, 1, status, &found);
+
+    return rc ? rc : found ? KG_OK : KG_NOTFOUND;
+}
+
+/* Stamps token client_id with a new data_ver: its secrets changed. */
+static kg_err token_stamp(struct store *st, const char *client_id)
+{
+    struct sql_args a = key1(client_id);
+    int64_t ver;
+    kg_err rc = bump(st, 0, &ver);
+
+    if (rc) return rc;
+    a_int(&a, ver);
+    return exec(st, SQL_TOKEN_STAMP, &a, NULL);
 }
 
 struct revoke_arg {
@@ -464,12 +551,11 @@ static kg_err token_revoke_body(struct store *st, void *arg)
     struct revoke_arg *r = arg;
     struct sql_args a = key1(r->client_id);
     int64_t ver;
-    int status = 0, found = 0;
+    int status = 0;
     kg_err rc;
 
     r->changed = 0;
-    if ((rc = one(st, SQL_TOKEN_STATUS, &a, int_col, 1, &status, &found))) return rc;
-    if (!found) return KG_NOTFOUND;
+    if ((rc = token_status(st, r->client_id, &status))) return rc;
     if (status != KG_TOKEN_ACTIVE) return KG_OK; /* already revoked: kept so */
     if ((rc = bump(st, 0, &ver))) return rc;
     a_int(&a, r->now);
@@ -490,6 +576,92 @@ static kg_err token_revoke(struct store *st, const char *client_id, int64_t now,
     return KG_OK;
 }
 
+/* How many secrets token client_id has, and how many of them are live at now. */
+static kg_err secret_counts(struct store *st, const char *client_id, int64_t now, int64_t *all,
+                            int64_t *live)
+{
+    struct sql_args a = key1(client_id);
+    int64_t v[2] = {0, 0};
+    int found = 0;
+    kg_err rc;
+
+    a_int(&a, now);
+    if ((rc = one(st, SQL_SECRET_COUNT, &a, i64_cols, 2, v, &found))) return rc;
+    *all = v[0];
+    *live = v[1];
+    return KG_OK;
+}
+
+struct secret_add_arg {
+    const char *client_id;
+    const struct kg_secret *s;
+    int64_t now, expire_others_at;
+};
+
+static kg_err secret_add_body(struct store *st, void *arg)
+{
+    struct secret_add_arg *x = arg;
+    int64_t all = 0, live = 0;
+    int status = 0;
+    kg_err rc;
+
+    if ((rc = token_status(st, x->client_id, &status))) return rc;
+    if (status != KG_TOKEN_ACTIVE) return KG_PRECONDITION;
+    if ((rc = secret_counts(st, x->client_id, x->now, &all, &live))) return rc;
+    if (live >= KG_SECRETS_LIVE_MAX) return KG_PRECONDITION;
+    if (all >= KG_SECRETS_MAX) { /* room for one: drop the oldest that are not live */
+        struct sql_args a = key1(x->client_id);
+        a_int(&a, x->now);
+        a_int(&a, all - KG_SECRETS_MAX + 1);
+        if ((rc = exec(st, SQL_SECRET_PRUNE, &a, NULL))) return rc;
+    }
+    if (x->expire_others_at) {
+        struct sql_args a = key1(x->client_id);
+        a_int(&a, x->expire_others_at);
+        if ((rc = exec(st, SQL_SECRET_EXPIRE_ALL, &a, NULL))) return rc;
+    }
+    if ((rc = put_secret(st, x->client_id, x->s))) return rc;
+    return token_stamp(st, x->client_id);
+}
+
+static kg_err secret_add(struct store *st, const char *client_id, const struct kg_secret *s,
+                         int64_t now, int64_t expire_others_at, const struct kg_audit *audit)
+{
+    struct secret_add_arg x = {client_id, s, now, expire_others_at};
+    return run_audited(st, SQL_WRITE, secret_add_body, &x, audit);
+}
+
+struct secret_del_arg {
+    const char *client_id;
+    int64_t seq, now;
+};
+
+static kg_err secret_delete_body(struct store *st, void *arg)
+{
+    struct secret_del_arg *x = arg;
+    struct sql_args a = key1(x->client_id);
+    int64_t all = 0, live = 0;
+    int this_live = 0, found = 0;
+    kg_err rc;
+
+    a_int(&a, x->seq);
+    a_int(&a, x->now);
+    if ((rc = one(st, SQL_SECRET_LIVE, &a, int_col, 1, &this_live, &found))) return rc;
+    if (!found) return KG_NOTFOUND;
+    if ((rc = secret_counts(st, x->client_id, x->now, &all, &live))) return rc;
+    if (all <= 1 || (this_live && live <= 1)) return KG_PRECONDITION; /* its last: revoke it */
+    a.n = 2;
+    if ((rc = exec(st, SQL_SECRET_DELETE, &a, NULL))) return rc;
+    return token_stamp(st, x->client_id);
+}
+
+static kg_err secret_delete(struct store *st, const char *client_id, int64_t seq, int64_t now,
+                            const struct kg_audit *audit)
+{
+    struct secret_del_arg x = {client_id, seq, now};
+    return run_audited(st, SQL_WRITE, secret_delete_body, &x, audit);
+}
+
 struct touch_arg {
     const struct kg_touch *t;
     size_t n;
@@ -500,11 +672,17 @@ static kg_err token_touch_body(struct store *st, void *arg)
     struct touch_arg *t = arg;
     kg_err rc = KG_OK;
 
-    /* One statement per token: fine for a written-behind batch. */
+    /* One statement per token and secret: fine for a written-behind batch. */
     for (size_t i = 0; i < t->n && !rc; i++) {
         struct sql_args a = key1(t->t[i].client_id);
         a_int(&a, t->t[i].at);
         rc = exec(st, SQL_TOKEN_TOUCH, &a, NULL);
+        if (!rc && t->t[i].secret) {
+            a = (struct sql_args){0};
+            a_int(&a, t->t[i].secret);
+            a_int(&a, t->t[i].at);
+            rc = exec(st, SQL_SECRET_TOUCH, &a, NULL);
+        }
     }
     return rc;
 }
@@ -519,30 +697,41 @@ static kg_err token_touch(struct store *st, const struct kg_touch *t, size_t n)
     return drv(st)->run(st, SQL_WRITE_FREE, token_touch_body, &a);
 }
 
-/* A change feed: query `id` with `a`, each row read into t or j and handed to the caller's
- * function. */
+/* A change feed: query `id` with `a`, each row read into row or j and handed to the caller's
+ * function (a token once its rows, one per secret, are gathered into t). */
 struct feed_arg {
     enum sql_id id;
     struct sql_args a;
     store_token_fn token_fn;
     store_jti_fn jti_fn;
     void *fn_arg;
-    struct kg_token t;
+    struct token_row row;
+    struct kg_token t; /* the token being gathered; t.seq 0 = none yet */
     struct jti_row j;
 };
 
 static kg_err token_feed_row(void *arg)
 {
     struct feed_arg *f = arg;
-    return f->token_fn(f->fn_arg, &f->t);
+    kg_err rc;
+
+    if (f->t.seq != f->row.t.seq) {
+        if (f->t.seq && (rc = f->token_fn(f->fn_arg, &f->t))) return rc;
+        f->t = f->row.t;
+        f->t.nsecrets = 0;
+    }
+    return gather_secret(&f->t, &f->row);
 }
 
 static kg_err token_feed_body(struct store *st, void *arg)
 {
     struct feed_arg *f = arg;
-    struct sql_rows rows = {token_state_cols, NCOLS(token_state_cols), &f->t, token_feed_row, f};
+    struct sql_rows rows = {token_state_cols, NCOLS(token_state_cols), &f->row, token_feed_row, f};
+    kg_err rc;
 
-    return drv(st)->exec(st, f->id, &f->a, &rows, NULL);
+    f->t.seq = 0; /* the body may run again */
+    if ((rc = drv(st)->exec(st, f->id, &f->a, &rows, NULL))) return rc;
+    return f->t.seq ? f->token_fn(f->fn_arg, &f->t) : KG_OK;
 }
 
 static kg_err token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg)
@@ -1123,6 +1312,8 @@ const struct store_ops store_sql_ops = {
     .token_revoke = token_revoke,
     .token_touch = token_touch,
     .token_changes = token_changes,
+    .secret_add = secret_add,
+    .secret_delete = secret_delete,
     .jti_revoke = jti_revoke,
     .jti_changes = jti_changes,
     .role_insert = role_insert,

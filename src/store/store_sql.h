@@ -26,7 +26,7 @@
 
 #include "store.h"
 
-#define SQL_SCHEMA_VERSION 5 /* the number of migrations in store_sql_text.h */
+#define SQL_SCHEMA_VERSION 6 /* the number of migrations in store_sql_text.h */
 
 /* The statements every SQL backend runs; their text is in store_sql_text.h. */
 enum sql_id {
@@ -41,7 +41,15 @@ enum sql_id {
     SQL_TOKEN_LIST,
     SQL_TOKEN_STATUS,
     SQL_TOKEN_REVOKE,
+    SQL_TOKEN_STAMP,
     SQL_TOKEN_TOUCH,
+    SQL_SECRET_INSERT,
+    SQL_SECRET_COUNT,
+    SQL_SECRET_PRUNE,
+    SQL_SECRET_EXPIRE_ALL,
+    SQL_SECRET_LIVE,
+    SQL_SECRET_DELETE,
+    SQL_SECRET_TOUCH,
     SQL_JTI_REVOKE,
     SQL_JTI_PURGE,
     SQL_ROLE_INSERT,

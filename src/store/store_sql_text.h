@@ -35,17 +35,22 @@
 #define P10 SQL_P(10)
 #define P11 SQL_P(11)
 
-/* store_sql.c's token_cols[] reads these columns, in this order. */
-#define TOKEN_SELECT                                                                               \
-    "SELECT t.seq, t.client_id, t.secret_hash, t.description, t.role_id,"                          \
-    " coalesce(r.role_name, ''), t.status, t.created_on, t.last_access_on, t.revoked_on,"          \
-    " t.expires_on, t.created_by"                                                                  \
-    " FROM tokens t LEFT JOIN roles r ON r.role_id = t.role_id"
-/* What the view needs of a token: who it is, its secret's hash and what it may do
- * (token_state_cols[]). */
+/* One row per (token, secret), a token's secrets in seq order (a token always has one: the
+ * store never removes its last); `cond` picks the tokens (and may order and limit them).
+ * store_sql.c's token_cols[] reads these columns, in this order. */
+#define TOKEN_SELECT(cond)                                                                         \
+    "SELECT t.seq, t.client_id, t.description, t.role_id, coalesce(r.role_name, ''), t.status,"    \
+    " t.created_on, t.last_access_on, t.revoked_on, t.expires_on, t.created_by, " SECRET_COLS      \
+    " FROM (SELECT * FROM tokens " cond ") t LEFT JOIN roles r ON r.role_id = t.role_id"           \
+    " JOIN token_secrets s ON s.client_id = t.client_id"
+#define SECRET_COLS                                                                                \
+    "s.seq, s.secret_hash, s.prefix, s.description, s.status, s.created_on, s.last_used_on,"       \
+    " s.expires_on, s.revoked_on"
+/* What the view needs of a token: who it is, its secrets and what it may do, one row per secret
+ * as TOKEN_SELECT's (token_state_cols[]). */
 #define TOKEN_STATE_SELECT                                                                         \
-    "SELECT seq, client_id, secret_hash, role_id, status, last_access_on, revoked_on,"             \
-    " expires_on FROM tokens"
+    "SELECT t.seq, t.client_id, t.role_id, t.status, t.last_access_on, t.revoked_on,"              \
+    " t.expires_on, " SECRET_COLS " FROM tokens t JOIN token_secrets s ON s.client_id = t.client_id"
 /* One row per (role, granted role), or one row with a NULL grant; grants in the granted role's
  * seq order.  `cond` picks the roles (and may order and limit them).  role_cols[]. */
 #define ROLE_SELECT(cond)                                                                          \
@@ -73,21 +78,50 @@ static const char *const sql_text[SQL_COUNT] = {
     /* Only ever set once: the WHERE keeps an account ID already made. */
     [SQL_ACCOUNT_SET] = "UPDATE meta SET account_id = " P1 " WHERE id = 1 AND account_id = ''",
 
-    [SQL_TOKEN_INSERT] = "INSERT INTO tokens (client_id, secret_hash, description, role_id, status,"
+    [SQL_TOKEN_INSERT] = "INSERT INTO tokens (client_id, description, role_id, status,"
                          " created_on, last_access_on, revoked_on, expires_on, created_by, ver)"
                          " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ", " P8
-                         ", " P9 ", " P10 ", " P11 ")",
-    [SQL_TOKEN_GET] = TOKEN_SELECT " WHERE t.client_id = " P1,
-    [SQL_TOKEN_LIST] = TOKEN_SELECT " WHERE t.seq < " P1 " ORDER BY t.seq DESC LIMIT " P2,
+                         ", " P9 ", " P10 ")",
+    [SQL_TOKEN_GET] = TOKEN_SELECT("WHERE client_id = " P1) " ORDER BY s.seq",
+    [SQL_TOKEN_LIST] = TOKEN_SELECT("WHERE seq < " P1 " ORDER BY seq DESC LIMIT " P2)
+        " ORDER BY t.seq DESC, s.seq",
     [SQL_TOKEN_STATUS] = "SELECT status FROM tokens WHERE client_id = " P1,
     [SQL_TOKEN_REVOKE] = "UPDATE tokens SET status = 1, revoked_on = " P2 ", ver = " P3
                          " WHERE client_id = " P1 " AND status = 0",
+    /* A change of a token's secrets is a change of the token, for the change feed. */
+    [SQL_TOKEN_STAMP] = "UPDATE tokens SET ver = " P2 " WHERE client_id = " P1,
     /* Only ever raised: the WHERE skips an older time. */
     [SQL_TOKEN_TOUCH] = "UPDATE tokens SET last_access_on = " P2 " WHERE client_id = " P1
                         " AND coalesce(last_access_on, 0) < " P2,
-    [SQL_TOKEN_CHANGES] = SQL_FEED(TOKEN_STATE_SELECT " WHERE ver > " P1 " ORDER BY ver, seq"),
-    /* In storage order: a plain scan, no index lookups. */
-    [SQL_TOKEN_ALL] = SQL_FEED(TOKEN_STATE_SELECT),
+    [SQL_TOKEN_CHANGES] =
+        SQL_FEED(TOKEN_STATE_SELECT " WHERE t.ver > " P1 " ORDER BY t.ver, t.seq, s.seq"),
+    /* In storage order. */
+    [SQL_TOKEN_ALL] = SQL_FEED(TOKEN_STATE_SELECT " ORDER BY t.seq, s.seq"),
+
+    [SQL_SECRET_INSERT] =
+        "INSERT INTO token_secrets (client_id, secret_hash, prefix, description, status,"
+        " created_on, last_used_on, expires_on, revoked_on)"
+        " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ", " P8 ", " P9 ")",
+    /* A token's secrets: how many there are, and how many are live at P2. */
+    [SQL_SECRET_COUNT] = "SELECT count(*), coalesce(sum(CASE WHEN status = 0 AND"
+                         " (expires_on IS NULL OR expires_on > " P2 ") THEN 1 ELSE 0 END), 0)"
+                         " FROM token_secrets WHERE client_id = " P1,
+    /* The P3 oldest of a token's secrets that are not live at P2. */
+    [SQL_SECRET_PRUNE] = "DELETE FROM token_secrets WHERE seq IN (SELECT seq FROM token_secrets"
+                         " WHERE client_id = " P1 " AND (status = 1 OR expires_on <= " P2 ")"
+                         " ORDER BY seq LIMIT " P3 ")",
+    /* A rotation: every live secret expires at P2 at the latest. */
+    [SQL_SECRET_EXPIRE_ALL] =
+        "UPDATE token_secrets SET expires_on = " P2 " WHERE client_id = " P1
+        " AND status = 0 AND (expires_on IS NULL OR expires_on > " P2 ")",
+    /* Is secret P2 of token P1 live at P3? (no row: no such secret) */
+    [SQL_SECRET_LIVE] = "SELECT CASE WHEN status = 0 AND (expires_on IS NULL OR expires_on > " P3
+                        ") THEN 1 ELSE 0 END FROM token_secrets"
+                        " WHERE client_id = " P1 " AND seq = " P2,
+    [SQL_SECRET_DELETE] = "DELETE FROM token_secrets WHERE client_id = " P1 " AND seq = " P2,
+    /* Only ever raised, as SQL_TOKEN_TOUCH. */
+    [SQL_SECRET_TOUCH] = "UPDATE token_secrets SET last_used_on = " P2 " WHERE seq = " P1
+                         " AND coalesce(last_used_on, 0) < " P2,
 
     [SQL_JTI_REVOKE] = "INSERT INTO revoked_jti (jti, client_id, exp, ver)"
                        " VALUES (" P1 ", " P2 ", " P3 ", " P4 ") ON CONFLICT (jti) DO NOTHING",
@@ -290,6 +324,26 @@ static const char sql_schema_v5[] =
     " NOT NULL DEFAULT 0 CHECK (grant_option IN (0, 1));"
     "ALTER TABLE meta ADD COLUMN account_id TEXT NOT NULL DEFAULT '';" DDL_STAMP(5);
 
+/* Version 6: several secrets a token (issue 18).  Each token's one secret moves to
+ * token_secrets, with no prefix to show (only its hash was kept) and no expiry of its own. */
+static const char sql_schema_v6[] =
+    "CREATE TABLE token_secrets ("
+    " seq " DDL_SEQ ","
+    " client_id TEXT NOT NULL REFERENCES tokens (client_id),"
+    " secret_hash " DDL_BYTES " NOT NULL CHECK (length(secret_hash) = 32),"
+    " prefix TEXT NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " status " DDL_SMALLINT " NOT NULL CHECK (status IN (0, 1)),"
+    " created_on " DDL_BIGINT " NOT NULL,"
+    " last_used_on " DDL_BIGINT ","
+    " expires_on " DDL_BIGINT ","
+    " revoked_on " DDL_BIGINT ");"
+    "CREATE INDEX token_secrets_client ON token_secrets (client_id, seq);"
+    "INSERT INTO token_secrets (client_id, secret_hash, prefix, status, created_on,"
+    " last_used_on) SELECT client_id, secret_hash, 'kgs_', 0, created_on, last_access_on"
+    " FROM tokens ORDER BY seq;"
+    "ALTER TABLE tokens DROP COLUMN secret_hash;" DDL_STAMP(6);
+
 /* sql_migrations[v] takes the schema from version v to v + 1.  Schema changes: append a
  * migration and raise SQL_SCHEMA_VERSION; never edit an applied one. */
 static const struct sql_migration {
@@ -301,10 +355,12 @@ static const struct sql_migration {
     {sql_schema_v3, NULL},
     {sql_schema_v4, NULL},
     {sql_schema_v5, store_sql_account},
+    {sql_schema_v6, NULL},
 };
 
 #undef TOKEN_SELECT
 #undef TOKEN_STATE_SELECT
+#undef SECRET_COLS
 #undef ROLE_SELECT
 #undef USER_SELECT
 #undef P1

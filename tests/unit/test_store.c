@@ -161,8 +161,11 @@ static struct kg_token mk_token(int i, const char *role_id, int64_t created_on)
 
     memset(&t, 0, sizeof t);
     snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+    t.nsecrets = 1;
     for (int k = 0; k < KG_HASH_LEN; k++)
-        t.secret_hash[k] = (unsigned char)(i + k);
+        t.secrets[0].hash[k] = (unsigned char)(i + k);
+    strcpy(t.secrets[0].prefix, "kgs_abcd");
+    t.secrets[0].created_on = created_on;
     snprintf(t.description, sizeof t.description, "token %d", i);
     snprintf(t.role_id, sizeof t.role_id, "%s", role_id);
     t.status = KG_TOKEN_ACTIVE;
@@ -410,7 +413,11 @@ static void test_token_insert_get(void **state)
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
     assert_true(got.seq > 0);
     assert_string_equal(got.client_id, t.client_id);
-    assert_memory_equal(got.secret_hash, t.secret_hash, KG_HASH_LEN);
+    assert_int_equal(got.nsecrets, 1);
+    assert_true(got.secrets[0].seq > 0);
+    assert_memory_equal(got.secrets[0].hash, t.secrets[0].hash, KG_HASH_LEN);
+    assert_string_equal(got.secrets[0].prefix, "kgs_abcd");
+    assert_int_equal(got.secrets[0].created_on, 1700000000000);
     assert_string_equal(got.description, "token 1");
     assert_string_equal(got.role_id, PUBLIC_ID);
     assert_string_equal(got.role_name, "public");
@@ -934,6 +941,16 @@ static void test_account_id(void **state)
     " ALTER TABLE users DROP COLUMN modified_on; ALTER TABLE users DROP COLUMN sync;"
 #define V5_UNDONE                                                                                  \
     " ALTER TABLE meta DROP COLUMN account_id; ALTER TABLE privileges DROP COLUMN grant_option;"
+/* Migration 6 (a token's secrets in their own table) undone: each token's first secret back in
+ * tokens.secret_hash, in SQLite's and in PostgreSQL's words. */
+#define V6_UNDONE(type, zero)                                                                      \
+    " ALTER TABLE tokens ADD COLUMN secret_hash " type " NOT NULL DEFAULT " zero ";"               \
+    " UPDATE tokens SET secret_hash = (SELECT s.secret_hash FROM token_secrets s"                  \
+    " WHERE s.client_id = tokens.client_id ORDER BY s.seq LIMIT 1);"                               \
+    " DROP TABLE token_secrets;"
+#define ZERO_HASH "00000000000000000000000000000000" "00000000000000000000000000000000"
+#define V6_UNDONE_SQLITE V6_UNDONE("BLOB", "x'" ZERO_HASH "'")
+#define V6_UNDONE_PG V6_UNDONE("BYTEA", "'\\x" ZERO_HASH "'")
 
 /* A database of schema version 3 (before grant options and the account ID), with a privilege
  * in it, is migrated when opened: the privilege is kept without a grant option, and an account
@@ -954,11 +971,11 @@ static void test_migrate_from_v3(void **state)
     /* back to version 3 as it was, with a version-3 row added by hand */
     assert_int_equal(
         db_sql(f,
-               "ALTER TABLE meta DROP COLUMN account_id;"
+               V6_UNDONE_SQLITE "ALTER TABLE meta DROP COLUMN account_id;"
                " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
                " INSERT INTO privileges (role_id, name, kind, granted_on)"
                " VALUES ('r-0000000010', 'orders.read', 0, 1); PRAGMA user_version = 3;",
-               "ALTER TABLE meta DROP COLUMN account_id;"
+               V6_UNDONE_PG "ALTER TABLE meta DROP COLUMN account_id;"
                " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
                " INSERT INTO privileges (role_id, name, kind, granted_on)"
                " VALUES ($$r-0000000010$$, $$orders.read$$, 0, 1);"
@@ -1501,12 +1518,12 @@ static void test_migration_from_v3(void **state)
                             "ALTER TABLE roles DROP COLUMN owning_role_id;"
                             " ALTER TABLE roles DROP COLUMN sync;"
                             " ALTER TABLE users DROP COLUMN modified_on;"
-                            " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE
+                            " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE V6_UNDONE_SQLITE
                             " PRAGMA user_version = 3;",
                             "ALTER TABLE roles DROP COLUMN owning_role_id;"
                             " ALTER TABLE roles DROP COLUMN sync;"
                             " ALTER TABLE users DROP COLUMN modified_on;"
-                            " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE
+                            " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE V6_UNDONE_PG
                             " UPDATE schema_version SET version = 3"),
                      0);
     assert_int_equal(store_open(f->path, &f->st), KG_OK);
@@ -1518,6 +1535,163 @@ static void test_migration_from_v3(void **state)
     assert_true(ugot.sync > 0);
     strcpy(got.description, "changed"); /* and the compare-and-set works on them */
     assert_int_equal(store_role_update(f->st, &got, NULL), KG_OK);
+}
+
+/* Schema version 6 on a database of version 5: each token's one secret moves to its own table
+ * (same hash, no prefix to show, no expiry of its own, its last use the token's last access),
+ * and the token works as before: its secrets can be added to. */
+static void test_migrate_from_v5(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 1700000000000), got;
+    struct kg_touch touch = {.at = 1700000005000};
+    struct kg_secret s2 = t.secrets[0];
+
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    strcpy(touch.client_id, t.client_id);
+    assert_int_equal(store_token_touch(f->st, &touch, 1), KG_OK);
+    store_free(f->st);
+    f->st = NULL;
+    assert_int_equal(db_sql(f, V6_UNDONE_SQLITE " PRAGMA user_version = 5;",
+                            V6_UNDONE_PG " UPDATE schema_version SET version = 5"),
+                     0);
+    assert_int_equal(store_open(f->path, &f->st), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.nsecrets, 1);
+    assert_true(got.secrets[0].seq > 0);
+    assert_memory_equal(got.secrets[0].hash, t.secrets[0].hash, KG_HASH_LEN);
+    assert_string_equal(got.secrets[0].prefix, "kgs_");
+    assert_int_equal(got.secrets[0].status, KG_SECRET_ACTIVE);
+    assert_int_equal(got.secrets[0].created_on, 1700000000000);
+    assert_int_equal(got.secrets[0].last_used_on, 1700000005000);
+    assert_int_equal(got.secrets[0].expires_on, 0);
+    s2.hash[0] ^= 1;
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s2, 1700000006000, 0, NULL), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.nsecrets, 2);
+}
+
+/* A token's secrets: added up to the live limit, a rotation expiring the others, the oldest
+ * dead ones dropped at the keeping limit, deletion refused for the last live one, and every
+ * change reaching the change feed. */
+static kg_err count_feed(void *arg, const struct kg_token *t)
+{
+    struct kg_token *last = arg;
+    *last = *t;
+    return KG_OK;
+}
+
+static void test_secrets(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 1000), got, fed;
+    struct kg_secret s = t.secrets[0];
+    int64_t d0, d, rv;
+    int changed = 0;
+
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    for (int i = 1; i < KG_SECRETS_LIVE_MAX; i++) {
+        s.hash[0] = (unsigned char)(100 + i);
+        snprintf(s.description, sizeof s.description, "secret %d", i);
+        s.created_on = 1000 + i;
+        assert_int_equal(store_secret_add(f->st, t.client_id, &s, 2000, 0, NULL), KG_OK);
+    }
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.nsecrets, KG_SECRETS_LIVE_MAX);
+    for (size_t i = 1; i < got.nsecrets; i++) /* oldest first */
+        assert_true(got.secrets[i].seq > got.secrets[i - 1].seq);
+    assert_string_equal(got.secrets[4].description, "secret 4");
+    assert_int_equal(got.secrets[4].hash[0], 104);
+    /* a sixth live one is refused, and changes nothing */
+    versions(f->st, &d0, &rv);
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 2000, 0, NULL), KG_PRECONDITION);
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 2000, 3000, NULL), KG_PRECONDITION);
+    versions(f->st, &d, &rv);
+    assert_int_equal(d, d0);
+    /* but once one has expired there is room: a secret expiring at 2500, seen at 3000 */
+    assert_int_equal(store_secret_delete(f->st, t.client_id, got.secrets[4].seq, 2000, NULL),
+                     KG_OK);
+    s.expires_on = 2500;
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 2000, 0, NULL), KG_OK);
+    s.expires_on = 0;
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 2000, 0, NULL), KG_PRECONDITION);
+    s.hash[0] = 200;
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 3000, 0, NULL), KG_OK);
+
+    /* a rotation at 4000 with a grace of 1000: every older live one expires at 5000 */
+    s.hash[0] = 201;
+    assert_int_equal(store_secret_delete(f->st, t.client_id, got.secrets[3].seq, 4000, NULL),
+                     KG_OK);
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 4000, 5000, NULL), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.nsecrets, 6); /* 4 old live ones, the expired one, the new one */
+    for (size_t i = 0; i + 1 < got.nsecrets; i++)
+        if (got.secrets[i].expires_on != 2500) assert_int_equal(got.secrets[i].expires_on, 5000);
+    assert_int_equal(got.secrets[5].hash[0], 201);
+    assert_int_equal(got.secrets[5].expires_on, 0);
+    assert_true(kg_secret_live(&got.secrets[5], 6000));
+    assert_false(kg_secret_live(&got.secrets[0], 6000));
+
+    /* the last live secret stays; a dead one may go */
+    assert_int_equal(store_secret_delete(f->st, t.client_id, got.secrets[5].seq, 6000, NULL),
+                     KG_PRECONDITION);
+    assert_int_equal(store_secret_delete(f->st, t.client_id, got.secrets[0].seq, 6000, NULL),
+                     KG_OK);
+    assert_int_equal(store_secret_delete(f->st, t.client_id, got.secrets[0].seq, 6000, NULL),
+                     KG_NOTFOUND);
+    assert_int_equal(store_secret_delete(f->st, "kgc_nobody0000000000", 1, 6000, NULL),
+                     KG_NOTFOUND);
+
+    /* at KG_SECRETS_MAX kept, the oldest dead one makes room (each of these is dead by the
+     * time the next is added) */
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    for (int i = 0; got.nsecrets + (size_t)i < KG_SECRETS_MAX; i++) {
+        s.expires_on = 6000 + 10 * i + 5;
+        assert_int_equal(store_secret_add(f->st, t.client_id, &s, 6000 + 10 * i, 0, NULL), KG_OK);
+    }
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.nsecrets, KG_SECRETS_MAX);
+    int64_t oldest = got.secrets[0].seq;
+    s.expires_on = 0;
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 7000, 0, NULL), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.nsecrets, KG_SECRETS_MAX);
+    assert_true(got.secrets[0].seq > oldest);
+
+    /* the feed shows the token with every secret it keeps */
+    versions(f->st, &d0, &rv);
+    assert_int_equal(store_secret_delete(f->st, t.client_id, got.secrets[0].seq, 7000, NULL),
+                     KG_OK);
+    memset(&fed, 0, sizeof fed);
+    assert_int_equal(store_token_changes(f->st, d0, count_feed, &fed), KG_OK);
+    assert_string_equal(fed.client_id, t.client_id);
+    assert_int_equal(fed.nsecrets, KG_SECRETS_MAX - 1);
+    assert_memory_equal(fed.secrets[0].hash, got.secrets[1].hash, KG_HASH_LEN);
+
+    /* a revoked token takes no new secret */
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 8000, &changed, NULL), KG_OK);
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 8000, 0, NULL), KG_PRECONDITION);
+    assert_int_equal(store_secret_add(f->st, "kgc_nobody0000000000", &s, 8000, 0, NULL),
+                     KG_NOTFOUND);
+}
+
+/* A touch names the secret used: its last_used_on rises, and only ever rises. */
+static void test_secret_touch(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 1000), got;
+    struct kg_touch touch[2] = {{.at = 5000}, {.at = 4000}};
+
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    for (int i = 0; i < 2; i++) {
+        strcpy(touch[i].client_id, t.client_id);
+        touch[i].secret = got.secrets[0].seq;
+    }
+    assert_int_equal(store_token_touch(f->st, touch, 2), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.secrets[0].last_used_on, 5000);
+    assert_int_equal(got.last_access_on, 5000);
 }
 
 /* ---- audit log ---------------------------------------------------------------------------- */
@@ -1864,6 +2038,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_feeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v5, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_touch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_entry_with_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_refused_rolls_back, setup, teardown),

@@ -229,14 +229,16 @@ static void test_tokens_follow_another_process(void **state)
     strcpy(t.role_id, PUBLIC);
     strcpy(t.created_by, "cli");
     t.created_on = 1000;
-    memset(t.secret_hash, 7, sizeof t.secret_hash);
+    t.nsecrets = 1;
+    memset(t.secrets[0].hash, 7, sizeof t.secrets[0].hash);
     assert_int_equal(store_token_insert(cli, &t, NULL), KG_OK);
 
     assert_int_equal(view_token_get(f->v, t.client_id, &vt), KG_NOTFOUND);
     assert_int_equal(view_sync(f->v), KG_OK);
     assert_int_equal(view_token_get(f->v, t.client_id, &vt), KG_OK);
     assert_int_equal(vt.status, KG_TOKEN_ACTIVE);
-    assert_memory_equal(vt.secret_hash, t.secret_hash, KG_HASH_LEN);
+    assert_int_equal(vt.nsecrets, 1);
+    assert_memory_equal(vt.secrets[0].hash, t.secrets[0].hash, KG_HASH_LEN);
 
     assert_int_equal(store_token_revoke(cli, t.client_id, 2000, &changed, NULL), KG_OK);
     assert_int_equal(view_sync(f->v), KG_OK);
@@ -244,10 +246,10 @@ static void test_tokens_follow_another_process(void **state)
     assert_int_equal(vt.status, KG_TOKEN_REVOKED);
 
     /* last access: kept in memory, written behind, coalesced to once a second */
-    view_token_touch(f->v, t.client_id, 5000);
-    view_token_touch(f->v, t.client_id, 5500);
+    view_token_touch(f->v, t.client_id, 0, 5000);
+    view_token_touch(f->v, t.client_id, 0, 5500);
     assert_int_equal(view_token_last_access(f->v, t.client_id), 5000);
-    view_token_touch(f->v, t.client_id, 6000);
+    view_token_touch(f->v, t.client_id, 0, 6000);
     assert_int_equal(view_token_last_access(f->v, t.client_id), 6000);
     assert_int_equal(store_token_get(cli, t.client_id, &t), KG_OK);
     assert_int_equal(t.last_access_on, 0);
@@ -265,6 +267,7 @@ static void test_many_tokens(void **state)
     memset(&t, 0, sizeof t);
     strcpy(t.role_id, PUBLIC);
     strcpy(t.created_by, "test");
+    t.nsecrets = 1; /* a token has a secret: its hash is all zero here */
     for (int i = 0; i < 3000; i++) { /* forces the table to grow twice */
         snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
         t.created_on = i + 1;
@@ -291,6 +294,7 @@ static void test_first_load_then_changes(void **state)
     memset(&t, 0, sizeof t);
     strcpy(t.role_id, PUBLIC);
     strcpy(t.created_by, "test");
+    t.nsecrets = 1; /* a token has a secret: its hash is all zero here */
     for (int i = 0; i < N; i++) {
         snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
         t.created_on = i + 1;
