@@ -31,6 +31,32 @@ kg_err kg_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
     return KG_OK;
 }
 
+kg_err kg_parse_duration(const char *s, int64_t max_s, int64_t *seconds)
+{
+    static const struct {
+        char unit;
+        int64_t s;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    char num[16];
+    int64_t n;
+    size_t len = s ? strlen(s) : 0;
+    if (len == 1 && s[0] == '0') {
+        *seconds = 0;
+        return KG_OK;
+    }
+    if (len < 2 || len > sizeof num) return KG_INVALID;
+    memcpy(num, s, len - 1);
+    num[len - 1] = '\0';
+    if (num[0] == '-' || kg_parse_int64(num, 0, max_s, &n) != KG_OK) return KG_INVALID;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (s[len - 1] == units[i].unit) {
+            if (n > max_s / units[i].s) return KG_INVALID;
+            *seconds = n * units[i].s;
+            return KG_OK;
+        }
+    return KG_INVALID;
+}
+
 kg_err kg_strcpy(char *dst, size_t size, const char *src)
 {
     size_t len = strlen(src);

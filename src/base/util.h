@@ -18,6 +18,9 @@ int64_t kg_now_ms(void);
 /* Parses all of `s` as a decimal integer in [min, max]; no sign games, no trailing bytes.
  * KG_INVALID otherwise. */
 kg_err kg_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* Parses a duration: a whole number and a unit, s, m, h or d ("90s", "12h", "7d"), or "0";
+ * *seconds in [0, max_s].  KG_INVALID otherwise. */
+kg_err kg_parse_duration(const char *s, int64_t max_s, int64_t *seconds);
 
 /* Copies src into dst[size]; returns KG_TOOBIG (dst left empty) when it does not fit. */
 kg_err kg_strcpy(char *dst, size_t size, const char *src);

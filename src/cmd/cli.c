@@ -54,7 +54,7 @@ struct opt {
 
 struct cmd {
     const char *group;    /* the first word: "token" */
-    const char *verb;     /* the second: "create"; NULL for a one-word command (serve) */
+    const char *verb;     /* the rest: "create", "secret add"; NULL for a one-word command */
     const char *args;     /* its arguments, space-separated ("ROLE PRIVILEGE"); NULL: none */
     const char *required; /* an option it cannot do without; NULL: none */
     enum { USES_KEYS, USES_DB, USES_SERVER } uses;
@@ -74,6 +74,12 @@ static int ok_log_format(const char *v)
 static int ok_alg(const char *v)
 {
     return keys_alg_parse(v) >= 0;
+}
+#define GRACE_MAX_S 2592000 /* 30 days: the REST API's gracePeriodSeconds bound */
+static int ok_grace(const char *v)
+{
+    int64_t sec;
+    return kg_parse_duration(v, GRACE_MAX_S, &sec) == KG_OK;
 }
 static int ok_time(const char *v)
 {
@@ -105,6 +111,7 @@ static int ok_listen(const char *v)
 #define OPT_END {NULL, NULL, NULL, 0, 0, NULL, NULL}
 /* clang-format on */
 #define TIME_MUST "a UTC time like 2027-01-31T00:00:00Z"
+#define GRACE_MUST "a duration like 90s, 30m, 12h or 7d, at most 30d, or 0"
 #define ALG_MUST "EdDSA, ES256 or RS256"
 #define OPT_JSON OPT_FLAG("--json", "print JSON, as the REST API renders it")
 
@@ -167,6 +174,25 @@ static const struct opt token_create_opts[] = {
     OPT_JSON,
     OPT_END,
 };
+static const struct opt secret_add_opts[] = {
+    OPT_TEXT("--description", "TEXT", "what the secret is for (at most 128 bytes)"),
+    OPT_CHECKED("--expires-on", "TIME",
+                "when it stops working (UTC, 2027-01-31T00:00:00Z; default never)", ok_time,
+                TIME_MUST),
+    OPT_JSON,
+    OPT_END,
+};
+static const struct opt token_rotate_opts[] = {
+    OPT_CHECKED("--grace", "DURATION",
+                "how long the older secrets keep working: 90s, 30m, 12h, 7d; 0 = stop now "
+                "(default 24h, at most 30d)",
+                ok_grace, GRACE_MUST),
+    OPT_TEXT("--description", "TEXT", "what the new secret is for (at most 128 bytes)"),
+    OPT_CHECKED("--expires-on", "TIME", "when the new secret stops working (UTC; default never)",
+                ok_time, TIME_MUST),
+    OPT_JSON,
+    OPT_END,
+};
 static const struct opt json_only_opts[] = {OPT_JSON, OPT_END};
 static const struct opt no_opts[] = {OPT_END};
 static const struct opt role_create_opts[] = {
@@ -212,6 +238,10 @@ static int token_create(struct ctx *c);
 static int token_list(struct ctx *c);
 static int token_show(struct ctx *c);
 static int token_revoke(struct ctx *c);
+static int token_rotate(struct ctx *c);
+static int secret_add(struct ctx *c);
+static int secret_list(struct ctx *c);
+static int secret_delete(struct ctx *c);
 static int role_create(struct ctx *c);
 static int role_list(struct ctx *c);
 static int role_grant_privilege(struct ctx *c);
@@ -233,6 +263,14 @@ static const struct cmd commands[] = {
     {"token", "show", "CLIENT_ID", NULL, USES_DB, token_show, "show one API token", json_only_opts},
     {"token", "revoke", "CLIENT_ID", NULL, USES_DB, token_revoke,
      "revoke an API token and its access tokens", no_opts},
+    {"token", "rotate", "CLIENT_ID", NULL, USES_DB, token_rotate,
+     "give a token a new secret; its older secrets expire after a grace period", token_rotate_opts},
+    {"token", "secret add", "CLIENT_ID", NULL, USES_DB, secret_add,
+     "add a secret to a token; it is shown once", secret_add_opts},
+    {"token", "secret list", "CLIENT_ID", NULL, USES_DB, secret_list,
+     "list a token's secrets, oldest first", json_only_opts},
+    {"token", "secret delete", "CLIENT_ID SECRET_ID", NULL, USES_DB, secret_delete,
+     "delete a secret; access tokens issued with it stop at once", no_opts},
     {"role", "create", "NAME", NULL, USES_DB, role_create, "create a role", role_create_opts},
     {"role", "list", NULL, NULL, USES_DB, role_list, "list roles", json_only_opts},
     {"role", "grant-privilege", "ROLE PRIVILEGE", NULL, USES_DB, role_grant_privilege,
@@ -273,6 +311,7 @@ struct location {
 
 struct ctx {
     const char *group;     /* the first word, once read */
+    char verb[32];         /* the words of a two-word verb read so far ("secret") */
     const struct cmd *cmd; /* the command, once known */
     const char *val[OPTS_MAX];
     const char *gval[G_COUNT];
@@ -477,16 +516,32 @@ static int read_word(struct ctx *c, const char *s)
         if (!c->words) guess_offer(&g, "help"), guess_offer(&g, "version");
         return usage_error(c, "unknown command '%s'%s", s, guess_text(&g, buf, sizeof buf));
     }
-    if (!c->cmd) {
-        for (size_t i = 0; i < KG_ARRAY_LEN(commands); i++) {
+    if (!c->cmd) { /* the verb's word, or its first or second of two ("secret add") */
+        char want[sizeof c->verb], firsts[sizeof c->verb];
+        size_t n = (size_t)snprintf(want, sizeof want, "%s%s%s", c->verb, c->verb[0] ? " " : "", s);
+        g.word = want;
+        for (size_t i = 0; n < sizeof want && i < KG_ARRAY_LEN(commands); i++) {
             if (strcmp(commands[i].group, c->group) != 0) continue;
-            if (strcmp(commands[i].verb, s) == 0) {
+            if (strcmp(commands[i].verb, want) == 0) {
                 c->cmd = &commands[i];
                 return 0;
             }
-            guess_offer(&g, commands[i].verb);
         }
-        return usage_error(c, "unknown subcommand '%s'%s", s, guess_text(&g, buf, sizeof buf));
+        for (size_t i = 0; n < sizeof want && i < KG_ARRAY_LEN(commands); i++) {
+            if (strcmp(commands[i].group, c->group) != 0) continue;
+            if (strncmp(commands[i].verb, want, n) == 0 && commands[i].verb[n] == ' ') {
+                memcpy(c->verb, want, n + 1);
+                return 0;
+            }
+            guess_offer(&g, commands[i].verb);
+            size_t first = strcspn(commands[i].verb, " "); /* "secret" of "secret add" too */
+            if (!c->verb[0] && commands[i].verb[first] && first < sizeof firsts) {
+                memcpy(firsts, commands[i].verb, first);
+                firsts[first] = '\0';
+                guess_offer(&g, firsts);
+            }
+        }
+        return usage_error(c, "unknown subcommand '%s'%s", want, guess_text(&g, buf, sizeof buf));
     }
     if (c->words) return usage_error(c, "unexpected argument '%s'", s); /* keygate help x y z */
     size_t nargs = 0;
@@ -1047,6 +1102,97 @@ static int token_revoke(struct ctx *c)
         return fail(c, c->pos[0], "no API token has that Client ID");
     if (rc != KG_OK) return fail(c, c->pos[0], "%s", why);
     printf("%s: Revoked\n", t.client_id);
+    return 0;
+}
+
+/* ---- a token's secrets -------------------------------------------------------------- */
+
+/* Prints a new secret as the command was asked to (JSON, or lines for a person). */
+static int secret_print(struct ctx *c, const struct kg_token *t, const struct kg_secret *s,
+                        const char *secret)
+{
+    char id[KG_SECRET_ID_LEN + 1], b[40];
+    if (opt(c, "--json")) return print_json(render_secret(t->client_id, s, 0, kg_now_ms(), secret));
+    ids_secret_id(s->seq, id);
+    printf("Client ID:   %s\nSecret ID:   %s\nSecret key:  %s\nExpires:     %s\n"
+           "The secret key is shown only this once: store it now.\n",
+           t->client_id, id, secret, when(s->expires_on, b, sizeof b, "never"));
+    return 0;
+}
+
+/* A new secret for token pos[0]: grace_ms >= 0 makes it a rotation. */
+static int secret_new(struct ctx *c, int64_t grace_ms)
+{
+    struct kg_token t;
+    struct kg_secret made;
+    char secret[KG_SECRET_LEN + 1];
+    int64_t exp = 0;
+    const char *why = "", *expires = opt(c, "--expires-on");
+    if (expires) {
+        kg_time_parse(expires, &exp); /* checked as the line was read */
+        if (exp <= kg_now_ms()) return fail(c, NULL, "--expires-on %s is in the past", expires);
+    }
+    kg_err rc = service_secret_add(&c->app, &c->op, c->pos[0], opt(c, "--description"), exp,
+                                   grace_ms, &t, &made, secret, &why);
+    if (rc != KG_OK) return fail(c, c->pos[0], "%s", why);
+    int status = secret_print(c, &t, &made, secret);
+    sodium_memzero(secret, sizeof secret);
+    return status;
+}
+
+static int secret_add(struct ctx *c)
+{
+    return secret_new(c, -1);
+}
+
+static int token_rotate(struct ctx *c)
+{
+    int64_t grace_s = 86400;
+    const char *grace = opt(c, "--grace");
+    if (grace) kg_parse_duration(grace, GRACE_MAX_S, &grace_s); /* checked as the line was read */
+    return secret_new(c, grace_s * 1000);
+}
+
+static int secret_list(struct ctx *c)
+{
+    static const char *const head[] = {"SECRET ID", "PREFIX",    "STATUS",     "CREATED",
+                                       "EXPIRES",   "LAST USED", "DESCRIPTION"};
+    struct kg_token t;
+    struct table tb;
+    int64_t now = kg_now_ms();
+    if (token_named(c, c->pos[0], &t)) return 1;
+    if (opt(c, "--json")) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < t.nsecrets; i++)
+            json_array_append_new(arr, render_secret(t.client_id, &t.secrets[i], 0, now, NULL));
+        return print_json(arr);
+    }
+    table_init(&tb, KG_ARRAY_LEN(head), head);
+    for (size_t i = 0; i < t.nsecrets; i++) {
+        const struct kg_secret *s = &t.secrets[i];
+        char id[KG_SECRET_ID_LEN + 1], b1[40], b2[40], b3[40];
+        ids_secret_id(s->seq, id);
+        table_cell(&tb, id);
+        table_cell(&tb, s->prefix);
+        table_cell(&tb, s->status == KG_SECRET_REVOKED ? "Revoked"
+                        : kg_secret_live(s, now)       ? "Active"
+                                                       : "Expired");
+        table_cell(&tb, when(s->created_on, b1, sizeof b1, "-"));
+        table_cell(&tb, when(s->expires_on, b2, sizeof b2, "never"));
+        table_cell(&tb, when(s->last_used_on, b3, sizeof b3, "never"));
+        table_cell(&tb, s->description);
+    }
+    return table_print(&tb);
+}
+
+static int secret_delete(struct ctx *c)
+{
+    const char *why = "";
+    kg_err rc = service_secret_delete(&c->app, &c->op, c->pos[0], c->pos[1], &why);
+    if (rc != KG_OK)
+        return fail(c, rc == KG_NOTFOUND && ids_client_id_valid(c->pos[0]) ? c->pos[1] : c->pos[0],
+                    "%s", why);
+    printf("%s: secret %s deleted\n", c->pos[0], c->pos[1]);
     return 0;
 }
 

@@ -65,14 +65,13 @@ json_t *render_secret(const char *client_id, const struct kg_secret *s, int64_t 
     ids_secret_id(s->seq, id);
     if (last_used < s->last_used_on) last_used = s->last_used_on;
     const char *status = s->status == KG_SECRET_REVOKED ? "Revoked"
-                         : kg_secret_live(s, now)        ? "Active"
-                                                         : "Expired";
+                         : kg_secret_live(s, now)       ? "Active"
+                                                        : "Expired";
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "clientId", client_id,
-                          "secretId", id, "secretPrefix", s->prefix, "description",
-                          s->description, "status", status, "createdOn",
-                          render_time(s->created_on), "lastUsedOn", render_time(last_used),
-                          "expiresOn", render_time(s->expires_on), "revokedOn",
-                          render_time(s->revoked_on));
+                          "secretId", id, "secretPrefix", s->prefix, "description", s->description,
+                          "status", status, "createdOn", render_time(s->created_on), "lastUsedOn",
+                          render_time(last_used), "expiresOn", render_time(s->expires_on),
+                          "revokedOn", render_time(s->revoked_on));
     if (o && secret) json_object_set_new(o, "clientSecret", json_string(secret));
     return o;
 }

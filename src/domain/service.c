@@ -220,8 +220,7 @@ static kg_err token_revoke_do(struct app *a, const char *client_id, struct kg_to
 /* The token client_id as `who` may change its secrets: KG_NOTFOUND with why set otherwise. */
 static kg_err token_of(struct app *a, const char *client_id, struct kg_token *t, const char **why)
 {
-    kg_err rc = ids_client_id_valid(client_id) ? store_token_get(a->st, client_id, t)
-                                               : KG_NOTFOUND;
+    kg_err rc = ids_client_id_valid(client_id) ? store_token_get(a->st, client_id, t) : KG_NOTFOUND;
     if (rc != KG_OK)
         *why = rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token";
     return rc;
@@ -252,15 +251,16 @@ static kg_err secret_add_do(struct app *a, const char *client_id, const char *de
         snprintf(au->entry.detail, sizeof au->entry.detail,
                  "secret %s; older secrets expire in %lld s", s.prefix,
                  (long long)(grace_ms / 1000));
-    rc = store_secret_add(a->st, client_id, &s, now, grace_ms >= 0 ? now + grace_ms : 0,
-                          &au->entry);
+    rc =
+        store_secret_add(a->st, client_id, &s, now, grace_ms >= 0 ? now + grace_ms : 0, &au->entry);
     au->committed = rc == KG_OK;
     if (rc != KG_OK) {
         sodium_memzero(secret, KG_SECRET_LEN + 1);
-        *why = rc == KG_NOTFOUND         ? "no token has that clientId"
-               : rc != KG_PRECONDITION   ? "could not store the secret"
-               : out->status != KG_TOKEN_ACTIVE ? "the token is revoked"
-                                         : "a token holds at most 5 live secrets: delete one first";
+        *why = rc == KG_NOTFOUND       ? "no token has that clientId"
+               : rc != KG_PRECONDITION ? "could not store the secret"
+               : out->status != KG_TOKEN_ACTIVE
+                   ? "the token is revoked"
+                   : "a token holds at most 5 live secrets: delete one first";
         return rc;
     }
     refresh(a);
@@ -999,8 +999,8 @@ kg_err service_secret_delete(struct app *a, const struct actor *who, const char 
     *why = "";
     snprintf(detail, sizeof detail, "secret %.20s", secret_id ? secret_id : "");
     audited_init(&au, who, "apiToken.secret.delete", client_id ? client_id : "", detail);
-    kg_err rc = secret_delete_do(a, client_id ? client_id : "", secret_id ? secret_id : "", &au,
-                                 why);
+    kg_err rc =
+        secret_delete_do(a, client_id ? client_id : "", secret_id ? secret_id : "", &au, why);
     settle(a, who, &au, rc, client_id ? client_id : "", *why);
     return rc;
 }

@@ -190,7 +190,8 @@ void api_secret_list(struct call *c)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < t.nsecrets; i++) {
         int64_t used = view_secret_last_used(c->app->view, t.client_id, t.secrets[i].seq);
-        if (json_array_append_new(arr, render_secret(t.client_id, &t.secrets[i], used, now, NULL))) {
+        if (json_array_append_new(arr,
+                                  render_secret(t.client_id, &t.secrets[i], used, now, NULL))) {
             json_decref(arr);
             arr = NULL;
         }

@@ -133,8 +133,8 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     if (!known) which = -1;
     sodium_memzero(h, sizeof h);
     const struct view_secret *used = which >= 0 ? &vt->secrets[which] : NULL;
-    int stale = used && (used->status != KG_SECRET_ACTIVE ||
-                         (used->expires_on && used->expires_on <= now));
+    int stale =
+        used && (used->status != KG_SECRET_ACTIVE || (used->expires_on && used->expires_on <= now));
     if (!used || stale || vt->status != KG_TOKEN_ACTIVE ||
         (vt->expires_on && vt->expires_on <= now)) {
         if (wait > 0) {
@@ -151,8 +151,7 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
             char detail[64];
             snprintf(detail, sizeof detail, "secret s-%010lld %s", (long long)used->seq,
                      used->status != KG_SECRET_ACTIVE ? "is revoked" : "has expired");
-            audit_record(a, given, c->actor.addr, "oauth.token", given, KG_UNAUTHENTICATED,
-                         detail);
+            audit_record(a, given, c->actor.addr, "oauth.token", given, KG_UNAUTHENTICATED, detail);
         }
         call_error(c, KG_UNAUTHENTICATED,
                    "the client is unknown, revoked or expired, or the secret is wrong");

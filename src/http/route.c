@@ -104,8 +104,8 @@ static const struct route routes[] = {
      0},
     {"POST", V1 "/apiToken/{}/secret", api_secret_add, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,
      0},
-    {"DELETE", V1 "/apiToken/{}/secret/{}", api_secret_delete, AUTH_API, PRIV_MANAGE_SECURITY,
-     BODY, API, 0},
+    {"DELETE", V1 "/apiToken/{}/secret/{}", api_secret_delete, AUTH_API, PRIV_MANAGE_SECURITY, BODY,
+     API, 0},
 
     {"GET", V1 "/role", api_role_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"POST", V1 "/role", api_role_create, AUTH_API, PRIV_CREATE_ROLE, BODY, API, 0},

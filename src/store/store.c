@@ -200,8 +200,7 @@ kg_err store_secret_add(struct store *st, const char *client_id, const struct kg
 {
     AUDIT_OK_OR_INVALID(audit);
     if (!client_id || !secret_valid(s) || s->status != KG_SECRET_ACTIVE) return KG_INVALID;
-    TIMED(METRICS_STORE_WRITE,
-          OPS(st)->secret_add(st, client_id, s, now, expire_others_at, audit));
+    TIMED(METRICS_STORE_WRITE, OPS(st)->secret_add(st, client_id, s, now, expire_others_at, audit));
 }
 
 kg_err store_secret_delete(struct store *st, const char *client_id, int64_t seq, int64_t now,

@@ -50,7 +50,8 @@
  * as TOKEN_SELECT's (token_state_cols[]). */
 #define TOKEN_STATE_SELECT                                                                         \
     "SELECT t.seq, t.client_id, t.role_id, t.status, t.last_access_on, t.revoked_on,"              \
-    " t.expires_on, " SECRET_COLS " FROM tokens t JOIN token_secrets s ON s.client_id = t.client_id"
+    " t.expires_on, " SECRET_COLS                                                                  \
+    " FROM tokens t JOIN token_secrets s ON s.client_id = t.client_id"
 /* One row per (role, granted role), or one row with a NULL grant; grants in the granted role's
  * seq order.  `cond` picks the roles (and may order and limit them).  role_cols[]. */
 #define ROLE_SELECT(cond)                                                                          \
@@ -78,13 +79,13 @@ static const char *const sql_text[SQL_COUNT] = {
     /* Only ever set once: the WHERE keeps an account ID already made. */
     [SQL_ACCOUNT_SET] = "UPDATE meta SET account_id = " P1 " WHERE id = 1 AND account_id = ''",
 
-    [SQL_TOKEN_INSERT] = "INSERT INTO tokens (client_id, description, role_id, status,"
-                         " created_on, last_access_on, revoked_on, expires_on, created_by, ver)"
-                         " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ", " P8
-                         ", " P9 ", " P10 ")",
+    [SQL_TOKEN_INSERT] =
+        "INSERT INTO tokens (client_id, description, role_id, status,"
+        " created_on, last_access_on, revoked_on, expires_on, created_by, ver)"
+        " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ", " P8 ", " P9 ", " P10 ")",
     [SQL_TOKEN_GET] = TOKEN_SELECT("WHERE client_id = " P1) " ORDER BY s.seq",
-    [SQL_TOKEN_LIST] = TOKEN_SELECT("WHERE seq < " P1 " ORDER BY seq DESC LIMIT " P2)
-        " ORDER BY t.seq DESC, s.seq",
+    [SQL_TOKEN_LIST] = TOKEN_SELECT("WHERE seq < " P1
+                                    " ORDER BY seq DESC LIMIT " P2) " ORDER BY t.seq DESC, s.seq",
     [SQL_TOKEN_STATUS] = "SELECT status FROM tokens WHERE client_id = " P1,
     [SQL_TOKEN_REVOKE] = "UPDATE tokens SET status = 1, revoked_on = " P2 ", ver = " P3
                          " WHERE client_id = " P1 " AND status = 0",
@@ -111,9 +112,8 @@ static const char *const sql_text[SQL_COUNT] = {
                          " WHERE client_id = " P1 " AND (status = 1 OR expires_on <= " P2 ")"
                          " ORDER BY seq LIMIT " P3 ")",
     /* A rotation: every live secret expires at P2 at the latest. */
-    [SQL_SECRET_EXPIRE_ALL] =
-        "UPDATE token_secrets SET expires_on = " P2 " WHERE client_id = " P1
-        " AND status = 0 AND (expires_on IS NULL OR expires_on > " P2 ")",
+    [SQL_SECRET_EXPIRE_ALL] = "UPDATE token_secrets SET expires_on = " P2 " WHERE client_id = " P1
+                              " AND status = 0 AND (expires_on IS NULL OR expires_on > " P2 ")",
     /* Is secret P2 of token P1 live at P3? (no row: no such secret) */
     [SQL_SECRET_LIVE] = "SELECT CASE WHEN status = 0 AND (expires_on IS NULL OR expires_on > " P3
                         ") THEN 1 ELSE 0 END FROM token_secrets"

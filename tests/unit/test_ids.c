@@ -52,6 +52,22 @@ static void test_formats(void **state)
     }
 }
 
+static void test_secret_ids(void **state)
+{
+    (void)state;
+    char id[KG_SECRET_ID_LEN + 1];
+    ids_secret_id(42, id);
+    assert_string_equal(id, "s-0000000042");
+    assert_int_equal(ids_secret_seq(id), 42);
+    ids_secret_id(9999999999, id);
+    assert_int_equal(ids_secret_seq(id), 9999999999);
+    static const char *const bad[] = {
+        "s-000000004", "s-00000000042", "r-0000000042", "s-00000000x2", "", "s-", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        assert_int_equal(ids_secret_seq(bad[i]), 0);
+    assert_int_equal(ids_secret_seq(NULL), 0);
+}
+
 static void test_secret_checksum_catches_typos(void **state)
 {
     (void)state;
@@ -112,6 +128,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32_known_value),
         cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_secret_ids),
         cmocka_unit_test(test_secret_checksum_catches_typos),
         cmocka_unit_test(test_ids_are_distinct),
         cmocka_unit_test(test_base62_is_uniform),

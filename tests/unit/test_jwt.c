@@ -80,6 +80,14 @@ static void test_round_trip(void **state)
     assert_string_equal(out.sub, c.sub);
     assert_string_equal(out.role, "reader");
     assert_int_equal(out.exp, 1000600);
+    assert_int_equal(out.secret, 0); /* none given: no secret_id claim */
+    /* the secret the client used comes back */
+    char *tok2 = NULL;
+    c.secret = 42;
+    assert_int_equal(jwt_issue(f->k, &c, &tok2), KG_OK);
+    assert_int_equal(jwt_verify(f->k, tok2, strlen(tok2), c.iss, c.aud, 1000100, &out), KG_OK);
+    assert_int_equal(out.secret, 42);
+    free(tok2);
     /* expired, foreign issuer or audience */
     assert_int_equal(jwt_verify(f->k, tok, strlen(tok), c.iss, c.aud, 1000600, &out),
                      KG_UNAUTHENTICATED);

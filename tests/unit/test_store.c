@@ -44,7 +44,7 @@ struct fx {
  * success. */
 static int pg_sql(const char *uri, const char *cmd)
 {
-    char line[1024];
+    char line[4096];
     int n = snprintf(line, sizeof line,
                      "PGOPTIONS='-c client_min_messages=warning' psql -qX -v ON_ERROR_STOP=1"
                      " '%s' -c '%s' >/dev/null",
@@ -948,9 +948,11 @@ static void test_account_id(void **state)
     " UPDATE tokens SET secret_hash = (SELECT s.secret_hash FROM token_secrets s"                  \
     " WHERE s.client_id = tokens.client_id ORDER BY s.seq LIMIT 1);"                               \
     " DROP TABLE token_secrets;"
-#define ZERO_HASH "00000000000000000000000000000000" "00000000000000000000000000000000"
+#define ZERO_HASH                                                                                  \
+    "00000000000000000000000000000000"                                                             \
+    "00000000000000000000000000000000"
 #define V6_UNDONE_SQLITE V6_UNDONE("BLOB", "x'" ZERO_HASH "'")
-#define V6_UNDONE_PG V6_UNDONE("BYTEA", "'\\x" ZERO_HASH "'")
+#define V6_UNDONE_PG V6_UNDONE("BYTEA", "$$\\x" ZERO_HASH "$$")
 
 /* A database of schema version 3 (before grant options and the account ID), with a privilege
  * in it, is migrated when opened: the privilege is kept without a grant option, and an account
@@ -971,15 +973,16 @@ static void test_migrate_from_v3(void **state)
     /* back to version 3 as it was, with a version-3 row added by hand */
     assert_int_equal(
         db_sql(f,
-               V6_UNDONE_SQLITE "ALTER TABLE meta DROP COLUMN account_id;"
+               V6_UNDONE_SQLITE
+               "ALTER TABLE meta DROP COLUMN account_id;"
                " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
                " INSERT INTO privileges (role_id, name, kind, granted_on)"
                " VALUES ('r-0000000010', 'orders.read', 0, 1); PRAGMA user_version = 3;",
                V6_UNDONE_PG "ALTER TABLE meta DROP COLUMN account_id;"
-               " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
-               " INSERT INTO privileges (role_id, name, kind, granted_on)"
-               " VALUES ($$r-0000000010$$, $$orders.read$$, 0, 1);"
-               " UPDATE schema_version SET version = 3"),
+                            " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
+                            " INSERT INTO privileges (role_id, name, kind, granted_on)"
+                            " VALUES ($$r-0000000010$$, $$orders.read$$, 0, 1);"
+                            " UPDATE schema_version SET version = 3"),
         0);
 
     assert_int_equal(store_open(f->path, &f->st), KG_OK);
@@ -1701,7 +1704,7 @@ static void test_secret_touch(void **state)
  * database would; 0 on success. */
 static int db_sql(const struct fx *f, const char *sqlite_sql, const char *pg_sql_text)
 {
-    char line[1024];
+    char line[4096];
     int n;
 
     if (pg_admin) return pg_sql(f->path, pg_sql_text);

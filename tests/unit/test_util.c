@@ -23,6 +23,27 @@ static void test_parse_int64(void **state)
         assert_int_equal(kg_parse_int64(bad[i], 1, 1000, &v), KG_INVALID);
 }
 
+static void test_parse_duration(void **state)
+{
+    (void)state;
+    int64_t v = -1;
+    assert_int_equal(kg_parse_duration("0", 100, &v), KG_OK);
+    assert_int_equal(v, 0);
+    assert_int_equal(kg_parse_duration("90s", 100, &v), KG_OK);
+    assert_int_equal(v, 90);
+    assert_int_equal(kg_parse_duration("30m", 86400 * 30, &v), KG_OK);
+    assert_int_equal(v, 1800);
+    assert_int_equal(kg_parse_duration("12h", 86400 * 30, &v), KG_OK);
+    assert_int_equal(v, 43200);
+    assert_int_equal(kg_parse_duration("30d", 86400 * 30, &v), KG_OK);
+    assert_int_equal(v, 2592000);
+    static const char *const bad[] = {
+        "31d", "", "s", "5", "-5s", "5x", "5 s", "1.5h", "99999999999999999999d", "h5", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        assert_int_equal(kg_parse_duration(bad[i], 86400 * 30, &v), KG_INVALID);
+    assert_int_equal(kg_parse_duration(NULL, 100, &v), KG_INVALID);
+}
+
 static void test_utf8_text(void **state)
 {
     (void)state;
@@ -93,6 +114,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_format_matches_gmtime),
         cmocka_unit_test(test_parse_int64),
+        cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_utf8_text),
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_strcpy_bounds),

@@ -30,6 +30,7 @@ static void test_hit_and_misses(void **state)
     assert_int_equal(vcache_new(&v), KG_OK);
     const char *tok = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln";
     struct jwt_claims c = claims("kgc_0123456789abcdef", "jti0123456789abcdefgh", 2000), got;
+    c.secret = 7;
     assert_false(vcache_get(v, tok, strlen(tok), 1, 1000, &got)); /* empty */
     vcache_put(v, tok, strlen(tok), 1, &c);
     assert_true(vcache_get(v, tok, strlen(tok), 1, 1000, &got));
@@ -38,6 +39,7 @@ static void test_hit_and_misses(void **state)
     assert_string_equal(got.role, "reader");
     assert_int_equal(got.exp, 2000);
     assert_int_equal(got.iat, 2000 - 3600);
+    assert_int_equal(got.secret, 7);  /* the secret it was issued with: still checked per use */
     assert_string_equal(got.iss, ""); /* checked against the configuration, not cached */
 
     assert_false(vcache_get(v, tok, strlen(tok) - 1, 1, 1000, &got)); /* one byte less */

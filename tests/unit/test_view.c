@@ -259,6 +259,62 @@ static void test_tokens_follow_another_process(void **state)
     store_free(cli);
 }
 
+/* A token's secrets reach the view with their state, follow its changes (an added secret, a
+ * rotation, a deletion), and each keeps its own last use, written behind. */
+static void test_token_secrets(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t, got;
+    struct view_token vt;
+    memset(&t, 0, sizeof t);
+    strcpy(t.client_id, "kgc_BBBBBBBBBBBBBBBB");
+    strcpy(t.role_id, PUBLIC);
+    t.created_on = 1000;
+    t.nsecrets = 1;
+    memset(t.secrets[0].hash, 1, KG_HASH_LEN);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    struct kg_secret s = t.secrets[0];
+    memset(s.hash, 2, KG_HASH_LEN);
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 2000, 0, NULL), KG_OK);
+    assert_int_equal(view_sync(f->v), KG_OK);
+    assert_int_equal(view_token_get(f->v, t.client_id, &vt), KG_OK);
+    assert_int_equal(vt.nsecrets, 2);
+    assert_int_equal(vt.secrets[1].hash[0], 2);
+    assert_true(view_secret_live(&vt, vt.secrets[0].seq, 3000));
+    assert_false(view_secret_live(&vt, vt.secrets[1].seq + 1, 3000)); /* no such secret */
+
+    /* each secret's use is its own; the token's last access is the latest */
+    view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 5000);
+    view_token_touch(f->v, t.client_id, vt.secrets[1].seq, 7000);
+    assert_int_equal(view_secret_last_used(f->v, t.client_id, vt.secrets[0].seq), 5000);
+    assert_int_equal(view_secret_last_used(f->v, t.client_id, vt.secrets[1].seq), 7000);
+    assert_int_equal(view_token_last_access(f->v, t.client_id), 7000);
+    assert_int_equal(view_flush_touches(f->v), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.secrets[0].last_used_on, 5000);
+    assert_int_equal(got.secrets[1].last_used_on, 7000);
+    assert_int_equal(got.last_access_on, 7000);
+
+    /* a rotation at 8000 with no grace: the first two expire; the use known here stays */
+    memset(s.hash, 3, KG_HASH_LEN);
+    assert_int_equal(store_secret_add(f->st, t.client_id, &s, 8000, 8000, NULL), KG_OK);
+    assert_int_equal(view_sync(f->v), KG_OK);
+    assert_int_equal(view_token_get(f->v, t.client_id, &vt), KG_OK);
+    assert_int_equal(vt.nsecrets, 3);
+    assert_false(view_secret_live(&vt, vt.secrets[0].seq, 8000));
+    assert_true(view_secret_live(&vt, vt.secrets[2].seq, 8000));
+    assert_int_equal(view_secret_last_used(f->v, t.client_id, vt.secrets[1].seq), 7000);
+
+    /* a deletion reaches the view */
+    int64_t gone = vt.secrets[0].seq;
+    assert_int_equal(store_secret_delete(f->st, t.client_id, gone, 9000, NULL), KG_OK);
+    assert_int_equal(view_sync(f->v), KG_OK);
+    assert_int_equal(view_token_get(f->v, t.client_id, &vt), KG_OK);
+    assert_int_equal(vt.nsecrets, 2);
+    assert_false(view_secret_live(&vt, gone, 9000));
+    assert_int_equal(view_secret_last_used(f->v, t.client_id, gone), 0);
+}
+
 static void test_many_tokens(void **state)
 {
     struct fx *f = *state;
@@ -267,7 +323,7 @@ static void test_many_tokens(void **state)
     memset(&t, 0, sizeof t);
     strcpy(t.role_id, PUBLIC);
     strcpy(t.created_by, "test");
-    t.nsecrets = 1; /* a token has a secret: its hash is all zero here */
+    t.nsecrets = 1;                  /* a token has a secret: its hash is all zero here */
     for (int i = 0; i < 3000; i++) { /* forces the table to grow twice */
         snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
         t.created_on = i + 1;
@@ -329,6 +385,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_privileges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_privilege_combinations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens_follow_another_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_then_changes, setup, teardown),
     };
