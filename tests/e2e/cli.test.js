@@ -19,7 +19,8 @@ const MAN = fs.readFileSync(path.join(ROOT, 'doc/keygate.1'), 'utf8');
 
 /* Every command the issue names; the help must offer exactly these. */
 const COMMANDS = [
-  'serve', 'token create', 'token list', 'token show', 'token revoke', 'role create', 'role list',
+  'serve', 'token create', 'token list', 'token show', 'token revoke', 'token rotate',
+  'token secret add', 'token secret list', 'token secret delete', 'role create', 'role list',
   'role grant-privilege', 'role revoke-privilege', 'role grant-role', 'user create', 'user list',
   'user reset-password', 'audit list', 'keys rotate',
 ];
@@ -84,7 +85,7 @@ function manSections() {
   for (const p of parts) {
     const nl = p.indexOf('\n');
     let title = p.slice(0, nl).replace(/^"|"$/g, '').replace(/\\f[IPRB]/g, '').replace(/\\-/g, '-');
-    const m = /^keygate ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)?)/.exec(title);
+    const m = /^keygate ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*){0,2})/.exec(title);
     if (m) title = m[1];
     out[title] = p.slice(nl + 1);
   }
@@ -120,7 +121,7 @@ test('--help of keygate, of each group and of every command lists every option, 
   assert.equal(top.status, 0, top.stderr);
   assert.match(top.stdout, /^usage: keygate /);
   assert.match(top.stdout, /--version/);
-  const listed = [...top.stdout.matchAll(/^ {2}keygate ([a-z]+(?: [a-z][a-z-]+)?)/gm)].map((m) => m[1])
+  const listed = [...top.stdout.matchAll(/^ {2}keygate ([a-z]+(?: [a-z][a-z-]+){0,2})/gm)].map((m) => m[1])
     .filter((c) => c !== 'help' && c !== 'version');
   assert.deepEqual(listed, COMMANDS, 'keygate --help lists every command');
   assert.deepEqual(kg(['help']).stdout, top.stdout, 'keygate help is keygate --help');
@@ -188,7 +189,7 @@ test('usage errors: exit 2, the message names what is wrong and where to look, a
     [['token', 'create', '--description', 'x'], /keygate token create: missing option --role NAME/],
     [['token', 'revoke'], /keygate token revoke: missing argument CLIENT_ID/],
     [['token', 'show', 'kgc_a', 'kgc_b'], /keygate token show: unexpected argument 'kgc_b'/],
-    [['token'], /keygate token: missing subcommand \(create, list, show, revoke\)/],
+    [['token'], /keygate token: missing subcommand \(create, list, show, revoke, rotate, secret add, secret list, secret delete\)/],
     [['role', 'grant-privilege', 'ops'], /keygate role grant-privilege: missing argument PRIVILEGE/],
     [['user', 'reset-password'], /keygate user reset-password: missing argument EMAIL/],
     [['user', 'create', 'a@example.com'], /keygate user create: missing option --role/],
@@ -464,4 +465,77 @@ test('serve logs the database it uses; --log-format json makes every line a JSON
   });
   assert.ok(objs.some((o) => o.msg === `created a new database at ${srv.db}`), srv.stderr);
   assert.ok(objs.some((o) => o.msg === `database: ${srv.db} (--db); keys in ${srv.dir}`), srv.stderr);
+});
+
+test('token rotate and token secret add|list|delete: a running server takes each secret at once, and stops a rotated or deleted one', async () => {
+  const srv = await h.startServer();
+  servers.push(srv);
+  const run = (args) => h.cli(srv.db, args);
+  const t = h.cliJson(srv.db, ['token', 'create', '--role', 'public', '--json']);
+  assert.equal((await h.exchangeCliToken(srv.base, t.clientId, t.clientSecret)).status, 200);
+
+  // add: printed once, for people and as JSON
+  const added = run(['token', 'secret', 'add', t.clientId, '--description', 'for the new cluster']);
+  assert.equal(added.status, 0, added.stderr);
+  const second = /^Secret key: +(\S+)$/m.exec(added.stdout)[1];
+  const secondId = /^Secret ID: +(s-\d{10})$/m.exec(added.stdout)[1];
+  assert.ok(h.secretChecksumOk(second));
+  assert.match(added.stdout, /shown only this once/);
+  const r2 = await h.exchangeCliToken(srv.base, t.clientId, second);
+  assert.equal(r2.status, 200, r2.text);
+  assert.equal(r2.json.secret_id, secondId, 'the answer names the secret used');
+  assert.equal((await h.exchange(srv.base, t.clientId, t.clientSecret)).status, 200, 'the first still works');
+
+  // list: a table and JSON, never a secret
+  const list = run(['token', 'secret', 'list', t.clientId]);
+  assert.equal(list.status, 0, list.stderr);
+  const rows = parseTable(list.stdout, ['SECRET ID', 'PREFIX', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED', 'DESCRIPTION']);
+  assert.deepEqual(rows.map((r) => [r.PREFIX, r.STATUS, r.DESCRIPTION]),
+    [[t.clientSecret.slice(0, 8), 'Active', ''], [second.slice(0, 8), 'Active', 'for the new cluster']]);
+  assert.ok(!list.stdout.includes(second) && !list.stdout.includes(t.clientSecret));
+  const listed = h.cliJson(srv.db, ['token', 'secret', 'list', t.clientId, '--json']);
+  assert.deepEqual(listed.map((s) => s.secretId), [rows[0]['SECRET ID'], secondId]);
+  h.assertNoSecretMaterial(listed);
+
+  // rotate with no grace: the older two stop at once, the new one works
+  const rot = h.cliJson(srv.db, ['token', 'rotate', t.clientId, '--grace', '0', '--json']);
+  assert.match(rot.secretId, /^s-\d{10}$/);
+  assert.equal((await h.exchangeCliToken(srv.base, t.clientId, rot.clientSecret)).status, 200);
+  for (const old of [t.clientSecret, second]) {
+    const r = await h.exchange(srv.base, t.clientId, old);
+    assert.equal(r.status, 401, 'a rotated-out secret is refused like a wrong one');
+    assert.equal(r.json.error, 'invalid_client');
+  }
+  assert.deepEqual(h.cliJson(srv.db, ['token', 'secret', 'list', t.clientId, '--json']).map((s) => s.status),
+    ['Expired', 'Expired', 'Active']);
+
+  // delete: an expired one goes; the last live one stays, and says why
+  const del = run(['token', 'secret', 'delete', t.clientId, secondId]);
+  assert.equal(del.status, 0, del.stderr);
+  assert.equal(del.stdout, `${t.clientId}: secret ${secondId} deleted\n`);
+  const fails = [
+    [['token', 'secret', 'delete', t.clientId, rot.secretId], `keygate token secret delete ${t.clientId}: a token keeps at least one live secret: revoke the token instead\n`],
+    [['token', 'secret', 'delete', t.clientId, secondId], `keygate token secret delete ${secondId}: the token has no secret with that secretId\n`],
+    [['token', 'secret', 'add', 'kgc_0000000000000000'], 'keygate token secret add kgc_0000000000000000: no token has that clientId\n'],
+    [['token', 'secret', 'list', 'kgc_0000000000000000'], 'keygate token secret list kgc_0000000000000000: no API token has that Client ID\n'],
+  ];
+  for (const [args, msg] of fails) {
+    const r = run(args);
+    assert.equal(r.status, 1, `keygate ${args.join(' ')}: ${r.stderr}`);
+    assert.ok(r.stderr.endsWith(msg), `keygate ${args.join(' ')} says ${JSON.stringify(msg)}; got ${JSON.stringify(r.stderr)}`);
+  }
+  // usage errors: exit 2, naming what is wrong
+  for (const [args, msg] of [
+    [['token', 'rotate', t.clientId, '--grace', '31d'], /--grace is a duration like 90s, 30m, 12h or 7d, at most 30d, or 0, not '31d'/],
+    [['token', 'secret', 'ad', t.clientId], /unknown subcommand 'secret ad' \(did you mean 'secret add'\?\)/],
+    [['token', 'secret'], /missing subcommand \(.*secret add, secret list, secret delete\)/],
+  ]) {
+    const r = run(args);
+    assert.equal(r.status, 2, `keygate ${args.join(' ')}`);
+    assert.match(r.stderr, msg);
+  }
+  const audit = h.cliJson(srv.db, ['audit', 'list', '--json']).map((e) => `${e.action} ${e.outcome}`);
+  for (const a of ['apiToken.secret.add OK', 'apiToken.rotate OK', 'apiToken.secret.delete OK', 'apiToken.secret.delete FAILED_PRECONDITION']) {
+    assert.ok(audit.includes(a), `the audit log has ${a}`);
+  }
 });
