@@ -1005,6 +1005,36 @@ kg_err service_secret_delete(struct app *a, const struct actor *who, const char 
     return rc;
 }
 
+kg_err service_report_leaked(struct app *a, const char *address, const char *secret,
+                             const char *where, int *revoked)
+{
+    struct actor reporter = {.id = ""};
+    struct kg_audit e;
+    char client_id[KG_CLIENT_ID_LEN + 1], detail[KG_DETAIL_MAX + 1];
+    unsigned char h[KG_HASH_LEN];
+    int64_t seq = 0;
+    kg_err rc;
+    *revoked = 0;
+    if (!ids_secret_valid(secret)) return KG_OK; /* a look-alike: its checksum is wrong */
+    keys_hash_secret(a->keys, secret, KG_SECRET_LEN, h);
+    rc = store_secret_find(a->st, h, client_id, &seq);
+    sodium_memzero(h, sizeof h);
+    if (rc == KG_NOTFOUND) return KG_OK;
+    if (rc != KG_OK) return rc;
+    kg_strcpy(reporter.addr, sizeof reporter.addr, address);
+    snprintf(detail, sizeof detail, "secret s-%010lld reported leaked%s%.160s", (long long)seq,
+             where && *where ? " at " : "", where ? where : "");
+    audit_entry(&e, &reporter, "apiToken.secret.reportLeaked", client_id, detail);
+    rc = store_secret_revoke(a->st, client_id, seq, kg_now_ms(), revoked, &e);
+    if (rc == KG_NOTFOUND) return KG_OK; /* deleted meanwhile */
+    if (rc != KG_OK) return rc;
+    refresh(a);
+    if (*revoked)
+        KG_LOG(LOG_WARNING, "token %s: secret s-%010lld revoked, reported leaked by %s", client_id,
+               (long long)seq, address);
+    return KG_OK;
+}
+
 kg_err service_role_create(struct app *a, const struct actor *who, const char *name,
                            const char *description, const kg_role_id *granted, size_t ngranted,
                            int grant_to_creator, struct kg_role *out, const char **why)

@@ -38,6 +38,13 @@ kg_err service_secret_add(struct app *a, const struct actor *who, const char *cl
                           char secret[KG_SECRET_LEN + 1], const char **why);
 kg_err service_secret_delete(struct app *a, const struct actor *who, const char *client_id,
                              const char *secret_id, const char **why);
+/* A secret somebody found exposed (a secret scanner, a user), reported from `address`: when it
+ * is a real secret of a token, that secret alone is revoked (audited with the address and
+ * `where` it was found, which may be NULL) and *revoked = 1; anything else — a look-alike
+ * (wrong checksum), an unknown secret, one revoked already — changes nothing.  Store
+ * errors only. */
+kg_err service_report_leaked(struct app *a, const char *address, const char *secret,
+                             const char *where, int *revoked);
 
 /* Roles.  granted: role ids to grant to the role (each must be held by `who`).
  * create: the new role is owned by who's creating role (service_creating_role);

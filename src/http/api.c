@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "proxy.h"
 #include "render.h"
 #include "reply.h"
 #include "service.h"
@@ -265,6 +266,61 @@ void api_secret_delete(struct call *c)
         return;
     }
     reply_no_content(c);
+}
+
+/* ---- leaked secrets ---------------------------------------------------------------- */
+
+/*
+ * POST /apiToken:reportLeaked, in the shape of GitHub's secret-scanning partner program: a
+ * JSON array of {"token": secret, "type", "url", "source"} (at most LEAK_REPORT_MAX; members
+ * other than token are optional strings, url is recorded).  Unauthenticated, like GitHub's
+ * calls (checking their signature is the job of the proxy in front); throttled by address.
+ * Each real secret is revoked, that secret alone; the answer is the same whichever were real.
+ */
+#define LEAK_REPORT_MAX 100
+#define LEAK_REPORTS_FREE 100 /* reports from one address in 15 minutes before slowing */
+
+void api_report_leaked(struct call *c)
+{
+    struct app *a = c->app;
+    json_t *body = NULL, *item;
+    size_t i;
+    char where[PROXY_ADDR_MAX], key[8 + PROXY_ADDR_MAX];
+    int64_t now = kg_now_ms(), wait;
+    proxy_addr_group(c->req->peer, where);
+    snprintf(key, sizeof key, "l:%s", where);
+    if ((wait = throttle_wait(a->throttle, key, now)) > 0) {
+        call_throttled(c, wait, "leak reports");
+        return;
+    }
+    throttle_fail(a->throttle, key, LEAK_REPORTS_FREE, now); /* every report counts */
+    if (json_array_body_or_reply(c, &body)) return;
+    if (json_array_size(body) == 0 || json_array_size(body) > LEAK_REPORT_MAX) {
+        reply_error(c->req, KG_INVALID, "send 1 to 100 reports");
+        goto out;
+    }
+    json_array_foreach (body, i, item) {
+        const char *tok = json_string_value(json_object_get(item, "token"));
+        if (!json_is_object(item) || !tok || strlen(tok) > 256) {
+            char field[32];
+            snprintf(field, sizeof field, "[%zu].token", i);
+            reply_field_error(c->req, field, "each report is an object with a string token");
+            goto out;
+        }
+    }
+    json_array_foreach (body, i, item) {
+        int revoked = 0; /* never told: the answer must not say which secrets were real */
+        const char *url = json_string_value(json_object_get(item, "url"));
+        kg_err rc = service_report_leaked(
+            a, c->req->peer, json_string_value(json_object_get(item, "token")), url, &revoked);
+        if (rc != KG_OK) {
+            reply_error(c->req, rc, "could not record the report: send it again");
+            goto out;
+        }
+    }
+    reply_json(c->req, 202, json_pack("{s:I}", "received", (json_int_t)json_array_size(body)));
+out:
+    json_decref(body);
 }
 
 /* ---- roles --------------------------------------------------------------------------- */

@@ -23,6 +23,8 @@ void api_secret_list(struct call *c);
 void api_secret_add(struct call *c);
 void api_secret_delete(struct call *c);
 void api_token_rotate(struct call *c);
+/* Secrets reported leaked (unauthenticated; see api.c). */
+void api_report_leaked(struct call *c);
 
 void api_role_list(struct call *c);
 void api_role_create(struct call *c);

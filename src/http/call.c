@@ -153,7 +153,9 @@ static void reply_violations(struct call *c, const struct violations *vs)
 }
 
 /* Parses the body as a JSON object: Content-Type application/json, no duplicate keys. */
-static int parse_body_or_reply(struct call *c, json_t **out)
+/* Parses the body as JSON of type `type` (JSON_OBJECT or JSON_ARRAY), Content-Type
+ * application/json, no duplicate keys; a 400 otherwise. */
+static int parse_json_or_reply(struct call *c, json_type type, json_t **out)
 {
     const char *ct = http_header(c->req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
@@ -163,13 +165,25 @@ static int parse_body_or_reply(struct call *c, json_t **out)
     }
     json_error_t err;
     json_t *o = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &err);
-    if (!o || !json_is_object(o)) {
+    if (!o || json_typeof(o) != type) {
         json_decref(o);
-        reply_error(c->req, KG_INVALID, "the body is not a JSON object");
+        reply_error(c->req, KG_INVALID,
+                    type == JSON_ARRAY ? "the body is not a JSON array"
+                                       : "the body is not a JSON object");
         return -1;
     }
     *out = o;
     return 0;
+}
+
+static int parse_body_or_reply(struct call *c, json_t **out)
+{
+    return parse_json_or_reply(c, JSON_OBJECT, out);
+}
+
+int json_array_body_or_reply(struct call *c, json_t **out)
+{
+    return parse_json_or_reply(c, JSON_ARRAY, out);
 }
 
 int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out)

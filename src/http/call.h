@@ -55,6 +55,8 @@ int bearer_or_reply(struct call *c);
 /* Parses the body as a JSON object (Content-Type application/json, no duplicate keys) and
  * refuses members outside `allowed` (NULL-terminated), naming every one.  Caller owns *out. */
 int json_body_or_reply(struct call *c, const char *const *allowed, json_t **out);
+/* Parses the body as a JSON array, as json_body_or_reply() an object.  Caller owns *out. */
+int json_array_body_or_reply(struct call *c, json_t **out);
 
 /* The JSON type of a body member (json_fields_or_reply). */
 enum json_kind {

@@ -151,7 +151,7 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
             char detail[64];
             snprintf(detail, sizeof detail, "secret s-%010lld %s", (long long)used->seq,
                      used->status != KG_SECRET_ACTIVE ? "is revoked" : "has expired");
-            audit_record(a, given, c->actor.addr, "oauth.token", given, KG_UNAUTHENTICATED, detail);
+            audit_record(a, given, c->req->peer, "oauth.token", given, KG_UNAUTHENTICATED, detail);
         }
         call_error(c, KG_UNAUTHENTICATED,
                    "the client is unknown, revoked or expired, or the secret is wrong");

@@ -98,6 +98,8 @@ static const struct route routes[] = {
     {"GET", V1 "/apiToken/{}", api_token_get, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"POST", V1 "/apiToken/{}:revoke", api_token_revoke, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,
      0},
+    /* a secret scanner's report: unauthenticated, as GitHub's secret scanning calls it */
+    {"POST", V1 "/apiToken:reportLeaked", api_report_leaked, AUTH_NONE, NULL, BODY, API, 0},
     {"POST", V1 "/apiToken/{}:rotate", api_token_rotate, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,
      0},
     {"GET", V1 "/apiToken/{}/secret", api_secret_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API,

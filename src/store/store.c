@@ -211,6 +211,22 @@ kg_err store_secret_delete(struct store *st, const char *client_id, int64_t seq,
     TIMED(METRICS_STORE_WRITE, OPS(st)->secret_delete(st, client_id, seq, now, audit));
 }
 
+kg_err store_secret_find(struct store *st, const unsigned char hash[KG_HASH_LEN],
+                         char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq)
+{
+    if (!hash || !client_id || !seq) return KG_INVALID;
+    TIMED(METRICS_STORE_READ, OPS(st)->secret_find(st, hash, client_id, seq));
+}
+
+kg_err store_secret_revoke(struct store *st, const char *client_id, int64_t seq, int64_t now,
+                           int *changed, const struct kg_audit *audit)
+{
+    AUDIT_OK_OR_INVALID(audit);
+    if (changed) *changed = 0;
+    if (!client_id || seq <= 0) return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE, OPS(st)->secret_revoke(st, client_id, seq, now, changed, audit));
+}
+
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n)
 {
     if (n == 0) return KG_OK;

@@ -56,6 +56,10 @@ struct store_ops {
                          int64_t now, int64_t expire_others_at, const struct kg_audit *audit);
     kg_err (*secret_delete)(struct store *st, const char *client_id, int64_t seq, int64_t now,
                             const struct kg_audit *audit);
+    kg_err (*secret_find)(struct store *st, const unsigned char hash[KG_HASH_LEN],
+                          char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq);
+    kg_err (*secret_revoke)(struct store *st, const char *client_id, int64_t seq, int64_t now,
+                            int *changed, const struct kg_audit *audit);
     kg_err (*jti_revoke)(struct store *st, const char *jti, const char *client_id, int64_t exp,
                          int64_t now_s);
     kg_err (*jti_changes)(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
@@ -139,11 +143,19 @@ kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn f
  *   already holds KG_SECRETS_LIVE_MAX live secrets at now.  A token keeping KG_SECRETS_MAX
  *   secrets loses its oldest that is not live.
  * delete: removes secret seq of the token (KG_NOTFOUND if it has none such); KG_PRECONDITION
- *   when that would leave it without a secret, or without a live one where it had one. */
+ *   when that would leave it without a secret, or without a live one where it had one.
+ * find: the token and seq of the secret whose hash is `hash` (KG_NOTFOUND: none).
+ * revoke: sets the secret's status Revoked and revoked_on = now (KG_NOTFOUND if the token has
+ *   no such secret); *changed = 0 when it was revoked already.  The token's other secrets
+ *   are untouched, even if none of them is live any more. */
 kg_err store_secret_add(struct store *st, const char *client_id, const struct kg_secret *s,
                         int64_t now, int64_t expire_others_at, const struct kg_audit *audit);
 kg_err store_secret_delete(struct store *st, const char *client_id, int64_t seq, int64_t now,
                            const struct kg_audit *audit);
+kg_err store_secret_find(struct store *st, const unsigned char hash[KG_HASH_LEN],
+                         char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq);
+kg_err store_secret_revoke(struct store *st, const char *client_id, int64_t seq, int64_t now,
+                           int *changed, const struct kg_audit *audit);
 
 /* Access tokens revoked by jti (RFC 7009).  revoke: records jti (idempotent) until exp
  * (seconds) and drops records already expired at now_s.  changes: calls fn with every

@@ -662,6 +662,80 @@ static kg_err secret_delete(struct store *st, const char *client_id, int64_t seq
     return run_audited(st, SQL_WRITE, secret_delete_body, &x, audit);
 }
 
+/* SQL_SECRET_FIND's row. */
+struct secret_ref {
+    char client_id[KG_CLIENT_ID_LEN + 1];
+    int64_t seq;
+};
+static const struct sql_col secret_ref_cols[] = {
+    SQL_COL(SQL_TEXT, struct secret_ref, client_id),
+    SQL_COL(SQL_I64, struct secret_ref, seq),
+};
+
+struct secret_find_arg {
+    const unsigned char *hash;
+    struct secret_ref ref;
+    int found;
+};
+
+static kg_err secret_find_body(struct store *st, void *arg)
+{
+    struct secret_find_arg *x = arg;
+    struct sql_args a = {0};
+
+    a_hash(&a, x->hash);
+    return one(st, SQL_SECRET_FIND, &a, secret_ref_cols, NCOLS(secret_ref_cols), &x->ref,
+               &x->found);
+}
+
+static kg_err secret_find(struct store *st, const unsigned char hash[KG_HASH_LEN],
+                          char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq)
+{
+    struct secret_find_arg x = {.hash = hash};
+    kg_err rc = drv(st)->run(st, SQL_READ, secret_find_body, &x);
+
+    if (rc) return rc;
+    if (!x.found) return KG_NOTFOUND;
+    memcpy(client_id, x.ref.client_id, sizeof x.ref.client_id);
+    *seq = x.ref.seq;
+    return KG_OK;
+}
+
+struct secret_revoke_arg {
+    const char *client_id;
+    int64_t seq, now;
+    int changed;
+};
+
+static kg_err secret_revoke_body(struct store *st, void *arg)
+{
+    struct secret_revoke_arg *x = arg;
+    struct sql_args a = key1(x->client_id);
+    int64_t n = 0;
+    int live = 0, found = 0;
+    kg_err rc;
+
+    x->changed = 0;
+    a_int(&a, x->seq);
+    a_int(&a, x->now);
+    if ((rc = one(st, SQL_SECRET_LIVE, &a, int_col, 1, &live, &found))) return rc;
+    if (!found) return KG_NOTFOUND;
+    if ((rc = exec(st, SQL_SECRET_REVOKE, &a, &n))) return rc;
+    if (n == 0) return KG_OK; /* revoked already */
+    x->changed = 1;
+    return token_stamp(st, x->client_id);
+}
+
+static kg_err secret_revoke(struct store *st, const char *client_id, int64_t seq, int64_t now,
+                            int *changed, const struct kg_audit *audit)
+{
+    struct secret_revoke_arg x = {client_id, seq, now, 0};
+    kg_err rc = run_audited(st, SQL_WRITE, secret_revoke_body, &x, audit);
+
+    if (!rc && changed) *changed = x.changed;
+    return rc;
+}
+
 struct touch_arg {
     const struct kg_touch *t;
     size_t n;
@@ -1314,6 +1388,8 @@ const struct store_ops store_sql_ops = {
     .token_changes = token_changes,
     .secret_add = secret_add,
     .secret_delete = secret_delete,
+    .secret_find = secret_find,
+    .secret_revoke = secret_revoke,
     .jti_revoke = jti_revoke,
     .jti_changes = jti_changes,
     .role_insert = role_insert,

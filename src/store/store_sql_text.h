@@ -119,6 +119,9 @@ static const char *const sql_text[SQL_COUNT] = {
                         ") THEN 1 ELSE 0 END FROM token_secrets"
                         " WHERE client_id = " P1 " AND seq = " P2,
     [SQL_SECRET_DELETE] = "DELETE FROM token_secrets WHERE client_id = " P1 " AND seq = " P2,
+    [SQL_SECRET_FIND] = "SELECT client_id, seq FROM token_secrets WHERE secret_hash = " P1,
+    [SQL_SECRET_REVOKE] = "UPDATE token_secrets SET status = 1, revoked_on = " P3
+                          " WHERE client_id = " P1 " AND seq = " P2 " AND status = 0",
     /* Only ever raised, as SQL_TOKEN_TOUCH. */
     [SQL_SECRET_TOUCH] = "UPDATE token_secrets SET last_used_on = " P2 " WHERE seq = " P1
                          " AND coalesce(last_used_on, 0) < " P2,
@@ -339,6 +342,7 @@ static const char sql_schema_v6[] =
     " expires_on " DDL_BIGINT ","
     " revoked_on " DDL_BIGINT ");"
     "CREATE INDEX token_secrets_client ON token_secrets (client_id, seq);"
+    "CREATE INDEX token_secrets_hash ON token_secrets (secret_hash);" /* a leaked secret's */
     "INSERT INTO token_secrets (client_id, secret_hash, prefix, status, created_on,"
     " last_used_on) SELECT client_id, secret_hash, 'kgs_', 0, created_on, last_access_on"
     " FROM tokens ORDER BY seq;"
