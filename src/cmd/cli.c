@@ -75,7 +75,14 @@ static int ok_alg(const char *v)
 {
     return keys_alg_parse(v) >= 0;
 }
-#define GRACE_MAX_S 2592000 /* 30 days: the REST API's gracePeriodSeconds bound */
+#define GRACE_MAX_S 2592000             /* 30 days: the REST API's gracePeriodSeconds bound */
+#define LIFETIME_MAX_S (3650 * 86400LL) /* ten years */
+#define LIFETIME_MUST "a duration like 90d, 12h or 30m, at most 3650d"
+static int ok_lifetime(const char *v)
+{
+    int64_t sec;
+    return kg_parse_duration(v, LIFETIME_MAX_S, &sec) == KG_OK && sec > 0;
+}
 static int ok_grace(const char *v)
 {
     int64_t sec;
@@ -160,6 +167,10 @@ static const struct opt serve_opts[] = {
              "the first user's password (else $KEYGATE_ADMIN_PASSWORD)"),
     OPT_CHECKED("--signing-alg", "EdDSA|ES256|RS256",
                 "a new key directory's signing algorithm, or a rotation", ok_alg, ALG_MUST),
+    OPT_CHECKED("--max-secret-lifetime", "DURATION",
+                "how long a new secret may live at most, like 90d (else "
+                "$KEYGATE_MAX_SECRET_LIFETIME; default no limit)",
+                ok_lifetime, LIFETIME_MUST),
     OPT_NUM("--jwks-max-age", "SECONDS", 0, 86400,
             "the JWKS's Cache-Control; a new key waits as long (default 300)"),
     OPT_END,
@@ -319,9 +330,10 @@ struct ctx {
     size_t npos;
     int help, version, words; /* words: "help" / "version" read as the first word */
     struct location loc;
-    struct app app;   /* open while a USES_DB command runs */
-    struct actor op;  /* the operator */
-    char prefix[128]; /* "keygate token create": what messages start with */
+    struct app app;              /* open while a USES_DB command runs */
+    struct actor op;             /* the operator */
+    char prefix[128];            /* "keygate token create": what messages start with */
+    int64_t max_secret_lifetime; /* seconds; 0 = no limit */
 };
 
 /* "keygate", "keygate token" or "keygate token create", as far as the line was read. */
@@ -968,6 +980,7 @@ static int serve_run(struct ctx *c)
         .access_token_ttl = opt_int(c, "--access-token-ttl", 600),
         .session_idle = opt_int(c, "--session-idle", 1800),
         .jwks_max_age = opt_int(c, "--jwks-max-age", 300),
+        .max_secret_lifetime = c->max_secret_lifetime,
         .threads = (unsigned)opt_int(c, "--threads", 0),
         .max_conns = (unsigned)opt_int(c, "--max-conns", 0),
         .max_conns_per_ip = (unsigned)opt_int(c, "--max-conns-per-ip", 0),
@@ -1531,6 +1544,16 @@ int cli_main(int argc, char **argv)
     }
     if ((status = complete(c)) != 0) return status;
     if (!c->loc.ok) return usage_error(c, "no database: %s", c->loc.why);
+    /* the secret lifetime limit: serve's option, else the environment (the CLI's too) */
+    const char *life = c->cmd->opts == serve_opts ? opt(c, "--max-secret-lifetime") : NULL;
+    const char *life_env = getenv("KEYGATE_MAX_SECRET_LIFETIME");
+    if (!life && life_env && *life_env) {
+        if (!ok_lifetime(life_env))
+            return usage_error(c, "KEYGATE_MAX_SECRET_LIFETIME is %s, not '%s'", LIFETIME_MUST,
+                               life_env);
+        life = life_env;
+    }
+    if (life) kg_parse_duration(life, LIFETIME_MAX_S, &c->max_secret_lifetime);
     if (c->gval[G_LOG_LEVEL]) kg_log_level = kg_log_parse_level(c->gval[G_LOG_LEVEL]);
     if (c->gval[G_LOG_FORMAT]) kg_log_json = kg_log_parse_format(c->gval[G_LOG_FORMAT]);
 
@@ -1548,6 +1571,7 @@ int cli_main(int argc, char **argv)
         return fail(c, NULL, "%s", err);
     }
     if (fresh) fprintf(stderr, "keygate: created a new database at %s\n", c->loc.shown);
+    c->app.cfg.max_secret_lifetime = c->max_secret_lifetime;
     kg_strcpy(c->op.id, sizeof c->op.id, "cli");
     c->op.operator= 1;
     status = c->cmd->run(c);

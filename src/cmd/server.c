@@ -258,6 +258,10 @@ int server_run(const struct server_opts *o)
     }
     cfg->access_token_ttl = o->access_token_ttl;
     cfg->jwks_max_age = o->jwks_max_age;
+    cfg->max_secret_lifetime = o->max_secret_lifetime;
+    if (o->max_secret_lifetime)
+        KG_LOG(LOG_INFO, "new secrets live %lld days at most (--max-secret-lifetime)",
+               (long long)(o->max_secret_lifetime / 86400));
     cfg->secure_cookies = strncmp(cfg->issuer, "https://", 8) == 0;
     struct keys_opts ko = {.alg = -1, .publish_ms = o->jwks_max_age * 1000 + KEYS_SPREAD_MS};
     if (o->signing_alg && (ko.alg = keys_alg_parse(o->signing_alg)) < 0) {

@@ -26,6 +26,7 @@ struct app_config {
     char audience[KG_ISSUER_MAX + 1]; /* "aud" of access tokens */
     int64_t access_token_ttl;         /* seconds */
     int64_t jwks_max_age;             /* seconds the JWKS may be cached (Cache-Control) */
+    int64_t max_secret_lifetime;      /* seconds a new secret may live at most; 0 = no limit */
     int secure_cookies;               /* the issuer is https: cookies get Secure */
 };
 

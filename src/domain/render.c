@@ -41,6 +41,23 @@ void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_a
     jsonw_time(w, t->revoked_on);
     jsonw_raw(w, ",\"expiresOn\":");
     jsonw_time(w, t->expires_on);
+    /* Its secrets: how many are live, and when the last of them stops (null while one never
+     * does; with none live, when the last one stopped, or null when none expired). */
+    int64_t now = kg_now_ms(), until = 0, last = 0;
+    size_t live = 0, forever = 0;
+    for (size_t i = 0; i < t->nsecrets; i++) {
+        int64_t e = t->secrets[i].expires_on;
+        if (e > last) last = e;
+        if (!kg_secret_live(&t->secrets[i], now)) continue;
+        live++;
+        forever += e == 0;
+        if (e > until) until = e;
+    }
+    char count[24];
+    snprintf(count, sizeof count, ",\"secretCount\":%zu", live);
+    jsonw_raw(w, count);
+    jsonw_raw(w, ",\"secretsExpireOn\":");
+    jsonw_time(w, !live ? last : forever ? 0 : until);
     if (secret) {
         jsonw_raw(w, ",\"clientSecret\":");
         jsonw_str(w, secret);

@@ -132,10 +132,13 @@ static kg_err role_ids_ok(const kg_role_id *ids, size_t n, const char **why)
 /* ---- tokens -------------------------------------------------------------------------- */
 
 /* A new secret: s (hash, prefix, times) and its text in secret[] (shown once; the caller wipes
- * it).  description is checked already. */
+ * it).  description is checked already.  It expires at expires_on (0 = never), or sooner when
+ * the deployment limits a secret's lifetime (--max-secret-lifetime). */
 static void secret_make(struct app *a, const char *description, int64_t now, int64_t expires_on,
                         struct kg_secret *s, char secret[KG_SECRET_LEN + 1])
 {
+    int64_t max_ms = a->cfg.max_secret_lifetime * 1000;
+    if (max_ms && (!expires_on || expires_on > now + max_ms)) expires_on = now + max_ms;
     memset(s, 0, sizeof *s);
     ids_secret(secret);
     keys_hash_secret(a->keys, secret, KG_SECRET_LEN, s->hash);

@@ -76,13 +76,24 @@ static int sync_or_reply(struct call *c, json_t *body, int64_t *sync)
 
 /* ---- tokens -------------------------------------------------------------------------- */
 
+#define EXPIRING_WITHIN_MAX_S (3650 * 86400LL) /* ?expiringWithin=, ten years at most */
+
 void api_token_list(struct call *c)
 {
     size_t size, n = 0;
     int64_t cursor;
     struct kg_token *ts = NULL;
+    const char *within = http_query(c->req, "expiringWithin");
+    int64_t within_s = 0, now = kg_now_ms();
     if (page_or_reply(c, &size, &cursor)) return;
-    kg_err rc = store_token_list(c->app->st, cursor, size + 1, &ts, &n);
+    if (within && kg_parse_duration(within, EXPIRING_WITHIN_MAX_S, &within_s) != KG_OK) {
+        reply_field_error(c->req, "expiringWithin",
+                          "expiringWithin must be a duration like 7d, 12h or 30m, at most 3650d");
+        return;
+    }
+    kg_err rc = within ? store_token_list_expiring(c->app->st, now, now + within_s * 1000, cursor,
+                                                   size + 1, &ts, &n)
+                       : store_token_list(c->app->st, cursor, size + 1, &ts, &n);
     if (rc != KG_OK) {
         reply_error(c->req, rc, "could not list tokens");
         return;

@@ -186,6 +186,14 @@ kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, stru
     TIMED(METRICS_STORE_READ, OPS(st)->token_list(st, before_seq, limit, out, n));
 }
 
+kg_err store_token_list_expiring(struct store *st, int64_t now, int64_t by, int64_t before_seq,
+                                 size_t limit, struct kg_token **out, size_t *n)
+{
+    LIST_OUT_OR_INVALID(out, n);
+    if (by < now) return KG_INVALID;
+    TIMED(METRICS_STORE_READ, OPS(st)->token_list_expiring(st, now, by, before_seq, limit, out, n));
+}
+
 kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
                           const struct kg_audit *audit)
 {

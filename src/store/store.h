@@ -48,6 +48,8 @@ struct store_ops {
     kg_err (*token_get)(struct store *st, const char *client_id, struct kg_token *out);
     kg_err (*token_list)(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
                          size_t *n);
+    kg_err (*token_list_expiring)(struct store *st, int64_t now, int64_t by, int64_t before_seq,
+                                  size_t limit, struct kg_token **out, size_t *n);
     kg_err (*token_revoke)(struct store *st, const char *client_id, int64_t now, int *changed,
                            const struct kg_audit *audit);
     kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
@@ -118,6 +120,8 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
  * insert: KG_CONFLICT if the client id exists; KG_NOTFOUND if the role does not; the token
  *   is inserted with its secrets (1 to KG_SECRETS_LIVE_MAX; their seq is the store's).
  * list: newest first, only tokens with seq < before_seq (0 = from the newest), at most limit.
+ * list_expiring: the same, of the Active tokens that work at `now` (not expired, a live
+ *   secret) and stop by `by`: the token expires, or none of its secrets is live then.
  * revoke: sets status Revoked and revoked_on = now if Active; *changed = 0 when it was
  *   already revoked (idempotent, revoked_on kept).
  * touch: raises last_access_on to `at` where that is later, and the last_used_on of the
@@ -131,6 +135,8 @@ kg_err store_token_insert(struct store *st, const struct kg_token *t, const stru
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
                         size_t *n);
+kg_err store_token_list_expiring(struct store *st, int64_t now, int64_t by, int64_t before_seq,
+                                 size_t limit, struct kg_token **out, size_t *n);
 kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
                           const struct kg_audit *audit);
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);

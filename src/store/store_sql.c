@@ -518,6 +518,24 @@ static kg_err token_list(struct store *st, int64_t before_seq, size_t limit, str
     return KG_OK;
 }
 
+static kg_err token_list_expiring(struct store *st, int64_t now, int64_t by, int64_t before_seq,
+                                  size_t limit, struct kg_token **out, size_t *n)
+{
+    struct token_row row;
+    struct query_arg q;
+    kg_err rc;
+
+    tokens_query(&q, SQL_TOKEN_LIST_EXPIRING, &row);
+    a_int(&q.a, before_seq > 0 ? before_seq : INT64_MAX);
+    a_int(&q.a, list_limit(limit));
+    a_int(&q.a, now);
+    a_int(&q.a, by);
+    if ((rc = read_all(st, &q))) return rc;
+    *out = q.rows.arr; /* handed to the caller */
+    *n = q.rows.n;
+    return KG_OK;
+}
+
 /* The status of token client_id (KG_NOTFOUND without one), inside the caller's transaction. */
 static kg_err token_status(struct store *st, const char *client_id, int *status)
 {
@@ -1386,6 +1404,7 @@ const struct store_ops store_sql_ops = {
     .token_revoke = token_revoke,
     .token_touch = token_touch,
     .token_changes = token_changes,
+    .token_list_expiring = token_list_expiring,
     .secret_add = secret_add,
     .secret_delete = secret_delete,
     .secret_find = secret_find,

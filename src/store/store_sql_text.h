@@ -46,6 +46,10 @@
 #define SECRET_COLS                                                                                \
     "s.seq, s.secret_hash, s.prefix, s.description, s.status, s.created_on, s.last_used_on,"       \
     " s.expires_on, s.revoked_on"
+/* A secret of the token being read (tokens.client_id) live at time p. */
+#define LIVE_SECRET(p)                                                                             \
+    "SELECT 1 FROM token_secrets x WHERE x.client_id = tokens.client_id AND x.status = 0"          \
+    " AND (x.expires_on IS NULL OR x.expires_on > " p ")"
 /* What the view needs of a token: who it is, its secrets and what it may do, one row per secret
  * as TOKEN_SELECT's (token_state_cols[]). */
 #define TOKEN_STATE_SELECT                                                                         \
@@ -86,6 +90,12 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_TOKEN_GET] = TOKEN_SELECT("WHERE client_id = " P1) " ORDER BY s.seq",
     [SQL_TOKEN_LIST] = TOKEN_SELECT("WHERE seq < " P1
                                     " ORDER BY seq DESC LIMIT " P2) " ORDER BY t.seq DESC, s.seq",
+    /* Active tokens that work at P3 and stop by P4: the token expires, or no secret stays live.
+     * (Inside TOKEN_SELECT's subquery of tokens.) */
+    [SQL_TOKEN_LIST_EXPIRING] = TOKEN_SELECT(
+        "WHERE seq < " P1 " AND status = 0 AND (expires_on IS NULL OR expires_on > " P3
+        ") AND EXISTS (" LIVE_SECRET(P3) ") AND (expires_on <= " P4 " OR NOT EXISTS (" LIVE_SECRET(
+            P4) ")) ORDER BY seq DESC LIMIT " P2) " ORDER BY t.seq DESC, s.seq",
     [SQL_TOKEN_STATUS] = "SELECT status FROM tokens WHERE client_id = " P1,
     [SQL_TOKEN_REVOKE] = "UPDATE tokens SET status = 1, revoked_on = " P2 ", ver = " P3
                          " WHERE client_id = " P1 " AND status = 0",
@@ -365,6 +375,7 @@ static const struct sql_migration {
 #undef TOKEN_SELECT
 #undef TOKEN_STATE_SELECT
 #undef SECRET_COLS
+#undef LIVE_SECRET
 #undef ROLE_SELECT
 #undef USER_SELECT
 #undef P1

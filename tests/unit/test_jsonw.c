@@ -63,6 +63,8 @@ static void test_token_text_equals_tree(void **state)
     t.status = KG_TOKEN_REVOKED;
     t.created_on = 1764582800123;
     t.revoked_on = 1764582900000;
+    t.nsecrets = 2; /* one expired in 2025, one that never expires */
+    t.secrets[0].expires_on = 1764582900000;
     json_t *o = render_token(&t, 1764582850000, "kgs_secret");
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "description")), t.description);
@@ -73,7 +75,9 @@ static void test_token_text_equals_tree(void **state)
                         "2025-12-01T09:54:10.000Z");
     assert_true(json_is_null(json_object_get(o, "expiresOn")));
     assert_string_equal(json_string_value(json_object_get(o, "clientSecret")), "kgs_secret");
-    assert_int_equal(json_object_size(o), 11);
+    assert_int_equal(json_integer_value(json_object_get(o, "secretCount")), 1);
+    assert_true(json_is_null(json_object_get(o, "secretsExpireOn"))); /* the live one never does */
+    assert_int_equal(json_object_size(o), 13);
     json_decref(o);
 }
 

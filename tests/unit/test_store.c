@@ -1678,6 +1678,41 @@ static void test_secrets(void **state)
                      KG_NOTFOUND);
 }
 
+/* The tokens that stop working by a time: the token's own expiry, or its last live secret's;
+ * tokens already dead (revoked, expired, no live secret) are not listed. */
+static void test_tokens_expiring(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t[6], *list = NULL;
+    size_t n = 0;
+    int changed;
+
+    for (int i = 0; i < 6; i++) {
+        t[i] = mk_token(i + 1, PUBLIC_ID, 1000);
+        if (i == 1) t[i].expires_on = 5000;            /* the token expires by 6000 */
+        if (i == 2) t[i].secrets[0].expires_on = 5000; /* its only secret does */
+        if (i == 3) t[i].expires_on = 2000;            /* expired already at 3000 */
+        if (i == 5) t[i].secrets[0].expires_on = 9000; /* later than 6000 */
+        assert_int_equal(store_token_insert(f->st, &t[i], NULL), KG_OK);
+    }
+    /* token 6 rotated at 1500 with a grace to 5000: its first secret expires then, the new one
+     * never; token 5's one secret never expires; token 1 is revoked */
+    struct kg_secret s = t[5].secrets[0];
+    s.hash[1] ^= 1;
+    s.expires_on = 0;
+    assert_int_equal(store_token_revoke(f->st, t[0].client_id, 1500, &changed, NULL), KG_OK);
+    assert_int_equal(store_secret_add(f->st, t[5].client_id, &s, 1500, 5000, NULL), KG_OK);
+    assert_int_equal(store_token_list_expiring(f->st, 3000, 6000, 0, 100, &list, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].client_id, t[2].client_id); /* newest first */
+    assert_string_equal(list[1].client_id, t[1].client_id);
+    free(list);
+    assert_int_equal(store_token_list_expiring(f->st, 3000, 3500, 0, 100, &list, &n), KG_OK);
+    assert_int_equal(n, 0);
+    free(list);
+    assert_int_equal(store_token_list_expiring(f->st, 3000, 2000, 0, 100, &list, &n), KG_INVALID);
+}
+
 /* A touch names the secret used: its last_used_on rises, and only ever rises. */
 static void test_secret_touch(void **state)
 {
@@ -2044,6 +2079,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_v5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_touch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens_expiring, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_entry_with_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_refused_rolls_back, setup, teardown),
