@@ -6,6 +6,7 @@
 # Keygate servers run side by side, each on a fresh SQLite database:
 #   small  200 API tokens        issuance, gate (50-rule policy), introspection, get, healthz;
 #                                with EdDSA, and again (a copy each) with ES256 and RS256
+#   small5 200 API tokens        issuance again, each token holding 5 secrets (the newest used)
 #   mid    100,000 API tokens    the first page of the token list (pageSize=100)
 #   big    1,000,000 API tokens  start-up time, memory, and issuance and gate again
 # Tokens are bulk-loaded (scripts/bench/fill.py) before each server starts.  Every wrk run
@@ -65,14 +66,14 @@ for i in $(seq 49); do echo "GET /api/v1/resource$i/* bench.read$i"; done >"$pol
 echo "GET /api/v1/orders/* ManageSecurity" >>"$policy"
 
 # ---- the three databases --------------------------------------------------------------------
-# make_db NAME COUNT USABLE: an admin token (CLI), then COUNT bulk tokens, USABLE of them with
-# known secrets (Basic headers in NAME/auth.txt).
+# make_db NAME COUNT USABLE [SECRETS]: an admin token (CLI), then COUNT bulk tokens of SECRETS
+# secrets each (default 1), USABLE of them with a known secret (Basic headers in NAME/auth.txt).
 make_db() {
   local d="$tmp/$1"
   mkdir -p "$d"
   "$bin" --db "$d/keygate.db" --log-level warning token create --role accountadmin \
     --description "bench admin" --json >"$d/admin.json"
-  python3 "$here/bench/fill.py" "$d/keygate.db" "$d" "$2" r-0000000001 "$d/auth.txt" "$3"
+  python3 "$here/bench/fill.py" "$d/keygate.db" "$d" "$2" r-0000000001 "$d/auth.txt" "$3" "${4:-1}"
 }
 # wait_up PORT: until /healthz answers (at most 30 s)
 wait_up() {
@@ -109,6 +110,7 @@ for alg in $algs; do
   cp -r "$tmp/small" "$tmp/small-$alg"
   rm "$tmp/small-$alg/signing.key"
 done
+make_db small5 200 200 5
 make_db mid 100000 0
 t0=$(now_ms)
 make_db big 1000000 200
@@ -117,10 +119,12 @@ echo "bench: 1,000,000 tokens loaded in $(($(now_ms) - t0)) ms" >&2
 serve small 18471
 small_pid=$pid
 serve mid 18473
+serve small5 18478
 for alg in $algs; do serve "small-$alg" "${alg_port[$alg]}" --signing-alg "$alg"; done
 [ -z "$compare" ] || server_bin=$compare serve small-cmp 18477
 wait_up 18471
 wait_up 18473
+wait_up 18478
 [ -z "$compare" ] || wait_up 18477
 for alg in $algs; do wait_up "${alg_port[$alg]}"; done
 
@@ -191,6 +195,8 @@ for r in $(seq "$rounds"); do
       WRK_AUTH_FILE="$tmp/small-$alg/auth.txt" >>"$results"
     run "gate-$alg" "http://127.0.0.1:${alg_port[$alg]}/gate" WRK_BEARER="${alg_at[$alg]}" "${gate_env[@]}" >>"$results"
   done
+  run issuance-5-secrets http://127.0.0.1:18478/oauth/v2/token "${token_env[@]}" \
+    WRK_AUTH_FILE="$tmp/small5/auth.txt" >>"$results"
   run list-100k "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
     WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
   run list-100k-c8 "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
@@ -222,7 +228,7 @@ def med(xs):
 m = {n: (med([r[0] for r in rs]), med([r[1] for r in rs]), med([r[2] for r in rs]),
          sum(r[3] for r in rs)) for n, rs in rows.items()}
 ref = m["nginx"][0]
-order = ["nginx", "issuance", "gate", "issuance-ES256", "gate-ES256", "issuance-RS256", "gate-RS256",
+order = ["nginx", "issuance", "issuance-5-secrets", "gate", "issuance-ES256", "gate-ES256", "issuance-RS256", "gate-RS256",
          "introspection", "api-get-token", "healthz", "list-100k", "list-100k-c8", "issuance-1M", "gate-1M"]
 print(f"wrk -t2 -c{conns} -d{secs}s per run (list-100k-c8: 8 connections), {rounds} "
       "interleaved rounds, medians; every response checked (status and body or header); "
@@ -254,6 +260,9 @@ if cmp_rows:
 r = lambda n: m[n][0] / ref
 checks = [
     ("issuance ≥ 0.25× nginx", f"{r('issuance'):.2f}×", r("issuance") >= 0.25),
+    ("issuance with 5 secrets a token within 10 % of one",
+     f"{m['issuance-5-secrets'][0] / m['issuance'][0]:.2f} of one",
+     m["issuance-5-secrets"][0] >= 0.9 * m["issuance"][0]),
     ("gate ≥ 0.7× nginx", f"{r('gate'):.2f}×", r("gate") >= 0.7),
     ("gate p99 ≤ 5 ms", f"{m['gate'][2]:.2f} ms", m["gate"][2] <= 5),
 ] + [

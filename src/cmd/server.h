@@ -21,11 +21,11 @@ struct server_opts {
     const char *trusted_proxy;    /* --trusted-proxy CIDR[,CIDR…]; NULL = none */
     const char *forwarded_header; /* --forwarded-header; NULL = X-Forwarded-For */
     int64_t access_token_ttl;
-    const char *signing_alg; /* --signing-alg EdDSA|ES256|RS256; NULL = keep the keys' own */
-    int64_t jwks_max_age;    /* seconds the JWKS may be cached; new keys wait this long */
+    const char *signing_alg;     /* --signing-alg EdDSA|ES256|RS256; NULL = keep the keys' own */
+    int64_t jwks_max_age;        /* seconds the JWKS may be cached; new keys wait this long */
     int64_t max_secret_lifetime; /* seconds; 0 = no limit */
-    int64_t session_idle;    /* seconds a pane session lives unused */
-    unsigned threads;        /* 0 = one per core */
+    int64_t session_idle;        /* seconds a pane session lives unused */
+    unsigned threads;            /* 0 = one per core */
     /* connection limits and timeouts (struct http_config); 0 = the built-in default */
     unsigned max_conns, max_conns_per_ip, header_timeout, idle_timeout;
     /* the first user's password, when there is no user yet (8 to KG_PASSWORD_MAX bytes),

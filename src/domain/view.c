@@ -520,8 +520,9 @@ kg_err view_flush_touches(struct view *v)
     for (size_t i = 0; i < v->ntoks && rc == KG_OK; i++) {
         struct vtok *x = &v->toks[i];
         int64_t at = atomic_load(&x->last_access);
-        if (at <= atomic_load(&x->flushed)) continue;
-        rc = touch_add(&batch, &n, &cap, x->client_id, 0, at);
+        if (at > atomic_load(&x->flushed)) rc = touch_add(&batch, &n, &cap, x->client_id, 0, at);
+        /* a secret's use may be newer than what was flushed even when the token's last access
+         * is not (within the same second): each is looked at on its own */
         for (size_t k = 0; k < x->nsec && rc == KG_OK; k++) {
             struct vsec *sc = vsec_at(x, k);
             int64_t used = atomic_load(&sc->last_used);

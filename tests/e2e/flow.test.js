@@ -102,7 +102,8 @@ test('CLI bootstrap: token create --json prints the documented object', () => {
   const t = h.cliJson(srv.db, ['token', 'create', '--role', 'accountadmin', '--description', 'boot', '--json']);
   remember(t);
   assert.deepEqual(Object.keys(t).sort(), ['clientId', 'clientSecret', 'createdBy', 'createdOn', 'description',
-    'expiresOn', 'lastAccessOn', 'revokedOn', 'roleId', 'roleName', 'status'].sort(), `keys of ${JSON.stringify(t)}`);
+    'expiresOn', 'lastAccessOn', 'revokedOn', 'roleId', 'roleName', 'secretCount', 'secretsExpireOn', 'status'].sort(),
+  `keys of ${JSON.stringify(t)}`);
   h.assertTokenShape(t, { withSecret: true });
   assert.equal(t.description, 'boot');
   assert.equal(t.roleName, 'accountadmin');
@@ -132,15 +133,17 @@ test('exchange with HTTP Basic: 200, Bearer, expires_in 600, no scope, Cache-Con
   assert.equal(r.status, 200, `exchange: ${r.status} ${r.text}`);
   remember(r.json);
   // no "scope": keygate grants none, and an empty one makes some clients refuse the answer
-  assert.deepEqual(Object.keys(r.json).sort(), ['access_token', 'expires_in', 'token_type']);
+  assert.deepEqual(Object.keys(r.json).sort(), ['access_token', 'expires_in', 'secret_id', 'token_type']);
   assert.equal(r.json.token_type, 'Bearer');
   assert.equal(r.json.expires_in, 600);
+  assert.match(r.json.secret_id, /^s-\d{10}$/, 'secret_id names the secret used (issue 18)');
+  S.bootSecretId = r.json.secret_id;
   assert.match(r.headers.get('cache-control') || '', /no-store/, 'Cache-Control: no-store on the token response');
   assert.match(r.headers.get('content-type') || '', /^application\/json/);
   S.bootAccess = r.json.access_token;
 });
 
-test('the access token is an EdDSA at+jwt with iss, sub, client_id, aud, iat, exp, jti, role', () => {
+test('the access token is an EdDSA at+jwt with iss, sub, client_id, aud, iat, exp, jti, role, secret_id', () => {
   const { header, payload } = h.decodeJwt(S.bootAccess);
   assert.equal(header.alg, 'EdDSA');
   assert.equal(header.typ, 'at+jwt');
@@ -152,6 +155,7 @@ test('the access token is an EdDSA at+jwt with iss, sub, client_id, aud, iat, ex
   assert.equal(payload.sub, S.boot.clientId);
   assert.equal(payload.client_id, S.boot.clientId);
   assert.equal(payload.role, 'accountadmin');
+  assert.equal(payload.secret_id, S.bootSecretId, 'secret_id: the secret it was issued for');
   assert.ok(Number.isInteger(payload.iat) && Number.isInteger(payload.exp), 'iat and exp are integers');
   assert.equal(payload.exp - payload.iat, 600);
   assert.ok(Math.abs(payload.iat - Date.now() / 1000) < 60, `iat is now: ${payload.iat}`);

@@ -464,10 +464,11 @@ function assertTokenShape(t, { withSecret = false } = {}) {
   assert.ok(t.status === 'Active' || t.status === 'Revoked', `status: ${ctx}`);
   assert.match(t.createdOn, TIME_RE, `createdOn: ${ctx}`);
   assert.equal(typeof t.createdBy, 'string', `createdBy: ${ctx}`);
-  for (const k of ['lastAccessOn', 'revokedOn', 'expiresOn']) {
+  for (const k of ['lastAccessOn', 'revokedOn', 'expiresOn', 'secretsExpireOn']) {
     assert.ok(k in t, `token JSON must carry ${k} (null when unset): ${ctx}`);
     assert.ok(t[k] === null || TIME_RE.test(t[k]), `${k} must be null or a UTC time: ${ctx}`);
   }
+  assert.ok(Number.isInteger(t.secretCount) && t.secretCount >= 0 && t.secretCount <= 5, `secretCount: ${ctx}`);
   if (withSecret) {
     assert.match(t.clientSecret, SECRET_RE, `clientSecret shape: ${ctx}`);
     assert.ok(secretChecksumOk(t.clientSecret), `clientSecret checksum: ${t.clientSecret}`);

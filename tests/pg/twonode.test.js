@@ -125,6 +125,38 @@ test('a revoke on B is enforced on A within 1 s (median and worst of 20)', async
   assert.ok(worst <= 1000, `worst propagation ${worst} ms`);
 });
 
+test('secrets across nodes: one added on A exchanges on B, a deletion on B stops its access tokens on A, a rotation on A retires the old secret on B, each within 1 s', async () => {
+  const t = await makeToken(A, 'r-0000000002', boot.accessA);
+  const add = await api(A.base, 'POST', `${V1}/apiToken/${t.clientId}/secret`, { token: boot.accessA, body: { description: 'second' } });
+  assert.equal(add.status, 201, add.text);
+  const onB = await h.waitFor(async () => {
+    const x = await exchange(B.base, t.clientId, add.json.clientSecret);
+    return x.status === 200 ? x : null;
+  }, 1000, 10);
+  assert.ok(onB.ok, 'B exchanges a secret added on A within 1 s');
+  assert.equal(onB.value.json.secret_id, add.json.secretId);
+  const viaSecond = onB.value.json.access_token;
+  const del = await api(B.base, 'DELETE', `${V1}/apiToken/${t.clientId}/secret/${add.json.secretId}`, { token: boot.accessA });
+  assert.equal(del.status, 204, del.text);
+  const gone = await h.waitFor(async () => {
+    const x = await fetch(`${A.base}/gate`, { headers: { Authorization: `Bearer ${viaSecond}`, 'X-Original-Method': 'GET', 'X-Original-URI': '/' } });
+    return x.status === 401 ? x : null;
+  }, 1000, 10);
+  assert.ok(gone.ok, "A refuses an access token of a secret deleted on B within 1 s");
+  const rot = await api(A.base, 'POST', `${V1}/apiToken/${t.clientId}:rotate`, { token: boot.accessA, body: { gracePeriodSeconds: 0 } });
+  assert.equal(rot.status, 201, rot.text);
+  const retired = await h.waitFor(async () => {
+    const x = await exchange(B.base, t.clientId, t.clientSecret);
+    return x.status === 401 ? x : null;
+  }, 1000, 10);
+  assert.ok(retired.ok, 'B refuses the rotated-out secret within 1 s');
+  const fresh = await h.waitFor(async () => {
+    const x = await exchange(B.base, t.clientId, rot.json.clientSecret);
+    return x.status === 200 ? x : null;
+  }, 1000, 10);
+  assert.ok(fresh.ok, 'and takes the new one');
+});
+
 test('both nodes answer the same account ID (made once, kept in the database)', async () => {
   const a = await api(A.base, 'GET', `${V1}/account`, { token: boot.accessA });
   assert.equal(a.status, 200, a.text);

@@ -295,6 +295,14 @@ static void test_token_secrets(void **state)
     assert_int_equal(got.secrets[1].last_used_on, 7000);
     assert_int_equal(got.last_access_on, 7000);
 
+    /* within a second of that flush the token's last access does not move, but a use of the
+     * other secret is its own and is written */
+    view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 7500);
+    assert_int_equal(view_token_last_access(f->v, t.client_id), 7000);
+    assert_int_equal(view_flush_touches(f->v), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.secrets[0].last_used_on, 7500);
+
     /* a rotation at 8000 with no grace: the first two expire; the use known here stays */
     memset(s.hash, 3, KG_HASH_LEN);
     assert_int_equal(store_secret_add(f->st, t.client_id, &s, 8000, 8000, NULL), KG_OK);
