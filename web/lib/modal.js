@@ -5,7 +5,8 @@ import { el } from './dom.js';
 
 /*
  * opts.onRequestClose() returns false to keep it open (asked on Escape, the × button and a
- * click on the backdrop); opts.onClosed() runs once when it goes.  opts.wide, opts.testid.
+ * click on the backdrop); opts.onClosed() runs once when it goes.  opts.wide, opts.testid, and
+ * opts.className (more classes on the <dialog>, e.g. a width of its own).
  */
 export function modal(title, opts) {
   opts = opts || {};
@@ -15,7 +16,7 @@ export function modal(title, opts) {
   var body = el('div', { class: 'modal-body' });
   var footer = el('div', { class: 'modal-footer' });
   var inner = el('div', { class: 'modal-inner' }, el('div', { class: 'modal-header' }, heading, closeBtn), body, footer);
-  var dlg = el('dialog', { class: 'modal' + (opts.wide ? ' modal-wide' : ''), 'aria-labelledby': titleId, testid: opts.testid || 'dialog' }, inner);
+  var dlg = el('dialog', { class: 'modal' + (opts.wide ? ' modal-wide' : '') + (opts.className ? ' ' + opts.className : ''), 'aria-labelledby': titleId, testid: opts.testid || 'dialog' }, inner);
   var closing = false;
   var downOnBackdrop = false;
 
