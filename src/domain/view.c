@@ -451,16 +451,21 @@ int view_secret_live(const struct view_token *t, int64_t seq, int64_t now)
     return 0;
 }
 
-void view_token_touch(struct view *v, const char *client_id, int64_t secret, int64_t now)
+int view_token_touch(struct view *v, const char *client_id, int64_t secret, int64_t now)
 {
+    int first = 0;
     pthread_rwlock_rdlock(&v->lock);
     struct vtok *x = tok_get(v, client_id);
     if (x && now - atomic_load_explicit(&x->last_access, memory_order_relaxed) >= 1000)
         atomic_store_explicit(&x->last_access, now, memory_order_relaxed);
     struct vsec *sc = x && secret ? vsec_find(x, secret) : NULL;
-    if (sc && now - atomic_load_explicit(&sc->last_used, memory_order_relaxed) >= 1000)
+    int64_t never = 0;
+    if (sc && atomic_compare_exchange_strong(&sc->last_used, &never, now))
+        first = 1; /* one caller wins the first use */
+    else if (sc && now - atomic_load_explicit(&sc->last_used, memory_order_relaxed) >= 1000)
         atomic_store_explicit(&sc->last_used, now, memory_order_relaxed);
     pthread_rwlock_unlock(&v->lock);
+    return first;
 }
 
 void view_token_counts(struct view *v, size_t *active, size_t *revoked)

@@ -161,7 +161,14 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     memcpy(id, given, KG_CLIENT_ID_LEN + 1);
     memcpy(c->actor.id, given, KG_CLIENT_ID_LEN + 1); /* for the request's log line */
     *secret_seq = used->seq;
-    view_token_touch(a->view, id, used->seq, now);
+    if (view_token_touch(a->view, id, used->seq, now)) {
+        /* Exchanges are not audited one by one (thousands a second); a secret's first use is,
+         * so that the log shows when a caller moved to a new secret. */
+        char detail[48];
+        snprintf(detail, sizeof detail, "secret s-%010lld used for the first time",
+                 (long long)used->seq);
+        audit_record(a, id, c->req->peer, "oauth.token", id, KG_OK, detail);
+    }
     status = 0;
 out:
     sodium_memzero(secret, sizeof secret);

@@ -264,7 +264,11 @@ test('rotate with a grace period: old secrets work until it ends, then 401 (and 
     [[first.secretId, 'Expired'], [second.secretId, 'Expired'], [fresh.secretId, 'Active']]);
 
   const entries = await auditOf(t.clientId);
-  const refused = entries.filter((e) => e.action === 'oauth.token');
+  const refused = entries.filter((e) => e.action === 'oauth.token' && e.outcome !== 'OK');
+  const firstUses = entries.filter((e) => e.action === 'oauth.token' && e.outcome === 'OK');
+  assert.deepEqual(firstUses.map((e) => [e.actor, e.sourceAddress, e.detail]).sort(),
+    [first, second, fresh].map((x) => [t.clientId, '127.0.0.1', `secret ${x.secretId} used for the first time`]).sort(),
+    `each secret's first use is audited once, not every exchange: ${JSON.stringify(entries)}`);
   assert.deepEqual(refused.map((e) => [e.actor, e.sourceAddress, e.outcome, e.detail]).sort(), [
     [t.clientId, '127.0.0.1', 'UNAUTHENTICATED', `secret ${first.secretId} has expired`],
     [t.clientId, '127.0.0.1', 'UNAUTHENTICATED', `secret ${second.secretId} has expired`],

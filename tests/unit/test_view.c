@@ -284,8 +284,9 @@ static void test_token_secrets(void **state)
     assert_false(view_secret_live(&vt, vt.secrets[1].seq + 1, 3000)); /* no such secret */
 
     /* each secret's use is its own; the token's last access is the latest */
-    view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 5000);
-    view_token_touch(f->v, t.client_id, vt.secrets[1].seq, 7000);
+    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 5000), 1); /* first */
+    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 5000), 0);
+    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[1].seq, 7000), 1);
     assert_int_equal(view_secret_last_used(f->v, t.client_id, vt.secrets[0].seq), 5000);
     assert_int_equal(view_secret_last_used(f->v, t.client_id, vt.secrets[1].seq), 7000);
     assert_int_equal(view_token_last_access(f->v, t.client_id), 7000);
@@ -297,7 +298,7 @@ static void test_token_secrets(void **state)
 
     /* within a second of that flush the token's last access does not move, but a use of the
      * other secret is its own and is written */
-    view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 7500);
+    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 7500), 0);
     assert_int_equal(view_token_last_access(f->v, t.client_id), 7000);
     assert_int_equal(view_flush_touches(f->v), KG_OK);
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
