@@ -708,16 +708,6 @@ void keys_hash_secret(const struct keys *k, const char *secret, size_t len,
                        sizeof k->hash_key);
 }
 
-int keys_secret_matches(const struct keys *k, const char *secret, size_t len,
-                        const unsigned char stored[KG_HASH_LEN])
-{
-    unsigned char h[KG_HASH_LEN];
-    keys_hash_secret(k, secret, len, h);
-    int eq = sodium_memcmp(h, stored, KG_HASH_LEN) == 0;
-    sodium_memzero(h, sizeof h);
-    return eq;
-}
-
 /* ---- signing ------------------------------------------------------------------------- */
 
 void keys_signer(struct keys *k, char kid[KG_KID_MAX + 1], enum keys_alg *alg)

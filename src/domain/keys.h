@@ -68,12 +68,10 @@ kg_err keys_refresh(struct keys *k, int64_t keep_s);
  * files no token can need any more.  Fills kid_out. */
 kg_err keys_rotate(const char *dir, int alg, char kid_out[KG_KID_MAX + 1]);
 
-/* out = keyed BLAKE2b-256(secret). */
+/* out = keyed BLAKE2b-256(secret): what a token's secret is stored and compared as (the
+ * comparison is the caller's, in constant time: sodium_memcmp). */
 void keys_hash_secret(const struct keys *k, const char *secret, size_t len,
                       unsigned char out[KG_HASH_LEN]);
-/* Constant-time: 1 when BLAKE2b(secret) equals `stored`. */
-int keys_secret_matches(const struct keys *k, const char *secret, size_t len,
-                        const unsigned char stored[KG_HASH_LEN]);
 
 /* The key that signs now: its id and algorithm; sign with it through keys_sign. */
 void keys_signer(struct keys *k, char kid[KG_KID_MAX + 1], enum keys_alg *alg);

@@ -146,16 +146,21 @@ out:
     json_decref(body);
 }
 
+/* Reads the token of the path's {clientId} into *t; 0, or -1 after a 404 (or a store error). */
+static int token_or_reply(struct call *c, struct kg_token *t)
+{
+    kg_err rc = ids_client_id_valid(c->params[0]) ? store_token_get(c->app->st, c->params[0], t)
+                                                  : KG_NOTFOUND;
+    if (rc == KG_OK) return 0;
+    reply_error(c->req, rc,
+                rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token");
+    return -1;
+}
+
 void api_token_get(struct call *c)
 {
     struct kg_token t;
-    kg_err rc = ids_client_id_valid(c->params[0]) ? store_token_get(c->app->st, c->params[0], &t)
-                                                  : KG_NOTFOUND;
-    if (rc != KG_OK) {
-        reply_error(c->req, rc,
-                    rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token");
-        return;
-    }
+    if (token_or_reply(c, &t)) return;
     reply_json(c->req, 200,
                render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
 }
@@ -191,13 +196,7 @@ static int expires_or_reply(struct call *c, json_t *body, int64_t *ms)
 void api_secret_list(struct call *c)
 {
     struct kg_token t;
-    kg_err rc = ids_client_id_valid(c->params[0]) ? store_token_get(c->app->st, c->params[0], &t)
-                                                  : KG_NOTFOUND;
-    if (rc != KG_OK) {
-        reply_error(c->req, rc,
-                    rc == KG_NOTFOUND ? "no token has that clientId" : "could not read the token");
-        return;
-    }
+    if (token_or_reply(c, &t)) return;
     int64_t now = kg_now_ms();
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < t.nsecrets; i++) {

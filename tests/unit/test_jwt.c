@@ -228,8 +228,8 @@ static void test_keys_persist_and_are_private(void **state)
     keys_hash_secret(f->k, "kgs_x", 5, h1);
     keys_hash_secret(again, "kgs_x", 5, h2);
     assert_memory_equal(h1, h2, sizeof h1);
-    assert_true(keys_secret_matches(again, "kgs_x", 5, h1));
-    assert_false(keys_secret_matches(again, "kgs_y", 5, h1));
+    keys_hash_secret(again, "kgs_y", 5, h2);
+    assert_memory_not_equal(h1, h2, sizeof h1);
     char k1[KG_KID_MAX + 1], k2[KG_KID_MAX + 1];
     enum keys_alg a1, a2;
     keys_signer(f->k, k1, &a1);
