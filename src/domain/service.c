@@ -271,7 +271,16 @@ static kg_err secret_add_do(struct app *a, const char *client_id, const char *de
         sodium_memzero(secret, KG_SECRET_LEN + 1);
         return rc;
     }
-    *made = out->secrets[out->nsecrets - 1]; /* the newest */
+    /* Its own record, found by its hash: another add on the token may have committed since. */
+    size_t i = 0;
+    while (i < out->nsecrets && sodium_memcmp(out->secrets[i].hash, s.hash, KG_HASH_LEN) != 0)
+        i++;
+    if (i == out->nsecrets) { /* deleted the moment it was made */
+        sodium_memzero(secret, KG_SECRET_LEN + 1);
+        *why = "the new secret was deleted at once";
+        return KG_NOTFOUND;
+    }
+    *made = out->secrets[i];
     KG_LOG(LOG_NOTICE, "token %s: secret %s added%s", client_id, s.prefix,
            grace_ms >= 0 ? " by a rotation" : "");
     return KG_OK;

@@ -148,6 +148,21 @@ test('a second secret: 201 shown once; each secret exchanges and the answer says
   assert.equal(post.json.secret_id, second.secretId);
 });
 
+test('adds at the same moment on one token each answer their own secret', async () => {
+  for (let round = 0; round < 5; round++) {
+    const t = await newToken(`race ${round}`);
+    const answers = await Promise.all([1, 2, 3, 4].map((k) => h.api(srv.base, 'POST', `${V1}/apiToken/${t.clientId}/secret`,
+      { token: boot.access, body: { description: `racer ${k}` } })));
+    for (const [k, r] of answers.entries()) {
+      assert.equal(r.status, 201, r.text);
+      assertNewSecret(r, t.clientId);
+      assert.equal(r.json.description, `racer ${k + 1}`, 'the answer is this request\'s secret');
+      await exchangeAs(t.clientId, r.json.clientSecret, r.json.secretId, `racer ${k + 1}`);
+    }
+    assert.equal(new Set(answers.map((r) => r.json.secretId)).size, 4, 'four secrets, four IDs');
+  }
+});
+
 test('a bad body, an unknown clientId or a missing privilege is refused', async () => {
   const t = await newToken('refusals');
   const bad = async (p, body, field) => {
