@@ -17,6 +17,25 @@
 // entries in log order gives; and every request answered 2xx before the kill is in both.  A
 // change whose answer the kill cut is in both or in neither.
 //
+// A token's secrets (issue 18): the load also adds secrets (some with an expiresOn, a few
+// seconds or a day away), rotates (a grace of 0 or a few seconds) and deletes secrets of the
+// tokens it made, mostly of a few of them so that they reach the limits (5 live: a 6th add is
+// refused; 10 kept: an add beyond drops the oldest that is not live).  It keeps a model of each
+// token's secrets that replays every change at the server's time of it (an add's createdOn), so
+// its expectations stay exact.  After every restart each token's secrets are exactly the model's:
+// every acknowledged add is listed with its secretId, prefix, description, createdOn and expiresOn
+// and its secret exchanges (answer's secret_id its own) unless it was deleted, pruned, rotated
+// out or its token revoked; every acknowledged delete's secret is gone; a deleted or expired
+// secret's exchange is refused (401 invalid_client) and so are the access tokens issued with it;
+// every acknowledged rotation's older secrets expire no later than its answer's time + grace; a
+// change whose answer was lost happened completely (a lost add's secret listed, with its
+// pruning and its rotation's expiries) or not at all.  The audit log holds, per token and in log
+// order, exactly one OK apiToken.secret.add / apiToken.rotate / apiToken.secret.delete entry per
+// change the store shows (details "secret <prefix>", "secret <prefix>; older secrets expire in N
+// s", "secret <secretId>"), and each listed secret but the token's first has its add entry.
+// The refused exchanges come from another loopback source address (127.0.0.2), so that their
+// failed client authentications do not slow the load's own (oauth.c throttles by address).
+//
 // The server runs with a fixed --issuer, so access tokens issued before a kill stay valid
 // across restarts (each restart gets a new port): a refused one is refused for its revocation,
 // not for a changed issuer — the active tokens' access tokens are checked too, as the control.
@@ -53,6 +72,17 @@ const VERIFY_CONCURRENCY = 8;
 const REVOKED_SECRETS_PER_RESTART = 8; // failed exchanges a restart (see verify())
 const REQ_TIMEOUT_MS = 15000; // one load request (an ASan build is slow, never that slow)
 const KILL_WAIT_MS = 5000; // for the killed process to be reaped
+const SECRET_SHARE = 0.3; // of the token operations: secret adds, rotations and deletes (issue 18)
+const MAX_SECRET_OPS_PER_ROUND = 100;
+const HOT_TOKENS = 6; // once this many had secret changes, most (HOT_SHARE) go to them (secretChange())
+const HOT_SHARE = 0.85;
+const GRACES = [0, 0, 2, 5]; // s: a rotation's older secrets stop at once or a few seconds on
+const LIVE_MARGIN_MS = 1000; // a secret that expires sooner than this is not used for an exchange
+const LIVE_MAX = 5; // live secrets a token may hold (KG_SECRETS_LIVE_MAX)
+const KEPT_MAX = 10; // secrets a token keeps, live or not (KG_SECRETS_MAX)
+const SECRET_REFUSALS_PER_RESTART = 26; // exchanges with deleted or expired secrets (see verify())
+const SECRET_REFUSALS_PER_TOKEN = 6; // (10 free a client ID a process: oauth.c)
+const REFUSAL_ADDR = '127.0.0.2'; // their source address (the load's is 127.0.0.1)
 const TEST_DEADLINE_MS = 45000; // the whole test; it normally takes about 10 s, ASan included
 const ISSUER = 'http://keygate-crash.test';
 
@@ -127,18 +157,26 @@ async function loadCall(base, method, p, { token, body, form, auth } = {}) {
  *   mustBeRevoked: an acknowledged revoke, or Revoked seen after a restart (stays so)
  *   preRevokeAccess: access tokens issued before a revoke was sent
  *   liveAccess: an access token of a token never revoked and not revoked by jti (control)
+ *   olderAccess: former liveAccess whose secret was deleted or expired since (refused)
+ *   (each access token as {access, secret}: the secret model it was issued with, below)
+ *   secrets, secretOps, pending: its secrets (see "the load's model of a token's secrets")
  */
 const recs = new Map();
 /* Role, privilege and user changes of the load: {kind ('ack' | 'unknown' | …), …}. */
 const roleRecs = new Map(); // by roleName: roleId once acknowledged or found after a restart
 const privOps = []; // {roleId, action: 'privilege.grant' | 'privilege.revoke', detail, kind}
 const userRecs = new Map(); // by email: userId once acknowledged or found after a restart
-const jtiRevokes = []; // {rec, access, kind, confirmed}
+const jtiRevokes = []; // {rec, access, secret, kind, confirmed}
+const roundKilledAt = []; // by round: when its server was gone (bounds a lost change's time)
 const anomalies = []; // things the load saw that are wrong even without a crash
 const stats = {
   rounds: 0,
-  ops: { create: {}, revoke: {}, exchange: {}, jtiRevoke: {}, roleCreate: {}, privilege: {}, userCreate: {} },
-  checked: { creates: 0, revokes: 0, revokedSecrets: 0, revokedAccess: 0, activeSecrets: 0, activeAccess: 0, jti: 0 },
+  ops: { create: {}, revoke: {}, exchange: {}, jtiRevoke: {}, roleCreate: {}, privilege: {}, userCreate: {},
+    add: {}, rotate: {}, delete: {} },
+  checked: { creates: 0, revokes: 0, revokedSecrets: 0, revokedAccess: 0, activeSecrets: 0, activeAccess: 0, jti: 0,
+    secretLists: 0, secretsListed: 0, deadSecrets: 0, deadSecretsDistinct: new Set(), deadAccess: 0,
+    rotationBounds: 0, secretEntries: 0 },
+  secrets: { refusedFull: 0, refusedLast: 0, pruned: 0, unknownAdds: { done: 0, notDone: 0 }, unknownDeletes: { done: 0, notDone: 0 }, maxKept: 0 },
   unknownCreates: { present: 0, absent: 0 },
   unknownRevokes: { done: 0, notDone: 0 },
   unknownJti: { done: 0, notDone: 0 },
@@ -157,13 +195,157 @@ let RUN_TAG = ''; // random per run, in every description: no clash with anythin
 const descOf = (round, worker, n) => `crash ${RUN_TAG} r${round} w${worker} n${n}`;
 const DESC_RE = /^crash ([0-9a-f]{8}) r(\d+) w(\d+) n(\d+)$/;
 
-/* Tokens a load op may pick: acknowledged, never sent a revoke. */
+/* Tokens a load op may pick: acknowledged, never sent a revoke, no secret change in doubt. */
 function activePool() {
   const out = [];
   for (const r of recs.values()) {
-    if (r.clientId && r.secret && r.revokes.length === 0 && !r.busy && !r.mustBeRevoked) out.push(r);
+    if (r.clientId && r.secret && r.revokes.length === 0 && !r.busy && !r.mustBeRevoked && !r.pending) out.push(r);
   }
   return out;
+}
+
+/* ---- the load's model of a token's secrets (issue 18) -----------------------------------
+ *
+ * rec.secrets: every secret the load knows the token to have had, oldest first (the store's
+ * order: a token takes one operation at a time, so its changes commit in the order sent):
+ *   {secretId (null for a create's first secret until an exchange or a listing names it),
+ *    prefix, text (null: never seen, as a lost add's), desc, createdOn (as answered), exp (ms,
+ *    NEVER), initial (the create's), addedBy (op), rotatedBy (op), gone: null | 'deleted' |
+ *    'pruned', goneBy (op), checks (refused exchanges tried with it)}
+ * rec.secretOps: the secret changes sent for it, in order: {kind: 'add' | 'rotate' | 'delete',
+ *   round, outcome ('ack' | 'unknown' | 'notsent' | 'refused', then 'done' | 'lost' for an
+ *   unknown one), sent, answered (ms), desc, exp, grace (s), target (a delete's secret),
+ *   secret (an add's)}.
+ * rec.pending: the change whose answer was lost, until the next restart tells whether it
+ *   happened; the token takes no other operation meanwhile (activePool).
+ * An add's answer (or a lost add's listing) gives the server's time of the change, createdOn:
+ * the limits are counted then, the pruning is done then and a rotation's older secrets expire
+ * at createdOn + grace (SQL_SECRET_EXPIRE_ALL), so the model replays each change exactly.  A
+ * refusal is checked against what the model allows at some moment between sending and answer.
+ */
+const NEVER = Infinity;
+const SECRET_ID_RE = /^s-\d{10}$/;
+const expMs = (iso) => (iso === null ? NEVER : parseTime(iso));
+const isoMs = (ms) => (ms === NEVER ? 'never' : new Date(ms).toISOString());
+const isoSeconds = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const idNum = (id) => Number(id.slice(2));
+const presentSecrets = (rec) => rec.secrets.filter((s) => !s.gone);
+const liveAt = (rec, t) => presentSecrets(rec).filter((s) => s.exp > t).length;
+const secretName = (m) => `${m.secretId || '(id not seen)'} ${m.prefix} "${m.desc}"`;
+const opName = (op) => `${op.kind} ${op.desc} (${op.outcome})`;
+
+/* The moments of [t0, t1] that see every state the token's secrets pass through then. */
+function momentsIn(rec, t0, t1) {
+  return [t0, ...presentSecrets(rec).map((s) => s.exp).filter((e) => e > t0 && e <= t1)];
+}
+
+/* Would deleting x succeed at t (secret_delete_body: not the last secret, nor the last live one)? */
+function deletableAt(rec, x, t) {
+  const all = presentSecrets(rec).length;
+  return !x.gone && !(all <= 1 || (x.exp > t && liveAt(rec, t) <= 1));
+}
+
+/* The last moment any of the token's secrets work, as secretsExpireOn says (NEVER: null). */
+function expireOnAt(rec, t) {
+  const pres = presentSecrets(rec);
+  const live = pres.filter((s) => s.exp > t);
+  if (live.length === 0) return Math.max(0, ...pres.map((s) => s.exp));
+  return Math.max(...live.map((s) => s.exp));
+}
+
+/* Secrets the load may exchange with at t: text known, live well past t. */
+function usableSecrets(rec, t) {
+  return presentSecrets(rec).filter((s) => s.text && s.exp > t + LIVE_MARGIN_MS);
+}
+
+/* Replays an add or rotation (op) that made secret s, at the server's time s.createdOn; returns
+ * what is wrong with it, or null. */
+function applyAdd(rec, op, s) {
+  const at = parseTime(s.createdOn);
+  const live = liveAt(rec, at);
+  if (live >= LIVE_MAX) return `added at ${s.createdOn}, when the token had ${live} live secrets already`;
+  const pres = presentSecrets(rec);
+  if (pres.length >= KEPT_MAX) { // the oldest that are not live make room (SQL_SECRET_PRUNE)
+    for (const x of pres.filter((y) => y.exp <= at).slice(0, pres.length - KEPT_MAX + 1)) {
+      x.gone = 'pruned';
+      x.goneBy = op;
+      stats.secrets.pruned++;
+    }
+  }
+  if (op.kind === 'rotate') {
+    const until = at + op.grace * 1000;
+    for (const x of presentSecrets(rec)) {
+      if (x.exp > until) {
+        x.exp = until;
+        x.rotatedBy = op;
+      }
+    }
+  }
+  s.addedBy = op;
+  op.secret = s;
+  rec.secrets.push(s);
+  stats.secrets.maxKept = Math.max(stats.secrets.maxKept, presentSecrets(rec).length);
+  return null;
+}
+
+/* An acknowledged add or rotation: its answer checked, then replayed. */
+function addAcked(rec, op, r) {
+  const j = r.json || {};
+  const known = rec.secrets.filter((m) => m.secretId).map((m) => idNum(m.secretId));
+  const at = typeof j.createdOn === 'string' && h.TIME_RE.test(j.createdOn) ? parseTime(j.createdOn) : NaN;
+  const wrong = r.status !== 201 || j.clientId !== rec.clientId || !SECRET_ID_RE.test(j.secretId || '') ||
+    !h.SECRET_RE.test(j.clientSecret || '') || j.secretPrefix !== j.clientSecret.slice(0, 8) ||
+    j.description !== op.desc || j.status !== 'Active' || j.lastUsedOn !== null || j.revokedOn !== null ||
+    (j.expiresOn === null ? NEVER : Date.parse(j.expiresOn)) !== op.exp ||
+    !(at >= op.sent && at <= op.answered) || known.some((n) => n >= idNum(j.secretId));
+  if (wrong) return `answered ${r.status} ${r.text.slice(0, 400)} (sent at ${isoMs(op.sent)}, answered at ${isoMs(op.answered)}, expiresOn asked ${isoMs(op.exp)}, the token's secrets so far ${rec.secrets.map(secretName).join(', ')})`;
+  return applyAdd(rec, op, { secretId: j.secretId, prefix: j.secretPrefix, text: j.clientSecret, desc: op.desc,
+    createdOn: j.createdOn, exp: op.exp, initial: false, gone: null, checks: 0 });
+}
+
+/* An acknowledged delete: allowed at some moment it may have run at. */
+function deleteAcked(rec, op, r) {
+  if (r.status !== 204) return `answered ${r.status} ${r.text.slice(0, 200)}`;
+  if (!momentsIn(rec, op.sent, op.answered).some((t) => deletableAt(rec, op.target, t))) {
+    return `deleted ${secretName(op.target)} although it was the token's last (live) secret: ${rec.secrets.map(secretName).join(', ')}`;
+  }
+  op.target.gone = 'deleted';
+  op.target.goneBy = op;
+  return null;
+}
+
+/* A refused secret change: 400 FAILED_PRECONDITION for a limit the model says was reached. */
+function secretRefused(rec, op, r) {
+  if (r.status !== 400 || !r.json || r.json.status !== 'FAILED_PRECONDITION') return `refused with ${r.status} ${r.text.slice(0, 200)}`;
+  if (op.kind === 'delete') {
+    if (!momentsIn(rec, op.sent, op.answered).some((t) => !deletableAt(rec, op.target, t))) {
+      return `refused to delete ${secretName(op.target)} (${r.text.slice(0, 200)}), not the last (live) one: ${rec.secrets.map(secretName).join(', ')}`;
+    }
+    stats.secrets.refusedLast++;
+  } else {
+    if (liveAt(rec, op.sent) < LIVE_MAX) return `refused with ${liveAt(rec, op.sent)} live secrets (${r.text.slice(0, 200)})`;
+    stats.secrets.refusedFull++;
+  }
+  return null;
+}
+
+/* One exchange of the load with secret s of rec; checks the answer names s. */
+async function loadExchange(ctx, rec, s) {
+  ctx.inFlight++;
+  const x = await loadCall(ctx.base, 'POST', '/oauth/v2/token', { form: 'grant_type=client_credentials', auth: h.basic(rec.clientId, s.text) });
+  ctx.inFlight--;
+  count(stats.ops.exchange, x.kind);
+  if (x.kind === 'ack') {
+    const id = x.json && x.json.secret_id;
+    if (s.secretId === null && SECRET_ID_RE.test(id || '') && !rec.secrets.some((m) => m.secretId === id)) {
+      s.secretId = id; // the create's first secret: now the load may delete it
+    } else if (id !== s.secretId) {
+      anomalies.push(`exchange for ${rec.clientId} with ${secretName(s)}: the answer names secret ${id}`);
+    }
+  } else if (x.kind === 'refused' && s.exp > Date.now()) {
+    anomalies.push(`exchange for active ${rec.clientId} with the live ${secretName(s)}: ${x.status} ${x.text.slice(0, 200)}`);
+  }
+  return x;
 }
 
 /* ---- one round of load ------------------------------------------------------------------ */
@@ -179,13 +361,17 @@ async function worker(ctx, w) {
       await otherChange(ctx, w, i);
       continue;
     }
+    if (pool.length > 0 && ctx.secretOps < MAX_SECRET_OPS_PER_ROUND && rand() < SECRET_SHARE) {
+      await secretChange(ctx, w, i, pool);
+      continue;
+    }
     if (mayCreate && (pool.length === 0 || dice < 0.55)) {
       ctx.creates++;
       // create
       const role = roles[randInt(0, roles.length - 1)];
       const desc = descOf(round, w, i);
       const rec = { desc, round, roleId: role.roleId, roleName: role.roleName, create: null, revokes: [],
-        preRevokeAccess: [], liveAccess: null, mustBeRevoked: false };
+        preRevokeAccess: [], liveAccess: null, olderAccess: [], mustBeRevoked: false, secrets: null, secretOps: [], pending: null };
       recs.set(desc, rec);
       ctx.inFlight++;
       const r = await loadCall(base, 'POST', `${V1}/apiToken`, { token: admin, body: { description: desc, roleId: role.roleId } });
@@ -202,6 +388,8 @@ async function worker(ctx, w) {
         rec.secret = r.json.clientSecret;
         rec.createdOn = r.json.createdOn;
         rec.createdBy = r.json.createdBy;
+        rec.secrets = [{ secretId: null, prefix: rec.secret.slice(0, 8), text: rec.secret, desc: '', createdOn: rec.createdOn,
+          exp: NEVER, initial: true, gone: null, checks: 0 }];
         if (r.json.description !== desc || r.json.roleId !== role.roleId || r.json.status !== 'Active' || r.json.createdBy !== ctx.adminId) {
           anomalies.push(`create ${desc}: acknowledged with ${r.text.slice(0, 300)}`);
         }
@@ -211,17 +399,16 @@ async function worker(ctx, w) {
     } else if (dice < 0.8) {
       // revoke: first an access token (issued before the revoke), then the revoke itself
       const rec = pool[randInt(0, pool.length - 1)];
+      const usable = usableSecrets(rec, Date.now());
+      if (usable.length === 0) continue;
+      const secret = usable[randInt(0, usable.length - 1)];
       rec.busy = true;
-      ctx.inFlight++;
-      const x = await loadCall(base, 'POST', '/oauth/v2/token', { form: 'grant_type=client_credentials', auth: h.basic(rec.clientId, rec.secret) });
-      ctx.inFlight--;
-      count(stats.ops.exchange, x.kind);
+      const x = await loadExchange(ctx, rec, secret);
       if (x.kind !== 'ack') {
-        if (x.kind === 'refused') anomalies.push(`exchange for active ${rec.clientId}: ${x.status} ${x.text.slice(0, 200)}`);
         rec.busy = false;
         continue;
       }
-      rec.preRevokeAccess.push(x.json.access_token);
+      rec.preRevokeAccess.push({ access: x.json.access_token, secret });
       ctx.inFlight++;
       const r = await loadCall(base, 'POST', `${V1}/apiToken/${rec.clientId}:revoke`, { token: admin });
       ctx.inFlight--;
@@ -241,25 +428,25 @@ async function worker(ctx, w) {
     } else {
       // exchange (sets Last access), sometimes followed by an RFC 7009 revoke of that access token
       const rec = pool[randInt(0, pool.length - 1)];
+      const usable = usableSecrets(rec, Date.now());
+      if (usable.length === 0) continue;
+      const secret = usable[randInt(0, usable.length - 1)];
       rec.busy = true;
-      ctx.inFlight++;
-      const x = await loadCall(base, 'POST', '/oauth/v2/token', { form: 'grant_type=client_credentials', auth: h.basic(rec.clientId, rec.secret) });
-      ctx.inFlight--;
-      count(stats.ops.exchange, x.kind);
-      if (x.kind === 'refused') anomalies.push(`exchange for active ${rec.clientId}: ${x.status} ${x.text.slice(0, 200)}`);
+      const x = await loadExchange(ctx, rec, secret);
       if (x.kind !== 'ack') { rec.busy = false; continue; }
       const access = x.json.access_token;
       if (rand() < 0.4) {
-        const j = { rec, access, kind: null, confirmed: false };
+        const j = { rec, access, secret, kind: null, confirmed: false };
         jtiRevokes.push(j);
         ctx.inFlight++;
-        const r = await loadCall(base, 'POST', '/oauth/v2/revoke', { form: `token=${access}&token_type_hint=access_token`, auth: h.basic(rec.clientId, rec.secret) });
+        const r = await loadCall(base, 'POST', '/oauth/v2/revoke', { form: `token=${access}&token_type_hint=access_token`, auth: h.basic(rec.clientId, secret.text) });
         ctx.inFlight--;
         j.kind = r.kind;
         count(stats.ops.jtiRevoke, r.kind);
         if (r.kind === 'refused') anomalies.push(`RFC 7009 revoke for ${rec.clientId}: ${r.status} ${r.text.slice(0, 200)}`);
       } else {
-        rec.liveAccess = access;
+        if (rec.liveAccess && rec.liveAccess.secret !== secret) rec.olderAccess.push(rec.liveAccess);
+        rec.liveAccess = { access, secret };
       }
       rec.busy = false;
     }
@@ -312,6 +499,64 @@ async function otherChange(ctx, w, i) {
   }
 }
 
+/*
+ * A secret add, rotation or delete on a token of pool (mostly on one that had some before, so
+ * that a few tokens reach the limits).  The choice is the model's at sending; the answer is
+ * checked against the model and, when acknowledged, replayed in it (see the model above).
+ */
+async function secretChange(ctx, w, i, pool) {
+  const { base, admin, round } = ctx;
+  ctx.secretOps++;
+  const hot = pool.filter((r) => r.secretOps.length > 0);
+  let rec = pool[randInt(0, pool.length - 1)];
+  if (hot.length >= HOT_TOKENS && rand() < HOT_SHARE) {
+    // half the time the one that keeps the most secrets: some reach KEPT_MAX, and then an add prunes
+    const kept = (r) => presentSecrets(r).length;
+    rec = rand() < 0.5 ? hot.reduce((a, b) => (kept(b) > kept(a) ? b : a)) : hot[randInt(0, hot.length - 1)];
+  }
+  rec.busy = true;
+  const now = Date.now();
+  const withId = presentSecrets(rec).filter((m) => m.secretId);
+  const dice = rand();
+  let kind;
+  if (liveAt(rec, now) >= LIVE_MAX) kind = dice < 0.2 ? 'add' : dice < 0.3 ? 'rotate' : 'delete'; // a 6th: refused
+  else kind = dice < 0.45 ? 'add' : dice < 0.8 ? 'rotate' : 'delete';
+  if (kind === 'delete' && withId.length === 0) kind = 'add';
+  const op = { kind, round, outcome: null, sent: 0, answered: 0, desc: `secret ${RUN_TAG} r${round} w${w} n${i}`, exp: NEVER };
+  let method = 'POST';
+  let p;
+  let body;
+  if (kind === 'add') {
+    const e = rand();
+    if (e < 0.15) op.exp = Math.ceil((now + randInt(3000, 6000)) / 1000) * 1000; // expires during the test
+    else if (e < 0.35) op.exp = Math.ceil((now + 86400000) / 1000) * 1000;
+    p = `${V1}/apiToken/${rec.clientId}/secret`;
+    body = op.exp === NEVER ? { description: op.desc } : { description: op.desc, expiresOn: isoSeconds(op.exp) };
+  } else if (kind === 'rotate') {
+    op.grace = GRACES[randInt(0, GRACES.length - 1)];
+    p = `${V1}/apiToken/${rec.clientId}:rotate`;
+    body = { gracePeriodSeconds: op.grace, description: op.desc };
+  } else {
+    op.target = withId[randInt(0, withId.length - 1)];
+    method = 'DELETE';
+    p = `${V1}/apiToken/${rec.clientId}/secret/${op.target.secretId}`;
+  }
+  rec.secretOps.push(op);
+  op.sent = Date.now();
+  ctx.inFlight++;
+  const r = await loadCall(base, method, p, { token: admin, body });
+  ctx.inFlight--;
+  op.answered = Date.now();
+  op.outcome = r.kind;
+  count(stats.ops[kind], r.kind);
+  let wrong = null;
+  if (r.kind === 'unknown') rec.pending = op;
+  else if (r.kind === 'ack') wrong = kind === 'delete' ? deleteAcked(rec, op, r) : addAcked(rec, op, r);
+  else if (r.kind === 'refused') wrong = secretRefused(rec, op, r);
+  if (wrong) anomalies.push(`${kind} ${op.desc} on ${rec.clientId}${kind === 'delete' ? ` (${op.target.secretId})` : ''}: ${wrong}`);
+  rec.busy = false;
+}
+
 /* ---- checks after a restart ------------------------------------------------------------- */
 
 function parseTime(s) {
@@ -332,6 +577,187 @@ async function pool(items, fn) {
   await Promise.all(Array.from({ length: Math.min(VERIFY_CONCURRENCY, items.length) }, run));
 }
 
+/* A secret as listed: the fields of doc/openapi.json's Secret, well-formed; never Revoked here
+ * (the test reports no secret leaked). */
+function assertSecretShape(s, clientId, where) {
+  const c = `${where}: ${JSON.stringify(s)}`;
+  assert.deepEqual(Object.keys(s).sort(), ['clientId', 'createdOn', 'description', 'expiresOn', 'lastUsedOn',
+    'revokedOn', 'secretId', 'secretPrefix', 'status'], `keys of ${c}`);
+  assert.equal(s.clientId, clientId, c);
+  assert.match(s.secretId, SECRET_ID_RE, c);
+  assert.match(s.secretPrefix, /^kgs_[0-9A-Za-z]{4}$/, c);
+  assert.ok(s.status === 'Active' || s.status === 'Expired', `status: ${c}`);
+  assert.match(s.createdOn, h.TIME_RE, c);
+  for (const k of ['lastUsedOn', 'expiresOn', 'revokedOn']) assert.ok(s[k] === null || h.TIME_RE.test(s[k]), `${k}: ${c}`);
+  h.assertNoSecretMaterial(s);
+}
+
+/*
+ * Token rec's secrets after a restart, by GET …/secret: the change whose answer was lost (if
+ * any) resolved — a lost add's secret is listed (found by its description) with the model's
+ * pruning and expiries at its createdOn, or it left no trace; a lost delete's secret is gone or
+ * listed unchanged — then the listing is exactly the model, secret by secret (id, prefix,
+ * description, createdOn, expiresOn, status, lastUsedOn within its life) and in order; and
+ * every rotation that happened has its older secrets expire by its answer's time (or, lost, the
+ * kill's) + grace.  The listing is kept in rec.listedSecrets for verifyAudit().
+ */
+async function verifySecrets(base, admin, rec, tok, round, ctx) {
+  const t0 = Date.now();
+  const r = await h.api(base, 'GET', `${V1}/apiToken/${rec.clientId}/secret`, { token: admin });
+  const t1 = Date.now();
+  assert.equal(r.status, 200, `${ctx}: GET …/secret: ${r.status} ${r.text}`);
+  assert.equal(r.json.nextPageToken, '', `${ctx}: a token's secrets come in one page`);
+  const listed = r.json.result;
+  const where = `${ctx}, secrets listed ${JSON.stringify(listed)}`;
+  for (const s of listed) assertSecretShape(s, rec.clientId, ctx);
+  assert.ok(listed.length >= 1 && listed.length <= KEPT_MAX, `${where}: from 1 to ${KEPT_MAX} secrets`);
+  for (let k = 1; k < listed.length; k++) {
+    assert.ok(idNum(listed[k - 1].secretId) < idNum(listed[k].secretId), `${where}: oldest first, each once`);
+  }
+  rec.listedSecrets = listed;
+  stats.checked.secretLists++;
+  stats.checked.secretsListed += listed.length;
+  const byId = new Map(listed.map((s) => [s.secretId, s]));
+
+  if (!rec.secrets) { // a lost create found present: its one secret, never seen
+    assert.equal(listed.length, 1, `${where}: a token of a lost create, whose secrets nobody changed`);
+    const [s] = listed;
+    rec.secrets = [{ secretId: s.secretId, prefix: s.secretPrefix, text: null, desc: '', createdOn: tok.createdOn,
+      exp: NEVER, initial: true, gone: null, checks: 0 }];
+  }
+  for (const m of rec.secrets) { // the create's first secret, by its prefix until its secretId is seen
+    if (m.secretId !== null || m.gone) continue;
+    const s = listed.find((x) => x.secretPrefix === m.prefix && !rec.secrets.some((o) => o.secretId === x.secretId));
+    assert.ok(s, `${where}: the token's first secret (${m.prefix}) is not listed`);
+    m.secretId = s.secretId;
+  }
+
+  const op = rec.pending;
+  if (op) {
+    rec.pending = null;
+    const killed = roundKilledAt[op.round];
+    if (op.kind === 'delete') {
+      if (byId.has(op.target.secretId)) {
+        op.outcome = 'lost';
+        stats.secrets.unknownDeletes.notDone++;
+      } else {
+        assert.ok(momentsIn(rec, op.sent, killed).some((t) => deletableAt(rec, op.target, t)),
+          `${where}: the lost delete ${op.desc} of ${secretName(op.target)} happened, though that was the token's last (live) secret`);
+        op.target.gone = 'deleted';
+        op.target.goneBy = op;
+        op.outcome = 'done';
+        stats.secrets.unknownDeletes.done++;
+      }
+    } else {
+      const s = listed.find((x) => x.description === op.desc);
+      if (s) {
+        assert.ok(!rec.secrets.some((m) => m.secretId === s.secretId), `${where}: the lost ${op.kind} ${op.desc} names a known secret`);
+        const at = parseTime(s.createdOn);
+        assert.ok(at >= op.sent && at <= killed,
+          `${where}: the lost ${op.kind} ${op.desc} (sent ${isoMs(op.sent)}, the server dead by ${isoMs(killed)}) made ${s.secretId} at ${s.createdOn}`);
+        const wrong = applyAdd(rec, op, { secretId: s.secretId, prefix: s.secretPrefix, text: null, desc: op.desc,
+          createdOn: s.createdOn, exp: op.exp, initial: false, gone: null, checks: 0 });
+        assert.equal(wrong, null, `${where}: the lost ${op.kind} ${op.desc}: ${wrong}`);
+        op.outcome = 'done';
+        stats.secrets.unknownAdds.done++;
+      } else {
+        op.outcome = 'lost';
+        stats.secrets.unknownAdds.notDone++;
+      }
+    }
+  }
+
+  for (const m of rec.secrets) {
+    const s = m.secretId === null ? undefined : byId.get(m.secretId);
+    const how = m.initial ? 'the token\'s first' : `made by ${opName(m.addedBy)}`;
+    if (m.gone) {
+      assert.equal(s, undefined, `${where}: ${secretName(m)} (${how}) was ${m.gone} by ${opName(m.goneBy)} but is listed`);
+      continue;
+    }
+    assert.ok(s, `${where}: ${secretName(m)} (${how}) is not listed; the model: ${rec.secrets.map(secretName).join(', ')}`);
+    const w = `${where}: ${m.secretId} (${how})`;
+    assert.equal(s.secretPrefix, m.prefix, `${w}: secretPrefix`);
+    assert.equal(s.description, m.desc, `${w}: description`);
+    assert.equal(s.createdOn, m.createdOn, `${w}: createdOn`);
+    assert.equal(expMs(s.expiresOn), m.exp,
+      `${w}: expiresOn ${s.expiresOn}, the model says ${isoMs(m.exp)}${m.rotatedBy ? ` (since ${opName(m.rotatedBy)}, grace ${m.rotatedBy.grace} s)` : ''}`);
+    assert.equal(s.revokedOn, null, `${w}: revokedOn`);
+    const want = m.exp <= t0 ? 'Expired' : m.exp > t1 ? 'Active' : null;
+    assert.ok(want ? s.status === want : true, `${w}: status ${s.status}, listed between ${isoMs(t0)} and ${isoMs(t1)}`);
+    if (s.lastUsedOn !== null) {
+      const u = parseTime(s.lastUsedOn);
+      assert.ok(u >= parseTime(s.createdOn) && u < m.exp && u <= t1, `${w}: lastUsedOn ${s.lastUsedOn} outside the secret's life`);
+    }
+  }
+  assert.deepEqual(listed.map((s) => s.secretId), presentSecrets(rec).map((m) => m.secretId),
+    `${where}: not the secrets the load made, in their order; the model: ${rec.secrets.map(secretName).join(', ')}`);
+
+  for (const o of rec.secretOps) {
+    if (o.kind !== 'rotate' || !o.secret || (o.outcome !== 'ack' && o.outcome !== 'done')) continue;
+    const by = (o.outcome === 'ack' ? o.answered : roundKilledAt[o.round]) + o.grace * 1000;
+    for (const s of listed) {
+      if (idNum(s.secretId) >= idNum(o.secret.secretId)) continue;
+      assert.ok(s.expiresOn !== null && parseTime(s.expiresOn) <= by,
+        `${where}: ${s.secretId} is older than ${o.secret.secretId} of ${opName(o)} (answered ${isoMs(o.answered)}, grace ${o.grace} s) but expires ${s.expiresOn}`);
+      stats.checked.rotationBounds++;
+    }
+  }
+}
+
+/* secretCount and secretsExpireOn of token JSON tok, shown between t0 and t1: the model's then. */
+function countsAgree(rec, tok, t0, t1, where) {
+  const lo = liveAt(rec, t1);
+  const hi = liveAt(rec, t0);
+  assert.ok(tok.secretCount >= lo && tok.secretCount <= hi,
+    `${where}: secretCount ${tok.secretCount}, the model says ${lo === hi ? lo : `${lo} to ${hi}`}: ${rec.secrets.map((m) => `${secretName(m)} ${m.gone || isoMs(m.exp)}`).join(', ')}`);
+  const got = tok.secretsExpireOn === null ? NEVER : parseTime(tok.secretsExpireOn);
+  const want = momentsIn(rec, t0, t1).map((t) => expireOnAt(rec, t));
+  assert.ok(want.includes(got), `${where}: secretsExpireOn ${tok.secretsExpireOn}, the model says ${want.map(isoMs).join(' or ')}`);
+}
+
+/*
+ * Deleted, pruned and expired secrets whose text the load knows, at the token endpoint: 401
+ * invalid_client.  Each refusal counts as a failed client authentication (oauth.c: 10 free a
+ * client ID and 30 an address, for as long as the server runs), so they come from REFUSAL_ADDR,
+ * not the load's address, at most SECRET_REFUSALS_PER_RESTART a restart and
+ * SECRET_REFUSALS_PER_TOKEN a token: those never tried first, deleted and pruned ones before
+ * expired ones (there are fewer of them: each is tried), active tokens' before revoked ones',
+ * the latest to stop first; stop at the first 429 and wait it out.
+ */
+async function verifyDeadSecrets(srv, toCheck, round) {
+  const t = Date.now();
+  const stopped = (m) => (m.gone ? m.goneBy.answered : m.exp);
+  const dead = [];
+  for (const rec of toCheck) {
+    for (const m of rec.secrets || []) if (m.text && (m.gone || m.exp <= t)) dead.push({ rec, m });
+  }
+  const rank = ({ rec, m }) => [Math.min(m.checks, 1), m.gone ? 0 : 1, rec.mustBeRevoked ? 1 : 0, -stopped(m)];
+  const order = (a, b) => rank(a).reduce((d, x, k) => d || x - rank(b)[k], 0);
+  dead.sort(order);
+  const perToken = new Map();
+  let n = 0;
+  for (const { rec, m } of dead) {
+    if (n >= SECRET_REFUSALS_PER_RESTART) break;
+    if ((perToken.get(rec) || 0) >= SECRET_REFUSALS_PER_TOKEN) continue;
+    perToken.set(rec, (perToken.get(rec) || 0) + 1);
+    n++;
+    const x = await h.postFrom(srv.port, REFUSAL_ADDR, '/oauth/v2/token', 'grant_type=client_credentials',
+      { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: h.basic(rec.clientId, m.text) });
+    if (x.status === 429) {
+      stats.throttled++;
+      const wait = Number(x.headers.get('retry-after')) || 1;
+      assert.ok(wait <= 5, `round ${round}: throttled for ${wait} s after a few failed exchanges`);
+      await h.sleep(wait * 1000 + 100);
+      break;
+    }
+    const why = m.gone ? `${m.gone} by ${opName(m.goneBy)}` : `expired ${isoMs(m.exp)}${m.rotatedBy ? ` (${opName(m.rotatedBy)})` : ''}`;
+    h.assertOAuthError(x, 401, 'invalid_client', `round ${round}, ${rec.clientId}: exchange with ${secretName(m)}, ${why}`);
+    m.checks++;
+    stats.checked.deadSecrets++;
+    stats.checked.deadSecretsDistinct.add(m);
+  }
+}
+
 async function verify(srv, boot, round) {
   const base = srv.base;
   const admin = boot.access;
@@ -339,6 +765,7 @@ async function verify(srv, boot, round) {
 
   // Every record, through the paginated list: complete, well-formed, no duplicate, none unexplained.
   const pages = await h.listAll(base, admin, `${V1}/apiToken`, 100, 100);
+  const listedUntil = Date.now(); // the list's secretCount and secretsExpireOn are of [now, listedUntil]
   const listed = new Map();
   const descs = new Map();
   for (const page of pages) {
@@ -415,13 +842,17 @@ async function verify(srv, boot, round) {
   // are refused or accepted accordingly.
   await pool(toCheck, async (rec) => {
     const ctx = `round ${round}, ${rec.clientId} (${rec.desc}; create ${rec.create}, revokes [${rec.revokes}])`;
+    const tGet = Date.now();
     const g = await h.api(base, 'GET', `${V1}/apiToken/${rec.clientId}`, { token: admin });
+    const tGot = Date.now();
     assert.equal(g.status, 200, `${ctx}: GET by clientId: ${g.status} ${g.text}`);
     h.assertTokenShape(g.json);
     assert.equal(g.json.description, rec.desc, `${ctx}: description`);
     assert.equal(g.json.roleId, rec.roleId, `${ctx}: roleId`);
-    // the same record by GET as in the list (Last access may have moved on since)
-    assert.deepEqual({ ...g.json, lastAccessOn: null }, { ...rec.listed, lastAccessOn: null }, `${ctx}: GET and list disagree`);
+    // the same record by GET as in the list (Last access may have moved on since, and a secret
+    // may have expired: its secretCount and secretsExpireOn are checked against the model below)
+    const same = (t) => ({ ...t, lastAccessOn: null, secretCount: null, secretsExpireOn: null });
+    assert.deepEqual(same(g.json), same(rec.listed), `${ctx}: GET and list disagree`);
     stats.checked.creates++;
     const revokeTried = rec.revokes.some((k) => k === 'ack' || k === 'unknown');
     if (rec.mustBeRevoked) {
@@ -439,28 +870,54 @@ async function verify(srv, boot, round) {
     }
     if (rec.revokes.includes('ack')) stats.checked.revokes++;
 
+    // Its secrets: exactly the model's (a lost change resolved first); the counts the token shows.
+    await verifySecrets(base, admin, rec, g.json, round, ctx);
+    countsAgree(rec, g.json, tGet, tGot, `${ctx}, by GET`);
+    countsAgree(rec, rec.listed, now, listedUntil, `${ctx}, in the list`);
+
     if (!rec.secret) return; // a lost create found present: its secret was never seen
     if (g.json.status === 'Revoked') {
       revokedWithSecret.push(rec);
-      for (const a of rec.preRevokeAccess) {
-        const r = await h.api(base, 'GET', `${V1}/apiToken/${rec.clientId}`, { token: a });
+      for (const a of [...rec.preRevokeAccess, ...rec.olderAccess]) {
+        const r = await h.api(base, 'GET', `${V1}/apiToken/${rec.clientId}`, { token: a.access });
         h.assertUnauthenticated(r, `${ctx}: an access token issued before the revoke`);
         stats.checked.revokedAccess++;
       }
       if (rec.liveAccess) {
-        const r = await h.api(base, 'GET', `${V1}/apiToken/${rec.clientId}`, { token: rec.liveAccess });
+        const r = await h.api(base, 'GET', `${V1}/apiToken/${rec.clientId}`, { token: rec.liveAccess.access });
         h.assertUnauthenticated(r, `${ctx}: an older access token of a revoked token`);
         stats.checked.revokedAccess++;
       }
     } else {
-      const x = await h.exchange(base, rec.clientId, rec.secret);
-      assert.equal(x.status, 200, `${ctx}: exchange with an active token's secret: ${x.status} ${x.text}`);
-      stats.checked.activeSecrets++;
-      rec.liveAccess = rec.liveAccess || x.json.access_token;
-      for (const a of [rec.liveAccess, ...rec.preRevokeAccess]) {
-        const r = await h.api(base, 'GET', `${V1}/apiToken/${rec.clientId}`, { token: a });
-        assert.equal(r.status, 200, `${ctx}: an access token of an active token (issued before the kill) is refused: ${r.status} ${r.text}`);
-        stats.checked.activeAccess++;
+      // Every live secret whose text the load knows exchanges, and the answer names it.
+      let fresh = null;
+      for (const m of usableSecrets(rec, Date.now())) {
+        const x = await h.exchange(base, rec.clientId, m.text);
+        assert.equal(x.status, 200, `${ctx}: exchange with the live ${secretName(m)} (${m.initial ? 'the first' : opName(m.addedBy)}): ${x.status} ${x.text}`);
+        assert.equal(x.json.secret_id, m.secretId, `${ctx}: the exchange with ${secretName(m)} names another secret`);
+        stats.checked.activeSecrets++;
+        fresh = fresh || { access: x.json.access_token, secret: m };
+      }
+      const dead = (a) => a.secret.gone || a.secret.exp <= Date.now();
+      if (rec.liveAccess && dead(rec.liveAccess)) {
+        rec.olderAccess.push(rec.liveAccess);
+        rec.liveAccess = null;
+      }
+      rec.liveAccess = rec.liveAccess || fresh;
+      // An access token works while the secret it was issued with does (access.c).
+      for (const a of [rec.liveAccess, ...rec.preRevokeAccess, ...rec.olderAccess]) {
+        if (!a) continue;
+        const t = Date.now();
+        const gone = dead(a);
+        if (!gone && a.secret.exp <= t + LIVE_MARGIN_MS) continue; // its secret expires about now
+        const r = await h.api(base, 'GET', `${V1}/apiToken/${rec.clientId}`, { token: a.access });
+        if (gone) {
+          h.assertUnauthenticated(r, `${ctx}: an access token issued with ${secretName(a.secret)}, ${a.secret.gone || `expired ${isoMs(a.secret.exp)}`}`);
+          stats.checked.deadAccess++;
+        } else {
+          assert.equal(r.status, 200, `${ctx}: an access token of an active token (issued before the kill with the live ${secretName(a.secret)}) is refused: ${r.status} ${r.text}`);
+          stats.checked.activeAccess++;
+        }
       }
     }
   });
@@ -475,7 +932,11 @@ async function verify(srv, boot, round) {
   const oldest = revokedWithSecret.filter((r) => !newest.includes(r)).sort((a, b) => a.revokedRound - b.revokedRound)
     .slice(0, REVOKED_SECRETS_PER_RESTART - newest.length);
   for (const rec of [...newest, ...oldest]) {
-    const x = await h.exchange(base, rec.clientId, rec.secret);
+    // with a secret that is live: one expired or deleted would be refused for that, and count as
+    // a failed authentication (the checks below)
+    const [m] = usableSecrets(rec, Date.now());
+    if (!m) continue;
+    const x = await h.exchange(base, rec.clientId, m.text);
     if (x.status === 429) {
       stats.throttled++;
       const wait = Number(x.headers.get('retry-after')) || 1;
@@ -489,11 +950,22 @@ async function verify(srv, boot, round) {
     stats.revokedSecretsDistinct.add(rec.clientId);
   }
 
+  // Deleted, pruned and expired secrets at the token endpoint: refused (401 invalid_client).
+  await verifyDeadSecrets(srv, toCheck, round);
+
   // RFC 7009 revocations of single access tokens.
   await pool(jtiRevokes, async (j) => {
     if (j.rec.mustBeRevoked) return; // the whole token is revoked: refused anyway, checked above
+    const t = Date.now();
+    const dead = j.secret.gone || j.secret.exp <= t;
+    if (!dead && j.secret.exp <= t + LIVE_MARGIN_MS) return; // its secret expires about now
     const r = await h.api(base, 'GET', `${V1}/apiToken/${j.rec.clientId}`, { token: j.access });
     const ctx = `round ${round}, RFC 7009 revoke of an access token of ${j.rec.clientId} (${j.kind})`;
+    if (dead) { // refused for its secret: that says nothing of its own revoke
+      h.assertUnauthenticated(r, `${ctx}: issued with ${secretName(j.secret)}, ${j.secret.gone || 'expired'}`);
+      stats.checked.deadAccess++;
+      return;
+    }
     if (j.kind === 'ack' || j.confirmed) {
       h.assertUnauthenticated(r, `${ctx}: acknowledged revoke undone`);
       stats.checked.jti++;
@@ -553,6 +1025,49 @@ async function verifyAudit(base, admin, round) {
     if (rec.create === 'ack') assert.ok(creates.has(rec.clientId), `${where}: the acknowledged create of ${rec.clientId} has no entry`);
     if (rec.revokes.includes('ack')) assert.ok(revokes.has(rec.clientId), `${where}: the acknowledged revoke of ${rec.clientId} has no entry`);
   }
+
+  // Secrets (issue 18).  Per token and in log order, exactly one OK entry per change that
+  // happened (acknowledged, or lost and found done by verifySecrets), with service.c's detail:
+  // the model is what the store lists (verifySecrets), so the log and the store agree both ways,
+  // lost changes included (in both or in neither).  And from the listing alone: each secret
+  // but the token's first (description '', made with the token) has an add or rotate entry
+  // with its prefix, and none has a delete entry.
+  const secretEntries = new Map();
+  for (const e of ok) {
+    if (e.action !== 'apiToken.secret.add' && e.action !== 'apiToken.rotate' && e.action !== 'apiToken.secret.delete') continue;
+    assert.ok(tokens.has(e.target), `${where}: an OK ${e.action} entry for ${e.target}, which is not in the store`);
+    if (!secretEntries.has(e.target)) secretEntries.set(e.target, []);
+    secretEntries.get(e.target).push(e);
+  }
+  const changed = new Map([...recs.values()].filter((r) => r.clientId && r.secrets && tokens.has(r.clientId)).map((r) => [r.clientId, r]));
+  for (const [id, es] of secretEntries) {
+    assert.ok(changed.has(id), `${where}: OK secret entries for ${id}, whose secrets the load never changed: ${JSON.stringify(es)}`);
+  }
+  let nsecret = 0;
+  for (const rec of changed.values()) {
+    const es = secretEntries.get(rec.clientId) || [];
+    const want = [];
+    for (const op of rec.secretOps) {
+      if (op.outcome !== 'ack' && op.outcome !== 'done') continue;
+      if (op.kind === 'delete') want.push(`apiToken.secret.delete secret ${op.target.secretId}`);
+      else if (op.kind === 'add') want.push(`apiToken.secret.add secret ${op.secret.prefix}`);
+      else want.push(`apiToken.rotate secret ${op.secret.prefix}; older secrets expire in ${op.grace} s`);
+    }
+    assert.deepEqual(es.map((e) => `${e.action} ${e.detail}`), want,
+      `${where}: the OK secret entries of ${rec.clientId} are not the changes its secrets show, in order (sent: ${rec.secretOps.map(opName).join(', ')})`);
+    nsecret += es.length;
+    const created = tokens.get(rec.clientId).createdOn;
+    for (const s of rec.listedSecrets) {
+      const first = s.description === '' && s.createdOn === created;
+      const adds = es.filter((e) => e.action !== 'apiToken.secret.delete' && e.detail.split(';')[0] === `secret ${s.secretPrefix}`).length;
+      const made = rec.secrets.filter((m) => !m.initial && m.prefix === s.secretPrefix).length; // 1 but for a prefix clash
+      assert.ok(first || adds >= 1, `${where}: ${rec.clientId}'s secret ${s.secretId} (${s.secretPrefix}) is in the store without an OK add or rotate entry`);
+      assert.equal(adds, made, `${where}: ${rec.clientId}'s secret ${s.secretId} (${s.secretPrefix}): ${adds} OK add or rotate entries with its prefix`);
+      assert.ok(!es.some((e) => e.action === 'apiToken.secret.delete' && e.detail === `secret ${s.secretId}`),
+        `${where}: ${rec.clientId}'s secret ${s.secretId} is in the store with an OK delete entry`);
+    }
+  }
+  stats.checked.secretEntries = nsecret;
 
   // Roles: exactly the targets of OK role.create entries (none is deleted: no role.delete).
   const roles = new Map((await h.listAll(base, admin, `${V1}/role`, 100, 100)).flatMap((p) => p.result)
@@ -691,13 +1206,14 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
   for (let round = 1; round <= ROUNDS; round++) {
     checkDeadline(`before round ${round}`);
     const t0 = Date.now();
-    const ctx = { base: srv.base, admin: boot.access, adminId: boot.clientId, round, roles, killed: false, inFlight: 0, creates: 0, others: 0, users: 0, loadDeadline: Date.now() + KILL_MAX_MS + 10000 };
+    const ctx = { base: srv.base, admin: boot.access, adminId: boot.clientId, round, roles, killed: false, inFlight: 0, creates: 0, others: 0, users: 0, secretOps: 0, loadDeadline: Date.now() + KILL_MAX_MS + 10000 };
     const killAt = randInt(KILL_MIN_MS, KILL_MAX_MS);
     const workers = Array.from({ length: WORKERS }, (_, w) => worker(ctx, w));
     await h.sleep(killAt);
     const inFlight = ctx.inFlight;
     ctx.killed = true; // no new requests; those in flight meet the kill
     await killNow(srv);
+    roundKilledAt[round] = Date.now(); // a change whose answer the kill cut happened before this
     stats.inFlightAtKill.push(inFlight);
     stats.killAt.push(killAt);
     const done = await within(Promise.all(workers).then(() => true), REQ_TIMEOUT_MS + 5000, false);
@@ -720,7 +1236,8 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
     stats.perRoundMs.push(Date.now() - t0);
     t.diagnostic(`round ${round}: kill at ${killAt} ms with ${inFlight} requests in flight; ${recs.size} creates attempted so far; ` +
       `${stats.listed} tokens listed; audit log ${stats.audit.entries} entries (${stats.audit.ok} OK) agreeing with ` +
-      `${stats.audit.roles} roles, ${stats.audit.privileges} privileges, ${stats.audit.users} users; ${Date.now() - t0} ms (load ${tKill - t0}, restart ${tUp - tKill}, checks ${Date.now() - tUp})`);
+      `${stats.audit.roles} roles, ${stats.audit.privileges} privileges, ${stats.audit.users} users, ${stats.checked.secretEntries} secret changes ` +
+      `of ${stats.checked.secretsListed} secrets listed; ${Date.now() - t0} ms (load ${tKill - t0}, restart ${tUp - tKill}, checks ${Date.now() - tUp})`);
   }
 
   // Last: a clean stop still works on the crashed-and-recovered database, and the logs are clean.
@@ -735,9 +1252,12 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
   const ns = (o) => o.notsent || 0;
   // The test must have tested something: writes acknowledged, and kills that caught requests.
   assert.ok(ack(stats.ops.create) > 0 && ack(stats.ops.revoke) > 0, `no load ran: ${JSON.stringify(stats.ops)}`);
+  assert.ok(ack(stats.ops.add) > 0 && ack(stats.ops.rotate) > 0 && ack(stats.ops.delete) > 0, `no secret changes ran: ${JSON.stringify(stats.ops)}`);
   assert.ok(stats.inFlightAtKill.some((n) => n > 0), `no kill caught a request in flight: ${stats.inFlightAtKill}`);
 
   const c = stats.checked;
+  const deletes = [...recs.values()].flatMap((r) => r.secretOps).filter((o) => o.kind === 'delete' && o.outcome === 'ack' && o.target.text);
+  const deletesTried = deletes.filter((o) => o.target.checks > 0).length;
   const summary = `crash summary: seed ${SEED}; ${stats.rounds} SIGKILL rounds at ${stats.killAt.join('/')} ms into the load, ` +
     `with ${stats.inFlightAtKill.join('/')} requests in flight; ` +
     `creates: ${ack(stats.ops.create)} acknowledged, ${unk(stats.ops.create)} unknown (resolved: ${stats.unknownCreates.present} present and whole, ` +
@@ -749,10 +1269,19 @@ test(`SIGKILL during a write load, ${ROUNDS} times: nothing acknowledged is lost
     `exchanges: ${ack(stats.ops.exchange)} acknowledged, ${unk(stats.ops.exchange)} unknown; ` +
     `role creates ${ack(stats.ops.roleCreate)}/${unk(stats.ops.roleCreate)}, privilege changes ${ack(stats.ops.privilege)}/${unk(stats.ops.privilege)}, ` +
     `user creates ${ack(stats.ops.userCreate)}/${unk(stats.ops.userCreate)} acknowledged/unknown; ` +
+    `secret adds ${ack(stats.ops.add)}, rotations ${ack(stats.ops.rotate)}, deletes ${ack(stats.ops.delete)} acknowledged; ` +
+    `${unk(stats.ops.add) + unk(stats.ops.rotate)} adds and rotations unknown (resolved: ${stats.secrets.unknownAdds.done} done, ` +
+    `${stats.secrets.unknownAdds.notDone} not done), ${unk(stats.ops.delete)} deletes unknown (resolved: ${stats.secrets.unknownDeletes.done} done, ` +
+    `${stats.secrets.unknownDeletes.notDone} not done), ${ns(stats.ops.add) + ns(stats.ops.rotate) + ns(stats.ops.delete)} never sent; ` +
+    `refused as the model said: ${stats.secrets.refusedFull} adds or rotations beyond ${LIVE_MAX} live, ${stats.secrets.refusedLast} deletes of the last (live) secret; ` +
+    `${stats.secrets.pruned} secrets pruned beyond ${KEPT_MAX} kept (a token held at most ${stats.secrets.maxKept}); ` +
     `checked after every restart (totals): ${c.creates} token records by GET, of them ${c.revokes} with an acknowledged revoke; ` +
     `${c.revokedSecrets} exchanges with revoked secrets refused (${stats.revokedSecretsDistinct.size} distinct secrets; ${stats.throttled} times throttled), ` +
     `${c.revokedAccess} access tokens of revoked tokens refused, ${c.activeSecrets} active secrets and ${c.activeAccess} access tokens accepted, ` +
-    `${c.jti} RFC 7009-revoked access tokens refused; ${stats.listed} tokens listed at the end; ` +
+    `${c.jti} RFC 7009-revoked access tokens refused; ${c.secretLists} secret lists (${c.secretsListed} secrets) equal to the model, ` +
+    `${c.rotationBounds} older secrets within their rotation's grace, ${c.deadSecrets} exchanges with deleted, pruned or expired secrets refused ` +
+    `(${c.deadSecretsDistinct.size} distinct; ${deletesTried} of the ${deletes.length} acknowledged deletes' secrets), ${c.deadAccess} access tokens of such secrets refused, ${c.secretEntries} OK secret entries at the end; ` +
+    `${stats.listed} tokens listed at the end; ` +
     `integrity_check ${stats.integrity}; ${Date.now() - started} ms`;
   t.diagnostic(summary);
 });
