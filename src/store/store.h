@@ -119,7 +119,8 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
 /* Tokens.  A token comes with its secrets (t->secrets, oldest first; at least one).
  * insert: KG_CONFLICT if the client id exists; KG_NOTFOUND if the role does not; the token
  *   is inserted with its secrets (1 to KG_SECRETS_LIVE_MAX; their seq is the store's).
- * list: newest first, only tokens with seq < before_seq (0 = from the newest), at most limit.
+ * list: newest first, only tokens with seq < before_seq (0 = from the newest), at most limit;
+ *   of each secret only seq, status and expires_on are filled (what a list shows).
  * list_expiring: the same, of the Active tokens that work at `now` (not expired, a live
  *   secret) and stop by `by`: the token expires, or none of its secrets is live then.
  * revoke: sets status Revoked and revoked_on = now if Active; *changed = 0 when it was
@@ -129,8 +130,8 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
  * changes: calls fn with every token whose row changed after since_ver (0 = all: in any
  *   order), streaming (a million tokens need no million-row array); fn runs while the store
  *   is busy with the feed and must not call back into the store.  It gets what the view
- *   needs (seq, client_id, role_id, status, the times and the secrets); description,
- *   role_name and created_by need not be filled. */
+ *   needs (seq, client_id, role_id, status, the times, and each secret's seq, hash, status,
+ *   last_used_on and expires_on); the other fields need not be filled. */
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,

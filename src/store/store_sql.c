@@ -108,6 +108,24 @@ static const struct sql_col token_cols[] = {
     SECRET_COLUMNS,
 };
 
+/* TOKEN_LIST_SELECT's columns. */
+static const struct sql_col token_list_cols[] = {
+    SQL_COL(SQL_I64, struct token_row, t.seq),
+    SQL_COL(SQL_TEXT, struct token_row, t.client_id),
+    SQL_COL(SQL_TEXT, struct token_row, t.description),
+    SQL_COL(SQL_TEXT, struct token_row, t.role_id),
+    SQL_COL(SQL_TEXT, struct token_row, t.role_name),
+    SQL_COL(SQL_INT, struct token_row, t.status),
+    SQL_COL(SQL_I64, struct token_row, t.created_on),
+    SQL_COL(SQL_I64, struct token_row, t.last_access_on),
+    SQL_COL(SQL_I64, struct token_row, t.revoked_on),
+    SQL_COL(SQL_I64, struct token_row, t.expires_on),
+    SQL_COL(SQL_TEXT, struct token_row, t.created_by),
+    SQL_COL(SQL_I64, struct token_row, s.seq),
+    SQL_COL(SQL_INT, struct token_row, s.status),
+    SQL_COL(SQL_I64, struct token_row, s.expires_on),
+};
+
 /* TOKEN_STATE_SELECT's columns. */
 static const struct sql_col token_state_cols[] = {
     SQL_COL(SQL_I64, struct token_row, t.seq),
@@ -117,7 +135,11 @@ static const struct sql_col token_state_cols[] = {
     SQL_COL(SQL_I64, struct token_row, t.last_access_on),
     SQL_COL(SQL_I64, struct token_row, t.revoked_on),
     SQL_COL(SQL_I64, struct token_row, t.expires_on),
-    SECRET_COLUMNS,
+    SQL_COL(SQL_I64, struct token_row, s.seq),
+    SQL_COL(SQL_HASH, struct token_row, s.hash),
+    SQL_COL(SQL_INT, struct token_row, s.status),
+    SQL_COL(SQL_I64, struct token_row, s.last_used_on),
+    SQL_COL(SQL_I64, struct token_row, s.expires_on),
 };
 
 /* ROLE_SELECT's row: the role, and one granted role or "" (none: no role has an empty id). */
@@ -435,11 +457,16 @@ static kg_err token_row(void *arg)
     return gather_secret(cur, row);
 }
 
-/* Sets q up to read tokens (with their secrets) through `row`. */
+/* Sets q up to read tokens (with their secrets) through `row`: whole (token_cols), or as a list
+ * shows them (token_list_cols). */
 static void tokens_query(struct query_arg *q, enum sql_id id, struct token_row *row)
 {
     memset(row, 0, sizeof *row);
     *q = (struct query_arg)QUERY(id, token_cols, row);
+    if (id != SQL_TOKEN_GET) {
+        q->cols = token_list_cols;
+        q->ncols = NCOLS(token_list_cols);
+    }
     q->fn = token_row;
     q->rows.size = sizeof row->t;
 }
@@ -809,7 +836,8 @@ static kg_err token_feed_row(void *arg)
 
     if (f->t.seq != f->row.t.seq) {
         if (f->t.seq && (rc = f->token_fn(f->fn_arg, &f->t))) return rc;
-        f->t = f->row.t;
+        /* the token's own fields only: its secrets (most of the struct) are gathered below */
+        memcpy(&f->t, &f->row.t, offsetof(struct kg_token, secrets));
         f->t.nsecrets = 0;
     }
     return gather_secret(&f->t, &f->row);

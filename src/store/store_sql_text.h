@@ -46,6 +46,15 @@
 #define SECRET_COLS                                                                                \
     "s.seq, s.secret_hash, s.prefix, s.description, s.status, s.created_on, s.last_used_on,"       \
     " s.expires_on, s.revoked_on"
+/* The same for a page of tokens: of each secret only what the list shows (whether it is live,
+ * and until when), which the index token_secrets_client holds: no table read per secret.
+ * token_list_cols[]. */
+#define TOKEN_LIST_SELECT(cond)                                                                    \
+    "SELECT t.seq, t.client_id, t.description, t.role_id, coalesce(r.role_name, ''), t.status,"    \
+    " t.created_on, t.last_access_on, t.revoked_on, t.expires_on, t.created_by,"                   \
+    " s.seq, s.status, s.expires_on"                                                               \
+    " FROM (SELECT * FROM tokens " cond ") t LEFT JOIN roles r ON r.role_id = t.role_id"           \
+    " JOIN token_secrets s ON s.client_id = t.client_id"
 /* A secret of the token being read (tokens.client_id) live at time p. */
 #define LIVE_SECRET(p)                                                                             \
     "SELECT 1 FROM token_secrets x WHERE x.client_id = tokens.client_id AND x.status = 0"          \
@@ -54,7 +63,7 @@
  * as TOKEN_SELECT's (token_state_cols[]). */
 #define TOKEN_STATE_SELECT                                                                         \
     "SELECT t.seq, t.client_id, t.role_id, t.status, t.last_access_on, t.revoked_on,"              \
-    " t.expires_on, " SECRET_COLS                                                                  \
+    " t.expires_on, s.seq, s.secret_hash, s.status, s.last_used_on, s.expires_on"                  \
     " FROM tokens t JOIN token_secrets s ON s.client_id = t.client_id"
 /* One row per (role, granted role), or one row with a NULL grant; grants in the granted role's
  * seq order.  `cond` picks the roles (and may order and limit them).  role_cols[]. */
@@ -88,11 +97,14 @@ static const char *const sql_text[SQL_COUNT] = {
         " created_on, last_access_on, revoked_on, expires_on, created_by, ver)"
         " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ", " P8 ", " P9 ", " P10 ")",
     [SQL_TOKEN_GET] = TOKEN_SELECT("WHERE client_id = " P1) " ORDER BY s.seq",
-    [SQL_TOKEN_LIST] = TOKEN_SELECT("WHERE seq < " P1
-                                    " ORDER BY seq DESC LIMIT " P2) " ORDER BY t.seq DESC, s.seq",
+    /* The page's seqs are picked first, then their rows read by seq and each token's secrets
+     * by the index, already in order: the page's rows need no sort. */
+    [SQL_TOKEN_LIST] =
+        TOKEN_LIST_SELECT("WHERE seq IN (SELECT seq FROM tokens WHERE seq < " P1
+                          " ORDER BY seq DESC LIMIT " P2 ")") " ORDER BY t.seq DESC, s.seq",
     /* Active tokens that work at P3 and stop by P4: the token expires, or no secret stays live.
      * (Inside TOKEN_SELECT's subquery of tokens.) */
-    [SQL_TOKEN_LIST_EXPIRING] = TOKEN_SELECT(
+    [SQL_TOKEN_LIST_EXPIRING] = TOKEN_LIST_SELECT(
         "WHERE seq < " P1 " AND status = 0 AND (expires_on IS NULL OR expires_on > " P3
         ") AND EXISTS (" LIVE_SECRET(P3) ") AND (expires_on <= " P4 " OR NOT EXISTS (" LIVE_SECRET(
             P4) ")) ORDER BY seq DESC LIMIT " P2) " ORDER BY t.seq DESC, s.seq",
@@ -351,7 +363,8 @@ static const char sql_schema_v6[] =
     " last_used_on " DDL_BIGINT ","
     " expires_on " DDL_BIGINT ","
     " revoked_on " DDL_BIGINT ");"
-    "CREATE INDEX token_secrets_client ON token_secrets (client_id, seq);"
+    /* a token's secrets; it also holds what a list shows of them (TOKEN_LIST_SELECT) */
+    "CREATE INDEX token_secrets_client ON token_secrets (client_id, seq, status, expires_on);"
     "CREATE INDEX token_secrets_hash ON token_secrets (secret_hash);" /* a leaked secret's */
     "INSERT INTO token_secrets (client_id, secret_hash, prefix, status, created_on,"
     " last_used_on) SELECT client_id, secret_hash, 'kgs_', 0, created_on, last_access_on"
@@ -375,6 +388,7 @@ static const struct sql_migration {
 #undef TOKEN_SELECT
 #undef TOKEN_STATE_SELECT
 #undef SECRET_COLS
+#undef TOKEN_LIST_SELECT
 #undef LIVE_SECRET
 #undef ROLE_SELECT
 #undef USER_SELECT
