@@ -5,6 +5,6 @@
 #ifndef KG_VERSION_H
 #define KG_VERSION_H
 
-#define KG_VERSION "0.16.0"
+#define KG_VERSION "0.17.0"
 
 #endif
