@@ -1017,6 +1017,8 @@ kg_err service_secret_delete(struct app *a, const struct actor *who, const char 
     return rc;
 }
 
+#define LEAK_WHERE_MAX 160 /* bytes of a reported place kept in the audit log */
+
 kg_err service_report_leaked(struct app *a, const char *address, const char *secret,
                              const char *where, int *revoked)
 {
@@ -1025,16 +1027,25 @@ kg_err service_report_leaked(struct app *a, const char *address, const char *sec
     char client_id[KG_CLIENT_ID_LEN + 1], detail[KG_DETAIL_MAX + 1];
     unsigned char h[KG_HASH_LEN];
     int64_t seq = 0;
+    int status = 0;
+    size_t chars;
     kg_err rc;
     *revoked = 0;
     if (!ids_secret_valid(secret)) return KG_OK; /* a look-alike: its checksum is wrong */
     keys_hash_secret(a->keys, secret, KG_SECRET_LEN, h);
-    rc = store_secret_find(a->st, h, client_id, &seq);
+    rc = store_secret_find(a->st, h, client_id, &seq, &status);
     sodium_memzero(h, sizeof h);
     if (rc == KG_NOTFOUND) return KG_OK;
     if (rc != KG_OK) return rc;
+    /* Revoked already: nothing to do, and nothing written (a known leaked secret reported
+     * again and again must cost no write). */
+    if (status == KG_SECRET_REVOKED) return KG_OK;
     kg_strcpy(reporter.addr, sizeof reporter.addr, address);
-    snprintf(detail, sizeof detail, "secret s-%010lld reported leaked%s%.160s", (long long)seq,
+    /* where it was found, when it is short text (no controls, whole UTF-8): it goes in the
+     * audit log, which people read in tables and terminals */
+    if (where && (strlen(where) > LEAK_WHERE_MAX || !kg_utf8_text(where, strlen(where), &chars)))
+        where = "(a place that is not short text)";
+    snprintf(detail, sizeof detail, "secret s-%010lld reported leaked%s%s", (long long)seq,
              where && *where ? " at " : "", where ? where : "");
     audit_entry(&e, &reporter, "apiToken.secret.reportLeaked", client_id, detail);
     rc = store_secret_revoke(a->st, client_id, seq, kg_now_ms(), revoked, &e);

@@ -40,7 +40,8 @@ kg_err service_secret_delete(struct app *a, const struct actor *who, const char 
                              const char *secret_id, const char **why);
 /* A secret somebody found exposed (a secret scanner, a user), reported from `address`: when it
  * is a real secret of a token, that secret alone is revoked (audited with the address and
- * `where` it was found, which may be NULL) and *revoked = 1; anything else — a look-alike
+ * `where` it was found, which may be NULL, and is recorded only when it is short text) and
+ * *revoked = 1; anything else — a look-alike
  * (wrong checksum), an unknown secret, one revoked already — changes nothing.  Store
  * errors only. */
 kg_err service_report_leaked(struct app *a, const char *address, const char *secret,

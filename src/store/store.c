@@ -220,10 +220,10 @@ kg_err store_secret_delete(struct store *st, const char *client_id, int64_t seq,
 }
 
 kg_err store_secret_find(struct store *st, const unsigned char hash[KG_HASH_LEN],
-                         char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq)
+                         char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq, int *status)
 {
-    if (!hash || !client_id || !seq) return KG_INVALID;
-    TIMED(METRICS_STORE_READ, OPS(st)->secret_find(st, hash, client_id, seq));
+    if (!hash || !client_id || !seq || !status) return KG_INVALID;
+    TIMED(METRICS_STORE_READ, OPS(st)->secret_find(st, hash, client_id, seq, status));
 }
 
 kg_err store_secret_revoke(struct store *st, const char *client_id, int64_t seq, int64_t now,

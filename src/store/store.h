@@ -59,7 +59,7 @@ struct store_ops {
     kg_err (*secret_delete)(struct store *st, const char *client_id, int64_t seq, int64_t now,
                             const struct kg_audit *audit);
     kg_err (*secret_find)(struct store *st, const unsigned char hash[KG_HASH_LEN],
-                          char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq);
+                          char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq, int *status);
     kg_err (*secret_revoke)(struct store *st, const char *client_id, int64_t seq, int64_t now,
                             int *changed, const struct kg_audit *audit);
     kg_err (*jti_revoke)(struct store *st, const char *jti, const char *client_id, int64_t exp,
@@ -151,7 +151,7 @@ kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn f
  *   secrets loses its oldest that is not live.
  * delete: removes secret seq of the token (KG_NOTFOUND if it has none such); KG_PRECONDITION
  *   when that would leave it without a secret, or without a live one where it had one.
- * find: the token and seq of the secret whose hash is `hash` (KG_NOTFOUND: none).
+ * find: the token, seq and status of the secret whose hash is `hash` (KG_NOTFOUND: none).
  * revoke: sets the secret's status Revoked and revoked_on = now (KG_NOTFOUND if the token has
  *   no such secret); *changed = 0 when it was revoked already.  The token's other secrets
  *   are untouched, even if none of them is live any more. */
@@ -160,7 +160,7 @@ kg_err store_secret_add(struct store *st, const char *client_id, const struct kg
 kg_err store_secret_delete(struct store *st, const char *client_id, int64_t seq, int64_t now,
                            const struct kg_audit *audit);
 kg_err store_secret_find(struct store *st, const unsigned char hash[KG_HASH_LEN],
-                         char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq);
+                         char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq, int *status);
 kg_err store_secret_revoke(struct store *st, const char *client_id, int64_t seq, int64_t now,
                            int *changed, const struct kg_audit *audit);
 

@@ -711,10 +711,12 @@ static kg_err secret_delete(struct store *st, const char *client_id, int64_t seq
 struct secret_ref {
     char client_id[KG_CLIENT_ID_LEN + 1];
     int64_t seq;
+    int status;
 };
 static const struct sql_col secret_ref_cols[] = {
     SQL_COL(SQL_TEXT, struct secret_ref, client_id),
     SQL_COL(SQL_I64, struct secret_ref, seq),
+    SQL_COL(SQL_INT, struct secret_ref, status),
 };
 
 struct secret_find_arg {
@@ -734,7 +736,7 @@ static kg_err secret_find_body(struct store *st, void *arg)
 }
 
 static kg_err secret_find(struct store *st, const unsigned char hash[KG_HASH_LEN],
-                          char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq)
+                          char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq, int *status)
 {
     struct secret_find_arg x = {.hash = hash};
     kg_err rc = drv(st)->run(st, SQL_READ, secret_find_body, &x);
@@ -743,6 +745,7 @@ static kg_err secret_find(struct store *st, const unsigned char hash[KG_HASH_LEN
     if (!x.found) return KG_NOTFOUND;
     memcpy(client_id, x.ref.client_id, sizeof x.ref.client_id);
     *seq = x.ref.seq;
+    *status = x.ref.status;
     return KG_OK;
 }
 
@@ -791,17 +794,18 @@ static kg_err token_touch_body(struct store *st, void *arg)
     struct touch_arg *t = arg;
     kg_err rc = KG_OK;
 
-    /* One statement per token and secret: fine for a written-behind batch. */
+    /* One statement per token and secret: fine for a written-behind batch.  A secret's row
+     * before its token's, the order of every write to both (no lock-order deadlock). */
     for (size_t i = 0; i < t->n && !rc; i++) {
-        struct sql_args a = key1(t->t[i].client_id);
-        a_int(&a, t->t[i].at);
-        rc = exec(st, SQL_TOKEN_TOUCH, &a, NULL);
-        if (!rc && t->t[i].secret) {
-            a = (struct sql_args){0};
+        struct sql_args a = {0};
+        if (t->t[i].secret) {
             a_int(&a, t->t[i].secret);
             a_int(&a, t->t[i].at);
-            rc = exec(st, SQL_SECRET_TOUCH, &a, NULL);
+            if ((rc = exec(st, SQL_SECRET_TOUCH, &a, NULL))) break;
         }
+        a = key1(t->t[i].client_id);
+        a_int(&a, t->t[i].at);
+        rc = exec(st, SQL_TOKEN_TOUCH, &a, NULL);
     }
     return rc;
 }

@@ -141,7 +141,7 @@ static const char *const sql_text[SQL_COUNT] = {
                         ") THEN 1 ELSE 0 END FROM token_secrets"
                         " WHERE client_id = " P1 " AND seq = " P2,
     [SQL_SECRET_DELETE] = "DELETE FROM token_secrets WHERE client_id = " P1 " AND seq = " P2,
-    [SQL_SECRET_FIND] = "SELECT client_id, seq FROM token_secrets WHERE secret_hash = " P1,
+    [SQL_SECRET_FIND] = "SELECT client_id, seq, status FROM token_secrets WHERE secret_hash = " P1,
     [SQL_SECRET_REVOKE] = "UPDATE token_secrets SET status = 1, revoked_on = " P3
                           " WHERE client_id = " P1 " AND seq = " P2 " AND status = 0",
     /* Only ever raised, as SQL_TOKEN_TOUCH. */
