@@ -1187,9 +1187,7 @@ static int secret_list(struct ctx *c)
         ids_secret_id(s->seq, id);
         table_cell(&tb, id);
         table_cell(&tb, s->prefix);
-        table_cell(&tb, s->status == KG_SECRET_REVOKED ? "Revoked"
-                        : kg_secret_live(s, now)       ? "Active"
-                                                       : "Expired");
+        table_cell(&tb, render_secret_status(s, now));
         table_cell(&tb, when(s->created_on, b1, sizeof b1, "-"));
         table_cell(&tb, when(s->expires_on, b2, sizeof b2, "never"));
         table_cell(&tb, when(s->last_used_on, b3, sizeof b3, "never"));

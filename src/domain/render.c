@@ -75,20 +75,25 @@ json_t *render_token(const struct kg_token *t, int64_t last_access, const char *
     return o;
 }
 
+const char *render_secret_status(const struct kg_secret *s, int64_t now)
+{
+    return s->status == KG_SECRET_REVOKED ? "Revoked"
+           : kg_secret_live(s, now)       ? "Active"
+                                          : "Expired";
+}
+
 json_t *render_secret(const char *client_id, const struct kg_secret *s, int64_t last_used,
                       int64_t now, const char *secret)
 {
     char id[KG_SECRET_ID_LEN + 1];
     ids_secret_id(s->seq, id);
     if (last_used < s->last_used_on) last_used = s->last_used_on;
-    const char *status = s->status == KG_SECRET_REVOKED ? "Revoked"
-                         : kg_secret_live(s, now)       ? "Active"
-                                                        : "Expired";
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "clientId", client_id,
-                          "secretId", id, "secretPrefix", s->prefix, "description", s->description,
-                          "status", status, "createdOn", render_time(s->created_on), "lastUsedOn",
-                          render_time(last_used), "expiresOn", render_time(s->expires_on),
-                          "revokedOn", render_time(s->revoked_on));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "clientId", client_id,
+                  "secretId", id, "secretPrefix", s->prefix, "description", s->description,
+                  "status", render_secret_status(s, now), "createdOn", render_time(s->created_on),
+                  "lastUsedOn", render_time(last_used), "expiresOn", render_time(s->expires_on),
+                  "revokedOn", render_time(s->revoked_on));
     if (o && secret) json_object_set_new(o, "clientSecret", json_string(secret));
     return o;
 }

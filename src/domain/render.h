@@ -40,6 +40,8 @@ json_t *render_time(int64_t ms);
  * now, or Revoked), createdOn, lastUsedOn, expiresOn, revokedOn}, and clientSecret when
  * `secret` (its text, shown once) is given.  last_used: the latest use known, if later than the
  * stored one. */
+/* A secret's status at now: "Active", "Expired" or "Revoked". */
+const char *render_secret_status(const struct kg_secret *s, int64_t now);
 json_t *render_secret(const char *client_id, const struct kg_secret *s, int64_t last_used,
                       int64_t now, const char *secret);
 

@@ -1045,7 +1045,9 @@ kg_err service_report_leaked(struct app *a, const char *address, const char *sec
      * audit log, which people read in tables and terminals */
     if (where && (strlen(where) > LEAK_WHERE_MAX || !kg_utf8_text(where, strlen(where), &chars)))
         where = "(a place that is not short text)";
-    snprintf(detail, sizeof detail, "secret s-%010lld reported leaked%s%s", (long long)seq,
+    char sid[KG_SECRET_ID_LEN + 1];
+    ids_secret_id(seq, sid);
+    snprintf(detail, sizeof detail, "secret %s reported leaked%s%s", sid,
              where && *where ? " at " : "", where ? where : "");
     audit_entry(&e, &reporter, "apiToken.secret.reportLeaked", client_id, detail);
     rc = store_secret_revoke(a->st, client_id, seq, kg_now_ms(), revoked, &e);
@@ -1053,8 +1055,8 @@ kg_err service_report_leaked(struct app *a, const char *address, const char *sec
     if (rc != KG_OK) return rc;
     refresh(a);
     if (*revoked)
-        KG_LOG(LOG_WARNING, "token %s: secret s-%010lld revoked, reported leaked by %s", client_id,
-               (long long)seq, address);
+        KG_LOG(LOG_WARNING, "token %s: secret %s revoked, reported leaked by %s", client_id, sid,
+               address);
     return KG_OK;
 }
 

@@ -116,6 +116,19 @@ void api_token_list(struct call *c)
     free(ts);
 }
 
+/* Reads the optional "expiresOn" of a body into *ms (0 when absent). */
+static int expires_or_reply(struct call *c, json_t *body, int64_t *ms)
+{
+    const char *v = json_string_value(json_object_get(body, "expiresOn"));
+    *ms = 0;
+    if (v && kg_time_parse(v, ms) != KG_OK) {
+        reply_field_error(c->req, "expiresOn",
+                          "expiresOn must be a UTC time like 2027-01-31T00:00:00Z");
+        return -1;
+    }
+    return 0;
+}
+
 void api_token_create(struct call *c)
 {
     static const char *const fields[] = {"description", "roleId", "expiresOn", NULL};
@@ -127,13 +140,8 @@ void api_token_create(struct call *c)
     if (json_body_or_reply(c, fields, &body)) return;
     if (json_string_or_reply(c, body, "description", 0, &desc) ||
         json_string_or_reply(c, body, "roleId", 1, &role) ||
-        json_string_or_reply(c, body, "expiresOn", 0, &expires))
+        json_string_or_reply(c, body, "expiresOn", 0, &expires) || expires_or_reply(c, body, &exp))
         goto out;
-    if (expires && kg_time_parse(expires, &exp) != KG_OK) {
-        reply_field_error(c->req, "expiresOn",
-                          "expiresOn must be a UTC time like 2027-01-31T00:00:00Z");
-        goto out;
-    }
     kg_err rc =
         service_token_create(c->app, &c->actor, desc ? desc : "", role, exp, &t, secret, &why);
     if (rc != KG_OK) {
@@ -179,19 +187,6 @@ void api_token_revoke(struct call *c)
 }
 
 /* ---- a token's secrets ------------------------------------------------------------ */
-
-/* Reads the optional "expiresOn" of a body into *ms (0 when absent). */
-static int expires_or_reply(struct call *c, json_t *body, int64_t *ms)
-{
-    const char *v = json_string_value(json_object_get(body, "expiresOn"));
-    *ms = 0;
-    if (v && kg_time_parse(v, ms) != KG_OK) {
-        reply_field_error(c->req, "expiresOn",
-                          "expiresOn must be a UTC time like 2027-01-31T00:00:00Z");
-        return -1;
-    }
-    return 0;
-}
 
 void api_secret_list(struct call *c)
 {

@@ -133,8 +133,7 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     if (!known) which = -1;
     sodium_memzero(h, sizeof h);
     const struct view_secret *used = which >= 0 ? &vt->secrets[which] : NULL;
-    int stale =
-        used && (used->status != KG_SECRET_ACTIVE || (used->expires_on && used->expires_on <= now));
+    int stale = used && !view_secret_live(vt, used->seq, now);
     if (!used || stale || vt->status != KG_TOKEN_ACTIVE ||
         (vt->expires_on && vt->expires_on <= now)) {
         if (wait > 0) {
@@ -148,8 +147,9 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
             if (valid_id) throttle_fail(a->throttle, ckey, CLIENT_AUTH_FREE_ID, now);
         }
         if (stale) { /* answered as a wrong secret; the audit log says why */
-            char detail[64];
-            snprintf(detail, sizeof detail, "secret s-%010lld %s", (long long)used->seq,
+            char detail[64], sid[KG_SECRET_ID_LEN + 1];
+            ids_secret_id(used->seq, sid);
+            snprintf(detail, sizeof detail, "secret %s %s", sid,
                      used->status != KG_SECRET_ACTIVE ? "is revoked" : "has expired");
             audit_record(a, given, c->req->peer, "oauth.token", given, KG_UNAUTHENTICATED, detail);
         }
@@ -164,9 +164,9 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     if (view_token_touch(a->view, id, used->seq, now)) {
         /* Exchanges are not audited one by one (thousands a second); a secret's first use is,
          * so that the log shows when a caller moved to a new secret. */
-        char detail[48];
-        snprintf(detail, sizeof detail, "secret s-%010lld used for the first time",
-                 (long long)used->seq);
+        char detail[48], sid[KG_SECRET_ID_LEN + 1];
+        ids_secret_id(used->seq, sid);
+        snprintf(detail, sizeof detail, "secret %s used for the first time", sid);
         audit_record(a, id, c->req->peer, "oauth.token", id, KG_OK, detail);
     }
     status = 0;

@@ -289,6 +289,26 @@ static kg_err append_row(void *arg)
     return KG_OK;
 }
 
+/* The record a row of a query that returns one row per part (a role's grants, a user's roles, a
+ * token's secrets) belongs to: q's last record when its seq is the row's, else a new record
+ * appended from the row (its parts not yet gathered).  NULL when out of memory.  Every such
+ * record begins with its int64_t seq. */
+static void *gathering(struct query_arg *q, int64_t seq)
+{
+    char *last = q->rows.n ? (char *)q->rows.arr + (q->rows.n - 1) * q->rows.size : NULL;
+    int64_t last_seq = 0;
+
+    if (last) memcpy(&last_seq, last, sizeof last_seq);
+    if (!last || last_seq != seq) {
+        if (append_row(q)) return NULL;
+        last = (char *)q->rows.arr + (q->rows.n - 1) * q->rows.size;
+    }
+    return last;
+}
+_Static_assert(offsetof(struct kg_role, seq) == 0 && offsetof(struct kg_user, seq) == 0 &&
+                   offsetof(struct kg_token, seq) == 0,
+               "gathering() reads a record's seq at its start");
+
 /* The body of a read: runs q afresh; on failure frees what it collected. */
 static kg_err query_body(struct store *st, void *arg)
 {
@@ -447,14 +467,9 @@ static kg_err token_row(void *arg)
 {
     struct query_arg *q = arg;
     const struct token_row *row = q->row;
-    struct kg_token *cur = q->rows.n ? (struct kg_token *)q->rows.arr + q->rows.n - 1 : NULL;
-    kg_err rc;
+    struct kg_token *cur = gathering(q, row->t.seq); /* row->t holds no secrets: nsecrets 0 */
 
-    if (!cur || cur->seq != row->t.seq) {
-        if ((rc = append_row(q))) return rc;
-        cur = (struct kg_token *)q->rows.arr + q->rows.n - 1;
-    }
-    return gather_secret(cur, row);
+    return cur ? gather_secret(cur, row) : KG_ENOMEM;
 }
 
 /* Sets q up to read tokens (with their secrets) through `row`: whole (token_cols), or as a list
@@ -930,13 +945,9 @@ static kg_err role_row(void *arg)
 {
     struct query_arg *q = arg;
     const struct role_row *row = q->row;
-    struct kg_role *cur = q->rows.n ? (struct kg_role *)q->rows.arr + q->rows.n - 1 : NULL;
-    kg_err rc;
+    struct kg_role *cur = gathering(q, row->r.seq); /* row->r holds no grants: ngranted 0 */
 
-    if (!cur || cur->seq != row->r.seq) {
-        if ((rc = append_row(q))) return rc; /* row->r holds no grants: ngranted is 0 */
-        cur = (struct kg_role *)q->rows.arr + q->rows.n - 1;
-    }
+    if (!cur) return KG_ENOMEM;
     if (!row->grant[0]) return KG_OK;                 /* a role that grants none */
     if (cur->ngranted == KG_GRANTS_MAX) return KG_IO; /* more than the model allows */
     memcpy(cur->granted[cur->ngranted++], row->grant, sizeof row->grant);
@@ -1180,13 +1191,9 @@ static kg_err user_row(void *arg)
 {
     struct query_arg *q = arg;
     const struct user_row *row = q->row;
-    struct kg_user *cur = q->rows.n ? (struct kg_user *)q->rows.arr + q->rows.n - 1 : NULL;
-    kg_err rc;
+    struct kg_user *cur = gathering(q, row->u.seq); /* row->u holds no roles: nroles is 0 */
 
-    if (!cur || cur->seq != row->u.seq) {
-        if ((rc = append_row(q))) return rc; /* row->u holds no roles: nroles is 0 */
-        cur = (struct kg_user *)q->rows.arr + q->rows.n - 1;
-    }
+    if (!cur) return KG_ENOMEM;
     if (!row->role[0]) return KG_OK;                /* a user who holds none */
     if (cur->nroles == KG_GRANTS_MAX) return KG_IO; /* more than the model allows */
     memcpy(cur->roles[cur->nroles++], row->role, sizeof row->role);
