@@ -189,6 +189,17 @@ const stats = {
   perRoundMs: [],
   audit: { entries: 0, ok: 0, roles: 0, privileges: 0, users: 0 },
 };
+
+/* A refused exchange the throttle answered (429): counted, checked to be short, waited out.
+ * True when x was one (the checks of that kind then stop for the round). */
+async function throttledAndWaited(x, round) {
+  if (x.status !== 429) return false;
+  stats.throttled++;
+  const wait = Number(x.headers.get('retry-after')) || 1;
+  assert.ok(wait <= 5, `round ${round}: throttled for ${wait} s after a few failed exchanges`);
+  await h.sleep(wait * 1000 + 100);
+  return true;
+}
 const count = (o, k) => { o[k] = (o[k] || 0) + 1; };
 
 let RUN_TAG = ''; // random per run, in every description: no clash with anything else
@@ -743,13 +754,7 @@ async function verifyDeadSecrets(srv, toCheck, round) {
     n++;
     const x = await h.postFrom(srv.port, REFUSAL_ADDR, '/oauth/v2/token', 'grant_type=client_credentials',
       { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: h.basic(rec.clientId, m.text) });
-    if (x.status === 429) {
-      stats.throttled++;
-      const wait = Number(x.headers.get('retry-after')) || 1;
-      assert.ok(wait <= 5, `round ${round}: throttled for ${wait} s after a few failed exchanges`);
-      await h.sleep(wait * 1000 + 100);
-      break;
-    }
+    if (await throttledAndWaited(x, round)) break;
     const why = m.gone ? `${m.gone} by ${opName(m.goneBy)}` : `expired ${isoMs(m.exp)}${m.rotatedBy ? ` (${opName(m.rotatedBy)})` : ''}`;
     h.assertOAuthError(x, 401, 'invalid_client', `round ${round}, ${rec.clientId}: exchange with ${secretName(m)}, ${why}`);
     m.checks++;
@@ -937,13 +942,7 @@ async function verify(srv, boot, round) {
     const [m] = usableSecrets(rec, Date.now());
     if (!m) continue;
     const x = await h.exchange(base, rec.clientId, m.text);
-    if (x.status === 429) {
-      stats.throttled++;
-      const wait = Number(x.headers.get('retry-after')) || 1;
-      assert.ok(wait <= 5, `round ${round}: throttled for ${wait} s after a few failed exchanges`);
-      await h.sleep(wait * 1000 + 100);
-      break;
-    }
+    if (await throttledAndWaited(x, round)) break;
     h.assertOAuthError(x, 401, 'invalid_client', `round ${round}, ${rec.clientId}: exchange with a revoked token's secret`);
     rec.secretChecks = (rec.secretChecks || 0) + 1;
     stats.checked.revokedSecrets++;
