@@ -203,6 +203,7 @@ static const struct opt serve_opts[] = {
                 ok_retention, RETENTION_MUST),
     OPT_NUM("--usage-flush-ms", "MS", 100, 60000,
             "how often usage counts are written to the database (default 2000)"),
+    OPT_FLAG("--no-usage-counts", "count no usage: GET …/usage and the pane's charts stay empty"),
     OPT_END,
 };
 
@@ -1019,6 +1020,7 @@ static int serve_run(struct ctx *c)
         .min_body_rate = (unsigned)opt_int(c, "--min-body-rate", 0),
         .usage_retention_s = 90 * 86400,
         .usage_flush_ms = opt_int(c, "--usage-flush-ms", 2000),
+        .usage_off = opt(c, "--no-usage-counts") != NULL,
     };
     if (opt(c, "--default-rate-limit"))
         rate_parse(opt(c, "--default-rate-limit"), &o.default_rate_requests,

@@ -296,6 +296,8 @@ int server_run(const struct server_opts *o)
     bg.usage_flush_ms = o->usage_flush_ms > 0 ? o->usage_flush_ms : 2000;
     bg.usage_retention_s = o->usage_retention_s > 0 ? o->usage_retention_s : 90 * 86400;
     view_set_default_rate(app.view, o->default_rate_requests, o->default_rate_period_s);
+    view_set_counting(app.view, !o->usage_off);
+    if (o->usage_off) KG_LOG(LOG_INFO, "usage counts are off (--no-usage-counts)");
     if (o->default_rate_requests)
         KG_LOG(LOG_INFO, "tokens without a rate limit of their own: %lld requests in %lld s",
                (long long)o->default_rate_requests, (long long)o->default_rate_period_s);

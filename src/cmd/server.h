@@ -37,6 +37,7 @@ struct server_opts {
      * (seconds) and how often they are written (ms) */
     int64_t default_rate_requests, default_rate_period_s;
     int64_t usage_retention_s, usage_flush_ms;
+    int usage_off; /* --no-usage-counts */
 };
 
 /*

@@ -130,6 +130,7 @@ struct view {
      * usage flush (indexes into toks), under dirty_lock; this process's id among the nodes */
     int64_t default_requests, default_period_s;
     size_t nlimited; /* tokens with a rate limit of their own */
+    int quiet;       /* count no usage (view_set_counting) */
     pthread_mutex_t dirty_lock;
     uint32_t *dirty;
     size_t ndirty, capdirty;
@@ -620,6 +621,13 @@ void view_set_default_rate(struct view *v, int64_t requests, int64_t period_s)
     pthread_rwlock_unlock(&v->lock);
 }
 
+void view_set_counting(struct view *v, int on)
+{
+    pthread_rwlock_wrlock(&v->lock);
+    v->quiet = !on;
+    pthread_rwlock_unlock(&v->lock);
+}
+
 /* x's rate limit: its own, else the default (requests 0: none).  Caller holds the lock. */
 static void rate_of(const struct view *v, const struct vtok *x, int64_t *requests,
                     int64_t *period_s)
@@ -644,7 +652,7 @@ static struct meter *meter_of(struct vtok *x)
  * holds the read lock. */
 static void count(struct view *v, struct vtok *x, struct meter *m, enum kg_use k)
 {
-    if (!m || !meter_count(m, k)) return;
+    if (v->quiet || !m || !meter_count(m, k)) return;
     pthread_mutex_lock(&v->dirty_lock);
     if (v->ndirty == v->capdirty) {
         size_t cap = v->capdirty ? v->capdirty * 2 : 256;
@@ -702,7 +710,7 @@ out:
 void view_token_count(struct view *v, const char *client_id, enum kg_use k)
 {
     pthread_rwlock_rdlock(&v->lock);
-    struct vtok *x = tok_get(v, client_id);
+    struct vtok *x = v->quiet ? NULL : tok_get(v, client_id);
     if (x) count(v, x, meter_of(x), k);
     pthread_rwlock_unlock(&v->lock);
 }

@@ -86,6 +86,8 @@ struct view_rate {
     int note; /* an address refusal worth an audit entry: the token's first in a minute */
 };
 void view_set_default_rate(struct view *v, int64_t requests, int64_t period_s);
+/* on 0: count no usage (limits still hold); a new view counts. */
+void view_set_counting(struct view *v, int on);
 enum view_admit view_token_admit(struct view *v, const char *client_id, const char *addr, int rate,
                                  int64_t now, struct view_rate *out);
 void view_token_count(struct view *v, const char *client_id, enum kg_use k);
