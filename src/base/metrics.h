@@ -22,7 +22,7 @@
 
 /* Route indexes (the router's table rows, and one past them for a path matching none) are
  * below this. */
-#define METRICS_ROUTES_MAX 48
+#define METRICS_ROUTES_MAX 64
 
 /* The request's method as a label: every other method is "other" (bounded cardinality). */
 enum metrics_method {

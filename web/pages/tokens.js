@@ -2,15 +2,19 @@
  * tokens.js — the API auth token page (/api-auth-token): the list (each token's live secrets
  * and an "Expires soon" badge) with Load more, Revoke, the two-step Generate dialog that shows
  * the secret key once, and a token's Secrets dialog: its secrets, Add secret and Rotate (both
- * show the new secret once, as Generate does) and Delete.
+ * show the new secret once, as Generate does) and Delete.  Each row has a sparkline of the
+ * token's last 7 days, read for a whole page of rows at once after the rows are drawn, and a
+ * link to the token's own page (token.js).
  */
 import { api, hideError, showError, V1 } from '../lib/api.js';
+import { sparkline } from '../lib/chart.js';
 import { append, clear, el, fmtTime, icon, timeCell, toast } from '../lib/dom.js';
 import { doneButton, modal } from '../lib/modal.js';
 import { pageHeader, permissionState, roleOptions } from '../lib/page.js';
 import { pager } from '../lib/paging.js';
 import { secretOnceDialog } from '../lib/secret-once.js';
 import { has, session } from '../lib/session.js';
+import { lastSevenDaysSince } from '../lib/usage.js';
 
 var DAY_MS = 86400000;
 var SOON_MS = 7 * DAY_MS; /* "Expires soon": the token stops working within a week */
@@ -44,6 +48,10 @@ function expiryBadge(at) {
     title: 'Stops working ' + fmtTime(new Date(at).toISOString()), text: 'Expires soon' });
 }
 
+export function detailHref(clientId) {
+  return '/api-auth-token/' + encodeURIComponent(clientId);
+}
+
 function plural(n, one, many) {
   return n + ' ' + (n === 1 ? one : many);
 }
@@ -60,6 +68,7 @@ export function render(view) {
   }
 
   var rows = {};
+  var sparks = {}; /* clientId → its last 7 days, once read */
   var count = 0;
   var alerts = el('div', { id: 'page-alerts', hidden: true });
   var generateBtn = el('button', { type: 'button', class: 'btn btn-primary', testid: 'generate-token' }, icon('plus'), 'Generate new token');
@@ -69,7 +78,11 @@ export function render(view) {
   var list = pager({
     base: V1 + '/apiToken',
     testid: 'load-more',
-    onRows: function (ts) { ts.forEach(function (t) { addRow(t, false); }); },
+    onRows: function (ts) {
+      ts.forEach(function (t) { addRow(t, false); });
+      /* After the rows are drawn: one request for the page's sparklines. */
+      fillSparklines(ts.map(function (t) { return t.clientId; }));
+    },
     onError: function (err) { showError(alerts, err, 'view API auth tokens', 'ManageSecurity'); },
     onDone: function () {
       loading.hidden = true;
@@ -86,7 +99,8 @@ export function render(view) {
         el('th', { scope: 'col', text: 'Secrets' }),
         el('th', { scope: 'col', text: 'Created' }),
         el('th', { scope: 'col', text: 'Last access' }),
-        el('th', { scope: 'col', class: 'actions' }, el('span', { class: 'visually-hidden', text: 'Revoke access' })))),
+        el('th', { scope: 'col', text: 'Last 7 days' }),
+        el('th', { scope: 'col', class: 'actions' }, el('span', { class: 'visually-hidden', text: 'Details and revoke' })))),
       tbody),
     el('div', { class: 'table-footer' }, countText, list.button));
   var emptyGenerate = el('button', { type: 'button', class: 'btn btn-primary', testid: 'generate-token-empty' }, icon('plus'), 'Generate new token');
@@ -124,7 +138,8 @@ export function render(view) {
         if (link) link.focus();
       });
     });
-    var actions = el('td', { class: 'actions' });
+    var actions = el('td', { class: 'actions' }, el('a', { class: 'btn btn-sm', href: detailHref(t.clientId), testid: 'token-details',
+      'aria-label': 'Details and usage of token ' + t.clientId, text: 'Details' }));
     if (active) {
       var revoke = el('button', { type: 'button', class: 'btn btn-sm btn-danger', testid: 'revoke',
         'aria-label': 'Revoke token ' + t.clientId, text: 'Revoke' });
@@ -140,7 +155,45 @@ export function render(view) {
       secretsCell,
       timeCell(t.createdOn, '\u2014'),
       timeCell(t.lastAccessOn, 'never'),
+      sparkCell(t.clientId),
       actions);
+  }
+
+  /* The row's "Last 7 days" cell: the sparkline (a link to the token's page) once read. */
+  function sparkCell(clientId) {
+    var td = el('td', { class: 'spark-cell', testid: 'row-usage' });
+    drawSpark(td, clientId);
+    return td;
+  }
+
+  function drawSpark(td, clientId) {
+    clear(td);
+    var points = sparks[clientId];
+    if (!points) {
+      td.appendChild(el('span', { class: 'spark-placeholder', 'aria-hidden': 'true' }));
+      return;
+    }
+    td.setAttribute('data-loaded', 'true');
+    td.appendChild(el('a', { class: 'spark-link', href: detailHref(clientId) },
+      sparkline(points, { label: 'Last 7 days', granularity: 'day' })));
+  }
+
+  function fillSparklines(ids) {
+    if (!ids.length) return;
+    api('GET', V1 + '/usage?granularity=day&since=' + encodeURIComponent(lastSevenDaysSince()) +
+      '&clientIds=' + ids.map(encodeURIComponent).join(',')).then(function (u) {
+      ((u && u.result) || []).forEach(function (r) {
+        sparks[r.clientId] = r.series || [];
+        var cell = rows[r.clientId] && rows[r.clientId].querySelector('[data-testid="row-usage"]');
+        if (cell) drawSpark(cell, r.clientId);
+      });
+    }).catch(function () {
+      /* The list works without its pictures: the cells say so on hover. */
+      ids.forEach(function (id) {
+        var cell = rows[id] && rows[id].querySelector('[data-testid="row-usage"]');
+        if (cell && !sparks[id]) cell.title = 'Usage could not be read';
+      });
+    });
   }
 
   function addRow(t, atTop) {
@@ -185,6 +238,7 @@ export function render(view) {
     hideError(alerts);
     openGenerateDialog(function (t) {
       addRow(t, true);
+      fillSparklines([t.clientId]);
       refreshChrome();
     });
   }
@@ -296,7 +350,7 @@ var GRACE_DEFAULT = 86400;
  * read again after each change (its row shows the new count and expiry); onClosed() when the
  * dialog goes.
  */
-function openSecretsDialog(t, onToken, onClosed) {
+export function openSecretsDialog(t, onToken, onClosed) {
   var base = V1 + '/apiToken/' + encodeURIComponent(t.clientId);
   var active = t.status === 'Active';
   var secrets = [];
