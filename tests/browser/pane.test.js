@@ -540,7 +540,7 @@ test('11. every page loads with no JavaScript error, no CSP violation and no con
       assert.match(res.headers()['content-security-policy'] || '', /default-src 'self'/);
     }
     await b.signIn(page, users.admin.email, users.admin.password);
-    for (const p of ['/api-auth-token', '/roles', '/users', '/audit-log']) {
+    for (const p of ['/api-auth-token', '/overview', '/roles', '/users', '/audit-log']) {
       const res = await page.goto(p);
       assert.equal(res.status(), 200, p);
       assert.match(res.headers()['content-security-policy'] || '', /script-src 'self'/, `CSP on ${p}`);
