@@ -200,8 +200,8 @@ test('1. the token list: a sparkline of the last 7 days a row, from one request,
     }
     await page.mouse.move(0, 0);
     await b.shot(page, 'usage-list.png');
-    /* The row's Details link opens the token's page. */
-    await rowOf(page, tok.busy.clientId).getByTestId('token-details').click();
+    /* The row's Client ID opens the token's page. */
+    await rowOf(page, tok.busy.clientId).getByTestId('token-link').click();
     await page.waitForURL((u) => new URL(u).pathname === `/api-auth-token/${tok.busy.clientId}`);
     await page.getByTestId('usage-chart').waitFor();
     b.assertClean(w, { strict: true });

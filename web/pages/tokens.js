@@ -3,8 +3,8 @@
  * and an "Expires soon" badge) with Load more, Revoke, the two-step Generate dialog that shows
  * the secret key once, and a token's Secrets dialog: its secrets, Add secret and Rotate (both
  * show the new secret once, as Generate does) and Delete.  Each row has a sparkline of the
- * token's last 7 days, read for a whole page of rows at once after the rows are drawn, and a
- * link to the token's own page (token.js).
+ * token's last 7 days, read for a whole page of rows at once after the rows are drawn; its
+ * Client ID links to the token's own page (token.js), its secret count opens the dialog.
  */
 import { api, hideError, showError, V1 } from '../lib/api.js';
 import { sparkline } from '../lib/chart.js';
@@ -90,7 +90,7 @@ export function render(view) {
     },
   });
   var table = el('div', { class: 'table-wrap', testid: 'token-table', hidden: true },
-    el('table', { class: 'data' },
+    el('table', { class: 'data tokens' },
       el('thead', null, el('tr', null,
         el('th', { scope: 'col', text: 'Client ID' }),
         el('th', { scope: 'col', text: 'Description' }),
@@ -100,7 +100,7 @@ export function render(view) {
         el('th', { scope: 'col', text: 'Created' }),
         el('th', { scope: 'col', text: 'Last access' }),
         el('th', { scope: 'col', text: 'Last 7 days' }),
-        el('th', { scope: 'col', class: 'actions' }, el('span', { class: 'visually-hidden', text: 'Details and revoke' })))),
+        el('th', { scope: 'col', class: 'actions' }, el('span', { class: 'visually-hidden', text: 'Revoke access' })))),
       tbody),
     el('div', { class: 'table-footer' }, countText, list.button));
   var emptyGenerate = el('button', { type: 'button', class: 'btn btn-primary', testid: 'generate-token-empty' }, icon('plus'), 'Generate new token');
@@ -124,22 +124,24 @@ export function render(view) {
     var badge = el('span', { class: 'badge ' + (active ? 'badge-active' : 'badge-revoked'), testid: 'token-status',
       title: !active && t.revokedOn ? 'Revoked ' + fmtTime(t.revokedOn) : null, text: active ? 'Active' : 'Revoked' });
     var n = t.secretCount || 0;
+    /* The count opens the token's Secrets dialog (a revoked token's are on its own page). */
+    var secretsBtn = el('button', { type: 'button', class: 'link-btn token-link', testid: 'secrets', text: n + ' live',
+      title: plural(n, 'live secret', 'live secrets') + ': show them', 'aria-label': t.clientId + ': ' +
+        plural(n, 'live secret', 'live secrets') + ', show them' });
     var secretsCell = el('td', { class: 'nowrap', testid: 'row-secret-count', 'data-count': String(n) },
-      active ? el('span', { title: plural(n, 'live secret', 'live secrets'), text: n + ' live' })
-        : el('span', { class: 'faint', text: '\u2014' }));
-    /* The Client ID opens the token's Secrets dialog (a revoked token's too: read only). */
-    var idBtn = el('button', { type: 'button', class: 'link-btn token-link', testid: 'secrets', text: t.clientId,
-      title: 'Show this token\u2019s secrets', 'aria-label': t.clientId + ': show this token\u2019s secrets' });
-    idBtn.addEventListener('click', function () {
+      active ? secretsBtn : el('span', { class: 'faint', text: '\u2014' }));
+    /* The Client ID opens the token's own page: its usage and usage controls. */
+    var idLink = el('a', { class: 'token-id-link', href: detailHref(t.clientId), testid: 'token-link', text: t.clientId,
+      title: 'Details and usage of this token' });
+    secretsBtn.addEventListener('click', function () {
       hideError(alerts);
       openSecretsDialog(t, replaceRow, function () {
         /* Back to the row's Client ID: the row may have been redrawn meanwhile. */
-        var link = rows[t.clientId] && rows[t.clientId].querySelector('.token-link');
+        var link = rows[t.clientId] && rows[t.clientId].querySelector('.token-id-link');
         if (link) link.focus();
       });
     });
-    var actions = el('td', { class: 'actions' }, el('a', { class: 'btn btn-sm', href: detailHref(t.clientId), testid: 'token-details',
-      'aria-label': 'Details and usage of token ' + t.clientId, text: 'Details' }));
+    var actions = el('td', { class: 'actions' });
     if (active) {
       var revoke = el('button', { type: 'button', class: 'btn btn-sm btn-danger', testid: 'revoke',
         'aria-label': 'Revoke token ' + t.clientId, text: 'Revoke' });
@@ -147,7 +149,7 @@ export function render(view) {
       actions.appendChild(revoke);
     }
     return el('tr', { testid: 'token-row', 'data-client-id': t.clientId, 'data-status': t.status, class: active ? '' : 'is-revoked' },
-      el('td', { class: 'id-cell', testid: 'row-client-id' }, idBtn),
+      el('td', { class: 'id-cell', testid: 'row-client-id' }, idLink),
       el('td', { class: 'desc', testid: 'row-description' },
         t.description ? t.description : el('span', { class: 'faint', text: 'No description' })),
       el('td', { testid: 'row-role', text: t.roleName }),
@@ -174,8 +176,8 @@ export function render(view) {
       return;
     }
     td.setAttribute('data-loaded', 'true');
-    td.appendChild(el('a', { class: 'spark-link', href: detailHref(clientId) },
-      sparkline(points, { label: 'Last 7 days', granularity: 'day' })));
+    td.appendChild(el('a', { class: 'spark-link', href: detailHref(clientId), tabindex: '-1' },
+      sparkline(points, { label: 'Last 7 days', granularity: 'day', width: 88 })));
   }
 
   function fillSparklines(ids) {
