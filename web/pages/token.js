@@ -165,7 +165,7 @@ function usageControls(base, onSaved) {
       el('div', { class: 'rate-row' },
         el('label', { class: 'checkbox', for: 'rate-custom' }, useCustom, 'At most'),
         requests, el('span', { text: 'requests per' }), period, unit)));
-  var form = el('form', { class: 'controls-form', novalidate: true, testid: 'controls-form' },
+  var form = el('form', { class: 'controls-form', novalidate: 'novalidate', testid: 'controls-form' },
     revokedNote, errBox, fieldset,
     el('div', { class: 'field' },
       el('label', { for: 'allowed-cidrs', text: 'Allowed address ranges' }),
