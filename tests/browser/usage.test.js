@@ -59,7 +59,9 @@ after(async () => {
 
 /* Runs fn({context, page, w}) signed in as the admin, in a fresh context closed afterwards. */
 async function signedIn(fn, landing) {
-  const p = await b.newPage(browser, srv.base);
+  /* Tall enough for a token's whole page in a screenshot (a full-page shot would leave the
+   * sidebar, sticky at the window's height, halfway down). */
+  const p = await b.newPage(browser, srv.base, { viewport: { width: 1280, height: 1560 } });
   try {
     await b.signIn(p.page, admin.email, admin.password);
     if (landing) await p.page.goto(landing);
@@ -267,7 +269,7 @@ test('2. a token\u2019s page: its usage chart by reason, the range picker, a too
     await tip.filter({ hasText: `${before.requests} request` }).waitFor();
     const box = await svg.boundingBox();
     await page.mouse.move(box.x + box.width - 14, box.y + box.height / 2);
-    await b.shot(page, 'usage-detail.png', { fullPage: true });
+    await b.shot(page, 'usage-detail.png');
 
     /* 30 days: by the day; the request says so and the chart has 30 bars. */
     const resp = page.waitForResponse((r) => new URL(r.url()).pathname === `${V1}/apiToken/${limited}/usage`);
@@ -283,7 +285,7 @@ test('2. a token\u2019s page: its usage chart by reason, the range picker, a too
     await assertChartSays(page, a30, c, '30 days');
     assert.equal(new URL(page.url()).searchParams.get('range'), '30d', 'the range is in the address');
     await page.mouse.move(0, 0);
-    await b.shot(page, 'usage-detail-30d.png', { fullPage: true });
+    await b.shot(page, 'usage-detail-30d.png');
 
     /* 24 hours by the hour; and the address keeps it on a reload. */
     const resp24 = page.waitForResponse((r) => new URL(r.url()).pathname === `${V1}/apiToken/${limited}/usage`);
@@ -335,7 +337,7 @@ test('3. usage controls: a rate limit and address ranges saved, a bad range refu
     const shown = (await err.textContent()).trim();
     const said = direct.json.message.trim();
     assert.ok(shown.toLowerCase().includes(said.replace(/\.$/, '').toLowerCase()), `shown "${shown}" says "${said}"`);
-    await b.shot(page, 'usage-controls.png', { fullPage: true });
+    await b.shot(page, 'usage-controls.png');
     assert.deepEqual((await call(page, 'GET', `${V1}/apiToken/${id}`, undefined, 200)).json.allowedCidrs,
       ['203.0.113.0/24', '2001:db8::/32'], 'nothing saved');
     /* A limit of 0 is the page's own message, before any request. */
@@ -380,7 +382,7 @@ test('4. the Overview: the busiest and the most refused tokens, in order, each a
     const orders = answers.map((r) => new URL(r.url()).searchParams.get('orderBy')).sort();
     assert.deepEqual(orders, ['refused', 'requests']);
     await page.mouse.move(0, 0);
-    await b.shot(page, 'usage-overview.png', { fullPage: true });
+    await b.shot(page, 'usage-overview.png');
     /* 90 days: asked again, the same order. */
     await page.getByTestId('range-90d').click();
     await h.waitFor(() => answers.length === 4, 5000, 50);

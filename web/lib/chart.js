@@ -96,7 +96,9 @@ export function sparkline(points, opts) {
   node.appendChild(svg('line', { x1: 0, x2: w, y1: h - pad + 0.5, y2: h - pad + 0.5, stroke: '#d1d9e0', 'stroke-width': 1 }));
   node.appendChild(svg('polygon', { points: x(0).toFixed(1) + ',' + (h - pad) + ' ' + line + ' ' + x(n - 1).toFixed(1) + ',' + (h - pad),
     fill: ALLOWED_COLOR, 'fill-opacity': 0.14 }));
-  node.appendChild(svg('polyline', { points: line, fill: 'none', stroke: ALLOWED_COLOR, 'stroke-width': 1.5, 'stroke-linejoin': 'round' }));
+  /* Nothing at all: a grey line on the floor. */
+  node.appendChild(svg('polyline', { points: line, fill: 'none', stroke: total ? ALLOWED_COLOR : '#afb8c1', 'stroke-width': 1.5,
+    'stroke-linejoin': 'round' }));
   if (refused > 0) {
     node.appendChild(svg('polyline', { points: points.map(function (p, i) { return x(i).toFixed(1) + ',' + y(p.refused).toFixed(1); }).join(' '),
       fill: 'none', stroke: REFUSED_COLOR, 'stroke-width': 1.5, 'stroke-dasharray': '3 2', 'stroke-linejoin': 'round' }));
