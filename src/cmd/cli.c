@@ -1238,8 +1238,8 @@ static int token_usage(struct ctx *c)
     since = until - 7 * USAGE_DAY_MS;
     if (opt(c, "--since")) kg_time_parse(opt(c, "--since"), &since);
     if (since >= until) return fail(c, NULL, "--since must be before --until");
-    int64_t first = since - since % unit,
-            nb = ((until - 1) - (until - 1) % unit - first) / unit + 1;
+    since -= since % unit; /* whole hours or days, as the API answers */
+    int64_t first = since, nb = ((until - 1) - (until - 1) % unit - first) / unit + 1;
     if (nb > (unit == USAGE_HOUR_MS ? 31 * 24 : 400))
         return fail(c, NULL, "at most 31 days by the hour, 400 by the day");
     if (!(b = calloc((size_t)nb, sizeof *b))) return fail(c, NULL, "out of memory");

@@ -316,8 +316,11 @@ static int usage_range_or_reply(struct call *c, int none_ok, const char *dflt,
                                   : "granularity must be hour or day");
         return -1;
     }
+    /* Counts are kept by the hour: the range starts at its first hour (or day) whole, and the
+     * answer's since says so, so that every sum of one answer covers the same hours. */
+    r->since -= r->since % (r->unit ? r->unit : HOUR_MS);
     if (!r->unit) return 0;
-    r->first = r->since - r->since % r->unit;
+    r->first = r->since;
     int64_t last = (r->until - 1) - (r->until - 1) % r->unit;
     int64_t nb = (last - r->first) / r->unit + 1;
     if (nb > (r->unit == HOUR_MS ? USAGE_HOURS_MAX : USAGE_DAYS_MAX)) {
@@ -448,14 +451,13 @@ void api_usage(struct call *c)
         goto fail;
     if (client_ids_or_reply(c, ids, &n)) goto out;
     if (!n) { /* the busiest tokens */
-        if ((rc = store_usage_top(c->app->st, r.since - r.since % HOUR_MS, r.until, by_refused,
-                                  (size_t)limit, &top, &n)) != KG_OK)
+        if ((rc = store_usage_top(c->app->st, r.since, r.until, by_refused, (size_t)limit, &top,
+                                  &n)) != KG_OK)
             goto fail;
         for (size_t i = 0; i < n; i++)
             memcpy(ids[i], top[i].client_id, sizeof ids[i]);
     }
-    if ((rc = store_usage_total(c->app->st, r.since - r.since % HOUR_MS, r.until, &total)) != KG_OK)
-        goto fail;
+    if ((rc = store_usage_total(c->app->st, r.since, r.until, &total)) != KG_OK) goto fail;
     rc = KG_ENOMEM;
     if (!(o = usage_head(&r)) || !(arr = json_array())) goto fail;
     json_object_set_new(o, "orderBy", json_string(by_refused ? "refused" : "requests"));

@@ -255,6 +255,14 @@ test('usage counts: each kind counted per hour, read by token and across tokens,
   const day = await usageOf(t.clientId, '?granularity=day');
   assert.equal(day.result.filter((b) => b.requests).reduce((s, b) => s + b.requests, 0), 6);
   assert.ok(day.result.every((b) => Date.parse(b.start) % 86400000 === 0));
+  // a range starts at its first hour (or day) whole, and says so: every sum covers the same hours
+  const mid = new Date(Date.now() - 3 * 86400000 - 1234567).toISOString();
+  const aligned = await usageOf(t.clientId, `?since=${mid}&granularity=day`);
+  assert.equal(aligned.since, `${mid.slice(0, 10)}T00:00:00.000Z`);
+  assert.equal(aligned.result[0].start, aligned.since);
+  const top = await h.api(srv.base, 'GET', `${V1}/usage?since=${mid}&granularity=day&clientIds=${t.clientId}`, { token: boot.access });
+  assert.equal(top.json.since, aligned.since);
+  assert.equal((await usageOf(t.clientId, `?since=${mid}`)).since, `${mid.slice(0, 13)}:00:00.000Z`);
   const past = await usageOf(t.clientId, `?since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z`);
   assert.equal(past.result.length, 24);
   assert.equal(past.totals.requests, 0);
