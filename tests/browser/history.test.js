@@ -120,7 +120,8 @@ const PROFILES = {
     }
     return c;
   },
-  /* A partner's feed, office hours on weekdays, until its secret expired 9 days ago at 11:00;
+  /* A partner's feed, office hours on weekdays, until its secret expired at 11:00 on the
+   * weekday 9 days ago (or the one before);
    * since then its retries are refused as expired, fewer as the days go by. */
   'partner feed': (hour, r) => {
     const d = new Date(hour);
@@ -128,7 +129,8 @@ const PROFILES = {
     const c = zero();
     const weekday = d.getUTCDay() >= 1 && d.getUTCDay() <= 5;
     if (!weekday || hod < 8 || hod > 18) return c;
-    const stop = today - 9 * DAY + 11 * HOUR;
+    let stop = today - 9 * DAY + 11 * HOUR;
+    while (new Date(stop).getUTCDay() % 6 === 0) stop -= DAY; /* a weekday */
     if (hour < stop) {
       c.exchanges = 1;
       c.gateAllowed = Math.round(30 + 30 * r());
@@ -400,7 +402,9 @@ test('4. the Overview: the busiest and the most refused tokens, in order, with t
     await page.locator('[data-testid="most-refused"] [data-testid="top-row"]').first().waitFor();
     await h.waitFor(() => answers.length === 2, 5000, 50);
     const since = Date.parse(new URL(answers[0].url()).searchParams.get('since'));
-    assert.ok(Date.now() - since <= 7 * DAY && Date.now() - since > 6 * DAY - HOUR, `7 days back: ${new Date(since).toISOString()}`);
+    /* Shown by the day: 7 whole UTC days, today included, as the token list's sparklines. */
+    assert.ok(since === today - 6 * DAY || since === today - 5 * DAY, `7 UTC days back: ${new Date(since).toISOString()}`);
+    assert.deepEqual(answers.map((r) => new URL(r.url()).searchParams.get('granularity')), ['day', 'day']);
     const sums = Object.values(tok).map((t) => ({ id: t.clientId, c: sumOf(t.clientId, since, lastHour + HOUR) }));
     const order = (f) => sums.filter((s) => f(s.c) > 0).sort((a, b2) => f(b2.c) - f(a.c) || (a.id < b2.id ? -1 : 1));
     const ids = (list) => page.locator(`[data-testid="${list}"] [data-testid="top-row"]`)
