@@ -20,13 +20,18 @@ export function rangeOf(key) {
   return RANGES.filter(function (r) { return r.key === key; })[0] || null;
 }
 
-/* The query of a range ending now: since=…&granularity=… (the range's own, or `granularity`). */
+/*
+ * The query of a range ending now: since=…&granularity=… (the range's own, or `granularity`).
+ * Whole buckets of the granularity asked: from the start of the hour (or UTC day) after the
+ * one the range begins in.  (By the day from a `since` inside a day, a token's counts would
+ * take that day whole while the totals and the order of the busiest begin at since's hour.)
+ */
 export function rangeQuery(range, granularity) {
+  var gran = granularity || range.granularity;
   var since = new Date(Date.now() - range.ms);
-  /* Whole buckets: from the start of the hour (or UTC day) after the one the range begins in. */
-  var unit = range.granularity === 'day' ? DAY_MS : HOUR_MS;
+  var unit = gran === 'day' ? DAY_MS : HOUR_MS;
   since = new Date(Math.floor(since.getTime() / unit) * unit + unit);
-  return 'since=' + encodeURIComponent(since.toISOString()) + '&granularity=' + (granularity || range.granularity);
+  return 'since=' + encodeURIComponent(since.toISOString()) + '&granularity=' + gran;
 }
 
 /* The token list's sparklines: the last 7 UTC days, today included. */
