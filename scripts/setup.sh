@@ -3,7 +3,7 @@
 # Usage: scripts/setup.sh run|test|bench    (a no-op when everything is present)
 set -euo pipefail
 what=${1:-run}
-pkgs=(build-essential pkg-config libmicrohttpd-dev libhttp-parser-dev libjansson-dev libsodium-dev libssl-dev libsqlite3-dev libpq-dev)
+pkgs=(build-essential pkg-config libmicrohttpd-dev libhttp-parser-dev libjansson-dev libsodium-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev)
 case "$what" in
   run) ;;
   # caddy: the proxy tests run examples/Caddyfile (tests/standards/proxies.test.mjs).

@@ -37,6 +37,7 @@
 #include "service.h"
 #include "util.h"
 #include "version.h"
+#include "webhook.h"
 
 /* ---- the table ----------------------------------------------------------------------- */
 
@@ -173,6 +174,14 @@ static const struct opt serve_opts[] = {
                 ok_lifetime, LIFETIME_MUST),
     OPT_NUM("--jwks-max-age", "SECONDS", 0, 86400,
             "the JWKS's Cache-Control; a new key waits as long (default 300)"),
+    OPT_TEXT("--webhook", "'URL secret-file=PATH'",
+             "POST every audit event to URL, signed with the file's secret; again for more "
+             "(else $KEYGATE_WEBHOOK)"),
+    OPT_NUM("--webhook-timeout", "SECONDS", 1, 60, "one webhook delivery, at most (default 10)"),
+    OPT_NUM("--webhook-attempts", "N", 1, 100,
+            "attempts at an event before it is given up (default 16)"),
+    OPT_NUM("--webhook-backoff", "SECONDS", 1, 3600,
+            "the wait before an event's first retry, doubling after (default 1)"),
     OPT_END,
 };
 
@@ -330,10 +339,12 @@ struct ctx {
     size_t npos;
     int help, version, words; /* words: "help" / "version" read as the first word */
     struct location loc;
-    struct app app;              /* open while a USES_DB command runs */
-    struct actor op;             /* the operator */
-    char prefix[128];            /* "keygate token create": what messages start with */
-    int64_t max_secret_lifetime; /* seconds; 0 = no limit */
+    struct app app;                     /* open while a USES_DB command runs */
+    struct actor op;                    /* the operator */
+    char prefix[128];                   /* "keygate token create": what messages start with */
+    int64_t max_secret_lifetime;        /* seconds; 0 = no limit */
+    const char *webhooks[WEBHOOKS_MAX]; /* serve's --webhook values, in order */
+    size_t nwebhooks;
 };
 
 /* "keygate", "keygate token" or "keygate token create", as far as the line was read. */
@@ -501,6 +512,11 @@ static int read_option(struct ctx *c, int argc, char **argv, int *i)
     else
         return usage_error(c, "%s needs a value: %s %s", name, name, o->meta);
     *slot = v;
+    if (strcmp(o->name, "--webhook") == 0) { /* the one option given more than once */
+        if (c->nwebhooks == WEBHOOKS_MAX)
+            return usage_error(c, "--webhook is given %d times at most", WEBHOOKS_MAX);
+        c->webhooks[c->nwebhooks++] = v;
+    }
     return value_check(c, o, v);
 }
 
@@ -987,7 +1003,16 @@ static int serve_run(struct ctx *c)
         .header_timeout = (unsigned)opt_int(c, "--header-timeout", 0),
         .idle_timeout = (unsigned)opt_int(c, "--idle-timeout", 0),
         .min_body_rate = (unsigned)opt_int(c, "--min-body-rate", 0),
+        .webhooks = c->webhooks,
+        .nwebhooks = c->nwebhooks,
+        .webhooks_source = "--webhook",
+        .webhook_timeout_ms = opt_int(c, "--webhook-timeout", 10) * 1000,
+        .webhook_attempts = opt_int(c, "--webhook-attempts", 16),
+        .webhook_backoff_ms = opt_int(c, "--webhook-backoff", 1) * 1000,
     };
+    const char *hook_env = getenv("KEYGATE_WEBHOOK");
+    if (!c->nwebhooks && hook_env && *hook_env)
+        o.webhooks = &hook_env, o.nwebhooks = 1, o.webhooks_source = "KEYGATE_WEBHOOK";
     if (file) {
         if (password_read(c, "--admin-password-file", file, password) != 0) return 1;
         o.admin_password = password, o.admin_password_source = "--admin-password-file";

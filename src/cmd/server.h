@@ -5,6 +5,7 @@
 #ifndef KG_SERVER_H
 #define KG_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct server_opts {
@@ -33,6 +34,12 @@ struct server_opts {
     const char *admin_password;
     const char *admin_password_source;
     unsigned min_body_rate; /* bytes a second; 0 = the built-in default */
+    /* webhooks: nwebhooks specs "URL secret-file=PATH …" (webhook.h), from webhooks_source
+     * ("--webhook"); and their delivery options (0 = webhook.h's defaults) */
+    const char *const *webhooks;
+    size_t nwebhooks;
+    const char *webhooks_source;
+    int64_t webhook_timeout_ms, webhook_attempts, webhook_backoff_ms;
 };
 
 /*
