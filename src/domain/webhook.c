@@ -384,6 +384,16 @@ kg_err webhooks_start(struct webhooks *ws, struct store *st, const struct webhoo
     ids_base62(ws->node + 2, 16);
     if (!ws->n) return KG_OK;
     if (webhook_send_global_init() != KG_OK) return KG_INTERNAL;
+    for (size_t i = 0; i < ws->n; i++) { /* rows made now: what happens from here on is sent */
+        struct hook *h = &ws->hooks[i];
+        struct kg_webhook_state s;
+        int claimed;
+        int64_t now = kg_now_ms();
+        kg_err rc = store_webhook_claim(st, h->id, h->shown, ws->node, now,
+                                        now + WEBHOOK_LEASE_MS, &claimed, &s);
+        store_state(h, rc, "read its state");
+        if (rc == KG_OK) atomic_store(&h->pending, s.pending);
+    }
     for (size_t i = 0; i < ws->n; i++) {
         if (pthread_create(&ws->hooks[i].thread, NULL, hook_main, &ws->hooks[i]) != 0) {
             atomic_store(&ws->stop, 1);

@@ -73,9 +73,9 @@ kg_err webhooks_add(struct webhooks *ws, const char *spec, char *err, size_t err
 /* How many webhooks ws holds. */
 size_t webhooks_count(const struct webhooks *ws);
 
-/* Starts a delivery thread for each webhook, using st (borrowed until webhooks_free()).  node:
- * this process's name in leases.  KG_INTERNAL when a thread cannot start (none is left
- * running then). */
+/* Makes each webhook's row in st if it has none (its cursor at the log's end now: see the
+ * top) and starts a delivery thread for each, using st (borrowed until webhooks_free()).
+ * KG_INTERNAL when a thread cannot start (none is left running then). */
 kg_err webhooks_start(struct webhooks *ws, struct store *st, const struct webhook_opts *o);
 
 /* Stops the threads (an attempt under way is given up), gives their leases back, wipes the
