@@ -951,8 +951,10 @@ static void test_account_id(void **state)
 #define ZERO_HASH                                                                                  \
     "00000000000000000000000000000000"                                                             \
     "00000000000000000000000000000000"
-#define V6_UNDONE_SQLITE V6_UNDONE("BLOB", "x'" ZERO_HASH "'")
-#define V6_UNDONE_PG V6_UNDONE("BYTEA", "$$\\x" ZERO_HASH "$$")
+/* The webhooks' migration (issue 19) undone, before any earlier one: the same in both. */
+#define WEBHOOKS_UNDONE " DROP TABLE webhook_failures; DROP TABLE webhook_state;"
+#define V6_UNDONE_SQLITE WEBHOOKS_UNDONE V6_UNDONE("BLOB", "x'" ZERO_HASH "'")
+#define V6_UNDONE_PG WEBHOOKS_UNDONE V6_UNDONE("BYTEA", "$$\\x" ZERO_HASH "$$")
 
 /* A database of schema version 3 (before grant options and the account ID), with a privilege
  * in it, is migrated when opened: the privilege is kept without a grant option, and an account
@@ -2049,6 +2051,106 @@ static void test_audit_log(void **state)
     free(got);
 }
 
+/* Webhooks' state (issue 19): a new webhook starts at the log's end; one node at a time holds
+ * its lease; only the holder records, and only an event after the cursor; a failure is kept;
+ * the events after the cursor come oldest first. */
+static void test_webhook_state(void **state)
+{
+    struct fx *f = *state;
+    struct kg_webhook_state s;
+    struct kg_webhook_failure *fl = NULL;
+    struct kg_audit *ev = NULL;
+    size_t n = 0;
+    int claimed = -1, changed = -1;
+    const char *id = "wh_0123456789abcdef", *url = "https://example.com/hook";
+
+    struct kg_audit old = audit_entry(1000, "cli", "apiToken.create", "OK");
+    assert_int_equal(store_audit_append(f->st, &old), KG_OK);
+    assert_int_equal(store_webhook_get(f->st, id, &s), KG_NOTFOUND);
+    assert_int_equal(store_webhook_claim(f->st, id, url, "n-a", 5000, 35000, &claimed, &s), KG_OK);
+    assert_int_equal(claimed, 1);
+    assert_string_equal(s.url, url);
+    assert_string_equal(s.leased_by, "n-a");
+    assert_int_equal(s.pending, 0); /* the entry before it is not sent */
+    int64_t start = s.cursor;
+    assert_true(start > 0);
+    /* another node cannot take the lease before it runs out, then can */
+    assert_int_equal(store_webhook_claim(f->st, id, url, "n-b", 6000, 36000, &claimed, &s), KG_OK);
+    assert_int_equal(claimed, 0);
+    assert_string_equal(s.leased_by, "n-a");
+    assert_int_equal(store_webhook_claim(f->st, id, url, "n-a", 7000, 37000, &claimed, &s), KG_OK);
+    assert_int_equal(claimed, 1);
+
+    for (int i = 2; i <= 4; i++) {
+        struct kg_audit e =
+            audit_entry(i * 1000, "cli", i == 3 ? "role.create" : "user.create", "OK");
+        assert_int_equal(store_audit_append(f->st, &e), KG_OK);
+    }
+    assert_int_equal(store_webhook_get(f->st, id, &s), KG_OK);
+    assert_int_equal(s.pending, 3);
+    assert_int_equal(store_audit_after(f->st, s.cursor, 2, &ev, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_true(ev[0].seq > start && ev[1].seq > ev[0].seq);
+    assert_string_equal(ev[0].action, "user.create");
+    assert_string_equal(ev[1].action, "role.create");
+
+    /* a retry, recorded by the holder; the other node's record is refused */
+    struct kg_webhook_attempt a = {.id = id,
+                                   .node = "n-b",
+                                   .outcome = KG_WEBHOOK_RETRY,
+                                   .event_seq = ev[0].seq,
+                                   .action = ev[0].action,
+                                   .attempts = 1,
+                                   .next_at = 9000,
+                                   .at = 8000,
+                                   .status = 500,
+                                   .error = "answered HTTP 500"};
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    a.node = "n-a";
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_webhook_get(f->st, id, &s), KG_OK);
+    assert_int_equal(s.cursor, start);
+    assert_int_equal(s.attempts, 1);
+    assert_int_equal(s.next_at, 9000);
+    assert_int_equal(s.last_status, 500);
+    assert_string_equal(s.last_error, "answered HTTP 500");
+    /* delivered: the cursor moves; recording it again changes nothing */
+    a.outcome = KG_WEBHOOK_DELIVERED, a.attempts = 2, a.status = 204, a.error = "";
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    /* the next one given up */
+    a.outcome = KG_WEBHOOK_FAILED, a.event_seq = ev[1].seq, a.action = ev[1].action;
+    a.attempts = 3, a.status = 0, a.error = "Timeout was reached", a.at = 12000;
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_webhook_get(f->st, id, &s), KG_OK);
+    assert_int_equal(s.cursor, ev[1].seq);
+    assert_int_equal(s.attempts, 0);
+    assert_int_equal(s.delivered, 1);
+    assert_int_equal(s.failed, 1);
+    assert_int_equal(s.pending, 1);
+    assert_int_equal(store_webhook_failures(f->st, id, 10, &fl, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(fl[0].event_seq, ev[1].seq);
+    assert_string_equal(fl[0].action, "role.create");
+    assert_int_equal(fl[0].attempts, 3);
+    assert_int_equal(fl[0].last_status, 0);
+    assert_string_equal(fl[0].error, "Timeout was reached");
+    assert_int_equal(fl[0].failed_on, 12000);
+    free(fl);
+    free(ev);
+    /* released: another node takes it at once */
+    assert_int_equal(store_webhook_release(f->st, id, "n-a"), KG_OK);
+    assert_int_equal(store_webhook_claim(f->st, id, url, "n-b", 13000, 43000, &claimed, &s), KG_OK);
+    assert_int_equal(claimed, 1);
+    assert_int_equal(s.delivered, 1); /* the row is kept: a second claim makes no new one */
+    assert_int_equal(store_webhook_claim(f->st, "wh_x", url, "", 1, 2, &claimed, &s), KG_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2083,6 +2185,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_entry_with_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_refused_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects, setup, teardown),
     };
     pg_admin = getenv("KEYGATE_TEST_PG");
