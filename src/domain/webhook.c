@@ -389,8 +389,8 @@ kg_err webhooks_start(struct webhooks *ws, struct store *st, const struct webhoo
         struct kg_webhook_state s;
         int claimed;
         int64_t now = kg_now_ms();
-        kg_err rc = store_webhook_claim(st, h->id, h->shown, ws->node, now,
-                                        now + WEBHOOK_LEASE_MS, &claimed, &s);
+        kg_err rc = store_webhook_claim(st, h->id, h->shown, ws->node, now, now + WEBHOOK_LEASE_MS,
+                                        &claimed, &s);
         store_state(h, rc, "read its state");
         if (rc == KG_OK) atomic_store(&h->pending, s.pending);
     }
