@@ -60,6 +60,13 @@ struct kg_secret {
     int64_t created_on, last_used_on, expires_on, revoked_on;
 };
 
+/* A token's usage controls (issue 19): its own rate limit, and the client address ranges it may
+ * be used from. */
+#define KG_CIDRS_MAX 16                           /* ranges in a token's allow-list */
+#define KG_CIDRS_TEXT_MAX (KG_CIDRS_MAX * 44 - 1) /* their canonical texts, comma-separated */
+#define KG_RATE_REQUESTS_MAX 1000000000LL         /* requests of a rate limit */
+#define KG_RATE_PERIOD_MAX (86400LL * 366)        /* seconds of a rate limit's period */
+
 struct kg_token {
     int64_t seq; /* storage order: a newer token has a larger seq */
     char client_id[KG_CLIENT_ID_LEN + 1];
@@ -69,7 +76,11 @@ struct kg_token {
     int status;                           /* enum kg_token_status */
     int64_t created_on, last_access_on, revoked_on, expires_on;
     char created_by[KG_ACTOR_MAX + 1];
-    size_t nsecrets; /* its secrets, oldest first */
+    /* its own rate limit: rate_requests in rate_period_s seconds; 0 = none of its own (the
+     * deployment's default applies) */
+    int64_t rate_requests, rate_period_s;
+    char cidrs[KG_CIDRS_TEXT_MAX + 1]; /* allowed ranges, canonical, ","-separated; "" = any */
+    size_t nsecrets;                   /* its secrets, oldest first */
     struct kg_secret secrets[KG_SECRETS_MAX];
 };
 
@@ -142,6 +153,34 @@ struct kg_audit {
 struct kg_audit_filter {
     char actor[KG_ACTOR_MAX + 1];
     int64_t since, until; /* since <= at < until */
+};
+
+/* What a token's requests did, counted per hour (usage): in this order in the store's columns
+ * and the API's objects. */
+enum kg_use {
+    KG_USE_EXCHANGE,          /* a client-credentials exchange that issued an access token */
+    KG_USE_GATE_ALLOWED,      /* a gate check allowed */
+    KG_USE_API_CALL,          /* a REST API call made with the token's access token */
+    KG_USE_REFUSED_PRIVILEGE, /* a gate check refused: the role lacks the route's privilege */
+    KG_USE_REFUSED_RATE,      /* a gate check or API call refused: past the rate limit */
+    KG_USE_REFUSED_ADDRESS,   /* an exchange, gate check or API call from outside allowedCidrs */
+    KG_USE_REFUSED_EXPIRED,   /* ... with an access token, token or secret expired or revoked */
+    KG_USE_KINDS
+};
+#define KG_USE_FIRST_REFUSED KG_USE_REFUSED_PRIVILEGE
+
+/* One token's counts in one hour (or, summed, over a range: hour 0). */
+struct kg_usage {
+    char client_id[KG_CLIENT_ID_LEN + 1];
+    int64_t hour; /* ms: the start of the UTC hour */
+    int64_t n[KG_USE_KINDS];
+};
+
+/* One process's count of a token's requests in one rate-limit window (see store_rate_sync). */
+struct kg_rate_window {
+    char client_id[KG_CLIENT_ID_LEN + 1];
+    int64_t start, period; /* ms */
+    int64_t count;
 };
 
 /* Pending last-access time for one token, and last use of one of its secrets (written behind,

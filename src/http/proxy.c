@@ -1,7 +1,7 @@
 /*
  * proxy.c — trusted proxy ranges and the client address behind them.
  *
- * Layout: addresses (parse, normalise, match a range), the range list, the header's hops
+ * Layout: the range list (addresses and ranges themselves are cidr.h's), the header's hops
  * read from the right.
  */
 #include "proxy.h"
@@ -13,63 +13,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cidr.h"
 #include "log.h"
 #include "util.h"
 
-struct addr {
-    int family; /* AF_INET (4 bytes used) or AF_INET6 */
-    unsigned char b[16];
-};
-
-struct range {
-    struct addr a;
-    unsigned bits;
-};
-
 struct proxy {
-    struct range r[PROXY_RANGES_MAX];
+    struct cidr r[PROXY_RANGES_MAX];
     size_t n;
     enum proxy_header header;
 };
-
-/* ---- addresses --------------------------------------------------------------------------- */
-
-static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-/* An IPv4-mapped IPv6 address becomes the IPv4 address it carries. */
-static void normalise(struct addr *a)
-{
-    if (a->family == AF_INET6 && memcmp(a->b, v4_mapped, 12) == 0) {
-        memmove(a->b, a->b + 12, 4);
-        a->family = AF_INET;
-    }
-}
-
-/* Parses the numeric address s[0..len) (no brackets, no port) as written: an IPv4-mapped
- * address stays IPv6. */
-static int addr_parse_raw(const char *s, size_t len, struct addr *a)
-{
-    char buf[INET6_ADDRSTRLEN + 1];
-    if (len == 0 || len >= sizeof buf) return 0;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    memset(a, 0, sizeof *a);
-    if (inet_pton(AF_INET, buf, a->b) == 1)
-        a->family = AF_INET;
-    else if (inet_pton(AF_INET6, buf, a->b) == 1)
-        a->family = AF_INET6;
-    else
-        return 0;
-    return 1;
-}
-
-/* The same, normalised: the form every comparison uses. */
-static int addr_parse(const char *s, size_t len, struct addr *a)
-{
-    if (!addr_parse_raw(s, len, a)) return 0;
-    normalise(a);
-    return 1;
-}
 
 /* Moves *s and *len past the spaces and tabs at both ends. */
 static void trim(const char **s, size_t *len)
@@ -80,59 +32,14 @@ static void trim(const char **s, size_t *len)
         (*len)--;
 }
 
-static void addr_text(const struct addr *a, char out[PROXY_ADDR_MAX])
-{
-    if (!inet_ntop(a->family, a->b, out, PROXY_ADDR_MAX)) out[0] = '\0';
-}
-
-static int in_range(const struct range *r, const struct addr *a)
-{
-    if (r->a.family != a->family) return 0;
-    unsigned full = r->bits / 8, rest = r->bits % 8;
-    if (memcmp(r->a.b, a->b, full) != 0) return 0;
-    if (!rest) return 1;
-    unsigned char mask = (unsigned char)(0xffu << (8 - rest));
-    return (r->a.b[full] & mask) == (a->b[full] & mask);
-}
-
-static int trusted(const struct proxy *p, const struct addr *a)
+static int trusted(const struct proxy *p, const struct cidr_addr *a)
 {
     for (size_t i = 0; p && i < p->n; i++)
-        if (in_range(&p->r[i], a)) return 1;
+        if (cidr_contains(&p->r[i], a)) return 1;
     return 0;
 }
 
 /* ---- the range list ---------------------------------------------------------------------- */
-
-/* Parses one "address[/bits]" item s[0..len). */
-static int range_parse(const char *s, size_t len, struct range *r)
-{
-    const char *slash = memchr(s, '/', len);
-    size_t alen = slash ? (size_t)(slash - s) : len;
-    struct addr raw;
-    if (!addr_parse_raw(s, alen, &raw)) return 0;
-    unsigned max = raw.family == AF_INET ? 32 : 128;
-    int64_t bits = max;
-    if (slash) {
-        char nb[8];
-        size_t nl = len - alen - 1;
-        if (nl == 0 || nl >= sizeof nb) return 0;
-        memcpy(nb, slash + 1, nl);
-        nb[nl] = '\0';
-        if (kg_parse_int64(nb, 0, max, &bits) != KG_OK) return 0;
-    }
-    /* "::ffff:10.0.0.0/104" is the IPv4 range 10.0.0.0/8: peers are compared as IPv4. */
-    if (raw.family == AF_INET6 && memcmp(raw.b, v4_mapped, 12) == 0 && bits >= 96) {
-        normalise(&raw);
-        bits -= 96;
-    }
-    r->a = raw;
-    r->bits = (unsigned)bits;
-    /* Host bits beyond the prefix are cleared, so "10.1.2.3/8" means 10.0.0.0/8. */
-    for (unsigned i = r->bits; i < (r->a.family == AF_INET ? 32u : 128u); i++)
-        r->a.b[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
-    return 1;
-}
 
 kg_err proxy_new(const char *ranges, const char *header, struct proxy **out, char *err,
                  size_t err_size)
@@ -156,7 +63,7 @@ kg_err proxy_new(const char *ranges, const char *header, struct proxy **out, cha
         const char *item = s;
         size_t il = len;
         trim(&item, &il);
-        if (p->n == PROXY_RANGES_MAX || !range_parse(item, il, &p->r[p->n])) {
+        if (p->n == PROXY_RANGES_MAX || !cidr_parse(item, il, &p->r[p->n])) {
             char shown[64];
             size_t keep = il < sizeof shown - 1 ? il : sizeof shown - 1;
             memcpy(shown, item, keep);
@@ -192,13 +99,13 @@ const char *proxy_header_name(const struct proxy *p)
 
 int proxy_trusts(const struct proxy *p, const char *addr)
 {
-    struct addr a;
-    return p && addr && addr_parse(addr, strlen(addr), &a) && trusted(p, &a);
+    struct cidr_addr a;
+    return p && addr && cidr_addr_parse(addr, strlen(addr), &a) && trusted(p, &a);
 }
 
 int proxy_trusts_sockaddr(const struct proxy *p, const struct sockaddr *sa)
 {
-    struct addr a;
+    struct cidr_addr a;
     memset(&a, 0, sizeof a);
     if (!p || !sa) return 0;
     if (sa->sa_family == AF_INET) {
@@ -207,7 +114,7 @@ int proxy_trusts_sockaddr(const struct proxy *p, const struct sockaddr *sa)
     } else if (sa->sa_family == AF_INET6) {
         a.family = AF_INET6;
         memcpy(a.b, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-        normalise(&a);
+        cidr_addr_normalise(&a);
     } else {
         return 0;
     }
@@ -216,12 +123,12 @@ int proxy_trusts_sockaddr(const struct proxy *p, const struct sockaddr *sa)
 
 void proxy_addr_group(const char *addr, char out[PROXY_ADDR_MAX])
 {
-    struct addr a;
+    struct cidr_addr a;
     kg_strcpy(out, PROXY_ADDR_MAX, addr ? addr : "");
     /* the token endpoint's path: an IPv4 address (no ':') is already what is counted */
-    if (!addr || !strchr(addr, ':') || !addr_parse(addr, strlen(addr), &a)) return;
+    if (!addr || !strchr(addr, ':') || !cidr_addr_parse(addr, strlen(addr), &a)) return;
     if (a.family == AF_INET6) memset(a.b + 8, 0, 8);
-    addr_text(&a, out);
+    cidr_addr_text(&a, out);
     if (a.family != AF_INET6) return;
     size_t n = strlen(out);
     if (n && n + 4 < PROXY_ADDR_MAX) memcpy(out + n, "/64", 4);
@@ -231,7 +138,7 @@ void proxy_addr_group(const char *addr, char out[PROXY_ADDR_MAX])
 
 /* Reads one hop s[0..len) as an address: X-Forwarded-For's "a", "a:port", "[v6]:port", or
  * Forwarded's element "for=…;proto=…" with its value maybe quoted. */
-static int hop_parse(enum proxy_header h, const char *s, size_t len, struct addr *a)
+static int hop_parse(enum proxy_header h, const char *s, size_t len, struct cidr_addr *a)
 {
     trim(&s, &len);
     if (h == PROXY_FORWARDED) { /* find the for= pair among ';'-separated pairs */
@@ -263,23 +170,24 @@ static int hop_parse(enum proxy_header h, const char *s, size_t len, struct addr
         if (!close) return 0;
         size_t after = len - (size_t)(close - s) - 1;
         if (after && close[1] != ':') return 0;
-        return addr_parse(s + 1, (size_t)(close - s) - 1, a);
+        return cidr_addr_parse(s + 1, (size_t)(close - s) - 1, a);
     }
     const char *colon = memchr(s, ':', len);
     if (colon && !memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) && memchr(s, '.', len))
         len = (size_t)(colon - s); /* a.b.c.d:port */
-    return addr_parse(s, len, a);
+    return cidr_addr_parse(s, len, a);
 }
 
 void proxy_client(const struct proxy *p, const char *peer, const char *const *values, size_t n,
                   char out[PROXY_ADDR_MAX])
 {
-    struct addr cur;
+    struct cidr_addr cur;
     kg_strcpy(out, PROXY_ADDR_MAX, peer ? peer : "");
-    if (!p || !peer || !addr_parse(peer, strlen(peer), &cur) || !trusted(p, &cur)) return;
+    if (!p || !peer || !cidr_addr_parse(peer, strlen(peer), &cur) || !trusted(p, &cur)) return;
     if (p->header == PROXY_X_REAL_IP) {
-        struct addr a;
-        if (n == 1 && hop_parse(p->header, values[0], strlen(values[0]), &a)) addr_text(&a, out);
+        struct cidr_addr a;
+        if (n == 1 && hop_parse(p->header, values[0], strlen(values[0]), &a))
+            cidr_addr_text(&a, out);
         return;
     }
     /* Right to left over the lines, and over each line's comma-separated hops. */
@@ -290,7 +198,7 @@ void proxy_client(const struct proxy *p, const char *peer, const char *const *va
             size_t start = end;
             while (start && line[start - 1] != ',')
                 start--;
-            struct addr a;
+            struct cidr_addr a;
             int blank = 1;
             for (size_t k = start; k < end && blank; k++)
                 blank = line[k] == ' ' || line[k] == '\t';
@@ -304,5 +212,5 @@ void proxy_client(const struct proxy *p, const char *peer, const char *const *va
         }
     }
 done:
-    addr_text(&cur, out);
+    cidr_addr_text(&cur, out);
 }

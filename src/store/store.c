@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -50,6 +51,28 @@ static int secret_valid(const struct kg_secret *s)
            (s->status == KG_SECRET_ACTIVE || s->status == KG_SECRET_REVOKED);
 }
 
+/* A token's usage controls: a rate limit whole or absent, within bounds; at most
+ * KG_CIDRS_MAX ranges, each in its canonical text (cidr_text's), ","-separated. */
+static int limits_valid(const struct kg_token *t)
+{
+    size_t n = 0;
+    if ((t->rate_requests == 0) != (t->rate_period_s == 0) || t->rate_requests < 0 ||
+        t->rate_requests > KG_RATE_REQUESTS_MAX || t->rate_period_s < 0 ||
+        t->rate_period_s > KG_RATE_PERIOD_MAX || !fits(t->cidrs, sizeof t->cidrs))
+        return 0;
+    for (const char *s = t->cidrs; *s; n++) {
+        size_t len = strcspn(s, ",");
+        struct cidr r;
+        char canon[CIDR_TEXT_MAX];
+        if (n == KG_CIDRS_MAX || !cidr_parse(s, len, &r)) return 0;
+        cidr_text(&r, canon);
+        if (strlen(canon) != len || memcmp(canon, s, len) != 0) return 0;
+        s += len;
+        if (*s == ',' && !*++s) return 0; /* a trailing comma */
+    }
+    return 1;
+}
+
 /* A token to insert: with one to KG_SECRETS_LIVE_MAX secrets. */
 static int token_valid(const struct kg_token *t)
 {
@@ -57,7 +80,7 @@ static int token_valid(const struct kg_token *t)
         !fits(t->description, sizeof t->description) || !fits(t->role_id, sizeof t->role_id) ||
         !fits(t->created_by, sizeof t->created_by) ||
         (t->status != KG_TOKEN_ACTIVE && t->status != KG_TOKEN_REVOKED) || t->nsecrets == 0 ||
-        t->nsecrets > KG_SECRETS_LIVE_MAX)
+        t->nsecrets > KG_SECRETS_LIVE_MAX || !limits_valid(t))
         return 0;
     for (size_t i = 0; i < t->nsecrets; i++)
         if (!secret_valid(&t->secrets[i])) return 0;
@@ -203,6 +226,15 @@ kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, 
     TIMED(METRICS_STORE_WRITE, OPS(st)->token_revoke(st, client_id, now, changed, audit));
 }
 
+kg_err store_token_update(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
+{
+    AUDIT_OK_OR_INVALID(audit);
+    if (!t || !fits(t->client_id, sizeof t->client_id) ||
+        !fits(t->description, sizeof t->description) || !limits_valid(t))
+        return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE, OPS(st)->token_update(st, t, audit));
+}
+
 kg_err store_secret_add(struct store *st, const char *client_id, const struct kg_secret *s,
                         int64_t now, int64_t expire_others_at, const struct kg_audit *audit)
 {
@@ -248,6 +280,52 @@ kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn f
 {
     if (!fn) return KG_INVALID;
     TIMED(METRICS_STORE_POLL, OPS(st)->token_changes(st, since_ver, fn, arg));
+}
+
+kg_err store_usage_add(struct store *st, const struct kg_usage *u, size_t n)
+{
+    if (n == 0) return KG_OK;
+    if (!u) return KG_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!fits(u[i].client_id, sizeof u[i].client_id)) return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE, OPS(st)->usage_add(st, u, n));
+}
+
+kg_err store_usage_read(struct store *st, const char *client_id, int64_t since, int64_t until,
+                        struct kg_usage **out, size_t *n)
+{
+    LIST_OUT_OR_INVALID(out, n);
+    if (!client_id) return KG_INVALID;
+    TIMED(METRICS_STORE_READ, OPS(st)->usage_read(st, client_id, since, until, out, n));
+}
+
+kg_err store_usage_top(struct store *st, int64_t since, int64_t until, int by_refused, size_t limit,
+                       struct kg_usage **out, size_t *n)
+{
+    LIST_OUT_OR_INVALID(out, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->usage_top(st, since, until, by_refused, limit, out, n));
+}
+
+kg_err store_usage_total(struct store *st, int64_t since, int64_t until, struct kg_usage *out)
+{
+    if (!out) return KG_INVALID;
+    TIMED(METRICS_STORE_READ, OPS(st)->usage_total(st, since, until, out));
+}
+
+kg_err store_usage_prune(struct store *st, int64_t before)
+{
+    TIMED(METRICS_STORE_WRITE, OPS(st)->usage_prune(st, before));
+}
+
+kg_err store_rate_sync(struct store *st, const char *node, const struct kg_rate_window *mine,
+                       size_t n, int64_t now, struct kg_rate_window **others, size_t *nothers)
+{
+    LIST_OUT_OR_INVALID(others, nothers);
+    if (!node || (n && !mine)) return KG_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!fits(mine[i].client_id, sizeof mine[i].client_id) || mine[i].period <= 0)
+            return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE, OPS(st)->rate_sync(st, node, mine, n, now, others, nothers));
 }
 
 kg_err store_jti_revoke(struct store *st, const char *jti, const char *client_id, int64_t exp,

@@ -52,6 +52,8 @@ struct store_ops {
                                   size_t limit, struct kg_token **out, size_t *n);
     kg_err (*token_revoke)(struct store *st, const char *client_id, int64_t now, int *changed,
                            const struct kg_audit *audit);
+    kg_err (*token_update)(struct store *st, const struct kg_token *t,
+                           const struct kg_audit *audit);
     kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
     kg_err (*token_changes)(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
     kg_err (*secret_add)(struct store *st, const char *client_id, const struct kg_secret *s,
@@ -62,6 +64,15 @@ struct store_ops {
                           char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq, int *status);
     kg_err (*secret_revoke)(struct store *st, const char *client_id, int64_t seq, int64_t now,
                             int *changed, const struct kg_audit *audit);
+    kg_err (*usage_add)(struct store *st, const struct kg_usage *u, size_t n);
+    kg_err (*usage_read)(struct store *st, const char *client_id, int64_t since, int64_t until,
+                         struct kg_usage **out, size_t *n);
+    kg_err (*usage_top)(struct store *st, int64_t since, int64_t until, int by_refused,
+                        size_t limit, struct kg_usage **out, size_t *n);
+    kg_err (*usage_total)(struct store *st, int64_t since, int64_t until, struct kg_usage *out);
+    kg_err (*usage_prune)(struct store *st, int64_t before);
+    kg_err (*rate_sync)(struct store *st, const char *node, const struct kg_rate_window *mine,
+                        size_t n, int64_t now, struct kg_rate_window **others, size_t *nothers);
     kg_err (*jti_revoke)(struct store *st, const char *jti, const char *client_id, int64_t exp,
                          int64_t now_s);
     kg_err (*jti_changes)(struct store *st, int64_t since_ver, int64_t now_s, store_jti_fn fn,
@@ -136,6 +147,9 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
  *   secret) and stop by `by`: the token expires, or none of its secrets is live then.
  * revoke: sets status Revoked and revoked_on = now if Active; *changed = 0 when it was
  *   already revoked (idempotent, revoked_on kept).
+ * update: sets the description, rate limit and allowed ranges of t->client_id to t's (the
+ *   other fields are not read); KG_PRECONDITION when the token is revoked.  KG_INVALID for a
+ *   rate limit with one part 0 or out of the model's bounds, or ranges not canonical.
  * touch: raises last_access_on to `at` where that is later, and the last_used_on of the
  *   secret named (if any) the same way; unknown ids are skipped.
  * changes: calls fn with every token whose row changed after since_ver (0 = all: in any
@@ -151,6 +165,7 @@ kg_err store_token_list_expiring(struct store *st, int64_t now, int64_t by, int6
                                  size_t limit, struct kg_token **out, size_t *n);
 kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, int *changed,
                           const struct kg_audit *audit);
+kg_err store_token_update(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);
 kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
 
@@ -174,6 +189,30 @@ kg_err store_secret_find(struct store *st, const unsigned char hash[KG_HASH_LEN]
                          char client_id[KG_CLIENT_ID_LEN + 1], int64_t *seq, int *status);
 kg_err store_secret_revoke(struct store *st, const char *client_id, int64_t seq, int64_t now,
                            int *changed, const struct kg_audit *audit);
+
+/* Usage counts per token and hour (model.h's struct kg_usage).  Not changes: none bumps the
+ * change version, none is audited.
+ * add: adds each row's counts to what the store holds for its (client_id, hour), in one
+ *   transaction (unknown tokens are kept too: counts outlive nothing they name).
+ * read: one token's rows with since <= hour < until, oldest first (hours without counts have
+ *   no row).  Caller owns *out.
+ * top: per token, the sums of the rows in [since, until), the `limit` tokens with the most
+ *   requests (every kind) or, by_refused, the most refusals, most first (a token with none is
+ *   left out); hour is 0.  total: the same sums over every token (client_id "").
+ * prune: drops the rows of hours before `before`.
+ * Rate windows: each process counts a token's requests in its rate-limit window; sync writes
+ *   this process's counts (`mine`, n, under the id `node`), drops windows over two periods old
+ *   at now, and reads the other processes' counts of the windows still in use, summed per
+ *   (client_id, start, period) (caller owns *others). */
+kg_err store_usage_add(struct store *st, const struct kg_usage *u, size_t n);
+kg_err store_usage_read(struct store *st, const char *client_id, int64_t since, int64_t until,
+                        struct kg_usage **out, size_t *n);
+kg_err store_usage_top(struct store *st, int64_t since, int64_t until, int by_refused, size_t limit,
+                       struct kg_usage **out, size_t *n);
+kg_err store_usage_total(struct store *st, int64_t since, int64_t until, struct kg_usage *out);
+kg_err store_usage_prune(struct store *st, int64_t before);
+kg_err store_rate_sync(struct store *st, const char *node, const struct kg_rate_window *mine,
+                       size_t n, int64_t now, struct kg_rate_window **others, size_t *nothers);
 
 /* Access tokens revoked by jti (RFC 7009).  revoke: records jti (idempotent) until exp
  * (seconds) and drops records already expired at now_s.  changes: calls fn with every

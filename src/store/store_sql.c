@@ -105,6 +105,9 @@ static const struct sql_col token_cols[] = {
     SQL_COL(SQL_I64, struct token_row, t.revoked_on),
     SQL_COL(SQL_I64, struct token_row, t.expires_on),
     SQL_COL(SQL_TEXT, struct token_row, t.created_by),
+    SQL_COL(SQL_I64, struct token_row, t.rate_requests),
+    SQL_COL(SQL_I64, struct token_row, t.rate_period_s),
+    SQL_COL(SQL_TEXT, struct token_row, t.cidrs),
     SECRET_COLUMNS,
 };
 
@@ -121,6 +124,9 @@ static const struct sql_col token_list_cols[] = {
     SQL_COL(SQL_I64, struct token_row, t.revoked_on),
     SQL_COL(SQL_I64, struct token_row, t.expires_on),
     SQL_COL(SQL_TEXT, struct token_row, t.created_by),
+    SQL_COL(SQL_I64, struct token_row, t.rate_requests),
+    SQL_COL(SQL_I64, struct token_row, t.rate_period_s),
+    SQL_COL(SQL_TEXT, struct token_row, t.cidrs),
     SQL_COL(SQL_I64, struct token_row, s.seq),
     SQL_COL(SQL_INT, struct token_row, s.status),
     SQL_COL(SQL_I64, struct token_row, s.expires_on),
@@ -135,6 +141,9 @@ static const struct sql_col token_state_cols[] = {
     SQL_COL(SQL_I64, struct token_row, t.last_access_on),
     SQL_COL(SQL_I64, struct token_row, t.revoked_on),
     SQL_COL(SQL_I64, struct token_row, t.expires_on),
+    SQL_COL(SQL_I64, struct token_row, t.rate_requests),
+    SQL_COL(SQL_I64, struct token_row, t.rate_period_s),
+    SQL_COL(SQL_TEXT, struct token_row, t.cidrs),
     SQL_COL(SQL_I64, struct token_row, s.seq),
     SQL_COL(SQL_HASH, struct token_row, s.hash),
     SQL_COL(SQL_INT, struct token_row, s.status),
@@ -523,6 +532,9 @@ static kg_err token_insert_body(struct store *st, void *arg)
     a_time(&a, t->expires_on);
     a_text(&a, t->created_by);
     a_int(&a, ver);
+    a_time(&a, t->rate_requests); /* 0: none, NULL */
+    a_time(&a, t->rate_period_s);
+    a_text(&a, t->cidrs);
     if ((rc = exec(st, SQL_TOKEN_INSERT, &a, NULL))) return rc; /* KG_CONFLICT: a taken id */
     for (size_t i = 0; i < t->nsecrets && !rc; i++)
         rc = put_secret(st, t->client_id, &t->secrets[i]);
@@ -634,6 +646,31 @@ static kg_err token_revoke(struct store *st, const char *client_id, int64_t now,
     if ((rc = run_audited(st, SQL_WRITE, token_revoke_body, &r, audit))) return rc;
     if (changed) *changed = r.changed;
     return KG_OK;
+}
+
+static kg_err token_update_body(struct store *st, void *arg)
+{
+    const struct kg_token *t = arg;
+    struct sql_args a = key1(t->client_id);
+    int64_t ver, changed = 0;
+    int status = 0;
+    kg_err rc;
+
+    if ((rc = token_status(st, t->client_id, &status))) return rc;
+    if (status != KG_TOKEN_ACTIVE) return KG_PRECONDITION;
+    if ((rc = bump(st, 0, &ver))) return rc;
+    a_text(&a, t->description);
+    a_time(&a, t->rate_requests);
+    a_time(&a, t->rate_period_s);
+    a_text(&a, t->cidrs);
+    a_int(&a, ver);
+    if ((rc = exec(st, SQL_TOKEN_UPDATE, &a, &changed))) return rc;
+    return changed ? KG_OK : KG_IO;
+}
+
+static kg_err token_update(struct store *st, const struct kg_token *t, const struct kg_audit *audit)
+{
+    return run_audited(st, SQL_WRITE, token_update_body, READ_ONLY(t), audit);
 }
 
 /* How many secrets token client_id has, and how many of them are live at now. */
@@ -889,6 +926,157 @@ struct jti_arg {
     const char *jti, *client_id;
     int64_t exp, now_s;
 };
+
+/* ---- usage and rate windows ---------------------------------------------------------------- */
+
+static const struct sql_col usage_cols[] = {
+    SQL_COL(SQL_TEXT, struct kg_usage, client_id),
+    SQL_COL(SQL_I64, struct kg_usage, hour),
+    SQL_COL(SQL_I64, struct kg_usage, n[KG_USE_EXCHANGE]),
+    SQL_COL(SQL_I64, struct kg_usage, n[KG_USE_GATE_ALLOWED]),
+    SQL_COL(SQL_I64, struct kg_usage, n[KG_USE_API_CALL]),
+    SQL_COL(SQL_I64, struct kg_usage, n[KG_USE_REFUSED_PRIVILEGE]),
+    SQL_COL(SQL_I64, struct kg_usage, n[KG_USE_REFUSED_RATE]),
+    SQL_COL(SQL_I64, struct kg_usage, n[KG_USE_REFUSED_ADDRESS]),
+    SQL_COL(SQL_I64, struct kg_usage, n[KG_USE_REFUSED_EXPIRED]),
+};
+_Static_assert(KG_USE_KINDS == 7, "usage_cols, USAGE_COLS and SQL_USAGE_ADD name every kind");
+
+struct usage_add_arg {
+    const struct kg_usage *u;
+    size_t n;
+};
+
+static kg_err usage_add_body(struct store *st, void *arg)
+{
+    const struct usage_add_arg *x = arg;
+    kg_err rc = KG_OK;
+
+    for (size_t i = 0; i < x->n && !rc; i++) {
+        struct sql_args a = key1(x->u[i].client_id);
+        a_int(&a, x->u[i].hour);
+        for (size_t k = 0; k < KG_USE_KINDS; k++)
+            a_int(&a, x->u[i].n[k]);
+        rc = exec(st, SQL_USAGE_ADD, &a, NULL);
+    }
+    return rc;
+}
+
+static kg_err usage_add(struct store *st, const struct kg_usage *u, size_t n)
+{
+    struct usage_add_arg x = {u, n};
+    return drv(st)->run(st, SQL_WRITE_FREE, usage_add_body, &x);
+}
+
+static kg_err usage_read(struct store *st, const char *client_id, int64_t since, int64_t until,
+                         struct kg_usage **out, size_t *n)
+{
+    struct kg_usage row;
+    struct query_arg q = QUERY(SQL_USAGE_READ, usage_cols, &row);
+    kg_err rc;
+
+    q.a = key1(client_id);
+    a_int(&q.a, since);
+    a_int(&q.a, until);
+    if ((rc = read_all(st, &q))) return rc;
+    *out = q.rows.arr; /* handed to the caller */
+    *n = q.rows.n;
+    return KG_OK;
+}
+
+static kg_err usage_top(struct store *st, int64_t since, int64_t until, int by_refused,
+                        size_t limit, struct kg_usage **out, size_t *n)
+{
+    struct kg_usage row;
+    struct query_arg q = QUERY(SQL_USAGE_TOP, usage_cols, &row);
+    kg_err rc;
+
+    a_int(&q.a, since);
+    a_int(&q.a, until);
+    a_int(&q.a, by_refused ? 1 : 0);
+    a_int(&q.a, list_limit(limit));
+    if ((rc = read_all(st, &q))) return rc;
+    *out = q.rows.arr; /* handed to the caller */
+    *n = q.rows.n;
+    return KG_OK;
+}
+
+static kg_err usage_total(struct store *st, int64_t since, int64_t until, struct kg_usage *out)
+{
+    struct kg_usage row;
+    struct query_arg q = QUERY(SQL_USAGE_TOTAL, usage_cols, &row);
+
+    a_int(&q.a, since);
+    a_int(&q.a, until);
+    return read_first(st, &q, out);
+}
+
+static kg_err usage_prune_body(struct store *st, void *arg)
+{
+    struct sql_args a = {0};
+
+    a_int(&a, *(const int64_t *)arg);
+    return exec(st, SQL_USAGE_PRUNE, &a, NULL);
+}
+
+static kg_err usage_prune(struct store *st, int64_t before)
+{
+    return drv(st)->run(st, SQL_WRITE_FREE, usage_prune_body, &before);
+}
+
+static const struct sql_col rate_cols[] = {
+    SQL_COL(SQL_TEXT, struct kg_rate_window, client_id),
+    SQL_COL(SQL_I64, struct kg_rate_window, start),
+    SQL_COL(SQL_I64, struct kg_rate_window, period),
+    SQL_COL(SQL_I64, struct kg_rate_window, count),
+};
+
+struct rate_sync_arg {
+    const char *node;
+    const struct kg_rate_window *mine;
+    size_t nmine;
+    int64_t now;
+    struct query_arg q; /* the others' windows */
+};
+
+static kg_err rate_sync_body(struct store *st, void *arg)
+{
+    struct rate_sync_arg *x = arg;
+    struct sql_args a = {0};
+    kg_err rc = KG_OK;
+
+    free(x->q.rows.arr); /* a retry's: the body runs afresh */
+    x->q.rows.arr = NULL;
+    a_int(&a, x->now);
+    if ((rc = exec(st, SQL_RATE_PRUNE, &a, NULL))) return rc;
+    for (size_t i = 0; i < x->nmine && !rc; i++) {
+        a = key1(x->mine[i].client_id);
+        a_int(&a, x->mine[i].start);
+        a_int(&a, x->mine[i].period);
+        a_text(&a, x->node);
+        a_int(&a, x->mine[i].count);
+        rc = exec(st, SQL_RATE_PUT, &a, NULL);
+    }
+    return rc ? rc : query_body(st, &x->q);
+}
+
+static kg_err rate_sync(struct store *st, const char *node, const struct kg_rate_window *mine,
+                        size_t n, int64_t now, struct kg_rate_window **others, size_t *nothers)
+{
+    struct kg_rate_window row;
+    struct rate_sync_arg x = {node, mine, n, now, QUERY(SQL_RATE_OTHERS, rate_cols, &row)};
+    kg_err rc;
+
+    x.q.a = key1(node);
+    a_int(&x.q.a, now);
+    if ((rc = drv(st)->run(st, SQL_WRITE_FREE, rate_sync_body, &x))) {
+        free(x.q.rows.arr);
+        return rc;
+    }
+    *others = x.q.rows.arr; /* handed to the caller */
+    *nothers = x.q.rows.n;
+    return KG_OK;
+}
 
 static kg_err jti_revoke_body(struct store *st, void *arg)
 {
@@ -1637,6 +1825,7 @@ const struct store_ops store_sql_ops = {
     .token_get = token_get,
     .token_list = token_list,
     .token_revoke = token_revoke,
+    .token_update = token_update,
     .token_touch = token_touch,
     .token_changes = token_changes,
     .token_list_expiring = token_list_expiring,
@@ -1644,6 +1833,12 @@ const struct store_ops store_sql_ops = {
     .secret_delete = secret_delete,
     .secret_find = secret_find,
     .secret_revoke = secret_revoke,
+    .usage_add = usage_add,
+    .usage_read = usage_read,
+    .usage_top = usage_top,
+    .usage_total = usage_total,
+    .usage_prune = usage_prune,
+    .rate_sync = rate_sync,
     .jti_revoke = jti_revoke,
     .jti_changes = jti_changes,
     .role_insert = role_insert,

@@ -26,7 +26,7 @@
 
 #include "store.h"
 
-#define SQL_SCHEMA_VERSION 7 /* the number of migrations in store_sql_text.h */
+#define SQL_SCHEMA_VERSION 8 /* the number of migrations in store_sql_text.h */
 
 /* The statements every SQL backend runs; their text is in store_sql_text.h. */
 enum sql_id {
@@ -42,6 +42,7 @@ enum sql_id {
     SQL_TOKEN_LIST_EXPIRING,
     SQL_TOKEN_STATUS,
     SQL_TOKEN_REVOKE,
+    SQL_TOKEN_UPDATE,
     SQL_TOKEN_STAMP,
     SQL_TOKEN_TOUCH,
     SQL_SECRET_INSERT,
@@ -53,6 +54,14 @@ enum sql_id {
     SQL_SECRET_FIND,
     SQL_SECRET_REVOKE,
     SQL_SECRET_TOUCH,
+    SQL_USAGE_ADD,
+    SQL_USAGE_READ,
+    SQL_USAGE_TOP,
+    SQL_USAGE_TOTAL,
+    SQL_USAGE_PRUNE,
+    SQL_RATE_PUT,
+    SQL_RATE_OTHERS,
+    SQL_RATE_PRUNE,
     SQL_JTI_REVOKE,
     SQL_JTI_PURGE,
     SQL_ROLE_INSERT,
@@ -115,7 +124,7 @@ enum sql_type {
     SQL_HASH, /* exactly KG_HASH_LEN bytes; a column's NULL is KG_IO */
 };
 
-#define SQL_ARGS_MAX 11
+#define SQL_ARGS_MAX 13
 
 /* A statement's parameters ?1..?n: borrowed for the call. */
 struct sql_args {

@@ -34,15 +34,31 @@
 #define P9 SQL_P(9)
 #define P10 SQL_P(10)
 #define P11 SQL_P(11)
+#define P12 SQL_P(12)
+#define P13 SQL_P(13)
+
+/* token_usage's counts, in enum kg_use's order; their sums; the sum of the refused ones, and
+ * of all (as a row's expression). */
+#define USAGE_COLS                                                                                 \
+    "exchanges, gate_allowed, api_calls, refused_privilege, refused_rate, refused_address,"        \
+    " refused_expired"
+#define USAGE_SUMS                                                                                 \
+    "coalesce(sum(exchanges), 0), coalesce(sum(gate_allowed), 0), coalesce(sum(api_calls), 0),"    \
+    " coalesce(sum(refused_privilege), 0), coalesce(sum(refused_rate), 0),"                        \
+    " coalesce(sum(refused_address), 0), coalesce(sum(refused_expired), 0)"
+#define USAGE_REFUSED "(refused_privilege + refused_rate + refused_address + refused_expired)"
+#define USAGE_ALL "(exchanges + gate_allowed + api_calls + " USAGE_REFUSED ")"
 
 /* One row per (token, secret), a token's secrets in seq order (a token always has one: the
  * store never removes its last); `cond` picks the tokens (and may order and limit them).
  * store_sql.c's token_cols[] reads these columns, in this order. */
 #define TOKEN_SELECT(cond)                                                                         \
     "SELECT t.seq, t.client_id, t.description, t.role_id, coalesce(r.role_name, ''), t.status,"    \
-    " t.created_on, t.last_access_on, t.revoked_on, t.expires_on, t.created_by, " SECRET_COLS      \
-    " FROM (SELECT * FROM tokens " cond ") t LEFT JOIN roles r ON r.role_id = t.role_id"           \
+    " t.created_on, t.last_access_on, t.revoked_on, t.expires_on, t.created_by, " TOKEN_LIMITS     \
+    ", " SECRET_COLS " FROM (SELECT * FROM tokens " cond                                           \
+    ") t LEFT JOIN roles r ON r.role_id = t.role_id"                                               \
     " JOIN token_secrets s ON s.client_id = t.client_id"
+#define TOKEN_LIMITS "t.rate_requests, t.rate_period, t.allowed_cidrs"
 #define SECRET_COLS                                                                                \
     "s.seq, s.secret_hash, s.prefix, s.description, s.status, s.created_on, s.last_used_on,"       \
     " s.expires_on, s.revoked_on"
@@ -51,8 +67,8 @@
  * token_list_cols[]. */
 #define TOKEN_LIST_SELECT(cond)                                                                    \
     "SELECT t.seq, t.client_id, t.description, t.role_id, coalesce(r.role_name, ''), t.status,"    \
-    " t.created_on, t.last_access_on, t.revoked_on, t.expires_on, t.created_by,"                   \
-    " s.seq, s.status, s.expires_on"                                                               \
+    " t.created_on, t.last_access_on, t.revoked_on, t.expires_on, t.created_by, " TOKEN_LIMITS     \
+    ", s.seq, s.status, s.expires_on"                                                              \
     " FROM (SELECT * FROM tokens " cond ") t LEFT JOIN roles r ON r.role_id = t.role_id"           \
     " JOIN token_secrets s ON s.client_id = t.client_id"
 /* A secret of the token being read (tokens.client_id) live at time p. */
@@ -63,7 +79,8 @@
  * as TOKEN_SELECT's (token_state_cols[]). */
 #define TOKEN_STATE_SELECT                                                                         \
     "SELECT t.seq, t.client_id, t.role_id, t.status, t.last_access_on, t.revoked_on,"              \
-    " t.expires_on, s.seq, s.secret_hash, s.status, s.last_used_on, s.expires_on"                  \
+    " t.expires_on, " TOKEN_LIMITS ", s.seq, s.secret_hash, s.status, s.last_used_on,"             \
+    " s.expires_on"                                                                                \
     " FROM tokens t JOIN token_secrets s ON s.client_id = t.client_id"
 /* One row per (role, granted role), or one row with a NULL grant; grants in the granted role's
  * seq order.  `cond` picks the roles (and may order and limit them).  role_cols[]. */
@@ -93,9 +110,10 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_ACCOUNT_SET] = "UPDATE meta SET account_id = " P1 " WHERE id = 1 AND account_id = ''",
 
     [SQL_TOKEN_INSERT] =
-        "INSERT INTO tokens (client_id, description, role_id, status,"
-        " created_on, last_access_on, revoked_on, expires_on, created_by, ver)"
-        " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ", " P8 ", " P9 ", " P10 ")",
+        "INSERT INTO tokens (client_id, description, role_id, status, created_on,"
+        " last_access_on, revoked_on, expires_on, created_by, ver, rate_requests, rate_period,"
+        " allowed_cidrs) VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ", " P8
+        ", " P9 ", " P10 ", " P11 ", " P12 ", " P13 ")",
     [SQL_TOKEN_GET] = TOKEN_SELECT("WHERE client_id = " P1) " ORDER BY s.seq",
     /* The page's seqs are picked first, then their rows read by seq and each token's secrets
      * by the index, already in order: the page's rows need no sort. */
@@ -111,6 +129,10 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_TOKEN_STATUS] = "SELECT status FROM tokens WHERE client_id = " P1,
     [SQL_TOKEN_REVOKE] = "UPDATE tokens SET status = 1, revoked_on = " P2 ", ver = " P3
                          " WHERE client_id = " P1 " AND status = 0",
+    /* PATCH: what may change of an Active token. */
+    [SQL_TOKEN_UPDATE] =
+        "UPDATE tokens SET description = " P2 ", rate_requests = " P3 ", rate_period = " P4
+        ", allowed_cidrs = " P5 ", ver = " P6 " WHERE client_id = " P1 " AND status = 0",
     /* A change of a token's secrets is a change of the token, for the change feed. */
     [SQL_TOKEN_STAMP] = "UPDATE tokens SET ver = " P2 " WHERE client_id = " P1,
     /* Only ever raised: the WHERE skips an older time. */
@@ -147,6 +169,41 @@ static const char *const sql_text[SQL_COUNT] = {
     /* Only ever raised, as SQL_TOKEN_TOUCH. */
     [SQL_SECRET_TOUCH] = "UPDATE token_secrets SET last_used_on = " P2 " WHERE seq = " P1
                          " AND coalesce(last_used_on, 0) < " P2,
+
+    /* Counts are added: each process adds what it counted since its last flush. */
+    [SQL_USAGE_ADD] =
+        "INSERT INTO token_usage (client_id, hour, " USAGE_COLS ") VALUES (" P1 ", " P2 ", " P3
+        ", " P4 ", " P5 ", " P6 ", " P7 ", " P8 ", " P9 ") ON CONFLICT (client_id, hour) DO UPDATE"
+        " SET exchanges = token_usage.exchanges + excluded.exchanges,"
+        " gate_allowed = token_usage.gate_allowed + excluded.gate_allowed,"
+        " api_calls = token_usage.api_calls + excluded.api_calls,"
+        " refused_privilege = token_usage.refused_privilege + excluded.refused_privilege,"
+        " refused_rate = token_usage.refused_rate + excluded.refused_rate,"
+        " refused_address = token_usage.refused_address + excluded.refused_address,"
+        " refused_expired = token_usage.refused_expired + excluded.refused_expired",
+    [SQL_USAGE_READ] =
+        "SELECT client_id, hour, " USAGE_COLS " FROM token_usage WHERE client_id = " P1
+        " AND hour >= " P2 " AND hour < " P3 " ORDER BY hour",
+    /* The P4 tokens with the most requests (P3 = 0) or refusals (P3 = 1) in [P1, P2). */
+    [SQL_USAGE_TOP] = "SELECT client_id, 0, " USAGE_SUMS " FROM token_usage WHERE hour >= " P1
+                      " AND hour < " P2 " GROUP BY client_id HAVING sum(CASE WHEN " P3 " = 1 THEN"
+                      " " USAGE_REFUSED " ELSE " USAGE_ALL " END) > 0 ORDER BY sum(CASE WHEN " P3
+                      " = 1 THEN " USAGE_REFUSED " ELSE " USAGE_ALL " END) DESC, client_id"
+                      " LIMIT " P4,
+    [SQL_USAGE_TOTAL] =
+        "SELECT '', 0, " USAGE_SUMS " FROM token_usage WHERE hour >= " P1 " AND hour < " P2,
+    [SQL_USAGE_PRUNE] = "DELETE FROM token_usage WHERE hour < " P1,
+    /* A node's own count of a token's requests in a rate-limit window (written whole: the
+     * latest count replaces the one before). */
+    [SQL_RATE_PUT] = "INSERT INTO rate_windows (client_id, window_start, period, node, count)"
+                     " VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ") ON CONFLICT"
+                     " (client_id, window_start, node) DO UPDATE SET count = excluded.count",
+    /* The other nodes' counts of windows still in use at P2 (a window is read for two periods:
+     * it is the current one, then the previous). */
+    [SQL_RATE_OTHERS] = "SELECT client_id, window_start, period, sum(count) FROM rate_windows"
+                        " WHERE node <> " P1 " AND window_start + 2 * period > " P2
+                        " GROUP BY client_id, window_start, period",
+    [SQL_RATE_PRUNE] = "DELETE FROM rate_windows WHERE window_start + 2 * period <= " P1,
 
     [SQL_JTI_REVOKE] = "INSERT INTO revoked_jti (jti, client_id, exp, ver)"
                        " VALUES (" P1 ", " P2 ", " P3 ", " P4 ") ON CONFLICT (jti) DO NOTHING",
@@ -408,10 +465,38 @@ static const char sql_schema_v6[] =
     " FROM tokens ORDER BY seq;"
     "ALTER TABLE tokens DROP COLUMN secret_hash;" DDL_STAMP(6);
 
-/* Version 7: webhooks (issue 19).  The audit log is their queue: each configured webhook's row
+/* Version 7: usage controls (issue 19).  A token's own rate limit (NULL: none of its own) and
+ * allowed client ranges ('' = any); its counts per hour, added to by every process; and each
+ * process's count of a token's requests in a rate-limit window, which the others read to share
+ * one limit. */
+static const char sql_schema_v7[] =
+    "ALTER TABLE tokens ADD COLUMN rate_requests " DDL_BIGINT ";"
+    "ALTER TABLE tokens ADD COLUMN rate_period " DDL_BIGINT ";" /* seconds */
+    "ALTER TABLE tokens ADD COLUMN allowed_cidrs TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE token_usage ("
+    " client_id TEXT NOT NULL,"
+    " hour " DDL_BIGINT " NOT NULL," /* ms: the start of the UTC hour */
+    " exchanges " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " gate_allowed " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " api_calls " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " refused_privilege " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " refused_rate " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " refused_address " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " refused_expired " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (client_id, hour))" DDL_NO_ROWID ";"
+    "CREATE INDEX token_usage_hour ON token_usage (hour);"
+    "CREATE TABLE rate_windows ("
+    " client_id TEXT NOT NULL,"
+    " window_start " DDL_BIGINT " NOT NULL," /* ms */
+    " period " DDL_BIGINT " NOT NULL,"       /* ms */
+    " node TEXT NOT NULL,"                   /* the process's id, made at its start */
+    " count " DDL_BIGINT " NOT NULL,"
+    " PRIMARY KEY (client_id, window_start, node))" DDL_NO_ROWID ";" DDL_STAMP(7);
+
+/* Version 8: webhooks (issue 19).  The audit log is their queue: each configured webhook's row
  * holds its cursor in the log, its retry state, its counts and the lease of the one node that
  * delivers it; webhook_failures the events given up. */
-static const char sql_schema_v7[] =
+static const char sql_schema_v8[] =
     "CREATE TABLE webhook_state ("
     " webhook_id TEXT PRIMARY KEY,"
     " url TEXT NOT NULL,"
@@ -434,7 +519,7 @@ static const char sql_schema_v7[] =
     " last_status " DDL_BIGINT " NOT NULL,"
     " error TEXT NOT NULL,"
     " failed_on " DDL_BIGINT " NOT NULL);"
-    "CREATE INDEX webhook_failures_hook ON webhook_failures (webhook_id, seq);" DDL_STAMP(7);
+    "CREATE INDEX webhook_failures_hook ON webhook_failures (webhook_id, seq);" DDL_STAMP(8);
 
 /* sql_migrations[v] takes the schema from version v to v + 1.  Schema changes: append a
  * migration and raise SQL_SCHEMA_VERSION; never edit an applied one. */
@@ -449,11 +534,17 @@ static const struct sql_migration {
     {sql_schema_v5, store_sql_account},
     {sql_schema_v6, NULL},
     {sql_schema_v7, NULL},
+    {sql_schema_v8, NULL},
 };
 
 #undef TOKEN_SELECT
 #undef TOKEN_STATE_SELECT
 #undef SECRET_COLS
+#undef TOKEN_LIMITS
+#undef USAGE_REFUSED
+#undef USAGE_ALL
+#undef USAGE_COLS
+#undef USAGE_SUMS
 #undef TOKEN_LIST_SELECT
 #undef LIVE_SECRET
 #undef ROLE_SELECT
@@ -469,3 +560,5 @@ static const struct sql_migration {
 #undef P9
 #undef P10
 #undef P11
+#undef P12
+#undef P13

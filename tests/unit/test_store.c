@@ -948,13 +948,19 @@ static void test_account_id(void **state)
     " UPDATE tokens SET secret_hash = (SELECT s.secret_hash FROM token_secrets s"                  \
     " WHERE s.client_id = tokens.client_id ORDER BY s.seq LIMIT 1);"                               \
     " DROP TABLE token_secrets;"
+/* Migration 8 (webhooks) undone. */
+#define V8_UNDONE " DROP TABLE webhook_failures; DROP TABLE webhook_state;"
+/* Migration 7 (usage controls) undone, and the later ones before it. */
+#define V7_UNDONE                                                                                  \
+    V8_UNDONE                                                                                      \
+    " ALTER TABLE tokens DROP COLUMN rate_requests; ALTER TABLE tokens DROP COLUMN rate_period;"   \
+    " ALTER TABLE tokens DROP COLUMN allowed_cidrs; DROP TABLE token_usage;"                       \
+    " DROP TABLE rate_windows;"
 #define ZERO_HASH                                                                                  \
     "00000000000000000000000000000000"                                                             \
     "00000000000000000000000000000000"
-/* The webhooks' migration (issue 19) undone, before any earlier one: the same in both. */
-#define WEBHOOKS_UNDONE " DROP TABLE webhook_failures; DROP TABLE webhook_state;"
-#define V6_UNDONE_SQLITE WEBHOOKS_UNDONE V6_UNDONE("BLOB", "x'" ZERO_HASH "'")
-#define V6_UNDONE_PG WEBHOOKS_UNDONE V6_UNDONE("BYTEA", "$$\\x" ZERO_HASH "$$")
+#define V6_UNDONE_SQLITE V6_UNDONE("BLOB", "x'" ZERO_HASH "'")
+#define V6_UNDONE_PG V6_UNDONE("BYTEA", "$$\\x" ZERO_HASH "$$")
 
 /* A database of schema version 3 (before grant options and the account ID), with a privilege
  * in it, is migrated when opened: the privilege is kept without a grant option, and an account
@@ -975,16 +981,16 @@ static void test_migrate_from_v3(void **state)
     /* back to version 3 as it was, with a version-3 row added by hand */
     assert_int_equal(
         db_sql(f,
-               V6_UNDONE_SQLITE
+               V7_UNDONE V6_UNDONE_SQLITE
                "ALTER TABLE meta DROP COLUMN account_id;"
                " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
                " INSERT INTO privileges (role_id, name, kind, granted_on)"
                " VALUES ('r-0000000010', 'orders.read', 0, 1); PRAGMA user_version = 3;",
-               V6_UNDONE_PG "ALTER TABLE meta DROP COLUMN account_id;"
-                            " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
-                            " INSERT INTO privileges (role_id, name, kind, granted_on)"
-                            " VALUES ($$r-0000000010$$, $$orders.read$$, 0, 1);"
-                            " UPDATE schema_version SET version = 3"),
+               V7_UNDONE V6_UNDONE_PG "ALTER TABLE meta DROP COLUMN account_id;"
+                                      " ALTER TABLE privileges DROP COLUMN grant_option;" V4_UNDONE
+                                      " INSERT INTO privileges (role_id, name, kind, granted_on)"
+                                      " VALUES ($$r-0000000010$$, $$orders.read$$, 0, 1);"
+                                      " UPDATE schema_version SET version = 3"),
         0);
 
     assert_int_equal(store_open(f->path, &f->st), KG_OK);
@@ -1519,18 +1525,19 @@ static void test_migration_from_v3(void **state)
     store_free(f->st);
     f->st = NULL;
     /* back to version 3's tables, as an older keygate left them */
-    assert_int_equal(db_sql(f,
-                            "ALTER TABLE roles DROP COLUMN owning_role_id;"
-                            " ALTER TABLE roles DROP COLUMN sync;"
-                            " ALTER TABLE users DROP COLUMN modified_on;"
-                            " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE V6_UNDONE_SQLITE
-                            " PRAGMA user_version = 3;",
-                            "ALTER TABLE roles DROP COLUMN owning_role_id;"
-                            " ALTER TABLE roles DROP COLUMN sync;"
-                            " ALTER TABLE users DROP COLUMN modified_on;"
-                            " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE V6_UNDONE_PG
-                            " UPDATE schema_version SET version = 3"),
-                     0);
+    assert_int_equal(
+        db_sql(f,
+               "ALTER TABLE roles DROP COLUMN owning_role_id;"
+               " ALTER TABLE roles DROP COLUMN sync;"
+               " ALTER TABLE users DROP COLUMN modified_on;"
+               " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE V7_UNDONE V6_UNDONE_SQLITE
+               " PRAGMA user_version = 3;",
+               "ALTER TABLE roles DROP COLUMN owning_role_id;"
+               " ALTER TABLE roles DROP COLUMN sync;"
+               " ALTER TABLE users DROP COLUMN modified_on;"
+               " ALTER TABLE users DROP COLUMN sync;" V5_UNDONE V7_UNDONE V6_UNDONE_PG
+               " UPDATE schema_version SET version = 3"),
+        0);
     assert_int_equal(store_open(f->path, &f->st), KG_OK);
     assert_int_equal(store_role_get(f->st, r.role_id, &got), KG_OK);
     assert_string_equal(got.owning_role_id, ADMIN_ID);
@@ -1540,6 +1547,147 @@ static void test_migration_from_v3(void **state)
     assert_true(ugot.sync > 0);
     strcpy(got.description, "changed"); /* and the compare-and-set works on them */
     assert_int_equal(store_role_update(f->st, &got, NULL), KG_OK);
+}
+
+/* A token's usage controls are stored, read back by every read, and changed by update: only an
+ * Active token's; the store refuses a half rate limit and ranges not in canonical form. */
+static void test_token_limits(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t = mk_token(1, PUBLIC_ID, 1700000000000), got, *list = NULL;
+    size_t n = 0;
+    int changed = 0;
+
+    t.rate_requests = 100;
+    t.rate_period_s = 60;
+    strcpy(t.cidrs, "203.0.113.0/24,2001:db8::/32");
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_int_equal(got.rate_requests, 100);
+    assert_int_equal(got.rate_period_s, 60);
+    assert_string_equal(got.cidrs, "203.0.113.0/24,2001:db8::/32");
+    assert_int_equal(store_token_list(f->st, 0, 10, &list, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].cidrs, t.cidrs);
+    assert_int_equal(list[0].rate_requests, 100);
+    free(list);
+
+    strcpy(got.description, "changed");
+    got.rate_requests = got.rate_period_s = 0;
+    strcpy(got.cidrs, "");
+    assert_int_equal(store_token_update(f->st, &got, NULL), KG_OK);
+    assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+    assert_string_equal(got.description, "changed");
+    assert_int_equal(got.rate_requests, 0);
+    assert_string_equal(got.cidrs, "");
+
+    got.rate_requests = 5; /* without its period */
+    assert_int_equal(store_token_update(f->st, &got, NULL), KG_INVALID);
+    got.rate_period_s = 1;
+    strcpy(got.cidrs, "10.1.2.3/8"); /* not canonical: 10.0.0.0/8 */
+    assert_int_equal(store_token_update(f->st, &got, NULL), KG_INVALID);
+    strcpy(got.cidrs, "10.0.0.0/8,");
+    assert_int_equal(store_token_update(f->st, &got, NULL), KG_INVALID);
+    strcpy(got.cidrs, "10.0.0.0/8");
+    assert_int_equal(store_token_update(f->st, &got, NULL), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, t.client_id, 1700000001000, &changed, NULL), KG_OK);
+    assert_int_equal(store_token_update(f->st, &got, NULL), KG_PRECONDITION);
+    strcpy(got.client_id, "kgc_0000000000000099");
+    assert_int_equal(store_token_update(f->st, &got, NULL), KG_NOTFOUND);
+}
+
+/* Usage counts add up per (token, hour), from any number of flushes; a range reads what lies
+ * in it; top orders tokens by requests or refusals; prune drops old hours. */
+static void test_usage(void **state)
+{
+    struct fx *f = *state;
+    const int64_t h = 1700000000000 / 3600000 * 3600000;
+    struct kg_usage u[3], *rows = NULL, total;
+    size_t n = 0;
+
+    memset(u, 0, sizeof u);
+    strcpy(u[0].client_id, "kgc_a");
+    u[0].hour = h;
+    u[0].n[KG_USE_GATE_ALLOWED] = 5;
+    u[0].n[KG_USE_REFUSED_RATE] = 1;
+    strcpy(u[1].client_id, "kgc_a");
+    u[1].hour = h + 3600000;
+    u[1].n[KG_USE_EXCHANGE] = 2;
+    strcpy(u[2].client_id, "kgc_b");
+    u[2].hour = h;
+    u[2].n[KG_USE_REFUSED_ADDRESS] = 3;
+    u[2].n[KG_USE_REFUSED_EXPIRED] = 1;
+    assert_int_equal(store_usage_add(f->st, u, 3), KG_OK);
+    assert_int_equal(store_usage_add(f->st, u, 1), KG_OK); /* a second flush adds */
+
+    assert_int_equal(store_usage_read(f->st, "kgc_a", h, h + 7200000, &rows, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].hour, h);
+    assert_int_equal(rows[0].n[KG_USE_GATE_ALLOWED], 10);
+    assert_int_equal(rows[0].n[KG_USE_REFUSED_RATE], 2);
+    assert_int_equal(rows[1].n[KG_USE_EXCHANGE], 2);
+    free(rows);
+    assert_int_equal(store_usage_read(f->st, "kgc_a", h + 3600000, h + 7200000, &rows, &n), KG_OK);
+    assert_int_equal(n, 1);
+    free(rows);
+
+    assert_int_equal(store_usage_top(f->st, h, h + 7200000, 0, 10, &rows, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].client_id, "kgc_a"); /* 14 requests against 4 */
+    assert_int_equal(rows[0].n[KG_USE_GATE_ALLOWED], 10);
+    assert_int_equal(rows[0].n[KG_USE_EXCHANGE], 2);
+    free(rows);
+    assert_int_equal(store_usage_top(f->st, h, h + 7200000, 1, 1, &rows, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].client_id, "kgc_b"); /* 4 refusals against 2 */
+    free(rows);
+    assert_int_equal(store_usage_top(f->st, h + 3600000, h + 7200000, 1, 10, &rows, &n), KG_OK);
+    assert_int_equal(n, 0); /* none refused then: left out */
+    free(rows);
+
+    assert_int_equal(store_usage_total(f->st, h, h + 7200000, &total), KG_OK);
+    assert_int_equal(total.n[KG_USE_GATE_ALLOWED], 10);
+    assert_int_equal(total.n[KG_USE_REFUSED_ADDRESS], 3);
+    assert_int_equal(store_usage_total(f->st, 0, 1, &total), KG_OK);
+    assert_int_equal(total.n[KG_USE_GATE_ALLOWED], 0);
+
+    assert_int_equal(store_usage_prune(f->st, h + 3600000), KG_OK);
+    assert_int_equal(store_usage_read(f->st, "kgc_a", 0, INT64_MAX, &rows, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].hour, h + 3600000);
+    free(rows);
+}
+
+/* Rate windows: a node reads the others' counts (summed), never its own; a newer count of its
+ * own replaces the older; windows two periods old are dropped. */
+static void test_rate_sync(void **state)
+{
+    struct fx *f = *state;
+    struct kg_rate_window w = {.client_id = "kgc_a", .start = 60000, .period = 60000, .count = 7};
+    struct kg_rate_window *others = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_rate_sync(f->st, "node1", &w, 1, 61000, &others, &n), KG_OK);
+    assert_int_equal(n, 0);
+    free(others);
+    w.count = 9;
+    assert_int_equal(store_rate_sync(f->st, "node1", &w, 1, 62000, &others, &n), KG_OK);
+    free(others);
+    w.count = 4;
+    assert_int_equal(store_rate_sync(f->st, "node2", &w, 1, 62000, &others, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(others[0].count, 9);
+    free(others);
+    assert_int_equal(store_rate_sync(f->st, "node3", NULL, 0, 63000, &others, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(others[0].client_id, "kgc_a");
+    assert_int_equal(others[0].start, 60000);
+    assert_int_equal(others[0].period, 60000);
+    assert_int_equal(others[0].count, 13);
+    free(others);
+    assert_int_equal(store_rate_sync(f->st, "node3", NULL, 0, 180000, &others, &n), KG_OK);
+    assert_int_equal(n, 0);
+    free(others);
 }
 
 /* Schema version 6 on a database of version 5: each token's one secret moves to its own table
@@ -1557,8 +1705,8 @@ static void test_migrate_from_v5(void **state)
     assert_int_equal(store_token_touch(f->st, &touch, 1), KG_OK);
     store_free(f->st);
     f->st = NULL;
-    assert_int_equal(db_sql(f, V6_UNDONE_SQLITE " PRAGMA user_version = 5;",
-                            V6_UNDONE_PG " UPDATE schema_version SET version = 5"),
+    assert_int_equal(db_sql(f, V7_UNDONE V6_UNDONE_SQLITE " PRAGMA user_version = 5;",
+                            V7_UNDONE V6_UNDONE_PG " UPDATE schema_version SET version = 5"),
                      0);
     assert_int_equal(store_open(f->path, &f->st), KG_OK);
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
@@ -2179,6 +2327,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v5, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_touch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens_expiring, setup, teardown),
