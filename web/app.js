@@ -1,5 +1,5 @@
 /*
- * app.js — the web pane's entry, for /api-auth-token, /roles, /users and /audit-log.
+ * app.js — the web pane's entry, for /api-auth-token, /roles, /users, /audit-log and /webhooks.
  *
  * It reads the session (GET /pane/session: who is signed in, their active roles, their
  * privileges and the CSRF token), draws the shell (navigation, who is signed in, Sign out),
@@ -14,12 +14,14 @@ import * as audit from './pages/audit.js';
 import * as roles from './pages/roles.js';
 import * as tokens from './pages/tokens.js';
 import * as users from './pages/users.js';
+import * as webhooks from './pages/webhooks.js';
 
 var PAGES = {
   '/api-auth-token': tokens,
   '/roles': roles,
   '/users': users,
   '/audit-log': audit,
+  '/webhooks': webhooks,
 };
 
 var viewEl = document.getElementById('view');
@@ -34,6 +36,7 @@ function drawShell() {
   rolesEl.title = 'Active roles: ' + roleNames().join(', ');
   document.getElementById('nav-item-api-auth-token').hidden = !has('ManageSecurity');
   document.getElementById('nav-item-audit-log').hidden = !has('ViewAuditLog');
+  document.getElementById('nav-item-webhooks').hidden = !has('ViewAuditLog');
   Array.prototype.forEach.call(document.querySelectorAll('.nav-link'), function (a) {
     var on = a.getAttribute('data-path') === path;
     a.classList.toggle('active', on);
