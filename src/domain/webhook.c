@@ -339,8 +339,21 @@ static void deliver(struct hook *h)
         size_t n = 0;
         int claimed = 0;
         int64_t now = kg_now_ms();
-        kg_err rc = store_webhook_claim(ws->st, h->id, h->shown, ws->node, now,
-                                        now + WEBHOOK_LEASE_MS, &claimed, &s);
+        /* A read while idle; the lease is written only to take it, or to renew it once half of
+         * it is spent. */
+        kg_err rc = store_webhook_get(ws->st, h->id, &s);
+        if (rc == KG_OK) {
+            atomic_store(&h->pending, s.pending);
+            int mine = strcmp(s.leased_by, ws->node) == 0;
+            if (s.pending == 0 || s.next_at > now || (!mine && s.lease_until > now)) {
+                store_state(h, rc, "read its state");
+                return;
+            }
+            claimed = mine && s.lease_until - now > WEBHOOK_LEASE_MS / 2;
+        }
+        if (!claimed && (rc == KG_OK || rc == KG_NOTFOUND)) /* NOTFOUND: the row is made */
+            rc = store_webhook_claim(ws->st, h->id, h->shown, ws->node, now, now + WEBHOOK_LEASE_MS,
+                                     &claimed, &s);
         store_state(h, rc, "read its state");
         if (rc != KG_OK) return;
         atomic_store(&h->pending, s.pending);

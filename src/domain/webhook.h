@@ -7,16 +7,16 @@
  * row in the store (struct kg_webhook_state) holds its cursor in the log.  A webhook first
  * configured starts at the log's end: it is sent what happens from then on, not the history.
  *
- * Delivery.  One thread a webhook polls every WEBHOOK_POLL_MS: it takes the webhook's lease
- * in the store (so that of several nodes sharing a PostgreSQL database one delivers it at a
- * time), POSTs the event after the cursor, and moves the cursor on a 2xx.  Any other answer,
- * or none within the timeout, is retried after a backoff that doubles from opts.backoff_ms up
- * to WEBHOOK_BACKOFF_CAP_MS; after opts.attempts attempts the event is recorded as failed
- * and the cursor moves on.  Events reach a webhook one at a time, in the log's order.  No
- * request waits for a delivery.  An entry whose seq is skipped (a PostgreSQL transaction
- * still committing, or rolled back) is waited for up to WEBHOOK_GAP_WAIT_MS, then passed.
- * At least once: a receiver may see an event twice (a node stopped after the POST and before
- * recording it, or a lease lost in the middle); the event ID says which.
+ * Delivery.  One thread a webhook polls every WEBHOOK_POLL_MS (a read of its row); when events
+ * are pending it takes the webhook's lease in the store (so that of several nodes sharing a
+ * PostgreSQL database one delivers it at a time), POSTs the event after the cursor, and moves the
+ * cursor on a 2xx.  Any other answer, or none within the timeout, is retried after a backoff that
+ * doubles from opts.backoff_ms up to WEBHOOK_BACKOFF_CAP_MS; after opts.attempts attempts the event
+ * is recorded as failed and the cursor moves on.  Events reach a webhook one at a time, in the
+ * log's order.  No request waits for a delivery.  An entry whose seq is skipped (a PostgreSQL
+ * transaction still committing, or rolled back) is waited for up to WEBHOOK_GAP_WAIT_MS, then
+ * passed. At least once: a receiver may see an event twice (a node stopped after the POST and
+ * before recording it, or a lease lost in the middle); the event ID says which.
  *
  * The request.  POST, Content-Type application/json, body
  *   {"id": "evt_<seq>", "type": "<audit action>", "createdOn": "<time>",
@@ -45,7 +45,7 @@
 
 #define WEBHOOKS_MAX 8
 #define WEBHOOK_POLL_MS 1000
-#define WEBHOOK_LEASE_MS 30000   /* a node's lease, renewed before every attempt */
+#define WEBHOOK_LEASE_MS 30000   /* a node's lease, renewed once half of it is spent */
 #define WEBHOOK_GAP_WAIT_MS 5000 /* a skipped seq waited for, at most */
 #define WEBHOOK_BACKOFF_CAP_MS 3600000
 #define WEBHOOK_REPLAY_WINDOW_S 300 /* what receivers should allow (documented) */
