@@ -49,7 +49,9 @@ static const char *const gate_labels[METRICS_GATES] = {
     [METRICS_GATE_DENY_POLICY] = "decision=\"deny\",reason=\"policy\"",
     [METRICS_GATE_INVALID_TOKEN] = "decision=\"invalid\",reason=\"bad_token\"",
     [METRICS_GATE_MISSING_TOKEN] = "decision=\"invalid\",reason=\"no_token\"",
-    [METRICS_GATE_BAD_REQUEST] = "decision=\"bad_request\",reason=\"headers\""};
+    [METRICS_GATE_BAD_REQUEST] = "decision=\"bad_request\",reason=\"headers\"",
+    [METRICS_GATE_DENY_ADDRESS] = "decision=\"deny\",reason=\"address\"",
+    [METRICS_GATE_RATE_LIMITED] = "decision=\"rate_limited\",reason=\"rate_limit\""};
 
 static const char *const throttle_labels[METRICS_THROTTLES] = {
     [METRICS_THROTTLE_CLIENT_AUTH] = "what=\"client_authentication\"",
@@ -404,7 +406,8 @@ kg_err metrics_render(const struct metrics_scrape *s, char **out, size_t *len)
                  exchange_labels, METRICS_EXCHANGES, shards[0].exchanges);
     put_counters(&t, PREFIX "gate_decisions_total",
                  "Checks answered by /gate: allow (204), deny (403: the role lacks the rule's "
-                 "privilege, or no rule allows the route), invalid (401), bad_request (400).",
+                 "privilege, no rule allows the route, or the client address is outside the "
+                 "token's allowed ranges), rate_limited (429), invalid (401), bad_request (400).",
                  gate_labels, METRICS_GATES, shards[0].gate);
     put_counters(&t, PREFIX "throttled_requests_total",
                  "Requests refused with 429 after too many failures, by what failed.",

@@ -56,6 +56,8 @@ enum metrics_gate {
     METRICS_GATE_INVALID_TOKEN,  /* 401: a malformed, expired, revoked or unknown token */
     METRICS_GATE_MISSING_TOKEN,  /* 401: no bearer token */
     METRICS_GATE_BAD_REQUEST,    /* 400: the original method and URI headers are wrong */
+    METRICS_GATE_DENY_ADDRESS,   /* 403: from outside the token's allowed ranges */
+    METRICS_GATE_RATE_LIMITED,   /* 429: past the token's rate limit */
     METRICS_GATES
 };
 

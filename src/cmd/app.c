@@ -74,6 +74,7 @@ out:
 void app_close(struct app *a)
 {
     if (a->view) view_flush_touches(a->view);
+    if (a->view) view_flush_usage(a->view, kg_now_ms());
     view_free(a->view);
     sessions_free(a->sessions);
     gate_free(a->gate);

@@ -84,6 +84,29 @@ static int ok_lifetime(const char *v)
     int64_t sec;
     return kg_parse_duration(v, LIFETIME_MAX_S, &sec) == KG_OK && sec > 0;
 }
+/* "REQUESTS/DURATION": 1 to KG_RATE_REQUESTS_MAX requests in 1 s to KG_RATE_PERIOD_MAX. */
+#define RATE_MUST "a rate limit like 100/60s, 5000/1h or 100000/1d"
+static int rate_parse(const char *v, int64_t *requests, int64_t *period_s)
+{
+    char n[24];
+    const char *slash = v ? strchr(v, '/') : NULL;
+    if (!slash || (size_t)(slash - v) >= sizeof n) return 0;
+    memcpy(n, v, (size_t)(slash - v));
+    n[slash - v] = '\0';
+    return kg_parse_int64(n, 1, KG_RATE_REQUESTS_MAX, requests) == KG_OK &&
+           kg_parse_duration(slash + 1, KG_RATE_PERIOD_MAX, period_s) == KG_OK && *period_s > 0;
+}
+static int ok_rate(const char *v)
+{
+    int64_t r, p;
+    return rate_parse(v, &r, &p);
+}
+#define RETENTION_MUST "a duration like 90d, at least 1d and at most 3650d"
+static int ok_retention(const char *v)
+{
+    int64_t sec;
+    return kg_parse_duration(v, LIFETIME_MAX_S, &sec) == KG_OK && sec >= 86400;
+}
 static int ok_grace(const char *v)
 {
     int64_t sec;
@@ -174,6 +197,14 @@ static const struct opt serve_opts[] = {
                 ok_lifetime, LIFETIME_MUST),
     OPT_NUM("--jwks-max-age", "SECONDS", 0, 86400,
             "the JWKS's Cache-Control; a new key waits as long (default 300)"),
+    OPT_CHECKED("--default-rate-limit", "REQUESTS/DURATION",
+                "the rate limit of tokens without one of their own, like 100/60s (default none)",
+                ok_rate, RATE_MUST),
+    OPT_CHECKED("--usage-retention", "DURATION", "how long usage counts are kept (default 90d)",
+                ok_retention, RETENTION_MUST),
+    OPT_NUM("--usage-flush-ms", "MS", 100, 60000,
+            "how often usage counts are written to the database (default 2000)"),
+    OPT_FLAG("--no-usage-counts", "count no usage: GET …/usage and the pane's charts stay empty"),
     OPT_TEXT("--webhook", "'URL secret-file=PATH'",
              "POST every audit event to URL, signed with the file's secret; again for more "
              "(else $KEYGATE_WEBHOOK)"),
@@ -311,7 +342,7 @@ static const struct cmd commands[] = {
      "make a new access-token signing key (published now, signing later)", keys_rotate_opts},
 };
 
-#define OPTS_MAX 24 /* options of one command, at most */
+#define OPTS_MAX 32 /* options of one command, at most */
 #define ARGS_MAX 2  /* arguments of one command, at most */
 
 /* ---- reading the command line -------------------------------------------------------- */
@@ -1003,6 +1034,9 @@ static int serve_run(struct ctx *c)
         .header_timeout = (unsigned)opt_int(c, "--header-timeout", 0),
         .idle_timeout = (unsigned)opt_int(c, "--idle-timeout", 0),
         .min_body_rate = (unsigned)opt_int(c, "--min-body-rate", 0),
+        .usage_retention_s = 90 * 86400,
+        .usage_flush_ms = opt_int(c, "--usage-flush-ms", 2000),
+        .usage_off = opt(c, "--no-usage-counts") != NULL,
         .webhooks = c->webhooks,
         .nwebhooks = c->nwebhooks,
         .webhooks_source = "--webhook",
@@ -1010,6 +1044,11 @@ static int serve_run(struct ctx *c)
         .webhook_attempts = opt_int(c, "--webhook-attempts", 16),
         .webhook_backoff_ms = opt_int(c, "--webhook-backoff", 1) * 1000,
     };
+    if (opt(c, "--default-rate-limit"))
+        rate_parse(opt(c, "--default-rate-limit"), &o.default_rate_requests,
+                   &o.default_rate_period_s);
+    if (opt(c, "--usage-retention"))
+        kg_parse_duration(opt(c, "--usage-retention"), LIFETIME_MAX_S, &o.usage_retention_s);
     const char *hook_env = getenv("KEYGATE_WEBHOOK");
     if (!c->nwebhooks && hook_env && *hook_env)
         o.webhooks = &hook_env, o.nwebhooks = 1, o.webhooks_source = "KEYGATE_WEBHOOK";
@@ -1048,8 +1087,8 @@ static int token_create(struct ctx *c)
         if (exp <= kg_now_ms()) return fail(c, NULL, "--expires-on %s is in the past", expires);
     }
     if (role_named(c, opt(c, "--role"), &r)) return 1;
-    if ((rc = service_token_create(&c->app, &c->op, desc ? desc : "", r.role_id, exp, &t, secret,
-                                   &why)) != KG_OK)
+    if ((rc = service_token_create(&c->app, &c->op, desc ? desc : "", r.role_id, exp, NULL, &t,
+                                   secret, &why)) != KG_OK)
         return fail(c, NULL, "%s", why);
     if (opt(c, "--json"))
         print_json(render_token(&t, 0, secret));

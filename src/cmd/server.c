@@ -2,8 +2,9 @@
  * server.c — the serve command: start-up, the background sync/flush thread, shutdown.
  *
  * The background thread keeps the view within ~200 ms of the store (so a revoke made by the
- * CLI or another process takes effect well within a second) and writes last-access times
- * behind once a second.
+ * CLI or another process takes effect well within a second), writes last-access times behind
+ * once a second and usage counts every --usage-flush-ms (sharing rate limits with the other
+ * nodes then too), and drops usage counts older than --usage-retention once an hour.
  *
  * Layout: the background thread, the first user (its password: given, or generated and
  * handed over on a terminal or in a 0600 file, never in the log), server_run().
@@ -34,21 +35,24 @@
 
 #define SYNC_MS 200
 #define FLUSH_MS 1000
+#define PRUNE_MS 3600000
 
 struct bg {
     struct app *app;
     struct view *view;
     struct keys *keys;
     int64_t ttl; /* the access-token lifetime: how long a retired key stays published */
+    int64_t usage_flush_ms, usage_retention_s;
     atomic_int stop;
 };
 
 static void *bg_main(void *arg)
 {
     struct bg *b = arg;
-    int64_t last_flush = kg_now_ms();
+    int64_t last_flush = kg_now_ms(), last_usage = last_flush, last_prune = 0;
     while (!atomic_load(&b->stop)) {
-        struct timespec ts = {0, SYNC_MS * 1000000L};
+        int64_t nap = b->usage_flush_ms < SYNC_MS ? b->usage_flush_ms : SYNC_MS;
+        struct timespec ts = {0, nap * 1000000L};
         nanosleep(&ts, NULL);
         kg_err rc = view_sync(b->view);
         int down = rc == KG_UNAVAILABLE || rc == KG_IO;
@@ -59,6 +63,15 @@ static void *bg_main(void *arg)
         if (kg_now_ms() - last_flush >= FLUSH_MS) {
             view_flush_touches(b->view);
             last_flush = kg_now_ms();
+        }
+        if (kg_now_ms() - last_usage >= b->usage_flush_ms) {
+            view_flush_usage(b->view, kg_now_ms());
+            last_usage = kg_now_ms();
+        }
+        if (kg_now_ms() - last_prune >= PRUNE_MS) {
+            int64_t before = kg_now_ms() - b->usage_retention_s * 1000;
+            if (store_usage_prune(b->app->st, before - before % 3600000) == KG_OK)
+                last_prune = kg_now_ms();
         }
     }
     return NULL;
@@ -295,6 +308,14 @@ int server_run(const struct server_opts *o)
     bg.view = app.view;
     bg.keys = app.keys;
     bg.ttl = o->access_token_ttl;
+    bg.usage_flush_ms = o->usage_flush_ms > 0 ? o->usage_flush_ms : 2000;
+    bg.usage_retention_s = o->usage_retention_s > 0 ? o->usage_retention_s : 90 * 86400;
+    view_set_default_rate(app.view, o->default_rate_requests, o->default_rate_period_s);
+    view_set_counting(app.view, !o->usage_off);
+    if (o->usage_off) KG_LOG(LOG_INFO, "usage counts are off (--no-usage-counts)");
+    if (o->default_rate_requests)
+        KG_LOG(LOG_INFO, "tokens without a rate limit of their own: %lld requests in %lld s",
+               (long long)o->default_rate_requests, (long long)o->default_rate_period_s);
     if (pthread_create(&bg_thread, NULL, bg_main, &bg) != 0) goto out;
     if (pthread_create(&keys_thread, NULL, keys_main, &bg) != 0) {
         atomic_store(&bg.stop, 1);

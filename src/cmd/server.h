@@ -34,6 +34,11 @@ struct server_opts {
     const char *admin_password;
     const char *admin_password_source;
     unsigned min_body_rate; /* bytes a second; 0 = the built-in default */
+    /* usage controls: the default rate limit (0: none); how long usage counts are kept
+     * (seconds) and how often they are written (ms) */
+    int64_t default_rate_requests, default_rate_period_s;
+    int64_t usage_retention_s, usage_flush_ms;
+    int usage_off; /* --no-usage-counts */
     /* webhooks: nwebhooks specs "URL secret-file=PATH …" (webhook.h), from webhooks_source
      * ("--webhook"); and their delivery options (0 = webhook.h's defaults) */
     const char *const *webhooks;

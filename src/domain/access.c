@@ -20,10 +20,14 @@ kg_err access_check(struct app *a, const char *token, size_t len, int64_t now_ms
                           &out->claims) == KG_OK) {
         if (a->vcache) vcache_put(a->vcache, token, len, gen, &out->claims);
     } else {
+        return KG_UNAUTHENTICATED; /* out->claims.sub: an expired token's client, or "" */
+    }
+    if (view_token_get(a->view, out->claims.sub, &vt) != KG_OK) {
+        out->claims.sub[0] = '\0'; /* not a token of this deployment (any more) */
         return KG_UNAUTHENTICATED;
     }
-    if (view_token_get(a->view, out->claims.sub, &vt) != KG_OK || vt.status != KG_TOKEN_ACTIVE ||
-        (vt.expires_on && vt.expires_on <= now_ms) || view_jti_revoked(a->view, out->claims.jti))
+    if (vt.status != KG_TOKEN_ACTIVE || (vt.expires_on && vt.expires_on <= now_ms) ||
+        view_jti_revoked(a->view, out->claims.jti))
         return KG_UNAUTHENTICATED;
     if (out->claims.secret && !view_secret_live(&vt, out->claims.secret, now_ms))
         return KG_UNAUTHENTICATED; /* its secret was deleted, revoked or has expired */

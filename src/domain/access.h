@@ -14,7 +14,10 @@ struct access {
     kg_role_id role_id; /* the API token's role now (not the one in the JWT) */
 };
 
-/* KG_OK fills *out; KG_UNAUTHENTICATED for any token that is not good at now_ms. */
+/* KG_OK fills *out; KG_UNAUTHENTICATED for any token that is not good at now_ms.  A refused
+ * token that was genuine (signed by this deployment for one of its API tokens: expired, or
+ * its API token, secret or itself revoked or expired) leaves that API token's client ID in
+ * out->claims.sub, for the usage counts; any other leaves it "". */
 kg_err access_check(struct app *a, const char *token, size_t len, int64_t now_ms,
                     struct access *out);
 

@@ -101,6 +101,7 @@ kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss
 {
     kg_err rc = KG_UNAUTHENTICATED;
     json_t *h = NULL, *p = NULL;
+    out->sub[0] = '\0';
     if (len == 0 || len > KG_JWT_MAX || memchr(token, '\0', len)) return rc;
     const char *d1 = memchr(token, '.', len);
     const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
@@ -131,8 +132,11 @@ kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss
         !get_int(p, "exp", &c.exp))
         goto out;
     if (strcmp(c.iss, iss) != 0 || strcmp(c.aud, aud) != 0) goto out;
-    if (c.exp <= now || c.iat > now + 60) goto out; /* 60 s of clock skew for iat */
-    if (!ids_client_id_valid(c.sub)) goto out;
+    if (!ids_client_id_valid(c.sub) || c.iat > now + 60) goto out; /* 60 s of skew for iat */
+    if (c.exp <= now) {
+        memcpy(out->sub, c.sub, sizeof out->sub); /* whose it was: an expired token's refusal */
+        goto out;
+    }
     json_t *sid = json_object_get(p, "secret_id");
     if (sid && !(c.secret = ids_secret_seq(json_string_value(sid)))) goto out;
     *out = c;

@@ -39,7 +39,9 @@ kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out);
  * Checks token's form, signature, issuer, audience and times against now (seconds).  A
  * header with "crit" is refused: keygate understands no extension (RFC 7515 §4.1.11).
  * KG_OK fills *out; KG_UNAUTHENTICATED for any malformed, forged, foreign or expired token
- * (no detail is given, to leak nothing).
+ * (no detail is given, to leak nothing).  A token refused only for having expired leaves its
+ * sub in out->sub (whose refusal it is, for the usage counts); any other failure leaves
+ * out->sub "" and the rest of *out unspecified.
  */
 kg_err jwt_verify(struct keys *k, const char *token, size_t len, const char *iss, const char *aud,
                   int64_t now, struct jwt_claims *out);

@@ -4,6 +4,7 @@
 #include "render.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "ids.h"
 #include "privilege.h"
@@ -58,6 +59,27 @@ void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_a
     jsonw_raw(w, count);
     jsonw_raw(w, ",\"secretsExpireOn\":");
     jsonw_time(w, !live ? last : forever ? 0 : until);
+    /* Its usage controls: its own rate limit (null: the deployment's default, if any), and the
+     * ranges it may be used from ([]: anywhere). */
+    if (t->rate_requests) {
+        char rate[80];
+        snprintf(rate, sizeof rate, ",\"rateLimit\":{\"requests\":%lld,\"periodSeconds\":%lld}",
+                 (long long)t->rate_requests, (long long)t->rate_period_s);
+        jsonw_raw(w, rate);
+    } else {
+        jsonw_raw(w, ",\"rateLimit\":null");
+    }
+    jsonw_raw(w, ",\"allowedCidrs\":[");
+    for (const char *p = t->cidrs; *p;) {
+        char one[KG_CIDRS_TEXT_MAX + 1];
+        size_t len = strcspn(p, ",");
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (p != t->cidrs) jsonw_raw(w, ",");
+        jsonw_str(w, one);
+        p += len + (p[len] == ',');
+    }
+    jsonw_raw(w, "]");
     if (secret) {
         jsonw_raw(w, ",\"clientSecret\":");
         jsonw_str(w, secret);
@@ -73,6 +95,28 @@ json_t *render_token(const struct kg_token *t, int64_t last_access, const char *
     json_t *o = w.oom ? NULL : json_loadb(w.text, w.len, 0, NULL);
     jsonw_cleanup(&w);
     return o;
+}
+
+void render_usage_counts(json_t *o, const int64_t n[KG_USE_KINDS])
+{
+    static const char *const names[KG_USE_KINDS] = {
+        [KG_USE_EXCHANGE] = "exchanges",
+        [KG_USE_GATE_ALLOWED] = "gateAllowed",
+        [KG_USE_API_CALL] = "apiCalls",
+        [KG_USE_REFUSED_PRIVILEGE] = "refusedPrivilege",
+        [KG_USE_REFUSED_RATE] = "refusedRateLimit",
+        [KG_USE_REFUSED_ADDRESS] = "refusedAddress",
+        [KG_USE_REFUSED_EXPIRED] = "refusedExpired",
+    };
+    int64_t all = 0, refused = 0;
+    for (size_t k = 0; k < KG_USE_KINDS; k++) {
+        all += n[k];
+        refused += k >= KG_USE_FIRST_REFUSED ? n[k] : 0;
+    }
+    json_object_set_new(o, "requests", json_integer(all));
+    json_object_set_new(o, "refused", json_integer(refused));
+    for (size_t k = 0; k < KG_USE_KINDS; k++)
+        json_object_set_new(o, names[k], json_integer(n[k]));
 }
 
 const char *render_secret_status(const struct kg_secret *s, int64_t now)

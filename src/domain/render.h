@@ -36,6 +36,10 @@ json_t *render_sync(int64_t sync);
 json_t *render_audit(const struct kg_audit *e);
 /* A time in RFC 3339, or JSON null for 0. */
 json_t *render_time(int64_t ms);
+/* Sets a token's usage counts n (enum kg_use's order) on object o: "requests" (all of them),
+ * "refused" (the refused ones), then each by name ("exchanges", "gateAllowed", "apiCalls",
+ * "refusedPrivilege", "refusedRateLimit", "refusedAddress", "refusedExpired"). */
+void render_usage_counts(json_t *o, const int64_t n[KG_USE_KINDS]);
 /* A token's secret: {clientId, secretId, secretPrefix, description, status (Active, Expired at
  * now, or Revoked), createdOn, lastUsedOn, expiresOn, revokedOn}, and clientSecret when
  * `secret` (its text, shown once) is given.  last_used: the latest use known, if later than the

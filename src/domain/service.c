@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "cidr.h"
 #include "ids.h"
 #include "log.h"
 #include "privilege.h"
@@ -149,8 +150,76 @@ static void secret_make(struct app *a, const char *description, int64_t now, int
     s->expires_on = expires_on;
 }
 
+/* Applies lim to t (what lim sets; NULL: nothing), checking it: a rate limit of 1 to
+ * KG_RATE_REQUESTS_MAX requests in 1 s to KG_RATE_PERIOD_MAX; at most KG_CIDRS_MAX ranges, kept
+ * in their canonical form, each once, in the order given. */
+static kg_err limits_apply(const struct service_limits *lim, struct kg_token *t, const char **why)
+{
+    if (!lim) return KG_OK;
+    if (lim->set_rate) {
+        if (lim->rate_requests || lim->rate_period_s) {
+            if (lim->rate_requests < 1 || lim->rate_requests > KG_RATE_REQUESTS_MAX) {
+                *why = "rateLimit.requests must be from 1 to 1000000000";
+                return KG_INVALID;
+            }
+            if (lim->rate_period_s < 1 || lim->rate_period_s > KG_RATE_PERIOD_MAX) {
+                *why = "rateLimit.periodSeconds must be from 1 to 31622400 (366 days)";
+                return KG_INVALID;
+            }
+        }
+        t->rate_requests = lim->rate_requests;
+        t->rate_period_s = lim->rate_requests ? lim->rate_period_s : 0;
+    }
+    if (lim->set_cidrs) {
+        char out[KG_CIDRS_TEXT_MAX + 1] = "";
+        size_t len = 0, kept = 0;
+        if (lim->ncidrs > KG_CIDRS_MAX) {
+            *why = "allowedCidrs holds at most 16 ranges";
+            return KG_INVALID;
+        }
+        for (size_t i = 0; i < lim->ncidrs; i++) {
+            struct cidr r;
+            char canon[CIDR_TEXT_MAX];
+            const char *c = lim->cidrs[i];
+            if (!c || !cidr_parse(c, strnlen(c, CIDR_TEXT_MAX), &r) || strlen(c) >= CIDR_TEXT_MAX) {
+                *why = "allowedCidrs must hold IPv4 or IPv6 addresses or CIDR ranges, like "
+                       "203.0.113.0/24 or 2001:db8::/32";
+                return KG_INVALID;
+            }
+            cidr_text(&r, canon);
+            size_t cl = strlen(canon);
+            int dup = 0; /* the same range twice is kept once */
+            for (const char *p = out; *p && !dup;
+                 p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+                dup = strcspn(p, ",") == cl && memcmp(p, canon, cl) == 0;
+            if (dup) continue;
+            if (kept) out[len++] = ',';
+            memcpy(out + len, canon, cl + 1); /* fits: 16 ranges of at most 43 bytes */
+            len += cl;
+            kept++;
+        }
+        memcpy(t->cidrs, out, len + 1);
+    }
+    return KG_OK;
+}
+
+/* The audit detail of a token's usage controls: "rate limit 100/60s, 2 allowed ranges". */
+static void limits_detail(const struct kg_token *t, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = t->cidrs; *p; p++)
+        n += *p == ',';
+    n += t->cidrs[0] != '\0';
+    if (t->rate_requests)
+        snprintf(out, size, "rate limit %lld/%llds, %zu allowed ranges",
+                 (long long)t->rate_requests, (long long)t->rate_period_s, n);
+    else
+        snprintf(out, size, "no rate limit of its own, %zu allowed ranges", n);
+}
+
 static kg_err token_create_do(struct app *a, const struct actor *who, const char *description,
-                              const char *role_id, int64_t expires_on, struct kg_token *out,
+                              const char *role_id, int64_t expires_on,
+                              const struct service_limits *lim, struct kg_token *out,
                               char secret[KG_SECRET_LEN + 1], struct audited *au, const char **why)
 {
     kg_err rc;
@@ -180,6 +249,7 @@ static kg_err token_create_do(struct app *a, const struct actor *who, const char
     out->status = KG_TOKEN_ACTIVE;
     out->created_on = now;
     out->expires_on = expires_on;
+    if ((rc = limits_apply(lim, out, why))) return rc;
     out->nsecrets = 1;
     for (int attempt = 0; attempt < 3; attempt++) {
         ids_client_id(out->client_id);
@@ -216,6 +286,45 @@ static kg_err token_revoke_do(struct app *a, const char *client_id, struct kg_to
     }
     refresh(a);
     if (changed) KG_LOG(LOG_NOTICE, "token %s revoked", client_id);
+    if ((rc = store_token_get(a->st, client_id, out)) != KG_OK) *why = "could not read the token";
+    return rc;
+}
+
+static kg_err token_update_do(struct app *a, const char *client_id, const char *description,
+                              const struct service_limits *lim, struct kg_token *out,
+                              struct audited *au, const char **why)
+{
+    kg_err rc;
+    if (!ids_client_id_valid(client_id) ||
+        (rc = store_token_get(a->st, client_id, out)) == KG_NOTFOUND) {
+        *why = "no token has that clientId";
+        return KG_NOTFOUND;
+    }
+    if (rc != KG_OK) {
+        *why = "could not read the token";
+        return rc;
+    }
+    if (out->status != KG_TOKEN_ACTIVE) {
+        *why = "a revoked token cannot be changed";
+        return KG_PRECONDITION;
+    }
+    if (description) {
+        if ((rc = text_ok(description, "description must be text of at most 256 characters", why)))
+            return rc;
+        memcpy(out->description, description, strlen(description) + 1);
+    }
+    if ((rc = limits_apply(lim, out, why))) return rc;
+    limits_detail(out, au->entry.detail, sizeof au->entry.detail);
+    rc = store_token_update(a->st, out, &au->entry);
+    au->committed = rc == KG_OK;
+    if (rc != KG_OK) {
+        *why = rc == KG_PRECONDITION ? "a revoked token cannot be changed"
+               : rc == KG_NOTFOUND   ? "no token has that clientId"
+                                     : "could not change the token";
+        return rc;
+    }
+    refresh(a);
+    KG_LOG(LOG_NOTICE, "token %s changed: %s", client_id, au->entry.detail);
     if ((rc = store_token_get(a->st, client_id, out)) != KG_OK) *why = "could not read the token";
     return rc;
 }
@@ -964,7 +1073,8 @@ static void settle(struct app *a, const struct actor *who, const struct audited 
 }
 
 kg_err service_token_create(struct app *a, const struct actor *who, const char *description,
-                            const char *role_id, int64_t expires_on, struct kg_token *out,
+                            const char *role_id, int64_t expires_on,
+                            const struct service_limits *lim, struct kg_token *out,
                             char secret[KG_SECRET_LEN + 1], const char **why)
 {
     struct audited au;
@@ -972,7 +1082,8 @@ kg_err service_token_create(struct app *a, const struct actor *who, const char *
     *why = "";
     snprintf(detail, sizeof detail, "role %s", role_id ? role_id : "");
     audited_init(&au, who, "apiToken.create", "", detail);
-    kg_err rc = token_create_do(a, who, description, role_id, expires_on, out, secret, &au, why);
+    kg_err rc =
+        token_create_do(a, who, description, role_id, expires_on, lim, out, secret, &au, why);
     settle(a, who, &au, rc, "", *why);
     return rc;
 }
@@ -985,6 +1096,18 @@ kg_err service_token_revoke(struct app *a, const struct actor *who, const char *
     audited_init(&au, who, "apiToken.revoke", client_id, "");
     kg_err rc = token_revoke_do(a, client_id, out, &au, why);
     settle(a, who, &au, rc, client_id, *why);
+    return rc;
+}
+
+kg_err service_token_update(struct app *a, const struct actor *who, const char *client_id,
+                            const char *description, const struct service_limits *lim,
+                            struct kg_token *out, const char **why)
+{
+    struct audited au;
+    *why = "";
+    audited_init(&au, who, "apiToken.update", client_id ? client_id : "", "");
+    kg_err rc = token_update_do(a, client_id ? client_id : "", description, lim, out, &au, why);
+    settle(a, who, &au, rc, client_id ? client_id : "", *why);
     return rc;
 }
 

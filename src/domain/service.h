@@ -14,11 +14,31 @@
 
 #include "app.h"
 
-/* Creates an Active token for role_id.  Fills *out and secret (shown once; the caller must
- * wipe it).  expires_on 0 = never. */
+/* A token's usage controls as a request gives them (strings borrowed).  set_rate: rate_requests
+ * in rate_period_s seconds (both 0: none of its own, the deployment's default applies);
+ * set_cidrs: the ranges it may be used from (addresses or CIDR ranges, IPv4 or IPv6; none:
+ * any address), kept canonical ("10.1.2.3/8" is 10.0.0.0/8) and each once.  Unset parts keep
+ * what the token has (nothing, for a new token). */
+struct service_limits {
+    int set_rate;
+    int64_t rate_requests, rate_period_s;
+    int set_cidrs;
+    const char *const *cidrs;
+    size_t ncidrs;
+};
+
+/* Creates an Active token for role_id with the usage controls lim (NULL: none).  Fills *out
+ * and secret (shown once; the caller must wipe it).  expires_on 0 = never. */
 kg_err service_token_create(struct app *a, const struct actor *who, const char *description,
-                            const char *role_id, int64_t expires_on, struct kg_token *out,
+                            const char *role_id, int64_t expires_on,
+                            const struct service_limits *lim, struct kg_token *out,
                             char secret[KG_SECRET_LEN + 1], const char **why);
+/* Changes an Active token's description (NULL: kept) and usage controls (lim's parts that are
+ * set), audited as apiToken.update; fills *out with the token as it now is.  KG_PRECONDITION
+ * for a revoked token.  The change reaches every node's view as a revoke does. */
+kg_err service_token_update(struct app *a, const struct actor *who, const char *client_id,
+                            const char *description, const struct service_limits *lim,
+                            struct kg_token *out, const char **why);
 /* Revokes (idempotently) and fills *out with the token as it now is.  Every change below, and
  * the two above, is recorded in the audit log with its outcome (audit.h). */
 kg_err service_token_revoke(struct app *a, const struct actor *who, const char *client_id,

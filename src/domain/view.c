@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "ids.h"
 #include "log.h"
+#include "meter.h"
 #include "rolegraph.h"
 #include "util.h"
 
@@ -78,6 +80,17 @@ struct vtok {
     size_t nsec;
     struct vsec sec1;  /* the first secret: most tokens have one */
     struct vsec *more; /* the others (nsec - 1 of them), or NULL */
+    /* usage controls: its own rate limit (0 = none: the default's), its allowed ranges (NULL =
+     * any address), its meter (made at its first use; never freed before the view) */
+    uint32_t rate_requests, rate_period_s;
+    struct vcidrs *cidrs;
+    struct meter *_Atomic meter;
+};
+
+/* A token's allowed ranges. */
+struct vcidrs {
+    size_t n;
+    struct cidr r[KG_CIDRS_MAX];
 };
 
 static struct vsec *vsec_at(struct vtok *x, size_t i)
@@ -113,6 +126,17 @@ struct view {
     struct rolegraph *roles;
     struct vtok *toks;
     size_t ntoks, captoks;
+    /* usage controls: the default rate limit; the tokens whose meter counted since the last
+     * usage flush (indexes into toks), under dirty_lock; this process's id among the nodes */
+    int64_t default_requests, default_period_s;
+    size_t nlimited; /* tokens with a rate limit of their own */
+    int quiet;       /* count no usage (view_set_counting) */
+    pthread_mutex_t dirty_lock;
+    uint32_t *dirty;
+    size_t ndirty, capdirty;
+    struct kg_usage *unsent; /* counts a failed flush kept for the next (at most UNSENT_MAX) */
+    size_t nunsent;
+    char node[24];
     struct vslot *slots;
     size_t nslots;   /* power of two, at least twice ntoks */
     size_t nrevoked; /* tokens of status KG_TOKEN_REVOKED (of ntoks) */
@@ -217,11 +241,33 @@ static kg_err secs_update(struct vtok *x, const struct kg_token *t)
     return KG_OK;
 }
 
+/* Replaces x's allowed ranges with t's (store.c checked their form). */
+static kg_err cidrs_update(struct vtok *x, const struct kg_token *t)
+{
+    struct vcidrs *c = NULL;
+    if (t->cidrs[0]) {
+        if (!(c = calloc(1, sizeof *c))) return KG_ENOMEM;
+        for (const char *s = t->cidrs; *s && c->n < KG_CIDRS_MAX;) {
+            size_t len = strcspn(s, ",");
+            if (cidr_parse(s, len, &c->r[c->n])) c->n++;
+            s += len + (s[len] == ',');
+        }
+    }
+    free(x->cidrs);
+    x->cidrs = c;
+    return KG_OK;
+}
+
 /* Caller holds the write lock (or owns v alone). */
 static kg_err tok_update(struct view *v, struct vtok *x, const struct kg_token *t)
 {
     kg_err rc = secs_update(x, t);
+    if (rc == KG_OK) rc = cidrs_update(x, t);
     if (rc != KG_OK) return rc;
+    v->nlimited -= x->rate_requests > 0;
+    x->rate_requests = (uint32_t)t->rate_requests; /* within the model's bounds (store.c) */
+    v->nlimited += x->rate_requests > 0;
+    x->rate_period_s = (uint32_t)t->rate_period_s;
     v->nrevoked -= x->status == KG_TOKEN_REVOKED; /* a new record is zeroed: active */
     memcpy(x->role_id, t->role_id, sizeof x->role_id);
     x->status = t->status;
@@ -389,6 +435,8 @@ kg_err view_new(struct store *st, struct view **out)
     v->data_ver = v->roles_ver = -1;
     pthread_rwlock_init(&v->lock, NULL);
     pthread_mutex_init(&v->sync_lock, NULL);
+    pthread_mutex_init(&v->dirty_lock, NULL);
+    ids_base62(v->node, 16);
     kg_err rc = KG_ENOMEM;
     if ((rc = rolegraph_new(NULL, 0, NULL, 0, &v->roles)) != KG_OK) goto fail;
     /* first sync: since -1 would miss nothing, but ask for everything explicitly */
@@ -406,9 +454,15 @@ void view_free(struct view *v)
 {
     if (!v) return;
     rolegraph_free(v->roles);
-    for (size_t i = 0; i < v->ntoks; i++)
+    for (size_t i = 0; i < v->ntoks; i++) {
         free(v->toks[i].more);
+        free(v->toks[i].cidrs);
+        free(atomic_load(&v->toks[i].meter));
+    }
     free(v->toks);
+    free(v->dirty);
+    free(v->unsent);
+    pthread_mutex_destroy(&v->dirty_lock);
     free(v->slots);
     free(v->jtis);
     pthread_rwlock_destroy(&v->lock);
@@ -552,6 +606,224 @@ kg_err view_flush_touches(struct view *v)
     pthread_mutex_unlock(&v->sync_lock);
     free(batch);
     if (rc != KG_OK) KG_LOG(LOG_WARNING, "last-access flush failed: %s", kg_err_name(rc));
+    return rc;
+}
+
+/* ---- usage controls ------------------------------------------------------------------ */
+
+#define UNSENT_MAX 100000 /* counts kept while the store refuses them; beyond, dropped */
+
+void view_set_default_rate(struct view *v, int64_t requests, int64_t period_s)
+{
+    pthread_rwlock_wrlock(&v->lock);
+    v->default_requests = requests > 0 && period_s > 0 ? requests : 0;
+    v->default_period_s = requests > 0 && period_s > 0 ? period_s : 0;
+    pthread_rwlock_unlock(&v->lock);
+}
+
+void view_set_counting(struct view *v, int on)
+{
+    pthread_rwlock_wrlock(&v->lock);
+    v->quiet = !on;
+    pthread_rwlock_unlock(&v->lock);
+}
+
+/* x's rate limit: its own, else the default (requests 0: none).  Caller holds the lock. */
+static void rate_of(const struct view *v, const struct vtok *x, int64_t *requests,
+                    int64_t *period_s)
+{
+    *requests = x->rate_requests ? x->rate_requests : v->default_requests;
+    *period_s = x->rate_requests ? x->rate_period_s : v->default_period_s;
+}
+
+/* x's meter, made on first use (racing makers: one wins, the others free theirs).  NULL when
+ * out of memory: the request is then neither limited nor counted.  Caller holds the lock. */
+static struct meter *meter_of(struct vtok *x)
+{
+    struct meter *m = atomic_load_explicit(&x->meter, memory_order_acquire), *none = NULL;
+    if (m) return m;
+    if (!(m = calloc(1, sizeof *m))) return NULL;
+    if (atomic_compare_exchange_strong(&x->meter, &none, m)) return m;
+    free(m);
+    return none;
+}
+
+/* Counts a use of kind k on x; queues x for the flusher when its meter was clean.  Caller
+ * holds the read lock. */
+static void count(struct view *v, struct vtok *x, struct meter *m, enum kg_use k)
+{
+    if (v->quiet || !m || !meter_count(m, k)) return;
+    pthread_mutex_lock(&v->dirty_lock);
+    if (v->ndirty == v->capdirty) {
+        size_t cap = v->capdirty ? v->capdirty * 2 : 256;
+        uint32_t *d = realloc(v->dirty, cap * sizeof *d);
+        if (!d) { /* counted, unqueued: flushed with the token's next use */
+            atomic_store(&m->dirty, 0);
+            pthread_mutex_unlock(&v->dirty_lock);
+            return;
+        }
+        v->dirty = d;
+        v->capdirty = cap;
+    }
+    v->dirty[v->ndirty++] = (uint32_t)(x - v->toks);
+    pthread_mutex_unlock(&v->dirty_lock);
+}
+
+enum view_admit view_token_admit(struct view *v, const char *client_id, const char *addr, int rate,
+                                 int64_t now, struct view_rate *out)
+{
+    enum view_admit r = VIEW_ADMITTED;
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&v->lock);
+    struct vtok *x = tok_get(v, client_id);
+    if (!x) goto out;
+    if (x->cidrs) {
+        struct cidr_addr a;
+        int in = 0;
+        if (addr && cidr_addr_parse(addr, strlen(addr), &a))
+            for (size_t i = 0; i < x->cidrs->n && !in; i++)
+                in = cidr_contains(&x->cidrs->r[i], &a);
+        if (!in) {
+            struct meter *m = meter_of(x);
+            count(v, x, m, KG_USE_REFUSED_ADDRESS);
+            out->note = m && meter_once(m, now, VIEW_NOTE_EVERY_MS);
+            r = VIEW_REFUSED_ADDRESS;
+            goto out;
+        }
+    }
+    if (!rate) goto out;
+    rate_of(v, x, &out->requests, &out->period_s);
+    struct meter *m = out->requests ? meter_of(x) : NULL;
+    if (!m) {
+        out->requests = 0;
+        goto out;
+    }
+    if (!meter_take(m, out->requests, out->period_s, now, &out->verdict)) {
+        count(v, x, m, KG_USE_REFUSED_RATE);
+        r = VIEW_REFUSED_RATE;
+    }
+out:
+    pthread_rwlock_unlock(&v->lock);
+    return r;
+}
+
+void view_token_count(struct view *v, const char *client_id, enum kg_use k)
+{
+    pthread_rwlock_rdlock(&v->lock);
+    struct vtok *x = v->quiet ? NULL : tok_get(v, client_id);
+    if (x) count(v, x, meter_of(x), k);
+    pthread_rwlock_unlock(&v->lock);
+}
+
+/* Adds one token's counts in `hour` to *rows, merging with a row of the same token and hour. */
+static kg_err usage_add_row(struct kg_usage **rows, size_t *n, size_t *cap, const char *client_id,
+                            int64_t hour, const int64_t c[KG_USE_KINDS])
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        struct kg_usage *g = realloc(*rows, nc * sizeof *g);
+        if (!g) return KG_ENOMEM;
+        *rows = g;
+        *cap = nc;
+    }
+    struct kg_usage *u = &(*rows)[(*n)++];
+    memcpy(u->client_id, client_id, sizeof u->client_id);
+    u->hour = hour;
+    memcpy(u->n, c, sizeof u->n);
+    return KG_OK;
+}
+
+/* Charges the other processes' admissions (store_rate_sync's windows) to the tokens' buckets.
+ * Caller holds the read lock. */
+static void charge_others(struct view *v, const struct kg_rate_window *w, size_t n, int64_t now)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct vtok *x = tok_get(v, w[i].client_id);
+        int64_t requests, period_s;
+        if (!x) continue;
+        rate_of(v, x, &requests, &period_s);
+        struct meter *m = requests ? meter_of(x) : NULL;
+        if (!m || w[i].period != period_s * 1000 || w[i].start < m->seen_start) continue;
+        int64_t fresh = w[i].start == m->seen_start ? w[i].count - m->seen_count : w[i].count;
+        m->seen_start = w[i].start;
+        m->seen_count = w[i].count;
+        meter_charge(m, fresh, requests, period_s, now);
+    }
+}
+
+kg_err view_flush_usage(struct view *v, int64_t now)
+{
+    kg_err rc = KG_OK;
+    struct kg_usage *rows = NULL;
+    struct kg_rate_window *mine = NULL, *others = NULL;
+    size_t n = 0, cap = 0, nmine = 0, nothers = 0;
+    uint32_t *idx = NULL;
+    size_t nidx = 0;
+    int64_t hour = now - now % 3600000;
+    int limits;
+
+    pthread_mutex_lock(&v->sync_lock);
+    pthread_mutex_lock(&v->dirty_lock);
+    idx = v->dirty; /* taken whole: new counts queue afresh */
+    nidx = v->ndirty;
+    v->dirty = NULL;
+    v->ndirty = v->capdirty = 0;
+    pthread_mutex_unlock(&v->dirty_lock);
+
+    rows = v->unsent; /* what a failed flush kept comes first */
+    n = cap = v->nunsent;
+    v->unsent = NULL;
+    v->nunsent = 0;
+    if (nidx && !(mine = calloc(nidx, sizeof *mine))) rc = KG_ENOMEM;
+    pthread_rwlock_rdlock(&v->lock);
+    limits = v->default_requests > 0;
+    for (size_t i = 0; i < nidx && rc == KG_OK; i++) {
+        struct vtok *x = &v->toks[idx[i]];
+        struct meter *m = atomic_load(&x->meter);
+        int64_t c[KG_USE_KINDS] = {0}, requests, period_s, start;
+        if (!m) continue;
+        if (meter_take_counts(m, c)) rc = usage_add_row(&rows, &n, &cap, x->client_id, hour, c);
+        rate_of(v, x, &requests, &period_s);
+        limits |= requests > 0;
+        int64_t count = requests ? meter_admitted_since(m, period_s * 1000, now, &start) : 0;
+        if (count > 0) {
+            struct kg_rate_window *w = &mine[nmine++];
+            memcpy(w->client_id, x->client_id, sizeof w->client_id);
+            w->start = start;
+            w->period = period_s * 1000;
+            w->count = count;
+        }
+    }
+    limits |= v->nlimited > 0;
+    pthread_rwlock_unlock(&v->lock);
+
+    if (rc == KG_OK && n) rc = store_usage_add(v->st, rows, n);
+    if (rc != KG_OK && n) { /* kept for the next flush, within bounds */
+        if (n > UNSENT_MAX) {
+            KG_LOG(LOG_WARNING, "usage counts of %zu token-hours dropped: the store refused them",
+                   n - UNSENT_MAX);
+            n = UNSENT_MAX;
+        }
+        v->unsent = rows;
+        v->nunsent = n;
+        rows = NULL;
+    }
+    /* Limits are shared only where there are any: a deployment without them writes nothing. */
+    if (limits) {
+        kg_err rrc = store_rate_sync(v->st, v->node, mine, nmine, now, &others, &nothers);
+        if (rrc == KG_OK) {
+            pthread_rwlock_rdlock(&v->lock);
+            charge_others(v, others, nothers, now);
+            pthread_rwlock_unlock(&v->lock);
+        }
+        if (rc == KG_OK) rc = rrc;
+    }
+    pthread_mutex_unlock(&v->sync_lock);
+    free(rows);
+    free(mine);
+    free(others);
+    free(idx);
+    if (rc != KG_OK) KG_LOG(LOG_WARNING, "usage flush failed: %s", kg_err_name(rc));
     return rc;
 }
 

@@ -130,21 +130,70 @@ static int expires_or_reply(struct call *c, json_t *body, int64_t *ms)
     return 0;
 }
 
+/* Reads a body's optional "rateLimit" ({requests, periodSeconds}, or null: none of its own)
+ * and "allowedCidrs" (an array of strings) into *lim; cidrs[] receives the strings (borrowed
+ * from body).  The values themselves are service_token_*'s to check. */
+static int limits_or_reply(struct call *c, json_t *body, struct service_limits *lim,
+                           const char *cidrs[KG_CIDRS_MAX])
+{
+    json_t *rate = json_object_get(body, "rateLimit"),
+           *ranges = json_object_get(body, "allowedCidrs");
+    memset(lim, 0, sizeof *lim);
+    if (rate && !json_is_null(rate)) {
+        json_t *req = json_object_get(rate, "requests"),
+               *per = json_object_get(rate, "periodSeconds");
+        if (!json_is_object(rate) || json_object_size(rate) != 2 || !json_is_integer(req) ||
+            !json_is_integer(per)) {
+            reply_field_error(c->req, "rateLimit",
+                              "rateLimit must be {\"requests\": N, \"periodSeconds\": S} or null");
+            return -1;
+        }
+        lim->rate_requests = json_integer_value(req) > 0 ? json_integer_value(req) : -1;
+        lim->rate_period_s = json_integer_value(per) > 0 ? json_integer_value(per) : -1;
+    }
+    lim->set_rate = rate != NULL;
+    if (ranges) {
+        size_t i;
+        json_t *item;
+        if (!json_is_array(ranges) || json_array_size(ranges) > KG_CIDRS_MAX) {
+            reply_field_error(c->req, "allowedCidrs",
+                              "allowedCidrs must be an array of at most 16 CIDR ranges");
+            return -1;
+        }
+        json_array_foreach (ranges, i, item) {
+            if (!(cidrs[i] = json_string_value(item))) {
+                reply_field_error(c->req, "allowedCidrs",
+                                  "allowedCidrs must be an array of at most 16 CIDR ranges");
+                return -1;
+            }
+        }
+        lim->set_cidrs = 1;
+        lim->cidrs = cidrs;
+        lim->ncidrs = json_array_size(ranges);
+    }
+    return 0;
+}
+
 void api_token_create(struct call *c)
 {
-    static const char *const fields[] = {"description", "roleId", "expiresOn", NULL};
+    static const struct json_field fields[] = {
+        {"description", JSON_KIND_STRING, 0}, {"roleId", JSON_KIND_STRING, 1},
+        {"expiresOn", JSON_KIND_STRING, 0},   {"rateLimit", JSON_KIND_ANY, 0},
+        {"allowedCidrs", JSON_KIND_ANY, 0},   {NULL, 0, 0},
+    };
     json_t *body = NULL;
-    const char *desc, *role, *expires, *why = "";
+    const char *desc, *role, *why = "", *cidrs[KG_CIDRS_MAX];
     struct kg_token t;
+    struct service_limits lim;
     char secret[KG_SECRET_LEN + 1];
     int64_t exp = 0;
-    if (json_body_or_reply(c, fields, &body)) return;
-    if (json_string_or_reply(c, body, "description", 0, &desc) ||
-        json_string_or_reply(c, body, "roleId", 1, &role) ||
-        json_string_or_reply(c, body, "expiresOn", 0, &expires) || expires_or_reply(c, body, &exp))
+    if (json_fields_or_reply(c, fields, &body) || expires_or_reply(c, body, &exp) ||
+        limits_or_reply(c, body, &lim, cidrs))
         goto out;
-    kg_err rc =
-        service_token_create(c->app, &c->actor, desc ? desc : "", role, exp, &t, secret, &why);
+    desc = json_string_value(json_object_get(body, "description"));
+    role = json_string_value(json_object_get(body, "roleId"));
+    kg_err rc = service_token_create(c->app, &c->actor, desc ? desc : "", role, exp, &lim, &t,
+                                     secret, &why);
     if (rc != KG_OK) {
         call_service_error(c, rc, why, body);
         goto out;
@@ -174,6 +223,32 @@ void api_token_get(struct call *c)
                render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
 }
 
+void api_token_update(struct call *c)
+{
+    static const struct json_field fields[] = {
+        {"description", JSON_KIND_STRING, 0},
+        {"rateLimit", JSON_KIND_ANY, 0},
+        {"allowedCidrs", JSON_KIND_ANY, 0},
+        {NULL, 0, 0},
+    };
+    json_t *body = NULL;
+    const char *why = "", *cidrs[KG_CIDRS_MAX];
+    struct kg_token t;
+    struct service_limits lim;
+    if (json_fields_or_reply(c, fields, &body) || limits_or_reply(c, body, &lim, cidrs)) goto out;
+    kg_err rc = service_token_update(c->app, &c->actor, c->params[0],
+                                     json_string_value(json_object_get(body, "description")), &lim,
+                                     &t, &why);
+    if (rc != KG_OK) {
+        call_service_error(c, rc, why, body);
+        goto out;
+    }
+    reply_json(c->req, 200,
+               render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
+out:
+    json_decref(body);
+}
+
 void api_token_revoke(struct call *c)
 {
     struct kg_token t;
@@ -185,6 +260,254 @@ void api_token_revoke(struct call *c)
     }
     reply_json(c->req, 200,
                render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
+}
+
+/* ---- usage --------------------------------------------------------------------------- */
+
+/* Reads the query parameter `name` as an RFC 3339 time into *ms (left as is when absent). */
+static int time_param_or_reply(struct call *c, const char *name, int64_t *ms)
+{
+    const char *v = http_query(c->req, name);
+    if (!v || !*v) return 0;
+    if (kg_time_parse(v, ms) != KG_OK) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s must be a UTC time like 2027-01-31T00:00:00Z", name);
+        reply_field_error(c->req, name, msg);
+        return -1;
+    }
+    return 0;
+}
+
+#define HOUR_MS 3600000LL
+#define DAY_MS (24 * HOUR_MS)
+#define USAGE_HOURS_MAX (31 * 24) /* hour buckets one answer holds */
+#define USAGE_DAYS_MAX 400
+#define USAGE_IDS_MAX 100 /* ?clientIds= */
+
+/* A usage question's range and buckets: [since, until), in buckets of `unit` ms (0: none,
+ * one sum) from `first` (since's bucket) to the bucket holding until - 1, `nb` of them. */
+struct usage_range {
+    int64_t since, until, unit, first;
+    size_t nb;
+};
+
+/* Reads ?since= ?until= (default: the 7 days up to now) and ?granularity= (hour, day, or none
+ * when `none_ok`; default `dflt`).  A 400 names the parameter. */
+static int usage_range_or_reply(struct call *c, int none_ok, const char *dflt,
+                                struct usage_range *r)
+{
+    const char *g = http_query(c->req, "granularity");
+    memset(r, 0, sizeof *r);
+    r->until = kg_now_ms();
+    if (time_param_or_reply(c, "until", &r->until)) return -1;
+    r->since = r->until - 7 * DAY_MS;
+    if (time_param_or_reply(c, "since", &r->since)) return -1;
+    if (r->since >= r->until) {
+        reply_field_error(c->req, "since", "since must be before until");
+        return -1;
+    }
+    if (!g) g = dflt;
+    if (strcmp(g, "hour") == 0)
+        r->unit = HOUR_MS;
+    else if (strcmp(g, "day") == 0)
+        r->unit = DAY_MS;
+    else if (!(none_ok && strcmp(g, "none") == 0)) {
+        reply_field_error(c->req, "granularity",
+                          none_ok ? "granularity must be none, hour or day"
+                                  : "granularity must be hour or day");
+        return -1;
+    }
+    if (!r->unit) return 0;
+    r->first = r->since - r->since % r->unit;
+    int64_t last = (r->until - 1) - (r->until - 1) % r->unit;
+    int64_t nb = (last - r->first) / r->unit + 1;
+    if (nb > (r->unit == HOUR_MS ? USAGE_HOURS_MAX : USAGE_DAYS_MAX)) {
+        reply_field_error(c->req, "since",
+                          r->unit == HOUR_MS ? "an hourly answer spans at most 31 days: ask by day"
+                                             : "a daily answer spans at most 400 days");
+        return -1;
+    }
+    r->nb = (size_t)nb;
+    return 0;
+}
+
+/* One token's counts in r: the sums into sum[], and per bucket into buckets[r->nb] (NULL: not
+ * wanted).  Rows are read from the store by hour, whole: a bucket or a range that begins
+ * inside an hour takes that hour whole. */
+static kg_err usage_of(struct call *c, const char *client_id, const struct usage_range *r,
+                       int64_t sum[KG_USE_KINDS], int64_t (*buckets)[KG_USE_KINDS])
+{
+    struct kg_usage *rows = NULL;
+    size_t n = 0;
+    int64_t from = r->unit ? r->first : r->since - r->since % HOUR_MS;
+    kg_err rc = store_usage_read(c->app->st, client_id, from, r->until, &rows, &n);
+    if (rc != KG_OK) return rc;
+    memset(sum, 0, KG_USE_KINDS * sizeof *sum);
+    if (buckets) memset(buckets, 0, r->nb * sizeof *buckets);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < KG_USE_KINDS; k++)
+            sum[k] += rows[i].n[k];
+        if (!buckets) continue;
+        size_t b = (size_t)((rows[i].hour - r->first) / r->unit);
+        for (size_t k = 0; b < r->nb && k < KG_USE_KINDS; k++)
+            buckets[b][k] += rows[i].n[k];
+    }
+    free(rows);
+    return KG_OK;
+}
+
+static json_t *usage_counts(const int64_t n[KG_USE_KINDS])
+{
+    json_t *o = json_object();
+    if (o) render_usage_counts(o, n);
+    return o;
+}
+
+/* {since, until, granularity} of an answer, to which the rest is added. */
+static json_t *usage_head(const struct usage_range *r)
+{
+    return json_pack("{s:o, s:o, s:s}", "since", render_time(r->since), "until",
+                     render_time(r->until), "granularity",
+                     r->unit == HOUR_MS  ? "hour"
+                     : r->unit == DAY_MS ? "day"
+                                         : "none");
+}
+
+/* The series of buckets b[r->nb]: whole counts (full) or {start, requests, refused}. */
+static json_t *usage_series(const struct usage_range *r, int64_t (*b)[KG_USE_KINDS], int full)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < r->nb; i++) {
+        json_t *o = json_pack("{s:o}", "start", render_time(r->first + (int64_t)i * r->unit));
+        if (o) render_usage_counts(o, b[i]);
+        if (o && !full) {
+            json_t *slim =
+                json_pack("{s:O, s:O, s:O}", "start", json_object_get(o, "start"), "requests",
+                          json_object_get(o, "requests"), "refused", json_object_get(o, "refused"));
+            json_decref(o);
+            o = slim;
+        }
+        if (json_array_append_new(arr, o)) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+void api_token_usage(struct call *c)
+{
+    struct kg_token t;
+    struct usage_range r;
+    int64_t sum[KG_USE_KINDS], (*b)[KG_USE_KINDS] = NULL;
+    if (token_or_reply(c, &t) || usage_range_or_reply(c, 0, "hour", &r)) return;
+    if (!(b = calloc(r.nb, sizeof *b))) {
+        reply_error(c->req, KG_ENOMEM, "out of memory");
+        return;
+    }
+    kg_err rc = usage_of(c, t.client_id, &r, sum, b);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not read the usage counts");
+        goto out;
+    }
+    json_t *o = usage_head(&r);
+    if (o) {
+        json_object_set_new(o, "clientId", json_string(t.client_id));
+        json_object_set_new(o, "totals", usage_counts(sum));
+        json_object_set_new(o, "result", usage_series(&r, b, 1));
+    }
+    reply_json(c->req, 200, o);
+out:
+    free(b);
+}
+
+/* Reads ?clientIds=a,b,… into ids (at most USAGE_IDS_MAX, each a client ID); *n = 0 when
+ * absent.  A 400 names the parameter. */
+static int client_ids_or_reply(struct call *c, char (*ids)[KG_CLIENT_ID_LEN + 1], size_t *n)
+{
+    const char *v = http_query(c->req, "clientIds");
+    *n = 0;
+    for (const char *p = v; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (*n == USAGE_IDS_MAX || len > KG_CLIENT_ID_LEN) goto bad;
+        memcpy(ids[*n], p, len);
+        ids[*n][len] = '\0';
+        if (!ids_client_id_valid(ids[(*n)++])) goto bad;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+bad:
+    reply_field_error(c->req, "clientIds",
+                      "clientIds must be at most 100 client IDs, comma-separated");
+    return -1;
+}
+
+void api_usage(struct call *c)
+{
+    struct usage_range r;
+    struct kg_usage *top = NULL, total;
+    char(*ids)[KG_CLIENT_ID_LEN + 1] = NULL;
+    int64_t(*b)[KG_USE_KINDS] = NULL, limit = 10;
+    size_t n = 0;
+    json_t *o = NULL, *arr = NULL;
+    const char *order = http_query(c->req, "orderBy"), *lim = http_query(c->req, "limit");
+    kg_err rc = KG_ENOMEM;
+    if (usage_range_or_reply(c, 1, "none", &r)) return;
+    if (order && strcmp(order, "requests") != 0 && strcmp(order, "refused") != 0) {
+        reply_field_error(c->req, "orderBy", "orderBy must be requests or refused");
+        return;
+    }
+    if (lim && kg_parse_int64(lim, 1, USAGE_IDS_MAX, &limit) != KG_OK) {
+        reply_field_error(c->req, "limit", "limit must be from 1 to 100");
+        return;
+    }
+    int by_refused = order && strcmp(order, "refused") == 0;
+    if (!(ids = calloc(USAGE_IDS_MAX, sizeof *ids)) || (r.nb && !(b = calloc(r.nb, sizeof *b))))
+        goto fail;
+    if (client_ids_or_reply(c, ids, &n)) goto out;
+    if (!n) { /* the busiest tokens */
+        if ((rc = store_usage_top(c->app->st, r.since - r.since % HOUR_MS, r.until, by_refused,
+                                  (size_t)limit, &top, &n)) != KG_OK)
+            goto fail;
+        for (size_t i = 0; i < n; i++)
+            memcpy(ids[i], top[i].client_id, sizeof ids[i]);
+    }
+    if ((rc = store_usage_total(c->app->st, r.since - r.since % HOUR_MS, r.until, &total)) != KG_OK)
+        goto fail;
+    rc = KG_ENOMEM;
+    if (!(o = usage_head(&r)) || !(arr = json_array())) goto fail;
+    json_object_set_new(o, "orderBy", json_string(by_refused ? "refused" : "requests"));
+    json_object_set_new(o, "totals", usage_counts(total.n));
+    for (size_t i = 0; i < n; i++) {
+        struct kg_token t;
+        int64_t sum[KG_USE_KINDS];
+        if ((rc = usage_of(c, ids[i], &r, sum, b)) != KG_OK) goto fail;
+        rc = store_token_get(c->app->st, ids[i], &t);
+        if (rc == KG_NOTFOUND) { /* an ID asked for that names no token */
+            reply_field_error(c->req, "clientIds", "no token has one of those client IDs");
+            goto out;
+        }
+        if (rc != KG_OK) goto fail;
+        json_t *e = json_pack(
+            "{s:s, s:s, s:s, s:s}", "clientId", t.client_id, "description", t.description, "status",
+            t.status == KG_TOKEN_ACTIVE ? "Active" : "Revoked", "roleName", t.role_name);
+        if (e) render_usage_counts(e, sum);
+        if (e && r.unit) json_object_set_new(e, "series", usage_series(&r, b, 0));
+        if (json_array_append_new(arr, e)) goto fail;
+    }
+    json_object_set_new(o, "result", arr);
+    arr = NULL;
+    reply_json(c->req, 200, o);
+    o = NULL;
+    goto out;
+fail:
+    reply_error(c->req, rc, "could not read the usage counts");
+out:
+    json_decref(o);
+    json_decref(arr);
+    free(top);
+    free(ids);
+    free(b);
 }
 
 /* ---- a token's secrets ------------------------------------------------------------ */
@@ -729,20 +1052,6 @@ void api_user_delete(struct call *c)
 }
 
 /* ---- audit log ------------------------------------------------------------------------ */
-
-/* Reads the query parameter `name` as an RFC 3339 time into *ms (left as is when absent). */
-static int time_param_or_reply(struct call *c, const char *name, int64_t *ms)
-{
-    const char *v = http_query(c->req, name);
-    if (!v || !*v) return 0;
-    if (kg_time_parse(v, ms) != KG_OK) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "%s must be a UTC time like 2027-01-31T00:00:00Z", name);
-        reply_field_error(c->req, name, msg);
-        return -1;
-    }
-    return 0;
-}
 
 void api_audit_list(struct call *c)
 {

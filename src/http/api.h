@@ -13,6 +13,10 @@ void api_health(struct call *c);
 void api_token_list(struct call *c);
 void api_token_create(struct call *c);
 void api_token_get(struct call *c);
+void api_token_update(struct call *c);
+/* GET …/apiToken/{clientId}/usage and GET …/usage: usage counts (issue 19). */
+void api_token_usage(struct call *c);
+void api_usage(struct call *c);
 void api_token_revoke(struct call *c);
 /* A token's secrets: list, add, delete, and a rotation (a new secret; the older ones expire
  * after a grace period: SECRET_GRACE_DEFAULT_S unless the body says, at most

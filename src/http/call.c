@@ -7,10 +7,12 @@
 #include "call.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "access.h"
+#include "audit.h"
 #include "ids.h"
 #include "metrics.h"
 #include "reply.h"
@@ -87,16 +89,63 @@ int bearer_or_reply(struct call *c)
     struct access acc;
     int64_t now = kg_now_ms();
     if (access_check(a, tok, strnlen(tok, KG_JWT_MAX + 1), now, &acc) != KG_OK) {
+        if (acc.claims.sub[0]) view_token_count(a->view, acc.claims.sub, KG_USE_REFUSED_EXPIRED);
         reply_reason_error(c->req, KG_UNAUTHENTICATED,
                            "the access token is invalid, expired or revoked",
                            "ACCESS_TOKEN_INVALID", NULL);
         return -1;
     }
+    if (admit_or_reply(c, acc.claims.sub, "api")) return -1;
+    view_token_count(a->view, acc.claims.sub, KG_USE_API_CALL);
     view_token_touch(a->view, acc.claims.sub, 0, now);
     memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
     kg_strcpy(c->actor.addr, sizeof c->actor.addr, c->req->peer);
     memcpy(c->actor.roles[0], acc.role_id, sizeof acc.role_id);
     c->actor.nroles = 1;
+    return 0;
+}
+
+int admit_or_reply(struct call *c, const char *client_id, const char *action)
+{
+    struct app *a = c->app;
+    struct view_rate rl;
+    struct http_req *req = c->req;
+    enum view_admit ad = view_token_admit(a->view, client_id, req->peer, 1, kg_now_ms(), &rl);
+    if (ad == VIEW_REFUSED_ADDRESS) {
+        if (rl.note) {
+            char detail[160];
+            snprintf(detail, sizeof detail, "address %s is not in the token's allowed ranges",
+                     req->peer);
+            audit_record(a, client_id, req->peer, action, client_id, KG_FORBIDDEN, detail);
+        }
+        reply_reason_error(req, KG_FORBIDDEN, "this token may not be used from this address",
+                           "ADDRESS_NOT_ALLOWED", NULL);
+        return -1;
+    }
+    if (!rl.requests) return 0;
+    size_t n = 0;
+    snprintf(c->rate_policy, sizeof c->rate_policy, "\"token\";q=%lld;w=%lld",
+             (long long)rl.requests, (long long)rl.period_s);
+    snprintf(c->rate_state, sizeof c->rate_state, "\"token\";r=%lld;t=%lld",
+             (long long)rl.verdict.remaining, (long long)rl.verdict.reset_s);
+    req->also[n++] = "RateLimit-Policy";
+    req->also[n++] = c->rate_policy;
+    req->also[n++] = "RateLimit";
+    req->also[n++] = c->rate_state;
+    if (ad == VIEW_REFUSED_RATE) {
+        char msg[160];
+        snprintf(c->retry_after, sizeof c->retry_after, "%lld", (long long)rl.verdict.retry_after);
+        req->also[n++] = "Retry-After";
+        req->also[n++] = c->retry_after;
+        snprintf(msg, sizeof msg,
+                 "the token's rate limit of %lld requests in %lld seconds is used up; try again "
+                 "in %lld seconds",
+                 (long long)rl.requests, (long long)rl.period_s, (long long)rl.verdict.retry_after);
+        req->also[n] = NULL;
+        reply_rate_limited(req, msg, rl.verdict.retry_after);
+        return -1;
+    }
+    req->also[n] = NULL;
     return 0;
 }
 

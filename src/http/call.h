@@ -34,6 +34,8 @@ struct call {
     /* /gate: the request it is asked about (borrowed from the request's headers), for the
      * request's log line; NULL until read */
     const char *orig_method, *orig_uri;
+    /* the RateLimit headers' values (admit_or_reply), kept until the reply */
+    char rate_policy[48], rate_state[48], retry_after[24];
 };
 
 /* Sends the error for rc in the route's form (reply_error or reply_oauth_error with the
@@ -48,6 +50,13 @@ int session_or_reply(struct call *c);
 /* Authenticates "Authorization: Bearer <access token>", or else (no Authorization header, a
  * session cookie) a pane session, into c->actor. */
 int bearer_or_reply(struct call *c);
+
+/* The usage controls of a request made with an access token of API token client_id (the
+ * gate's and the REST API's): from outside the token's allowed ranges, 403 (audited at most
+ * once a minute a token, as `action` refused: "gate", "api"); past its rate limit, 429 with
+ * Retry-After; under a rate limit, every answer carries RateLimit-Policy and RateLimit
+ * (draft-ietf-httpapi-ratelimit-headers).  Refusals are counted in the token's usage. */
+int admit_or_reply(struct call *c, const char *client_id, const char *action);
 
 /* Errors about a request's fields are 400s naming each bad field (reply.h: a BadRequest
  * detail with fieldViolations); a member name is shown at most KG_FIELD_SHOWN bytes long. */

@@ -158,13 +158,19 @@ void gate_check(struct call *c)
     struct access acc;
     int64_t now = kg_now_ms();
     if (!tok || access_check(a, tok, strnlen(tok, KG_JWT_MAX + 1), now, &acc) != KG_OK) {
+        if (tok && acc.claims.sub[0])
+            view_token_count(a->view, acc.claims.sub, KG_USE_REFUSED_EXPIRED);
         metrics_gate(tok ? METRICS_GATE_INVALID_TOKEN : METRICS_GATE_MISSING_TOKEN);
         reply_unauthenticated(c->req, "the access token is missing, invalid, expired or revoked",
                               1);
         return;
     }
-    view_token_touch(a->view, acc.claims.sub, 0, now);
     memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
+    if (admit_or_reply(c, acc.claims.sub, "gate")) {
+        metrics_gate(c->req->status == 429 ? METRICS_GATE_RATE_LIMITED : METRICS_GATE_DENY_ADDRESS);
+        return;
+    }
+    view_token_touch(a->view, acc.claims.sub, 0, now);
 
     char priv[KG_PRIV_MAX + 1] = "";
     pthread_rwlock_rdlock(&g->lock);
@@ -172,6 +178,7 @@ void gate_check(struct call *c)
     if (p) kg_strcpy(priv, sizeof priv, p);
     pthread_rwlock_unlock(&g->lock);
     if (!priv[0] || !view_allows(a->view, (const kg_role_id *)&acc.role_id, 1, priv)) {
+        view_token_count(a->view, acc.claims.sub, KG_USE_REFUSED_PRIVILEGE);
         metrics_gate(priv[0] ? METRICS_GATE_DENY_PRIVILEGE : METRICS_GATE_DENY_POLICY);
         reply_error(c->req, KG_FORBIDDEN,
                     priv[0] ? "the token's role lacks the route's privilege"
@@ -187,6 +194,7 @@ void gate_check(struct call *c)
                              "Cache-Control",
                              "no-store",
                              NULL};
+    view_token_count(a->view, acc.claims.sub, KG_USE_GATE_ALLOWED);
     metrics_gate(METRICS_GATE_ALLOW);
     http_reply(c->req, 204, NULL, "", 0, headers);
 }

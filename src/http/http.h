@@ -24,6 +24,8 @@
 
 #define KG_HEADERS_MAX (32 * 1024) /* request line and headers; beyond: 431 */
 
+#define HTTP_ALSO_MAX 3 /* pairs in http_req.also */
+
 struct http_req {
     unsigned long id;   /* request id for logs */
     const char *method; /* borrowed, valid during the handler */
@@ -37,6 +39,9 @@ struct http_req {
     int status;         /* what http_reply() answered (0 before), for the log and /metrics */
     size_t reply_bytes; /* and the length of its body */
     void *impl;         /* the adapter's connection */
+    /* headers a handler adds to whatever answer the request gets, as it learns them (a rate
+     * limit's): name, value pairs, NULL-terminated; borrowed until the reply */
+    const char *also[HTTP_ALSO_MAX * 2 + 1];
 };
 
 typedef void (*http_handler)(struct http_req *req, void *ctx);

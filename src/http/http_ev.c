@@ -521,7 +521,9 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     req->replied = 1;
     req->status = status;
     req->reply_bytes = len;
-    queue_response(req->impl, status, content_type, body, len, headers);
+    const char *merged[HTTP_MERGED_MAX];
+    queue_response(req->impl, status, content_type, body, len,
+                   http_headers_merge(req, headers, merged));
 }
 
 /* Log lines about refused requests, rate-limited (http_int.h). */

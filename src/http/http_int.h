@@ -46,6 +46,11 @@ int http_log_limit_take(struct http_log_limit *l, int level, const char *what);
 
 /* The value of hex digit c, or -1. */
 int http_hexval(char c);
+/* `headers` (NULL-terminated pairs; may be NULL) followed by req->also's, into out (room for
+ * HTTP_MERGED_MAX entries, NULL-terminated); returns out.  Pairs beyond it are dropped. */
+#define HTTP_MERGED_MAX 33
+const char *const *http_headers_merge(const struct http_req *req, const char *const *headers,
+                                      const char *out[HTTP_MERGED_MAX]);
 /* Percent-decodes s in place (and '+' to a space when `plus`), except that "%00" stays as it
  * is: a decoded NUL would silently cut a path or value short (so that "/apiToken/X%00junk"
  * would read as "/apiToken/X"); left encoded, it matches no route and fails every strict

@@ -159,6 +159,8 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
     HTTP_OWN_HEADERS(ADD_HEADER)
 #undef ADD_HEADER
     if (atomic_load(&hsts)) MHD_add_response_header(r, HTTP_HSTS_NAME, HTTP_HSTS_VALUE);
+    const char *merged[HTTP_MERGED_MAX];
+    headers = http_headers_merge(req, headers, merged);
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(r, headers[i], headers[i + 1]);
     if (MHD_queue_response(req->impl, (unsigned)status, r) != MHD_YES)

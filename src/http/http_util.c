@@ -14,6 +14,19 @@
 #include "log.h"
 #include "util.h"
 
+const char *const *http_headers_merge(const struct http_req *req, const char *const *headers,
+                                      const char *out[HTTP_MERGED_MAX])
+{
+    size_t n = 0;
+    if (!req->also[0]) return headers;
+    for (size_t i = 0; headers && headers[i] && headers[i + 1] && n + 3 <= HTTP_MERGED_MAX; i += 2)
+        out[n++] = headers[i], out[n++] = headers[i + 1];
+    for (size_t i = 0; req->also[i] && req->also[i + 1] && n + 3 <= HTTP_MERGED_MAX; i += 2)
+        out[n++] = req->also[i], out[n++] = req->also[i + 1];
+    out[n] = NULL;
+    return out;
+}
+
 kg_err http_parse_listen(const char *listen, char *host, size_t host_size, unsigned *port)
 {
     const char *colon, *h = listen;

@@ -146,6 +146,8 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
             throttle_fail(a->throttle, akey, CLIENT_AUTH_FREE_ADDR, now);
             if (valid_id) throttle_fail(a->throttle, ckey, CLIENT_AUTH_FREE_ID, now);
         }
+        if (used) /* the right secret, retired, or of a token revoked or expired */
+            view_token_count(a->view, given, KG_USE_REFUSED_EXPIRED);
         if (stale) { /* answered as a wrong secret; the audit log says why */
             char detail[64], sid[KG_SECRET_ID_LEN + 1];
             ids_secret_id(used->seq, sid);
@@ -157,7 +159,22 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
                    "the client is unknown, revoked or expired, or the secret is wrong");
         goto out;
     }
+    /* The right secret from outside the token's allowed ranges: answered as a wrong one (not
+     * counted as a guess); the audit log says why, at most once a minute a token. */
+    struct view_rate rl;
+    if (view_token_admit(a->view, given, c->req->peer, 0, now, &rl) == VIEW_REFUSED_ADDRESS) {
+        if (rl.note) {
+            char detail[160];
+            snprintf(detail, sizeof detail, "address %s is not in the token's allowed ranges",
+                     c->req->peer);
+            audit_record(a, given, c->req->peer, "oauth.token", given, KG_FORBIDDEN, detail);
+        }
+        call_error(c, KG_UNAUTHENTICATED,
+                   "the client is unknown, revoked or expired, or the secret is wrong");
+        goto out;
+    }
     throttle_succeed(a->throttle, kkey, now);
+    view_token_count(a->view, given, KG_USE_EXCHANGE);
     memcpy(id, given, KG_CLIENT_ID_LEN + 1);
     memcpy(c->actor.id, given, KG_CLIENT_ID_LEN + 1); /* for the request's log line */
     *secret_seq = used->seq;

@@ -241,6 +241,12 @@ void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const
               rc == KG_UNAUTHENTICATED ? basic : NULL, NULL);
 }
 
+void reply_rate_limited(struct http_req *req, const char *msg, int64_t wait_s)
+{
+    const struct detail d = {.retry_s = wait_s};
+    send_error(req, KG_THROTTLED, msg, 0, &d);
+}
+
 void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what)
 {
     char msg[160], secs[24];

@@ -63,6 +63,9 @@ void reply_unauthenticated(struct http_req *req, const char *msg, int with_error
 void reply_oauth_error(struct http_req *req, kg_err rc, const char *error, const char *desc);
 /* 429 with Retry-After: wait_s, for too many failed `what` ("sign-ins"); oauth picks the
  * OAuth error form (the /oauth endpoints) over the API's (with a RetryInfo detail). */
+/* 429 past a rate limit, with a RetryInfo of wait_s seconds (the Retry-After header is the
+ * caller's, with the RateLimit headers: http_req.also). */
+void reply_rate_limited(struct http_req *req, const char *msg, int64_t wait_s);
 void reply_throttled(struct http_req *req, int oauth, int64_t wait_s, const char *what);
 
 /* What the error answer sent for req said (its message; an OAuth error's code and

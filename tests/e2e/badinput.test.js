@@ -108,6 +108,7 @@ after(async () => {
 function bodyRoutes() {
   return [
     { m: 'POST', p: `${V1}/apiToken`, valid: { description: 'd', roleId: S.pub.roleId }, str: 'description' },
+    { m: 'PATCH', p: `${V1}/apiToken/${boot.clientId}`, valid: { description: 'boot' }, str: 'allowedCidrs' },
     { m: 'POST', p: `${V1}/role`, valid: { grantToCreatingRole: true, roleName: 'never_made', roleDescription: 'd' }, str: 'roleName' },
     { m: 'PATCH', p: `${V1}/role/${S.role.roleId}`, valid: { roleDescription: 'd' }, str: 'roleName' },
     { m: 'POST', p: `${V1}/role/${S.role.roleId}/privilege:grant`, valid: { grantKind: 'Allow', privilege: 'x' }, str: 'privilege' },
@@ -257,7 +258,7 @@ test('paths: traversal, unknown paths → 404; known path, wrong method → 405;
   }
   const wrongMethod = [
     ['PUT', `${V1}/apiToken`], ['DELETE', `${V1}/apiToken`], ['PATCH', `${V1}/apiToken`],
-    ['DELETE', `${V1}/apiToken/${boot.clientId}`], ['PATCH', `${V1}/apiToken/${boot.clientId}`],
+    ['DELETE', `${V1}/apiToken/${boot.clientId}`], ['PUT', `${V1}/apiToken/${boot.clientId}`],
     ['GET', `${V1}/apiToken/${boot.clientId}:revoke`], ['PUT', `${V1}/role`], ['DELETE', `${V1}/role`],
     ['PUT', `${V1}/role/${S.role.roleId}`], ['POST', `${V1}/role/${S.role.roleId}`], ['POST', `${V1}/role/${S.role.roleId}/privilege`],
     ['GET', `${V1}/role/${S.role.roleId}/privilege:grant`], ['DELETE', `${V1}/user`], ['POST', `${V1}/user/${S.user.userId}`],

@@ -101,8 +101,8 @@ test('access-token TTL: --access-token-ttl 10 gives expires_in 10 and exp - iat 
 test('CLI bootstrap: token create --json prints the documented object', () => {
   const t = h.cliJson(srv.db, ['token', 'create', '--role', 'accountadmin', '--description', 'boot', '--json']);
   remember(t);
-  assert.deepEqual(Object.keys(t).sort(), ['clientId', 'clientSecret', 'createdBy', 'createdOn', 'description',
-    'expiresOn', 'lastAccessOn', 'revokedOn', 'roleId', 'roleName', 'secretCount', 'secretsExpireOn', 'status'].sort(),
+  assert.deepEqual(Object.keys(t).sort(), ['allowedCidrs', 'clientId', 'clientSecret', 'createdBy', 'createdOn', 'description',
+    'expiresOn', 'lastAccessOn', 'rateLimit', 'revokedOn', 'roleId', 'roleName', 'secretCount', 'secretsExpireOn', 'status'].sort(),
   `keys of ${JSON.stringify(t)}`);
   h.assertTokenShape(t, { withSecret: true });
   assert.equal(t.description, 'boot');
@@ -112,6 +112,8 @@ test('CLI bootstrap: token create --json prints the documented object', () => {
   assert.equal(t.lastAccessOn, null);
   assert.equal(t.revokedOn, null);
   assert.equal(t.expiresOn, null);
+  assert.equal(t.rateLimit, null, 'no rate limit of its own');
+  assert.deepEqual(t.allowedCidrs, [], 'usable from any address');
   assert.ok(Math.abs(Date.parse(t.createdOn) - Date.now()) < 60000, `createdOn is now-ish: ${t.createdOn}`);
   S.boot = t;
 });

@@ -469,6 +469,9 @@ function assertTokenShape(t, { withSecret = false } = {}) {
     assert.ok(t[k] === null || TIME_RE.test(t[k]), `${k} must be null or a UTC time: ${ctx}`);
   }
   assert.ok(Number.isInteger(t.secretCount) && t.secretCount >= 0 && t.secretCount <= 5, `secretCount: ${ctx}`);
+  assert.ok(t.rateLimit === null || (Number.isInteger(t.rateLimit.requests) && Number.isInteger(t.rateLimit.periodSeconds)),
+    `rateLimit: null or {requests, periodSeconds}: ${ctx}`);
+  assert.ok(Array.isArray(t.allowedCidrs) && t.allowedCidrs.every((x) => typeof x === 'string'), `allowedCidrs: ${ctx}`);
   if (withSecret) {
     assert.match(t.clientSecret, SECRET_RE, `clientSecret shape: ${ctx}`);
     assert.ok(secretChecksumOk(t.clientSecret), `clientSecret checksum: ${t.clientSecret}`);
