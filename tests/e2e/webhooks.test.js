@@ -251,3 +251,40 @@ test('bad webhook options stop serve with a clear message, the secret never show
     assert.ok(!r.stderr.includes(SECRET_A) && !r.stderr.includes('tooshort'), 'no secret in the message');
   }
 });
+
+test('https: the receiver\'s certificate is checked; one no CA vouches for is refused, nothing sent', async () => {
+  const https = require('node:https');
+  const tdir = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-webhooks-tls-'));
+  const key = path.join(tdir, 'key.pem');
+  const cert = path.join(tdir, 'cert.pem');
+  const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
+  { encoding: 'utf8', timeout: 20000 });
+  assert.equal(gen.status, 0, gen.stderr);
+  let requests = 0;
+  const tls = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (req, res) => {
+    requests++;
+    res.end('ok');
+  });
+  await new Promise((r) => tls.listen(0, '127.0.0.1', r));
+  const url = `https://127.0.0.1:${tls.address().port}/hook`;
+  const s2 = await h.startServer({ args: ['--webhook', `${url} secret-file=${fileA}`, '--webhook-attempts', '1', '--webhook-timeout', '2'] });
+  try {
+    const t = h.cliJson(s2.db, ['token', 'create', '--role', 'accountadmin', '--json']);
+    const x = await h.exchangeCliToken(s2.base, t.clientId, t.clientSecret);
+    const w = await h.waitFor(async () => {
+      const r = await api(s2.base, 'GET', `${V1}/webhook`, { token: x.json.access_token });
+      return r.json.result[0].failed >= 1 ? r.json.result[0] : null;
+    }, 10000, 100);
+    assert.ok(w.ok, 'the events are given up');
+    assert.equal(w.value.url, url);
+    assert.match(w.value.failures[0].error, /certificate/i);
+    assert.equal(w.value.failures[0].lastStatus, null);
+    assert.equal(requests, 0, 'no request reached a receiver keygate could not authenticate');
+  } finally {
+    await s2.stop();
+    tls.closeAllConnections();
+    await new Promise((r) => tls.close(r));
+    fs.rmSync(tdir, { recursive: true, force: true });
+  }
+});
