@@ -1,7 +1,6 @@
 /*
  * app.js — the web pane's entry, for /overview, /api-auth-token (and a token's own page,
- * /api-auth-token/{clientId}), /roles, /users, /audit-log and
- * /webhooks.
+ * /api-auth-token/{clientId}), /roles, /users, /audit-log and /webhooks.
  *
  * It reads the session (GET /pane/session: who is signed in, their active roles, their
  * privileges and the CSRF token), draws the shell (navigation, who is signed in, Sign out),
