@@ -27,7 +27,7 @@ ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(JOBS)
 endif
 LAYERS   := base store domain http cmd
-PKGS     := $(if $(filter mhd,$(HTTP)),libmicrohttpd) jansson libsodium libcrypto sqlite3 \
+PKGS     := $(if $(filter mhd,$(HTTP)),libmicrohttpd) jansson libsodium libcrypto sqlite3 libcurl \
             $(if $(filter 1,$(STORE_PG)),libpq)
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
             -Wcast-qual -Wsign-compare -fno-common -Wformat=2 -Wvla

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 what=${1:-smoke}
 BUILD=${FUZZ_BUILD:-build/fuzz}
 CC=${FUZZ_CC:-clang}
-PKGS="libmicrohttpd jansson libsodium libcrypto sqlite3 libpq"
+PKGS="libmicrohttpd jansson libsodium libcrypto sqlite3 libpq libcurl"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 OPT="-O1 -g -fno-omit-frame-pointer $SAN"
 # The Makefile's WARN, for the drivers and their helpers (src/ is built by the Makefile).

@@ -3,7 +3,7 @@
 # Usage: scripts/setup.sh run|test|bench    (a no-op when everything is present)
 set -euo pipefail
 what=${1:-run}
-pkgs=(build-essential pkg-config libmicrohttpd-dev libhttp-parser-dev libjansson-dev libsodium-dev libssl-dev libsqlite3-dev libpq-dev)
+pkgs=(build-essential pkg-config libmicrohttpd-dev libhttp-parser-dev libjansson-dev libsodium-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev)
 case "$what" in
   run) ;;
   # caddy: the proxy tests run examples/Caddyfile (tests/standards/proxies.test.mjs).
@@ -15,9 +15,11 @@ case "$what" in
   # The docs suite (tests/docs/): systemd's systemd-analyze checks examples/keygate.service,
   # groff-base and man-db render the installed man page, jq is in the README's walk-through.
   # python3-prometheus-client parses GET /metrics as Prometheus would (tests/e2e/metrics.test.js).
+  # openssl: the README checks a webhook signature with it; tests/e2e/webhooks.test.js makes a
+  # receiver's self-signed certificate with it.
   test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql sqlite3 clang libclang-rt-14-dev
                clang-format python3 python3-requests-oauthlib python3-jwt python3-cryptography golang-go golang-golang-x-oauth2-dev
-               systemd groff-base man-db jq python3-prometheus-client) ;;
+               systemd groff-base man-db jq python3-prometheus-client openssl) ;;
   bench) pkgs+=(wrk curl nginx-light python3) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 /*
  * app.js — the web pane's entry, for /overview, /api-auth-token (and a token's own page,
- * /api-auth-token/{clientId}), /roles, /users and /audit-log.
+ * /api-auth-token/{clientId}), /roles, /users, /audit-log and /webhooks.
  *
  * It reads the session (GET /pane/session: who is signed in, their active roles, their
  * privileges and the CSRF token), draws the shell (navigation, who is signed in, Sign out),
@@ -17,6 +17,7 @@ import * as roles from './pages/roles.js';
 import * as token from './pages/token.js';
 import * as tokens from './pages/tokens.js';
 import * as users from './pages/users.js';
+import * as webhooks from './pages/webhooks.js';
 
 var PAGES = {
   '/overview': overview,
@@ -24,6 +25,7 @@ var PAGES = {
   '/roles': roles,
   '/users': users,
   '/audit-log': audit,
+  '/webhooks': webhooks,
 };
 
 var viewEl = document.getElementById('view');
@@ -39,6 +41,7 @@ function drawShell() {
   document.getElementById('nav-item-api-auth-token').hidden = !has('ManageSecurity');
   document.getElementById('nav-item-audit-log').hidden = !has('ViewAuditLog');
   document.getElementById('nav-item-overview').hidden = !has('ManageSecurity');
+  document.getElementById('nav-item-webhooks').hidden = !has('ViewAuditLog');
   Array.prototype.forEach.call(document.querySelectorAll('.nav-link'), function (a) {
     var p = a.getAttribute('data-path');
     var on = p === path || path.indexOf(p + '/') === 0; /* a token's page is under its list */

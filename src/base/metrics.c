@@ -369,6 +369,33 @@ static void put_process(struct text *t)
     }
 }
 
+/* The webhooks' deliveries (this process's) and pending events (the store's). */
+static void put_webhooks(struct text *t, const struct metrics_scrape *s)
+{
+    static const char *const outcomes[] = {"delivered", "retried", "failed"};
+    if (!s->nwebhooks) return;
+    put_family(t, PREFIX "webhook_deliveries_total", "counter",
+               "Webhook delivery attempts made by this node, by outcome: delivered (2xx), "
+               "retried (to be tried again), failed (the event given up).");
+    for (size_t i = 0; i < s->nwebhooks; i++) {
+        const struct metrics_webhook *w = &s->webhooks[i];
+        const uint64_t v[] = {w->delivered, w->retried, w->failed};
+        for (size_t k = 0; k < 3; k++) {
+            put(t, PREFIX "webhook_deliveries_total{webhook=\"");
+            put_value(t, w->id);
+            put(t, "\",outcome=\"%s\"} %llu\n", outcomes[k], (unsigned long long)v[k]);
+        }
+    }
+    put_family(t, PREFIX "webhook_pending_events", "gauge",
+               "Audit events not yet delivered or given up, by webhook (at its last poll).");
+    for (size_t i = 0; i < s->nwebhooks; i++) {
+        if (s->webhooks[i].pending < 0) continue;
+        put(t, PREFIX "webhook_pending_events{webhook=\"");
+        put_value(t, s->webhooks[i].id);
+        put(t, "\"} %lld\n", (long long)s->webhooks[i].pending);
+    }
+}
+
 kg_err metrics_render(const struct metrics_scrape *s, char **out, size_t *len)
 {
     struct text t = {0};
@@ -394,6 +421,7 @@ kg_err metrics_render(const struct metrics_scrape *s, char **out, size_t *len)
         put(&t, PREFIX "api_tokens{status=\"active\"} %lld\n", (long long)s->tokens_active);
         put(&t, PREFIX "api_tokens{status=\"revoked\"} %lld\n", (long long)s->tokens_revoked);
     }
+    put_webhooks(&t, s);
     put_family(&t, PREFIX "build_info", "gauge", "Always 1; the labels say which keygate this is.");
     put(&t, PREFIX "build_info{version=\"%s\"", KG_VERSION);
     if (s->signing_alg) {

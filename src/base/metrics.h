@@ -89,6 +89,8 @@ void metrics_gate(enum metrics_gate decision);
 void metrics_throttled(enum metrics_throttle what);
 void metrics_store(enum metrics_store kind, uint64_t ns);
 
+struct metrics_webhook;
+
 /* What metrics_render() writes besides the counts, read by its caller at scrape time. */
 struct metrics_scrape {
     /* route label values: routes[i] is index i's route pattern, NULL for an index counted
@@ -97,6 +99,18 @@ struct metrics_scrape {
     size_t nroutes;
     int64_t tokens_active, tokens_revoked; /* API tokens by status; -1: not known */
     const char *signing_alg;               /* build_info's signing_alg; NULL: left out */
+    /* the configured webhooks' counts in this process (webhook.h), nwebhooks of them */
+    const struct metrics_webhook *webhooks;
+    size_t nwebhooks;
+};
+
+/* One webhook's counts: its id (a label value: "wh_" and hex digits), events delivered,
+ * attempts failed and to be retried, events given up; pending: events waiting in the store
+ * at its last poll (-1: not known, left out). */
+struct metrics_webhook {
+    const char *id;
+    uint64_t delivered, retried, failed;
+    int64_t pending;
 };
 
 /* Writes every metric as Prometheus text (version 0.0.4) into *out (NUL-terminated, *len

@@ -191,4 +191,52 @@ struct kg_touch {
     int64_t at;
 };
 
+/* Webhooks (webhook.h): the delivery state of one configured receiver, kept in the store so
+ * that it survives restarts and is shared by every node of a deployment. */
+#define KG_WEBHOOK_ID_LEN 19     /* "wh_" + 16 hex digits */
+#define KG_WEBHOOK_URL_MAX 255   /* the URL as shown: scheme://host[:port]/path */
+#define KG_WEBHOOK_ERROR_MAX 127 /* the last error, a short sentence */
+#define KG_WEBHOOK_NODE_MAX 31   /* a process's lease name */
+
+struct kg_webhook_state {
+    char id[KG_WEBHOOK_ID_LEN + 1];
+    char url[KG_WEBHOOK_URL_MAX + 1];
+    int64_t cursor;      /* the audit seq delivered or given up last: every one before it too */
+    int64_t attempts;    /* made of the event after cursor */
+    int64_t next_at;     /* ms: the next attempt not before; 0 = now */
+    int64_t delivered;   /* events delivered, since the webhook was first configured */
+    int64_t failed;      /* events given up */
+    int64_t last_at;     /* ms of the last attempt; 0 = none yet */
+    int64_t last_status; /* its HTTP status; 0 = no answer */
+    char last_error[KG_WEBHOOK_ERROR_MAX + 1]; /* "" after a delivery */
+    int64_t lease_until;                       /* ms */
+    char leased_by[KG_WEBHOOK_NODE_MAX + 1];   /* the node delivering; "" = none */
+    int64_t pending;                           /* audit entries after cursor (a read's) */
+};
+
+/* An event given up after its last attempt. */
+struct kg_webhook_failure {
+    int64_t event_seq; /* the audit entry's seq */
+    char action[KG_ACTION_MAX + 1];
+    int64_t attempts;
+    int64_t last_status; /* 0 = no answer */
+    char error[KG_WEBHOOK_ERROR_MAX + 1];
+    int64_t failed_on; /* ms */
+};
+
+/* What one attempt at an event came to (store_webhook_record). */
+enum kg_webhook_outcome { KG_WEBHOOK_RETRY, KG_WEBHOOK_DELIVERED, KG_WEBHOOK_FAILED };
+struct kg_webhook_attempt {
+    const char *id;   /* the webhook */
+    const char *node; /* the lease holder recording it */
+    enum kg_webhook_outcome outcome;
+    int64_t event_seq;
+    const char *action; /* the event's (a failure's record) */
+    int64_t attempts;   /* made so far, this one included */
+    int64_t next_at;    /* RETRY: ms */
+    int64_t at;         /* ms of this attempt */
+    int64_t status;     /* HTTP status; 0 = none */
+    const char *error;  /* "" when delivered */
+};
+
 #endif

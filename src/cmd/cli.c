@@ -37,6 +37,7 @@
 #include "service.h"
 #include "util.h"
 #include "version.h"
+#include "webhook.h"
 
 /* ---- the table ----------------------------------------------------------------------- */
 
@@ -204,6 +205,14 @@ static const struct opt serve_opts[] = {
     OPT_NUM("--usage-flush-ms", "MS", 100, 60000,
             "how often usage counts are written to the database (default 2000)"),
     OPT_FLAG("--no-usage-counts", "count no usage: GET …/usage and the pane's charts stay empty"),
+    OPT_TEXT("--webhook", "'URL secret-file=PATH'",
+             "POST every audit event to URL, signed with the file's secret; again for more "
+             "(else $KEYGATE_WEBHOOK)"),
+    OPT_NUM("--webhook-timeout", "SECONDS", 1, 60, "one webhook delivery, at most (default 10)"),
+    OPT_NUM("--webhook-attempts", "N", 1, 100,
+            "attempts at an event before it is given up (default 16)"),
+    OPT_NUM("--webhook-backoff", "SECONDS", 1, 3600,
+            "the wait before an event's first retry, doubling after (default 1)"),
     OPT_END,
 };
 
@@ -367,7 +376,7 @@ static const struct cmd commands[] = {
      "make a new access-token signing key (published now, signing later)", keys_rotate_opts},
 };
 
-#define OPTS_MAX 24 /* options of one command, at most */
+#define OPTS_MAX 32 /* options of one command, at most */
 #define ARGS_MAX 2  /* arguments of one command, at most */
 
 /* ---- reading the command line -------------------------------------------------------- */
@@ -395,10 +404,12 @@ struct ctx {
     size_t npos;
     int help, version, words; /* words: "help" / "version" read as the first word */
     struct location loc;
-    struct app app;              /* open while a USES_DB command runs */
-    struct actor op;             /* the operator */
-    char prefix[128];            /* "keygate token create": what messages start with */
-    int64_t max_secret_lifetime; /* seconds; 0 = no limit */
+    struct app app;                     /* open while a USES_DB command runs */
+    struct actor op;                    /* the operator */
+    char prefix[128];                   /* "keygate token create": what messages start with */
+    int64_t max_secret_lifetime;        /* seconds; 0 = no limit */
+    const char *webhooks[WEBHOOKS_MAX]; /* serve's --webhook values, in order */
+    size_t nwebhooks;
 };
 
 /* "keygate", "keygate token" or "keygate token create", as far as the line was read. */
@@ -566,6 +577,11 @@ static int read_option(struct ctx *c, int argc, char **argv, int *i)
     else
         return usage_error(c, "%s needs a value: %s %s", name, name, o->meta);
     *slot = v;
+    if (strcmp(o->name, "--webhook") == 0) { /* the one option given more than once */
+        if (c->nwebhooks == WEBHOOKS_MAX)
+            return usage_error(c, "--webhook is given %d times at most", WEBHOOKS_MAX);
+        c->webhooks[c->nwebhooks++] = v;
+    }
     return value_check(c, o, v);
 }
 
@@ -1055,12 +1071,21 @@ static int serve_run(struct ctx *c)
         .usage_retention_s = 90 * 86400,
         .usage_flush_ms = opt_int(c, "--usage-flush-ms", 2000),
         .usage_off = opt(c, "--no-usage-counts") != NULL,
+        .webhooks = c->webhooks,
+        .nwebhooks = c->nwebhooks,
+        .webhooks_source = "--webhook",
+        .webhook_timeout_ms = opt_int(c, "--webhook-timeout", 10) * 1000,
+        .webhook_attempts = opt_int(c, "--webhook-attempts", 16),
+        .webhook_backoff_ms = opt_int(c, "--webhook-backoff", 1) * 1000,
     };
     if (opt(c, "--default-rate-limit"))
         rate_parse(opt(c, "--default-rate-limit"), &o.default_rate_requests,
                    &o.default_rate_period_s);
     if (opt(c, "--usage-retention"))
         kg_parse_duration(opt(c, "--usage-retention"), LIFETIME_MAX_S, &o.usage_retention_s);
+    const char *hook_env = getenv("KEYGATE_WEBHOOK");
+    if (!c->nwebhooks && hook_env && *hook_env)
+        o.webhooks = &hook_env, o.nwebhooks = 1, o.webhooks_source = "KEYGATE_WEBHOOK";
     if (file) {
         if (password_read(c, "--admin-password-file", file, password) != 0) return 1;
         o.admin_password = password, o.admin_password_source = "--admin-password-file";

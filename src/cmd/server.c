@@ -31,6 +31,7 @@
 #include "route.h"
 #include "service.h"
 #include "util.h"
+#include "webhook.h"
 
 #define SYNC_MS 200
 #define FLUSH_MS 1000
@@ -289,6 +290,20 @@ int server_run(const struct server_opts *o)
     }
     if (o->db_new) KG_LOG(LOG_NOTICE, "created a new database at %s", o->db_shown);
     KG_LOG(LOG_NOTICE, "database: %s (%s); keys in %s", o->db_shown, o->db_why, o->keys_dir);
+    if ((rc = webhooks_new(&app.webhooks)) != KG_OK) goto out;
+    for (size_t i = 0; i < o->nwebhooks; i++) {
+        if (webhooks_add(app.webhooks, o->webhooks[i], err, sizeof err) != KG_OK) {
+            KG_LOG(LOG_ERR, "cannot start: %s: %s", o->webhooks_source, err);
+            goto out;
+        }
+    }
+    struct webhook_opts wo = {.timeout_ms = o->webhook_timeout_ms,
+                              .attempts = o->webhook_attempts,
+                              .backoff_ms = o->webhook_backoff_ms};
+    if (webhooks_start(app.webhooks, app.st, &wo) != KG_OK) {
+        KG_LOG(LOG_ERR, "cannot start the webhooks' delivery threads");
+        goto out;
+    }
     bg.app = &app;
     bg.view = app.view;
     bg.keys = app.keys;
@@ -347,6 +362,8 @@ out:
         pthread_join(bg_thread, NULL);
         pthread_join(keys_thread, NULL);
     }
+    webhooks_free(app.webhooks); /* before the store closes: their threads use it */
+    app.webhooks = NULL;
     app_close(&app); /* a no-op when it was never opened */
     return status;
 }

@@ -5,6 +5,7 @@
 #ifndef KG_SERVER_H
 #define KG_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct server_opts {
@@ -38,6 +39,12 @@ struct server_opts {
     int64_t default_rate_requests, default_rate_period_s;
     int64_t usage_retention_s, usage_flush_ms;
     int usage_off; /* --no-usage-counts */
+    /* webhooks: nwebhooks specs "URL secret-file=PATH …" (webhook.h), from webhooks_source
+     * ("--webhook"); and their delivery options (0 = webhook.h's defaults) */
+    const char *const *webhooks;
+    size_t nwebhooks;
+    const char *webhooks_source;
+    int64_t webhook_timeout_ms, webhook_attempts, webhook_backoff_ms;
 };
 
 /*

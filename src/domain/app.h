@@ -20,6 +20,7 @@
 struct gate;
 struct proxy;
 struct vcache;
+struct webhooks;
 
 struct app_config {
     char issuer[KG_ISSUER_MAX + 1];   /* "iss" of access tokens */
@@ -40,6 +41,7 @@ struct app {
     struct gate *gate;         /* NULL in the CLI */
     struct vcache *vcache;     /* NULL = verify every access token in full */
     struct proxy *proxy;       /* the trusted reverse proxies; NULL = none */
+    struct webhooks *webhooks; /* serve's (server.c owns them); NULL = none */
     struct app_config cfg;
     _Atomic int store_down; /* the last sync with the store failed: serving from memory */
 };

@@ -19,6 +19,7 @@
 #include "reply.h"
 #include "service.h"
 #include "util.h"
+#include "webhook.h"
 
 void api_health(struct call *c)
 {
@@ -1066,4 +1067,17 @@ void api_audit_list(struct call *c)
     }
     reply_page(c, arr, n > size ? es[size - 1].seq : 0);
     free(es);
+}
+
+void api_webhook_list(struct call *c)
+{
+    kg_err rc = KG_OK;
+    json_t *body = webhooks_render(c->app->webhooks, c->app->st, &rc);
+    if (rc != KG_OK) {
+        reply_error(c->req, rc, "could not read the webhooks' state");
+    } else if (!body) {
+        reply_error(c->req, KG_ENOMEM, "out of memory");
+    } else {
+        reply_json(c->req, 200, body);
+    }
 }

@@ -49,6 +49,8 @@ void api_account_get(struct call *c);
 void api_user_list(struct call *c);
 /* GET /auditLog?actor=&since=&until=&pageSize=&pageToken=: newest first. */
 void api_audit_list(struct call *c);
+/* GET /webhook: each configured webhook's delivery state and newest failures (webhook.h). */
+void api_webhook_list(struct call *c);
 void api_user_create(struct call *c);
 void api_user_get(struct call *c);
 void api_user_update(struct call *c);

@@ -25,6 +25,7 @@
 #include "proxy.h"
 #include "reply.h"
 #include "util.h"
+#include "webhook.h"
 
 /* AUTH_API: a bearer access token, or a pane session (with the CSRF token on writes).
  * AUTH_SESSION: a pane session only. */
@@ -89,6 +90,7 @@ static const struct route routes[] = {
     {"GET", "/roles", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/users", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/audit-log", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
+    {"GET", "/webhooks", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/assets/{}", pane_asset, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/assets/{}/{}", pane_asset, AUTH_NONE, NULL, BODY, API,
      0}, /* the pane's modules: lib/, pages/ */
@@ -130,6 +132,7 @@ static const struct route routes[] = {
 
     {"GET", V1 "/account", api_account_get, AUTH_API, NULL, BODY, API, 0},
     {"GET", V1 "/auditLog", api_audit_list, AUTH_API, PRIV_VIEW_AUDIT_LOG, BODY, API, 0},
+    {"GET", V1 "/webhook", api_webhook_list, AUTH_API, PRIV_VIEW_AUDIT_LOG, BODY, API, 0},
 
     {"GET", V1 "/user", api_user_list, AUTH_API, PRIV_MANAGE_SECURITY, BODY, API, 0},
     {"POST", V1 "/user", api_user_create, AUTH_API, PRIV_CREATE_USER, BODY, API, 0},
@@ -321,7 +324,10 @@ static void metrics_page(struct call *c)
         for (size_t j = 0; j < i && names[i]; j++)
             if (strcmp(routes[j].pattern, routes[i].pattern) == 0) names[i] = NULL;
     }
-    struct metrics_scrape s = {names, KG_ARRAY_LEN(routes), -1, -1, NULL};
+    struct metrics_scrape s = {.routes = names,
+                               .nroutes = KG_ARRAY_LEN(routes),
+                               .tokens_active = -1,
+                               .tokens_revoked = -1};
     if (a->view) {
         size_t active, revoked;
         view_token_counts(a->view, &active, &revoked);
@@ -334,6 +340,14 @@ static void metrics_page(struct call *c)
         keys_signer(a->keys, kid, &alg);
         s.signing_alg = keys_alg_name(alg);
     }
+    struct metrics_webhook hooks[WEBHOOKS_MAX];
+    for (size_t i = 0; i < webhooks_count(a->webhooks) && i < WEBHOOKS_MAX; i++) {
+        struct webhook_counts w;
+        webhooks_counts(a->webhooks, i, &w);
+        hooks[i] = (struct metrics_webhook){w.id, w.delivered, w.retried, w.failed, w.pending};
+        s.nwebhooks = i + 1;
+    }
+    s.webhooks = hooks;
     char *text = NULL;
     size_t len = 0;
     if (metrics_render(&s, &text, &len) != KG_OK) {

@@ -466,3 +466,61 @@ kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64
     LIST_OUT_OR_INVALID(out, n);
     TIMED(METRICS_STORE_READ, OPS(st)->audit_list(st, f, before_seq, limit, out, n));
 }
+
+kg_err store_audit_after(struct store *st, int64_t after_seq, size_t limit, struct kg_audit **out,
+                         size_t *n)
+{
+    if (after_seq < 0) return KG_INVALID;
+    LIST_OUT_OR_INVALID(out, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->audit_after(st, after_seq, limit, out, n));
+}
+
+/* ---- webhooks ------------------------------------------------------------------------------ */
+
+static int webhook_id_valid(const char *id)
+{
+    return fits(id, KG_WEBHOOK_ID_LEN + 1) && id[0];
+}
+
+kg_err store_webhook_claim(struct store *st, const char *id, const char *url, const char *node,
+                           int64_t now, int64_t lease_until, int *claimed,
+                           struct kg_webhook_state *out)
+{
+    if (!webhook_id_valid(id) || !fits(url, KG_WEBHOOK_URL_MAX + 1) ||
+        !fits(node, KG_WEBHOOK_NODE_MAX + 1) || !node[0] || !claimed || !out)
+        return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE,
+          OPS(st)->webhook_claim(st, id, url, node, now, lease_until, claimed, out));
+}
+
+kg_err store_webhook_get(struct store *st, const char *id, struct kg_webhook_state *out)
+{
+    if (!webhook_id_valid(id) || !out) return KG_INVALID;
+    TIMED(METRICS_STORE_READ, OPS(st)->webhook_get(st, id, out));
+}
+
+kg_err store_webhook_record(struct store *st, const struct kg_webhook_attempt *a, int *changed)
+{
+    if (!a || !webhook_id_valid(a->id) || !fits(a->node, KG_WEBHOOK_NODE_MAX + 1) ||
+        !fits(a->action, KG_ACTION_MAX + 1) || !fits(a->error, KG_WEBHOOK_ERROR_MAX + 1) ||
+        a->event_seq <= 0 || !changed ||
+        (a->outcome != KG_WEBHOOK_RETRY && a->outcome != KG_WEBHOOK_DELIVERED &&
+         a->outcome != KG_WEBHOOK_FAILED))
+        return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE, OPS(st)->webhook_record(st, a, changed));
+}
+
+kg_err store_webhook_release(struct store *st, const char *id, const char *node)
+{
+    if (!webhook_id_valid(id) || !fits(node, KG_WEBHOOK_NODE_MAX + 1) || !node[0])
+        return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE, OPS(st)->webhook_release(st, id, node));
+}
+
+kg_err store_webhook_failures(struct store *st, const char *id, size_t limit,
+                              struct kg_webhook_failure **out, size_t *n)
+{
+    if (!webhook_id_valid(id)) return KG_INVALID;
+    LIST_OUT_OR_INVALID(out, n);
+    TIMED(METRICS_STORE_READ, OPS(st)->webhook_failures(st, id, limit, out, n));
+}

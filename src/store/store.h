@@ -104,6 +104,17 @@ struct store_ops {
     kg_err (*audit_append)(struct store *st, const struct kg_audit *e);
     kg_err (*audit_list)(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
                          size_t limit, struct kg_audit **out, size_t *n);
+    kg_err (*audit_after)(struct store *st, int64_t after_seq, size_t limit, struct kg_audit **out,
+                          size_t *n);
+
+    kg_err (*webhook_claim)(struct store *st, const char *id, const char *url, const char *node,
+                            int64_t now, int64_t lease_until, int *claimed,
+                            struct kg_webhook_state *out);
+    kg_err (*webhook_get)(struct store *st, const char *id, struct kg_webhook_state *out);
+    kg_err (*webhook_record)(struct store *st, const struct kg_webhook_attempt *a, int *changed);
+    kg_err (*webhook_release)(struct store *st, const char *id, const char *node);
+    kg_err (*webhook_failures)(struct store *st, const char *id, size_t limit,
+                               struct kg_webhook_failure **out, size_t *n);
 };
 
 /* The common head of every backend's struct store. */
@@ -265,6 +276,35 @@ kg_err store_user_count(struct store *st, int64_t *n);
 kg_err store_audit_append(struct store *st, const struct kg_audit *e);
 kg_err store_audit_list(struct store *st, const struct kg_audit_filter *f, int64_t before_seq,
                         size_t limit, struct kg_audit **out, size_t *n);
+
+/* Entries in seq order (oldest first) with seq > after_seq, at most limit (caller owns *out):
+ * what a webhook delivers next. */
+kg_err store_audit_after(struct store *st, int64_t after_seq, size_t limit, struct kg_audit **out,
+                         size_t *n);
+
+/* Webhook delivery state (webhook.h), shared by every node.  These writes bump no version
+ * (nothing in memory follows them), like audit_append.
+ * claim: makes the webhook's row if there is none — its cursor at the end of the audit log
+ *   then, so a new webhook is sent no history — and takes its lease for `node` until
+ *   lease_until (ms) when no other node holds one at `now`; *claimed = 1 when `node` holds it
+ *   after the call.  *out is the row (with pending) either way.
+ * get: the row (KG_NOTFOUND: none yet).
+ * record: one attempt's outcome, only while a->node holds the lease and the event is still
+ *   after the cursor (*changed = 0 otherwise: nothing written).  RETRY keeps the cursor and
+ *   sets attempts and next_at; DELIVERED and FAILED move the cursor to the event, reset
+ *   attempts and count it; FAILED also keeps a record of the event (the newest
+ *   KG_WEBHOOK_FAILURES_KEPT of each webhook are kept).
+ * release: gives up node's lease (a clean shutdown), if it holds it.
+ * failures: the webhook's events given up, newest first, at most limit (caller owns *out). */
+#define KG_WEBHOOK_FAILURES_KEPT 100
+kg_err store_webhook_claim(struct store *st, const char *id, const char *url, const char *node,
+                           int64_t now, int64_t lease_until, int *claimed,
+                           struct kg_webhook_state *out);
+kg_err store_webhook_get(struct store *st, const char *id, struct kg_webhook_state *out);
+kg_err store_webhook_record(struct store *st, const struct kg_webhook_attempt *a, int *changed);
+kg_err store_webhook_release(struct store *st, const char *id, const char *node);
+kg_err store_webhook_failures(struct store *st, const char *id, size_t limit,
+                              struct kg_webhook_failure **out, size_t *n);
 
 /* Backend constructors (store_sqlite.c, store_pg.c). */
 kg_err store_sqlite_open(const char *path, struct store **out);

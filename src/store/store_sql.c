@@ -1561,6 +1561,202 @@ static kg_err audit_list(struct store *st, const struct kg_audit_filter *f, int6
     return KG_OK;
 }
 
+static kg_err audit_after(struct store *st, int64_t after_seq, size_t limit, struct kg_audit **out,
+                          size_t *n)
+{
+    struct kg_audit e;
+    struct query_arg q = QUERY(SQL_AUDIT_AFTER, audit_cols, &e);
+    kg_err rc;
+
+    memset(&e, 0, sizeof e);
+    a_int(&q.a, after_seq);
+    a_int(&q.a, list_limit(limit));
+    if ((rc = read_all(st, &q))) return rc;
+    *out = q.rows.arr; /* handed to the caller */
+    *n = q.rows.n;
+    return KG_OK;
+}
+
+/* ---- webhooks ------------------------------------------------------------------------------ */
+
+static const struct sql_col webhook_cols[] = {
+    SQL_COL(SQL_TEXT, struct kg_webhook_state, id),
+    SQL_COL(SQL_TEXT, struct kg_webhook_state, url),
+    SQL_COL(SQL_I64, struct kg_webhook_state, cursor),
+    SQL_COL(SQL_I64, struct kg_webhook_state, attempts),
+    SQL_COL(SQL_I64, struct kg_webhook_state, next_at),
+    SQL_COL(SQL_I64, struct kg_webhook_state, delivered),
+    SQL_COL(SQL_I64, struct kg_webhook_state, failed),
+    SQL_COL(SQL_I64, struct kg_webhook_state, last_at),
+    SQL_COL(SQL_I64, struct kg_webhook_state, last_status),
+    SQL_COL(SQL_TEXT, struct kg_webhook_state, last_error),
+    SQL_COL(SQL_I64, struct kg_webhook_state, lease_until),
+    SQL_COL(SQL_TEXT, struct kg_webhook_state, leased_by),
+    SQL_COL(SQL_I64, struct kg_webhook_state, pending),
+};
+
+static const struct sql_col webhook_failure_cols[] = {
+    SQL_COL(SQL_I64, struct kg_webhook_failure, event_seq),
+    SQL_COL(SQL_TEXT, struct kg_webhook_failure, action),
+    SQL_COL(SQL_I64, struct kg_webhook_failure, attempts),
+    SQL_COL(SQL_I64, struct kg_webhook_failure, last_status),
+    SQL_COL(SQL_TEXT, struct kg_webhook_failure, error),
+    SQL_COL(SQL_I64, struct kg_webhook_failure, failed_on),
+};
+
+/* Reads webhook id's row into *out: KG_NOTFOUND when there is none. */
+static kg_err webhook_read(struct store *st, const char *id, struct kg_webhook_state *out)
+{
+    struct sql_args a = key1(id);
+    int found = 0;
+    kg_err rc;
+
+    memset(out, 0, sizeof *out);
+    rc = one(st, SQL_WEBHOOK_GET, &a, webhook_cols, NCOLS(webhook_cols), out, &found);
+    return rc ? rc : found ? KG_OK : KG_NOTFOUND;
+}
+
+struct webhook_claim_arg {
+    const char *id, *url, *node;
+    int64_t now, lease_until;
+    int claimed;
+    struct kg_webhook_state *out;
+};
+
+static kg_err webhook_claim_body(struct store *st, void *arg)
+{
+    struct webhook_claim_arg *x = arg;
+    struct sql_args a = key1(x->id);
+    int64_t changed = 0;
+    kg_err rc;
+
+    x->claimed = 0;
+    a_text(&a, x->url);
+    if ((rc = exec(st, SQL_WEBHOOK_ADD, &a, NULL))) return rc;
+    a = key1(x->id);
+    a_text(&a, x->node);
+    a_int(&a, x->now);
+    a_int(&a, x->lease_until);
+    if ((rc = exec(st, SQL_WEBHOOK_LEASE, &a, &changed))) return rc;
+    x->claimed = changed > 0;
+    return webhook_read(st, x->id, x->out);
+}
+
+static kg_err webhook_claim(struct store *st, const char *id, const char *url, const char *node,
+                            int64_t now, int64_t lease_until, int *claimed,
+                            struct kg_webhook_state *out)
+{
+    struct webhook_claim_arg x = {id, url, node, now, lease_until, 0, out};
+    /* Rows of their own: no wait for other writers, no version bump (nothing in memory
+     * follows them); the row's own lock orders two nodes' claims. */
+    kg_err rc = drv(st)->run(st, SQL_WRITE_FREE, webhook_claim_body, &x);
+
+    *claimed = rc ? 0 : x.claimed;
+    return rc;
+}
+
+struct webhook_get_arg {
+    const char *id;
+    struct kg_webhook_state *out;
+};
+
+static kg_err webhook_get_body(struct store *st, void *arg)
+{
+    struct webhook_get_arg *x = arg;
+    return webhook_read(st, x->id, x->out);
+}
+
+static kg_err webhook_get(struct store *st, const char *id, struct kg_webhook_state *out)
+{
+    struct webhook_get_arg x = {id, out};
+    return drv(st)->run(st, SQL_READ, webhook_get_body, &x);
+}
+
+struct webhook_record_arg {
+    const struct kg_webhook_attempt *w;
+    int64_t changed;
+};
+
+static kg_err webhook_record_body(struct store *st, void *arg)
+{
+    struct webhook_record_arg *x = arg;
+    const struct kg_webhook_attempt *w = x->w;
+    struct sql_args a = key1(w->id);
+    kg_err rc;
+
+    x->changed = 0;
+    a_text(&a, w->node);
+    a_int(&a, w->event_seq);
+    if (w->outcome == KG_WEBHOOK_RETRY) {
+        a_int(&a, w->attempts);
+        a_int(&a, w->next_at);
+    } else {
+        a_int(&a, w->outcome == KG_WEBHOOK_DELIVERED);
+        a_int(&a, w->outcome == KG_WEBHOOK_FAILED);
+    }
+    a_int(&a, w->at);
+    a_int(&a, w->status);
+    a_text(&a, w->error);
+    rc = exec(st, w->outcome == KG_WEBHOOK_RETRY ? SQL_WEBHOOK_RETRY : SQL_WEBHOOK_DONE, &a,
+              &x->changed);
+    if (rc || !x->changed || w->outcome != KG_WEBHOOK_FAILED) return rc;
+    a = key1(w->id);
+    a_int(&a, w->event_seq);
+    a_text(&a, w->action);
+    a_int(&a, w->attempts);
+    a_int(&a, w->status);
+    a_text(&a, w->error);
+    a_int(&a, w->at);
+    if ((rc = exec(st, SQL_WEBHOOK_FAIL_INSERT, &a, NULL))) return rc;
+    a = key1(w->id);
+    a_int(&a, KG_WEBHOOK_FAILURES_KEPT);
+    return exec(st, SQL_WEBHOOK_FAIL_PRUNE, &a, NULL);
+}
+
+static kg_err webhook_record(struct store *st, const struct kg_webhook_attempt *w, int *changed)
+{
+    struct webhook_record_arg x = {w, 0};
+    kg_err rc = drv(st)->run(st, SQL_WRITE_FREE, webhook_record_body, &x);
+
+    *changed = rc ? 0 : x.changed > 0;
+    return rc;
+}
+
+struct webhook_release_arg {
+    const char *id, *node;
+};
+
+static kg_err webhook_release_body(struct store *st, void *arg)
+{
+    struct webhook_release_arg *x = arg;
+    struct sql_args a = key1(x->id);
+
+    a_text(&a, x->node);
+    return exec(st, SQL_WEBHOOK_RELEASE, &a, NULL);
+}
+
+static kg_err webhook_release(struct store *st, const char *id, const char *node)
+{
+    struct webhook_release_arg x = {id, node};
+    return drv(st)->run(st, SQL_WRITE_FREE, webhook_release_body, &x);
+}
+
+static kg_err webhook_failures(struct store *st, const char *id, size_t limit,
+                               struct kg_webhook_failure **out, size_t *n)
+{
+    struct kg_webhook_failure f;
+    struct query_arg q = QUERY(SQL_WEBHOOK_FAILURES, webhook_failure_cols, &f);
+    kg_err rc;
+
+    memset(&f, 0, sizeof f);
+    a_text(&q.a, id);
+    a_int(&q.a, list_limit(limit));
+    if ((rc = read_all(st, &q))) return rc;
+    *out = q.rows.arr; /* handed to the caller */
+    *n = q.rows.n;
+    return KG_OK;
+}
+
 /* ---- the built-in roles, the account ID, the store and its ops ---------------------------- */
 
 kg_err store_sql_seed(struct store *st)
@@ -1663,4 +1859,10 @@ const struct store_ops store_sql_ops = {
     .user_count = user_count,
     .audit_append = audit_append,
     .audit_list = audit_list,
+    .audit_after = audit_after,
+    .webhook_claim = webhook_claim,
+    .webhook_get = webhook_get,
+    .webhook_record = webhook_record,
+    .webhook_release = webhook_release,
+    .webhook_failures = webhook_failures,
 };

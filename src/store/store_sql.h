@@ -26,7 +26,7 @@
 
 #include "store.h"
 
-#define SQL_SCHEMA_VERSION 7 /* the number of migrations in store_sql_text.h */
+#define SQL_SCHEMA_VERSION 8 /* the number of migrations in store_sql_text.h */
 
 /* The statements every SQL backend runs; their text is in store_sql_text.h. */
 enum sql_id {
@@ -97,6 +97,16 @@ enum sql_id {
     SQL_USER_COUNT,
     SQL_AUDIT_INSERT,
     SQL_AUDIT_LIST,
+    SQL_AUDIT_AFTER,
+    SQL_WEBHOOK_ADD,
+    SQL_WEBHOOK_LEASE,
+    SQL_WEBHOOK_GET,
+    SQL_WEBHOOK_RETRY,
+    SQL_WEBHOOK_DONE,
+    SQL_WEBHOOK_FAIL_INSERT,
+    SQL_WEBHOOK_FAIL_PRUNE,
+    SQL_WEBHOOK_FAILURES,
+    SQL_WEBHOOK_RELEASE,
     /* From here on the change feeds: results of any length, which a backend may stream. */
     SQL_TOKEN_CHANGES,
     SQL_TOKEN_ALL,

@@ -293,6 +293,43 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_AUDIT_LIST] = "SELECT seq, at, actor, action, target, address, outcome, detail"
                        " FROM audit_log WHERE seq < " P1 " AND (" P2 " = '' OR actor = " P2 ")"
                        " AND at >= " P3 " AND at < " P4 " ORDER BY seq DESC LIMIT " P5,
+    [SQL_AUDIT_AFTER] = "SELECT seq, at, actor, action, target, address, outcome, detail"
+                        " FROM audit_log WHERE seq > " P1 " ORDER BY seq LIMIT " P2,
+
+    /* A new webhook starts at the end of the log.  (SQLite needs the WHERE to read an upsert
+     * after a SELECT.) */
+    [SQL_WEBHOOK_ADD] = "INSERT INTO webhook_state (webhook_id, url, cursor_seq)"
+                        " SELECT " P1 ", " P2 ", coalesce(max(seq), 0) FROM audit_log WHERE 1 = 1"
+                        " ON CONFLICT (webhook_id) DO NOTHING",
+    /* P3: now; the lease is taken when free (expired) or renewed by its holder. */
+    [SQL_WEBHOOK_LEASE] =
+        "UPDATE webhook_state SET leased_by = " P2 ", lease_until = " P4 " WHERE webhook_id = " P1
+        " AND (leased_by = " P2 " OR lease_until <= " P3 ")",
+    [SQL_WEBHOOK_GET] = "SELECT w.webhook_id, w.url, w.cursor_seq, w.attempts, w.next_at,"
+                        " w.delivered, w.failed, w.last_at, w.last_status, w.last_error,"
+                        " w.lease_until, w.leased_by,"
+                        " (SELECT count(*) FROM audit_log a WHERE a.seq > w.cursor_seq)"
+                        " FROM webhook_state w WHERE w.webhook_id = " P1,
+    /* Only the lease holder records, and only an event still after the cursor (P3). */
+    [SQL_WEBHOOK_RETRY] = "UPDATE webhook_state SET attempts = " P4 ", next_at = " P5
+                          ", last_at = " P6 ", last_status = " P7 ", last_error = " P8
+                          " WHERE webhook_id = " P1 " AND leased_by = " P2 " AND cursor_seq < " P3,
+    [SQL_WEBHOOK_DONE] = "UPDATE webhook_state SET cursor_seq = " P3 ", attempts = 0, next_at = 0,"
+                         " delivered = delivered + " P4 ", failed = failed + " P5 ", last_at = " P6
+                         ", last_status = " P7 ", last_error = " P8 " WHERE webhook_id = " P1
+                         " AND leased_by = " P2 " AND cursor_seq < " P3,
+    [SQL_WEBHOOK_FAIL_INSERT] =
+        "INSERT INTO webhook_failures (webhook_id, event_seq, action, attempts, last_status,"
+        " error, failed_on) VALUES (" P1 ", " P2 ", " P3 ", " P4 ", " P5 ", " P6 ", " P7 ")",
+    /* Keeps the newest P2 of the webhook's. */
+    [SQL_WEBHOOK_FAIL_PRUNE] = "DELETE FROM webhook_failures WHERE webhook_id = " P1
+                               " AND seq NOT IN (SELECT seq FROM webhook_failures"
+                               " WHERE webhook_id = " P1 " ORDER BY seq DESC LIMIT " P2 ")",
+    [SQL_WEBHOOK_FAILURES] =
+        "SELECT event_seq, action, attempts, last_status, error, failed_on"
+        " FROM webhook_failures WHERE webhook_id = " P1 " ORDER BY seq DESC LIMIT " P2,
+    [SQL_WEBHOOK_RELEASE] = "UPDATE webhook_state SET leased_by = '', lease_until = 0"
+                            " WHERE webhook_id = " P1 " AND leased_by = " P2,
 };
 
 /* ---- the schema -------------------------------------------------------------------------- */
@@ -456,6 +493,34 @@ static const char sql_schema_v7[] =
     " count " DDL_BIGINT " NOT NULL,"
     " PRIMARY KEY (client_id, window_start, node))" DDL_NO_ROWID ";" DDL_STAMP(7);
 
+/* Version 8: webhooks (issue 19).  The audit log is their queue: each configured webhook's row
+ * holds its cursor in the log, its retry state, its counts and the lease of the one node that
+ * delivers it; webhook_failures the events given up. */
+static const char sql_schema_v8[] =
+    "CREATE TABLE webhook_state ("
+    " webhook_id TEXT PRIMARY KEY,"
+    " url TEXT NOT NULL,"
+    " cursor_seq " DDL_BIGINT " NOT NULL,"
+    " attempts " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " next_at " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " delivered " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " failed " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " last_at " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " last_status " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " lease_until " DDL_BIGINT " NOT NULL DEFAULT 0,"
+    " leased_by TEXT NOT NULL DEFAULT '')" DDL_NO_ROWID ";"
+    "CREATE TABLE webhook_failures ("
+    " seq " DDL_SEQ ","
+    " webhook_id TEXT NOT NULL,"
+    " event_seq " DDL_BIGINT " NOT NULL,"
+    " action TEXT NOT NULL,"
+    " attempts " DDL_BIGINT " NOT NULL,"
+    " last_status " DDL_BIGINT " NOT NULL,"
+    " error TEXT NOT NULL,"
+    " failed_on " DDL_BIGINT " NOT NULL);"
+    "CREATE INDEX webhook_failures_hook ON webhook_failures (webhook_id, seq);" DDL_STAMP(8);
+
 /* sql_migrations[v] takes the schema from version v to v + 1.  Schema changes: append a
  * migration and raise SQL_SCHEMA_VERSION; never edit an applied one. */
 static const struct sql_migration {
@@ -469,6 +534,7 @@ static const struct sql_migration {
     {sql_schema_v5, store_sql_account},
     {sql_schema_v6, NULL},
     {sql_schema_v7, NULL},
+    {sql_schema_v8, NULL},
 };
 
 #undef TOKEN_SELECT

@@ -948,8 +948,11 @@ static void test_account_id(void **state)
     " UPDATE tokens SET secret_hash = (SELECT s.secret_hash FROM token_secrets s"                  \
     " WHERE s.client_id = tokens.client_id ORDER BY s.seq LIMIT 1);"                               \
     " DROP TABLE token_secrets;"
-/* Migration 7 (usage controls) undone. */
+/* Migration 8 (webhooks) undone. */
+#define V8_UNDONE " DROP TABLE webhook_failures; DROP TABLE webhook_state;"
+/* Migration 7 (usage controls) undone, and the later ones before it. */
 #define V7_UNDONE                                                                                  \
+    V8_UNDONE                                                                                      \
     " ALTER TABLE tokens DROP COLUMN rate_requests; ALTER TABLE tokens DROP COLUMN rate_period;"   \
     " ALTER TABLE tokens DROP COLUMN allowed_cidrs; DROP TABLE token_usage;"                       \
     " DROP TABLE rate_windows;"
@@ -2196,6 +2199,106 @@ static void test_audit_log(void **state)
     free(got);
 }
 
+/* Webhooks' state (issue 19): a new webhook starts at the log's end; one node at a time holds
+ * its lease; only the holder records, and only an event after the cursor; a failure is kept;
+ * the events after the cursor come oldest first. */
+static void test_webhook_state(void **state)
+{
+    struct fx *f = *state;
+    struct kg_webhook_state s;
+    struct kg_webhook_failure *fl = NULL;
+    struct kg_audit *ev = NULL;
+    size_t n = 0;
+    int claimed = -1, changed = -1;
+    const char *id = "wh_0123456789abcdef", *url = "https://example.com/hook";
+
+    struct kg_audit old = audit_entry(1000, "cli", "apiToken.create", "OK");
+    assert_int_equal(store_audit_append(f->st, &old), KG_OK);
+    assert_int_equal(store_webhook_get(f->st, id, &s), KG_NOTFOUND);
+    assert_int_equal(store_webhook_claim(f->st, id, url, "n-a", 5000, 35000, &claimed, &s), KG_OK);
+    assert_int_equal(claimed, 1);
+    assert_string_equal(s.url, url);
+    assert_string_equal(s.leased_by, "n-a");
+    assert_int_equal(s.pending, 0); /* the entry before it is not sent */
+    int64_t start = s.cursor;
+    assert_true(start > 0);
+    /* another node cannot take the lease before it runs out, then can */
+    assert_int_equal(store_webhook_claim(f->st, id, url, "n-b", 6000, 36000, &claimed, &s), KG_OK);
+    assert_int_equal(claimed, 0);
+    assert_string_equal(s.leased_by, "n-a");
+    assert_int_equal(store_webhook_claim(f->st, id, url, "n-a", 7000, 37000, &claimed, &s), KG_OK);
+    assert_int_equal(claimed, 1);
+
+    for (int i = 2; i <= 4; i++) {
+        struct kg_audit e =
+            audit_entry(i * 1000, "cli", i == 3 ? "role.create" : "user.create", "OK");
+        assert_int_equal(store_audit_append(f->st, &e), KG_OK);
+    }
+    assert_int_equal(store_webhook_get(f->st, id, &s), KG_OK);
+    assert_int_equal(s.pending, 3);
+    assert_int_equal(store_audit_after(f->st, s.cursor, 2, &ev, &n), KG_OK);
+    assert_int_equal(n, 2);
+    assert_true(ev[0].seq > start && ev[1].seq > ev[0].seq);
+    assert_string_equal(ev[0].action, "user.create");
+    assert_string_equal(ev[1].action, "role.create");
+
+    /* a retry, recorded by the holder; the other node's record is refused */
+    struct kg_webhook_attempt a = {.id = id,
+                                   .node = "n-b",
+                                   .outcome = KG_WEBHOOK_RETRY,
+                                   .event_seq = ev[0].seq,
+                                   .action = ev[0].action,
+                                   .attempts = 1,
+                                   .next_at = 9000,
+                                   .at = 8000,
+                                   .status = 500,
+                                   .error = "answered HTTP 500"};
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    a.node = "n-a";
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_webhook_get(f->st, id, &s), KG_OK);
+    assert_int_equal(s.cursor, start);
+    assert_int_equal(s.attempts, 1);
+    assert_int_equal(s.next_at, 9000);
+    assert_int_equal(s.last_status, 500);
+    assert_string_equal(s.last_error, "answered HTTP 500");
+    /* delivered: the cursor moves; recording it again changes nothing */
+    a.outcome = KG_WEBHOOK_DELIVERED, a.attempts = 2, a.status = 204, a.error = "";
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 0);
+    /* the next one given up */
+    a.outcome = KG_WEBHOOK_FAILED, a.event_seq = ev[1].seq, a.action = ev[1].action;
+    a.attempts = 3, a.status = 0, a.error = "Timeout was reached", a.at = 12000;
+    assert_int_equal(store_webhook_record(f->st, &a, &changed), KG_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_webhook_get(f->st, id, &s), KG_OK);
+    assert_int_equal(s.cursor, ev[1].seq);
+    assert_int_equal(s.attempts, 0);
+    assert_int_equal(s.delivered, 1);
+    assert_int_equal(s.failed, 1);
+    assert_int_equal(s.pending, 1);
+    assert_int_equal(store_webhook_failures(f->st, id, 10, &fl, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(fl[0].event_seq, ev[1].seq);
+    assert_string_equal(fl[0].action, "role.create");
+    assert_int_equal(fl[0].attempts, 3);
+    assert_int_equal(fl[0].last_status, 0);
+    assert_string_equal(fl[0].error, "Timeout was reached");
+    assert_int_equal(fl[0].failed_on, 12000);
+    free(fl);
+    free(ev);
+    /* released: another node takes it at once */
+    assert_int_equal(store_webhook_release(f->st, id, "n-a"), KG_OK);
+    assert_int_equal(store_webhook_claim(f->st, id, url, "n-b", 13000, 43000, &claimed, &s), KG_OK);
+    assert_int_equal(claimed, 1);
+    assert_int_equal(s.delivered, 1); /* the row is kept: a second claim makes no new one */
+    assert_int_equal(store_webhook_claim(f->st, "wh_x", url, "", 1, 2, &claimed, &s), KG_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2233,6 +2336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_entry_with_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_refused_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects, setup, teardown),
     };
     pg_admin = getenv("KEYGATE_TEST_PG");
