@@ -64,9 +64,9 @@ static void populate(const struct kg_role *admin)
         (rc = service_role_create(&app, &op, "dev", "", (const kg_role_id *)&r.role_id, 1, 0, &r2,
                                   &why)) ||
         (rc = service_privilege_grant(&app, &op, r2.role_id, &deny, &why)) ||
-        (rc = service_token_create(&app, &op, "reader", r2.role_id, 0, &t, secret, &why)))
+        (rc = service_token_create(&app, &op, "reader", r2.role_id, 0, NULL, &t, secret, &why)))
         fail(why, rc);
-    if ((rc = service_token_create(&app, &op, "admin", admin->role_id, 0, &t, secret, &why)))
+    if ((rc = service_token_create(&app, &op, "admin", admin->role_id, 0, NULL, &t, secret, &why)))
         fail(why, rc);
 
     /* The admin token's access token, valid for a day (longer than any run). */
