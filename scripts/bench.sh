@@ -193,7 +193,7 @@ run() { # name url [env...]   (env WRK_CONNS overrides the connection count)
 }
 gate_env=(WRK_EXPECT=204 "WRK_HEADERS=X-Original-Method: GET|X-Original-URI: /api/v1/orders/42")
 gate_off=(WRK_HEADER_HAS=X-Keygate-Client-Id WRK_HEADER_LACKS=RateLimit)
-gate_on=(WRK_HEADER_HAS=X-Keygate-Client-Id,RateLimit)
+gate_on=("WRK_HEADER_HAS=X-Keygate-Client-Id,RateLimit")
 token_env=(WRK_METHOD=POST WRK_BODY=grant_type=client_credentials 'WRK_BODY_HAS="access_token"')
 
 # small_rows SUFFIX PORT BEARER: the small database's rows, against the keygate on PORT
@@ -247,8 +247,10 @@ for _ in $(seq 100); do
   [ "${uc_counted% *}" -lt "$uc_sent" ] || break
   sleep 0.1
 done
-[ "${uc_counted% *}" -ge "$uc_sent" ] && [ "${uc_counted#* }" = 0 ] ||
-  { echo "bench: usage counts (allowed, refused) $uc_counted for $uc_sent gate answers" >&2; exit 1; }
+if ! [ "${uc_counted% *}" -ge "$uc_sent" ] || [ "${uc_counted#* }" != 0 ]; then
+  echo "bench: usage counts (allowed, refused) $uc_counted for $uc_sent gate answers" >&2
+  exit 1
+fi
 kill -0 "$small_pid" "$big_pid"
 
 mkdir -p build/bench
