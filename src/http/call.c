@@ -353,14 +353,20 @@ bad:;
 void call_service_error(struct call *c, kg_err rc, const char *why, json_t *body)
 {
     char field[KG_FIELD_SHOWN + 1];
-    size_t n = 0;
+    size_t n = 0, top; /* the sentence's first word, a member or a member's member (a.b) */
     while (why && n < KG_FIELD_SHOWN &&
-           ((why[n] >= 'a' && why[n] <= 'z') || (why[n] >= 'A' && why[n] <= 'Z')))
+           ((why[n] >= 'a' && why[n] <= 'z') || (why[n] >= 'A' && why[n] <= 'Z') ||
+            (n && why[n] == '.')))
         n++;
-    if (rc == KG_INVALID && n && (why[n] == ' ' || why[n] == ':') && json_is_object(body)) {
-        memcpy(field, why, n);
-        field[n] = '\0';
+    for (top = 0; top < n && why[top] != '.'; top++) /* the member of the body itself */
+        ;
+    if (rc == KG_INVALID && n && why[n - 1] != '.' && (why[n] == ' ' || why[n] == ':') &&
+        json_is_object(body)) {
+        memcpy(field, why, top);
+        field[top] = '\0';
         if (json_object_get(body, field)) {
+            memcpy(field, why, n);
+            field[n] = '\0';
             reply_field_error(c->req, field, why);
             return;
         }
