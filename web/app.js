@@ -1,5 +1,6 @@
 /*
- * app.js — the web pane's entry, for /api-auth-token, /roles, /users and /audit-log.
+ * app.js — the web pane's entry, for /overview, /api-auth-token (and a token's own page,
+ * /api-auth-token/{clientId}), /roles, /users and /audit-log.
  *
  * It reads the session (GET /pane/session: who is signed in, their active roles, their
  * privileges and the CSRF token), draws the shell (navigation, who is signed in, Sign out),
@@ -11,11 +12,14 @@ import { append, clear, el, toast } from './lib/dom.js';
 import { pageHeader } from './lib/page.js';
 import { has, onSessionChange, path, roleNames, session, setSession } from './lib/session.js';
 import * as audit from './pages/audit.js';
+import * as overview from './pages/overview.js';
 import * as roles from './pages/roles.js';
+import * as token from './pages/token.js';
 import * as tokens from './pages/tokens.js';
 import * as users from './pages/users.js';
 
 var PAGES = {
+  '/overview': overview,
   '/api-auth-token': tokens,
   '/roles': roles,
   '/users': users,
@@ -34,8 +38,10 @@ function drawShell() {
   rolesEl.title = 'Active roles: ' + roleNames().join(', ');
   document.getElementById('nav-item-api-auth-token').hidden = !has('ManageSecurity');
   document.getElementById('nav-item-audit-log').hidden = !has('ViewAuditLog');
+  document.getElementById('nav-item-overview').hidden = !has('ManageSecurity');
   Array.prototype.forEach.call(document.querySelectorAll('.nav-link'), function (a) {
-    var on = a.getAttribute('data-path') === path;
+    var p = a.getAttribute('data-path');
+    var on = p === path || path.indexOf(p + '/') === 0; /* a token's page is under its list */
     a.classList.toggle('active', on);
     if (on) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -69,6 +75,13 @@ function signOut(ev) {
 function route() {
   clear(viewEl);
   var page = Object.prototype.hasOwnProperty.call(PAGES, path) ? PAGES[path] : null;
+  var one = /^\/api-auth-token\/([^/]+)$/.exec(path);
+  if (one) {
+    var id = one[1];
+    try { id = decodeURIComponent(id); } catch (e) { /* a malformed escape: the API will say not found */ }
+    token.render(viewEl, id);
+    return;
+  }
   if (page) {
     page.render(viewEl);
     return;

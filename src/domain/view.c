@@ -472,6 +472,9 @@ void view_free(struct view *v)
 
 /* ---- tokens -------------------------------------------------------------------------- */
 
+static struct meter *meter_of(struct vtok *x);
+static void count(struct view *v, struct vtok *x, struct meter *m, enum kg_use k);
+
 kg_err view_token_get(struct view *v, const char *client_id, struct view_token *out)
 {
     kg_err rc = KG_NOTFOUND;
@@ -505,11 +508,13 @@ int view_secret_live(const struct view_token *t, int64_t seq, int64_t now)
     return 0;
 }
 
-int view_token_touch(struct view *v, const char *client_id, int64_t secret, int64_t now)
+int view_token_touch(struct view *v, const char *client_id, int64_t secret, enum kg_use k,
+                     int64_t now)
 {
     int first = 0;
     pthread_rwlock_rdlock(&v->lock);
     struct vtok *x = tok_get(v, client_id);
+    if (x && k != VIEW_NO_COUNT) count(v, x, meter_of(x), k);
     if (x && now - atomic_load_explicit(&x->last_access, memory_order_relaxed) >= 1000)
         atomic_store_explicit(&x->last_access, now, memory_order_relaxed);
     struct vsec *sc = x && secret ? vsec_find(x, secret) : NULL;

@@ -53,10 +53,13 @@ int view_secret_live(const struct view_token *t, int64_t seq, int64_t now);
 
 /* KG_NOTFOUND when the client id is unknown. */
 kg_err view_token_get(struct view *v, const char *client_id, struct view_token *out);
-/* Records an access at now (ms), with secret `secret` (its seq; 0 = none: a bearer's use);
+/* Records an access at now (ms), with secret `secret` (its seq; 0 = none: a bearer's use), and
+ * counts it as a use of kind k (VIEW_NO_COUNT: not counted; see view_token_count);
  * coalesced to one update a second per token and per secret.  1 when this was the secret's
  * first use known (it had never been used, here or in the store), for one caller only. */
-int view_token_touch(struct view *v, const char *client_id, int64_t secret, int64_t now);
+#define VIEW_NO_COUNT KG_USE_KINDS
+int view_token_touch(struct view *v, const char *client_id, int64_t secret, enum kg_use k,
+                     int64_t now);
 /* How many tokens the view holds of each status (for /metrics: no store query). */
 void view_token_counts(struct view *v, size_t *active, size_t *revoked);
 /* The latest access known to this process (0 = none). */

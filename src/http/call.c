@@ -96,8 +96,7 @@ int bearer_or_reply(struct call *c)
         return -1;
     }
     if (admit_or_reply(c, acc.claims.sub, "api")) return -1;
-    view_token_count(a->view, acc.claims.sub, KG_USE_API_CALL);
-    view_token_touch(a->view, acc.claims.sub, 0, now);
+    view_token_touch(a->view, acc.claims.sub, 0, KG_USE_API_CALL, now);
     memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
     kg_strcpy(c->actor.addr, sizeof c->actor.addr, c->req->peer);
     memcpy(c->actor.roles[0], acc.role_id, sizeof acc.role_id);

@@ -170,7 +170,6 @@ void gate_check(struct call *c)
         metrics_gate(c->req->status == 429 ? METRICS_GATE_RATE_LIMITED : METRICS_GATE_DENY_ADDRESS);
         return;
     }
-    view_token_touch(a->view, acc.claims.sub, 0, now);
 
     char priv[KG_PRIV_MAX + 1] = "";
     pthread_rwlock_rdlock(&g->lock);
@@ -178,7 +177,7 @@ void gate_check(struct call *c)
     if (p) kg_strcpy(priv, sizeof priv, p);
     pthread_rwlock_unlock(&g->lock);
     if (!priv[0] || !view_allows(a->view, (const kg_role_id *)&acc.role_id, 1, priv)) {
-        view_token_count(a->view, acc.claims.sub, KG_USE_REFUSED_PRIVILEGE);
+        view_token_touch(a->view, acc.claims.sub, 0, KG_USE_REFUSED_PRIVILEGE, now);
         metrics_gate(priv[0] ? METRICS_GATE_DENY_PRIVILEGE : METRICS_GATE_DENY_POLICY);
         reply_error(c->req, KG_FORBIDDEN,
                     priv[0] ? "the token's role lacks the route's privilege"
@@ -194,7 +193,7 @@ void gate_check(struct call *c)
                              "Cache-Control",
                              "no-store",
                              NULL};
-    view_token_count(a->view, acc.claims.sub, KG_USE_GATE_ALLOWED);
+    view_token_touch(a->view, acc.claims.sub, 0, KG_USE_GATE_ALLOWED, now);
     metrics_gate(METRICS_GATE_ALLOW);
     http_reply(c->req, 204, NULL, "", 0, headers);
 }

@@ -174,11 +174,10 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
         goto out;
     }
     throttle_succeed(a->throttle, kkey, now);
-    view_token_count(a->view, given, KG_USE_EXCHANGE);
     memcpy(id, given, KG_CLIENT_ID_LEN + 1);
     memcpy(c->actor.id, given, KG_CLIENT_ID_LEN + 1); /* for the request's log line */
     *secret_seq = used->seq;
-    if (view_token_touch(a->view, id, used->seq, now)) {
+    if (view_token_touch(a->view, id, used->seq, KG_USE_EXCHANGE, now)) {
         /* Exchanges are not audited one by one (thousands a second); a secret's first use is,
          * so that the log shows when a caller moved to a new secret. */
         char detail[48], sid[KG_SECRET_ID_LEN + 1];

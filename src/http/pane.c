@@ -55,8 +55,22 @@ void pane_app_page(struct call *c)
     struct session_info si;
     const char *id = http_cookie(c->req, KG_SESSION_COOKIE);
     if (!id || sessions_get(c->app->sessions, id, kg_now_ms(), &si) != KG_OK) {
-        char loc[64];
-        snprintf(loc, sizeof loc, "/login?next=%s", c->req->path); /* a fixed route's path */
+        /* The path, percent-encoded but for its unreserved bytes and '/': a route's {} part
+         * (a token's page) is the caller's text, decoded. */
+        static const char hex[] = "0123456789ABCDEF";
+        char loc[sizeof "/login?next=" + 3 * (KG_PARAM_MAX + 64)];
+        size_t n = kg_strcpy(loc, sizeof loc, "/login?next=") == KG_OK ? strlen(loc) : 0;
+        for (const unsigned char *p = (const unsigned char *)c->req->path; *p && n + 4 < sizeof loc;
+             p++) {
+            if (isalnum(*p) || strchr("-._~/", *p)) {
+                loc[n++] = (char)*p;
+            } else {
+                loc[n++] = '%';
+                loc[n++] = hex[*p >> 4];
+                loc[n++] = hex[*p & 15];
+            }
+        }
+        loc[n] = '\0';
         redirect(c, loc);
         return;
     }

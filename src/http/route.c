@@ -84,6 +84,8 @@ static const struct route routes[] = {
     {"POST", "/logout", pane_logout, AUTH_SESSION, NULL, BODY, API, 0},
     {"GET", "/pane/session", pane_session, AUTH_SESSION, NULL, BODY, API, 0},
     {"GET", "/api-auth-token", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
+    {"GET", "/api-auth-token/{}", pane_app_page, AUTH_NONE, NULL, BODY, API, 0}, /* one token */
+    {"GET", "/overview", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/roles", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/users", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},
     {"GET", "/audit-log", pane_app_page, AUTH_NONE, NULL, BODY, API, 0},

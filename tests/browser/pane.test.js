@@ -251,6 +251,7 @@ test('5. without ManageSecurity: no nav item, a clear message, and the API answe
     assert.match(await msg.textContent(), /ManageSecurity/);
     assert.match(await msg.textContent(), /privilege/);
     assert.equal(await page.getByTestId('nav-api-auth-token').isVisible(), false, 'no API auth token nav item');
+    assert.equal(await page.getByTestId('nav-overview').isVisible(), false, 'no Overview nav item');
     assert.ok(await page.getByTestId('nav-roles').isVisible());
     assert.equal(await page.getByTestId('generate-token').count(), 0, 'no Generate new token button');
     assert.equal(await page.getByTestId('token-row').count(), 0);
@@ -266,7 +267,7 @@ test('5. without ManageSecurity: no nav item, a clear message, and the API answe
     const g = await b.pageFetch(page, 'GET', `${V1}/apiToken`);
     assert.equal(g.status, 403, 'listing tokens is refused too');
 
-    for (const p of ['/roles', '/users']) {
+    for (const p of ['/roles', '/users', '/overview', '/api-auth-token/kgc_someone']) {
       await page.goto(p);
       const m = page.getByTestId('permission-message');
       await m.waitFor();
@@ -540,7 +541,7 @@ test('11. every page loads with no JavaScript error, no CSP violation and no con
       assert.match(res.headers()['content-security-policy'] || '', /default-src 'self'/);
     }
     await b.signIn(page, users.admin.email, users.admin.password);
-    for (const p of ['/api-auth-token', '/roles', '/users', '/audit-log']) {
+    for (const p of ['/api-auth-token', '/overview', '/roles', '/users', '/audit-log']) {
       const res = await page.goto(p);
       assert.equal(res.status(), 200, p);
       assert.match(res.headers()['content-security-policy'] || '', /script-src 'self'/, `CSP on ${p}`);

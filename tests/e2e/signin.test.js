@@ -81,11 +81,16 @@ test('sign in, read the session, act with the CSRF token, sign out', async () =>
 });
 
 test('pages: signed out they redirect to /login; signed in they serve; security headers everywhere', async () => {
-  for (const p of ['/api-auth-token', '/roles', '/users']) {
+  for (const p of ['/api-auth-token', '/overview', '/roles', '/users', '/api-auth-token/kgc_abc']) {
     const r = await fetch(srv.base + p, { redirect: 'manual' });
     assert.equal(r.status, 302, p);
     assert.equal(r.headers.get('location'), `/login?next=${p}`);
   }
+  /* A token's page: its {} part is the caller's text, so next= carries it percent-encoded. */
+  const odd = await fetch(`${srv.base}/api-auth-token/a%0d%0aSet-Cookie%3d1%26b%20c?x=1`, { redirect: 'manual' });
+  assert.equal(odd.status, 302);
+  assert.equal(odd.headers.get('location'), '/login?next=/api-auth-token/a%0D%0ASet-Cookie%3D1%26b%20c');
+  assert.equal(odd.headers.get('set-cookie'), null);
   const root = await fetch(`${srv.base}/`, { redirect: 'manual' });
   assert.equal(root.status, 302);
   assert.equal(root.headers.get('location'), '/api-auth-token');

@@ -295,6 +295,24 @@ test('usage counts: each kind counted per hour, read by token and across tokens,
   h.assertApiError(r, 403, 'PERMISSION_DENIED', 'ManageSecurity is needed');
 });
 
+test('a crash loses at most the last flush interval of counts', async () => {
+  const s2 = await h.startServer({ args: ['--usage-flush-ms', '200'], keepDir: true });
+  const dir = s2.dir;
+  try {
+    const b2 = await h.bootstrap(s2, 'crash');
+    for (let i = 0; i < 25; i++) assert.equal((await h.api(s2.base, 'GET', `${V1}/account`, { token: b2.access })).status, 200);
+    await h.sleep(1000); // five flush intervals
+    s2.proc.kill('SIGKILL');
+    await h.waitFor(async () => !s2.alive(), 5000);
+    const rows = require('node:child_process').execFileSync('sqlite3', [path.join(dir, 'keygate.db'),
+      `SELECT sum(exchanges), sum(api_calls) FROM token_usage WHERE client_id = '${b2.clientId}'`], { encoding: 'utf8' }).trim();
+    assert.equal(rows, '1|25', 'every count older than a flush interval was written before the kill');
+  } finally {
+    await s2.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('usage counts survive a restart; --no-usage-counts counts nothing and limits still hold', async () => {
   const s2 = await h.startServer({ args: ['--usage-flush-ms', '100'], keepDir: true });
   const dir = s2.dir;

@@ -65,6 +65,9 @@ static void test_token_text_equals_tree(void **state)
     t.revoked_on = 1764582900000;
     t.nsecrets = 2; /* one expired in 2025, one that never expires */
     t.secrets[0].expires_on = 1764582900000;
+    t.rate_requests = 100;
+    t.rate_period_s = 60;
+    strcpy(t.cidrs, "203.0.113.0/24,2001:db8::/32");
     json_t *o = render_token(&t, 1764582850000, "kgs_secret");
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "description")), t.description);
@@ -77,7 +80,19 @@ static void test_token_text_equals_tree(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "clientSecret")), "kgs_secret");
     assert_int_equal(json_integer_value(json_object_get(o, "secretCount")), 1);
     assert_true(json_is_null(json_object_get(o, "secretsExpireOn"))); /* the live one never does */
-    assert_int_equal(json_object_size(o), 13);
+    json_t *rl = json_object_get(o, "rateLimit"), *cidrs = json_object_get(o, "allowedCidrs");
+    assert_int_equal(json_integer_value(json_object_get(rl, "requests")), 100);
+    assert_int_equal(json_integer_value(json_object_get(rl, "periodSeconds")), 60);
+    assert_int_equal(json_array_size(cidrs), 2);
+    assert_string_equal(json_string_value(json_array_get(cidrs, 0)), "203.0.113.0/24");
+    assert_string_equal(json_string_value(json_array_get(cidrs, 1)), "2001:db8::/32");
+    assert_int_equal(json_object_size(o), 15);
+    t.rate_requests = t.rate_period_s = 0;
+    t.cidrs[0] = '\0';
+    json_decref(o);
+    o = render_token(&t, 0, NULL);
+    assert_true(json_is_null(json_object_get(o, "rateLimit")));
+    assert_int_equal(json_array_size(json_object_get(o, "allowedCidrs")), 0);
     json_decref(o);
 }
 

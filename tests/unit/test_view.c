@@ -246,10 +246,10 @@ static void test_tokens_follow_another_process(void **state)
     assert_int_equal(vt.status, KG_TOKEN_REVOKED);
 
     /* last access: kept in memory, written behind, coalesced to once a second */
-    view_token_touch(f->v, t.client_id, 0, 5000);
-    view_token_touch(f->v, t.client_id, 0, 5500);
+    view_token_touch(f->v, t.client_id, 0, VIEW_NO_COUNT, 5000);
+    view_token_touch(f->v, t.client_id, 0, VIEW_NO_COUNT, 5500);
     assert_int_equal(view_token_last_access(f->v, t.client_id), 5000);
-    view_token_touch(f->v, t.client_id, 0, 6000);
+    view_token_touch(f->v, t.client_id, 0, VIEW_NO_COUNT, 6000);
     assert_int_equal(view_token_last_access(f->v, t.client_id), 6000);
     assert_int_equal(store_token_get(cli, t.client_id, &t), KG_OK);
     assert_int_equal(t.last_access_on, 0);
@@ -284,9 +284,12 @@ static void test_token_secrets(void **state)
     assert_false(view_secret_live(&vt, vt.secrets[1].seq + 1, 3000)); /* no such secret */
 
     /* each secret's use is its own; the token's last access is the latest */
-    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 5000), 1); /* first */
-    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 5000), 0);
-    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[1].seq, 7000), 1);
+    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, VIEW_NO_COUNT, 5000),
+                     1); /* first */
+    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, VIEW_NO_COUNT, 5000),
+                     0);
+    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[1].seq, VIEW_NO_COUNT, 7000),
+                     1);
     assert_int_equal(view_secret_last_used(f->v, t.client_id, vt.secrets[0].seq), 5000);
     assert_int_equal(view_secret_last_used(f->v, t.client_id, vt.secrets[1].seq), 7000);
     assert_int_equal(view_token_last_access(f->v, t.client_id), 7000);
@@ -298,7 +301,8 @@ static void test_token_secrets(void **state)
 
     /* within a second of that flush the token's last access does not move, but a use of the
      * other secret is its own and is written */
-    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, 7500), 0);
+    assert_int_equal(view_token_touch(f->v, t.client_id, vt.secrets[0].seq, VIEW_NO_COUNT, 7500),
+                     0);
     assert_int_equal(view_token_last_access(f->v, t.client_id), 7000);
     assert_int_equal(view_flush_touches(f->v), KG_OK);
     assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
@@ -446,6 +450,94 @@ static void test_shared_limit_not_counting(void **state)
     shared_limit(*state, 0);
 }
 
+/* A token with usage controls, seen by two views of one store (two nodes): allowed ranges hold
+ * for IPv4 and IPv6 (an IPv4-mapped peer as IPv4); the rate limit is one bucket shared through
+ * the store; counts are flushed as hourly rows, each node's added to the other's. */
+static void test_usage_controls(void **state)
+{
+    struct fx *f = *state;
+    struct view *v2 = NULL;
+    struct view_rate rl;
+    struct kg_token t;
+    struct kg_usage *rows = NULL;
+    size_t n = 0;
+    const int64_t now = 1800000000000LL, hour = now - now % 3600000;
+    memset(&t, 0, sizeof t);
+    strcpy(t.client_id, "kgc_CCCCCCCCCCCCCCCC");
+    strcpy(t.role_id, PUBLIC);
+    t.created_on = 1000;
+    t.nsecrets = 1;
+    t.rate_requests = 10;
+    t.rate_period_s = 3600;
+    strcpy(t.cidrs, "10.0.0.0/8,2001:db8::/32");
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(view_sync(f->v), KG_OK);
+    assert_int_equal(view_new(f->st, &v2), KG_OK);
+
+    assert_int_equal(view_token_admit(f->v, t.client_id, "10.1.2.3", 0, now, &rl), VIEW_ADMITTED);
+    assert_int_equal(rl.requests, 0); /* rate not asked */
+    assert_int_equal(view_token_admit(f->v, t.client_id, "::ffff:10.9.9.9", 0, now, &rl),
+                     VIEW_ADMITTED);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "2001:db8:5::1", 0, now, &rl),
+                     VIEW_ADMITTED);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "11.0.0.1", 0, now, &rl),
+                     VIEW_REFUSED_ADDRESS);
+    assert_int_equal(rl.note, 1); /* the first refusal in a minute is worth an entry */
+    assert_int_equal(view_token_admit(f->v, t.client_id, "2001:db9::1", 0, now, &rl),
+                     VIEW_REFUSED_ADDRESS);
+    assert_int_equal(rl.note, 0);
+    assert_int_equal(view_token_admit(f->v, t.client_id, NULL, 0, now, &rl), VIEW_REFUSED_ADDRESS);
+
+    /* 6 pass on the first node, then its admissions reach the second through the store */
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(view_token_admit(f->v, t.client_id, "10.0.0.1", 1, now, &rl),
+                         VIEW_ADMITTED);
+    assert_int_equal(rl.requests, 10);
+    assert_int_equal(rl.verdict.remaining, 4);
+    view_token_touch(f->v, t.client_id, 0, KG_USE_GATE_ALLOWED, now);
+    assert_int_equal(view_flush_usage(f->v, now), KG_OK);
+    assert_int_equal(view_flush_usage(v2, now), KG_OK); /* learns the 6 */
+    int passed = 0;
+    for (int i = 0; i < 10; i++)
+        passed += view_token_admit(v2, t.client_id, "10.0.0.1", 1, now, &rl) == VIEW_ADMITTED;
+    assert_int_equal(passed, 4);
+    assert_int_equal(rl.verdict.retry_after, 360); /* one request's share of the hour */
+    view_token_touch(v2, t.client_id, 0, KG_USE_GATE_ALLOWED, now);
+    assert_int_equal(view_flush_usage(v2, now), KG_OK);
+
+    assert_int_equal(store_usage_read(f->st, t.client_id, 0, INT64_MAX, &rows, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].hour, hour);
+    assert_int_equal(rows[0].n[KG_USE_REFUSED_ADDRESS], 3);
+    assert_int_equal(rows[0].n[KG_USE_GATE_ALLOWED], 2); /* one from each node, added */
+    assert_int_equal(rows[0].n[KG_USE_REFUSED_RATE], 6);
+    free(rows);
+
+    view_set_counting(v2, 0); /* counting off: nothing more is counted, limits still hold */
+    view_token_touch(v2, t.client_id, 0, KG_USE_API_CALL, now);
+    assert_int_equal(view_token_admit(v2, t.client_id, "10.0.0.1", 1, now, &rl), VIEW_REFUSED_RATE);
+    assert_int_equal(view_flush_usage(v2, now), KG_OK);
+    assert_int_equal(store_usage_read(f->st, t.client_id, 0, INT64_MAX, &rows, &n), KG_OK);
+    assert_int_equal(rows[0].n[KG_USE_API_CALL], 0);
+    assert_int_equal(rows[0].n[KG_USE_REFUSED_RATE], 6);
+    free(rows);
+
+    /* the deployment's default applies to a token without a limit of its own */
+    strcpy(t.client_id, "kgc_DDDDDDDDDDDDDDDD");
+    t.rate_requests = t.rate_period_s = 0;
+    t.cidrs[0] = '\0';
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(view_sync(f->v), KG_OK);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", 1, now, &rl), VIEW_ADMITTED);
+    assert_int_equal(rl.requests, 0);
+    view_set_default_rate(f->v, 1, 60);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", 1, now, &rl), VIEW_ADMITTED);
+    assert_int_equal(rl.requests, 1);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", 1, now, &rl),
+                     VIEW_REFUSED_RATE);
+    view_free(v2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +549,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_load_then_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_not_counting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage_controls, setup, teardown),
     };
     return cmocka_run_group_tests_name("view", tests, NULL, NULL);
 }

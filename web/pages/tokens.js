@@ -2,15 +2,19 @@
  * tokens.js — the API auth token page (/api-auth-token): the list (each token's live secrets
  * and an "Expires soon" badge) with Load more, Revoke, the two-step Generate dialog that shows
  * the secret key once, and a token's Secrets dialog: its secrets, Add secret and Rotate (both
- * show the new secret once, as Generate does) and Delete.
+ * show the new secret once, as Generate does) and Delete.  Each row has a sparkline of the
+ * token's last 7 days, read for a whole page of rows at once after the rows are drawn; its
+ * Client ID links to the token's own page (token.js), its secret count opens the dialog.
  */
 import { api, hideError, showError, V1 } from '../lib/api.js';
+import { sparkline } from '../lib/chart.js';
 import { append, clear, el, fmtTime, icon, timeCell, toast } from '../lib/dom.js';
 import { doneButton, modal } from '../lib/modal.js';
 import { pageHeader, permissionState, roleOptions } from '../lib/page.js';
 import { pager } from '../lib/paging.js';
 import { secretOnceDialog } from '../lib/secret-once.js';
 import { has, session } from '../lib/session.js';
+import { lastSevenDaysSince } from '../lib/usage.js';
 
 var DAY_MS = 86400000;
 var SOON_MS = 7 * DAY_MS; /* "Expires soon": the token stops working within a week */
@@ -44,6 +48,10 @@ function expiryBadge(at) {
     title: 'Stops working ' + fmtTime(new Date(at).toISOString()), text: 'Expires soon' });
 }
 
+export function detailHref(clientId) {
+  return '/api-auth-token/' + encodeURIComponent(clientId);
+}
+
 function plural(n, one, many) {
   return n + ' ' + (n === 1 ? one : many);
 }
@@ -60,6 +68,7 @@ export function render(view) {
   }
 
   var rows = {};
+  var sparks = {}; /* clientId → its last 7 days, once read */
   var count = 0;
   var alerts = el('div', { id: 'page-alerts', hidden: true });
   var generateBtn = el('button', { type: 'button', class: 'btn btn-primary', testid: 'generate-token' }, icon('plus'), 'Generate new token');
@@ -69,7 +78,11 @@ export function render(view) {
   var list = pager({
     base: V1 + '/apiToken',
     testid: 'load-more',
-    onRows: function (ts) { ts.forEach(function (t) { addRow(t, false); }); },
+    onRows: function (ts) {
+      ts.forEach(function (t) { addRow(t, false); });
+      /* After the rows are drawn: one request for the page's sparklines. */
+      fillSparklines(ts.map(function (t) { return t.clientId; }));
+    },
     onError: function (err) { showError(alerts, err, 'view API auth tokens', 'ManageSecurity'); },
     onDone: function () {
       loading.hidden = true;
@@ -77,7 +90,7 @@ export function render(view) {
     },
   });
   var table = el('div', { class: 'table-wrap', testid: 'token-table', hidden: true },
-    el('table', { class: 'data' },
+    el('table', { class: 'data tokens' },
       el('thead', null, el('tr', null,
         el('th', { scope: 'col', text: 'Client ID' }),
         el('th', { scope: 'col', text: 'Description' }),
@@ -86,6 +99,7 @@ export function render(view) {
         el('th', { scope: 'col', text: 'Secrets' }),
         el('th', { scope: 'col', text: 'Created' }),
         el('th', { scope: 'col', text: 'Last access' }),
+        el('th', { scope: 'col', text: 'Last 7 days' }),
         el('th', { scope: 'col', class: 'actions' }, el('span', { class: 'visually-hidden', text: 'Revoke access' })))),
       tbody),
     el('div', { class: 'table-footer' }, countText, list.button));
@@ -110,17 +124,20 @@ export function render(view) {
     var badge = el('span', { class: 'badge ' + (active ? 'badge-active' : 'badge-revoked'), testid: 'token-status',
       title: !active && t.revokedOn ? 'Revoked ' + fmtTime(t.revokedOn) : null, text: active ? 'Active' : 'Revoked' });
     var n = t.secretCount || 0;
+    /* The count opens the token's Secrets dialog (a revoked token's are on its own page). */
+    var secretsBtn = el('button', { type: 'button', class: 'link-btn token-link', testid: 'secrets', text: n + ' live',
+      title: plural(n, 'live secret', 'live secrets') + ': show them', 'aria-label': t.clientId + ': ' +
+        plural(n, 'live secret', 'live secrets') + ', show them' });
     var secretsCell = el('td', { class: 'nowrap', testid: 'row-secret-count', 'data-count': String(n) },
-      active ? el('span', { title: plural(n, 'live secret', 'live secrets'), text: n + ' live' })
-        : el('span', { class: 'faint', text: '\u2014' }));
-    /* The Client ID opens the token's Secrets dialog (a revoked token's too: read only). */
-    var idBtn = el('button', { type: 'button', class: 'link-btn token-link', testid: 'secrets', text: t.clientId,
-      title: 'Show this token\u2019s secrets', 'aria-label': t.clientId + ': show this token\u2019s secrets' });
-    idBtn.addEventListener('click', function () {
+      active ? secretsBtn : el('span', { class: 'faint', text: '\u2014' }));
+    /* The Client ID opens the token's own page: its usage and usage controls. */
+    var idLink = el('a', { class: 'token-id-link', href: detailHref(t.clientId), testid: 'token-link', text: t.clientId,
+      title: 'Details and usage of this token' });
+    secretsBtn.addEventListener('click', function () {
       hideError(alerts);
       openSecretsDialog(t, replaceRow, function () {
         /* Back to the row's Client ID: the row may have been redrawn meanwhile. */
-        var link = rows[t.clientId] && rows[t.clientId].querySelector('.token-link');
+        var link = rows[t.clientId] && rows[t.clientId].querySelector('.token-id-link');
         if (link) link.focus();
       });
     });
@@ -132,7 +149,7 @@ export function render(view) {
       actions.appendChild(revoke);
     }
     return el('tr', { testid: 'token-row', 'data-client-id': t.clientId, 'data-status': t.status, class: active ? '' : 'is-revoked' },
-      el('td', { class: 'id-cell', testid: 'row-client-id' }, idBtn),
+      el('td', { class: 'id-cell', testid: 'row-client-id' }, idLink),
       el('td', { class: 'desc', testid: 'row-description' },
         t.description ? t.description : el('span', { class: 'faint', text: 'No description' })),
       el('td', { testid: 'row-role', text: t.roleName }),
@@ -140,7 +157,45 @@ export function render(view) {
       secretsCell,
       timeCell(t.createdOn, '\u2014'),
       timeCell(t.lastAccessOn, 'never'),
+      sparkCell(t.clientId),
       actions);
+  }
+
+  /* The row's "Last 7 days" cell: the sparkline (a link to the token's page) once read. */
+  function sparkCell(clientId) {
+    var td = el('td', { class: 'spark-cell', testid: 'row-usage' });
+    drawSpark(td, clientId);
+    return td;
+  }
+
+  function drawSpark(td, clientId) {
+    clear(td);
+    var points = sparks[clientId];
+    if (!points) {
+      td.appendChild(el('span', { class: 'spark-placeholder', 'aria-hidden': 'true' }));
+      return;
+    }
+    td.setAttribute('data-loaded', 'true');
+    td.appendChild(el('a', { class: 'spark-link', href: detailHref(clientId), tabindex: '-1' },
+      sparkline(points, { label: 'Last 7 days', granularity: 'day', width: 88 })));
+  }
+
+  function fillSparklines(ids) {
+    if (!ids.length) return;
+    api('GET', V1 + '/usage?granularity=day&since=' + encodeURIComponent(lastSevenDaysSince()) +
+      '&clientIds=' + ids.map(encodeURIComponent).join(',')).then(function (u) {
+      ((u && u.result) || []).forEach(function (r) {
+        sparks[r.clientId] = r.series || [];
+        var cell = rows[r.clientId] && rows[r.clientId].querySelector('[data-testid="row-usage"]');
+        if (cell) drawSpark(cell, r.clientId);
+      });
+    }).catch(function () {
+      /* The list works without its pictures: the cells say so on hover. */
+      ids.forEach(function (id) {
+        var cell = rows[id] && rows[id].querySelector('[data-testid="row-usage"]');
+        if (cell && !sparks[id]) cell.title = 'Usage could not be read';
+      });
+    });
   }
 
   function addRow(t, atTop) {
@@ -185,6 +240,7 @@ export function render(view) {
     hideError(alerts);
     openGenerateDialog(function (t) {
       addRow(t, true);
+      fillSparklines([t.clientId]);
       refreshChrome();
     });
   }
@@ -296,7 +352,7 @@ var GRACE_DEFAULT = 86400;
  * read again after each change (its row shows the new count and expiry); onClosed() when the
  * dialog goes.
  */
-function openSecretsDialog(t, onToken, onClosed) {
+export function openSecretsDialog(t, onToken, onClosed) {
   var base = V1 + '/apiToken/' + encodeURIComponent(t.clientId);
   var active = t.status === 'Active';
   var secrets = [];
