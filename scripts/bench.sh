@@ -201,6 +201,8 @@ small_rows() {
   local sfx=$1 port=$2 at=$3 base=http://127.0.0.1:$2
   run "issuance$sfx" "$base/oauth/v2/token" "${token_env[@]}" WRK_AUTH_FILE="$tmp/small/auth.txt" >>"$results"
   run "gate$sfx" "$base/gate" WRK_BEARER="$at" "${gate_env[@]}" "${gate_off[@]}" >>"$results"
+  [ -n "$sfx" ] || # next to the gate row it is compared with
+    run gate-uc http://127.0.0.1:18479/gate WRK_BEARER="$at_uc" "${gate_env[@]}" "${gate_on[@]}" >>"$results"
   run "introspection$sfx" "$base/oauth/v2/introspect" WRK_METHOD=POST WRK_BODY="token=$at" \
     'WRK_BODY_HAS="active":true' WRK_AUTH_FILE="$tmp/small/auth1.txt" >>"$results"
   run "api-get-token$sfx" "$base/public/api/v1/apiToken/$(field clientId <"$tmp/small/admin.json")" \
@@ -213,7 +215,6 @@ for r in $(seq "$rounds"); do
   echo "bench: round $r of $rounds" >&2
   run nginx "http://127.0.0.1:$nport/" WRK_BODY_HAS=ok >>"$results"
   small_rows "" 18471 "$at_small"
-  run gate-uc http://127.0.0.1:18479/gate WRK_BEARER="$at_uc" "${gate_env[@]}" "${gate_on[@]}" >>"$results"
   [ -z "$compare" ] || small_rows @cmp 18477 "$at_cmp"
   for alg in $algs; do
     run "issuance-$alg" "http://127.0.0.1:${alg_port[$alg]}/oauth/v2/token" "${token_env[@]}" \
