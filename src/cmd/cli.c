@@ -269,6 +269,34 @@ static const struct opt audit_list_opts[] = {
     OPT_JSON,
     OPT_END,
 };
+#define RATE_OR_NONE_MUST "a rate limit like 100/60s, or none"
+static int ok_rate_or_none(const char *v)
+{
+    return strcmp(v, "none") == 0 || ok_rate(v);
+}
+static const struct opt token_update_opts[] = {
+    OPT_TEXT("--description", "TEXT", "what the token is for"),
+    OPT_CHECKED("--rate-limit", "REQUESTS/DURATION",
+                "its own rate limit, like 100/60s; none: the deployment's default", ok_rate_or_none,
+                RATE_OR_NONE_MUST),
+    OPT_TEXT("--allowed-cidrs", "CIDR[,CIDR...]",
+             "the client addresses it may be used from; any: every address"),
+    OPT_JSON,
+    OPT_END,
+};
+#define GRANULARITY_MUST "hour or day"
+static int ok_granularity(const char *v)
+{
+    return strcmp(v, "hour") == 0 || strcmp(v, "day") == 0;
+}
+static const struct opt token_usage_opts[] = {
+    OPT_CHECKED("--since", "TIME", "from (UTC; default 7 days before --until)", ok_time, TIME_MUST),
+    OPT_CHECKED("--until", "TIME", "up to, not including (UTC; default now)", ok_time, TIME_MUST),
+    OPT_CHECKED("--by", "hour|day", "a line an hour or a day (default day)", ok_granularity,
+                GRANULARITY_MUST),
+    OPT_JSON,
+    OPT_END,
+};
 static const struct opt keys_rotate_opts[] = {
     OPT_CHECKED("--alg", "EdDSA|ES256|RS256",
                 "the new key's algorithm (default: the current key's)", ok_alg, ALG_MUST),
@@ -281,6 +309,8 @@ static int token_list(struct ctx *c);
 static int token_show(struct ctx *c);
 static int token_revoke(struct ctx *c);
 static int token_rotate(struct ctx *c);
+static int token_update(struct ctx *c);
+static int token_usage(struct ctx *c);
 static int secret_add(struct ctx *c);
 static int secret_list(struct ctx *c);
 static int secret_delete(struct ctx *c);
@@ -307,6 +337,10 @@ static const struct cmd commands[] = {
      "revoke an API token and its access tokens", no_opts},
     {"token", "rotate", "CLIENT_ID", NULL, USES_DB, token_rotate,
      "give a token a new secret; its older secrets expire after a grace period", token_rotate_opts},
+    {"token", "update", "CLIENT_ID", NULL, USES_DB, token_update,
+     "change a token's description, rate limit or allowed client addresses", token_update_opts},
+    {"token", "usage", "CLIENT_ID", NULL, USES_DB, token_usage,
+     "a token's usage counts: requests, and refusals by reason, by hour or day", token_usage_opts},
     {"token", "secret add", "CLIENT_ID", NULL, USES_DB, secret_add,
      "add a secret to a token; it is shown once", secret_add_opts},
     {"token", "secret list", "CLIENT_ID", NULL, USES_DB, secret_list,
@@ -873,7 +907,7 @@ static int make_dirs(const char *dir)
 
 /* ---- output -------------------------------------------------------------------------- */
 
-#define TABLE_COLS_MAX 8
+#define TABLE_COLS_MAX 10
 
 /* Rows of text cells, printed with each column as wide as its widest cell. */
 struct table {
@@ -1129,20 +1163,139 @@ static int token_named(struct ctx *c, const char *id, struct kg_token *out)
     return 0;
 }
 
+/* The token as `token show` prints it. */
+static int token_print(const struct kg_token *t)
+{
+    char b1[40], b2[40], b3[40], b4[40], rate[64];
+    if (t->rate_requests)
+        snprintf(rate, sizeof rate, "%lld requests in %lld s", (long long)t->rate_requests,
+                 (long long)t->rate_period_s);
+    else
+        snprintf(rate, sizeof rate, "none of its own");
+    printf("Client ID:    %s\nDescription:  %s\nRole:         %s (%s)\nStatus:       %s\n"
+           "Created:      %s by %s\nExpires:      %s\nRevoked:      %s\nLast access:  %s\n"
+           "Rate limit:   %s\nAllowed from: %s\n",
+           t->client_id, t->description, t->role_name, t->role_id,
+           t->status == KG_TOKEN_ACTIVE ? "Active" : "Revoked",
+           when(t->created_on, b1, sizeof b1, "-"), t->created_by[0] ? t->created_by : "-",
+           when(t->expires_on, b2, sizeof b2, "never"), when(t->revoked_on, b3, sizeof b3, "-"),
+           when(t->last_access_on, b4, sizeof b4, "never"), rate,
+           t->cidrs[0] ? t->cidrs : "any address");
+    return 0;
+}
+
 static int token_show(struct ctx *c)
 {
     struct kg_token t;
-    char b1[40], b2[40], b3[40], b4[40];
     if (token_named(c, c->pos[0], &t)) return 1;
     if (opt(c, "--json")) return print_json(render_token(&t, 0, NULL));
-    printf("Client ID:    %s\nDescription:  %s\nRole:         %s (%s)\nStatus:       %s\n"
-           "Created:      %s by %s\nExpires:      %s\nRevoked:      %s\nLast access:  %s\n",
-           t.client_id, t.description, t.role_name, t.role_id,
-           t.status == KG_TOKEN_ACTIVE ? "Active" : "Revoked",
-           when(t.created_on, b1, sizeof b1, "-"), t.created_by[0] ? t.created_by : "-",
-           when(t.expires_on, b2, sizeof b2, "never"), when(t.revoked_on, b3, sizeof b3, "-"),
-           when(t.last_access_on, b4, sizeof b4, "never"));
-    return 0;
+    return token_print(&t);
+}
+
+static int token_update(struct ctx *c)
+{
+    struct kg_token t;
+    struct service_limits lim = {0};
+    const char *why = "", *rate = opt(c, "--rate-limit"), *ranges = opt(c, "--allowed-cidrs");
+    const char *items[KG_CIDRS_MAX + 1];
+    char buf[KG_CIDRS_TEXT_MAX + 2];
+    if (rate) {
+        lim.set_rate = 1;
+        if (strcmp(rate, "none") != 0) rate_parse(rate, &lim.rate_requests, &lim.rate_period_s);
+    }
+    if (ranges) { /* "a,b,c": split in a copy; "any" or "": none */
+        lim.set_cidrs = 1;
+        lim.cidrs = items;
+        if (kg_strcpy(buf, sizeof buf, ranges) != KG_OK)
+            return fail(c, c->pos[0], "--allowed-cidrs holds at most %d ranges", KG_CIDRS_MAX);
+        for (char *p = strcmp(buf, "any") == 0 ? buf + 3 : buf, *save = NULL, *item;
+             (item = strtok_r(save ? NULL : p, ",", &save));) {
+            if (lim.ncidrs == KG_CIDRS_MAX + 1)
+                return fail(c, c->pos[0], "--allowed-cidrs holds at most %d ranges", KG_CIDRS_MAX);
+            items[lim.ncidrs++] = item;
+        }
+    }
+    kg_err rc =
+        service_token_update(&c->app, &c->op, c->pos[0], opt(c, "--description"), &lim, &t, &why);
+    if (rc != KG_OK) return fail(c, c->pos[0], "%s", why);
+    if (opt(c, "--json")) return print_json(render_token(&t, 0, NULL));
+    return token_print(&t);
+}
+
+static int token_usage(struct ctx *c)
+{
+    static const char *const head[] = {"FROM (UTC)", "REQUESTS", "EXCHANGES", "GATE",
+                                       "API",        "REFUSED",  "PRIVILEGE", "RATE",
+                                       "ADDRESS",    "EXPIRED"};
+    struct kg_token t;
+    struct table tb;
+    int64_t until = kg_now_ms(), since, sum[KG_USE_KINDS], (*b)[KG_USE_KINDS] = NULL;
+    const char *by = opt(c, "--by");
+    int64_t unit = by && strcmp(by, "hour") == 0 ? USAGE_HOUR_MS : USAGE_DAY_MS;
+    int status = 1;
+    if (token_named(c, c->pos[0], &t)) return 1;
+    if (opt(c, "--until")) kg_time_parse(opt(c, "--until"), &until); /* checked as read */
+    since = until - 7 * USAGE_DAY_MS;
+    if (opt(c, "--since")) kg_time_parse(opt(c, "--since"), &since);
+    if (since >= until) return fail(c, NULL, "--since must be before --until");
+    int64_t first = since - since % unit,
+            nb = ((until - 1) - (until - 1) % unit - first) / unit + 1;
+    if (nb > (unit == USAGE_HOUR_MS ? 31 * 24 : 400))
+        return fail(c, NULL, "at most 31 days by the hour, 400 by the day");
+    if (!(b = calloc((size_t)nb, sizeof *b))) return fail(c, NULL, "out of memory");
+    kg_err rc = service_usage(&c->app, t.client_id, since, until, unit, sum, b, (size_t)nb);
+    if (rc != KG_OK) {
+        fail(c, t.client_id, "cannot read the usage counts: %s", kg_err_name(rc));
+        goto out;
+    }
+    if (opt(c, "--json")) { /* the REST API's answer */
+        json_t *o = json_pack("{s:o, s:o, s:s, s:s}", "since", render_time(since), "until",
+                              render_time(until), "granularity",
+                              unit == USAGE_HOUR_MS ? "hour" : "day", "clientId", t.client_id);
+        json_t *tot = json_object(), *arr = json_array();
+        if (tot) render_usage_counts(tot, sum);
+        for (int64_t i = 0; arr && i < nb; i++) {
+            json_t *e = json_pack("{s:o}", "start", render_time(first + i * unit));
+            if (e) render_usage_counts(e, b[i]);
+            json_array_append_new(arr, e);
+        }
+        json_object_set_new(o, "totals", tot);
+        json_object_set_new(o, "result", arr);
+        status = print_json(o);
+        goto out;
+    }
+    table_init(&tb, KG_ARRAY_LEN(head), head);
+    for (int64_t i = 0; i <= nb; i++) {
+        const int64_t *n = i < nb ? b[i] : sum;
+        char cell[40];
+        int64_t all = 0, refused = 0;
+        for (size_t k = 0; k < KG_USE_KINDS; k++) {
+            all += n[k];
+            refused += k >= KG_USE_FIRST_REFUSED ? n[k] : 0;
+        }
+        if (i < nb) {
+            kg_time_format(first + i * unit, cell, sizeof cell);
+            cell[unit == USAGE_HOUR_MS ? 16 : 10] = '\0'; /* 2026-12-07T13:00, 2026-12-07 */
+        }
+        table_cell(&tb, i < nb ? cell : "total");
+        int64_t cols[] = {all,
+                          n[KG_USE_EXCHANGE],
+                          n[KG_USE_GATE_ALLOWED],
+                          n[KG_USE_API_CALL],
+                          refused,
+                          n[KG_USE_REFUSED_PRIVILEGE],
+                          n[KG_USE_REFUSED_RATE],
+                          n[KG_USE_REFUSED_ADDRESS],
+                          n[KG_USE_REFUSED_EXPIRED]};
+        for (size_t k = 0; k < KG_ARRAY_LEN(cols); k++) {
+            snprintf(cell, sizeof cell, "%lld", (long long)cols[k]);
+            table_cell(&tb, cell);
+        }
+    }
+    status = table_print(&tb);
+out:
+    free(b);
+    return status;
 }
 
 static int token_revoke(struct ctx *c)

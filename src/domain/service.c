@@ -1140,6 +1140,28 @@ kg_err service_secret_delete(struct app *a, const struct actor *who, const char 
     return rc;
 }
 
+kg_err service_usage(struct app *a, const char *client_id, int64_t since, int64_t until,
+                     int64_t unit, int64_t sum[KG_USE_KINDS], int64_t (*buckets)[KG_USE_KINDS],
+                     size_t nb)
+{
+    struct kg_usage *rows = NULL;
+    size_t n = 0;
+    int64_t first = unit ? since - since % unit : since - since % USAGE_HOUR_MS;
+    kg_err rc = store_usage_read(a->st, client_id, first, until, &rows, &n);
+    if (rc != KG_OK) return rc;
+    memset(sum, 0, KG_USE_KINDS * sizeof *sum);
+    if (buckets) memset(buckets, 0, nb * sizeof *buckets);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < KG_USE_KINDS; k++)
+            sum[k] += rows[i].n[k];
+        size_t b = unit ? (size_t)((rows[i].hour - first) / unit) : nb;
+        for (size_t k = 0; buckets && b < nb && k < KG_USE_KINDS; k++)
+            buckets[b][k] += rows[i].n[k];
+    }
+    free(rows);
+    return KG_OK;
+}
+
 #define LEAK_WHERE_MAX 160 /* bytes of a reported place kept in the audit log */
 
 kg_err service_report_leaked(struct app *a, const char *address, const char *secret,

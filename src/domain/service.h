@@ -67,6 +67,16 @@ kg_err service_secret_delete(struct app *a, const struct actor *who, const char 
 kg_err service_report_leaked(struct app *a, const char *address, const char *secret,
                              const char *where, int *revoked);
 
+/* A token's usage counts over [since, until) (ms): the sums into sum[]; and, when unit > 0 (an
+ * hour or a day, in ms), per bucket of unit from since's bucket on into buckets[nb] (NULL: not
+ * wanted).  Counts are kept by the hour: a range or bucket that begins inside an hour takes
+ * that hour whole.  Store errors. */
+#define USAGE_HOUR_MS 3600000LL
+#define USAGE_DAY_MS (24 * USAGE_HOUR_MS)
+kg_err service_usage(struct app *a, const char *client_id, int64_t since, int64_t until,
+                     int64_t unit, int64_t sum[KG_USE_KINDS], int64_t (*buckets)[KG_USE_KINDS],
+                     size_t nb);
+
 /* Roles.  granted: role ids to grant to the role (each must be held by `who`).
  * create: the new role is owned by who's creating role (service_creating_role);
  *   grant_to_creator also grants it to that role (unless it is a built-in role, which cannot

@@ -277,8 +277,8 @@ static int time_param_or_reply(struct call *c, const char *name, int64_t *ms)
     return 0;
 }
 
-#define HOUR_MS 3600000LL
-#define DAY_MS (24 * HOUR_MS)
+#define HOUR_MS USAGE_HOUR_MS
+#define DAY_MS USAGE_DAY_MS
 #define USAGE_HOURS_MAX (31 * 24) /* hour buckets one answer holds */
 #define USAGE_DAYS_MAX 400
 #define USAGE_IDS_MAX 100 /* ?clientIds= */
@@ -330,29 +330,12 @@ static int usage_range_or_reply(struct call *c, int none_ok, const char *dflt,
     return 0;
 }
 
-/* One token's counts in r: the sums into sum[], and per bucket into buckets[r->nb] (NULL: not
- * wanted).  Rows are read from the store by hour, whole: a bucket or a range that begins
- * inside an hour takes that hour whole. */
+/* One token's counts in r (service_usage): the sums, and per bucket (NULL: not wanted). */
 static kg_err usage_of(struct call *c, const char *client_id, const struct usage_range *r,
                        int64_t sum[KG_USE_KINDS], int64_t (*buckets)[KG_USE_KINDS])
 {
-    struct kg_usage *rows = NULL;
-    size_t n = 0;
-    int64_t from = r->unit ? r->first : r->since - r->since % HOUR_MS;
-    kg_err rc = store_usage_read(c->app->st, client_id, from, r->until, &rows, &n);
-    if (rc != KG_OK) return rc;
-    memset(sum, 0, KG_USE_KINDS * sizeof *sum);
-    if (buckets) memset(buckets, 0, r->nb * sizeof *buckets);
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < KG_USE_KINDS; k++)
-            sum[k] += rows[i].n[k];
-        if (!buckets) continue;
-        size_t b = (size_t)((rows[i].hour - r->first) / r->unit);
-        for (size_t k = 0; b < r->nb && k < KG_USE_KINDS; k++)
-            buckets[b][k] += rows[i].n[k];
-    }
-    free(rows);
-    return KG_OK;
+    return service_usage(c->app, client_id, r->since, r->until, buckets ? r->unit : 0, sum, buckets,
+                         buckets ? r->nb : 0);
 }
 
 static json_t *usage_counts(const int64_t n[KG_USE_KINDS])

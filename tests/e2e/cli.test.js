@@ -19,7 +19,7 @@ const MAN = fs.readFileSync(path.join(ROOT, 'doc/keygate.1'), 'utf8');
 
 /* Every command the issue names; the help must offer exactly these. */
 const COMMANDS = [
-  'serve', 'token create', 'token list', 'token show', 'token revoke', 'token rotate',
+  'serve', 'token create', 'token list', 'token show', 'token revoke', 'token rotate', 'token update', 'token usage',
   'token secret add', 'token secret list', 'token secret delete', 'role create', 'role list',
   'role grant-privilege', 'role revoke-privilege', 'role grant-role', 'user create', 'user list',
   'user reset-password', 'audit list', 'keys rotate',
@@ -189,7 +189,7 @@ test('usage errors: exit 2, the message names what is wrong and where to look, a
     [['token', 'create', '--description', 'x'], /keygate token create: missing option --role NAME/],
     [['token', 'revoke'], /keygate token revoke: missing argument CLIENT_ID/],
     [['token', 'show', 'kgc_a', 'kgc_b'], /keygate token show: unexpected argument 'kgc_b'/],
-    [['token'], /keygate token: missing subcommand \(create, list, show, revoke, rotate, secret add, secret list, secret delete\)/],
+    [['token'], /keygate token: missing subcommand \(create, list, show, revoke, rotate, update, usage, secret add, secret list, secret delete\)/],
     [['role', 'grant-privilege', 'ops'], /keygate role grant-privilege: missing argument PRIVILEGE/],
     [['user', 'reset-password'], /keygate user reset-password: missing argument EMAIL/],
     [['user', 'create', 'a@example.com'], /keygate user create: missing option --role/],
@@ -539,3 +539,64 @@ test('token rotate and token secret add|list|delete: a running server takes each
     assert.ok(audit.includes(a), `the audit log has ${a}`);
   }
 });
+
+test('token update sets a rate limit and allowed ranges that a running server applies at once; token usage prints the counts', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-cli-usage-'));
+  dirs.push(dir);
+  fs.writeFileSync(path.join(dir, 'policy.txt'), 'GET /api/** orders.read\n');
+  const srv = await h.startServer({ args: ['--policy', path.join(dir, 'policy.txt'), '--usage-flush-ms', '100'] });
+  servers.push(srv);
+  const run = (args) => h.cli(srv.db, args);
+  const t = h.cliJson(srv.db, ['token', 'create', '--role', 'accountadmin', '--json']);
+  const r = await h.exchangeCliToken(srv.base, t.clientId, t.clientSecret);
+  assert.equal(r.status, 200, r.text);
+  const gate = () => fetch(`${srv.base}/gate`, { headers: { Authorization: `Bearer ${r.json.access_token}`, 'X-Original-Method': 'GET', 'X-Original-URI': '/api/x' } });
+
+  const up = run(['token', 'update', t.clientId, '--rate-limit', '2/1h', '--allowed-cidrs', '127.0.0.1,2001:db8::1/32', '--description', 'limited']);
+  assert.equal(up.status, 0, up.stderr);
+  assert.match(up.stdout, /^Rate limit: +2 requests in 3600 s$/m);
+  assert.match(up.stdout, /^Allowed from: +127\.0\.0\.1\/32,2001:db8::\/32$/m);
+  assert.match(up.stdout, /^Description: +limited$/m);
+  // the server follows the database within a second
+  assert.ok(await h.waitFor(async () => (await gate()).headers.get('ratelimit-policy') === '"token";q=2;w=3600', 3000));
+  const codes = [];
+  for (let i = 0; i < 3; i++) codes.push((await gate()).status);
+  assert.deepEqual(codes, [204, 429, 429], 'the check that saw the limit took one of the two');
+
+  const shown = h.cliJson(srv.db, ['token', 'show', t.clientId, '--json']);
+  assert.deepEqual(shown.rateLimit, { requests: 2, periodSeconds: 3600 });
+  assert.deepEqual(shown.allowedCidrs, ['127.0.0.1/32', '2001:db8::/32']);
+  const cleared = h.cliJson(srv.db, ['token', 'update', t.clientId, '--rate-limit', 'none', '--allowed-cidrs', 'any', '--json']);
+  assert.equal(cleared.rateLimit, null);
+  assert.deepEqual(cleared.allowedCidrs, []);
+
+  for (const [args, code, msg] of [
+    [['token', 'update', t.clientId, '--rate-limit', '0/1m'], 2, /--rate-limit is a rate limit like 100\/60s, or none, not '0\/1m'/],
+    [['token', 'update', t.clientId, '--allowed-cidrs', '10.0.0.0/40'], 1, /allowedCidrs must hold IPv4 or IPv6 addresses or CIDR ranges/],
+    [['token', 'update', 'kgc_0000000000000000', '--description', 'x'], 1, /no token has that clientId/],
+    [['token', 'usage', t.clientId, '--by', 'week'], 2, /--by is hour or day, not 'week'/],
+    [['token', 'usage', t.clientId, '--since', '2026-01-01T00:00:00Z', '--until', '2026-03-01T00:00:00Z', '--by', 'hour'], 1, /at most 31 days by the hour/],
+  ]) {
+    const res = run(args);
+    assert.equal(res.status, code, `keygate ${args.join(' ')}: ${res.stderr}`);
+    assert.match(res.stderr, msg);
+  }
+
+  // the counts: what the server wrote, a line a day and a total
+  let totals;
+  assert.ok(await h.waitFor(() => {
+    totals = h.cliJson(srv.db, ['token', 'usage', t.clientId, '--json']).totals;
+    return totals.refusedRateLimit >= 1;
+  }, 5000), JSON.stringify(totals));
+  const table = run(['token', 'usage', t.clientId]);
+  assert.equal(table.status, 0, table.stderr);
+  const rows = parseTable(table.stdout, ['FROM (UTC)', 'REQUESTS', 'EXCHANGES', 'GATE', 'API', 'REFUSED', 'PRIVILEGE', 'RATE', 'ADDRESS', 'EXPIRED']);
+  assert.ok(rows.length >= 8, 'a line a day for 7 days, and the total');
+  const total = rows.at(-1);
+  assert.equal(total['FROM (UTC)'], 'total');
+  assert.equal(Number(total.RATE), totals.refusedRateLimit);
+  assert.equal(Number(total.EXCHANGES), totals.exchanges);
+  assert.equal(Number(total.REQUESTS), totals.requests);
+  assert.equal(rows.at(-2)['FROM (UTC)'], new Date().toISOString().slice(0, 10), 'today last');
+});
+
