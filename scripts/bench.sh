@@ -5,11 +5,16 @@
 #
 # Keygate servers run side by side, each on a fresh SQLite database:
 #   small  200 API tokens        issuance, gate (50-rule policy), introspection, get, healthz;
-#                                with EdDSA, and again (a copy each) with ES256 and RS256
+#                                with EdDSA, and again (a copy each) with ES256 and RS256;
+#                                and the gate again on a copy with usage controls on (below)
 #   small5 200 API tokens        issuance again, each token holding 5 secrets (the newest used)
 #   mid    100,000 API tokens    the first page of the token list (pageSize=100)
 #   big    1,000,000 API tokens  start-up time, memory, and issuance and gate again
-# Tokens are bulk-loaded (scripts/bench/fill.py) before each server starts.  Every wrk run
+# Tokens are bulk-loaded (scripts/bench/fill.py) before each server starts.  Every server
+# runs with usage controls off (--no-usage-counts, no rate limits, no allowed ranges) but the
+# one of the row "gate, usage controls on" (issue 19): it counts usage, and the gate's token
+# has a rate limit far above what the bench reaches (every request passes, every answer
+# carries RateLimit) and allowed ranges that hold 127.0.0.1.  Every wrk run
 # lasts SECONDS_PER_RUN seconds, goes only to 127.0.0.1, and counts a response as bad unless
 # its status, and a piece of its body or a header, are what a client would check.
 #
@@ -106,6 +111,7 @@ make_db small 200 200
 # the small database again, signing with ES256 and with RS256: the same tokens and hash key, a
 # new signing key of the algorithm (so no rotation waits)
 [ -z "$compare" ] || cp -r "$tmp/small" "$tmp/small-cmp"
+cp -r "$tmp/small" "$tmp/small-uc" # usage controls on
 for alg in $algs; do
   cp -r "$tmp/small" "$tmp/small-$alg"
   rm "$tmp/small-$alg/signing.key"
@@ -116,13 +122,18 @@ t0=$(now_ms)
 make_db big 1000000 200
 echo "bench: 1,000,000 tokens loaded in $(($(now_ms) - t0)) ms" >&2
 
-serve small 18471
+off=(--no-usage-counts)
+serve small 18471 "${off[@]}"
 small_pid=$pid
-serve mid 18473
-serve small5 18478
-for alg in $algs; do serve "small-$alg" "${alg_port[$alg]}" --signing-alg "$alg"; done
-[ -z "$compare" ] || server_bin=$compare serve small-cmp 18477
+serve small-uc 18479
+serve mid 18473 "${off[@]}"
+serve small5 18478 "${off[@]}"
+for alg in $algs; do serve "small-$alg" "${alg_port[$alg]}" --signing-alg "$alg" "${off[@]}"; done
+cmp_off=() # a COMPARE keygate older than usage counting has no such option
+[ -z "$compare" ] || ! "$compare" --help 2>&1 | grep -q -- --no-usage-counts || cmp_off=("${off[@]}")
+[ -z "$compare" ] || server_bin=$compare serve small-cmp 18477 "${cmp_off[@]}"
 wait_up 18471
+wait_up 18479
 wait_up 18473
 wait_up 18478
 [ -z "$compare" ] || wait_up 18477
@@ -131,7 +142,7 @@ for alg in $algs; do wait_up "${alg_port[$alg]}"; done
 # big: the first start (creates the first user: one argon2id hash), then three timed
 # restarts; the last one stays up.
 t0=$(now_ms)
-serve big 18474
+serve big 18474 "${off[@]}"
 wait_up 18474
 first_start=$(($(now_ms) - t0))
 restarts=()
@@ -139,7 +150,7 @@ for i in 1 2 3; do
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
   t0=$(now_ms)
-  serve big 18474
+  serve big 18474 "${off[@]}"
   wait_up 18474
   restarts+=($(($(now_ms) - t0)))
 done
@@ -150,6 +161,18 @@ rss_loaded=$(rss_kib "$big_pid" VmRSS)
 curl -sf "http://127.0.0.1:$nport/" >/dev/null
 
 at_small=$(access small 18471)
+at_uc=$(access small-uc 18479)
+# usage controls on: the bench token (small's admin) gets a rate limit of 10^9 requests a
+# minute and allowed ranges holding 127.0.0.1; its gate answers then carry the limit
+uc_id=$(field clientId <"$tmp/small-uc/admin.json")
+curl -sf -X PATCH -H "Authorization: Bearer $at_uc" -H 'Content-Type: application/json' \
+  -d '{"rateLimit": {"requests": 1000000000, "periodSeconds": 60}, "allowedCidrs": ["127.0.0.0/8"]}' \
+  "http://127.0.0.1:18479/public/api/v1/apiToken/$uc_id" >/dev/null
+uc_policy=$(curl -s -o /dev/null -D - -H "Authorization: Bearer $at_uc" -H 'X-Original-Method: GET' \
+  -H 'X-Original-URI: /api/v1/orders/42' http://127.0.0.1:18479/gate | tr -d '\r' |
+  awk -F': ' 'tolower($1) == "ratelimit-policy" {print $2}')
+[ "$uc_policy" = '"token";q=1000000000;w=60' ] ||
+  { echo "bench: the usage-controls server's gate answers RateLimit-Policy '$uc_policy'" >&2; exit 1; }
 at_mid=$(access mid 18473)
 at_big=$(access big 18474)
 [ -z "$compare" ] || at_cmp=$(access small-cmp 18477)
@@ -168,15 +191,18 @@ run() { # name url [env...]   (env WRK_CONNS overrides the connection count)
   env "$@" wrk -t2 -c"$c" -d"${secs}s" --timeout 5s -s "$here/bench/check.lua" "$url" |
     awk -v n="$name" '/^RESULT/ {print n, $2, $3, $4, $5, $6}'
 }
-gate_env=(WRK_EXPECT=204 WRK_HEADER_HAS=X-Keygate-Client-Id
-          "WRK_HEADERS=X-Original-Method: GET|X-Original-URI: /api/v1/orders/42")
+gate_env=(WRK_EXPECT=204 "WRK_HEADERS=X-Original-Method: GET|X-Original-URI: /api/v1/orders/42")
+gate_off=(WRK_HEADER_HAS=X-Keygate-Client-Id WRK_HEADER_LACKS=RateLimit)
+gate_on=("WRK_HEADER_HAS=X-Keygate-Client-Id,RateLimit")
 token_env=(WRK_METHOD=POST WRK_BODY=grant_type=client_credentials 'WRK_BODY_HAS="access_token"')
 
 # small_rows SUFFIX PORT BEARER: the small database's rows, against the keygate on PORT
 small_rows() {
   local sfx=$1 port=$2 at=$3 base=http://127.0.0.1:$2
   run "issuance$sfx" "$base/oauth/v2/token" "${token_env[@]}" WRK_AUTH_FILE="$tmp/small/auth.txt" >>"$results"
-  run "gate$sfx" "$base/gate" WRK_BEARER="$at" "${gate_env[@]}" >>"$results"
+  run "gate$sfx" "$base/gate" WRK_BEARER="$at" "${gate_env[@]}" "${gate_off[@]}" >>"$results"
+  [ -n "$sfx" ] || # next to the gate row it is compared with
+    run gate-uc http://127.0.0.1:18479/gate WRK_BEARER="$at_uc" "${gate_env[@]}" "${gate_on[@]}" >>"$results"
   run "introspection$sfx" "$base/oauth/v2/introspect" WRK_METHOD=POST WRK_BODY="token=$at" \
     'WRK_BODY_HAS="active":true' WRK_AUTH_FILE="$tmp/small/auth1.txt" >>"$results"
   run "api-get-token$sfx" "$base/public/api/v1/apiToken/$(field clientId <"$tmp/small/admin.json")" \
@@ -193,7 +219,8 @@ for r in $(seq "$rounds"); do
   for alg in $algs; do
     run "issuance-$alg" "http://127.0.0.1:${alg_port[$alg]}/oauth/v2/token" "${token_env[@]}" \
       WRK_AUTH_FILE="$tmp/small-$alg/auth.txt" >>"$results"
-    run "gate-$alg" "http://127.0.0.1:${alg_port[$alg]}/gate" WRK_BEARER="${alg_at[$alg]}" "${gate_env[@]}" >>"$results"
+    run "gate-$alg" "http://127.0.0.1:${alg_port[$alg]}/gate" WRK_BEARER="${alg_at[$alg]}" "${gate_env[@]}" \
+      "${gate_off[@]}" >>"$results"
   done
   run issuance-5-secrets http://127.0.0.1:18478/oauth/v2/token "${token_env[@]}" \
     WRK_AUTH_FILE="$tmp/small5/auth.txt" >>"$results"
@@ -203,7 +230,7 @@ for r in $(seq "$rounds"); do
     WRK_CONNS=8 WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
   run issuance-1M http://127.0.0.1:18474/oauth/v2/token "${token_env[@]}" \
     WRK_AUTH_FILE="$tmp/big/auth.txt" >>"$results"
-  run gate-1M http://127.0.0.1:18474/gate WRK_BEARER="$at_big" "${gate_env[@]}" >>"$results"
+  run gate-1M http://127.0.0.1:18474/gate WRK_BEARER="$at_big" "${gate_env[@]}" "${gate_off[@]}" >>"$results"
 done
 rss_after=$(rss_kib "$big_pid" VmRSS)
 rss_peak=$(rss_kib "$big_pid" VmHWM)
@@ -211,6 +238,20 @@ rss_peak=$(rss_kib "$big_pid" VmHWM)
 last=$(curl -sf -H "Authorization: Bearer $at_small" \
   "http://127.0.0.1:18471/public/api/v1/apiToken/$(field clientId <"$tmp/small/admin.json")" | field lastAccessOn)
 [ "$last" != None ] || { echo "bench: last access was not recorded" >&2; exit 1; }
+# The usage-controls server counted every gate answer wrk received (and those in flight at
+# each run's end), all allowed: its counts reach the store within a flush (2 s).
+uc_sent=$(awk '$1 == "gate-uc" {n += $2} END {print n + 0}' "$results")
+for _ in $(seq 100); do
+  uc_counted=$(curl -sf -H "Authorization: Bearer $at_uc" \
+    "http://127.0.0.1:18479/public/api/v1/apiToken/$uc_id/usage" |
+    python3 -c 'import json,sys; t=json.load(sys.stdin)["totals"]; print(t["gateAllowed"], t["refused"])')
+  [ "${uc_counted% *}" -lt "$uc_sent" ] || break
+  sleep 0.1
+done
+if ! [ "${uc_counted% *}" -ge "$uc_sent" ] || [ "${uc_counted#* }" != 0 ]; then
+  echo "bench: usage counts (allowed, refused) $uc_counted for $uc_sent gate answers" >&2
+  exit 1
+fi
 kill -0 "$small_pid" "$big_pid"
 
 mkdir -p build/bench
@@ -228,16 +269,20 @@ def med(xs):
 m = {n: (med([r[0] for r in rs]), med([r[1] for r in rs]), med([r[2] for r in rs]),
          sum(r[3] for r in rs)) for n, rs in rows.items()}
 ref = m["nginx"][0]
-order = ["nginx", "issuance", "issuance-5-secrets", "gate", "issuance-ES256", "gate-ES256", "issuance-RS256", "gate-RS256",
+order = ["nginx", "issuance", "issuance-5-secrets", "gate", "gate-uc", "issuance-ES256", "gate-ES256", "issuance-RS256", "gate-RS256",
          "introspection", "api-get-token", "healthz", "list-100k", "list-100k-c8", "issuance-1M", "gate-1M"]
 print(f"wrk -t2 -c{conns} -d{secs}s per run (list-100k-c8: 8 connections), {rounds} "
       "interleaved rounds, medians; every response checked (status and body or header); "
-      "issuance and gate sign with EdDSA unless the row names ES256 or RS256\n")
+      "issuance and gate sign with EdDSA unless the row names ES256 or RS256; usage controls "
+      "off (no usage counts, no rate limits or allowed ranges) but in the row \"gate, usage "
+      "controls on\": usage counted, the token limited to 10^9 requests a minute (every "
+      "answer checked for its RateLimit header) and allowed 127.0.0.0/8\n")
+label = {"gate": "gate, usage controls off", "gate-uc": "gate, usage controls on"}
 print("| run | req/s | p50 ms | p99 ms | × nginx | bad responses |")
 print("|---|---:|---:|---:|---:|---:|")
 for n in (n for n in order if n in m):
     rps, p50, p99, bad = m[n]
-    print(f"| {n} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / ref:.2f} | {bad} |")
+    print(f"| {label.get(n, n)} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / ref:.2f} | {bad} |")
 mib = lambda k: k / 1024
 print(f"\n1,000,000 API tokens: start-up to serving {restart} ms (median of 3 restarts, "
       f"slowest {restart_max} ms; the first start, which also creates the first user with an "
@@ -265,6 +310,9 @@ checks = [
      m["issuance-5-secrets"][0] >= 0.9 * m["issuance"][0]),
     ("gate ≥ 0.7× nginx", f"{r('gate'):.2f}×", r("gate") >= 0.7),
     ("gate p99 ≤ 5 ms", f"{m['gate'][2]:.2f} ms", m["gate"][2] <= 5),
+    ("gate with usage controls on: ≥ 0.85 of off, p99 ≤ off's + 1 ms",
+     f"{m['gate-uc'][0] / m['gate'][0]:.2f} of off, p99 {m['gate-uc'][2] - m['gate'][2]:+.2f} ms",
+     m["gate-uc"][0] >= 0.85 * m["gate"][0] and m["gate-uc"][2] - m["gate"][2] <= 1),
 ] + [
     (f"gate with {a} within 10 % of EdDSA (verified once, then cached)",
      f"{m['gate-' + a][0] / m['gate'][0]:.2f} of EdDSA", m["gate-" + a][0] >= 0.9 * m["gate"][0])

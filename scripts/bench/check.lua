@@ -1,10 +1,15 @@
 -- wrk script: counts bad responses: a status other than the expected one (env WRK_EXPECT,
--- default 200), a body without the text WRK_BODY_HAS, or no header WRK_HEADER_HAS (a name).
+-- default 200), a body without the text WRK_BODY_HAS, no header WRK_HEADER_HAS (names,
+-- comma-separated: each must be there), or a header WRK_HEADER_LACKS (a name).
 -- For token exchanges it cycles through many clients' Basic headers (file named by env
 -- WRK_AUTH_FILE, one "Basic …" per line).
 local expect = tonumber(os.getenv("WRK_EXPECT") or "200")
 local body_has = os.getenv("WRK_BODY_HAS")
-local header_has = os.getenv("WRK_HEADER_HAS")
+local header_has = {}
+for name in string.gmatch(os.getenv("WRK_HEADER_HAS") or "", "[^,]+") do
+  table.insert(header_has, name)
+end
+local header_lacks = os.getenv("WRK_HEADER_LACKS")
 local method = os.getenv("WRK_METHOD") or "GET"
 local body = os.getenv("WRK_BODY")
 local bearer = os.getenv("WRK_BEARER")
@@ -44,11 +49,11 @@ function request()
 end
 
 function response(status, headers, resp_body)
-  if status ~= expect
-      or (body_has and not (resp_body and string.find(resp_body, body_has, 1, true)))
-      or (header_has and not headers[header_has]) then
-    bad = bad + 1
-  end
+  local ok = status == expect
+      and (not body_has or (resp_body and string.find(resp_body, body_has, 1, true)))
+      and not (header_lacks and headers[header_lacks])
+  for _, name in ipairs(header_has) do ok = ok and headers[name] ~= nil end
+  if not ok then bad = bad + 1 end
 end
 
 function done(summary, latency, requests)

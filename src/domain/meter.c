@@ -73,11 +73,16 @@ int meter_once(struct meter *m, int64_t now_ms, int64_t every_ms)
            atomic_compare_exchange_strong(&m->noted, &last, now_ms);
 }
 
+int meter_mark(struct meter *m)
+{
+    return atomic_load_explicit(&m->dirty, memory_order_relaxed) == 0 &&
+           atomic_exchange(&m->dirty, 1) == 0;
+}
+
 int meter_count(struct meter *m, enum kg_use k)
 {
     atomic_fetch_add_explicit(&m->n[k], 1, memory_order_relaxed);
-    return atomic_load_explicit(&m->dirty, memory_order_relaxed) == 0 &&
-           atomic_exchange(&m->dirty, 1) == 0;
+    return meter_mark(m);
 }
 
 int meter_take_counts(struct meter *m, int64_t out[KG_USE_KINDS])

@@ -63,6 +63,9 @@ int meter_once(struct meter *m, int64_t now_ms, int64_t every_ms);
 /* Counts one use of kind k.  1 when m was clean and is now dirty: the caller queues it for
  * the flusher. */
 int meter_count(struct meter *m, enum kg_use k);
+/* Marks m for the flusher without counting (its admissions are to be shared).  1 when m was
+ * clean and is now dirty: the caller queues it. */
+int meter_mark(struct meter *m);
 /* The flusher's: marks m clean and adds to out[] what was counted since the last call.  1
  * when anything was. */
 int meter_take_counts(struct meter *m, int64_t out[KG_USE_KINDS]);

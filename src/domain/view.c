@@ -653,11 +653,9 @@ static struct meter *meter_of(struct vtok *x)
     return none;
 }
 
-/* Counts a use of kind k on x; queues x for the flusher when its meter was clean.  Caller
- * holds the read lock. */
-static void count(struct view *v, struct vtok *x, struct meter *m, enum kg_use k)
+/* Queues x for the flusher (its meter m was just made dirty).  Caller holds the read lock. */
+static void queue(struct view *v, struct vtok *x, struct meter *m)
 {
-    if (v->quiet || !m || !meter_count(m, k)) return;
     pthread_mutex_lock(&v->dirty_lock);
     if (v->ndirty == v->capdirty) {
         size_t cap = v->capdirty ? v->capdirty * 2 : 256;
@@ -672,6 +670,13 @@ static void count(struct view *v, struct vtok *x, struct meter *m, enum kg_use k
     }
     v->dirty[v->ndirty++] = (uint32_t)(x - v->toks);
     pthread_mutex_unlock(&v->dirty_lock);
+}
+
+/* Counts a use of kind k on x; queues x for the flusher when its meter was clean.  Caller
+ * holds the read lock. */
+static void count(struct view *v, struct vtok *x, struct meter *m, enum kg_use k)
+{
+    if (!v->quiet && m && meter_count(m, k)) queue(v, x, m);
 }
 
 enum view_admit view_token_admit(struct view *v, const char *client_id, const char *addr, int rate,
@@ -706,6 +711,8 @@ enum view_admit view_token_admit(struct view *v, const char *client_id, const ch
     if (!meter_take(m, out->requests, out->period_s, now, &out->verdict)) {
         count(v, x, m, KG_USE_REFUSED_RATE);
         r = VIEW_REFUSED_RATE;
+    } else if (v->quiet && meter_mark(m)) { /* uncounted, the admission is still shared */
+        queue(v, x, m);
     }
 out:
     pthread_rwlock_unlock(&v->lock);

@@ -6,61 +6,18 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const h = require('../e2e/helpers.js');
+const { PG, startCluster, startNode, stopNode } = require('./cluster.js');
 
 const { V1, api, exchange } = h;
-const PG = path.join(__dirname, '..', '..', 'scripts', 'pg.sh');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-pg-'));
-const keysDir = path.join(tmp, 'keys');
-const ISSUER = 'https://keygate.example';
-let uri; // postgres://…/kg
-let pgPort;
-let A, B, boot;
-
-async function startNode(name) {
-  const port = await h.freePort();
-  const base = `http://127.0.0.1:${port}`;
-  // Every node of a deployment names the same issuer (the load balancer's URL) and shares
-  // the key directory, so that any node accepts any node's access tokens.
-  const proc = spawn(h.BIN, ['--db', uri, '--keys-dir', keysDir, 'serve', '--listen', `127.0.0.1:${port}`,
-    '--issuer', ISSUER, '--jwks-max-age', '1'], // a rotated key signs 1 s + 5 s after it is published
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (d) => { stderr += d; });
-  proc.stdout.resume();
-  const ok = await h.waitFor(async () => {
-    try {
-      const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
-      return r.status === 200 ? r : null;
-    } catch { return null; }
-  }, 15000, 100);
-  assert.ok(ok.ok, `node ${name} did not start: ${stderr}`);
-  return { name, base, proc, get stderr() { return stderr; } };
-}
-
-function stopNode(n) {
-  if (n && n.proc.exitCode === null) n.proc.kill('SIGTERM');
-}
-
-function cli(args) {
-  const out = execFileSync(h.BIN, ['--db', uri, '--keys-dir', keysDir, ...args], { encoding: 'utf8', timeout: 20000 });
-  return out;
-}
+let cluster, A, B, boot;
 
 before(async () => {
-  pgPort = await h.freePort();
-  const admin = execFileSync(PG, ['start', path.join(tmp, 'pg'), String(pgPort)], { encoding: 'utf8', timeout: 60000 }).trim();
-  execFileSync('psql', [admin, '-qc', 'CREATE DATABASE kg'], { timeout: 20000 });
-  uri = admin.replace(/\/postgres$/, '/kg');
-  fs.mkdirSync(keysDir, { mode: 0o700 });
-  A = await startNode('A');
-  B = await startNode('B');
-  boot = JSON.parse(cli(['token', 'create', '--role', 'accountadmin', '--description', 'boot', '--json']));
+  cluster = await startCluster();
+  A = await startNode(cluster, 'A');
+  B = await startNode(cluster, 'B');
+  boot = JSON.parse(cluster.cli(['token', 'create', '--role', 'accountadmin', '--description', 'boot', '--json']));
   const r = await h.waitFor(async () => {
     const x = await exchange(A.base, boot.clientId, boot.clientSecret);
     return x.status === 200 ? x : null;
@@ -72,9 +29,7 @@ before(async () => {
 after(() => {
   stopNode(A);
   stopNode(B);
-  try { execFileSync(PG, ['stop', path.join(tmp, 'pg')], { timeout: 60000 }); } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  if (cluster) cluster.stop();
 });
 
 async function makeToken(node, roleId, access) {
@@ -202,7 +157,7 @@ test('creates on both nodes at once are neither lost nor duplicated', async () =
 test('a key rotation reaches both nodes: published by both before either signs with it, then tokens from A accepted by B', async () => {
   const kidOf = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()).kid;
   const before = await (await fetch(`${A.base}/.well-known/jwks.json`)).json();
-  const r = cli(['keys', 'rotate']);
+  const r = cluster.cli(['keys', 'rotate']);
   const newKid = /New signing key (\S+)\./.exec(r)[1];
   const both = await h.waitFor(async () => {
     const a = await (await fetch(`${A.base}/.well-known/jwks.json`)).json();
@@ -254,7 +209,7 @@ test('a database restart in the middle of a load: reads go on from memory, write
   })();
   try {
     await h.sleep(300);
-    execFileSync(PG, ['stop', path.join(tmp, 'pg')], { timeout: 60000 });
+    execFileSync(PG, ['stop', cluster.pgDir], { timeout: 60000 });
     const write = await api(A.base, 'POST', `${V1}/apiToken`, { token: boot.accessA, body: { description: 'during outage', roleId: 'r-0000000002' } });
     h.assertApiError(write, 503, 'UNAVAILABLE', 'a write while the database is down');
     const degraded = await h.waitFor(async () => {
@@ -268,7 +223,7 @@ test('a database restart in the middle of a load: reads go on from memory, write
     const check = await api(A.base, 'GET', `${V1}/apiToken/${t.clientId}`, { token: during.json.access_token });
     assert.ok(check.status === 200 || check.status === 503, `an API read needs the database: ${check.status}`);
 
-    execFileSync(PG, ['start', path.join(tmp, 'pg'), String(pgPort)], { timeout: 60000 });
+    execFileSync(PG, ['start', cluster.pgDir, String(cluster.pgPort)], { timeout: 60000 });
     for (const node of [A, B]) {
       const back = await h.waitFor(async () => {
         const r = await api(node.base, 'POST', `${V1}/apiToken`, { token: boot.accessA, body: { description: `after ${node.name}`, roleId: 'r-0000000002' } });

@@ -1,5 +1,5 @@
 /* Unit tests of view.c: role closure and privilege verdicts, token sync across handles,
- * last-access write-behind. */
+ * last-access write-behind, rate limits shared between processes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -392,6 +392,64 @@ static void test_first_load_then_changes(void **state)
     view_free(v2);
 }
 
+/* A rate limit is shared by the processes sharing a store: what one admitted is charged to the
+ * other's bucket at its next usage flush, whether or not they count usage. */
+static void shared_limit(struct fx *f, int counting)
+{
+    struct store *st2 = NULL;
+    struct view *v2 = NULL;
+    struct kg_token t;
+    struct view_rate rl;
+    const int64_t now = 1700000000000;
+    memset(&t, 0, sizeof t);
+    strcpy(t.client_id, "kgc_RRRRRRRRRRRRRRRR");
+    strcpy(t.role_id, PUBLIC);
+    strcpy(t.created_by, "cli");
+    t.created_on = 1000;
+    t.rate_requests = 4;
+    t.rate_period_s = 3600;
+    t.nsecrets = 1;
+    memset(t.secrets[0].hash, 9, sizeof t.secrets[0].hash);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(store_open(f->path, &st2), KG_OK);
+    assert_int_equal(view_new(st2, &v2), KG_OK);
+    assert_int_equal(view_sync(f->v), KG_OK);
+    view_set_counting(f->v, counting);
+    view_set_counting(v2, counting);
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(view_token_admit(f->v, t.client_id, "127.0.0.1", 1, now + i, &rl),
+                         VIEW_ADMITTED);
+        assert_int_equal(rl.verdict.remaining, 3 - i);
+        if (counting) view_token_count(f->v, t.client_id, KG_USE_GATE_ALLOWED);
+    }
+    assert_int_equal(view_flush_usage(f->v, now + 10), KG_OK);
+    assert_int_equal(view_flush_usage(v2, now + 20), KG_OK);
+    /* the other process has room for the fourth only */
+    assert_int_equal(view_token_admit(v2, t.client_id, "127.0.0.1", 1, now + 30, &rl),
+                     VIEW_ADMITTED);
+    assert_int_equal(rl.verdict.remaining, 0);
+    assert_int_equal(view_token_admit(v2, t.client_id, "127.0.0.1", 1, now + 31, &rl),
+                     VIEW_REFUSED_RATE);
+    if (counting) view_token_count(v2, t.client_id, KG_USE_GATE_ALLOWED);
+    assert_int_equal(view_flush_usage(v2, now + 40), KG_OK);
+    assert_int_equal(view_flush_usage(f->v, now + 50), KG_OK);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "127.0.0.1", 1, now + 60, &rl),
+                     VIEW_REFUSED_RATE);
+    view_free(v2);
+    store_free(st2);
+}
+
+static void test_shared_limit_counting(void **state)
+{
+    shared_limit(*state, 1);
+}
+
+static void test_shared_limit_not_counting(void **state)
+{
+    shared_limit(*state, 0);
+}
+
 /* A token with usage controls, seen by two views of one store (two nodes): allowed ranges hold
  * for IPv4 and IPv6 (an IPv4-mapped peer as IPv4); the rate limit is one bucket shared through
  * the store; counts are flushed as hourly rows, each node's added to the other's. */
@@ -489,6 +547,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_then_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_limit_counting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_limit_not_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_controls, setup, teardown),
     };
     return cmocka_run_group_tests_name("view", tests, NULL, NULL);
