@@ -111,6 +111,18 @@ static char *digits(char *p, unsigned v, int n)
     return p + n;
 }
 
+char *kg_put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < sizeof tmp);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
 /* Without gmtime_r and snprintf (a list page formats 300 times): the civil date from a day
  * count (H. Hinnant's days_to_civil), for the years 0000 to 9999; gmtime_r outside them. */
 void kg_time_format(int64_t ms, char *buf, size_t size)

@@ -31,6 +31,9 @@ int kg_utf8_text(const char *s, size_t len, size_t *chars);
 
 /* Formats ms as "2026-12-01T09:53:20.123Z" into buf (>= 25 bytes). */
 void kg_time_format(int64_t ms, char *buf, size_t size);
+/* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end.  snprintf's cost
+ * without its parsing, for numbers written on every request. */
+char *kg_put_u64(char *p, uint64_t v);
 
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" (UTC only); KG_INVALID otherwise. */
 kg_err kg_time_parse(const char *s, int64_t *ms);

@@ -123,10 +123,18 @@ int admit_or_reply(struct call *c, const char *client_id, const char *action)
     }
     if (!rl.requests) return 0;
     size_t n = 0;
-    snprintf(c->rate_policy, sizeof c->rate_policy, "\"token\";q=%lld;w=%lld",
-             (long long)rl.requests, (long long)rl.period_s);
-    snprintf(c->rate_state, sizeof c->rate_state, "\"token\";r=%lld;t=%lld",
-             (long long)rl.verdict.remaining, (long long)rl.verdict.reset_s);
+    /* "token";q=REQUESTS;w=PERIOD and "token";r=REMAINING;t=SECONDS (each number at most 20
+     * digits: both fit their buffers), written without snprintf: on every limited request */
+    char *p = c->rate_policy;
+    memcpy(p, "\"token\";q=", 10);
+    p = kg_put_u64(p + 10, (uint64_t)rl.requests);
+    memcpy(p, ";w=", 3);
+    *kg_put_u64(p + 3, (uint64_t)rl.period_s) = '\0';
+    p = c->rate_state;
+    memcpy(p, "\"token\";r=", 10);
+    p = kg_put_u64(p + 10, (uint64_t)rl.verdict.remaining);
+    memcpy(p, ";t=", 3);
+    *kg_put_u64(p + 3, (uint64_t)rl.verdict.reset_s) = '\0';
     req->also[n++] = "RateLimit-Policy";
     req->also[n++] = c->rate_policy;
     req->also[n++] = "RateLimit";

@@ -35,7 +35,7 @@ struct call {
      * request's log line; NULL until read */
     const char *orig_method, *orig_uri;
     /* the RateLimit headers' values (admit_or_reply), kept until the reply */
-    char rate_policy[48], rate_state[48], retry_after[24];
+    char rate_policy[64], rate_state[64], retry_after[24];
 };
 
 /* Sends the error for rc in the route's form (reply_error or reply_oauth_error with the
