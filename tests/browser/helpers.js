@@ -143,7 +143,31 @@ function shot(page, name, opts = {}) {
   return page.screenshot({ path: path.join(SHOTS, name), ...opts });
 }
 
+/*
+ * Runs fn({context, page, w}) in a fresh context of browser at base (newPage's opts), signed in
+ * as user ({email, password}; null: not signed in) and, when `landing` is given, on that page;
+ * the context is closed afterwards, whatever fn did.
+ */
+async function withPage(browser, base, user, fn, opts = {}, landing = null) {
+  const p = await newPage(browser, base, opts);
+  try {
+    if (user) await signIn(p.page, user.email, user.password);
+    if (landing) await p.page.goto(landing);
+    return await fn(p);
+  } finally {
+    await p.context.close();
+  }
+}
+
+/* A REST call from the page, with its session and CSRF token; must answer `want` (if given). */
+async function pageCall(page, method, url, body, want) {
+  const s = (await pageSession(page)).json;
+  const r = await pageFetch(page, method, url, { csrf: s.csrfToken, body });
+  if (want) assert.equal(r.status, want, `${method} ${url}: ${r.status} ${r.text}`);
+  return r;
+}
+
 module.exports = {
   h, launchBrowser, freshDir, dbOf, createUser, cliOk, roleId, watch, assertClean, newPage, signIn,
-  pageSession, pageFetch, curlExchange, shot, SHOTS,
+  pageSession, pageFetch, curlExchange, shot, SHOTS, withPage, pageCall,
 };

@@ -232,22 +232,8 @@ after(async () => {
 
 /* Runs fn({context, page, w}) signed in as the admin, in a fresh context closed afterwards;
  * the window of usage.test.js's screenshots. */
-async function signedIn(fn) {
-  const p = await b.newPage(browser, srv.base, { viewport: { width: 1280, height: 1560 }, timezoneId: 'UTC' });
-  try {
-    await b.signIn(p.page, admin.email, admin.password);
-    return await fn(p);
-  } finally {
-    await p.context.close();
-  }
-}
-
-async function call(page, method, url, body, want) {
-  const s = (await b.pageSession(page)).json;
-  const r = await b.pageFetch(page, method, url, { csrf: s.csrfToken, body });
-  if (want) assert.equal(r.status, want, `${method} ${url}: ${r.status} ${r.text}`);
-  return r;
-}
+const signedIn = (fn) => b.withPage(browser, srv.base, admin, fn, { viewport: { width: 1280, height: 1560 }, timezoneId: 'UTC' });
+const call = b.pageCall;
 
 const num = (n) => n.toLocaleString('en-US');
 const rowOf = (page, clientId) => page.locator(`[data-testid="token-row"][data-client-id="${clientId}"]`);

@@ -40,23 +40,8 @@ after(async () => {
 });
 
 /* Runs fn({context, page, w}) signed in as the admin, in a fresh context closed afterwards. */
-async function signedIn(fn) {
-  const p = await b.newPage(browser, srv.base);
-  try {
-    await b.signIn(p.page, admin.email, admin.password);
-    return await fn(p);
-  } finally {
-    await p.context.close();
-  }
-}
-
-/* A REST call from the page, with its session and CSRF token; must answer `want`. */
-async function call(page, method, url, body, want) {
-  const s = (await b.pageSession(page)).json;
-  const r = await b.pageFetch(page, method, url, { csrf: s.csrfToken, body });
-  if (want) assert.equal(r.status, want, `${method} ${url}: ${r.status} ${r.text}`);
-  return r;
-}
+const signedIn = (fn) => b.withPage(browser, srv.base, admin, fn);
+const call = b.pageCall;
 
 function newToken(page, description, extra = {}) {
   return call(page, 'POST', `${V1}/apiToken`, { description, roleId: adminRole, ...extra }, 201).then((r) => r.json);

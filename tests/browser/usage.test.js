@@ -57,27 +57,11 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/* Runs fn({context, page, w}) signed in as the admin, in a fresh context closed afterwards. */
-async function signedIn(fn, landing) {
-  /* Tall enough for a token's whole page in a screenshot (a full-page shot would leave the
-   * sidebar, sticky at the window's height, halfway down). */
-  const p = await b.newPage(browser, srv.base, { viewport: { width: 1280, height: 1560 } });
-  try {
-    await b.signIn(p.page, admin.email, admin.password);
-    if (landing) await p.page.goto(landing);
-    return await fn(p);
-  } finally {
-    await p.context.close();
-  }
-}
-
-/* A REST call from the page, with its session and CSRF token; must answer `want`. */
-async function call(page, method, url, body, want) {
-  const s = (await b.pageSession(page)).json;
-  const r = await b.pageFetch(page, method, url, { csrf: s.csrfToken, body });
-  if (want) assert.equal(r.status, want, `${method} ${url}: ${r.status} ${r.text}`);
-  return r;
-}
+/* Runs fn({context, page, w}) signed in as the admin, in a fresh context closed afterwards,
+ * tall enough for a token's whole page in a screenshot (a full-page shot would leave the
+ * sidebar, sticky at the window's height, halfway down). */
+const signedIn = (fn, landing) => b.withPage(browser, srv.base, admin, fn, { viewport: { width: 1280, height: 1560 } }, landing);
+const call = b.pageCall;
 
 function zero() {
   return { exchanges: 0, gateAllowed: 0, apiCalls: 0, refusedPrivilege: 0, refusedRateLimit: 0, refusedAddress: 0,

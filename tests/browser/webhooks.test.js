@@ -49,14 +49,7 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function withPage(fn) {
-  const p = await b.newPage(browser, srv.base);
-  try {
-    return await fn(p);
-  } finally {
-    await p.context.close();
-  }
-}
+const withPage = (fn) => b.withPage(browser, srv.base, null, fn);
 
 test('the Webhooks page shows each webhook: deliveries, failures, the last error and the events given up', T, async () => {
   // an event given up by the broken receiver (2 attempts, 1 s apart)

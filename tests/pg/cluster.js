@@ -35,7 +35,7 @@ async function startCluster() {
 }
 
 /* Starts a keygate node named `name` on cluster c (extra: more serve options) and waits (≤ 15 s)
- * for its /healthz; returns {name, base, proc, stderr}. */
+ * for its /healthz; returns {name, base, proc, exited (a promise), stderr}. */
 async function startNode(c, name, extra = []) {
   const port = await h.freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -46,6 +46,7 @@ async function startNode(c, name, extra = []) {
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (d) => { stderr += d; });
   proc.stdout.resume();
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
   const ok = await h.waitFor(async () => {
     try {
       const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
@@ -53,11 +54,14 @@ async function startNode(c, name, extra = []) {
     } catch { return null; }
   }, 15000, 100);
   assert.ok(ok.ok, `node ${name} did not start: ${stderr}`);
-  return { name, base, proc, get stderr() { return stderr; } };
+  return { name, base, proc, exited, get stderr() { return stderr; } };
 }
 
-function stopNode(n) {
-  if (n && n.proc.exitCode === null) n.proc.kill('SIGTERM');
+/* Stops node n (SIGTERM); resolves once it has exited, or after 10 s. */
+async function stopNode(n) {
+  if (!n || n.proc.exitCode !== null) return;
+  n.proc.kill('SIGTERM');
+  await Promise.race([n.exited, h.unrefSleep(10000)]);
 }
 
 module.exports = { PG, startCluster, startNode, stopNode };

@@ -7,52 +7,20 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const h = require('../e2e/helpers.js');
+const { startCluster, startNode: startClusterNode, stopNode } = require('./cluster.js');
 const { startReceiver } = require('../e2e/webhook_receiver.js');
 
 const { V1, api, exchange } = h;
-const PG = path.join(__dirname, '..', '..', 'scripts', 'pg.sh');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-pgwh-'));
-const keysDir = path.join(tmp, 'keys');
 const SECRET = 'whsec-two-nodes-0123456789abcdef';
-const secretFile = path.join(tmp, 'hook.secret');
 const ADMIN = 'r-0000000001';
-let uri, R, A, B, boot;
+let cluster, secretFile, R, A, B, boot;
 
-async function startNode(name) {
-  const port = await h.freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(h.BIN, ['--db', uri, '--keys-dir', keysDir, 'serve', '--listen', `127.0.0.1:${port}`,
-    '--issuer', 'https://keygate.example', '--webhook', `${R.url} secret-file=${secretFile}`,
-    '--webhook-backoff', '1', '--webhook-timeout', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (d) => { stderr += d; });
-  proc.stdout.resume();
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
-  const ok = await h.waitFor(async () => {
-    try {
-      const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
-      return r.status === 200 ? r : null;
-    } catch { return null; }
-  }, 15000, 100);
-  assert.ok(ok.ok, `node ${name} did not start: ${stderr}`);
-  return { name, base, proc, exited, get stderr() { return stderr; } };
-}
-
-async function stopNode(n) {
-  if (!n || n.proc.exitCode !== null) return;
-  n.proc.kill('SIGTERM');
-  await Promise.race([n.exited, h.unrefSleep(10000)]);
-}
-
-function cli(args) {
-  return execFileSync(h.BIN, ['--db', uri, '--keys-dir', keysDir, ...args], { encoding: 'utf8', timeout: 20000 });
-}
+const cli = (args) => cluster.cli(args);
+const startNode = (name) => startClusterNode(cluster, name, ['--webhook', `${R.url} secret-file=${secretFile}`,
+  '--webhook-backoff', '1', '--webhook-timeout', '5']);
 
 async function accessOn(node) {
   const r = await h.waitFor(async () => {
@@ -66,11 +34,8 @@ async function accessOn(node) {
 const targets = () => R.got.map((e) => e.json.data.target);
 
 before(async () => {
-  const pgPort = await h.freePort();
-  const admin = execFileSync(PG, ['start', path.join(tmp, 'pg'), String(pgPort)], { encoding: 'utf8', timeout: 60000 }).trim();
-  execFileSync('psql', [admin, '-qc', 'CREATE DATABASE kg'], { timeout: 20000 });
-  uri = admin.replace(/\/postgres$/, '/kg');
-  fs.mkdirSync(keysDir, { mode: 0o700 });
+  cluster = await startCluster();
+  secretFile = path.join(cluster.tmp, 'hook.secret');
   fs.writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
   R = await startReceiver(SECRET);
   A = await startNode('A');
@@ -84,9 +49,7 @@ after(async () => {
   await stopNode(A);
   await stopNode(B);
   if (R) await R.close();
-  try { execFileSync(PG, ['stop', path.join(tmp, 'pg')], { timeout: 60000 }); } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  if (cluster) cluster.stop();
 });
 
 test('two nodes, one webhook: every event made on either node arrives once, in order', async () => {
