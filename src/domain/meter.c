@@ -66,11 +66,12 @@ void meter_charge(struct meter *m, int64_t n, int64_t requests, int64_t period_s
                                                     memory_order_relaxed));
 }
 
-int meter_once(struct meter *m, int64_t now_ms, int64_t every_ms)
+int meter_once(struct meter *m, unsigned which, int64_t now_ms, int64_t every_ms)
 {
-    int64_t last = atomic_load_explicit(&m->noted, memory_order_relaxed);
+    if (which >= METER_NOTES) return 0;
+    int64_t last = atomic_load_explicit(&m->noted[which], memory_order_relaxed);
     return (last == 0 || now_ms - last >= every_ms) &&
-           atomic_compare_exchange_strong(&m->noted, &last, now_ms);
+           atomic_compare_exchange_strong(&m->noted[which], &last, now_ms);
 }
 
 int meter_mark(struct meter *m)

@@ -28,12 +28,14 @@
 
 #include "model.h"
 
+#define METER_NOTES 3 /* things meter_once answers for on its own (view.h: each surface) */
+
 struct meter {
-    _Atomic int64_t tat;              /* ns; 0 = a full bucket */
-    _Atomic uint64_t n[KG_USE_KINDS]; /* counted since the start */
-    _Atomic uint64_t admitted;        /* requests admitted under a limit since the start */
-    atomic_int dirty;                 /* counted since the flusher last looked */
-    _Atomic int64_t noted;            /* ms: meter_once's last yes */
+    _Atomic int64_t tat;                /* ns; 0 = a full bucket */
+    _Atomic uint64_t n[KG_USE_KINDS];   /* counted since the start */
+    _Atomic uint64_t admitted;          /* requests admitted under a limit since the start */
+    atomic_int dirty;                   /* counted since the flusher last looked */
+    _Atomic int64_t noted[METER_NOTES]; /* ms: meter_once's last yes, for each `which` */
     /* the flusher's own */
     uint64_t flushed[KG_USE_KINDS];
     uint64_t admitted_flushed;
@@ -56,9 +58,9 @@ int meter_take(struct meter *m, int64_t requests, int64_t period_s, int64_t now_
 /* Charges n requests admitted elsewhere to m's bucket (never refused). */
 void meter_charge(struct meter *m, int64_t n, int64_t requests, int64_t period_s, int64_t now_ms);
 
-/* 1 for one caller at most every `every_ms` (a refusal worth an audit entry, not thousands a
- * second of them). */
-int meter_once(struct meter *m, int64_t now_ms, int64_t every_ms);
+/* 1 for one caller at most every `every_ms` for each `which` (< METER_NOTES): a refusal worth
+ * an audit entry, not thousands a second of them. */
+int meter_once(struct meter *m, unsigned which, int64_t now_ms, int64_t every_ms);
 
 /* Counts one use of kind k.  1 when m was clean and is now dirty: the caller queues it for
  * the flusher. */

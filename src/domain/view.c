@@ -679,8 +679,8 @@ static void count(struct view *v, struct vtok *x, struct meter *m, enum kg_use k
     if (!v->quiet && m && meter_count(m, k)) queue(v, x, m);
 }
 
-enum view_admit view_token_admit(struct view *v, const char *client_id, const char *addr, int rate,
-                                 int64_t now, struct view_rate *out)
+enum view_admit view_token_admit(struct view *v, const char *client_id, const char *addr,
+                                 enum view_surface s, int64_t now, struct view_rate *out)
 {
     enum view_admit r = VIEW_ADMITTED;
     memset(out, 0, sizeof *out);
@@ -696,12 +696,12 @@ enum view_admit view_token_admit(struct view *v, const char *client_id, const ch
         if (!in) {
             struct meter *m = meter_of(x);
             count(v, x, m, KG_USE_REFUSED_ADDRESS);
-            out->note = m && meter_once(m, now, VIEW_NOTE_EVERY_MS);
+            out->note = m && meter_once(m, (unsigned)s, now, VIEW_NOTE_EVERY_MS);
             r = VIEW_REFUSED_ADDRESS;
             goto out;
         }
     }
-    if (!rate) goto out;
+    if (s == VIEW_EXCHANGE) goto out;
     rate_of(v, x, &out->requests, &out->period_s);
     struct meter *m = out->requests ? meter_of(x) : NULL;
     if (!m) {

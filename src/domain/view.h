@@ -71,28 +71,30 @@ kg_err view_flush_touches(struct view *v);
 
 /* Usage controls (meter.h): a token's allowed ranges and rate limit, and its usage counts.
  * set_default_rate: the limit of tokens without their own (requests 0: none).
- * admit: one request of client_id from the client address `addr` (numeric text; NULL or
- *   unparsable: outside every range): refused (and counted so) when the token has allowed
- *   ranges and addr is in none of them, then, when `rate`, when its rate limit (its own or
- *   the default) has no room.  *out says the limit (requests 0: none) and its verdict, for
- *   the RateLimit headers.  An unknown client_id is admitted (its access check refuses it).
- * count: counts one use of kind k by client_id (an unknown id: nothing).
- * flush_usage: writes what was counted since the last flush in one transaction (the counts
- *   of `now`'s hour), keeping them for the next flush when the store refuses them; and, when
+ * admit: one request of client_id on surface s from the client address `addr` (numeric text;
+ *   NULL or unparsable: outside every range): refused (and counted so) when the token has
+ *   allowed ranges and addr is in none of them, then, on the gate and the API, when its rate
+ *   limit (its own or the default) has no room (exchanges have no rate limit).  *out says the limit
+ * (requests 0: none) and its verdict, for the RateLimit headers.  An unknown client_id is admitted
+ * (its access check refuses it). count: counts one use of kind k by client_id (an unknown id:
+ * nothing). flush_usage: writes what was counted since the last flush in one transaction (the
+ * counts of `now`'s hour), keeping them for the next flush when the store refuses them; and, when
  *   any rate limit is set, shares this process's admissions with the others sharing the
  *   store and charges theirs (store_rate_sync). */
 enum view_admit { VIEW_ADMITTED = 0, VIEW_REFUSED_ADDRESS, VIEW_REFUSED_RATE };
+/* Where a token's request comes in: its audit notes (view_rate.note) are each surface's own. */
+enum view_surface { VIEW_EXCHANGE = 0, VIEW_GATE, VIEW_API };
 #define VIEW_NOTE_EVERY_MS 60000
 struct view_rate {
     int64_t requests, period_s;
     struct meter_verdict verdict;
-    int note; /* an address refusal worth an audit entry: the token's first in a minute */
+    int note; /* an address refusal worth an audit entry: the token's first in a minute here */
 };
 void view_set_default_rate(struct view *v, int64_t requests, int64_t period_s);
 /* on 0: count no usage (limits still hold); a new view counts. */
 void view_set_counting(struct view *v, int on);
-enum view_admit view_token_admit(struct view *v, const char *client_id, const char *addr, int rate,
-                                 int64_t now, struct view_rate *out);
+enum view_admit view_token_admit(struct view *v, const char *client_id, const char *addr,
+                                 enum view_surface s, int64_t now, struct view_rate *out);
 void view_token_count(struct view *v, const char *client_id, enum kg_use k);
 kg_err view_flush_usage(struct view *v, int64_t now);
 

@@ -95,7 +95,7 @@ int bearer_or_reply(struct call *c)
                            "ACCESS_TOKEN_INVALID", NULL);
         return -1;
     }
-    if (admit_or_reply(c, acc.claims.sub, "api")) return -1;
+    if (admit_or_reply(c, acc.claims.sub, VIEW_API)) return -1;
     view_token_touch(a->view, acc.claims.sub, 0, KG_USE_API_CALL, now);
     memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
     kg_strcpy(c->actor.addr, sizeof c->actor.addr, c->req->peer);
@@ -104,12 +104,13 @@ int bearer_or_reply(struct call *c)
     return 0;
 }
 
-int admit_or_reply(struct call *c, const char *client_id, const char *action)
+int admit_or_reply(struct call *c, const char *client_id, enum view_surface s)
 {
     struct app *a = c->app;
     struct view_rate rl;
     struct http_req *req = c->req;
-    enum view_admit ad = view_token_admit(a->view, client_id, req->peer, 1, kg_now_ms(), &rl);
+    const char *action = s == VIEW_GATE ? "gate" : "api"; /* the audit log's */
+    enum view_admit ad = view_token_admit(a->view, client_id, req->peer, s, kg_now_ms(), &rl);
     if (ad == VIEW_REFUSED_ADDRESS) {
         if (rl.note) {
             char detail[160];

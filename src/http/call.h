@@ -51,12 +51,12 @@ int session_or_reply(struct call *c);
  * session cookie) a pane session, into c->actor. */
 int bearer_or_reply(struct call *c);
 
-/* The usage controls of a request made with an access token of API token client_id (the
- * gate's and the REST API's): from outside the token's allowed ranges, 403 (audited at most
- * once a minute a token, as `action` refused: "gate", "api"); past its rate limit, 429 with
+/* The usage controls of a request made with an access token of API token client_id on surface
+ * s (VIEW_GATE or VIEW_API): from outside the token's allowed ranges, 403 (audited at most once
+ * a minute a token and surface, as action "gate" or "api" refused); past its rate limit, 429 with
  * Retry-After; under a rate limit, every answer carries RateLimit-Policy and RateLimit
  * (draft-ietf-httpapi-ratelimit-headers).  Refusals are counted in the token's usage. */
-int admit_or_reply(struct call *c, const char *client_id, const char *action);
+int admit_or_reply(struct call *c, const char *client_id, enum view_surface s);
 
 /* Errors about a request's fields are 400s naming each bad field (reply.h: a BadRequest
  * detail with fieldViolations); a member name is shown at most KG_FIELD_SHOWN bytes long. */

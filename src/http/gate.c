@@ -166,7 +166,7 @@ void gate_check(struct call *c)
         return;
     }
     memcpy(c->actor.id, acc.claims.sub, sizeof acc.claims.sub);
-    if (admit_or_reply(c, acc.claims.sub, "gate")) {
+    if (admit_or_reply(c, acc.claims.sub, VIEW_GATE)) {
         metrics_gate(c->req->status == 429 ? METRICS_GATE_RATE_LIMITED : METRICS_GATE_DENY_ADDRESS);
         return;
     }

@@ -162,7 +162,8 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     /* The right secret from outside the token's allowed ranges: answered as a wrong one (not
      * counted as a guess); the audit log says why, at most once a minute a token. */
     struct view_rate rl;
-    if (view_token_admit(a->view, given, c->req->peer, 0, now, &rl) == VIEW_REFUSED_ADDRESS) {
+    if (view_token_admit(a->view, given, c->req->peer, VIEW_EXCHANGE, now, &rl) ==
+        VIEW_REFUSED_ADDRESS) {
         if (rl.note) {
             char detail[160];
             snprintf(detail, sizeof detail, "address %s is not in the token's allowed ranges",

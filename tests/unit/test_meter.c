@@ -122,9 +122,12 @@ static void test_once(void **state)
     (void)state;
     struct meter m;
     memset(&m, 0, sizeof m);
-    assert_int_equal(meter_once(&m, T0, 60000), 1);
-    assert_int_equal(meter_once(&m, T0 + 59999, 60000), 0);
-    assert_int_equal(meter_once(&m, T0 + 60000, 60000), 1);
+    assert_int_equal(meter_once(&m, 0, T0, 60000), 1);
+    assert_int_equal(meter_once(&m, 0, T0 + 59999, 60000), 0);
+    assert_int_equal(meter_once(&m, 0, T0 + 60000, 60000), 1);
+    assert_int_equal(meter_once(&m, 1, T0 + 60000, 60000), 1); /* each `which` on its own */
+    assert_int_equal(meter_once(&m, 1, T0 + 60001, 60000), 0);
+    assert_int_equal(meter_once(&m, METER_NOTES, T0, 60000), 0);
 }
 
 int main(void)

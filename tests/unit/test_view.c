@@ -418,7 +418,7 @@ static void shared_limit(struct fx *f, int counting)
     view_set_counting(v2, counting);
 
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(view_token_admit(f->v, t.client_id, "127.0.0.1", 1, now + i, &rl),
+        assert_int_equal(view_token_admit(f->v, t.client_id, "127.0.0.1", VIEW_GATE, now + i, &rl),
                          VIEW_ADMITTED);
         assert_int_equal(rl.verdict.remaining, 3 - i);
         if (counting) view_token_count(f->v, t.client_id, KG_USE_GATE_ALLOWED);
@@ -426,15 +426,15 @@ static void shared_limit(struct fx *f, int counting)
     assert_int_equal(view_flush_usage(f->v, now + 10), KG_OK);
     assert_int_equal(view_flush_usage(v2, now + 20), KG_OK);
     /* the other process has room for the fourth only */
-    assert_int_equal(view_token_admit(v2, t.client_id, "127.0.0.1", 1, now + 30, &rl),
+    assert_int_equal(view_token_admit(v2, t.client_id, "127.0.0.1", VIEW_GATE, now + 30, &rl),
                      VIEW_ADMITTED);
     assert_int_equal(rl.verdict.remaining, 0);
-    assert_int_equal(view_token_admit(v2, t.client_id, "127.0.0.1", 1, now + 31, &rl),
+    assert_int_equal(view_token_admit(v2, t.client_id, "127.0.0.1", VIEW_GATE, now + 31, &rl),
                      VIEW_REFUSED_RATE);
     if (counting) view_token_count(v2, t.client_id, KG_USE_GATE_ALLOWED);
     assert_int_equal(view_flush_usage(v2, now + 40), KG_OK);
     assert_int_equal(view_flush_usage(f->v, now + 50), KG_OK);
-    assert_int_equal(view_token_admit(f->v, t.client_id, "127.0.0.1", 1, now + 60, &rl),
+    assert_int_equal(view_token_admit(f->v, t.client_id, "127.0.0.1", VIEW_GATE, now + 60, &rl),
                      VIEW_REFUSED_RATE);
     view_free(v2);
     store_free(st2);
@@ -474,23 +474,26 @@ static void test_usage_controls(void **state)
     assert_int_equal(view_sync(f->v), KG_OK);
     assert_int_equal(view_new(f->st, &v2), KG_OK);
 
-    assert_int_equal(view_token_admit(f->v, t.client_id, "10.1.2.3", 0, now, &rl), VIEW_ADMITTED);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "10.1.2.3", VIEW_EXCHANGE, now, &rl),
+                     VIEW_ADMITTED);
     assert_int_equal(rl.requests, 0); /* rate not asked */
-    assert_int_equal(view_token_admit(f->v, t.client_id, "::ffff:10.9.9.9", 0, now, &rl),
+    assert_int_equal(
+        view_token_admit(f->v, t.client_id, "::ffff:10.9.9.9", VIEW_EXCHANGE, now, &rl),
+        VIEW_ADMITTED);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "2001:db8:5::1", VIEW_EXCHANGE, now, &rl),
                      VIEW_ADMITTED);
-    assert_int_equal(view_token_admit(f->v, t.client_id, "2001:db8:5::1", 0, now, &rl),
-                     VIEW_ADMITTED);
-    assert_int_equal(view_token_admit(f->v, t.client_id, "11.0.0.1", 0, now, &rl),
+    assert_int_equal(view_token_admit(f->v, t.client_id, "11.0.0.1", VIEW_EXCHANGE, now, &rl),
                      VIEW_REFUSED_ADDRESS);
     assert_int_equal(rl.note, 1); /* the first refusal in a minute is worth an entry */
-    assert_int_equal(view_token_admit(f->v, t.client_id, "2001:db9::1", 0, now, &rl),
+    assert_int_equal(view_token_admit(f->v, t.client_id, "2001:db9::1", VIEW_EXCHANGE, now, &rl),
                      VIEW_REFUSED_ADDRESS);
     assert_int_equal(rl.note, 0);
-    assert_int_equal(view_token_admit(f->v, t.client_id, NULL, 0, now, &rl), VIEW_REFUSED_ADDRESS);
+    assert_int_equal(view_token_admit(f->v, t.client_id, NULL, VIEW_EXCHANGE, now, &rl),
+                     VIEW_REFUSED_ADDRESS);
 
     /* 6 pass on the first node, then its admissions reach the second through the store */
     for (int i = 0; i < 6; i++)
-        assert_int_equal(view_token_admit(f->v, t.client_id, "10.0.0.1", 1, now, &rl),
+        assert_int_equal(view_token_admit(f->v, t.client_id, "10.0.0.1", VIEW_GATE, now, &rl),
                          VIEW_ADMITTED);
     assert_int_equal(rl.requests, 10);
     assert_int_equal(rl.verdict.remaining, 4);
@@ -499,7 +502,8 @@ static void test_usage_controls(void **state)
     assert_int_equal(view_flush_usage(v2, now), KG_OK); /* learns the 6 */
     int passed = 0;
     for (int i = 0; i < 10; i++)
-        passed += view_token_admit(v2, t.client_id, "10.0.0.1", 1, now, &rl) == VIEW_ADMITTED;
+        passed +=
+            view_token_admit(v2, t.client_id, "10.0.0.1", VIEW_GATE, now, &rl) == VIEW_ADMITTED;
     assert_int_equal(passed, 4);
     assert_int_equal(rl.verdict.retry_after, 360); /* one request's share of the hour */
     view_token_touch(v2, t.client_id, 0, KG_USE_GATE_ALLOWED, now);
@@ -515,7 +519,8 @@ static void test_usage_controls(void **state)
 
     view_set_counting(v2, 0); /* counting off: nothing more is counted, limits still hold */
     view_token_touch(v2, t.client_id, 0, KG_USE_API_CALL, now);
-    assert_int_equal(view_token_admit(v2, t.client_id, "10.0.0.1", 1, now, &rl), VIEW_REFUSED_RATE);
+    assert_int_equal(view_token_admit(v2, t.client_id, "10.0.0.1", VIEW_GATE, now, &rl),
+                     VIEW_REFUSED_RATE);
     assert_int_equal(view_flush_usage(v2, now), KG_OK);
     assert_int_equal(store_usage_read(f->st, t.client_id, 0, INT64_MAX, &rows, &n), KG_OK);
     assert_int_equal(rows[0].n[KG_USE_API_CALL], 0);
@@ -528,12 +533,14 @@ static void test_usage_controls(void **state)
     t.cidrs[0] = '\0';
     assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
     assert_int_equal(view_sync(f->v), KG_OK);
-    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", 1, now, &rl), VIEW_ADMITTED);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", VIEW_GATE, now, &rl),
+                     VIEW_ADMITTED);
     assert_int_equal(rl.requests, 0);
     view_set_default_rate(f->v, 1, 60);
-    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", 1, now, &rl), VIEW_ADMITTED);
+    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", VIEW_GATE, now, &rl),
+                     VIEW_ADMITTED);
     assert_int_equal(rl.requests, 1);
-    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", 1, now, &rl),
+    assert_int_equal(view_token_admit(f->v, t.client_id, "192.0.2.1", VIEW_GATE, now, &rl),
                      VIEW_REFUSED_RATE);
     view_free(v2);
 }
