@@ -19,7 +19,7 @@ static const char *const routes[] = {"/a", NULL, "/b/{}:x\"y"};
 
 static char *render(void)
 {
-    struct metrics_scrape s = {routes, NROUTES, 5, 2, "EdDSA"};
+    struct metrics_scrape s = {routes, NROUTES, 5, 2, "EdDSA", NULL, 0};
     char *text = NULL;
     size_t len = 0;
     assert_int_equal(metrics_render(&s, &text, &len), KG_OK);
