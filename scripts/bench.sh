@@ -162,16 +162,16 @@ curl -sf "http://127.0.0.1:$nport/" >/dev/null
 
 at_small=$(access small 18471)
 at_uc=$(access small-uc 18479)
-# usage controls on: the bench token (small's admin) gets a rate limit of 10^9 requests a
+# usage controls on: the bench token (small's admin) gets a rate limit of 50,000,000 requests a
 # minute and allowed ranges holding 127.0.0.1; its gate answers then carry the limit
 uc_id=$(field clientId <"$tmp/small-uc/admin.json")
 curl -sf -X PATCH -H "Authorization: Bearer $at_uc" -H 'Content-Type: application/json' \
-  -d '{"rateLimit": {"requests": 1000000000, "periodSeconds": 60}, "allowedCidrs": ["127.0.0.0/8"]}' \
+  -d '{"rateLimit": {"requests": 50000000, "periodSeconds": 60}, "allowedCidrs": ["127.0.0.0/8"]}' \
   "http://127.0.0.1:18479/public/api/v1/apiToken/$uc_id" >/dev/null
 uc_policy=$(curl -s -o /dev/null -D - -H "Authorization: Bearer $at_uc" -H 'X-Original-Method: GET' \
   -H 'X-Original-URI: /api/v1/orders/42' http://127.0.0.1:18479/gate | tr -d '\r' |
   awk -F': ' 'tolower($1) == "ratelimit-policy" {print $2}')
-[ "$uc_policy" = '"token";q=1000000000;w=60' ] ||
+[ "$uc_policy" = '"token";q=50000000;w=60' ] ||
   { echo "bench: the usage-controls server's gate answers RateLimit-Policy '$uc_policy'" >&2; exit 1; }
 at_mid=$(access mid 18473)
 at_big=$(access big 18474)
@@ -275,7 +275,7 @@ print(f"wrk -t2 -c{conns} -d{secs}s per run (list-100k-c8: 8 connections), {roun
       "interleaved rounds, medians; every response checked (status and body or header); "
       "issuance and gate sign with EdDSA unless the row names ES256 or RS256; usage controls "
       "off (no usage counts, no rate limits or allowed ranges) but in the row \"gate, usage "
-      "controls on\": usage counted, the token limited to 10^9 requests a minute (every "
+      "controls on\": usage counted, the token limited to 50,000,000 requests a minute (every "
       "answer checked for its RateLimit header) and allowed 127.0.0.0/8\n")
 label = {"gate": "gate, usage controls off", "gate-uc": "gate, usage controls on"}
 print("| run | req/s | p50 ms | p99 ms | × nginx | bad responses |")

@@ -66,6 +66,7 @@ struct kg_secret {
 #define KG_CIDRS_TEXT_MAX (KG_CIDRS_MAX * 44 - 1) /* their canonical texts, comma-separated */
 #define KG_RATE_REQUESTS_MAX 1000000000LL         /* requests of a rate limit */
 #define KG_RATE_PERIOD_MAX (86400LL * 366)        /* seconds of a rate limit's period */
+#define KG_RATE_PER_S_MAX 1000000LL /* requests a second at most: the bucket counts in ns */
 
 struct kg_token {
     int64_t seq; /* storage order: a newer token has a larger seq */

@@ -85,7 +85,7 @@ static int ok_lifetime(const char *v)
     return kg_parse_duration(v, LIFETIME_MAX_S, &sec) == KG_OK && sec > 0;
 }
 /* "REQUESTS/DURATION": 1 to KG_RATE_REQUESTS_MAX requests in 1 s to KG_RATE_PERIOD_MAX. */
-#define RATE_MUST "a rate limit like 100/60s, 5000/1h or 100000/1d"
+#define RATE_MUST "a rate limit like 100/60s, 5000/1h or 100000/1d (at most 1000000 a second)"
 static int rate_parse(const char *v, int64_t *requests, int64_t *period_s)
 {
     char n[24];
@@ -94,7 +94,8 @@ static int rate_parse(const char *v, int64_t *requests, int64_t *period_s)
     memcpy(n, v, (size_t)(slash - v));
     n[slash - v] = '\0';
     return kg_parse_int64(n, 1, KG_RATE_REQUESTS_MAX, requests) == KG_OK &&
-           kg_parse_duration(slash + 1, KG_RATE_PERIOD_MAX, period_s) == KG_OK && *period_s > 0;
+           kg_parse_duration(slash + 1, KG_RATE_PERIOD_MAX, period_s) == KG_OK && *period_s > 0 &&
+           *requests <= *period_s * KG_RATE_PER_S_MAX;
 }
 static int ok_rate(const char *v)
 {

@@ -66,6 +66,15 @@ void meter_charge(struct meter *m, int64_t n, int64_t requests, int64_t period_s
                                                     memory_order_relaxed));
 }
 
+void meter_limit_changed(struct meter *m, int64_t period_s, int64_t now_ms)
+{
+    int64_t cap = now_ms * NS_PER_MS + period_s * NS_PER_S;
+    int64_t tat = atomic_load_explicit(&m->tat, memory_order_relaxed);
+    while (tat > cap && !atomic_compare_exchange_weak_explicit(
+                            &m->tat, &tat, cap, memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
 int meter_once(struct meter *m, unsigned which, int64_t now_ms, int64_t every_ms)
 {
     if (which >= METER_NOTES) return 0;

@@ -58,6 +58,10 @@ int meter_take(struct meter *m, int64_t requests, int64_t period_s, int64_t now_
 /* Charges n requests admitted elsewhere to m's bucket (never refused). */
 void meter_charge(struct meter *m, int64_t n, int64_t requests, int64_t period_s, int64_t now_ms);
 
+/* The token's limit changed (to period_s a period; 0: none) at now_ms: the bucket owes at most
+ * one period of the new limit, so that one emptied under a slower limit (a day's) is not kept
+ * empty that long. */
+void meter_limit_changed(struct meter *m, int64_t period_s, int64_t now_ms);
 /* 1 for one caller at most every `every_ms` for each `which` (< METER_NOTES): a refusal worth
  * an audit entry, not thousands a second of them. */
 int meter_once(struct meter *m, unsigned which, int64_t now_ms, int64_t every_ms);

@@ -166,6 +166,10 @@ static kg_err limits_apply(const struct service_limits *lim, struct kg_token *t,
                 *why = "rateLimit.periodSeconds must be from 1 to 31622400 (366 days)";
                 return KG_INVALID;
             }
+            if (lim->rate_requests > lim->rate_period_s * KG_RATE_PER_S_MAX) {
+                *why = "rateLimit.requests must be at most 1000000 a second";
+                return KG_INVALID;
+            }
         }
         t->rate_requests = lim->rate_requests;
         t->rate_period_s = lim->rate_requests ? lim->rate_period_s : 0;

@@ -265,6 +265,10 @@ static kg_err tok_update(struct view *v, struct vtok *x, const struct kg_token *
     if (rc == KG_OK) rc = cidrs_update(x, t);
     if (rc != KG_OK) return rc;
     v->nlimited -= x->rate_requests > 0;
+    struct meter *m = atomic_load(&x->meter);
+    if (m && (x->rate_requests != (uint32_t)t->rate_requests ||
+              x->rate_period_s != (uint32_t)t->rate_period_s))
+        meter_limit_changed(m, t->rate_requests ? t->rate_period_s : 0, kg_now_ms());
     x->rate_requests = (uint32_t)t->rate_requests; /* within the model's bounds (store.c) */
     v->nlimited += x->rate_requests > 0;
     x->rate_period_s = (uint32_t)t->rate_period_s;
@@ -727,7 +731,31 @@ void view_token_count(struct view *v, const char *client_id, enum kg_use k)
     pthread_rwlock_unlock(&v->lock);
 }
 
-/* Adds one token's counts in `hour` to *rows, merging with a row of the same token and hour. */
+static int usage_order(const void *a, const void *b)
+{
+    const struct kg_usage *x = a, *y = b;
+    int c = strcmp(x->client_id, y->client_id);
+    return c ? c : (x->hour > y->hour) - (x->hour < y->hour);
+}
+
+/* Sorts rows[n] and adds up those of one token and hour into one; returns how many remain. */
+static size_t usage_coalesce(struct kg_usage *rows, size_t n)
+{
+    size_t out = 0;
+    if (n < 2) return n;
+    qsort(rows, n, sizeof *rows, usage_order);
+    for (size_t i = 1; i < n; i++) {
+        if (usage_order(&rows[out], &rows[i]) == 0) {
+            for (size_t k = 0; k < KG_USE_KINDS; k++)
+                rows[out].n[k] += rows[i].n[k];
+        } else {
+            rows[++out] = rows[i];
+        }
+    }
+    return out + 1;
+}
+
+/* Appends one token's counts in `hour` to *rows (grown as needed). */
 static kg_err usage_add_row(struct kg_usage **rows, size_t *n, size_t *cap, const char *client_id,
                             int64_t hour, const int64_t c[KG_USE_KINDS])
 {
@@ -789,8 +817,9 @@ kg_err view_flush_usage(struct view *v, int64_t now)
     if (nidx && !(mine = calloc(nidx, sizeof *mine))) rc = KG_ENOMEM;
     pthread_rwlock_rdlock(&v->lock);
     limits = v->default_requests > 0;
-    for (size_t i = 0; i < nidx && rc == KG_OK; i++) {
-        struct vtok *x = &v->toks[idx[i]];
+    size_t done = 0; /* of idx: the tokens looked at */
+    for (; done < nidx && rc == KG_OK; done++) {
+        struct vtok *x = &v->toks[idx[done]];
         struct meter *m = atomic_load(&x->meter);
         int64_t c[KG_USE_KINDS] = {0}, requests, period_s, start;
         if (!m) continue;
@@ -806,13 +835,21 @@ kg_err view_flush_usage(struct view *v, int64_t now)
             w->count = count;
         }
     }
+    /* Out of memory part way: the tokens not looked at are marked clean, so that their next
+     * use queues them again (their counts are running totals: nothing is lost). */
+    for (size_t i = done; i < nidx; i++) {
+        struct meter *m = atomic_load(&v->toks[idx[i]].meter);
+        if (m) atomic_store(&m->dirty, 0);
+    }
     limits |= v->nlimited > 0;
     pthread_rwlock_unlock(&v->lock);
 
     if (rc == KG_OK && n) rc = store_usage_add(v->st, rows, n);
-    if (rc != KG_OK && n) { /* kept for the next flush, within bounds */
+    if (rc != KG_OK && n) { /* kept for the next flush, one row a token and hour, within bounds */
+        n = usage_coalesce(rows, n);
         if (n > UNSENT_MAX) {
-            KG_LOG(LOG_WARNING, "usage counts of %zu token-hours dropped: the store refused them",
+            KG_LOG(LOG_WARNING,
+                   "usage counts of %zu tokens and hours dropped: the store refused them",
                    n - UNSENT_MAX);
             n = UNSENT_MAX;
         }

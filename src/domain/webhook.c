@@ -340,7 +340,11 @@ static void deliver(struct hook *h)
         int claimed = 0;
         int64_t now = kg_now_ms();
         /* A read while idle; the lease is written only to take it, or to renew it once half of
-         * it is spent. */
+         * it is spent: the half left outlasts an attempt (lease_ms), so that no other node can
+         * take the webhook while this one is still sending an event. */
+        const int64_t lease_ms = WEBHOOK_LEASE_MS > 2 * ws->o.timeout_ms + 5000
+                                     ? WEBHOOK_LEASE_MS
+                                     : 2 * ws->o.timeout_ms + 5000;
         kg_err rc = store_webhook_get(ws->st, h->id, &s);
         if (rc == KG_OK) {
             atomic_store(&h->pending, s.pending);
@@ -349,10 +353,10 @@ static void deliver(struct hook *h)
                 store_state(h, rc, "read its state");
                 return;
             }
-            claimed = mine && s.lease_until - now > WEBHOOK_LEASE_MS / 2;
+            claimed = mine && s.lease_until - now > lease_ms / 2;
         }
         if (!claimed && (rc == KG_OK || rc == KG_NOTFOUND)) /* NOTFOUND: the row is made */
-            rc = store_webhook_claim(ws->st, h->id, h->shown, ws->node, now, now + WEBHOOK_LEASE_MS,
+            rc = store_webhook_claim(ws->st, h->id, h->shown, ws->node, now, now + lease_ms,
                                      &claimed, &s);
         store_state(h, rc, "read its state");
         if (rc != KG_OK) return;

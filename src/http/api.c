@@ -478,6 +478,7 @@ void api_usage(struct call *c)
             t.status == KG_TOKEN_ACTIVE ? "Active" : "Revoked", "roleName", t.role_name);
         if (e) render_usage_counts(e, sum);
         if (e && r.unit) json_object_set_new(e, "series", usage_series(&r, b, 0));
+        rc = KG_ENOMEM;
         if (json_array_append_new(arr, e)) goto fail;
     }
     json_object_set_new(o, "result", arr);

@@ -309,6 +309,8 @@ void route_request(struct http_req *req, void *ctx)
     metrics_request(known ? (size_t)(known - routes) : UNMATCHED, metrics_method_of(req->method),
                     req->replied ? req->status : 500, ns);
     log_request(&c, known, ns);
+    req->also[0] = NULL; /* its values are c's, gone with this frame (an answer the adapter
+                          * gives after a handler that sent none must not read them) */
 }
 
 /* ---- /metrics ------------------------------------------------------------------------ */

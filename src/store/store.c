@@ -58,7 +58,8 @@ static int limits_valid(const struct kg_token *t)
     size_t n = 0;
     if ((t->rate_requests == 0) != (t->rate_period_s == 0) || t->rate_requests < 0 ||
         t->rate_requests > KG_RATE_REQUESTS_MAX || t->rate_period_s < 0 ||
-        t->rate_period_s > KG_RATE_PERIOD_MAX || !fits(t->cidrs, sizeof t->cidrs))
+        t->rate_period_s > KG_RATE_PERIOD_MAX ||
+        t->rate_requests > t->rate_period_s * KG_RATE_PER_S_MAX || !fits(t->cidrs, sizeof t->cidrs))
         return 0;
     for (const char *s = t->cidrs; *s; n++) {
         size_t len = strcspn(s, ",");

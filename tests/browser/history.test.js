@@ -385,8 +385,10 @@ test('4. the Overview: the busiest and the most refused tokens, in order, with t
     const answers = [];
     page.on('response', (r) => { if (new URL(r.url()).pathname === `${V1}/usage`) answers.push(r); });
     await page.goto('/overview');
-    await page.locator('[data-testid="most-refused"] [data-testid="top-row"]').first().waitFor();
-    await h.waitFor(() => answers.length === 2, 5000, 50);
+    /* each list is drawn when its own answer arrives: wait for both answers and both lists */
+    assert.ok((await h.waitFor(() => answers.length === 2, 10000, 50)).ok, 'the Overview asks twice');
+    for (const list of ['busiest', 'most-refused'])
+      await page.locator(`[data-testid="${list}"] [data-testid="top-row"]`).first().waitFor();
     const since = Date.parse(new URL(answers[0].url()).searchParams.get('since'));
     /* Shown by the day: 7 whole UTC days, today included, as the token list's sparklines. */
     assert.ok(since === today - 6 * DAY || since === today - 5 * DAY, `7 UTC days back: ${new Date(since).toISOString()}`);

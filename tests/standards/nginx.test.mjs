@@ -220,6 +220,7 @@ describe('examples/nginx.conf with examples/policy.txt', () => {
   let ngx;
   let url;
   let reader;
+  let admin;
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keygate-nginx-example-'));
@@ -227,7 +228,7 @@ describe('examples/nginx.conf with examples/policy.txt', () => {
     up = await startUpstream();
     ngx = await startExampleNginx(path.join(dir, 'nginx'), srv.port, up.port);
     url = ngx.url;
-    const admin = await bootstrap(srv, 'example admin');
+    admin = await bootstrap(srv, 'example admin');
     reader = await principal(srv.base, admin.access, 'example_reader', ['orders.read']);
   });
 
@@ -254,5 +255,26 @@ describe('examples/nginx.conf with examples/policy.txt', () => {
     }
     const other = await curl(url('/elsewhere'), { token: reader.access });
     assert.equal(other.status, 404, 'outside /api/ nothing is served');
+  });
+
+  test('a token past its rate limit gets 429 with Retry-After through nginx (not the 500 auth_request makes of it), and its RateLimit headers on every answer', async () => {
+    const lim = await principal(srv.base, admin.access, 'example_limited', ['orders.read']);
+    const r = await api(srv.base, 'PATCH', `${V1}/apiToken/${lim.clientId}`, { token: admin.access, body: { rateLimit: { requests: 2, periodSeconds: 3600 } } });
+    assert.equal(r.status, 200, r.text);
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await curl(url('/api/orders/7'), { token: lim.access }));
+    assert.deepEqual(answers.map((a) => a.status), [200, 200, 429], `${answers.map((a) => a.body).join('\n')}\n${ngx.errorLog()}`);
+    assert.equal(answers[0].headers['ratelimit-policy'], '"token";q=2;w=3600');
+    assert.equal(answers[0].headers.ratelimit, '"token";r=1;t=1800');
+    assert.equal(answers[1].headers.ratelimit, '"token";r=0;t=3600');
+    const refused = answers[2];
+    assert.equal(refused.headers['retry-after'], '1800');
+    assert.equal(refused.headers.ratelimit, '"token";r=0;t=3600');
+    assert.equal(refused.json.status, 'RESOURCE_EXHAUSTED');
+    // a token without a limit: no RateLimit headers, and the gate's other refusals unchanged
+    const free = await curl(url('/api/orders/7'), { token: reader.access });
+    assert.equal(free.status, 200);
+    assert.equal(free.headers.ratelimit, undefined);
+    assert.equal((await curl(url('/api/orders'), { method: 'POST', token: lim.access, data: '{}' })).status, 429, 'still limited');
   });
 });

@@ -57,6 +57,27 @@ static void test_uneven_and_large(void **state)
     assert_int_equal(v.remaining, 1000000000 - 100000);
 }
 
+/* A limit changed to a faster one: the bucket owes at most one period of the new limit. */
+static void test_limit_changed(void **state)
+{
+    (void)state;
+    struct meter m;
+    struct meter_verdict v;
+    memset(&m, 0, sizeof m);
+    for (int i = 0; i < 10; i++) /* 10 a day, used up: full again in a day */
+        assert_int_equal(meter_take(&m, 10, 86400, T0, &v), 1);
+    assert_int_equal(meter_take(&m, 10, 86400, T0, &v), 0);
+    meter_limit_changed(&m, 60, T0); /* now 1000 a minute: empty, but not for a day */
+    assert_int_equal(meter_take(&m, 1000, 60, T0, &v), 0);
+    assert_int_equal(v.retry_after, 1);
+    assert_int_equal(v.reset_s, 60);
+    assert_int_equal(meter_take(&m, 1000, 60, T0 + 60, &v), 1);
+    assert_int_equal(meter_take(&m, 1000, 60, T0 + 60, &v), 0);
+    meter_limit_changed(&m, 0, T0 + 60); /* no limit any more: the next one starts full */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(meter_take(&m, 10, 60, T0 + 60, &v), 1);
+}
+
 /* What other nodes admitted is charged to this bucket, never below empty. */
 static void test_charge(void **state)
 {
@@ -136,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_burst_then_refill),
         cmocka_unit_test(test_uneven_and_large),
         cmocka_unit_test(test_charge),
+        cmocka_unit_test(test_limit_changed),
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_admitted_since),
         cmocka_unit_test(test_once),

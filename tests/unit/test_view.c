@@ -545,6 +545,40 @@ static void test_usage_controls(void **state)
     view_free(v2);
 }
 
+/* A store that refuses usage counts (its table gone for a while) loses none: each flush keeps
+ * what it could not write, one row a token and hour, and a later flush writes the sums. */
+static void test_usage_kept_while_refused(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t;
+    struct kg_usage *rows = NULL;
+    size_t n = 0;
+    char cmd[256];
+    const int64_t now = 1800000000000LL;
+    memset(&t, 0, sizeof t);
+    strcpy(t.client_id, "kgc_EEEEEEEEEEEEEEEE");
+    strcpy(t.role_id, PUBLIC);
+    t.created_on = 1000;
+    t.nsecrets = 1;
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(view_sync(f->v), KG_OK);
+    snprintf(cmd, sizeof cmd, "sqlite3 %s 'ALTER TABLE token_usage RENAME TO away'", f->path);
+    assert_int_equal(system(cmd), 0);
+    for (int i = 0; i < 3; i++) { /* three flushes refused */
+        view_token_touch(f->v, t.client_id, 0, KG_USE_GATE_ALLOWED, now);
+        view_token_touch(f->v, t.client_id, 0, KG_USE_API_CALL, now);
+        assert_int_not_equal(view_flush_usage(f->v, now), KG_OK);
+    }
+    snprintf(cmd, sizeof cmd, "sqlite3 %s 'ALTER TABLE away RENAME TO token_usage'", f->path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(view_flush_usage(f->v, now), KG_OK);
+    assert_int_equal(store_usage_read(f->st, t.client_id, 0, INT64_MAX, &rows, &n), KG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].n[KG_USE_GATE_ALLOWED], 3);
+    assert_int_equal(rows[0].n[KG_USE_API_CALL], 3);
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +591,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shared_limit_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_not_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_controls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage_kept_while_refused, setup, teardown),
     };
     return cmocka_run_group_tests_name("view", tests, NULL, NULL);
 }
