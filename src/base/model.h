@@ -212,7 +212,7 @@ struct kg_webhook_state {
     char last_error[KG_WEBHOOK_ERROR_MAX + 1]; /* "" after a delivery */
     int64_t lease_until;                       /* ms */
     char leased_by[KG_WEBHOOK_NODE_MAX + 1];   /* the node delivering; "" = none */
-    int64_t pending;                           /* audit entries after cursor (a read's) */
+    int64_t pending;                           /* audit entries after cursor, counted up to 10001 */
 };
 
 /* An event given up after its last attempt. */

@@ -308,7 +308,9 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_WEBHOOK_GET] = "SELECT w.webhook_id, w.url, w.cursor_seq, w.attempts, w.next_at,"
                         " w.delivered, w.failed, w.last_at, w.last_status, w.last_error,"
                         " w.lease_until, w.leased_by,"
-                        " (SELECT count(*) FROM audit_log a WHERE a.seq > w.cursor_seq)"
+                        /* counted up to 10001: a backlog's every poll stays cheap */
+                        " (SELECT count(*) FROM (SELECT 1 FROM audit_log a"
+                        " WHERE a.seq > w.cursor_seq LIMIT 10001) x)"
                         " FROM webhook_state w WHERE w.webhook_id = " P1,
     /* Only the lease holder records, and only an event still after the cursor (P3). */
     [SQL_WEBHOOK_RETRY] = "UPDATE webhook_state SET attempts = " P4 ", next_at = " P5
