@@ -382,11 +382,16 @@ test('3. a token\u2019s page, 30 days by the day: the legend\u2019s totals, a ba
 
 test('4. the Overview: the busiest and the most refused tokens, in order, with the totals written', T, async () => {
   await signedIn(async ({ page, w }) => {
+    /* The Overview's own questions (they rank: orderBy): the page signing in landed on may
+     * still be answering its own (the token list's sparklines), and is not counted. */
     const answers = [];
-    page.on('response', (r) => { if (new URL(r.url()).pathname === `${V1}/usage`) answers.push(r); });
+    page.on('response', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname === `${V1}/usage` && u.searchParams.has('orderBy')) answers.push(r);
+    });
     await page.goto('/overview');
-    /* each list is drawn when its own answer arrives: wait for both answers and both lists */
-    assert.ok((await h.waitFor(() => answers.length === 2, 10000, 50)).ok, 'the Overview asks twice');
+    assert.ok((await h.waitFor(() => answers.length >= 2, 10000, 50)).ok, 'the Overview asks twice');
+    assert.equal(answers.length, 2, 'and only twice');
     for (const list of ['busiest', 'most-refused'])
       await page.locator(`[data-testid="${list}"] [data-testid="top-row"]`).first().waitFor();
     const since = Date.parse(new URL(answers[0].url()).searchParams.get('since'));
