@@ -386,8 +386,11 @@ test('a secret\'s last use reaches the database even when the token\'s last acce
     const b = await api(own.base, 'POST', `${V1}/apiToken/${t.clientId}/secret`, { token: admin.access, body: {} });
     assert.equal(b.status, 201, b.text);
     let caught = false;
-    for (let attempt = 0; attempt < 6 && !caught; attempt++) {
-      await h.sleep(1100); // a token's last access moves at most once a second
+    // The window opens when the background flush (about once a second) writes the token's last
+    // access; a fixed pause could keep every attempt at the same, wrong phase of it: each waits
+    // a little longer than the one before (at most 20 attempts, about 35 s in all).
+    for (let attempt = 0; attempt < 20 && !caught; attempt++) {
+      await h.sleep(1000 + (attempt * 173) % 600); // a token's last access moves at most once a second
       const t1 = Date.now();
       await h.accessToken(own.base, t.clientId, t.clientSecret); // the first secret: the token's last access moves
       const flushed = await h.waitFor(() => {
