@@ -1264,10 +1264,10 @@ static int token_usage(struct ctx *c)
     since = until - 7 * USAGE_DAY_MS;
     if (opt(c, "--since")) kg_time_parse(opt(c, "--since"), &since);
     if (since >= until) return fail(c, NULL, "--since must be before --until");
-    since -= since % unit; /* whole hours or days, as the API answers */
-    int64_t first = since, nb = ((until - 1) - (until - 1) % unit - first) / unit + 1;
-    if (nb > (unit == USAGE_HOUR_MS ? 31 * 24 : 400))
+    size_t buckets; /* whole hours or days, as the API answers */
+    if (service_usage_range(&since, until, unit, &buckets) != KG_OK)
         return fail(c, NULL, "at most 31 days by the hour, 400 by the day");
+    int64_t first = since, nb = (int64_t)buckets;
     if (!(b = calloc((size_t)nb, sizeof *b))) return fail(c, NULL, "out of memory");
     kg_err rc = service_usage(&c->app, t.client_id, since, until, unit, sum, b, (size_t)nb);
     if (rc != KG_OK) {

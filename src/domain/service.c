@@ -1144,6 +1144,17 @@ kg_err service_secret_delete(struct app *a, const struct actor *who, const char 
     return rc;
 }
 
+kg_err service_usage_range(int64_t *since, int64_t until, int64_t unit, size_t *nb)
+{
+    *since -= *since % (unit ? unit : USAGE_HOUR_MS);
+    *nb = 0;
+    if (!unit) return KG_OK;
+    int64_t n = ((until - 1) - (until - 1) % unit - *since) / unit + 1;
+    if (n > (unit == USAGE_HOUR_MS ? 31 * 24 : 400)) return KG_INVALID;
+    *nb = (size_t)n;
+    return KG_OK;
+}
+
 kg_err service_usage(struct app *a, const char *client_id, int64_t since, int64_t until,
                      int64_t unit, int64_t sum[KG_USE_KINDS], int64_t (*buckets)[KG_USE_KINDS],
                      size_t nb)

@@ -73,6 +73,11 @@ kg_err service_report_leaked(struct app *a, const char *address, const char *sec
  * that hour whole.  Store errors. */
 #define USAGE_HOUR_MS 3600000LL
 #define USAGE_DAY_MS (24 * USAGE_HOUR_MS)
+/* A usage question's range made whole: *since moves back to the start of its bucket (its UTC
+ * hour when unit is 0, a sum of the range), and *nb is the number of buckets of unit from there
+ * to the one holding until - 1 (0 when unit is 0).  KG_INVALID when that is more than an answer
+ * holds: 31 days by the hour, 400 by the day. */
+kg_err service_usage_range(int64_t *since, int64_t until, int64_t unit, size_t *nb);
 kg_err service_usage(struct app *a, const char *client_id, int64_t since, int64_t until,
                      int64_t unit, int64_t sum[KG_USE_KINDS], int64_t (*buckets)[KG_USE_KINDS],
                      size_t nb);

@@ -280,8 +280,6 @@ static int time_param_or_reply(struct call *c, const char *name, int64_t *ms)
 
 #define HOUR_MS USAGE_HOUR_MS
 #define DAY_MS USAGE_DAY_MS
-#define USAGE_HOURS_MAX (31 * 24) /* hour buckets one answer holds */
-#define USAGE_DAYS_MAX 400
 #define USAGE_IDS_MAX 100 /* ?clientIds= */
 
 /* A usage question's range and buckets: [since, until), in buckets of `unit` ms (0: none,
@@ -319,18 +317,13 @@ static int usage_range_or_reply(struct call *c, int none_ok, const char *dflt,
     }
     /* Counts are kept by the hour: the range starts at its first hour (or day) whole, and the
      * answer's since says so, so that every sum of one answer covers the same hours. */
-    r->since -= r->since % (r->unit ? r->unit : HOUR_MS);
-    if (!r->unit) return 0;
-    r->first = r->since;
-    int64_t last = (r->until - 1) - (r->until - 1) % r->unit;
-    int64_t nb = (last - r->first) / r->unit + 1;
-    if (nb > (r->unit == HOUR_MS ? USAGE_HOURS_MAX : USAGE_DAYS_MAX)) {
+    if (service_usage_range(&r->since, r->until, r->unit, &r->nb) != KG_OK) {
         reply_field_error(c->req, "since",
                           r->unit == HOUR_MS ? "an hourly answer spans at most 31 days: ask by day"
                                              : "a daily answer spans at most 400 days");
         return -1;
     }
-    r->nb = (size_t)nb;
+    r->first = r->since;
     return 0;
 }
 

@@ -93,40 +93,29 @@ struct token_row {
         SQL_COL(SQL_I64, struct token_row, s.last_used_on),                                        \
         SQL_COL(SQL_I64, struct token_row, s.expires_on),                                          \
         SQL_COL(SQL_I64, struct token_row, s.revoked_on)
+/* The token's own columns of TOKEN_SELECT and TOKEN_LIST_SELECT, in their order. */
+#define TOKEN_COLUMNS                                                                              \
+    SQL_COL(SQL_I64, struct token_row, t.seq), SQL_COL(SQL_TEXT, struct token_row, t.client_id),   \
+        SQL_COL(SQL_TEXT, struct token_row, t.description),                                        \
+        SQL_COL(SQL_TEXT, struct token_row, t.role_id),                                            \
+        SQL_COL(SQL_TEXT, struct token_row, t.role_name),                                          \
+        SQL_COL(SQL_INT, struct token_row, t.status),                                              \
+        SQL_COL(SQL_I64, struct token_row, t.created_on),                                          \
+        SQL_COL(SQL_I64, struct token_row, t.last_access_on),                                      \
+        SQL_COL(SQL_I64, struct token_row, t.revoked_on),                                          \
+        SQL_COL(SQL_I64, struct token_row, t.expires_on),                                          \
+        SQL_COL(SQL_TEXT, struct token_row, t.created_by),                                         \
+        SQL_COL(SQL_I64, struct token_row, t.rate_requests),                                       \
+        SQL_COL(SQL_I64, struct token_row, t.rate_period_s),                                       \
+        SQL_COL(SQL_TEXT, struct token_row, t.cidrs)
 static const struct sql_col token_cols[] = {
-    SQL_COL(SQL_I64, struct token_row, t.seq),
-    SQL_COL(SQL_TEXT, struct token_row, t.client_id),
-    SQL_COL(SQL_TEXT, struct token_row, t.description),
-    SQL_COL(SQL_TEXT, struct token_row, t.role_id),
-    SQL_COL(SQL_TEXT, struct token_row, t.role_name),
-    SQL_COL(SQL_INT, struct token_row, t.status),
-    SQL_COL(SQL_I64, struct token_row, t.created_on),
-    SQL_COL(SQL_I64, struct token_row, t.last_access_on),
-    SQL_COL(SQL_I64, struct token_row, t.revoked_on),
-    SQL_COL(SQL_I64, struct token_row, t.expires_on),
-    SQL_COL(SQL_TEXT, struct token_row, t.created_by),
-    SQL_COL(SQL_I64, struct token_row, t.rate_requests),
-    SQL_COL(SQL_I64, struct token_row, t.rate_period_s),
-    SQL_COL(SQL_TEXT, struct token_row, t.cidrs),
+    TOKEN_COLUMNS,
     SECRET_COLUMNS,
 };
 
 /* TOKEN_LIST_SELECT's columns. */
 static const struct sql_col token_list_cols[] = {
-    SQL_COL(SQL_I64, struct token_row, t.seq),
-    SQL_COL(SQL_TEXT, struct token_row, t.client_id),
-    SQL_COL(SQL_TEXT, struct token_row, t.description),
-    SQL_COL(SQL_TEXT, struct token_row, t.role_id),
-    SQL_COL(SQL_TEXT, struct token_row, t.role_name),
-    SQL_COL(SQL_INT, struct token_row, t.status),
-    SQL_COL(SQL_I64, struct token_row, t.created_on),
-    SQL_COL(SQL_I64, struct token_row, t.last_access_on),
-    SQL_COL(SQL_I64, struct token_row, t.revoked_on),
-    SQL_COL(SQL_I64, struct token_row, t.expires_on),
-    SQL_COL(SQL_TEXT, struct token_row, t.created_by),
-    SQL_COL(SQL_I64, struct token_row, t.rate_requests),
-    SQL_COL(SQL_I64, struct token_row, t.rate_period_s),
-    SQL_COL(SQL_TEXT, struct token_row, t.cidrs),
+    TOKEN_COLUMNS,
     SQL_COL(SQL_I64, struct token_row, s.seq),
     SQL_COL(SQL_INT, struct token_row, s.status),
     SQL_COL(SQL_I64, struct token_row, s.expires_on),
