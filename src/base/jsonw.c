@@ -37,6 +37,11 @@ void jsonw_raw(struct jsonw *w, const char *s)
     put(w, s, strlen(s));
 }
 
+void jsonw_bytes(struct jsonw *w, const char *s, size_t n)
+{
+    put(w, s, n);
+}
+
 void jsonw_str(struct jsonw *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

@@ -20,6 +20,8 @@ void jsonw_init(struct jsonw *w);
 void jsonw_cleanup(struct jsonw *w);
 /* Appends s as it is (JSON punctuation, keys known to need no escaping). */
 void jsonw_raw(struct jsonw *w, const char *s);
+/* Appends n bytes of JSON text as they are (a piece of text written by this writer before). */
+void jsonw_bytes(struct jsonw *w, const char *s, size_t n);
 /* Appends s as a JSON string: quoted, with '"', '\\' and control characters escaped; other
  * bytes (valid UTF-8, as every stored string is) are copied. */
 void jsonw_str(struct jsonw *w, const char *s);

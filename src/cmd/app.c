@@ -10,6 +10,7 @@
 #include "gate.h"
 #include "log.h"
 #include "proxy.h"
+#include "tcache.h"
 #include "util.h"
 #include "vcache.h"
 
@@ -22,7 +23,8 @@ kg_err app_open(const struct app_opts *o, struct app *a, char *err, size_t err_s
     if (o->serve) {
         enum gate_headers form = GATE_HEADERS_AUTO;
         if ((rc = sessions_new(o->session_idle, &a->sessions)) != KG_OK ||
-            (rc = throttle_new(&a->throttle)) != KG_OK || (rc = vcache_new(&a->vcache)) != KG_OK) {
+            (rc = throttle_new(&a->throttle)) != KG_OK || (rc = vcache_new(&a->vcache)) != KG_OK ||
+            (rc = tcache_new(TCACHE_BUDGET, &a->tcache)) != KG_OK) {
             snprintf(err, err_size, "cannot start: %s", kg_err_name(rc));
             goto out;
         }
@@ -81,6 +83,7 @@ void app_close(struct app *a)
     proxy_free(a->proxy);
     throttle_free(a->throttle);
     vcache_free(a->vcache);
+    tcache_free(a->tcache);
     keys_free(a->keys);
     store_free(a->st);
     memset(a, 0, sizeof *a);

@@ -19,6 +19,7 @@
 
 struct gate;
 struct proxy;
+struct tcache;
 struct vcache;
 struct webhooks;
 
@@ -40,6 +41,7 @@ struct app {
     struct throttle *throttle; /* NULL in the CLI */
     struct gate *gate;         /* NULL in the CLI */
     struct vcache *vcache;     /* NULL = verify every access token in full */
+    struct tcache *tcache;     /* the API's token answers as text; NULL = none (the CLI) */
     struct proxy *proxy;       /* the trusted reverse proxies; NULL = none */
     struct webhooks *webhooks; /* serve's (server.c owns them); NULL = none */
     struct app_config cfg;

@@ -3,6 +3,7 @@
  */
 #include "render.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,8 +19,10 @@ json_t *render_time(int64_t ms)
     return json_string(buf);
 }
 
-void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_access,
-                       const char *secret)
+/* render_token_json; with hole, the lastAccessOn value is left out and *hole receives the
+ * offset in w where it goes. */
+static void token_json(struct jsonw *w, const struct kg_token *t, int64_t last_access,
+                       const char *secret, size_t *hole)
 {
     if (last_access < t->last_access_on) last_access = t->last_access_on;
     jsonw_raw(w, "{\"clientId\":");
@@ -37,7 +40,10 @@ void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_a
     jsonw_raw(w, ",\"createdBy\":");
     jsonw_str(w, t->created_by);
     jsonw_raw(w, ",\"lastAccessOn\":");
-    jsonw_time(w, last_access);
+    if (hole)
+        *hole = w->len;
+    else
+        jsonw_time(w, last_access);
     jsonw_raw(w, ",\"revokedOn\":");
     jsonw_time(w, t->revoked_on);
     jsonw_raw(w, ",\"expiresOn\":");
@@ -85,6 +91,27 @@ void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_a
         jsonw_str(w, secret);
     }
     jsonw_raw(w, "}");
+}
+
+void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_access,
+                       const char *secret)
+{
+    token_json(w, t, last_access, secret, NULL);
+}
+
+void render_token_json_hole(struct jsonw *w, const struct kg_token *t, size_t *hole)
+{
+    token_json(w, t, 0, NULL, hole);
+}
+
+int64_t render_token_until(const struct kg_token *t, int64_t now)
+{
+    int64_t until = INT64_MAX;
+    for (size_t i = 0; i < t->nsecrets; i++)
+        if (kg_secret_live(&t->secrets[i], now) && t->secrets[i].expires_on &&
+            t->secrets[i].expires_on < until)
+            until = t->secrets[i].expires_on;
+    return until;
 }
 
 json_t *render_token(const struct kg_token *t, int64_t last_access, const char *secret)

@@ -18,6 +18,12 @@ json_t *render_token(const struct kg_token *t, int64_t last_access, const char *
  * this, so the shape is written down once). */
 void render_token_json(struct jsonw *w, const struct kg_token *t, int64_t last_access,
                        const char *secret);
+/* The same without a secret and without lastAccessOn's value: *hole receives the offset in w
+ * where it goes (tcache.h keeps such texts). */
+void render_token_json_hole(struct jsonw *w, const struct kg_token *t, size_t *hole);
+/* The first moment after now (ms) at which t's rendering changes by itself (a live secret
+ * expires: secretCount and secretsExpireOn change); INT64_MAX when none. */
+int64_t render_token_until(const struct kg_token *t, int64_t now);
 /* Galaxy's Role: g (ng of them) are the role's grants as service_grants() gives them — its
  * directlyGrantedRoles are the direct ones, allRoles all of them. */
 json_t *render_role(const struct kg_role *r, const struct kg_role_grant *g, size_t ng);

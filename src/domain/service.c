@@ -21,6 +21,7 @@
 #include "log.h"
 #include "privilege.h"
 #include "render.h"
+#include "tcache.h"
 #include "util.h"
 
 int service_role_name_valid(const char *s)
@@ -69,8 +70,10 @@ static void audited_init(struct audited *au, const struct actor *who, const char
     au->committed = 0;
 }
 
+/* After every write: the API's cached answers are stale (tcache.h), and the view catches up. */
 static void refresh(struct app *a)
 {
+    tcache_forget(a->tcache);
     if (a->view) view_sync(a->view);
 }
 

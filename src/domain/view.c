@@ -138,9 +138,10 @@ struct view {
     size_t nunsent;
     char node[24];
     struct vslot *slots;
-    size_t nslots;   /* power of two, at least twice ntoks */
-    size_t nrevoked; /* tokens of status KG_TOKEN_REVOKED (of ntoks) */
-    int64_t data_ver, roles_ver;
+    size_t nslots;            /* power of two, at least twice ntoks */
+    size_t nrevoked;          /* tokens of status KG_TOKEN_REVOKED (of ntoks) */
+    _Atomic int64_t data_ver; /* the store's data version the view holds (read by any thread) */
+    int64_t roles_ver;
 };
 
 /* FNV-1a, then a final avalanche (MurmurHash3's fmix64): FNV's low bits, the ones a slot
@@ -537,6 +538,11 @@ void view_token_counts(struct view *v, size_t *active, size_t *revoked)
     *revoked = v->nrevoked;
     *active = v->ntoks - v->nrevoked;
     pthread_rwlock_unlock(&v->lock);
+}
+
+int64_t view_data_version(struct view *v)
+{
+    return atomic_load(&v->data_ver);
 }
 
 int64_t view_token_last_access(struct view *v, const char *client_id)

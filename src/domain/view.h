@@ -62,6 +62,8 @@ int view_token_touch(struct view *v, const char *client_id, int64_t secret, enum
                      int64_t now);
 /* How many tokens the view holds of each status (for /metrics: no store query). */
 void view_token_counts(struct view *v, size_t *active, size_t *revoked);
+/* The store's data version the view has synced to (it grows with every change of the store). */
+int64_t view_data_version(struct view *v);
 /* The latest access known to this process (0 = none). */
 int64_t view_token_last_access(struct view *v, const char *client_id);
 /* The latest use of a token's secret known to this process (0 = none). */

@@ -10,6 +10,8 @@
 
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,7 @@
 #include "render.h"
 #include "reply.h"
 #include "service.h"
+#include "tcache.h"
 #include "util.h"
 #include "webhook.h"
 
@@ -84,36 +87,67 @@ void api_token_list(struct call *c)
     size_t size, n = 0;
     int64_t cursor;
     struct kg_token *ts = NULL;
+    struct tcache_hole *holes = NULL;
+    struct tcache_stamp stamp;
+    struct app *a = c->app;
     const char *within = http_query(c->req, "expiringWithin");
-    int64_t within_s = 0, now = kg_now_ms();
-    if (page_or_reply(c, &size, &cursor)) return;
+    int64_t within_s = 0, now = kg_now_ms(), until = INT64_MAX;
+    char key[TCACHE_KEY_MAX + 1] = "";
+    struct jsonw w, out;
+    jsonw_init(&w);
+    jsonw_init(&out);
+    if (page_or_reply(c, &size, &cursor)) goto out;
     if (within && kg_parse_duration(within, EXPIRING_WITHIN_MAX_S, &within_s) != KG_OK) {
         reply_field_error(c->req, "expiringWithin",
                           "expiringWithin must be a duration like 7d, 12h or 30m, at most 3650d");
-        return;
+        goto out;
     }
-    kg_err rc = within ? store_token_list_expiring(c->app->st, now, now + within_s * 1000, cursor,
+    /* A page without expiringWithin (which depends on the time) is kept as text (tcache.h). */
+    if (a->tcache && !within) {
+        snprintf(key, sizeof key, "p:%lld:%zu", (long long)cursor, size);
+        tcache_stamp(a->tcache, a->view, &stamp);
+        if (tcache_get(a->tcache, key, &stamp, now, a->view, &out)) goto reply;
+    }
+    kg_err rc = within ? store_token_list_expiring(a->st, now, now + within_s * 1000, cursor,
                                                    size + 1, &ts, &n)
-                       : store_token_list(c->app->st, cursor, size + 1, &ts, &n);
+                       : store_token_list(a->st, cursor, size + 1, &ts, &n);
     if (rc != KG_OK) {
         reply_error(c->req, rc, "could not list tokens");
-        return;
+        goto out;
+    }
+    int64_t next = n > size ? ts[size - 1].seq : 0;
+    if (n > size) n = size;
+    if (n && !(holes = malloc(n * sizeof *holes))) {
+        reply_error(c->req, KG_ENOMEM, "out of memory");
+        goto out;
     }
     /* Written as text: a jansson tree of 100 tokens, then its dump, was most of this call. */
     char tok[24];
-    struct jsonw w;
-    call_page_token(n > size ? ts[size - 1].seq : 0, tok);
-    jsonw_init(&w);
+    call_page_token(next, tok);
     jsonw_raw(&w, "{\"nextPageToken\":");
     jsonw_str(&w, tok);
     jsonw_raw(&w, ",\"result\":[");
-    for (size_t i = 0; i < n && i < size; i++) {
+    for (size_t i = 0; i < n; i++) {
+        int64_t u = render_token_until(&ts[i], now);
+        if (u < until) until = u;
         if (i) jsonw_raw(&w, ",");
-        render_token_json(&w, &ts[i], view_token_last_access(c->app->view, ts[i].client_id), NULL);
+        render_token_json_hole(&w, &ts[i], &holes[i].at);
+        holes[i].stored = ts[i].last_access_on;
+        memcpy(holes[i].client_id, ts[i].client_id, sizeof holes[i].client_id);
     }
     jsonw_raw(&w, "]}");
-    reply_json_text(c->req, 200, &w);
+    if (w.oom) {
+        reply_error(c->req, KG_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (key[0]) tcache_put(a->tcache, key, &stamp, until, w.text, w.len, holes, n);
+    tcache_fill(w.text, w.len, holes, n, a->view, &out);
+reply:
+    reply_json_text(c->req, 200, &out);
+out:
     jsonw_cleanup(&w);
+    jsonw_cleanup(&out);
+    free(holes);
     free(ts);
 }
 
@@ -217,10 +251,36 @@ static int token_or_reply(struct call *c, struct kg_token *t)
 
 void api_token_get(struct call *c)
 {
+    struct app *a = c->app;
     struct kg_token t;
-    if (token_or_reply(c, &t)) return;
-    reply_json(c->req, 200,
-               render_token(&t, view_token_last_access(c->app->view, t.client_id), NULL));
+    struct tcache_stamp stamp;
+    struct tcache_hole hole;
+    char key[TCACHE_KEY_MAX + 1] = "";
+    struct jsonw w, out;
+    jsonw_init(&w);
+    jsonw_init(&out);
+    int64_t now = kg_now_ms();
+    if (a->tcache && ids_client_id_valid(c->params[0])) { /* kept as text: tcache.h */
+        if (snprintf(key, sizeof key, "t:%s", c->params[0]) >= (int)sizeof key) key[0] = '\0';
+        tcache_stamp(a->tcache, a->view, &stamp);
+        if (key[0] && tcache_get(a->tcache, key, &stamp, now, a->view, &out)) goto reply;
+    }
+    if (token_or_reply(c, &t)) goto out;
+    int64_t until = render_token_until(&t, now);
+    render_token_json_hole(&w, &t, &hole.at);
+    hole.stored = t.last_access_on;
+    memcpy(hole.client_id, t.client_id, sizeof hole.client_id);
+    if (w.oom) {
+        reply_error(c->req, KG_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (key[0]) tcache_put(a->tcache, key, &stamp, until, w.text, w.len, &hole, 1);
+    tcache_fill(w.text, w.len, &hole, 1, a->view, &out);
+reply:
+    reply_json_text(c->req, 200, &out);
+out:
+    jsonw_cleanup(&w);
+    jsonw_cleanup(&out);
 }
 
 void api_token_update(struct call *c)

@@ -223,6 +223,36 @@ test('GET /apiToken/{clientId}: found, unknown → 404, malformed → 404', asyn
   h.assertApiError(await call('POST', '/apiToken/not-a-client-id:revoke'), 404, 'NOT_FOUND', 'revoke a malformed clientId');
 });
 
+/* Reads asked again are answered from memory (tcache.h): never older than a change made here,
+ * a change made by another process (the CLI) shows within the view's sync, and lastAccessOn
+ * keeps moving. */
+test('GET /apiToken/{clientId} and the first page asked again: every change shows', async () => {
+  const t = await cliToken('accountadmin', 'read twice');
+  const page = async () => (await call('GET', '/apiToken?pageSize=100')).json.result.find((x) => x.clientId === t.clientId);
+  const one = async () => (await call('GET', `/apiToken/${t.clientId}`)).json;
+  for (let i = 0; i < 3; i++) { // the same answers, from the store and then from memory
+    assert.equal((await one()).description, 'read twice');
+    assert.equal((await page()).description, 'read twice');
+  }
+  const before = (await one()).lastAccessOn; // its exchange, in cliToken
+  assert.ok(before, 'its exchange shows as lastAccessOn');
+  // a change here shows at once, in both
+  const p = await call('PATCH', `/apiToken/${t.clientId}`, { description: 'read thrice' });
+  assert.equal(p.status, 200, p.text);
+  assert.equal((await one()).description, 'read thrice');
+  assert.equal((await page()).description, 'read thrice');
+  // its own use shows as lastAccessOn (kept to the second: a use a second after the last)
+  await new Promise((r) => setTimeout(r, 1100));
+  const used = await api(srv.base, 'GET', `${V1}/apiToken/${t.clientId}`, { token: t.access });
+  assert.equal(used.status, 200, used.text);
+  assert.ok((await one()).lastAccessOn > before, 'its use shows in the answer asked again');
+  assert.ok((await page()).lastAccessOn > before, 'and in the page asked again');
+  // a revoke by another process (the CLI, on the same database) shows within 1 s
+  assert.equal(h.cli(srv.db, ['token', 'revoke', t.clientId]).status, 0);
+  const seen = await h.waitFor(async () => ((await one()).status === 'Revoked' && (await page()).status === 'Revoked') || null, 1000);
+  assert.ok(seen.ok, 'the CLI\'s revoke shows in both answers within 1 s');
+});
+
 /* ---- roles --------------------------------------------------------------------------- */
 
 test('built-in roles accountadmin and public exist and are well-formed', async () => {
