@@ -15,7 +15,7 @@ void jsonw_init(struct jsonw *w)
 
 void jsonw_cleanup(struct jsonw *w)
 {
-    if (w->text) explicit_bzero(w->text, w->cap);
+    if (w->text) explicit_bzero(w->text, w->len + 1); /* all it ever wrote */
     free(w->text);
     memset(w, 0, sizeof *w);
 }

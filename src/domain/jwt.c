@@ -7,50 +7,90 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ids.h"
+#include "jsonw.h"
 #include "util.h"
 
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
-/* Appends base64url(data) at *p (room checked by the caller's sizing). */
+/* Appends base64url(data), unpadded and NUL-terminated, at p (room checked by the caller's
+ * sizing: sodium_base64_ENCODED_LEN); returns the end.  A table, not sodium_bin2base64: that
+ * one takes constant time for secrets, and cost an exchange a tenth of its instructions; what
+ * is encoded here (the header, the claims, the signature) is all sent in the clear. */
 static char *b64_put(char *p, const void *data, size_t len)
 {
-    size_t n = sodium_base64_ENCODED_LEN(len, B64);
-    sodium_bin2base64(p, n, data, len, B64);
-    return p + n - 1;
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const unsigned char *d = data;
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
+        *p++ = abc[v >> 18];
+        *p++ = abc[(v >> 12) & 63];
+        *p++ = abc[(v >> 6) & 63];
+        *p++ = abc[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < len ? (uint32_t)d[i + 1] << 8 : 0);
+        *p++ = abc[v >> 18];
+        *p++ = abc[(v >> 12) & 63];
+        if (i + 1 < len) *p++ = abc[(v >> 6) & 63];
+    }
+    *p = '\0';
+    return p;
 }
 
 kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out)
 {
     kg_err rc = KG_ENOMEM;
-    char *hdr = NULL, *pay = NULL, *tok = NULL;
-    char kid[KG_KID_MAX + 1];
+    char *tok = NULL;
+    char kid[KG_KID_MAX + 1], num[24];
     enum keys_alg alg;
+    struct jsonw h, p;
     keys_signer(k, kid, &alg);
-    json_t *h =
-        json_pack("{s:s, s:s, s:s}", "alg", keys_alg_name(alg), "typ", "at+jwt", "kid", kid);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "iss", c->iss, "sub", c->sub,
-                          "aud", c->aud, "client_id", c->sub, "iat", (json_int_t)c->iat, "exp",
-                          (json_int_t)c->exp, "jti", c->jti, "role", c->role);
-    if (!h || !p) goto out;
+    /* Written as text (the members in this order): a jansson tree and its dump were a fifth
+     * of an exchange. */
+    jsonw_init(&h);
+    jsonw_init(&p);
+    jsonw_raw(&h, "{\"alg\":");
+    jsonw_str(&h, keys_alg_name(alg));
+    jsonw_raw(&h, ",\"typ\":\"at+jwt\",\"kid\":");
+    jsonw_str(&h, kid);
+    jsonw_raw(&h, "}");
+    jsonw_raw(&p, "{\"iss\":");
+    jsonw_str(&p, c->iss);
+    jsonw_raw(&p, ",\"sub\":");
+    jsonw_str(&p, c->sub);
+    jsonw_raw(&p, ",\"aud\":");
+    jsonw_str(&p, c->aud);
+    jsonw_raw(&p, ",\"client_id\":");
+    jsonw_str(&p, c->sub);
+    snprintf(num, sizeof num, ",\"iat\":%lld", (long long)c->iat);
+    jsonw_raw(&p, num);
+    snprintf(num, sizeof num, ",\"exp\":%lld", (long long)c->exp);
+    jsonw_raw(&p, num);
+    jsonw_raw(&p, ",\"jti\":");
+    jsonw_str(&p, c->jti);
+    jsonw_raw(&p, ",\"role\":");
+    jsonw_str(&p, c->role);
     if (c->secret) {
         char sid[KG_SECRET_ID_LEN + 1];
         ids_secret_id(c->secret, sid);
-        if (json_object_set_new(p, "secret_id", json_string(sid))) goto out;
+        jsonw_raw(&p, ",\"secret_id\":");
+        jsonw_str(&p, sid);
     }
-    hdr = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    pay = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!hdr || !pay) goto out;
-    size_t hl = strlen(hdr), pl = strlen(pay);
-    size_t cap = sodium_base64_ENCODED_LEN(hl, B64) + sodium_base64_ENCODED_LEN(pl, B64) +
+    jsonw_raw(&p, "}");
+    if (h.oom || p.oom) goto out;
+    size_t cap = sodium_base64_ENCODED_LEN(h.len, B64) + sodium_base64_ENCODED_LEN(p.len, B64) +
                  sodium_base64_ENCODED_LEN(KG_SIG_MAX, B64) + 2;
     if (!(tok = malloc(cap))) goto out;
-    char *w = b64_put(tok, hdr, hl);
+    char *w = b64_put(tok, h.text, h.len);
     *w++ = '.';
-    w = b64_put(w, pay, pl);
+    w = b64_put(w, p.text, p.len);
     unsigned char sig[KG_SIG_MAX];
     size_t sig_len = 0;
     if ((rc = keys_sign(k, kid, tok, (size_t)(w - tok), sig, &sig_len)) != KG_OK) goto out;
@@ -60,10 +100,8 @@ kg_err jwt_issue(struct keys *k, const struct jwt_claims *c, char **out)
     tok = NULL;
     rc = KG_OK;
 out:
-    json_decref(h);
-    json_decref(p);
-    free(hdr);
-    free(pay);
+    jsonw_cleanup(&h);
+    jsonw_cleanup(&p);
     free(tok);
     return rc;
 }

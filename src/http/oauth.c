@@ -219,6 +219,8 @@ void oauth_token(struct call *c)
     char *jwt = NULL;
     kg_err rc;
     int unsupported = 0; /* the one refusal its status does not tell apart */
+    struct jsonw w;
+    jsonw_init(&w);
     memset(&f, 0, sizeof f);
     if (form_or_reply(c, &f)) goto out;
     const char *grant = form_get(&f, "grant_type");
@@ -252,12 +254,19 @@ void oauth_token(struct call *c)
     /* No "scope": keygate grants none (a token's reach is its role), and an empty one makes
      * some client libraries refuse the answer as not what they asked for (RFC 6749 §5.1
      * lets it be left out). */
-    char sid[KG_SECRET_ID_LEN + 1];
+    char sid[KG_SECRET_ID_LEN + 1], ttl[48];
     ids_secret_id(secret, sid);
-    reply_json(c->req, 200,
-               json_pack("{s:s, s:s, s:I, s:s}", "access_token", jwt, "token_type", "Bearer",
-                         "expires_in", (json_int_t)a->cfg.access_token_ttl, "secret_id", sid));
+    snprintf(ttl, sizeof ttl, ",\"token_type\":\"Bearer\",\"expires_in\":%lld",
+             (long long)a->cfg.access_token_ttl);
+    jsonw_raw(&w, "{\"access_token\":");
+    jsonw_str(&w, jwt);
+    jsonw_raw(&w, ttl);
+    jsonw_raw(&w, ",\"secret_id\":");
+    jsonw_str(&w, sid);
+    jsonw_raw(&w, "}");
+    reply_json_text(c->req, 200, &w);
 out:
+    jsonw_cleanup(&w); /* it held the access token */
     metrics_exchange(unsupported ? METRICS_UNSUPPORTED_GRANT_TYPE
                                  : exchange_result(c->req->status));
     if (jwt) {
@@ -277,6 +286,8 @@ void oauth_introspect(struct call *c)
     struct access acc;
     char id[KG_CLIENT_ID_LEN + 1];
     int64_t secret;
+    struct jsonw w;
+    jsonw_init(&w);
     memset(&f, 0, sizeof f);
     if (form_or_reply(c, &f) || client_or_reply(c, &f, id, &vt, &secret)) goto out;
     if (!view_allows(a->view, (const kg_role_id *)&vt.role_id, 1, PRIV_INTROSPECT)) {
@@ -296,12 +307,26 @@ void oauth_introspect(struct call *c)
     char role[KG_ROLE_NAME_MAX + 1] = "";
     view_role_name(a->view, acc.role_id, role); /* the role now, which is what is enforced */
     const struct jwt_claims *cl = &acc.claims;
-    reply_json(c->req, 200,
-               json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "active", 1,
-                         "client_id", cl->sub, "sub", cl->sub, "role", role, "exp",
-                         (json_int_t)cl->exp, "iat", (json_int_t)cl->iat, "jti", cl->jti, "iss",
-                         cl->iss, "aud", cl->aud, "token_type", "Bearer"));
+    char times[64];
+    snprintf(times, sizeof times, ",\"exp\":%lld,\"iat\":%lld", (long long)cl->exp,
+             (long long)cl->iat);
+    jsonw_raw(&w, "{\"active\":true,\"client_id\":");
+    jsonw_str(&w, cl->sub);
+    jsonw_raw(&w, ",\"sub\":");
+    jsonw_str(&w, cl->sub);
+    jsonw_raw(&w, ",\"role\":");
+    jsonw_str(&w, role);
+    jsonw_raw(&w, times);
+    jsonw_raw(&w, ",\"jti\":");
+    jsonw_str(&w, cl->jti);
+    jsonw_raw(&w, ",\"iss\":");
+    jsonw_str(&w, cl->iss);
+    jsonw_raw(&w, ",\"aud\":");
+    jsonw_str(&w, cl->aud);
+    jsonw_raw(&w, ",\"token_type\":\"Bearer\"}");
+    reply_json_text(c->req, 200, &w);
 out:
+    jsonw_cleanup(&w);
     form_cleanup(&f);
 }
 
