@@ -3,8 +3,8 @@
  * path (gate, introspection, bearer API calls) verifies each token's Ed25519 signature once
  * rather than on every request.
  *
- * A slot is found by a keyed BLAKE2b-256 of the whole token (a random key per process, so no
- * token can be made to collide with another) and remembers the claims and the key-set
+ * A slot is found by a keyed 128-bit SipHash of the whole token (a random key per process, so
+ * no token can be made to collide with another) and remembers the claims and the key-set
  * generation it was verified under: a hit is only taken when the generation is still current
  * and the token has not expired.  It never answers for the token's *state*: the caller still
  * checks the API token (active, not expired) and the jti against the view on every request,
