@@ -193,12 +193,15 @@ static uint64_t id_hash(const char *s)
     return fmix64(h);
 }
 
-static int b62_digit(unsigned char c)
+/* A base62 character's value + 1 (0: not one), filled once (b62_init). */
+static unsigned char b62_val[256];
+static pthread_once_t b62_once = PTHREAD_ONCE_INIT;
+
+static void b62_init(void)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'Z') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'z') return c - 'a' + 36;
-    return -1;
+    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    for (int i = 0; i < 62; i++)
+        b62_val[(unsigned char)digits[i]] = (unsigned char)(i + 1);
 }
 
 static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -210,9 +213,9 @@ static int id_pack(const char *s, unsigned char out[VID_LEN])
     for (int half = 0; half < 2; half++) {
         uint64_t n = 0;
         for (int i = 0; i < 8; i++) {
-            int d = b62_digit((unsigned char)s[4 + half * 8 + i]);
-            if (d < 0) return 0;
-            n = n * 62 + (uint64_t)d;
+            unsigned d = b62_val[(unsigned char)s[4 + half * 8 + i]];
+            if (!d) return 0; /* the end of s, too */
+            n = n * 62 + d - 1;
         }
         for (int i = 0; i < 6; i++)
             out[half * 6 + i] = (unsigned char)(n >> (8 * i));
@@ -719,6 +722,7 @@ kg_err view_new(struct store *st, struct view **out)
 {
     struct view *v = calloc(1, sizeof *v);
     if (!v) return KG_ENOMEM;
+    pthread_once(&b62_once, b62_init);
     v->st = st;
     v->data_ver = v->roles_ver = -1;
     pthread_rwlock_init(&v->lock, NULL);

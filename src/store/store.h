@@ -162,7 +162,8 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
  *   needs (seq, client_id, role_id, status, the times, and each secret's seq, hash, status,
  *   last_used_on and expires_on); the other fields need not be filled.
  * load: every token, for a first load, in two streams read in one snapshot: token_fn with each
- *   token as changes gives it but without its secrets (nsecrets 0), in seq order; then
+ *   token as changes gives it but without its secrets (nsecrets 0) and without seq and
+ *   revoked_on (0: the view reads neither), in seq order; then
  *   secret_fn with every secret of every token (the fields changes gives), in seq order (so a
  *   token's oldest first).  Each stream reads its table in storage order, with no join: the
  *   fastest whole read both databases have.  The functions run as changes' fn does. */

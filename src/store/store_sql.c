@@ -926,12 +926,10 @@ static kg_err token_changes(struct store *st, int64_t since_ver, store_token_fn 
 /* The first load: SQL_TOKEN_LOAD's rows straight into a token (no secrets), SQL_SECRET_LOAD's
  * into a secret and its token's id. */
 static const struct sql_col token_load_cols[] = {
-    SQL_COL(SQL_I64, struct kg_token, seq),
     SQL_COL(SQL_TEXT, struct kg_token, client_id),
     SQL_COL(SQL_TEXT, struct kg_token, role_id),
     SQL_COL(SQL_INT, struct kg_token, status),
     SQL_COL(SQL_I64, struct kg_token, last_access_on),
-    SQL_COL(SQL_I64, struct kg_token, revoked_on),
     SQL_COL(SQL_I64, struct kg_token, expires_on),
     SQL_COL(SQL_I64, struct kg_token, rate_requests),
     SQL_COL(SQL_I64, struct kg_token, rate_period_s),
