@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,32 +61,52 @@ out:
 
 /* ---- token table --------------------------------------------------------------------- */
 
-/* One secret of a token.  last_used and flushed as a token's last_access and flushed. */
+/*
+ * Ten million tokens must fit in little more than a gigabyte, so a token's record holds what
+ * nearly every token has, packed (96 bytes), and the rest lives elsewhere, only for the tokens
+ * that have it:
+ *   - its client id packed: "kgc_" and 16 base62 characters (ids.h) as two numbers of 8
+ *     characters each (below 62^8 < 2^48), 6 bytes each;
+ *   - its role as an index into the view's role ids (a deployment has few roles);
+ *   - its status, its secrets' count and statuses, and which of its times the store has yet to
+ *     learn, as bits of one word (`flags`);
+ *   - its first secret inline (most tokens have one); the others, its own rate limit and its
+ *     allowed ranges in a side record (`ext`, an index into v->exts);
+ *   - its meter, made at its first use, in v->meters (chunks of pointers, made as needed).
+ * A token's index never changes (tokens are never removed): the side tables and the usage
+ * queue name tokens by it.
+ */
+#define VID_LEN 12
+
+/* One secret of a token; its status is a bit of the token's flags. */
 struct vsec {
     int64_t seq;
-    unsigned char hash[KG_HASH_LEN];
-    int status;
     int64_t expires_on;
-    _Atomic int64_t last_used;
-    _Atomic int64_t flushed;
+    _Atomic int64_t last_used; /* the latest use known here */
+    unsigned char hash[KG_HASH_LEN];
 };
 
+/* flags: VT_REVOKED; secret i revoked; the secrets' count; last_access, and secret i's
+ * last_used, newer than the store knows (view_flush_touches() writes them). */
+#define VT_REVOKED 1u
+#define VT_SEC_REVOKED(i) (1u << (1 + (i)))
+#define VT_NSEC_SHIFT 11
+#define VT_NSEC_MASK (0xfu << VT_NSEC_SHIFT)
+#define VT_TOUCHED (1u << 15)
+#define VT_SEC_USED(i) (1u << (16 + (i)))
+#define VT_UNFLUSHED (VT_TOUCHED | (((1u << KG_SECRETS_MAX) - 1) << 16))
+_Static_assert(KG_SECRETS_MAX <= 10 && KG_SECRETS_MAX < 16, "the flags' bits hold the secrets");
+
 struct vtok {
-    char client_id[KG_CLIENT_ID_LEN + 1];
-    kg_role_id role_id;
-    int status;
+    unsigned char id[VID_LEN]; /* the client id, packed (id_pack) */
+    uint32_t role;             /* index into v->rids */
+    _Atomic uint32_t flags;    /* VT_*: changed under the write lock, or atomically */
+    uint32_t ext;              /* 1 + index into v->exts; 0 = none */
     int64_t expires_on;
     _Atomic int64_t last_access; /* the latest access known here */
-    _Atomic int64_t flushed;     /* the latest the store holds */
-    size_t nsec;
-    struct vsec sec1;  /* the first secret: most tokens have one */
-    struct vsec *more; /* the others (nsec - 1 of them), or NULL */
-    /* usage controls: its own rate limit (0 = none: the default's), its allowed ranges (NULL =
-     * any address), its meter (made at its first use; never freed before the view) */
-    uint32_t rate_requests, rate_period_s;
-    struct vcidrs *cidrs;
-    struct meter *_Atomic meter;
+    struct vsec sec1;            /* the first secret (when nsec > 0) */
 };
+_Static_assert(sizeof(struct vtok) == 96, "a token's record stays small: see above");
 
 /* A token's allowed ranges. */
 struct vcidrs {
@@ -93,17 +114,17 @@ struct vcidrs {
     struct cidr r[KG_CIDRS_MAX];
 };
 
-static struct vsec *vsec_at(struct vtok *x, size_t i)
-{
-    return i ? &x->more[i - 1] : &x->sec1;
-}
+/* What few tokens have: usage controls (their own rate limit, 0 = none: the default's; their
+ * allowed ranges, NULL = any address) and secrets beyond the first. */
+struct vext {
+    uint32_t rate_requests, rate_period_s;
+    struct vcidrs *cidrs;
+    struct vsec *more; /* nsec - 1 of them, or NULL */
+};
 
-static struct vsec *vsec_find(struct vtok *x, int64_t seq)
-{
-    for (size_t i = 0; i < x->nsec; i++)
-        if (vsec_at(x, i)->seq == seq) return vsec_at(x, i);
-    return NULL;
-}
+/* A meter slot: a token's meter or NULL; MCHUNK of them a chunk. */
+typedef struct meter *_Atomic vmeter;
+#define MCHUNK 4096
 
 struct vjti {
     char jti[KG_JTI_LEN + 1]; /* "" = empty slot */
@@ -126,6 +147,14 @@ struct view {
     struct rolegraph *roles;
     struct vtok *toks;
     size_t ntoks, captoks;
+    struct vext *exts; /* side records (vtok.ext) */
+    size_t nexts, capexts;
+    vmeter *_Atomic *meters; /* captoks / MCHUNK chunks, each made at its first meter */
+    /* the tokens with a VT_UNFLUSHED bit, a bit each (captoks bits): what a flush looks at */
+    _Atomic uint64_t *unflushed;
+    kg_role_id *rids; /* the role ids tokens hold (vtok.role), each once */
+    uint32_t *rslots; /* their hash table: index + 1, 0 = empty; at most half full */
+    size_t nrids, caprids, nrslots;
     /* usage controls: the default rate limit; the tokens whose meter counted since the last
      * usage flush (indexes into toks), under dirty_lock; this process's id among the nodes */
     int64_t default_requests, default_period_s;
@@ -138,20 +167,15 @@ struct view {
     size_t nunsent;
     char node[24];
     struct vslot *slots;
-    size_t nslots;            /* power of two, at least twice ntoks */
+    size_t nslots;            /* power of two, at least 4/3 of ntoks */
     size_t nrevoked;          /* tokens of status KG_TOKEN_REVOKED (of ntoks) */
     _Atomic int64_t data_ver; /* the store's data version the view holds (read by any thread) */
     int64_t roles_ver;
 };
 
-/* FNV-1a, then a final avalanche (MurmurHash3's fmix64): FNV's low bits, the ones a slot
- * index uses, barely depend on the last characters, and ids that differ only there (as the
- * bench's bulk-loaded ones do) clustered into long probe runs. */
-static uint64_t id_hash(const char *s)
+/* MurmurHash3's fmix64: every bit of x moves every bit of the result. */
+static uint64_t fmix64(uint64_t h)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
@@ -159,41 +183,136 @@ static uint64_t id_hash(const char *s)
     return h ^ (h >> 33);
 }
 
-/* Slot holding client_id, or the empty slot where it would go. */
-static size_t slot_find(const struct view *v, const char *client_id)
+/* FNV-1a, then a final avalanche (fmix64): FNV's low bits, the ones a slot index uses, barely
+ * depend on the last characters, and ids that differ only there clustered into long probe
+ * runs. */
+static uint64_t id_hash(const char *s)
 {
-    uint64_t h = id_hash(client_id);
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return fmix64(h);
+}
+
+/* A base62 character's value + 1 (0: not one), filled once (b62_init). */
+static unsigned char b62_val[256];
+static pthread_once_t b62_once = PTHREAD_ONCE_INIT;
+
+static void b62_init(void)
+{
+    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    for (int i = 0; i < 62; i++)
+        b62_val[(unsigned char)digits[i]] = (unsigned char)(i + 1);
+}
+
+static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/* Packs a client id into out; 0 when s is not one (no such id is ever made: unknown). */
+static int id_pack(const char *s, unsigned char out[VID_LEN])
+{
+    if (strncmp(s, "kgc_", 4) != 0) return 0;
+    for (int half = 0; half < 2; half++) {
+        uint64_t n = 0;
+        for (int i = 0; i < 8; i++) {
+            unsigned d = b62_val[(unsigned char)s[4 + half * 8 + i]];
+            if (!d) return 0; /* the end of s, too */
+            n = n * 62 + d - 1;
+        }
+        for (int i = 0; i < 6; i++)
+            out[half * 6 + i] = (unsigned char)(n >> (8 * i));
+    }
+    return s[KG_CLIENT_ID_LEN] == '\0';
+}
+
+static void id_unpack(const unsigned char in[VID_LEN], char out[KG_CLIENT_ID_LEN + 1])
+{
+    memcpy(out, "kgc_", 4);
+    for (int half = 0; half < 2; half++) {
+        uint64_t n = 0;
+        for (int i = 5; i >= 0; i--)
+            n = n << 8 | in[half * 6 + i];
+        for (int i = 7; i >= 0; i--) {
+            out[4 + half * 8 + i] = b62[n % 62];
+            n /= 62;
+        }
+    }
+    out[KG_CLIENT_ID_LEN] = '\0';
+}
+
+static uint64_t vid_hash(const unsigned char id[VID_LEN])
+{
+    uint64_t hi = 0, lo = 0;
+    for (int i = 5; i >= 0; i--) {
+        hi = hi << 8 | id[i];
+        lo = lo << 8 | id[6 + i];
+    }
+    return fmix64(hi * 0x9e3779b97f4a7c15ull + lo);
+}
+
+static size_t tok_nsec(const struct vtok *x)
+{
+    return (atomic_load_explicit(&x->flags, memory_order_relaxed) & VT_NSEC_MASK) >> VT_NSEC_SHIFT;
+}
+
+static struct vext *ext_of(const struct view *v, const struct vtok *x)
+{
+    return x->ext ? &v->exts[x->ext - 1] : NULL;
+}
+
+static struct vsec *vsec_at(const struct view *v, struct vtok *x, size_t i)
+{
+    return i ? &ext_of(v, x)->more[i - 1] : &x->sec1;
+}
+
+/* The index of x's secret seq, or -1. */
+static int vsec_find(const struct view *v, struct vtok *x, int64_t seq)
+{
+    size_t n = tok_nsec(x);
+    for (size_t i = 0; i < n; i++)
+        if (vsec_at(v, x, i)->seq == seq) return (int)i;
+    return -1;
+}
+
+/* Slot holding the packed id (hashed h), or the empty slot where it would go. */
+static size_t slot_find(const struct view *v, const unsigned char id[VID_LEN], uint64_t h)
+{
     uint32_t tag = (uint32_t)(h >> 32);
     size_t mask = v->nslots - 1, i = (size_t)h & mask;
-    while (v->slots[i].idx && (v->slots[i].tag != tag ||
-                               strcmp(v->toks[v->slots[i].idx - 1].client_id, client_id) != 0))
+    while (v->slots[i].idx &&
+           (v->slots[i].tag != tag || memcmp(v->toks[v->slots[i].idx - 1].id, id, VID_LEN) != 0))
         i = (i + 1) & mask;
     return i;
 }
 
-static void slot_set(struct view *v, size_t s, const char *client_id, size_t index)
-{
-    v->slots[s] = (struct vslot){(uint32_t)(id_hash(client_id) >> 32), (uint32_t)(index + 1)};
-}
-
+/* Makes room for one more token record (and its bits in the side tables).  Caller holds the
+ * write lock. */
 static kg_err grow_toks(struct view *v)
 {
     if (v->ntoks >= UINT32_MAX - 1) return KG_ENOMEM;
-    if (v->ntoks == v->captoks) {
-        size_t cap = v->captoks ? v->captoks * 2 : 1024;
-        struct vtok *t = realloc(v->toks, cap * sizeof *t);
-        if (!t) return KG_ENOMEM;
-        v->toks = t;
-        v->captoks = cap;
-    }
+    if (v->ntoks < v->captoks) return KG_OK;
+    size_t cap = v->captoks ? v->captoks * 2 : MCHUNK;
+    /* realloc keeps a large block's pages where they are (mremap): no copy, no peak */
+    struct vtok *t = realloc(v->toks, cap * sizeof *t);
+    if (!t) return KG_ENOMEM;
+    v->toks = t;
+    _Atomic uint64_t *u = realloc(v->unflushed, cap / 64 * sizeof *u);
+    if (!u) return KG_ENOMEM;
+    memset(u + v->captoks / 64, 0, (cap - v->captoks) / 64 * sizeof *u);
+    v->unflushed = u;
+    vmeter *_Atomic *m = realloc(v->meters, cap / MCHUNK * sizeof *m);
+    if (!m) return KG_ENOMEM;
+    memset(m + v->captoks / MCHUNK, 0, (cap - v->captoks) / MCHUNK * sizeof *m);
+    v->meters = m;
+    v->captoks = cap;
     return KG_OK;
 }
 
-/* Rebuilds the slot table with room for `want` tokens at most half full. */
+/* Rebuilds the slot table with room for `want` tokens at most 3/4 full (a probe's run stays
+ * short: the tags are compared in one cache line, and a record read only on a tag's match). */
 static kg_err index_toks(struct view *v, size_t want)
 {
     size_t n = v->nslots ? v->nslots : 2048;
-    while (want * 2 > n)
+    while (want * 4 > n * 3)
         n *= 2;
     if (n == v->nslots) return KG_OK;
     struct vslot *s = calloc(n, sizeof *s);
@@ -201,52 +320,151 @@ static kg_err index_toks(struct view *v, size_t want)
     free(v->slots);
     v->slots = s;
     v->nslots = n;
-    for (size_t i = 0; i < v->ntoks; i++)
-        slot_set(v, slot_find(v, v->toks[i].client_id), v->toks[i].client_id, i);
+    /* The ids are all different: each goes to the first empty slot from its home.  The home
+     * slots are fetched AHEAD tokens in advance, so that the cache misses overlap. */
+    enum { AHEAD = 16 };
+    uint64_t hs[AHEAD];
+    size_t mask = n - 1;
+    for (size_t i = 0; i < v->ntoks + AHEAD; i++) {
+        if (i >= AHEAD) {
+            size_t k = i - AHEAD;
+            uint64_t h = hs[k % AHEAD];
+            size_t j = (size_t)h & mask;
+            while (s[j].idx)
+                j = (j + 1) & mask;
+            s[j] = (struct vslot){(uint32_t)(h >> 32), (uint32_t)(k + 1)};
+        }
+        if (i < v->ntoks) {
+            uint64_t h = vid_hash(v->toks[i].id);
+            hs[i % AHEAD] = h;
+            __builtin_prefetch(&s[(size_t)h & mask], 1);
+        }
+    }
     return KG_OK;
 }
 
-static void tok_init(struct vtok *x, const struct kg_token *t)
+/* The index in v->rids of role_id, added when new.  Caller holds the write lock. */
+static kg_err role_intern(struct view *v, const char *role_id, uint32_t *out)
 {
-    memset(x, 0, sizeof *x);
-    memcpy(x->client_id, t->client_id, sizeof x->client_id);
-    atomic_store(&x->last_access, t->last_access_on);
-    atomic_store(&x->flushed, t->last_access_on);
+    if (v->nrids && strcmp(v->rids[*out < v->nrids ? *out : 0], role_id) == 0) return KG_OK;
+    uint64_t h = id_hash(role_id);
+    size_t mask = v->nrslots - 1, i = (size_t)h & mask;
+    for (; v->nrslots && v->rslots[i]; i = (i + 1) & mask)
+        if (strcmp(v->rids[v->rslots[i] - 1], role_id) == 0) {
+            *out = v->rslots[i] - 1;
+            return KG_OK;
+        }
+    if (v->nrids == v->caprids) {
+        size_t cap = v->caprids ? v->caprids * 2 : 16;
+        kg_role_id *r = realloc(v->rids, cap * sizeof *r);
+        uint32_t *s = calloc(cap * 2, sizeof *s);
+        if (r) v->rids = r;
+        if (!r || !s) {
+            free(s);
+            return KG_ENOMEM;
+        }
+        free(v->rslots);
+        v->rslots = s;
+        v->nrslots = cap * 2;
+        v->caprids = cap;
+        mask = v->nrslots - 1;
+        for (size_t k = 0; k < v->nrids; k++) {
+            size_t j = (size_t)id_hash(v->rids[k]) & mask;
+            while (s[j])
+                j = (j + 1) & mask;
+            s[j] = (uint32_t)k + 1;
+        }
+        for (i = (size_t)h & mask; s[i]; i = (i + 1) & mask)
+            ;
+    }
+    snprintf(v->rids[v->nrids], sizeof v->rids[v->nrids], "%s", role_id);
+    v->rslots[i] = (uint32_t)++v->nrids;
+    *out = (uint32_t)v->nrids - 1;
+    return KG_OK;
 }
 
-/* Replaces x's secrets with t's, keeping the uses this process knows of. */
-static kg_err secs_update(struct vtok *x, const struct kg_token *t)
+/* x's side record, made when it has none.  Caller holds the write lock. */
+static kg_err ext_make(struct view *v, struct vtok *x, struct vext **out)
 {
-    int64_t used[KG_SECRETS_MAX], flushed[KG_SECRETS_MAX];
-    size_t n = t->nsecrets < KG_SECRETS_MAX ? t->nsecrets : KG_SECRETS_MAX;
-    struct vsec *more = NULL;
-    if (n > 1 && !(more = calloc(n - 1, sizeof *more))) return KG_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        struct vsec *old = vsec_find(x, t->secrets[i].seq);
-        used[i] = flushed[i] = t->secrets[i].last_used_on;
-        if (old && atomic_load(&old->last_used) > used[i]) used[i] = atomic_load(&old->last_used);
-        if (old && atomic_load(&old->flushed) > flushed[i]) flushed[i] = atomic_load(&old->flushed);
+    if (!x->ext) {
+        if (v->nexts == UINT32_MAX - 1) return KG_ENOMEM;
+        if (v->nexts == v->capexts) {
+            size_t cap = v->capexts ? v->capexts * 2 : 64;
+            struct vext *e = realloc(v->exts, cap * sizeof *e);
+            if (!e) return KG_ENOMEM;
+            v->exts = e;
+            v->capexts = cap;
+        }
+        memset(&v->exts[v->nexts], 0, sizeof *v->exts);
+        x->ext = (uint32_t)++v->nexts;
     }
-    free(x->more);
-    x->more = more;
-    x->nsec = n;
+    *out = ext_of(v, x);
+    return KG_OK;
+}
+
+/* Marks bits (VT_UNFLUSHED's) of token i for the next flush. */
+static void mark_unflushed(struct view *v, size_t i, uint32_t bits)
+{
+    atomic_fetch_or(&v->toks[i].flags, bits);
+    _Atomic uint64_t *w = &v->unflushed[i / 64];
+    uint64_t b = 1ull << (i % 64);
+    if (!(atomic_load_explicit(w, memory_order_relaxed) & b)) atomic_fetch_or(w, b);
+}
+
+static void tok_init(struct vtok *x, const unsigned char id[VID_LEN], const struct kg_token *t)
+{
+    memset(x, 0, sizeof *x);
+    memcpy(x->id, id, VID_LEN);
+    atomic_store(&x->last_access, t->last_access_on);
+}
+
+/* Replaces x's secrets with t's, keeping the uses this process knows of (and whether the store
+ * has them yet).  Caller holds the write lock. */
+static kg_err secs_update(struct view *v, struct vtok *x, const struct kg_token *t)
+{
+    int64_t used[KG_SECRETS_MAX];
+    size_t n = t->nsecrets < KG_SECRETS_MAX ? t->nsecrets : KG_SECRETS_MAX;
+    uint32_t f = atomic_load(&x->flags), nf = f & (VT_REVOKED | VT_TOUCHED);
+    struct vsec *more = NULL;
+    struct vext *e = NULL;
+    kg_err rc;
+
+    if (n == 0 && tok_nsec(x) == 0) return KG_OK; /* a first load's token: secrets follow */
+    if (n > 1 && ((rc = ext_make(v, x, &e)) != KG_OK || !(more = calloc(n - 1, sizeof *more))))
+        return KG_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        struct vsec *d = vsec_at(x, i);
+        int old = vsec_find(v, x, t->secrets[i].seq);
+        used[i] = t->secrets[i].last_used_on;
+        if (old < 0) continue;
+        int64_t u = atomic_load(&vsec_at(v, x, (size_t)old)->last_used);
+        if (u > used[i]) used[i] = u;
+        if (f & VT_SEC_USED(old)) nf |= VT_SEC_USED(i);
+    }
+    if ((e = ext_of(v, x))) {
+        free(e->more);
+        e->more = more;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct vsec *d = vsec_at(v, x, i);
         d->seq = t->secrets[i].seq;
         memcpy(d->hash, t->secrets[i].hash, sizeof d->hash);
-        d->status = t->secrets[i].status;
         d->expires_on = t->secrets[i].expires_on;
         atomic_store(&d->last_used, used[i]);
-        atomic_store(&d->flushed, flushed[i]);
+        if (t->secrets[i].status == KG_SECRET_REVOKED) nf |= VT_SEC_REVOKED(i);
     }
+    atomic_store(&x->flags, nf | (uint32_t)n << VT_NSEC_SHIFT);
     return KG_OK;
 }
 
 /* Replaces x's allowed ranges with t's (store.c checked their form). */
-static kg_err cidrs_update(struct vtok *x, const struct kg_token *t)
+static kg_err cidrs_update(struct view *v, struct vtok *x, const struct kg_token *t)
 {
     struct vcidrs *c = NULL;
+    struct vext *e = ext_of(v, x);
+    kg_err rc;
+    if (!e && !t->cidrs[0]) return KG_OK;
     if (t->cidrs[0]) {
+        if ((rc = ext_make(v, x, &e)) != KG_OK) return rc;
         if (!(c = calloc(1, sizeof *c))) return KG_ENOMEM;
         for (const char *s = t->cidrs; *s && c->n < KG_CIDRS_MAX;) {
             size_t len = strcspn(s, ",");
@@ -254,30 +472,38 @@ static kg_err cidrs_update(struct vtok *x, const struct kg_token *t)
             s += len + (s[len] == ',');
         }
     }
-    free(x->cidrs);
-    x->cidrs = c;
+    free(e->cidrs);
+    e->cidrs = c;
     return KG_OK;
 }
+
+static struct meter *meter_peek(const struct view *v, size_t i);
 
 /* Caller holds the write lock (or owns v alone). */
 static kg_err tok_update(struct view *v, struct vtok *x, const struct kg_token *t)
 {
-    kg_err rc = secs_update(x, t);
-    if (rc == KG_OK) rc = cidrs_update(x, t);
+    kg_err rc = secs_update(v, x, t);
+    if (rc == KG_OK) rc = cidrs_update(v, x, t);
+    if (rc == KG_OK) rc = role_intern(v, t->role_id, &x->role);
+    struct vext *e = ext_of(v, x);
+    if (rc == KG_OK && !e && t->rate_requests) rc = ext_make(v, x, &e);
     if (rc != KG_OK) return rc;
-    v->nlimited -= x->rate_requests > 0;
-    struct meter *m = atomic_load(&x->meter);
-    if (m && (x->rate_requests != (uint32_t)t->rate_requests ||
-              x->rate_period_s != (uint32_t)t->rate_period_s))
-        meter_limit_changed(m, t->rate_requests ? t->rate_period_s : 0, kg_now_ms());
-    x->rate_requests = (uint32_t)t->rate_requests; /* within the model's bounds (store.c) */
-    v->nlimited += x->rate_requests > 0;
-    x->rate_period_s = (uint32_t)t->rate_period_s;
-    v->nrevoked -= x->status == KG_TOKEN_REVOKED; /* a new record is zeroed: active */
-    memcpy(x->role_id, t->role_id, sizeof x->role_id);
-    x->status = t->status;
+    if (e) {
+        v->nlimited -= e->rate_requests > 0;
+        struct meter *m = meter_peek(v, (size_t)(x - v->toks));
+        if (m && (e->rate_requests != (uint32_t)t->rate_requests ||
+                  e->rate_period_s != (uint32_t)t->rate_period_s))
+            meter_limit_changed(m, t->rate_requests ? t->rate_period_s : 0, kg_now_ms());
+        e->rate_requests = (uint32_t)t->rate_requests; /* within the model's bounds (store.c) */
+        v->nlimited += e->rate_requests > 0;
+        e->rate_period_s = (uint32_t)t->rate_period_s;
+    }
+    uint32_t f = atomic_load(&x->flags);
+    v->nrevoked -= (f & VT_REVOKED) != 0; /* a new record is zeroed: active */
+    f = (f & ~VT_REVOKED) | (t->status == KG_TOKEN_REVOKED ? VT_REVOKED : 0);
+    atomic_store(&x->flags, f);
+    v->nrevoked += (f & VT_REVOKED) != 0;
     x->expires_on = t->expires_on;
-    v->nrevoked += x->status == KG_TOKEN_REVOKED;
     if (t->last_access_on > atomic_load(&x->last_access))
         atomic_store(&x->last_access, t->last_access_on);
     return KG_OK;
@@ -287,24 +513,32 @@ static kg_err tok_update(struct view *v, struct vtok *x, const struct kg_token *
 static kg_err tok_apply(struct view *v, const struct kg_token *t)
 {
     kg_err rc;
+    unsigned char id[VID_LEN];
+    if (!id_pack(t->client_id, id)) {
+        KG_LOG(LOG_WARNING, "token %.*s skipped: not a client id keygate makes", KG_CLIENT_ID_LEN,
+               t->client_id);
+        return KG_OK;
+    }
     if ((rc = index_toks(v, v->ntoks + 1)) != KG_OK) return rc;
-    size_t s = slot_find(v, t->client_id);
+    uint64_t h = vid_hash(id);
+    size_t s = slot_find(v, id, h);
     struct vtok *x;
     if (v->slots[s].idx) {
         x = &v->toks[v->slots[s].idx - 1];
     } else {
         if ((rc = grow_toks(v)) != KG_OK) return rc;
         x = &v->toks[v->ntoks];
-        tok_init(x, t);
-        slot_set(v, s, t->client_id, v->ntoks++);
+        tok_init(x, id, t);
+        v->slots[s] = (struct vslot){(uint32_t)(h >> 32), (uint32_t)++v->ntoks};
     }
     return tok_update(v, x, t);
 }
 
 static struct vtok *tok_get(struct view *v, const char *client_id)
 {
-    if (!v->nslots) return NULL;
-    size_t s = slot_find(v, client_id);
+    unsigned char id[VID_LEN];
+    if (!v->nslots || !id_pack(client_id, id)) return NULL;
+    size_t s = slot_find(v, id, vid_hash(id));
     return v->slots[s].idx ? &v->toks[v->slots[s].idx - 1] : NULL;
 }
 
@@ -366,25 +600,78 @@ int view_jti_revoked(struct view *v, const char *jti)
     return hit;
 }
 
-/* store_token_fn for the first load, with the write lock held throughout: appends without
- * hashing (a full feed names each token once); the slots are built once at the end, sized for
- * all of them, rather than rebuilt at every doubling (that rehashing was half of the start-up
- * time at a million tokens). */
-static kg_err append_token(void *arg, const struct kg_token *t)
+/* The first load, with the write lock held throughout.  Tokens come first, in seq order, and
+ * are appended without hashing (the load names each token once); the slots are built once, for
+ * all of them; then the secrets, in seq order, each found by its token's id (most often the
+ * token after the previous secret's: a token's first secret is made with it). */
+struct load {
+    struct view *v;
+    size_t at;   /* the token of the previous secret */
+    int indexed; /* the slots are built */
+};
+
+/* store_token_fn: appends one token (its secrets follow). */
+static kg_err load_token(void *arg, const struct kg_token *t)
 {
-    struct view *v = arg;
+    struct view *v = ((struct load *)arg)->v;
+    unsigned char id[VID_LEN];
+    if (!id_pack(t->client_id, id)) {
+        KG_LOG(LOG_WARNING, "token %.*s skipped: not a client id keygate makes", KG_CLIENT_ID_LEN,
+               t->client_id);
+        return KG_OK;
+    }
     kg_err rc = grow_toks(v);
     if (rc != KG_OK) return rc;
-    tok_init(&v->toks[v->ntoks], t);
+    tok_init(&v->toks[v->ntoks], id, t);
     return tok_update(v, &v->toks[v->ntoks++], t);
+}
+
+/* store_secret_fn: adds one secret to its token, after those it has (oldest first). */
+static kg_err load_secret(void *arg, const char *client_id, const struct kg_secret *s)
+{
+    struct load *l = arg;
+    struct view *v = l->v;
+    unsigned char id[VID_LEN];
+    struct vtok *x = NULL;
+    struct vext *e;
+    if (!l->indexed) {
+        kg_err rc = index_toks(v, v->ntoks);
+        if (rc != KG_OK) return rc;
+        l->indexed = 1;
+    }
+    if (!id_pack(client_id, id)) return KG_OK; /* its token was skipped */
+    for (size_t i = l->at; i < l->at + 2 && i < v->ntoks && !x; i++)
+        if (memcmp(v->toks[i].id, id, VID_LEN) == 0) x = &v->toks[i];
+    if (!x && !(x = tok_get(v, client_id))) return KG_OK; /* made after the tokens were read */
+    l->at = (size_t)(x - v->toks);
+    uint32_t f = atomic_load(&x->flags);
+    size_t n = tok_nsec(x);
+    if (n == KG_SECRETS_MAX) return KG_OK;
+    if (n > 0) {
+        kg_err rc = ext_make(v, x, &e);
+        struct vsec *more = rc == KG_OK ? realloc(e->more, n * sizeof *more) : NULL;
+        if (!more) return KG_ENOMEM;
+        e->more = more;
+        memset(&more[n - 1], 0, sizeof *more);
+    }
+    struct vsec *d = vsec_at(v, x, n);
+    d->seq = s->seq;
+    memcpy(d->hash, s->hash, sizeof d->hash);
+    d->expires_on = s->expires_on;
+    atomic_store(&d->last_used, s->last_used_on);
+    f = (f & ~VT_NSEC_MASK) | (uint32_t)(n + 1) << VT_NSEC_SHIFT;
+    if (s->status == KG_SECRET_REVOKED) f |= VT_SEC_REVOKED(n);
+    atomic_store(&x->flags, f);
+    return KG_OK;
 }
 
 /* The whole token table, into an empty view. */
 static kg_err load_all(struct view *v)
 {
+    struct load l = {v, 0, 0};
     pthread_rwlock_wrlock(&v->lock);
-    kg_err rc = store_token_changes(v->st, 0, append_token, v);
-    if (rc == KG_OK) rc = index_toks(v, v->ntoks);
+    kg_err rc = store_token_load(v->st, load_token, load_secret, &l);
+    if (rc == KG_OK) rc = index_toks(v, v->ntoks); /* when there was no secret */
     pthread_rwlock_unlock(&v->lock);
     return rc;
 }
@@ -436,6 +723,7 @@ kg_err view_new(struct store *st, struct view **out)
 {
     struct view *v = calloc(1, sizeof *v);
     if (!v) return KG_ENOMEM;
+    pthread_once(&b62_once, b62_init);
     v->st = st;
     v->data_ver = v->roles_ver = -1;
     pthread_rwlock_init(&v->lock, NULL);
@@ -459,12 +747,22 @@ void view_free(struct view *v)
 {
     if (!v) return;
     rolegraph_free(v->roles);
-    for (size_t i = 0; i < v->ntoks; i++) {
-        free(v->toks[i].more);
-        free(v->toks[i].cidrs);
-        free(atomic_load(&v->toks[i].meter));
+    for (size_t i = 0; i < v->nexts; i++) {
+        free(v->exts[i].more);
+        free(v->exts[i].cidrs);
+    }
+    for (size_t c = 0; c < v->captoks / MCHUNK; c++) {
+        vmeter *chunk = atomic_load(&v->meters[c]);
+        for (size_t i = 0; chunk && i < MCHUNK; i++)
+            free(atomic_load(&chunk[i]));
+        free(chunk);
     }
     free(v->toks);
+    free(v->exts);
+    free(v->meters);
+    free(v->unflushed);
+    free(v->rids);
+    free(v->rslots);
     free(v->dirty);
     free(v->unsent);
     pthread_mutex_destroy(&v->dirty_lock);
@@ -477,7 +775,7 @@ void view_free(struct view *v)
 
 /* ---- tokens -------------------------------------------------------------------------- */
 
-static struct meter *meter_of(struct vtok *x);
+static struct meter *meter_of(struct view *v, struct vtok *x);
 static void count(struct view *v, struct vtok *x, struct meter *m, enum kg_use k);
 
 kg_err view_token_get(struct view *v, const char *client_id, struct view_token *out)
@@ -486,16 +784,17 @@ kg_err view_token_get(struct view *v, const char *client_id, struct view_token *
     pthread_rwlock_rdlock(&v->lock);
     struct vtok *x = tok_get(v, client_id);
     if (x) {
-        memcpy(out->role_id, x->role_id, sizeof out->role_id);
-        out->status = x->status;
+        uint32_t f = atomic_load_explicit(&x->flags, memory_order_relaxed);
+        memcpy(out->role_id, v->rids[x->role], sizeof out->role_id);
+        out->status = f & VT_REVOKED ? KG_TOKEN_REVOKED : KG_TOKEN_ACTIVE;
         out->expires_on = x->expires_on;
-        out->nsecrets = x->nsec;
-        for (size_t i = 0; i < x->nsec; i++) {
-            const struct vsec *sc = vsec_at(x, i);
+        out->nsecrets = tok_nsec(x);
+        for (size_t i = 0; i < out->nsecrets; i++) {
+            const struct vsec *sc = vsec_at(v, x, i);
             struct view_secret *d = &out->secrets[i];
             d->seq = sc->seq;
             memcpy(d->hash, sc->hash, sizeof d->hash);
-            d->status = sc->status;
+            d->status = f & VT_SEC_REVOKED(i) ? KG_SECRET_REVOKED : KG_SECRET_ACTIVE;
             d->expires_on = sc->expires_on;
         }
         rc = KG_OK;
@@ -519,15 +818,22 @@ int view_token_touch(struct view *v, const char *client_id, int64_t secret, enum
     int first = 0;
     pthread_rwlock_rdlock(&v->lock);
     struct vtok *x = tok_get(v, client_id);
-    if (x && k != VIEW_NO_COUNT) count(v, x, meter_of(x), k);
-    if (x && now - atomic_load_explicit(&x->last_access, memory_order_relaxed) >= 1000)
+    size_t at = x ? (size_t)(x - v->toks) : 0;
+    if (x && k != VIEW_NO_COUNT) count(v, x, meter_of(v, x), k);
+    if (x && now - atomic_load_explicit(&x->last_access, memory_order_relaxed) >= 1000) {
         atomic_store_explicit(&x->last_access, now, memory_order_relaxed);
-    struct vsec *sc = x && secret ? vsec_find(x, secret) : NULL;
+        mark_unflushed(v, at, VT_TOUCHED);
+    }
+    int i = x && secret ? vsec_find(v, x, secret) : -1;
+    struct vsec *sc = i >= 0 ? vsec_at(v, x, (size_t)i) : NULL;
     int64_t never = 0;
-    if (sc && atomic_compare_exchange_strong(&sc->last_used, &never, now))
+    if (sc && atomic_compare_exchange_strong(&sc->last_used, &never, now)) {
         first = 1; /* one caller wins the first use */
-    else if (sc && now - atomic_load_explicit(&sc->last_used, memory_order_relaxed) >= 1000)
+        mark_unflushed(v, at, VT_SEC_USED(i));
+    } else if (sc && now - atomic_load_explicit(&sc->last_used, memory_order_relaxed) >= 1000) {
         atomic_store_explicit(&sc->last_used, now, memory_order_relaxed);
+        mark_unflushed(v, at, VT_SEC_USED(i));
+    }
     pthread_rwlock_unlock(&v->lock);
     return first;
 }
@@ -578,10 +884,32 @@ int64_t view_secret_last_used(struct view *v, const char *client_id, int64_t seq
     int64_t at = 0;
     pthread_rwlock_rdlock(&v->lock);
     struct vtok *x = tok_get(v, client_id);
-    struct vsec *sc = x ? vsec_find(x, seq) : NULL;
-    if (sc) at = atomic_load(&sc->last_used);
+    int i = x ? vsec_find(v, x, seq) : -1;
+    if (i >= 0) at = atomic_load(&vsec_at(v, x, (size_t)i)->last_used);
     pthread_rwlock_unlock(&v->lock);
     return at;
+}
+
+/* Adds token i's unflushed times to the batch, clearing their bits (a use after this sets them
+ * again).  Caller holds the read lock. */
+static kg_err touches_of(struct view *v, size_t i, struct kg_touch **batch, size_t *n, size_t *cap)
+{
+    struct vtok *x = &v->toks[i];
+    uint32_t f = atomic_fetch_and(&x->flags, ~VT_UNFLUSHED);
+    char client_id[KG_CLIENT_ID_LEN + 1];
+    kg_err rc = KG_OK;
+    id_unpack(x->id, client_id);
+    if (f & VT_TOUCHED) rc = touch_add(batch, n, cap, client_id, 0, atomic_load(&x->last_access));
+    /* a secret's use may be newer than what was flushed even when the token's last access
+     * is not (within the same second): each has its bit */
+    size_t nsec = tok_nsec(x);
+    for (size_t k = 0; k < nsec && rc == KG_OK; k++) {
+        struct vsec *sc = vsec_at(v, x, k);
+        if (f & VT_SEC_USED(k))
+            rc = touch_add(batch, n, cap, client_id, sc->seq, atomic_load(&sc->last_used));
+    }
+    if (rc != KG_OK) mark_unflushed(v, i, f & VT_UNFLUSHED); /* for the next flush */
+    return rc;
 }
 
 kg_err view_flush_touches(struct view *v)
@@ -591,30 +919,26 @@ kg_err view_flush_touches(struct view *v)
     size_t n = 0, cap = 0;
     pthread_mutex_lock(&v->sync_lock);
     pthread_rwlock_rdlock(&v->lock);
-    for (size_t i = 0; i < v->ntoks && rc == KG_OK; i++) {
-        struct vtok *x = &v->toks[i];
-        int64_t at = atomic_load(&x->last_access);
-        if (at > atomic_load(&x->flushed)) rc = touch_add(&batch, &n, &cap, x->client_id, 0, at);
-        /* a secret's use may be newer than what was flushed even when the token's last access
-         * is not (within the same second): each is looked at on its own */
-        for (size_t k = 0; k < x->nsec && rc == KG_OK; k++) {
-            struct vsec *sc = vsec_at(x, k);
-            int64_t used = atomic_load(&sc->last_used);
-            if (used > atomic_load(&sc->flushed))
-                rc = touch_add(&batch, &n, &cap, x->client_id, sc->seq, used);
+    for (size_t w = 0; w < (v->ntoks + 63) / 64; w++) {
+        uint64_t bits = atomic_load_explicit(&v->unflushed[w], memory_order_relaxed);
+        if (bits) bits = atomic_exchange(&v->unflushed[w], 0);
+        for (; bits; bits &= bits - 1) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+            if (rc == KG_OK)
+                rc = touches_of(v, i, &batch, &n, &cap);
+            else
+                atomic_fetch_or(&v->unflushed[w], bits & -bits); /* for the next flush */
         }
     }
     pthread_rwlock_unlock(&v->lock);
     if (rc == KG_OK && n) rc = store_token_touch(v->st, batch, n);
-    if (rc == KG_OK && n) {
+    if (rc != KG_OK && n) { /* written by the next flush */
         pthread_rwlock_rdlock(&v->lock);
         for (size_t i = 0; i < n; i++) {
             struct vtok *x = tok_get(v, batch[i].client_id);
-            struct vsec *sc = x && batch[i].secret ? vsec_find(x, batch[i].secret) : NULL;
-            if (sc)
-                atomic_store(&sc->flushed, batch[i].at);
-            else if (x && !batch[i].secret)
-                atomic_store(&x->flushed, batch[i].at);
+            int k = x && batch[i].secret ? vsec_find(v, x, batch[i].secret) : -1;
+            if (x && (k >= 0 || !batch[i].secret))
+                mark_unflushed(v, (size_t)(x - v->toks), k >= 0 ? VT_SEC_USED(k) : VT_TOUCHED);
         }
         pthread_rwlock_unlock(&v->lock);
     }
@@ -647,18 +971,38 @@ void view_set_counting(struct view *v, int on)
 static void rate_of(const struct view *v, const struct vtok *x, int64_t *requests,
                     int64_t *period_s)
 {
-    *requests = x->rate_requests ? x->rate_requests : v->default_requests;
-    *period_s = x->rate_requests ? x->rate_period_s : v->default_period_s;
+    const struct vext *e = ext_of(v, x);
+    int own = e && e->rate_requests;
+    *requests = own ? e->rate_requests : v->default_requests;
+    *period_s = own ? e->rate_period_s : v->default_period_s;
 }
 
-/* x's meter, made on first use (racing makers: one wins, the others free theirs).  NULL when
- * out of memory: the request is then neither limited nor counted.  Caller holds the lock. */
-static struct meter *meter_of(struct vtok *x)
+/* Token i's meter, or NULL when it has none yet.  Caller holds the lock. */
+static struct meter *meter_peek(const struct view *v, size_t i)
 {
-    struct meter *m = atomic_load_explicit(&x->meter, memory_order_acquire), *none = NULL;
+    vmeter *chunk = atomic_load_explicit(&v->meters[i / MCHUNK], memory_order_acquire);
+    return chunk ? atomic_load_explicit(&chunk[i % MCHUNK], memory_order_acquire) : NULL;
+}
+
+/* x's meter, made on first use (and its chunk of slots with the chunk's first; racing makers:
+ * one wins, the others free theirs).  NULL when out of memory: the request is then neither
+ * limited nor counted.  Caller holds the lock. */
+static struct meter *meter_of(struct view *v, struct vtok *x)
+{
+    size_t i = (size_t)(x - v->toks);
+    vmeter *chunk = atomic_load_explicit(&v->meters[i / MCHUNK], memory_order_acquire);
+    vmeter *no_chunk = NULL;
+    if (!chunk) {
+        if (!(chunk = calloc(MCHUNK, sizeof *chunk))) return NULL;
+        if (!atomic_compare_exchange_strong(&v->meters[i / MCHUNK], &no_chunk, chunk)) {
+            free(chunk);
+            chunk = no_chunk;
+        }
+    }
+    struct meter *m = atomic_load_explicit(&chunk[i % MCHUNK], memory_order_acquire), *none = NULL;
     if (m) return m;
     if (!(m = calloc(1, sizeof *m))) return NULL;
-    if (atomic_compare_exchange_strong(&x->meter, &none, m)) return m;
+    if (atomic_compare_exchange_strong(&chunk[i % MCHUNK], &none, m)) return m;
     free(m);
     return none;
 }
@@ -697,14 +1041,15 @@ enum view_admit view_token_admit(struct view *v, const char *client_id, const ch
     pthread_rwlock_rdlock(&v->lock);
     struct vtok *x = tok_get(v, client_id);
     if (!x) goto out;
-    if (x->cidrs) {
+    const struct vext *e = ext_of(v, x);
+    if (e && e->cidrs) {
         struct cidr_addr a;
         int in = 0;
         if (addr && cidr_addr_parse(addr, strlen(addr), &a))
-            for (size_t i = 0; i < x->cidrs->n && !in; i++)
-                in = cidr_contains(&x->cidrs->r[i], &a);
+            for (size_t i = 0; i < e->cidrs->n && !in; i++)
+                in = cidr_contains(&e->cidrs->r[i], &a);
         if (!in) {
-            struct meter *m = meter_of(x);
+            struct meter *m = meter_of(v, x);
             count(v, x, m, KG_USE_REFUSED_ADDRESS);
             out->note = m && meter_once(m, (unsigned)s, now, VIEW_NOTE_EVERY_MS);
             r = VIEW_REFUSED_ADDRESS;
@@ -713,7 +1058,7 @@ enum view_admit view_token_admit(struct view *v, const char *client_id, const ch
     }
     if (s == VIEW_EXCHANGE) goto out;
     rate_of(v, x, &out->requests, &out->period_s);
-    struct meter *m = out->requests ? meter_of(x) : NULL;
+    struct meter *m = out->requests ? meter_of(v, x) : NULL;
     if (!m) {
         out->requests = 0;
         goto out;
@@ -733,7 +1078,7 @@ void view_token_count(struct view *v, const char *client_id, enum kg_use k)
 {
     pthread_rwlock_rdlock(&v->lock);
     struct vtok *x = v->quiet ? NULL : tok_get(v, client_id);
-    if (x) count(v, x, meter_of(x), k);
+    if (x) count(v, x, meter_of(v, x), k);
     pthread_rwlock_unlock(&v->lock);
 }
 
@@ -788,7 +1133,7 @@ static void charge_others(struct view *v, const struct kg_rate_window *w, size_t
         int64_t requests, period_s;
         if (!x) continue;
         rate_of(v, x, &requests, &period_s);
-        struct meter *m = requests ? meter_of(x) : NULL;
+        struct meter *m = requests ? meter_of(v, x) : NULL;
         if (!m || w[i].period != period_s * 1000 || w[i].start < m->seen_start) continue;
         int64_t fresh = w[i].start == m->seen_start ? w[i].count - m->seen_count : w[i].count;
         m->seen_start = w[i].start;
@@ -826,16 +1171,18 @@ kg_err view_flush_usage(struct view *v, int64_t now)
     size_t done = 0; /* of idx: the tokens looked at */
     for (; done < nidx && rc == KG_OK; done++) {
         struct vtok *x = &v->toks[idx[done]];
-        struct meter *m = atomic_load(&x->meter);
+        struct meter *m = meter_peek(v, idx[done]);
         int64_t c[KG_USE_KINDS] = {0}, requests, period_s, start;
+        char client_id[KG_CLIENT_ID_LEN + 1];
         if (!m) continue;
-        if (meter_take_counts(m, c)) rc = usage_add_row(&rows, &n, &cap, x->client_id, hour, c);
+        id_unpack(x->id, client_id);
+        if (meter_take_counts(m, c)) rc = usage_add_row(&rows, &n, &cap, client_id, hour, c);
         rate_of(v, x, &requests, &period_s);
         limits |= requests > 0;
         int64_t count = requests ? meter_admitted_since(m, period_s * 1000, now, &start) : 0;
         if (count > 0) {
             struct kg_rate_window *w = &mine[nmine++];
-            memcpy(w->client_id, x->client_id, sizeof w->client_id);
+            memcpy(w->client_id, client_id, sizeof w->client_id);
             w->start = start;
             w->period = period_s * 1000;
             w->count = count;
@@ -844,7 +1191,7 @@ kg_err view_flush_usage(struct view *v, int64_t now)
     /* Out of memory part way: the tokens not looked at are marked clean, so that their next
      * use queues them again (their counts are running totals: nothing is lost). */
     for (size_t i = done; i < nidx; i++) {
-        struct meter *m = atomic_load(&v->toks[idx[i]].meter);
+        struct meter *m = meter_peek(v, idx[i]);
         if (m) atomic_store(&m->dirty, 0);
     }
     limits |= v->nlimited > 0;

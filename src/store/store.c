@@ -283,6 +283,13 @@ kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn f
     TIMED(METRICS_STORE_POLL, OPS(st)->token_changes(st, since_ver, fn, arg));
 }
 
+kg_err store_token_load(struct store *st, store_token_fn token_fn, store_secret_fn secret_fn,
+                        void *arg)
+{
+    if (!token_fn || !secret_fn) return KG_INVALID;
+    TIMED(METRICS_STORE_POLL, OPS(st)->token_load(st, token_fn, secret_fn, arg));
+}
+
 kg_err store_usage_add(struct store *st, const struct kg_usage *u, size_t n)
 {
     if (n == 0) return KG_OK;

@@ -35,6 +35,8 @@ struct store;
 
 /* Receives one token of a change feed; a non-KG_OK return stops the feed with that error. */
 typedef kg_err (*store_token_fn)(void *arg, const struct kg_token *t);
+/* Receives one secret of token client_id (borrowed, for the call); like store_token_fn. */
+typedef kg_err (*store_secret_fn)(void *arg, const char *client_id, const struct kg_secret *s);
 /* Receives one revoked access token (its jti and expiry, seconds); like store_token_fn. */
 typedef kg_err (*store_jti_fn)(void *arg, const char *jti, int64_t exp);
 
@@ -56,6 +58,8 @@ struct store_ops {
                            const struct kg_audit *audit);
     kg_err (*token_touch)(struct store *st, const struct kg_touch *t, size_t n);
     kg_err (*token_changes)(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
+    kg_err (*token_load)(struct store *st, store_token_fn token_fn, store_secret_fn secret_fn,
+                         void *arg);
     kg_err (*secret_add)(struct store *st, const char *client_id, const struct kg_secret *s,
                          int64_t now, int64_t expire_others_at, const struct kg_audit *audit);
     kg_err (*secret_delete)(struct store *st, const char *client_id, int64_t seq, int64_t now,
@@ -156,7 +160,13 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
  *   order), streaming (a million tokens need no million-row array); fn runs while the store
  *   is busy with the feed and must not call back into the store.  It gets what the view
  *   needs (seq, client_id, role_id, status, the times, and each secret's seq, hash, status,
- *   last_used_on and expires_on); the other fields need not be filled. */
+ *   last_used_on and expires_on); the other fields need not be filled.
+ * load: every token, for a first load, in two streams read in one snapshot: token_fn with each
+ *   token as changes gives it but without its secrets (nsecrets 0) and without seq and
+ *   revoked_on (0: the view reads neither), in seq order; then
+ *   secret_fn with every secret of every token (the fields changes gives), in seq order (so a
+ *   token's oldest first).  Each stream reads its table in storage order, with no join: the
+ *   fastest whole read both databases have.  The functions run as changes' fn does. */
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,
@@ -168,6 +178,8 @@ kg_err store_token_revoke(struct store *st, const char *client_id, int64_t now, 
 kg_err store_token_update(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
 kg_err store_token_touch(struct store *st, const struct kg_touch *t, size_t n);
 kg_err store_token_changes(struct store *st, int64_t since_ver, store_token_fn fn, void *arg);
+kg_err store_token_load(struct store *st, store_token_fn token_fn, store_secret_fn secret_fn,
+                        void *arg);
 
 /* A token's secrets.  Each change is a change of the token (its change feed shows it).
  * add: inserts s (its seq and last_used_on are the store's) as a new secret of the token;

@@ -71,7 +71,15 @@
 #include "store_sql_text.h"
 
 /* This backend's own statements, numbered after the shared ones. */
-enum { S_BEGIN_WRITE = SQL_COUNT, S_BEGIN_SNAPSHOT, S_COMMIT, S_LOCK_META, S_FEED_FETCH, S_COUNT };
+enum {
+    S_BEGIN_WRITE = SQL_COUNT,
+    S_BEGIN_SNAPSHOT,
+    S_COMMIT,
+    S_LOCK_META,
+    S_FEED_FETCH,
+    S_FEED_CLOSE,
+    S_COUNT
+};
 
 static const char *const own_sql[S_COUNT - SQL_COUNT] = {
     [S_BEGIN_WRITE - SQL_COUNT] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -80,6 +88,7 @@ static const char *const own_sql[S_COUNT - SQL_COUNT] = {
     /* Taken first by every SQL_WRITE: writers run one at a time (file comment). */
     [S_LOCK_META - SQL_COUNT] = "SELECT data_ver FROM meta WHERE id = 1 FOR UPDATE",
     [S_FEED_FETCH - SQL_COUNT] = "FETCH " STR(FEED_BATCH) " FROM feed",
+    [S_FEED_CLOSE - SQL_COUNT] = "CLOSE feed",
 };
 
 struct pg_store {
@@ -427,6 +436,8 @@ static kg_err exec(struct store *st, enum sql_id id, const struct sql_args *a,
         rc = each_row(res, rows);
         PQclear(res);
     } while (!rc && n == FEED_BATCH);
+    /* closed, so that another feed may follow in the same transaction (the first load's) */
+    if (!rc) rc = run_stmt(ps, S_FEED_CLOSE, NULL, NULL);
     return rc;
 }
 

@@ -923,6 +923,75 @@ static kg_err token_changes(struct store *st, int64_t since_ver, store_token_fn 
     return drv(st)->run(st, SQL_SNAPSHOT, token_feed_body, &f);
 }
 
+/* The first load: SQL_TOKEN_LOAD's rows straight into a token (no secrets), SQL_SECRET_LOAD's
+ * into a secret and its token's id. */
+static const struct sql_col token_load_cols[] = {
+    SQL_COL(SQL_TEXT, struct kg_token, client_id),
+    SQL_COL(SQL_TEXT, struct kg_token, role_id),
+    SQL_COL(SQL_INT, struct kg_token, status),
+    SQL_COL(SQL_I64, struct kg_token, last_access_on),
+    SQL_COL(SQL_I64, struct kg_token, expires_on),
+    SQL_COL(SQL_I64, struct kg_token, rate_requests),
+    SQL_COL(SQL_I64, struct kg_token, rate_period_s),
+    SQL_COL(SQL_TEXT, struct kg_token, cidrs),
+};
+struct secret_load_row {
+    char client_id[KG_CLIENT_ID_LEN + 1];
+    struct kg_secret s;
+};
+static const struct sql_col secret_load_cols[] = {
+    SQL_COL(SQL_TEXT, struct secret_load_row, client_id),
+    SQL_COL(SQL_I64, struct secret_load_row, s.seq),
+    SQL_COL(SQL_HASH, struct secret_load_row, s.hash),
+    SQL_COL(SQL_INT, struct secret_load_row, s.status),
+    SQL_COL(SQL_I64, struct secret_load_row, s.last_used_on),
+    SQL_COL(SQL_I64, struct secret_load_row, s.expires_on),
+};
+
+struct load_arg {
+    store_token_fn token_fn;
+    store_secret_fn secret_fn;
+    void *fn_arg;
+    struct kg_token *t; /* one row at a time: the struct is mostly room the load leaves empty */
+    struct secret_load_row row;
+};
+
+static kg_err load_token_row(void *arg)
+{
+    struct load_arg *l = arg;
+    return l->token_fn(l->fn_arg, l->t);
+}
+
+static kg_err load_secret_row(void *arg)
+{
+    struct load_arg *l = arg;
+    return l->secret_fn(l->fn_arg, l->row.client_id, &l->row.s);
+}
+
+static kg_err token_load_body(struct store *st, void *arg)
+{
+    struct load_arg *l = arg;
+    struct sql_rows tokens = {token_load_cols, NCOLS(token_load_cols), l->t, load_token_row, l};
+    struct sql_rows secrets = {secret_load_cols, NCOLS(secret_load_cols), &l->row, load_secret_row,
+                               l};
+    kg_err rc = drv(st)->exec(st, SQL_TOKEN_LOAD, NULL, &tokens, NULL);
+    return rc ? rc : drv(st)->exec(st, SQL_SECRET_LOAD, NULL, &secrets, NULL);
+}
+
+static kg_err token_load(struct store *st, store_token_fn token_fn, store_secret_fn secret_fn,
+                         void *arg)
+{
+    struct load_arg l = {.token_fn = token_fn, .secret_fn = secret_fn, .fn_arg = arg};
+    kg_err rc;
+
+    /* the fields the load does not read stay empty (zeroed once) */
+    if (!(l.t = calloc(1, sizeof *l.t))) return KG_ENOMEM;
+    memset(&l.row, 0, sizeof l.row);
+    rc = drv(st)->run(st, SQL_SNAPSHOT, token_load_body, &l);
+    free(l.t);
+    return rc;
+}
+
 struct jti_arg {
     const char *jti, *client_id;
     int64_t exp, now_s;
@@ -1829,6 +1898,7 @@ const struct store_ops store_sql_ops = {
     .token_update = token_update,
     .token_touch = token_touch,
     .token_changes = token_changes,
+    .token_load = token_load,
     .token_list_expiring = token_list_expiring,
     .secret_add = secret_add,
     .secret_delete = secret_delete,

@@ -110,6 +110,8 @@ enum sql_id {
     /* From here on the change feeds: results of any length, which a backend may stream. */
     SQL_TOKEN_CHANGES,
     SQL_TOKEN_ALL,
+    SQL_TOKEN_LOAD,
+    SQL_SECRET_LOAD,
     SQL_JTI_CHANGES,
     SQL_COUNT
 };

@@ -142,6 +142,13 @@ static const char *const sql_text[SQL_COUNT] = {
         SQL_FEED(TOKEN_STATE_SELECT " WHERE t.ver > " P1 " ORDER BY t.ver, t.seq, s.seq"),
     /* In storage order. */
     [SQL_TOKEN_ALL] = SQL_FEED(TOKEN_STATE_SELECT " ORDER BY t.seq, s.seq"),
+    /* The first load's two streams, each a table in storage order (SQLite: its rowid order,
+     * no sort and no index); token_load_cols[] and secret_load_cols[]. */
+    [SQL_TOKEN_LOAD] = SQL_FEED("SELECT client_id, role_id, status, last_access_on, expires_on,"
+                                " rate_requests, rate_period, allowed_cidrs FROM tokens"
+                                " ORDER BY seq"),
+    [SQL_SECRET_LOAD] = SQL_FEED("SELECT client_id, seq, secret_hash, status, last_used_on,"
+                                 " expires_on FROM token_secrets ORDER BY seq"),
 
     [SQL_SECRET_INSERT] =
         "INSERT INTO token_secrets (client_id, secret_hash, prefix, description, status,"

@@ -47,10 +47,11 @@
 #include "store_sql_text.h"
 
 /* This backend's own statements, numbered after the shared ones. */
-enum { S_BEGIN_WRITE = SQL_COUNT, S_COMMIT, S_ROLLBACK, S_USER_VERSION, S_COUNT };
+enum { S_BEGIN_WRITE = SQL_COUNT, S_BEGIN_READ, S_COMMIT, S_ROLLBACK, S_USER_VERSION, S_COUNT };
 
 static const char *const own_sql[S_COUNT - SQL_COUNT] = {
     [S_BEGIN_WRITE - SQL_COUNT] = "BEGIN IMMEDIATE",
+    [S_BEGIN_READ - SQL_COUNT] = "BEGIN", /* deferred: a read snapshot from the first read */
     [S_COMMIT - SQL_COUNT] = "COMMIT",
     [S_ROLLBACK - SQL_COUNT] = "ROLLBACK",
     [S_USER_VERSION - SQL_COUNT] = "PRAGMA user_version",
@@ -247,6 +248,9 @@ static kg_err run(struct store *st, enum sql_mode mode, sql_body_fn body, void *
 
     lock(ss);
     if (write) rc = run_stmt(ss, S_BEGIN_WRITE);
+    /* a snapshot's statements (the first load's two) see one state; finish() ends it */
+    else if (mode == SQL_SNAPSHOT)
+        rc = run_stmt(ss, S_BEGIN_READ);
     if (!rc) rc = body(st, arg);
     if (!rc && write) rc = commit(ss);
     finish(ss);
