@@ -289,8 +289,10 @@ const char *http_header(const struct http_req *req, const char *name)
 const char *http_header_nth(const struct http_req *req, const char *name, size_t n)
 {
     const struct conn *c = req->impl;
+    size_t len = strlen(name); /* names of another length are not compared */
     for (unsigned i = 0; i < c->nh; i++)
-        if (strcasecmp(c->in + c->h[i].name, name) == 0 && n-- == 0) return c->in + c->h[i].val;
+        if (c->h[i].name_len == len && strcasecmp(c->in + c->h[i].name, name) == 0 && n-- == 0)
+            return c->in + c->h[i].val;
     return NULL;
 }
 
