@@ -104,11 +104,21 @@ int tcache_get(struct tcache *c, const char *key, const struct tcache_stamp *s, 
 void tcache_fill(const char *text, size_t len, const struct tcache_hole *holes, size_t n,
                  struct view *v, struct jsonw *w)
 {
+    /* The view's last accesses of a page's tokens, read under one lock (FILL_BATCH at a time). */
+    enum { FILL_BATCH = 128 };
+    const char *ids[FILL_BATCH];
+    int64_t seen[FILL_BATCH];
     size_t from = 0;
     for (size_t i = 0; i < n; i++) {
-        int64_t seen = view_token_last_access(v, holes[i].client_id);
+        size_t k = i % FILL_BATCH;
+        if (!k) {
+            size_t m = n - i < FILL_BATCH ? n - i : FILL_BATCH;
+            for (size_t j = 0; j < m; j++)
+                ids[j] = holes[i + j].client_id;
+            view_token_last_accesses(v, ids, m, seen);
+        }
         jsonw_bytes(w, text + from, holes[i].at - from);
-        jsonw_time(w, seen > holes[i].stored ? seen : holes[i].stored);
+        jsonw_time(w, seen[k] > holes[i].stored ? seen[k] : holes[i].stored);
         from = holes[i].at;
     }
     jsonw_bytes(w, text + from, len - from);

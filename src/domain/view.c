@@ -854,11 +854,18 @@ int64_t view_data_version(struct view *v)
 int64_t view_token_last_access(struct view *v, const char *client_id)
 {
     int64_t at = 0;
-    pthread_rwlock_rdlock(&v->lock);
-    struct vtok *x = tok_get(v, client_id);
-    if (x) at = atomic_load(&x->last_access);
-    pthread_rwlock_unlock(&v->lock);
+    view_token_last_accesses(v, &client_id, 1, &at);
     return at;
+}
+
+void view_token_last_accesses(struct view *v, const char *const *ids, size_t n, int64_t *at)
+{
+    pthread_rwlock_rdlock(&v->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct vtok *x = tok_get(v, ids[i]);
+        at[i] = x ? atomic_load(&x->last_access) : 0;
+    }
+    pthread_rwlock_unlock(&v->lock);
 }
 
 /* Appends {client_id, secret, at} to *batch (grown as needed). */

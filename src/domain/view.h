@@ -66,6 +66,8 @@ void view_token_counts(struct view *v, size_t *active, size_t *revoked);
 int64_t view_data_version(struct view *v);
 /* The latest access known to this process (0 = none). */
 int64_t view_token_last_access(struct view *v, const char *client_id);
+/* The same for n tokens at once (one lock): at[i] for ids[i]. */
+void view_token_last_accesses(struct view *v, const char *const *ids, size_t n, int64_t *at);
 /* The latest use of a token's secret known to this process (0 = none). */
 int64_t view_secret_last_used(struct view *v, const char *client_id, int64_t seq);
 /* Writes pending last-access times to the store. */
