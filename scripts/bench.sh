@@ -15,13 +15,13 @@
 # Tokens are bulk-loaded (scripts/bench/fill.py) before each server starts.
 # The peer: node's oidc-provider (scripts/bench/peer/, installed by scripts/setup.sh bench), a
 # server for each of EdDSA, ES256 and RS256, client credentials grant, JWT access tokens, 200
-# clients; in node's cluster mode with one worker a core, since keygate serves on every core.  Every server
-# runs with usage controls off (--no-usage-counts, no rate limits, no allowed ranges) but the
-# one of the row "gate, usage controls on" (issue 19): it counts usage, and the gate's token
-# has a rate limit far above what the bench reaches (every request passes, every answer
-# carries RateLimit) and allowed ranges that hold 127.0.0.1.  Every wrk run
-# lasts SECONDS_PER_RUN seconds, goes only to 127.0.0.1, and counts a response as bad unless
-# its status, and a piece of its body or a header, are what a client would check.
+# clients; in node's cluster mode with one worker a core, since keygate serves on every core.
+# Every keygate runs with usage controls off (--no-usage-counts, no rate limits, no allowed
+# ranges) but the one of the row "gate, usage controls on" (issue 19): it counts usage, and the
+# gate's token has a rate limit far above what the bench reaches (every request passes, every
+# answer carries RateLimit) and allowed ranges that hold 127.0.0.1.  Every wrk run lasts
+# SECONDS_PER_RUN seconds, goes only to 127.0.0.1, and counts a response as bad unless its
+# status, and a piece of its body or a header, are what a client would check.
 #
 # Usage: scripts/bench.sh path/to/keygate   (env: SECONDS_PER_RUN=5 ROUNDS=3 CONNS=64
 #        SCALE=1000000: the big database's tokens (10000000 for issue 20's ten-million rows);
@@ -62,6 +62,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'echo "bench: line $LINENO failed (exit $?)" >&2' ERR
 
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 # jwt_alg TOKEN: the alg of a JWT's header (fails for anything but three dot-separated parts)
@@ -70,6 +71,18 @@ jwt_alg() {
 print(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["alg"])' "$1"
 }
 now_ms() { date +%s%3N; }
+# ports_free [EXCEPT]: none of the bench's ports (but EXCEPT) answers: another bench on this
+# machine would hold them, and its servers would answer for ours
+ports_free() {
+  local p
+  for p in $(seq 18471 18482); do
+    if [ "$p" != "${1-}" ] && (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "bench: 127.0.0.1:$p is in use (another make bench running?)" >&2
+      return 1
+    fi
+  done
+}
+ports_free
 
 # ---- nginx reference ------------------------------------------------------------------------
 mkdir -p "$tmp/nginx/logs"
@@ -153,6 +166,7 @@ t0=$(now_ms)
 make_db big "$scale" 200
 echo "bench: $scale_txt tokens loaded in $(($(now_ms) - t0)) ms" >&2
 
+ports_free "$nport" # still, after the loading (minutes at ten million tokens)
 off=(--no-usage-counts)
 serve small 18471 "${off[@]}"
 small_pid=$pid
@@ -308,7 +322,7 @@ fi
 kill -0 "$small_pid" "$big_pid" "${peer_pids[@]}"
 peer="" # what the peer ran as: version, node's, workers
 [ -z "$peer_algs" ] || peer="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
-  "$peer_dir/node_modules/oidc-provider/package.json") $(node --version) $(node -p 'require("os").availableParallelism()')"
+  "$peer_dir/node_modules/oidc-provider/package.json") $(node --version) ${PEER_WORKERS:-$(node -p 'require("os").availableParallelism()')}"
 
 mkdir -p build/bench
 python3 - "$results" "$conns" "$secs" "$rounds" "$first_start" "$restart" "$rss_loaded" \
