@@ -154,7 +154,7 @@ check-asan:
 bench:
 	@scripts/setup.sh bench
 	@$(MAKE) --no-print-directory BUILD=build/release OPT="-O2 -g -DNDEBUG" all
-	scripts/bench.sh build/release/keygate
+	SCALE="$(SCALE)" scripts/bench.sh build/release/keygate
 
 # The web pane is embedded in the binary (tools/embed.c), so there are no assets to install.
 # doc/keygate.1 is installed when the tree has it.  DESTDIR stages the files elsewhere.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: keygate's throughput and latency on loopback, each figure beside an nginx
 # reference measured in the same run (a fixed 2-byte response), rounds interleaved so that
-# machine drift hits every run alike; then the targets of issue 6, checked.
+# machine drift hits every run alike, and beside a peer authorization server's issuance; then
+# the targets (issue 20's, and those of issue 6 it leaves as they were), each checked.
 #
 # Keygate servers run side by side, each on a fresh SQLite database:
 #   small  200 API tokens        issuance, gate (50-rule policy), introspection, get, healthz;
@@ -9,17 +10,23 @@
 #                                and the gate again on a copy with usage controls on (below)
 #   small5 200 API tokens        issuance again, each token holding 5 secrets (the newest used)
 #   mid    100,000 API tokens    the first page of the token list (pageSize=100)
-#   big    1,000,000 API tokens  start-up time, memory, and issuance and gate again
-# Tokens are bulk-loaded (scripts/bench/fill.py) before each server starts.  Every server
-# runs with usage controls off (--no-usage-counts, no rate limits, no allowed ranges) but the
-# one of the row "gate, usage controls on" (issue 19): it counts usage, and the gate's token
-# has a rate limit far above what the bench reaches (every request passes, every answer
-# carries RateLimit) and allowed ranges that hold 127.0.0.1.  Every wrk run
-# lasts SECONDS_PER_RUN seconds, goes only to 127.0.0.1, and counts a response as bad unless
-# its status, and a piece of its body or a header, are what a client would check.
+#   big    SCALE API tokens      start-up time, memory, and the small database's rows again
+#          (default 1,000,000)   (issuance, gate, introspection, get, healthz)
+# Tokens are bulk-loaded (scripts/bench/fill.py) before each server starts.
+# The peer: node's oidc-provider (scripts/bench/peer/, installed by scripts/setup.sh bench), a
+# server for each of EdDSA, ES256 and RS256, client credentials grant, JWT access tokens, 200
+# clients; in node's cluster mode with one worker a core, since keygate serves on every core.
+# Every keygate runs with usage controls off (--no-usage-counts, no rate limits, no allowed
+# ranges) but the one of the row "gate, usage controls on" (issue 19): it counts usage, and the
+# gate's token has a rate limit far above what the bench reaches (every request passes, every
+# answer carries RateLimit) and allowed ranges that hold 127.0.0.1.  Every wrk run lasts
+# SECONDS_PER_RUN seconds, goes only to 127.0.0.1, and counts a response as bad unless its
+# status, and a piece of its body or a header, are what a client would check.
 #
 # Usage: scripts/bench.sh path/to/keygate   (env: SECONDS_PER_RUN=5 ROUNDS=3 CONNS=64
+#        SCALE=1000000: the big database's tokens (10000000 for issue 20's ten-million rows);
 #        ALGS="ES256 RS256": the other algorithms' rows; empty for a keygate without them;
+#        PEER_ALGS="EdDSA $ALGS": the peer's algorithms; empty for no peer;
 #        COMPARE=path/to/other/keygate: that binary too, on a copy of the small database, its
 #        rows ("…@cmp") interleaved with this one's, for a before/after in one run)
 # Writes build/bench/summary.md.
@@ -31,8 +38,21 @@ secs=${SECONDS_PER_RUN:-5}
 rounds=${ROUNDS:-3}
 conns=${CONNS:-64}
 algs=${ALGS-ES256 RS256}
+peer_algs=${PEER_ALGS-EdDSA $algs}
+scale=${SCALE:-1000000}
+[[ $scale =~ ^[1-9][0-9]{0,8}$ ]] || { echo "bench: SCALE must be a number of tokens" >&2; exit 2; }
+scale_txt=$(printf '%s' "$scale" | rev | sed 's/[0-9]\{3\}/&,/g; s/,$//' | rev) # 1,000,000
 compare=${COMPARE:+$(realpath "$COMPARE")}
 declare -A alg_port=([ES256]=18475 [RS256]=18476) alg_at=()
+declare -A peer_port=([EdDSA]=18480 [ES256]=18481 [RS256]=18482)
+peer_dir=$here/bench/peer
+for alg in $peer_algs; do
+  [ -n "${peer_port[$alg]-}" ] || { echo "bench: the peer has no algorithm $alg" >&2; exit 2; }
+done
+if [ -n "$peer_algs" ] && [ ! -f "$peer_dir/node_modules/oidc-provider/package.json" ]; then
+  echo "bench: the peer (oidc-provider) is not installed: run scripts/setup.sh bench" >&2
+  exit 1
+fi
 tmp=$(mktemp -d)
 nport=18472
 pids=()
@@ -42,9 +62,27 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'echo "bench: line $LINENO failed (exit $?)" >&2' ERR
 
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+# jwt_alg TOKEN: the alg of a JWT's header (fails for anything but three dot-separated parts)
+jwt_alg() {
+  python3 -c 'import sys,json,base64; p=sys.argv[1].split("."); assert len(p) == 3; h=p[0]
+print(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["alg"])' "$1"
+}
 now_ms() { date +%s%3N; }
+# ports_free [EXCEPT]: none of the bench's ports (but EXCEPT) answers: another bench on this
+# machine would hold them, and its servers would answer for ours
+ports_free() {
+  local p
+  for p in $(seq 18471 18482); do
+    if [ "$p" != "${1-}" ] && (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "bench: 127.0.0.1:$p is in use (another make bench running?)" >&2
+      return 1
+    fi
+  done
+}
+ports_free
 
 # ---- nginx reference ------------------------------------------------------------------------
 mkdir -p "$tmp/nginx/logs"
@@ -80,13 +118,14 @@ make_db() {
     --description "bench admin" --json >"$d/admin.json"
   python3 "$here/bench/fill.py" "$d/keygate.db" "$d" "$2" r-0000000001 "$d/auth.txt" "$3" "${4:-1}"
 }
-# wait_up PORT: until /healthz answers (at most 30 s)
+# wait_up PORT [PATH [SECONDS]]: until PATH (default /healthz) answers (at most SECONDS, 30)
 wait_up() {
-  for _ in $(seq 3000); do
-    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+  local end=$(($(now_ms) + ${3:-30} * 1000))
+  while [ "$(now_ms)" -lt "$end" ]; do
+    curl -sf "http://127.0.0.1:$1${2:-/healthz}" >/dev/null 2>&1 && return 0
     sleep 0.01
   done
-  echo "bench: keygate on port $1 did not start" >&2
+  echo "bench: the server on port $1 did not start" >&2
   return 1
 }
 # serve NAME PORT [OPTION...]: starts keygate on NAME's database; sets $pid
@@ -104,9 +143,14 @@ access() {
   curl -sf -u "$(field clientId <"$a"):$(field clientSecret <"$a")" -d grant_type=client_credentials \
     "http://127.0.0.1:$2/oauth/v2/token" | field access_token
 }
+# basic1 NAME: NAME's admin's Basic header, in NAME/auth1.txt
+basic1() {
+  printf 'Basic %s\n' "$(printf '%s:%s' "$(field clientId <"$tmp/$1/admin.json")" \
+    "$(field clientSecret <"$tmp/$1/admin.json")" | base64 -w0)" >"$tmp/$1/auth1.txt"
+}
 rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
-echo "bench: loading databases (200, 100,000 and 1,000,000 tokens)" >&2
+echo "bench: loading databases (200, 100,000 and $scale_txt tokens)" >&2
 make_db small 200 200
 # the small database again, signing with ES256 and with RS256: the same tokens and hash key, a
 # new signing key of the algorithm (so no rotation waits)
@@ -119,9 +163,10 @@ done
 make_db small5 200 200 5
 make_db mid 100000 0
 t0=$(now_ms)
-make_db big 1000000 200
-echo "bench: 1,000,000 tokens loaded in $(($(now_ms) - t0)) ms" >&2
+make_db big "$scale" 200
+echo "bench: $scale_txt tokens loaded in $(($(now_ms) - t0)) ms" >&2
 
+ports_free "$nport" # still, after the loading (minutes at ten million tokens)
 off=(--no-usage-counts)
 serve small 18471 "${off[@]}"
 small_pid=$pid
@@ -139,11 +184,30 @@ wait_up 18478
 [ -z "$compare" ] || wait_up 18477
 for alg in $algs; do wait_up "${alg_port[$alg]}"; done
 
+# the peer: one server (a primary and its workers) for each algorithm, each with its own key
+# and clients (their Basic headers in peer-ALG/auth.txt)
+peer_pids=()
+for alg in $peer_algs; do
+  mkdir -p "$tmp/peer-$alg"
+  node "$peer_dir/server.mjs" "$alg" "${peer_port[$alg]}" "$tmp/peer-$alg/auth.txt" \
+    >"$tmp/peer-$alg/out.txt" 2>&1 &
+  pids+=($!)
+  peer_pids+=($!)
+done
+for alg in $peer_algs; do
+  wait_up "${peer_port[$alg]}" /.well-known/openid-configuration ||
+    { cat "$tmp/peer-$alg/out.txt" >&2; exit 1; }
+  peer_at=$(curl -sf -H "Authorization: $(head -1 "$tmp/peer-$alg/auth.txt")" \
+    -d grant_type=client_credentials "http://127.0.0.1:${peer_port[$alg]}/token" | field access_token)
+  signed=$(jwt_alg "$peer_at") # a JWT, signed with its algorithm
+  [ "$signed" = "$alg" ] || { echo "bench: the peer's $alg server signs with $signed" >&2; exit 1; }
+done
+
 # big: the first start (creates the first user: one argon2id hash), then three timed
 # restarts; the last one stays up.
 t0=$(now_ms)
 serve big 18474 "${off[@]}"
-wait_up 18474
+wait_up 18474 /healthz 600
 first_start=$(($(now_ms) - t0))
 restarts=()
 for i in 1 2 3; do
@@ -151,7 +215,7 @@ for i in 1 2 3; do
   wait "$pid" 2>/dev/null || true
   t0=$(now_ms)
   serve big 18474 "${off[@]}"
-  wait_up 18474
+  wait_up 18474 /healthz 600
   restarts+=($(($(now_ms) - t0)))
 done
 big_pid=$pid
@@ -178,11 +242,11 @@ at_big=$(access big 18474)
 [ -z "$compare" ] || at_cmp=$(access small-cmp 18477)
 for alg in $algs; do # each signs with its algorithm
   alg_at[$alg]=$(access "small-$alg" "${alg_port[$alg]}")
-  signed=$(python3 -c 'import sys,json,base64; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["alg"])' "${alg_at[$alg]}")
+  signed=$(jwt_alg "${alg_at[$alg]}")
   [ "$signed" = "$alg" ] || { echo "bench: the $alg server signs with $signed" >&2; exit 1; }
 done
-printf 'Basic %s\n' "$(printf '%s:%s' "$(field clientId <"$tmp/small/admin.json")" \
-  "$(field clientSecret <"$tmp/small/admin.json")" | base64 -w0)" >"$tmp/small/auth1.txt"
+basic1 small
+basic1 big
 
 run() { # name url [env...]   (env WRK_CONNS overrides the connection count)
   local name=$1 url=$2 c=$conns
@@ -196,16 +260,17 @@ gate_off=(WRK_HEADER_HAS=X-Keygate-Client-Id WRK_HEADER_LACKS=RateLimit)
 gate_on=("WRK_HEADER_HAS=X-Keygate-Client-Id,RateLimit")
 token_env=(WRK_METHOD=POST WRK_BODY=grant_type=client_credentials 'WRK_BODY_HAS="access_token"')
 
-# small_rows SUFFIX PORT BEARER: the small database's rows, against the keygate on PORT
+# small_rows SUFFIX PORT BEARER [DB]: the rows of the small database (or DB, whose admin the
+# BEARER is), against the keygate on PORT
 small_rows() {
-  local sfx=$1 port=$2 at=$3 base=http://127.0.0.1:$2
-  run "issuance$sfx" "$base/oauth/v2/token" "${token_env[@]}" WRK_AUTH_FILE="$tmp/small/auth.txt" >>"$results"
+  local sfx=$1 port=$2 at=$3 db=${4:-small} base=http://127.0.0.1:$2
+  run "issuance$sfx" "$base/oauth/v2/token" "${token_env[@]}" WRK_AUTH_FILE="$tmp/$db/auth.txt" >>"$results"
   run "gate$sfx" "$base/gate" WRK_BEARER="$at" "${gate_env[@]}" "${gate_off[@]}" >>"$results"
   [ -n "$sfx" ] || # next to the gate row it is compared with
     run gate-uc http://127.0.0.1:18479/gate WRK_BEARER="$at_uc" "${gate_env[@]}" "${gate_on[@]}" >>"$results"
   run "introspection$sfx" "$base/oauth/v2/introspect" WRK_METHOD=POST WRK_BODY="token=$at" \
-    'WRK_BODY_HAS="active":true' WRK_AUTH_FILE="$tmp/small/auth1.txt" >>"$results"
-  run "api-get-token$sfx" "$base/public/api/v1/apiToken/$(field clientId <"$tmp/small/admin.json")" \
+    'WRK_BODY_HAS="active":true' WRK_AUTH_FILE="$tmp/$db/auth1.txt" >>"$results"
+  run "api-get-token$sfx" "$base/public/api/v1/apiToken/$(field clientId <"$tmp/$db/admin.json")" \
     WRK_BEARER="$at" 'WRK_BODY_HAS="clientId"' >>"$results"
   run "healthz$sfx" "$base/healthz" 'WRK_BODY_HAS="ok"' >>"$results"
 }
@@ -222,15 +287,17 @@ for r in $(seq "$rounds"); do
     run "gate-$alg" "http://127.0.0.1:${alg_port[$alg]}/gate" WRK_BEARER="${alg_at[$alg]}" "${gate_env[@]}" \
       "${gate_off[@]}" >>"$results"
   done
+  for alg in $peer_algs; do
+    run "peer-issuance-$alg" "http://127.0.0.1:${peer_port[$alg]}/token" "${token_env[@]}" \
+      WRK_AUTH_FILE="$tmp/peer-$alg/auth.txt" >>"$results"
+  done
   run issuance-5-secrets http://127.0.0.1:18478/oauth/v2/token "${token_env[@]}" \
     WRK_AUTH_FILE="$tmp/small5/auth.txt" >>"$results"
   run list-100k "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
     WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
   run list-100k-c8 "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
     WRK_CONNS=8 WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
-  run issuance-1M http://127.0.0.1:18474/oauth/v2/token "${token_env[@]}" \
-    WRK_AUTH_FILE="$tmp/big/auth.txt" >>"$results"
-  run gate-1M http://127.0.0.1:18474/gate WRK_BEARER="$at_big" "${gate_env[@]}" "${gate_off[@]}" >>"$results"
+  small_rows -big 18474 "$at_big" big
 done
 rss_after=$(rss_kib "$big_pid" VmRSS)
 rss_peak=$(rss_kib "$big_pid" VmHWM)
@@ -252,14 +319,19 @@ if ! [ "${uc_counted% *}" -ge "$uc_sent" ] || [ "${uc_counted#* }" != 0 ]; then
   echo "bench: usage counts (allowed, refused) $uc_counted for $uc_sent gate answers" >&2
   exit 1
 fi
-kill -0 "$small_pid" "$big_pid"
+kill -0 "$small_pid" "$big_pid" "${peer_pids[@]}"
+peer="" # what the peer ran as: version, node's, workers
+[ -z "$peer_algs" ] || peer="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
+  "$peer_dir/node_modules/oidc-provider/package.json") $(node --version) ${PEER_WORKERS:-$(node -p 'require("os").availableParallelism()')}"
 
 mkdir -p build/bench
 python3 - "$results" "$conns" "$secs" "$rounds" "$first_start" "$restart" "$rss_loaded" \
-  "$rss_after" "$rss_peak" "$restart_max" <<'PY' | tee build/bench/summary.md
-import sys, collections
+  "$rss_after" "$rss_peak" "$restart_max" "$scale" "$peer" <<'PY' | tee build/bench/summary.md
+import os, sys, collections
 res, conns, secs, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-first_start, restart, rss_loaded, rss_after, rss_peak, restart_max = (int(x) for x in sys.argv[5:11])
+first_start, restart, rss_loaded, rss_after, rss_peak, restart_max, scale = (
+    int(x) for x in sys.argv[5:12])
+peer = sys.argv[12].split()  # oidc-provider's version, node's, its workers; none without a peer
 rows = collections.defaultdict(list)
 for line in open(res):
     name, reqs, rps, p50, p99, bad = line.split()
@@ -269,31 +341,52 @@ def med(xs):
 m = {n: (med([r[0] for r in rs]), med([r[1] for r in rs]), med([r[2] for r in rs]),
          sum(r[3] for r in rs)) for n, rs in rows.items()}
 ref = m["nginx"][0]
-order = ["nginx", "issuance", "issuance-5-secrets", "gate", "gate-uc", "issuance-ES256", "gate-ES256", "issuance-RS256", "gate-RS256",
-         "introspection", "api-get-token", "healthz", "list-100k", "list-100k-c8", "issuance-1M", "gate-1M"]
+small = ["issuance", "gate", "introspection", "api-get-token", "healthz"]
+order = ["nginx", "issuance", "issuance-5-secrets", "gate", "gate-uc", "issuance-ES256", "gate-ES256",
+         "issuance-RS256", "gate-RS256", "introspection", "api-get-token", "healthz",
+         "peer-issuance-EdDSA", "peer-issuance-ES256", "peer-issuance-RS256",
+         "list-100k", "list-100k-c8"] + [n + "-big" for n in small]
 print(f"wrk -t2 -c{conns} -d{secs}s per run (list-100k-c8: 8 connections), {rounds} "
       "interleaved rounds, medians; every response checked (status and body or header); "
       "issuance and gate sign with EdDSA unless the row names ES256 or RS256; usage controls "
       "off (no usage counts, no rate limits or allowed ranges) but in the row \"gate, usage "
       "controls on\": usage counted, the token limited to 50,000,000 requests a minute (every "
-      "answer checked for its RateLimit header) and allowed 127.0.0.0/8\n")
-label = {"gate": "gate, usage controls off", "gate-uc": "gate, usage controls on"}
+      "answer checked for its RateLimit header) and allowed 127.0.0.0/8.")
+if peer:
+    print(f"The peer: oidc-provider {peer[0]} on Node {peer[1]}, in cluster mode with {peer[2]} "
+          "workers (one a core: keygate too serves on every core), client credentials grant with "
+          "HTTP Basic client authentication over 200 clients, JWT access tokens (a resource "
+          "indicator), one server for each algorithm, its rows interleaved with keygate's.")
+print()
+label = {"gate": "gate, usage controls off", "gate-uc": "gate, usage controls on",
+         "api-get-token": "GET /apiToken/{clientId}"}
+label.update({f"peer-issuance-{a}": f"peer (oidc-provider) issuance, {a}" for a in ("EdDSA", "ES256", "RS256")})
+label.update({n + "-big": f"{label.get(n, n).split(',')[0]}, {scale:,} tokens" for n in small})
 print("| run | req/s | p50 ms | p99 ms | × nginx | bad responses |")
 print("|---|---:|---:|---:|---:|---:|")
 for n in (n for n in order if n in m):
     rps, p50, p99, bad = m[n]
     print(f"| {label.get(n, n)} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / ref:.2f} | {bad} |")
 mib = lambda k: k / 1024
-print(f"\n1,000,000 API tokens: start-up to serving {restart} ms (median of 3 restarts, "
+print(f"\n{scale:,} API tokens: start-up to serving {restart} ms (median of 3 restarts, "
       f"slowest {restart_max} ms; the first start, which also creates the first user with an "
       f"argon2id hash: {first_start} ms); RSS {mib(rss_loaded):.0f} MiB loaded, "
       f"{mib(rss_after):.0f} MiB after the runs, peak {mib(rss_peak):.0f} MiB.\n")
-import os
 cores = os.cpu_count() or 1
 print("Issuance's machine time per token (cores × 1 s ÷ req/s, client included): " + ", ".join(
     f"{a} {cores * 1e6 / m[n][0]:.0f} µs" for a, n in
     (("EdDSA", "issuance"), ("ES256", "issuance-ES256"), ("RS256", "issuance-RS256")) if n in m) + ".\n")
-cmp_rows = [n for n in ("issuance", "gate", "introspection", "api-get-token", "healthz") if n + "@cmp" in m]
+vs_peer = [(a, "issuance" if a == "EdDSA" else "issuance-" + a, "peer-issuance-" + a)
+           for a in ("EdDSA", "ES256", "RS256")]
+vs_peer = [v for v in vs_peer if v[1] in m and v[2] in m]
+if vs_peer:
+    print("Issuance, keygate beside the peer (oidc-provider), each signing with the algorithm:\n")
+    print("| algorithm | keygate req/s | peer req/s | keygate ÷ peer |")
+    print("|---|---:|---:|---:|")
+    for a, k, p in vs_peer:
+        print(f"| {a} | {m[k][0]:,.0f} | {m[p][0]:,.0f} | {m[k][0] / m[p][0]:.1f}× |")
+    print()
+cmp_rows = [n for n in small if n + "@cmp" in m]
 if cmp_rows:
     print("This keygate beside COMPARE's (the same database, rows interleaved in each round):\n")
     print("| run | × nginx | COMPARE × nginx | this ÷ COMPARE | p99 ms | COMPARE p99 ms |")
@@ -303,13 +396,25 @@ if cmp_rows:
         print(f"| {n} | {a[0] / ref:.2f} | {b[0] / ref:.2f} | {a[0] / b[0]:.2f} | {a[2]:.2f} | {b[2]:.2f} |")
     print()
 r = lambda n: m[n][0] / ref
+nginx_x = lambda what, n, x: (f"{what} ≥ {x}× nginx", f"{r(n):.2f}×", r(n) >= x)
+# issue 20's limits at a million tokens, and at ten million (SCALE above a million)
+startup_ms, rss_mib = (2000, 256) if scale <= 1000000 else (6000, 1.3 * 1024)
 checks = [
-    ("issuance ≥ 0.25× nginx", f"{r('issuance'):.2f}×", r("issuance") >= 0.25),
+    nginx_x("healthz", "healthz", 0.95),
+    nginx_x("gate", "gate", 0.85),
+    (f"gate p99 ≤ 3 ms at {conns} connections", f"{m['gate'][2]:.2f} ms", m["gate"][2] <= 3),
+    nginx_x("introspection", "introspection", 0.65),
+    nginx_x("GET /apiToken/{clientId}", "api-get-token", 0.6),
+    nginx_x("issuance with EdDSA", "issuance", 0.35),
+    (f"first token-list page at 100,000 tokens: p99 ≤ 5 ms at {conns} connections",
+     f"{m['list-100k'][2]:.2f} ms", m["list-100k"][2] <= 5),
+] + [
+    ("EdDSA: keygate issuance ≥ 12× the peer's", f"{m[k][0] / m[p][0]:.1f}×", m[k][0] >= 12 * m[p][0])
+    for a, k, p in vs_peer if a == "EdDSA"
+] + [
     ("issuance with 5 secrets a token within 10 % of one",
      f"{m['issuance-5-secrets'][0] / m['issuance'][0]:.2f} of one",
      m["issuance-5-secrets"][0] >= 0.9 * m["issuance"][0]),
-    ("gate ≥ 0.7× nginx", f"{r('gate'):.2f}×", r("gate") >= 0.7),
-    ("gate p99 ≤ 5 ms", f"{m['gate'][2]:.2f} ms", m["gate"][2] <= 5),
     ("gate with usage controls on: ≥ 0.85 of off, p99 ≤ off's + 1 ms",
      f"{m['gate-uc'][0] / m['gate'][0]:.2f} of off, p99 {m['gate-uc'][2] - m['gate'][2]:+.2f} ms",
      m["gate-uc"][0] >= 0.85 * m["gate"][0] and m["gate-uc"][2] - m["gate"][2] <= 1),
@@ -318,18 +423,18 @@ checks = [
      f"{m['gate-' + a][0] / m['gate'][0]:.2f} of EdDSA", m["gate-" + a][0] >= 0.9 * m["gate"][0])
     for a in ("ES256", "RS256") if "gate-" + a in m
 ] + [
-    ("introspection ≥ 0.5× nginx", f"{r('introspection'):.2f}×", r("introspection") >= 0.5),
-    ("list page p99 ≤ 5 ms at 100,000 tokens", f"{m['list-100k'][2]:.2f} ms", m["list-100k"][2] <= 5),
-    ("1M tokens: RSS ≤ 256 MiB (peak)", f"{mib(rss_peak):.0f} MiB", mib(rss_peak) <= 256),
-    ("1M tokens: start-up ≤ 2 s", f"{restart} ms", restart <= 2000),
-    ("1M tokens: issuance within 20 %", f"{m['issuance-1M'][0] / m['issuance'][0]:.2f} of small",
-     m["issuance-1M"][0] >= 0.8 * m["issuance"][0]),
-    ("1M tokens: gate within 20 %", f"{m['gate-1M'][0] / m['gate'][0]:.2f} of small",
-     m["gate-1M"][0] >= 0.8 * m["gate"][0]),
+    (f"{scale:,} tokens: {label.get(n, n).split(',')[0]} ≥ 0.9 of 200 tokens'",
+     f"{m[n + '-big'][0] / m[n][0]:.2f} of small", m[n + "-big"][0] >= 0.9 * m[n][0])
+    for n in small
+] + [
+    (f"{scale:,} tokens: start-up ≤ {startup_ms / 1000:g} s", f"{restart} ms", restart <= startup_ms),
+    (f"{scale:,} tokens: RSS ≤ {rss_mib / 1024:g} GiB (peak)" if rss_mib >= 1024 else
+     f"{scale:,} tokens: RSS ≤ {rss_mib} MiB (peak)", f"{mib(rss_peak):.0f} MiB", mib(rss_peak) <= rss_mib),
     ("no bad responses", str(sum(v[3] for v in m.values())), all(v[3] == 0 for v in m.values())),
 ]
 print("| target | measured | holds |")
 print("|---|---:|:---:|")
 for name, val, ok in checks:
     print(f"| {name} | {val} | {'yes' if ok else 'no'} |")
+print(f"\n{sum(ok for _, _, ok in checks)} of {len(checks)} targets hold.")
 PY

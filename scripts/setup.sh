@@ -20,7 +20,8 @@ case "$what" in
   test) pkgs+=(libcmocka-dev curl nodejs chromium nginx-light caddy postgresql sqlite3 clang libclang-rt-14-dev
                clang-format python3 python3-requests-oauthlib python3-jwt python3-cryptography golang-go golang-golang-x-oauth2-dev
                systemd groff-base man-db jq python3-prometheus-client openssl) ;;
-  bench) pkgs+=(wrk curl nginx-light python3) ;;
+  # nodejs and npm: the bench's peer authorization server (scripts/bench/peer/, below).
+  bench) pkgs+=(wrk curl nginx-light python3 nodejs) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 missing=()
@@ -31,7 +32,7 @@ done
 if [[ " ${missing[*]-} " == *" nodejs "* ]] && command -v node >/dev/null 2>&1; then
   missing=("${missing[@]/nodejs}")
 fi
-if [ "$what" = test ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+if [ "$what" != run ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 missing=($(printf '%s\n' "${missing[@]-}" | grep -v '^$' || true))
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
@@ -53,4 +54,17 @@ if [ "$what" = test ]; then
       break
     fi
   done
+fi
+
+# The bench's peer, node's oidc-provider, pinned in scripts/bench/peer/package-lock.json and
+# installed into that folder's own node_modules (again when the pin moves).
+if [ "$what" = bench ]; then
+  peer=$(dirname "$0")/bench/peer
+  want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dependencies"]["oidc-provider"])' "$peer/package.json")
+  have=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
+    "$peer/node_modules/oidc-provider/package.json" 2>/dev/null || true)
+  if [ "$have" != "$want" ]; then
+    echo "setup: installing the bench's peer (oidc-provider $want)"
+    (cd "$peer" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi

@@ -9,10 +9,17 @@ Usage: fill.py DB KEYS_DIR COUNT ROLE_ID AUTH_OUT USABLE [SECRETS]
   "Basic base64(clientId:secret)" line for each; every other secret is the hash of a secret
   nobody knows.  Rows are stamped with one new data version, so a running keygate's view would pick
   them up like any other change; make bench loads them before it starts keygate.
+
+Ten million tokens load in bounded memory: rows are made and inserted a batch at a time, the
+two tables' indexes are dropped for the load and made again after it (one sort each, rather
+than a random insert a row into the index of secret hashes), and the load runs with an
+in-memory rollback journal and no syncs (a throw-away database: keygate is not running, and
+a crash means loading again).  The file is back in WAL mode, checkpointed, at the end.
 """
 import base64, hashlib, os, sqlite3, sys, time, zlib
 
 B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+BATCH = 50000  # tokens a batch
 
 
 def b62_random(n):
@@ -41,39 +48,53 @@ def main():
     key = open(os.path.join(keys_dir, "hash.key"), "rb").read()
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA busy_timeout = 10000")
+    con.execute("PRAGMA journal_mode = MEMORY")
+    con.execute("PRAGMA synchronous = OFF")
+    con.execute("PRAGMA cache_size = -131072")  # 128 MiB, for the index sorts
     con.execute("BEGIN IMMEDIATE")
     ver = con.execute("SELECT data_ver FROM meta WHERE id = 1").fetchone()[0] + 1
     now = int(time.time() * 1000)
     prefix = "kgc_" + b62_random(4)  # the rest is the row number: unique and fast
-    auth = []
+    indexes = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        " AND tbl_name IN ('tokens', 'token_secrets')").fetchall()
+    for name, _ in indexes:
+        con.execute('DROP INDEX "%s"' % name.replace('"', '""'))
 
-    secrets = []
+    with open(auth_out, "w") as auth:
+        for start in range(0, count, BATCH):
+            end = min(start + BATCH, count)
+            cids = ["%s%012d" % (prefix, i) for i in range(start, end)]
+            con.executemany(
+                "INSERT INTO tokens (client_id, description, role_id, status, created_on,"
+                " created_by, ver) VALUES (?, ?, ?, 0, ?, 'bench', ?)",
+                ((cid, "bench token %d" % (start + j), role_id, now, ver)
+                 for j, cid in enumerate(cids)))
+            unknown = os.urandom(32 * len(cids) * per_token)  # hashes of secrets nobody knows
 
-    def rows():
-        for i in range(count):
-            cid = "%s%012d" % (prefix, i)
-            for k in range(per_token):
-                if i < usable and k == per_token - 1:
-                    s = secret()
-                    auth.append("Basic " + base64.b64encode(("%s:%s" % (cid, s)).encode()).decode())
-                    h = hashlib.blake2b(s.encode(), digest_size=32, key=key).digest()
-                else:
-                    s, h = "kgs_xxxx", os.urandom(32)
-                secrets.append((cid, h, s[:8], now))
-            yield (cid, "bench token %d" % i, role_id, now, "bench", ver)
+            def secrets():
+                for j, cid in enumerate(cids):
+                    for k in range(per_token):
+                        n = j * per_token + k
+                        if start + j < usable and k == per_token - 1:
+                            s = secret()
+                            auth.write("Basic %s\n" % base64.b64encode(
+                                ("%s:%s" % (cid, s)).encode()).decode())
+                            h = hashlib.blake2b(s.encode(), digest_size=32, key=key).digest()
+                        else:
+                            s, h = "kgs_xxxx", unknown[32 * n:32 * n + 32]
+                        yield (cid, h, s[:8], now)
 
-    con.executemany(
-        "INSERT INTO tokens (client_id, description, role_id, status, created_on,"
-        " created_by, ver) VALUES (?, ?, ?, 0, ?, ?, ?)", rows())
-    con.executemany(
-        "INSERT INTO token_secrets (client_id, secret_hash, prefix, status, created_on)"
-        " VALUES (?, ?, ?, 0, ?)", secrets)
+            con.executemany(
+                "INSERT INTO token_secrets (client_id, secret_hash, prefix, status, created_on)"
+                " VALUES (?, ?, ?, 0, ?)", secrets())
+    for _, sql in indexes:
+        con.execute(sql)
     con.execute("UPDATE meta SET data_ver = ? WHERE id = 1", (ver,))
     con.execute("COMMIT")
+    con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # keygate starts on a settled file
     con.close()
-    with open(auth_out, "w") as f:
-        f.write("".join(a + "\n" for a in auth))
 
 
 main()
