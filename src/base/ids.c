@@ -97,9 +97,23 @@ void ids_account_id(char out[KG_ACCOUNT_ID_LEN + 1])
     digits(out + 2, 10);
 }
 
+/* A jti is an identifier, not a secret: its characters come from a per-thread pool of random
+ * bytes, refilled a kilobyte at a time, so that an exchange costs no getrandom() system call
+ * of its own (secrets and ids keep draw()'s buffer, wiped after each). */
 void ids_jti(char out[KG_JTI_LEN + 1])
 {
-    ids_base62(out, KG_JTI_LEN);
+    static _Thread_local unsigned char pool[1024];
+    static _Thread_local size_t used = sizeof pool;
+    size_t i = 0;
+    while (i < KG_JTI_LEN) {
+        if (used == sizeof pool) {
+            randombytes_buf(pool, sizeof pool);
+            used = 0;
+        }
+        unsigned b = pool[used++];
+        if (b < 248) out[i++] = b62[b % 62]; /* 248 = 4 * 62: no character favoured */
+    }
+    out[KG_JTI_LEN] = '\0';
 }
 
 static int shape(const char *s, const char *prefix, size_t len, int (*ok)(char))

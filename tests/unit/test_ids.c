@@ -52,6 +52,27 @@ static void test_formats(void **state)
     }
 }
 
+/* jtis come from a per-thread pool refilled a kilobyte at a time: across many refills they
+ * stay distinct, and every character of the alphabet turns up. */
+static void test_jtis_distinct(void **state)
+{
+    (void)state;
+    enum { N = 2000 }; /* 44,000 characters: dozens of refills */
+    static char jtis[N][KG_JTI_LEN + 1];
+    int seen[128] = {0};
+    for (int i = 0; i < N; i++) {
+        ids_jti(jtis[i]);
+        for (int k = 0; k < KG_JTI_LEN; k++)
+            seen[(unsigned char)jtis[i][k] & 127]++;
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(jtis[i], jtis[j]);
+    }
+    int kinds = 0;
+    for (int c = 0; c < 128; c++)
+        kinds += seen[c] > 0;
+    assert_int_equal(kinds, 62);
+}
+
 static void test_secret_ids(void **state)
 {
     (void)state;
@@ -128,6 +149,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32_known_value),
         cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_jtis_distinct),
         cmocka_unit_test(test_secret_ids),
         cmocka_unit_test(test_secret_checksum_catches_typos),
         cmocka_unit_test(test_ids_are_distinct),
