@@ -82,6 +82,14 @@ static int sync_or_reply(struct call *c, json_t *body, int64_t *sync)
 
 #define EXPIRING_WITHIN_MAX_S (3650 * 86400LL) /* ?expiringWithin=, ten years at most */
 
+/* Appends t's JSON to w with a hole for lastAccessOn, described in *h (tcache.h). */
+static void render_with_hole(struct jsonw *w, const struct kg_token *t, struct tcache_hole *h)
+{
+    render_token_json_hole(w, t, &h->at);
+    h->stored = t->last_access_on;
+    memcpy(h->client_id, t->client_id, sizeof h->client_id);
+}
+
 void api_token_list(struct call *c)
 {
     size_t size, n = 0;
@@ -131,9 +139,7 @@ void api_token_list(struct call *c)
         int64_t u = render_token_until(&ts[i], now);
         if (u < until) until = u;
         if (i) jsonw_raw(&w, ",");
-        render_token_json_hole(&w, &ts[i], &holes[i].at);
-        holes[i].stored = ts[i].last_access_on;
-        memcpy(holes[i].client_id, ts[i].client_id, sizeof holes[i].client_id);
+        render_with_hole(&w, &ts[i], &holes[i]);
     }
     jsonw_raw(&w, "]}");
     if (w.oom) {
@@ -267,9 +273,7 @@ void api_token_get(struct call *c)
     }
     if (token_or_reply(c, &t)) goto out;
     int64_t until = render_token_until(&t, now);
-    render_token_json_hole(&w, &t, &hole.at);
-    hole.stored = t.last_access_on;
-    memcpy(hole.client_id, t.client_id, sizeof hole.client_id);
+    render_with_hole(&w, &t, &hole);
     if (w.oom) {
         reply_error(c->req, KG_ENOMEM, "out of memory");
         goto out;
