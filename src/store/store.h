@@ -161,12 +161,15 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
  *   is busy with the feed and must not call back into the store.  It gets what the view
  *   needs (seq, client_id, role_id, status, the times, and each secret's seq, hash, status,
  *   last_used_on and expires_on); the other fields need not be filled.
- * load: every token, for a first load, in two streams read in one snapshot: token_fn with each
- *   token as changes gives it but without its secrets (nsecrets 0) and without seq and
- *   revoked_on (0: the view reads neither), in seq order; then
- *   secret_fn with every secret of every token (the fields changes gives), in seq order (so a
- *   token's oldest first).  Each stream reads its table in storage order, with no join: the
- *   fastest whole read both databases have.  The functions run as changes' fn does. */
+ * load: every token, for a first load, in two streams read in one state of the data: token_fn
+ *   with each token as changes gives it but without its secrets (nsecrets 0) and without seq
+ *   and revoked_on (0: the view reads neither); then, after every token, secret_fn with every
+ *   secret of every token (the fields changes gives).  Within each stream the order is not
+ *   set: SQLite reads each table in two halves at once, on two connections (when their
+ *   snapshots read the same data version) and two threads, PostgreSQL in seq order.  The
+ *   functions are called one at a time, from either thread, and run as changes' fn does.
+ *   Each stream reads its table in storage order, with no join: the fastest whole read both
+ *   databases have. */
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit);
 kg_err store_token_get(struct store *st, const char *client_id, struct kg_token *out);
 kg_err store_token_list(struct store *st, int64_t before_seq, size_t limit, struct kg_token **out,

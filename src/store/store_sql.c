@@ -948,46 +948,273 @@ static const struct sql_col secret_load_cols[] = {
     SQL_COL(SQL_I64, struct secret_load_row, s.expires_on),
 };
 
+/* One reader of the first load: its rows of each table with seq in (lo, hi], each read into
+ * t or row and handed on. */
 struct load_arg {
     store_token_fn token_fn;
     store_secret_fn secret_fn;
     void *fn_arg;
     struct kg_token *t; /* one row at a time: the struct is mostly room the load leaves empty */
     struct secret_load_row row;
+    int64_t tok_lo, tok_hi, sec_lo, sec_hi;
+    struct load_two *two;     /* the two readers' meeting place; NULL for one reader */
+    struct load_batch *batch; /* with two: the rows read and not yet handed over */
+    int side;                 /* 0: the store's own connection, 1: its twin's */
 };
+
+/* Two readers, each on a connection of its own and a thread of its own, read a half of each
+ * table (by seq), so that the reading (most of the first load at ten million tokens) takes
+ * two cores.  They hand their rows to the callbacks in batches (under mu), every token before
+ * any secret: each waits for the other at the end of its tokens.  Their snapshots are one state
+ * when they read the same data version (every change to the data bumps it in its
+ * transaction); when they do not, neither delivers a row and the load runs again on one
+ * connection.  The rows reach the callbacks in no set order: the tokens of the two halves
+ * interleaved, and a token's secrets too (the view puts each secret in its place by seq). */
+struct load_two {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t ver[2];           /* each side's data version */
+    int stage[2];             /* each side's: 1 has read its version, 2 has delivered its tokens */
+    int stop;                 /* a side failed, or the versions differ: the other stops too */
+    int differ;               /* the versions differ */
+    int delivered;            /* a row went to the callbacks: the load cannot run again */
+    int64_t tok_max, sec_max; /* the tables' largest seqs (side 0 reads them) */
+};
+
+/* The rows a reader hands over at once (under mu): one at a time, the view's data went from
+ * core to core with every row, and the load took twice as long as on one reader. */
+enum { LOAD_BATCH = 256, LOAD_TEXT = 16384 };
+struct load_batch {
+    size_t n, ntext;
+    union {
+        struct tok_row { /* what token_load_cols[] read */
+            char client_id[KG_CLIENT_ID_LEN + 1];
+            kg_role_id role_id;
+            int status;
+            uint16_t cidrs_at, cidrs_len; /* in text */
+            int64_t last_access_on, expires_on, rate_requests, rate_period_s;
+        } t[LOAD_BATCH];
+        struct secret_load_row s[LOAD_BATCH];
+    } r;
+    char text[LOAD_TEXT]; /* the tokens' allowed ranges */
+};
+
+/* Hands l's batch of tokens (secrets: `secrets`) to the callbacks, under mu. */
+static kg_err load_deliver(struct load_arg *l, int secrets)
+{
+    struct load_batch *b = l->batch;
+    struct kg_token *t = l->t; /* read into, for the last time: the scratch token now */
+    kg_err rc = KG_OK;
+    pthread_mutex_lock(&l->two->mu);
+    if (l->two->stop) rc = KG_UNAVAILABLE;
+    l->two->delivered |= b->n > 0;
+    for (size_t i = 0; i < b->n && rc == KG_OK; i++) {
+        if (secrets) {
+            rc = l->secret_fn(l->fn_arg, b->r.s[i].client_id, &b->r.s[i].s);
+            continue;
+        }
+        const struct tok_row *r = &b->r.t[i];
+        memcpy(t->client_id, r->client_id, sizeof t->client_id);
+        memcpy(t->role_id, r->role_id, sizeof t->role_id);
+        t->status = r->status;
+        t->last_access_on = r->last_access_on;
+        t->expires_on = r->expires_on;
+        t->rate_requests = r->rate_requests;
+        t->rate_period_s = r->rate_period_s;
+        memcpy(t->cidrs, b->text + r->cidrs_at, r->cidrs_len);
+        t->cidrs[r->cidrs_len] = '\0';
+        rc = l->token_fn(l->fn_arg, t);
+    }
+    pthread_mutex_unlock(&l->two->mu);
+    b->n = b->ntext = 0;
+    return rc;
+}
 
 static kg_err load_token_row(void *arg)
 {
     struct load_arg *l = arg;
-    return l->token_fn(l->fn_arg, l->t);
+    if (!l->two) return l->token_fn(l->fn_arg, l->t);
+    struct load_batch *b = l->batch;
+    size_t len = strnlen(l->t->cidrs, KG_CIDRS_TEXT_MAX);
+    struct tok_row *r = &b->r.t[b->n++];
+    memcpy(r->client_id, l->t->client_id, sizeof r->client_id);
+    memcpy(r->role_id, l->t->role_id, sizeof r->role_id);
+    r->status = l->t->status;
+    r->last_access_on = l->t->last_access_on;
+    r->expires_on = l->t->expires_on;
+    r->rate_requests = l->t->rate_requests;
+    r->rate_period_s = l->t->rate_period_s;
+    r->cidrs_at = (uint16_t)b->ntext;
+    r->cidrs_len = (uint16_t)len;
+    memcpy(b->text + b->ntext, l->t->cidrs, len);
+    b->ntext += len;
+    return b->n == LOAD_BATCH || b->ntext + KG_CIDRS_TEXT_MAX > LOAD_TEXT ? load_deliver(l, 0)
+                                                                          : KG_OK;
 }
 
 static kg_err load_secret_row(void *arg)
 {
     struct load_arg *l = arg;
-    return l->secret_fn(l->fn_arg, l->row.client_id, &l->row.s);
+    if (!l->two) return l->secret_fn(l->fn_arg, l->row.client_id, &l->row.s);
+    struct load_batch *b = l->batch;
+    b->r.s[b->n++] = l->row;
+    return b->n == LOAD_BATCH ? load_deliver(l, 1) : KG_OK;
 }
 
-static kg_err token_load_body(struct store *st, void *arg)
+/* Marks l's side at `stage` and waits for the other side to get there; KG_UNAVAILABLE when
+ * the load stops (the other side failed, or the versions differ). */
+static kg_err load_meet(struct load_arg *l, int stage)
 {
-    struct load_arg *l = arg;
+    struct load_two *w = l->two;
+    pthread_mutex_lock(&w->mu);
+    w->stage[l->side] = stage;
+    if (stage == 1 && w->stage[!l->side] >= 1 && w->ver[0] != w->ver[1]) w->differ = w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    while (!w->stop && w->stage[!l->side] < stage)
+        pthread_cond_wait(&w->cv, &w->mu);
+    kg_err rc = w->stop ? KG_UNAVAILABLE : KG_OK;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+static void load_stop(struct load_two *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static kg_err token_load_part(struct store *st, struct load_arg *l)
+{
     struct sql_rows tokens = {token_load_cols, NCOLS(token_load_cols), l->t, load_token_row, l};
     struct sql_rows secrets = {secret_load_cols, NCOLS(secret_load_cols), &l->row, load_secret_row,
                                l};
-    kg_err rc = drv(st)->exec(st, SQL_TOKEN_LOAD, NULL, &tokens, NULL);
-    return rc ? rc : drv(st)->exec(st, SQL_SECRET_LOAD, NULL, &secrets, NULL);
+    struct sql_args ta = {0}, sa = {0};
+    kg_err rc;
+    a_int(&ta, l->tok_lo), a_int(&ta, l->tok_hi);
+    a_int(&sa, l->sec_lo), a_int(&sa, l->sec_hi);
+    if ((rc = drv(st)->exec(st, SQL_TOKEN_LOAD, &ta, &tokens, NULL))) return rc;
+    if (l->two && ((rc = load_deliver(l, 0)) || (rc = load_meet(l, 2)))) return rc;
+    if ((rc = drv(st)->exec(st, SQL_SECRET_LOAD, &sa, &secrets, NULL))) return rc;
+    return l->two ? load_deliver(l, 1) : KG_OK;
+}
+
+/* One side's body, in its connection's snapshot. */
+static kg_err token_load_body(struct store *st, void *arg)
+{
+    struct load_arg *l = arg;
+    struct load_two *w = l->two;
+    int64_t v[2] = {0, 0};
+    int found;
+    kg_err rc;
+
+    if (!w) return token_load_part(st, l);
+    if ((rc = one(st, SQL_VERSION, NULL, i64_cols, 1, v, &found)) == KG_OK && l->side == 0) {
+        int64_t span[2] = {0, 0};
+        rc = one(st, SQL_LOAD_SPAN, NULL, i64_cols, 2, span, &found);
+        w->tok_max = span[0], w->sec_max = span[1]; /* read by side 1 after load_meet() */
+    }
+    if (rc == KG_OK) {
+        pthread_mutex_lock(&w->mu);
+        w->ver[l->side] = v[0];
+        pthread_mutex_unlock(&w->mu);
+        rc = load_meet(l, 1);
+    }
+    if (rc == KG_OK) {
+        /* side 0 the lower half of each table, side 1 the upper (to the end: its snapshot is
+         * side 0's) */
+        l->tok_lo = l->side ? w->tok_max / 2 : 0;
+        l->tok_hi = l->side ? INT64_MAX : w->tok_max / 2;
+        l->sec_lo = l->side ? w->sec_max / 2 : 0;
+        l->sec_hi = l->side ? INT64_MAX : w->sec_max / 2;
+        rc = token_load_part(st, l);
+    }
+    if (rc != KG_OK) load_stop(w);
+    return rc;
+}
+
+struct load_side {
+    struct store *st;
+    struct load_arg *l;
+    kg_err rc;
+};
+
+static void *load_side_main(void *arg)
+{
+    struct load_side *s = arg;
+    s->rc = drv(s->st)->run(s->st, SQL_SNAPSHOT, token_load_body, s->l);
+    return NULL;
+}
+
+/* The load on two connections; *differ when it is to run again on one, no row delivered: the
+ * two snapshots were not one state, or a reader failed before any row (the twin could not
+ * read, say). */
+static kg_err token_load_two(struct store *st, struct store *tw, struct load_arg *l, int *differ)
+{
+    struct load_two w = {.stage = {0, 0}};
+    struct load_arg l1 = *l;
+    struct load_side s1 = {tw, &l1, KG_OK};
+    pthread_t th;
+    kg_err rc;
+
+    *differ = 0;
+    l1.t = calloc(1, sizeof *l1.t);
+    l->batch = malloc(sizeof *l->batch);
+    l1.batch = malloc(sizeof *l1.batch);
+    if (!l1.t || !l->batch || !l1.batch || pthread_mutex_init(&w.mu, NULL) != 0) {
+        rc = KG_ENOMEM;
+        goto out;
+    }
+    if (pthread_cond_init(&w.cv, NULL) != 0) {
+        pthread_mutex_destroy(&w.mu);
+        rc = KG_ENOMEM;
+        goto out;
+    }
+    l->batch->n = l->batch->ntext = l1.batch->n = l1.batch->ntext = 0;
+    l->two = l1.two = &w;
+    l->side = 0, l1.side = 1;
+    if (pthread_create(&th, NULL, load_side_main, &s1) != 0) {
+        rc = KG_OK;
+        *differ = 1; /* no thread: one reader */
+    } else {
+        rc = drv(st)->run(st, SQL_SNAPSHOT, token_load_body, l);
+        pthread_join(th, NULL);
+        if (rc == KG_OK) rc = s1.rc;
+        *differ = w.differ || (rc != KG_OK && !w.delivered);
+    }
+    l->two = NULL;
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+out:
+    free(l1.t);
+    free(l->batch);
+    free(l1.batch);
+    l->batch = NULL;
+    return rc;
 }
 
 static kg_err token_load(struct store *st, store_token_fn token_fn, store_secret_fn secret_fn,
                          void *arg)
 {
     struct load_arg l = {.token_fn = token_fn, .secret_fn = secret_fn, .fn_arg = arg};
-    kg_err rc;
+    struct store *tw = drv(st)->twin ? drv(st)->twin(st) : NULL;
+    int differ = 1;
+    kg_err rc = KG_OK;
 
     /* the fields the load does not read stay empty (zeroed once) */
-    if (!(l.t = calloc(1, sizeof *l.t))) return KG_ENOMEM;
+    if (!(l.t = calloc(1, sizeof *l.t))) {
+        store_free(tw);
+        return KG_ENOMEM;
+    }
     memset(&l.row, 0, sizeof l.row);
-    rc = drv(st)->run(st, SQL_SNAPSHOT, token_load_body, &l);
+    if (tw) rc = token_load_two(st, tw, &l, &differ);
+    store_free(tw);
+    if (differ) { /* one reader: no twin, or two states */
+        l.tok_lo = l.sec_lo = 0;
+        l.tok_hi = l.sec_hi = INT64_MAX;
+        rc = drv(st)->run(st, SQL_SNAPSHOT, token_load_body, &l);
+    }
     free(l.t);
     return rc;
 }

@@ -31,6 +31,7 @@
 /* The statements every SQL backend runs; their text is in store_sql_text.h. */
 enum sql_id {
     SQL_VERSION,
+    SQL_LOAD_SPAN,
     SQL_BUMP,
     SQL_BUMP_ROLES,
     SQL_ROLE_EXISTS,
@@ -178,6 +179,10 @@ struct sql_driver {
      * runs only in an SQL_SNAPSHOT body. */
     kg_err (*exec)(struct store *st, enum sql_id id, const struct sql_args *a,
                    const struct sql_rows *rows, int64_t *changed);
+    /* Optional (NULL: the backend has none): a second connection to st's database, read-only,
+     * for a first load read by two threads (store_sql.c); NULL when none can be opened.  Freed
+     * with store_free(). */
+    struct store *(*twin)(struct store *st);
     /* Closes the connection and frees what hangs on it (also of a store half opened); the
      * store itself is freed after. */
     void (*disconnect)(struct store *st);

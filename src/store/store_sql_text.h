@@ -100,6 +100,9 @@
 
 static const char *const sql_text[SQL_COUNT] = {
     [SQL_VERSION] = "SELECT data_ver, roles_ver FROM meta WHERE id = 1",
+    /* Where the first load splits its two streams between two readers: their largest seqs. */
+    [SQL_LOAD_SPAN] = "SELECT (SELECT coalesce(max(seq), 0) FROM tokens),"
+                      " (SELECT coalesce(max(seq), 0) FROM token_secrets)",
     /* In an UPDATE the right-hand sides see the old row, so roles_ver gets the new data_ver. */
     [SQL_BUMP] = "UPDATE meta SET data_ver = data_ver + 1 WHERE id = 1 RETURNING data_ver",
     [SQL_BUMP_ROLES] = "UPDATE meta SET data_ver = data_ver + 1, roles_ver = data_ver + 1"
@@ -142,13 +145,15 @@ static const char *const sql_text[SQL_COUNT] = {
         SQL_FEED(TOKEN_STATE_SELECT " WHERE t.ver > " P1 " ORDER BY t.ver, t.seq, s.seq"),
     /* In storage order. */
     [SQL_TOKEN_ALL] = SQL_FEED(TOKEN_STATE_SELECT " ORDER BY t.seq, s.seq"),
-    /* The first load's two streams, each a table in storage order (SQLite: its rowid order,
-     * no sort and no index); token_load_cols[] and secret_load_cols[]. */
+    /* The first load's two streams, each a table's rows of seq in (P1, P2] in storage order
+     * (SQLite: a range of its rowids, no sort and no index); token_load_cols[] and
+     * secret_load_cols[]. */
     [SQL_TOKEN_LOAD] = SQL_FEED("SELECT client_id, role_id, status, last_access_on, expires_on,"
                                 " rate_requests, rate_period, allowed_cidrs FROM tokens"
-                                " ORDER BY seq"),
+                                " WHERE seq > " P1 " AND seq <= " P2 " ORDER BY seq"),
     [SQL_SECRET_LOAD] = SQL_FEED("SELECT client_id, seq, secret_hash, status, last_used_on,"
-                                 " expires_on FROM token_secrets ORDER BY seq"),
+                                 " expires_on FROM token_secrets"
+                                 " WHERE seq > " P1 " AND seq <= " P2 " ORDER BY seq"),
 
     [SQL_SECRET_INSERT] =
         "INSERT INTO token_secrets (client_id, secret_hash, prefix, description, status,"

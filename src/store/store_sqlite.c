@@ -285,9 +285,30 @@ static void disconnect(struct store *st)
     sqlite3_close(ss->db); /* NULL is a no-op; last one out checkpoints the WAL */
 }
 
+static const struct sql_driver driver;
+
+/* A read-only connection to the same file, for a second reader of the first load (none for a
+ * database in memory, which no other connection sees). */
+static struct store *twin(struct store *st)
+{
+    const char *path = sqlite3_db_filename(sq(st)->db, "main");
+    struct sqlite_store *tw;
+
+    if (!path || !*path || !(tw = store_sql_new(sizeof *tw, &driver))) return NULL;
+    if (sqlite3_open_v2(path, &tw->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_busy_timeout(tw->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
+        store_free(&tw->sql.base);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(tw->db, 1);
+    return &tw->sql.base;
+}
+
 static const struct sql_driver driver = {
     .run = run,
     .exec = exec,
+    .twin = twin,
     .disconnect = disconnect,
 };
 

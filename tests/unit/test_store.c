@@ -1324,6 +1324,113 @@ static kg_err count_token(void *arg, const struct kg_token *t)
     return KG_OK;
 }
 
+/* What a first load delivered (test_token_load_streams). */
+struct load_seen {
+    int inside;           /* a callback is running: another must not start */
+    int overlapped;       /* one did */
+    int secret_first;     /* a token came after a secret */
+    pthread_t threads[2]; /* the threads that delivered rows */
+    int nthreads, morethreads;
+    unsigned char tok[1000];  /* how many times token i came */
+    unsigned char sec[4000];  /* how many times the secret of seq i came */
+    size_t ntok, nsec, wrong; /* rows, and rows not as the store has them */
+};
+
+static void load_enter(struct load_seen *ls)
+{
+    if (__atomic_exchange_n(&ls->inside, 1, __ATOMIC_ACQ_REL)) ls->overlapped = 1;
+    pthread_t me = pthread_self();
+    int known = 0;
+    for (int i = 0; i < ls->nthreads; i++)
+        known |= pthread_equal(ls->threads[i], me);
+    if (!known && ls->nthreads == 2) ls->morethreads = 1;
+    if (!known && ls->nthreads < 2) ls->threads[ls->nthreads++] = me;
+}
+
+static kg_err load_tok(void *arg, const struct kg_token *t)
+{
+    struct load_seen *ls = arg;
+    load_enter(ls);
+    int i = atoi(t->client_id + 4);
+    if (ls->nsec) ls->secret_first = 1;
+    if (i < 0 || i >= 1000 || t->status != KG_TOKEN_ACTIVE || t->nsecrets != 0 ||
+        t->expires_on != (i % 2 ? 0 : 2000000 + i))
+        ls->wrong++;
+    else
+        ls->tok[i]++;
+    ls->ntok++;
+    __atomic_store_n(&ls->inside, 0, __ATOMIC_RELEASE);
+    return KG_OK;
+}
+
+static kg_err load_sec(void *arg, const char *client_id, const struct kg_secret *s)
+{
+    struct load_seen *ls = arg;
+    load_enter(ls);
+    int i = atoi(client_id + 4);
+    if (s->seq <= 0 || s->seq >= 4000 || s->hash[0] != (unsigned char)(i % 251))
+        ls->wrong++;
+    else
+        ls->sec[s->seq]++;
+    ls->nsec++;
+    __atomic_store_n(&ls->inside, 0, __ATOMIC_RELEASE);
+    return KG_OK;
+}
+
+/*
+ * The first load's two streams: every token once and every secret once, as stored, every
+ * token before any secret, one callback at a time.  SQLite reads a file database's tables in
+ * two halves on two threads at once (the callbacks come from both); PostgreSQL on one.
+ */
+static void test_token_load_streams(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t;
+    struct kg_secret sec;
+    struct load_seen *ls = calloc(1, sizeof *ls);
+    enum { N = 1000 };
+    assert_non_null(ls);
+    memset(&t, 0, sizeof t);
+    strcpy(t.role_id, "r-0000000002");
+    strcpy(t.created_by, "test");
+    t.nsecrets = 1;
+    for (int i = 0; i < N; i++) {
+        snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+        t.created_on = 1000 + i;
+        t.expires_on = i % 2 ? 0 : 2000000 + i;
+        memset(t.secrets[0].hash, i % 251, sizeof t.secrets[0].hash);
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    }
+    size_t nsecrets = N;
+    for (int i = 0; i < N; i += 4) { /* a second secret, in the upper half of the seqs */
+        snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+        memset(&sec, 0, sizeof sec);
+        memset(sec.hash, i % 251, sizeof sec.hash);
+        sec.hash[1] = 0xee; /* unlike the token's first */
+        strcpy(sec.prefix, "kgs_abcd");
+        sec.created_on = 5000;
+        assert_int_equal(store_secret_add(f->st, t.client_id, &sec, 5000, 0, NULL), KG_OK);
+        nsecrets++;
+    }
+    assert_int_equal(store_token_load(f->st, load_tok, load_sec, ls), KG_OK);
+    assert_int_equal(ls->wrong, 0);
+    assert_int_equal(ls->ntok, N);
+    assert_int_equal(ls->nsec, nsecrets);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ls->tok[i], 1);
+    size_t seqs = 0;
+    for (int i = 0; i < 4000; i++) {
+        assert_true(ls->sec[i] <= 1);
+        seqs += ls->sec[i];
+    }
+    assert_int_equal(seqs, nsecrets);
+    assert_int_equal(ls->secret_first, 0);
+    assert_int_equal(ls->overlapped, 0);
+    assert_int_equal(ls->morethreads, 0);
+    assert_int_equal(ls->nthreads, pg_admin ? 1 : 2);
+    free(ls);
+}
+
 /*
  * Two handles (two connections, like two processes) writing at once: no write lost or
  * doubled, every write one data_ver step, and the change feed after a point gives exactly the
@@ -2323,6 +2430,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_share_one_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles_interleaved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_load_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v3, setup, teardown),

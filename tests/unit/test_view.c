@@ -392,6 +392,126 @@ static void test_first_load_then_changes(void **state)
     view_free(v2);
 }
 
+/* The store's first load as it reads it, delivered backwards: the tokens newest first, then
+ * the secrets newest first (its contract sets no order within each stream). */
+static const struct store_ops *real_ops;
+struct load_rows {
+    struct kg_token *toks;
+    size_t ntoks;
+    struct load_secret {
+        char client_id[KG_CLIENT_ID_LEN + 1];
+        struct kg_secret s;
+    } * secs;
+    size_t nsecs;
+};
+
+static kg_err grab_token(void *arg, const struct kg_token *t)
+{
+    struct load_rows *r = arg;
+    struct kg_token *more = realloc(r->toks, (r->ntoks + 1) * sizeof *more);
+    if (!more) return KG_ENOMEM;
+    r->toks = more;
+    r->toks[r->ntoks++] = *t;
+    return KG_OK;
+}
+
+static kg_err grab_secret(void *arg, const char *client_id, const struct kg_secret *s)
+{
+    struct load_rows *r = arg;
+    struct load_secret *more = realloc(r->secs, (r->nsecs + 1) * sizeof *more);
+    if (!more) return KG_ENOMEM;
+    r->secs = more;
+    snprintf(r->secs[r->nsecs].client_id, sizeof r->secs[0].client_id, "%s", client_id);
+    r->secs[r->nsecs++].s = *s;
+    return KG_OK;
+}
+
+static kg_err load_backwards(struct store *st, store_token_fn token_fn, store_secret_fn secret_fn,
+                             void *arg)
+{
+    struct load_rows r = {0};
+    kg_err rc = real_ops->token_load(st, grab_token, grab_secret, &r);
+    for (size_t i = r.ntoks; rc == KG_OK && i-- > 0;)
+        rc = token_fn(arg, &r.toks[i]);
+    for (size_t i = r.nsecs; rc == KG_OK && i-- > 0;)
+        rc = secret_fn(arg, r.secs[i].client_id, &r.secs[i].s);
+    free(r.toks);
+    free(r.secs);
+    return rc;
+}
+
+/* A first load whatever the order of the rows within each of its streams (the store may read
+ * each table in two halves at once): a token whose secrets come out of order gets them in seq
+ * order, each with its own status, as the store has them; and every token is there once.
+ * Loaded as the store reads it, then backwards. */
+static void test_first_load_secrets_in_order(void **state)
+{
+    struct fx *f = *state;
+    struct kg_token t, got;
+    struct kg_secret sec;
+    struct view_token vt;
+    struct view *v2 = NULL;
+    enum { N = 600 };
+    memset(&t, 0, sizeof t);
+    strcpy(t.role_id, PUBLIC);
+    strcpy(t.created_by, "test");
+    t.nsecrets = 1;
+    for (int i = 0; i < N; i++) {
+        snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+        t.created_on = i + 1;
+        memset(t.secrets[0].hash, i % 251, sizeof t.secrets[0].hash);
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    }
+    /* every third token gets three secrets more, made after every first one (the upper half of
+     * the secrets); the second of them revoked */
+    for (int i = 0; i < N; i += 3) {
+        snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+        for (int k = 1; k <= 3; k++) {
+            memset(&sec, 0, sizeof sec);
+            memset(sec.hash, (i * 4 + k) % 256, sizeof sec.hash);
+            snprintf(sec.prefix, sizeof sec.prefix, "kgs_%04d", k);
+            sec.created_on = 5000 + i;
+            assert_int_equal(store_secret_add(f->st, t.client_id, &sec, 5000 + i, 0, NULL), KG_OK);
+        }
+        assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+        assert_int_equal(got.nsecrets, 4);
+        int changed = 0;
+        assert_int_equal(
+            store_secret_revoke(f->st, t.client_id, got.secrets[2].seq, 6000, &changed, NULL),
+            KG_OK);
+        assert_int_equal(changed, 1);
+    }
+    struct store_ops backwards = *f->st->ops;
+    backwards.token_load = load_backwards;
+    real_ops = f->st->ops;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) f->st->ops = &backwards;
+        assert_int_equal(view_new(f->st, &v2), KG_OK);
+        f->st->ops = real_ops;
+        size_t active = 0, revoked = 0;
+        view_token_counts(v2, &active, &revoked);
+        assert_int_equal(active, N);
+        assert_int_equal(revoked, 0);
+        for (int i = 0; i < N; i++) {
+            snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+            assert_int_equal(store_token_get(f->st, t.client_id, &got), KG_OK);
+            assert_int_equal(view_token_get(v2, t.client_id, &vt), KG_OK);
+            assert_int_equal(vt.nsecrets, i % 3 ? 1 : 4);
+            assert_int_equal(vt.nsecrets, got.nsecrets);
+            for (size_t k = 0; k < vt.nsecrets; k++) {
+                assert_int_equal(vt.secrets[k].seq, got.secrets[k].seq);
+                if (k) assert_true(vt.secrets[k].seq > vt.secrets[k - 1].seq);
+                assert_memory_equal(vt.secrets[k].hash, got.secrets[k].hash, KG_HASH_LEN);
+                assert_int_equal(vt.secrets[k].status, got.secrets[k].status);
+                assert_int_equal(vt.secrets[k].status,
+                                 k == 2 ? KG_SECRET_REVOKED : KG_SECRET_ACTIVE);
+            }
+        }
+        view_free(v2);
+        v2 = NULL;
+    }
+}
+
 /* A rate limit is shared by the processes sharing a store: what one admitted is charged to the
  * other's bucket at its next usage flush, whether or not they count usage. */
 static void shared_limit(struct fx *f, int counting)
@@ -588,6 +708,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_then_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_load_secrets_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_not_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_controls, setup, teardown),
