@@ -97,6 +97,7 @@ http {
   server {
     listen 127.0.0.1:$nport;
     location / { return 200 "ok"; }
+    location /static/ { root $tmp/nginx/html; } # list.json: a copy of the list page (below)
   }
 }
 CONF
@@ -247,6 +248,11 @@ for alg in $algs; do # each signs with its algorithm
 done
 basic1 small
 basic1 big
+# the list row's physical reference: nginx sending a file of the list page's bytes
+mkdir -p "$tmp/nginx/html/static"
+curl -sf -H "Authorization: Bearer $at_mid" "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
+  -o "$tmp/nginx/html/static/list.json"
+list_bytes=$(wc -c <"$tmp/nginx/html/static/list.json")
 
 run() { # name url [env...]   (env WRK_CONNS overrides the connection count)
   local name=$1 url=$2 c=$conns
@@ -291,6 +297,7 @@ for r in $(seq "$rounds"); do
     WRK_AUTH_FILE="$tmp/small5/auth.txt" >>"$results"
   run list-100k "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
     WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
+  run nginx-list "http://127.0.0.1:$nport/static/list.json" 'WRK_BODY_HAS="result":[{' >>"$results"
   run list-100k-c8 "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
     WRK_CONNS=8 WRK_BEARER="$at_mid" 'WRK_BODY_HAS="result":[{' >>"$results"
   small_rows -big 18474 "$at_big" big
@@ -329,12 +336,13 @@ peer="" # what the peer ran as: version, node's, workers
 
 mkdir -p build/bench
 python3 - "$results" "$conns" "$secs" "$rounds" "$first_start" "$restart" "$rss_loaded" \
-  "$rss_after" "$rss_peak" "$restart_max" "$scale" "$peer" <<'PY' | tee build/bench/summary.md
+  "$rss_after" "$rss_peak" "$restart_max" "$scale" "$peer" "$list_bytes" <<'PY' | tee build/bench/summary.md
 import os, sys, collections
 res, conns, secs, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 first_start, restart, rss_loaded, rss_after, rss_peak, restart_max, scale = (
     int(x) for x in sys.argv[5:12])
 peer = sys.argv[12].split()  # oidc-provider's version, node's, its workers; none without a peer
+list_bytes = int(sys.argv[13])  # the list page's body, which nginx-list sends as a file
 rows = collections.defaultdict(list)
 for line in open(res):
     name, reqs, rps, p50, p99, bad = line.split()
@@ -348,7 +356,7 @@ small = ["issuance", "gate", "introspection", "api-get-token", "healthz"]
 order = ["nginx", "issuance", "issuance-5-secrets", "gate", "gate-uc", "issuance-ES256", "gate-ES256",
          "issuance-RS256", "gate-RS256", "introspection", "api-get-token", "healthz",
          "peer-issuance-EdDSA", "peer-issuance-ES256", "peer-issuance-RS256",
-         "list-100k", "list-100k-c8"] + [n + "-big" for n in small]
+         "list-100k", "nginx-list", "list-100k-c8"] + [n + "-big" for n in small]
 print(f"wrk -t2 -c{conns} -d{secs}s per run (list-100k-c8: 8 connections), {rounds} "
       "interleaved rounds, medians; every response checked (status and body or header); "
       "issuance and gate sign with EdDSA unless the row names ES256 or RS256; usage controls "
@@ -362,7 +370,8 @@ if peer:
           "indicator), one server for each algorithm, its rows interleaved with keygate's.")
 print()
 label = {"gate": "gate, usage controls off", "gate-uc": "gate, usage controls on",
-         "api-get-token": "GET /apiToken/{clientId}"}
+         "api-get-token": "GET /apiToken/{clientId}",
+         "nginx-list": f"nginx, a file of the list page's {list_bytes:,} bytes"}
 label.update({f"peer-issuance-{a}": f"peer (oidc-provider) issuance, {a}" for a in ("EdDSA", "ES256", "RS256")})
 label.update({n + "-big": f"{label.get(n, n).split(',')[0]}, {scale:,} tokens" for n in small})
 print("| run | req/s | p50 ms | p99 ms | × nginx | bad responses |")
@@ -410,7 +419,8 @@ checks = [
     nginx_x("GET /apiToken/{clientId}", "api-get-token", 0.6),
     nginx_x("issuance with EdDSA", "issuance", 0.35),
     (f"first token-list page at 100,000 tokens: p99 ≤ 5 ms at {conns} connections",
-     f"{m['list-100k'][2]:.2f} ms", m["list-100k"][2] <= 5),
+     f"{m['list-100k'][2]:.2f} ms (nginx sending its bytes as a file: {m['nginx-list'][2]:.2f} ms)",
+     m["list-100k"][2] <= 5),
 ] + [
     ("EdDSA: keygate issuance ≥ 12× the peer's", f"{m[k][0] / m[p][0]:.1f}×", m[k][0] >= 12 * m[p][0])
     for a, k, p in vs_peer if a == "EdDSA"

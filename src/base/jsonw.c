@@ -42,6 +42,11 @@ void jsonw_bytes(struct jsonw *w, const char *s, size_t n)
     put(w, s, n);
 }
 
+void jsonw_reserve(struct jsonw *w, size_t n)
+{
+    if (!w->oom && kg_grow(&w->text, &w->cap, w->len, n, n + 1) != 0) w->oom = 1;
+}
+
 void jsonw_str(struct jsonw *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

@@ -22,6 +22,9 @@ void jsonw_cleanup(struct jsonw *w);
 void jsonw_raw(struct jsonw *w, const char *s);
 /* Appends n bytes of JSON text as they are (a piece of text written by this writer before). */
 void jsonw_bytes(struct jsonw *w, const char *s, size_t n);
+/* Makes room for n more bytes at once (a text of known size, written in pieces, then grows
+ * once instead of doubling its way there, each time copying what it has). */
+void jsonw_reserve(struct jsonw *w, size_t n);
 /* Appends s as a JSON string: quoted, with '"', '\\' and control characters escaped; other
  * bytes (valid UTF-8, as every stored string is) are copied. */
 void jsonw_str(struct jsonw *w, const char *s);

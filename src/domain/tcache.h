@@ -39,6 +39,7 @@ struct tcache_hole {
     size_t at;
     int64_t stored;
     char client_id[KG_CLIENT_ID_LEN + 1];
+    uint32_t place; /* the token's place in the view (view_token_places); 0: found by its id */
 };
 
 /* What an entry is valid for; read it (tcache_stamp()) before reading the store. */
@@ -62,8 +63,10 @@ int tcache_get(struct tcache *c, const char *key, const struct tcache_stamp *s, 
 void tcache_fill(const char *text, size_t len, const struct tcache_hole *holes, size_t n,
                  struct view *v, struct jsonw *w);
 /* Keeps text (len bytes; its holes, ascending, n of them) under key until `until` (ms), for
- * stamp s.  Copies everything; does nothing when it would not fit (the budget, or ENOMEM). */
+ * stamp s, each hole with its token's place in v.  Copies everything; does nothing when it
+ * would not fit (the budget, or ENOMEM). */
 void tcache_put(struct tcache *c, const char *key, const struct tcache_stamp *s, int64_t until,
-                const char *text, size_t len, const struct tcache_hole *holes, size_t n);
+                const char *text, size_t len, const struct tcache_hole *holes, size_t n,
+                struct view *v);
 
 #endif

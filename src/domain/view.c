@@ -926,16 +926,28 @@ int64_t view_data_version(struct view *v)
 int64_t view_token_last_access(struct view *v, const char *client_id)
 {
     int64_t at = 0;
-    view_token_last_accesses(v, &client_id, 1, &at);
+    view_token_last_accesses(v, &client_id, NULL, 1, &at);
     return at;
 }
 
-void view_token_last_accesses(struct view *v, const char *const *ids, size_t n, int64_t *at)
+void view_token_last_accesses(struct view *v, const char *const *ids, const uint32_t *places,
+                              size_t n, int64_t *at)
+{
+    pthread_rwlock_rdlock(&v->lock);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = places ? places[i] : 0;
+        struct vtok *x = p && p <= v->ntoks ? &v->toks[p - 1] : tok_get(v, ids[i]);
+        at[i] = x ? atomic_load(&x->last_access) : 0;
+    }
+    pthread_rwlock_unlock(&v->lock);
+}
+
+void view_token_places(struct view *v, const char *const *ids, size_t n, uint32_t *places)
 {
     pthread_rwlock_rdlock(&v->lock);
     for (size_t i = 0; i < n; i++) {
         struct vtok *x = tok_get(v, ids[i]);
-        at[i] = x ? atomic_load(&x->last_access) : 0;
+        places[i] = x ? (uint32_t)(x - v->toks) + 1 : 0;
     }
     pthread_rwlock_unlock(&v->lock);
 }

@@ -66,8 +66,14 @@ void view_token_counts(struct view *v, size_t *active, size_t *revoked);
 int64_t view_data_version(struct view *v);
 /* The latest access known to this process (0 = none). */
 int64_t view_token_last_access(struct view *v, const char *client_id);
-/* The same for n tokens at once (one lock): at[i] for ids[i]. */
-void view_token_last_accesses(struct view *v, const char *const *ids, size_t n, int64_t *at);
+/* The same for n tokens at once (one lock): at[i] for ids[i], found at places[i] when that is
+ * not 0 (places NULL: every one by its id). */
+void view_token_last_accesses(struct view *v, const char *const *ids, const uint32_t *places,
+                              size_t n, int64_t *at);
+/* places[i]: where token ids[i] is in the view, 0 when it is not there.  A place names one
+ * token for the view's life (a record is never moved or taken out), and reads it without a
+ * lookup: the tokens of a list page, newest first, are neighbours. */
+void view_token_places(struct view *v, const char *const *ids, size_t n, uint32_t *places);
 /* The latest use of a token's secret known to this process (0 = none). */
 int64_t view_secret_last_used(struct view *v, const char *client_id, int64_t seq);
 /* Writes pending last-access times to the store. */

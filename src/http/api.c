@@ -88,6 +88,7 @@ static void render_with_hole(struct jsonw *w, const struct kg_token *t, struct t
     render_token_json_hole(w, t, &h->at);
     h->stored = t->last_access_on;
     memcpy(h->client_id, t->client_id, sizeof h->client_id);
+    h->place = 0; /* found by its id (tcache_put places a kept entry's) */
 }
 
 void api_token_list(struct call *c)
@@ -146,7 +147,7 @@ void api_token_list(struct call *c)
         reply_error(c->req, KG_ENOMEM, "out of memory");
         goto out;
     }
-    if (key[0]) tcache_put(a->tcache, key, &stamp, until, w.text, w.len, holes, n);
+    if (key[0]) tcache_put(a->tcache, key, &stamp, until, w.text, w.len, holes, n, a->view);
     tcache_fill(w.text, w.len, holes, n, a->view, &out);
 reply:
     reply_json_text(c->req, 200, &out);
@@ -278,7 +279,7 @@ void api_token_get(struct call *c)
         reply_error(c->req, KG_ENOMEM, "out of memory");
         goto out;
     }
-    if (key[0]) tcache_put(a->tcache, key, &stamp, until, w.text, w.len, &hole, 1);
+    if (key[0]) tcache_put(a->tcache, key, &stamp, until, w.text, w.len, &hole, 1, a->view);
     tcache_fill(w.text, w.len, &hole, 1, a->view, &out);
 reply:
     reply_json_text(c->req, 200, &out);

@@ -50,6 +50,31 @@ static void test_long_text_grows(void **state)
     roundtrip(big);
 }
 
+/* Room made at once holds what is written in pieces after it, with no growing; a text that
+ * outgrows it still grows, the bytes kept. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_raw(&w, "[");
+    jsonw_reserve(&w, 5000);
+    assert_true(w.cap >= 5002);
+    char *room = w.text;
+    for (int i = 0; i < 1000; i++)
+        jsonw_bytes(&w, "1,2,3", i < 999 ? 4 : 5);
+    assert_ptr_equal(w.text, room); /* 4,000 bytes: in the room made */
+    for (int i = 0; i < 1000; i++)
+        jsonw_raw(&w, ",4");
+    jsonw_raw(&w, "]");
+    assert_false(w.oom);
+    assert_int_equal(w.len, 1 + 999 * 4 + 5 + 2000 + 1);
+    assert_memory_equal(w.text, "[1,2,1,2,", 9);
+    assert_memory_equal(w.text + w.len - 7, ",4,4,4]", 7);
+    assert_int_equal(w.text[w.len], '\0');
+    jsonw_cleanup(&w);
+}
+
 static void test_token_text_equals_tree(void **state)
 {
     (void)state;
@@ -101,6 +126,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strings_round_trip),
         cmocka_unit_test(test_long_text_grows),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_token_text_equals_tree),
     };
     return cmocka_run_group_tests_name("jsonw", tests, NULL, NULL);

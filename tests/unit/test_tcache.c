@@ -59,8 +59,8 @@ static int teardown(void **state)
 /* The text "[<hole>,<hole>]" with two holes for ID, stored last accesses 0 and 7000 ms. */
 static void put_two(struct fx *f, const struct tcache_stamp *s, int64_t until)
 {
-    struct tcache_hole h[2] = {{1, 0, ID}, {2, 7000, ID}};
-    tcache_put(f->c, "k", s, until, "[,]", 3, h, 2);
+    struct tcache_hole h[2] = {{1, 0, ID, 0}, {2, 7000, ID, 0}};
+    tcache_put(f->c, "k", s, until, "[,]", 3, h, 2, f->v);
 }
 
 /* Returns the entry under "k" as text ("" for a miss); caller frees. */
@@ -94,6 +94,50 @@ static void test_holes_filled_from_the_view(void **state)
     expect(f, &s, 10000, "[\"1970-01-01T00:00:05.000Z\",\"1970-01-01T00:00:07.000Z\"]");
     view_token_touch(f->v, ID, 0, VIEW_NO_COUNT, 9000);
     expect(f, &s, 10000, "[\"1970-01-01T00:00:09.000Z\",\"1970-01-01T00:00:09.000Z\"]");
+}
+
+/* A page of many tokens, kept: each hole shows its own token's last access, whether the
+ * answer is made now (each token found by its id) or taken from the entry (by its place in
+ * the view), and a token the view does not hold shows what the store held. */
+static void test_each_hole_its_own_token(void **state)
+{
+    struct fx *f = *state;
+    struct tcache_stamp s;
+    struct kg_token t;
+    enum { N = 300 }; /* more than a batch of the fill's */
+    struct tcache_hole h[N + 1];
+    char text[N + 3], want[(N + 1) * 32], *p = want;
+    memset(&t, 0, sizeof t);
+    strcpy(t.role_id, "r-0000000002");
+    t.nsecrets = 1;
+    for (int i = 0; i < N; i++) { /* newest first, as a page lists them */
+        snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", N - 1 - i);
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    }
+    assert_int_equal(view_sync(f->v), KG_OK);
+    for (int i = 0; i <= N; i++) { /* the last: a token the view does not hold */
+        h[i] = (struct tcache_hole){(size_t)i + 1, 3000, "", 0};
+        snprintf(h[i].client_id, sizeof h[i].client_id, "kgc_%016d", i);
+        if (i < N) view_token_touch(f->v, h[i].client_id, 0, VIEW_NO_COUNT, 10000 + 1000LL * i);
+        text[i + 1] = ',';
+    }
+    text[0] = '[';
+    text[N + 1] = ']';
+    text[N + 2] = '\0';
+    p += sprintf(p, "[");
+    for (int i = 0; i <= N; i++) {
+        char at[40];
+        kg_time_format(i < N ? 10000 + 1000LL * i : 3000, at, sizeof at);
+        p += sprintf(p, "\"%s\"%s", at, i < N ? "," : "]");
+    }
+    tcache_stamp(f->c, f->v, &s);
+    struct jsonw w;
+    jsonw_init(&w);
+    tcache_fill(text, N + 2, h, N + 1, f->v, &w); /* made now */
+    assert_string_equal(w.text, want);
+    jsonw_cleanup(&w);
+    tcache_put(f->c, "k", &s, 50000, text, N + 2, h, N + 1, f->v);
+    expect(f, &s, 1000, want); /* taken from the entry */
 }
 
 static void test_stale_entries_are_not_taken(void **state)
@@ -132,15 +176,15 @@ static void test_budget(void **state)
     char *text = malloc(big);
     memset(text, 'x', big);
     tcache_stamp(f->c, f->v, &s);
-    tcache_put(f->c, "a", &s, INT64_MAX, text, big, NULL, 0);
-    tcache_put(f->c, "b", &s, INT64_MAX, text, big, NULL, 0);
+    tcache_put(f->c, "a", &s, INT64_MAX, text, big, NULL, 0, f->v);
+    tcache_put(f->c, "b", &s, INT64_MAX, text, big, NULL, 0, f->v);
     struct jsonw w;
     jsonw_init(&w);
     int a = tcache_get(f->c, "a", &s, 0, f->v, &w), b = tcache_get(f->c, "b", &s, 0, f->v, &w);
     assert_int_equal(a + b, 1); /* whichever slot they took, one is kept */
     assert_int_equal(w.len, big);
     jsonw_cleanup(&w);
-    tcache_put(f->c, "c", &s, INT64_MAX, text, 2 << 20, NULL, 0); /* larger than all of it */
+    tcache_put(f->c, "c", &s, INT64_MAX, text, 2 << 20, NULL, 0, f->v); /* larger than all of it */
     jsonw_init(&w);
     assert_int_equal(tcache_get(f->c, "c", &s, 0, f->v, &w), 0);
     jsonw_cleanup(&w);
@@ -151,6 +195,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_holes_filled_from_the_view, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_hole_its_own_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_entries_are_not_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
     };
