@@ -469,7 +469,8 @@ static void test_first_load_secrets_in_order(void **state)
         for (int k = 1; k <= 3; k++) {
             memset(&sec, 0, sizeof sec);
             memset(sec.hash, (i * 4 + k) % 256, sizeof sec.hash);
-            snprintf(sec.prefix, sizeof sec.prefix, "kgs_%04d", k);
+            memcpy(sec.prefix, "kgs_0000", sizeof "kgs_0000");
+            sec.prefix[7] = (char)('0' + k);
             sec.created_on = 5000 + i;
             assert_int_equal(store_secret_add(f->st, t.client_id, &sec, 5000 + i, 0, NULL), KG_OK);
         }
