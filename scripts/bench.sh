@@ -59,7 +59,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$tmp"
+  rm -rf "$tmp" "${pub-}"
 }
 trap cleanup EXIT
 trap 'echo "bench: line $LINENO failed (exit $?)" >&2' ERR
@@ -86,6 +86,10 @@ ports_free
 
 # ---- nginx reference ------------------------------------------------------------------------
 mkdir -p "$tmp/nginx/logs"
+# what nginx's workers read (they may run as another user): a copy of the list page, which
+# holds no secret
+pub=$(mktemp -d)
+chmod 755 "$pub"
 cat >"$tmp/nginx/nginx.conf" <<CONF
 worker_processes 2;
 pid $tmp/nginx/nginx.pid;
@@ -97,7 +101,7 @@ http {
   server {
     listen 127.0.0.1:$nport;
     location / { return 200 "ok"; }
-    location /static/ { root $tmp/nginx/html; } # list.json: a copy of the list page (below)
+    location /static/ { root $pub; } # list.json: a copy of the list page (below)
   }
 }
 CONF
@@ -249,10 +253,13 @@ done
 basic1 small
 basic1 big
 # the list row's physical reference: nginx sending a file of the list page's bytes
-mkdir -p "$tmp/nginx/html/static"
+mkdir -m 755 "$pub/static"
 curl -sf -H "Authorization: Bearer $at_mid" "http://127.0.0.1:18473/public/api/v1/apiToken?pageSize=100" \
-  -o "$tmp/nginx/html/static/list.json"
-list_bytes=$(wc -c <"$tmp/nginx/html/static/list.json")
+  -o "$pub/static/list.json"
+chmod 644 "$pub/static/list.json"
+list_bytes=$(wc -c <"$pub/static/list.json")
+curl -sf "http://127.0.0.1:$nport/static/list.json" | cmp -s - "$pub/static/list.json" ||
+  { echo "bench: nginx does not send the list page's copy" >&2; exit 1; }
 
 run() { # name url [env...]   (env WRK_CONNS overrides the connection count)
   local name=$1 url=$2 c=$conns
