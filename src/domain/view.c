@@ -135,7 +135,7 @@ struct vjti {
 /* A hash slot: the token's index + 1 (0 = empty) and the high half of its id's hash, so that a
  * probe only reads the token record (a cache miss in a large table) when the hashes agree. */
 struct vslot {
-    uint32_t tag;
+    _Alignas(8) uint32_t tag; /* a slot is taken whole, by one compare-and-swap (slots_fill) */
     uint32_t idx;
 };
 
@@ -342,6 +342,53 @@ static kg_err grow_toks(struct view *v)
     return KG_OK;
 }
 
+/* Tokens [from, to) of v, put into the slot table s (mask + 1 slots): each at the first empty
+ * slot from its home.  The home slots are fetched AHEAD tokens in advance, so that the cache
+ * misses overlap.  Another thread may fill the same table at once: a slot is taken by a
+ * compare-and-swap, and none is ever emptied, so a probe that passed a slot finds it taken for
+ * good. */
+struct slots_part {
+    const struct view *v;
+    struct vslot *s;
+    size_t mask, from, to;
+};
+
+static void slots_fill(const struct slots_part *p)
+{
+    enum { AHEAD = 16 };
+    uint64_t hs[AHEAD];
+    size_t n = p->to - p->from;
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        if (i >= AHEAD) {
+            size_t k = i - AHEAD;
+            uint64_t h = hs[k % AHEAD];
+            struct vslot mine = {(uint32_t)(h >> 32), (uint32_t)(p->from + k + 1)}, seen;
+            for (size_t j = (size_t)h & p->mask;; j = (j + 1) & p->mask) {
+                __atomic_load(&p->s[j], &seen, __ATOMIC_RELAXED);
+                if (seen.idx) continue;
+                if (__atomic_compare_exchange(&p->s[j], &seen, &mine, 0, __ATOMIC_RELAXED,
+                                              __ATOMIC_RELAXED))
+                    break;
+            }
+        }
+        if (i < n) {
+            uint64_t h = vid_hash(p->v->toks[p->from + i].id);
+            hs[i % AHEAD] = h;
+            __builtin_prefetch(&p->s[(size_t)h & p->mask], 1);
+        }
+    }
+}
+
+static void *slots_fill_main(void *arg)
+{
+    slots_fill(arg);
+    return NULL;
+}
+
+/* From this many tokens (a few milliseconds' work), a rebuild of the slots takes a second
+ * thread: at ten million, the first load's took 0.7 s on one core, while the other waited. */
+#define SLOTS_TWO_THREADS (1u << 16)
+
 /* Rebuilds the slot table with room for `want` tokens at most 3/4 full (a probe's run stays
  * short: the tags are compared in one cache line, and a record read only on a tag's match). */
 static kg_err index_toks(struct view *v, size_t want)
@@ -355,26 +402,17 @@ static kg_err index_toks(struct view *v, size_t want)
     big_free(v->slots, v->nslots * sizeof *s);
     v->slots = s;
     v->nslots = n;
-    /* The ids are all different: each goes to the first empty slot from its home.  The home
-     * slots are fetched AHEAD tokens in advance, so that the cache misses overlap. */
-    enum { AHEAD = 16 };
-    uint64_t hs[AHEAD];
-    size_t mask = n - 1;
-    for (size_t i = 0; i < v->ntoks + AHEAD; i++) {
-        if (i >= AHEAD) {
-            size_t k = i - AHEAD;
-            uint64_t h = hs[k % AHEAD];
-            size_t j = (size_t)h & mask;
-            while (s[j].idx)
-                j = (j + 1) & mask;
-            s[j] = (struct vslot){(uint32_t)(h >> 32), (uint32_t)(k + 1)};
-        }
-        if (i < v->ntoks) {
-            uint64_t h = vid_hash(v->toks[i].id);
-            hs[i % AHEAD] = h;
-            __builtin_prefetch(&s[(size_t)h & mask], 1);
-        }
+    /* the ids are all different: none is looked for among those put before it */
+    struct slots_part part[2] = {{v, s, n - 1, 0, v->ntoks}, {v, s, n - 1, v->ntoks, v->ntoks}};
+    pthread_t th;
+    int two = 0;
+    if (v->ntoks >= SLOTS_TWO_THREADS) {
+        part[0].to = part[1].from = v->ntoks / 2;
+        two = pthread_create(&th, NULL, slots_fill_main, &part[1]) == 0;
+        if (!two) part[0].to = v->ntoks;
     }
+    slots_fill(&part[0]);
+    if (two) pthread_join(th, NULL);
     return KG_OK;
 }
 

@@ -165,8 +165,8 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
  *   with each token as changes gives it but without its secrets (nsecrets 0) and without seq
  *   and revoked_on (0: the view reads neither); then, after every token, secret_fn with every
  *   secret of every token (the fields changes gives).  Within each stream the order is not
- *   set: SQLite reads each table in two halves at once, on two connections (when their
- *   snapshots read the same data version) and two threads, PostgreSQL in seq order.  The
+ *   set: SQLite reads each table in parts (by seq), two at once, on two connections (when
+ *   their snapshots read the same data version) and two threads, PostgreSQL in seq order.  The
  *   functions are called one at a time, from either thread, and run as changes' fn does.
  *   Each stream reads its table in storage order, with no join: the fastest whole read both
  *   databases have. */

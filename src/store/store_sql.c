@@ -948,38 +948,45 @@ static const struct sql_col secret_load_cols[] = {
     SQL_COL(SQL_I64, struct secret_load_row, s.expires_on),
 };
 
-/* One reader of the first load: its rows of each table with seq in (lo, hi], each read into
- * t or row and handed on. */
+/* One reader of the first load: its rows of each table, each read into t or row and handed
+ * on. */
 struct load_arg {
     store_token_fn token_fn;
     store_secret_fn secret_fn;
     void *fn_arg;
     struct kg_token *t; /* one row at a time: the struct is mostly room the load leaves empty */
     struct secret_load_row row;
-    int64_t tok_lo, tok_hi, sec_lo, sec_hi;
     struct load_two *two;     /* the two readers' meeting place; NULL for one reader */
     struct load_batch *batch; /* with two: the rows read and not yet handed over */
     int side;                 /* 0: the store's own connection, 1: its twin's */
 };
 
-/* Two readers, each on a connection of its own and a thread of its own, read a half of each
- * table (by seq), so that the reading (most of the first load at ten million tokens) takes
- * two cores.  They hand their rows to the callbacks in batches (under mu), every token before
- * any secret: each waits for the other at the end of its tokens.  Their snapshots are one state
- * when they read the same data version (every change to the data bumps it in its
- * transaction); when they do not, neither delivers a row and the load runs again on one
- * connection.  The rows reach the callbacks in no set order: the tokens of the two halves
+/* Two readers, each on a connection of its own and a thread of its own, share the reading of
+ * each table, so that it (most of the first load at ten million tokens) takes two cores.  A
+ * table's seqs are cut into parts; each side reads a part of its own first, then takes the
+ * next part not yet taken until none is left: halves, one a side, ended a third of a second
+ * apart at ten million tokens, while one core waited.  They hand their rows to the callbacks in
+ * batches (under mu), every token before any secret: each waits for the other at the end of its
+ * tokens.  Their snapshots are one state when they read the same data version (every change to the
+ * data bumps it in its transaction); when they do not, neither delivers a row and the load runs
+ * again on one connection.  The rows reach the callbacks in no set order: the tokens of the parts
  * interleaved, and a token's secrets too (the view puts each secret in its place by seq). */
 struct load_two {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int64_t ver[2];           /* each side's data version */
-    int stage[2];             /* each side's: 1 has read its version, 2 has delivered its tokens */
-    int stop;                 /* a side failed, or the versions differ: the other stops too */
-    int differ;               /* the versions differ */
-    int delivered;            /* a row went to the callbacks: the load cannot run again */
-    int64_t tok_max, sec_max; /* the tables' largest seqs (side 0 reads them) */
+    int64_t ver[2]; /* each side's data version */
+    int stage[2];   /* each side's: 1 has read its version, 2 has delivered its tokens */
+    int stop;       /* a side failed, or the versions differ: the other stops too */
+    int differ;     /* the versions differ */
+    int delivered;  /* a row went to the callbacks: the load cannot run again */
+    int64_t max[2]; /* the tables' largest seqs (side 0 reads them): tokens, secrets */
+    int parts[2];   /* the tables' parts (LOAD_PARTS_MAX at most) */
+    int taken[2];   /* the parts taken (by either side) */
 };
+
+/* A table has a part per LOAD_PART_SEQS seqs, LOAD_PARTS_MAX at most (at ten million tokens,
+ * a tenth of a second's reading each) and two at least, one for each side. */
+enum { LOAD_PART_SEQS = 256, LOAD_PARTS_MAX = 64 };
 
 /* The rows a reader hands over at once (under mu): one at a time, the view's data went from
  * core to core with every row, and the load took twice as long as on one reader. */
@@ -1085,18 +1092,44 @@ static void load_stop(struct load_two *w)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* The next part of table `tab` (0 tokens, 1 secrets) no side has taken; -1 when none is, or
+ * when the load stops. */
+static int load_take(struct load_two *w, int tab)
+{
+    pthread_mutex_lock(&w->mu);
+    int k = !w->stop && w->taken[tab] < w->parts[tab] ? w->taken[tab]++ : -1;
+    pthread_mutex_unlock(&w->mu);
+    return k;
+}
+
+/* Reads table `tab` (0 tokens, 1 secrets) through rows: all of it for one reader, l's parts
+ * of it for two (the seqs in (lo, hi] of each; the last part to the end, which in the sides'
+ * one state is the largest seq). */
+static kg_err load_table(struct store *st, struct load_arg *l, int tab, struct sql_rows *rows)
+{
+    struct load_two *w = l->two;
+    enum sql_id q = tab ? SQL_SECRET_LOAD : SQL_TOKEN_LOAD;
+    kg_err rc = KG_OK;
+    for (int k = w ? l->side : 0; k >= 0 && rc == KG_OK; k = w ? load_take(w, tab) : -1) {
+        int64_t max = w ? w->max[tab] : 0, n = w ? w->parts[tab] : 1;
+        /* max * k / n, without overflow */
+        int64_t lo = max / n * k + max % n * k / n, hi = max / n * (k + 1) + max % n * (k + 1) / n;
+        struct sql_args a = {0};
+        a_int(&a, k == 0 ? 0 : lo), a_int(&a, k == n - 1 ? INT64_MAX : hi);
+        rc = drv(st)->exec(st, q, &a, rows, NULL);
+    }
+    return rc;
+}
+
 static kg_err token_load_part(struct store *st, struct load_arg *l)
 {
     struct sql_rows tokens = {token_load_cols, NCOLS(token_load_cols), l->t, load_token_row, l};
     struct sql_rows secrets = {secret_load_cols, NCOLS(secret_load_cols), &l->row, load_secret_row,
                                l};
-    struct sql_args ta = {0}, sa = {0};
     kg_err rc;
-    a_int(&ta, l->tok_lo), a_int(&ta, l->tok_hi);
-    a_int(&sa, l->sec_lo), a_int(&sa, l->sec_hi);
-    if ((rc = drv(st)->exec(st, SQL_TOKEN_LOAD, &ta, &tokens, NULL))) return rc;
+    if ((rc = load_table(st, l, 0, &tokens))) return rc;
     if (l->two && ((rc = load_deliver(l, 0)) || (rc = load_meet(l, 2)))) return rc;
-    if ((rc = drv(st)->exec(st, SQL_SECRET_LOAD, &sa, &secrets, NULL))) return rc;
+    if ((rc = load_table(st, l, 1, &secrets))) return rc;
     return l->two ? load_deliver(l, 1) : KG_OK;
 }
 
@@ -1113,7 +1146,12 @@ static kg_err token_load_body(struct store *st, void *arg)
     if ((rc = one(st, SQL_VERSION, NULL, i64_cols, 1, v, &found)) == KG_OK && l->side == 0) {
         int64_t span[2] = {0, 0};
         rc = one(st, SQL_LOAD_SPAN, NULL, i64_cols, 2, span, &found);
-        w->tok_max = span[0], w->sec_max = span[1]; /* read by side 1 after load_meet() */
+        for (int tab = 0; tab < 2; tab++) { /* read by side 1 after load_meet() */
+            int64_t n = span[tab] / LOAD_PART_SEQS;
+            w->max[tab] = span[tab];
+            w->parts[tab] = n < 2 ? 2 : n > LOAD_PARTS_MAX ? LOAD_PARTS_MAX : (int)n;
+            w->taken[tab] = 2; /* parts 0 and 1 are the sides' own */
+        }
     }
     if (rc == KG_OK) {
         pthread_mutex_lock(&w->mu);
@@ -1121,15 +1159,7 @@ static kg_err token_load_body(struct store *st, void *arg)
         pthread_mutex_unlock(&w->mu);
         rc = load_meet(l, 1);
     }
-    if (rc == KG_OK) {
-        /* side 0 the lower half of each table, side 1 the upper (to the end: its snapshot is
-         * side 0's) */
-        l->tok_lo = l->side ? w->tok_max / 2 : 0;
-        l->tok_hi = l->side ? INT64_MAX : w->tok_max / 2;
-        l->sec_lo = l->side ? w->sec_max / 2 : 0;
-        l->sec_hi = l->side ? INT64_MAX : w->sec_max / 2;
-        rc = token_load_part(st, l);
-    }
+    if (rc == KG_OK) rc = token_load_part(st, l);
     if (rc != KG_OK) load_stop(w);
     return rc;
 }
@@ -1211,8 +1241,6 @@ static kg_err token_load(struct store *st, store_token_fn token_fn, store_secret
     if (tw) rc = token_load_two(st, tw, &l, &differ);
     store_free(tw);
     if (differ) { /* one reader: no twin, or two states */
-        l.tok_lo = l.sec_lo = 0;
-        l.tok_hi = l.sec_hi = INT64_MAX;
         rc = drv(st)->run(st, SQL_SNAPSHOT, token_load_body, &l);
     }
     free(l.t);

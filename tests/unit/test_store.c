@@ -1380,7 +1380,8 @@ static kg_err load_sec(void *arg, const char *client_id, const struct kg_secret 
 /*
  * The first load's two streams: every token once and every secret once, as stored, every
  * token before any secret, one callback at a time.  SQLite reads a file database's tables in
- * two halves on two threads at once (the callbacks come from both); PostgreSQL on one.
+ * parts, two at a time on two threads (the callbacks come from both); PostgreSQL on one.  Its
+ * 1,000 tokens and 1,250 secrets make more parts than the two the sides begin with.
  */
 static void test_token_load_streams(void **state)
 {

@@ -441,7 +441,7 @@ static kg_err load_backwards(struct store *st, store_token_fn token_fn, store_se
 }
 
 /* A first load whatever the order of the rows within each of its streams (the store may read
- * each table in two halves at once): a token whose secrets come out of order gets them in seq
+ * each table in parts, two at a time): a token whose secrets come out of order gets them in seq
  * order, each with its own status, as the store has them; and every token is there once.
  * Loaded as the store reads it, then backwards. */
 static void test_first_load_secrets_in_order(void **state)
@@ -511,6 +511,67 @@ static void test_first_load_secrets_in_order(void **state)
         view_free(v2);
         v2 = NULL;
     }
+}
+
+/* A first load of N_MADE_UP tokens made up (no database), more than view.c's slots fill with
+ * one thread: each token and its secret with values of its own. */
+enum { N_MADE_UP = 70000 };
+
+static kg_err load_made_up(struct store *st, store_token_fn token_fn, store_secret_fn secret_fn,
+                           void *arg)
+{
+    struct kg_token *t = calloc(1, sizeof *t);
+    struct kg_secret s;
+    kg_err rc = t ? KG_OK : KG_ENOMEM;
+    (void)st;
+    for (int i = 0; rc == KG_OK && i < N_MADE_UP; i++) {
+        snprintf(t->client_id, sizeof t->client_id, "kgc_%016d", i);
+        strcpy(t->role_id, PUBLIC);
+        t->status = KG_TOKEN_ACTIVE;
+        t->expires_on = 1000000 + i;
+        rc = token_fn(arg, t);
+    }
+    for (int i = 0; rc == KG_OK && i < N_MADE_UP; i++) {
+        snprintf(t->client_id, sizeof t->client_id, "kgc_%016d", i);
+        memset(&s, 0, sizeof s);
+        s.seq = i + 1;
+        memset(s.hash, i % 251, sizeof s.hash);
+        s.status = KG_SECRET_ACTIVE;
+        rc = secret_fn(arg, t->client_id, &s);
+    }
+    free(t);
+    return rc;
+}
+
+/* A first load of more tokens than one thread indexes: every one is found, with its own
+ * values, and an id not loaded is not. */
+static void test_first_load_many_indexed(void **state)
+{
+    struct fx *f = *state;
+    struct store_ops made_up = *f->st->ops;
+    const struct store_ops *real = f->st->ops;
+    struct view *v2 = NULL;
+    struct view_token vt;
+    char id[KG_CLIENT_ID_LEN + 1];
+    size_t active = 0, revoked = 0;
+
+    made_up.token_load = load_made_up;
+    f->st->ops = &made_up;
+    assert_int_equal(view_new(f->st, &v2), KG_OK);
+    f->st->ops = real;
+    view_token_counts(v2, &active, &revoked);
+    assert_int_equal(active, N_MADE_UP);
+    for (int i = 0; i < N_MADE_UP; i++) {
+        snprintf(id, sizeof id, "kgc_%016d", i);
+        assert_int_equal(view_token_get(v2, id, &vt), KG_OK);
+        assert_int_equal(vt.expires_on, 1000000 + i);
+        assert_int_equal(vt.nsecrets, 1);
+        assert_int_equal(vt.secrets[0].seq, i + 1);
+        assert_int_equal(vt.secrets[0].hash[0], i % 251);
+    }
+    snprintf(id, sizeof id, "kgc_%016d", N_MADE_UP);
+    assert_int_equal(view_token_get(v2, id, &vt), KG_NOTFOUND);
+    view_free(v2);
 }
 
 /* A rate limit is shared by the processes sharing a store: what one admitted is charged to the
@@ -710,6 +771,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_then_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_secrets_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_load_many_indexed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_not_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_controls, setup, teardown),
