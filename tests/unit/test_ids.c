@@ -52,12 +52,13 @@ static void test_formats(void **state)
     }
 }
 
-/* jtis come from a per-thread pool refilled a kilobyte at a time: across many refills they
- * stay distinct, and every character of the alphabet turns up. */
+/* jtis come from a per-thread pool refilled 4 KiB at a time, each from a seed of its own:
+ * across refills they stay distinct (one seed for all would repeat the pool), and every
+ * character of the alphabet turns up. */
 static void test_jtis_distinct(void **state)
 {
     (void)state;
-    enum { N = 2000 }; /* 44,000 characters: dozens of refills */
+    enum { N = 2000 }; /* 44,000 characters and more (some bytes are skipped): 11 refills */
     static char jtis[N][KG_JTI_LEN + 1];
     int seen[128] = {0};
     for (int i = 0; i < N; i++) {
