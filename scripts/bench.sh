@@ -148,6 +148,17 @@ access() {
   curl -sf -u "$(field clientId <"$a"):$(field clientSecret <"$a")" -d grant_type=client_credentials \
     "http://127.0.0.1:$2/oauth/v2/token" | field access_token
 }
+# bearers: a fresh access token for each server's admin; each round takes new ones (they live
+# ten minutes, and a bench of more rounds outlived the first ones: its rows then got 401s)
+bearers() {
+  local alg
+  at_small=$(access small 18471)
+  at_uc=$(access small-uc 18479)
+  at_mid=$(access mid 18473)
+  at_big=$(access big 18474)
+  [ -z "$compare" ] || at_cmp=$(access small-cmp 18477)
+  for alg in $algs; do alg_at[$alg]=$(access "small-$alg" "${alg_port[$alg]}"); done
+}
 # basic1 NAME: NAME's admin's Basic header, in NAME/auth1.txt
 basic1() {
   printf 'Basic %s\n' "$(printf '%s:%s' "$(field clientId <"$tmp/$1/admin.json")" \
@@ -229,8 +240,7 @@ restart_max=$(printf '%s\n' "${restarts[@]}" | sort -n | tail -1)
 rss_loaded=$(rss_kib "$big_pid" VmRSS)
 curl -sf "http://127.0.0.1:$nport/" >/dev/null
 
-at_small=$(access small 18471)
-at_uc=$(access small-uc 18479)
+bearers
 # usage controls on: the bench token (small's admin) gets a rate limit of 50,000,000 requests a
 # minute and allowed ranges holding 127.0.0.1; its gate answers then carry the limit
 uc_id=$(field clientId <"$tmp/small-uc/admin.json")
@@ -242,11 +252,7 @@ uc_policy=$(curl -s -o /dev/null -D - -H "Authorization: Bearer $at_uc" -H 'X-Or
   awk -F': ' 'tolower($1) == "ratelimit-policy" {print $2}')
 [ "$uc_policy" = '"token";q=50000000;w=60' ] ||
   { echo "bench: the usage-controls server's gate answers RateLimit-Policy '$uc_policy'" >&2; exit 1; }
-at_mid=$(access mid 18473)
-at_big=$(access big 18474)
-[ -z "$compare" ] || at_cmp=$(access small-cmp 18477)
 for alg in $algs; do # each signs with its algorithm
-  alg_at[$alg]=$(access "small-$alg" "${alg_port[$alg]}")
   signed=$(jwt_alg "${alg_at[$alg]}")
   [ "$signed" = "$alg" ] || { echo "bench: the $alg server signs with $signed" >&2; exit 1; }
 done
@@ -291,6 +297,7 @@ results="$tmp/results.txt"
 : >"$results"
 for r in $(seq "$rounds"); do
   echo "bench: round $r of $rounds" >&2
+  bearers
   run nginx "http://127.0.0.1:$nport/" WRK_BODY_HAS=ok >>"$results"
   small_rows "" 18471 "$at_small"
   [ -z "$compare" ] || small_rows @cmp 18477 "$at_cmp"
