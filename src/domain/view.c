@@ -677,8 +677,8 @@ int view_jti_revoked(struct view *v, const char *jti)
  * (store_token_load); the tokens are appended without hashing (the load names each token
  * once), and the slots are built once, for all of them, at the first secret.  Each secret is
  * found by its token's id: most often a token after that of the previous secret of the same
- * reader (a token's first secret is made with it, and the store may read the tables in two
- * halves at once: two hints), else by its slot. */
+ * reader (a token's first secret is made with it, and the store may read each table in parts,
+ * two at once: two hints), else by its slot. */
 struct load {
     struct view *v;
     size_t at[2]; /* the tokens of the previous secrets, the last-found one in at[0] */
