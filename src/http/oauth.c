@@ -131,6 +131,13 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     keys_hash_secret(a->keys, secret, strlen(secret), h);
     int which = secret_index(known ? vt : &nobody, h);
     if (!known) which = -1;
+    if (known && which < 0 && wait == 0 && view_sync(a->view) == KG_OK) {
+        /* Perhaps a secret added a moment ago by another node or the CLI: as for an unknown
+         * ID above, catch up with the store now (one read of its version when nothing
+         * changed) rather than count the new secret's first uses as guesses. */
+        known = view_token_get(a->view, given, vt) == KG_OK;
+        which = known ? secret_index(vt, h) : -1;
+    }
     sodium_memzero(h, sizeof h);
     const struct view_secret *used = which >= 0 ? &vt->secrets[which] : NULL;
     int stale = used && !view_secret_live(vt, used->seq, now);
