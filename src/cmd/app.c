@@ -62,11 +62,17 @@ kg_err app_open(const struct app_opts *o, struct app *a, char *err, size_t err_s
     }
     if (o->serve && a->st) {
         int64_t t0 = kg_now_ms();
-        if ((rc = view_new(a->st, &a->view)) != KG_OK) {
+        const char *why = "";
+        if ((rc = o->saved_view ? view_new_saved(a->st, o->saved_view, &a->view, &why)
+                                : view_new(a->st, &a->view)) != KG_OK) {
             snprintf(err, err_size, "cannot load the database: %s", kg_err_name(rc));
             goto out;
         }
-        KG_LOG(LOG_INFO, "loaded the database in %lld ms", (long long)(kg_now_ms() - t0));
+        a->saved_view = o->saved_view;
+        if (why && why[0] && strcmp(why, "there is none") != 0)
+            KG_LOG(LOG_WARNING, "the view saved at the last stop was not read: %s", why);
+        KG_LOG(LOG_INFO, "loaded the database in %lld ms%s", (long long)(kg_now_ms() - t0),
+               why ? "" : " (from the view saved at the last stop, and the changes since)");
     }
 out:
     if (rc != KG_OK) app_close(a);
@@ -77,6 +83,16 @@ void app_close(struct app *a)
 {
     if (a->view) view_flush_touches(a->view);
     if (a->view) view_flush_usage(a->view, kg_now_ms());
+    if (a->view && a->saved_view) {
+        int64_t t0 = kg_now_ms();
+        kg_err rc = view_save(a->view, a->saved_view);
+        if (rc == KG_OK)
+            KG_LOG(LOG_INFO, "saved the view in %lld ms, for the next start",
+                   (long long)(kg_now_ms() - t0));
+        else
+            KG_LOG(LOG_WARNING, "cannot save the view to %s (%s): the next start loads in full",
+                   a->saved_view, kg_err_name(rc));
+    }
     view_free(a->view);
     sessions_free(a->sessions);
     gate_free(a->gate);

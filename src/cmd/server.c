@@ -253,6 +253,11 @@ int server_run(const struct server_opts *o)
                           .gate_headers = o->gate_headers,
                           .trusted_proxy = o->trusted_proxy,
                           .forwarded_header = o->forwarded_header};
+    /* a SQLite database's view is saved next to it at a stop, and read back at the next start */
+    char saved[4096];
+    const char *file = store_sqlite_file(o->db);
+    if (file && snprintf(saved, sizeof saved, "%s.view", file) < (int)sizeof saved)
+        ao.saved_view = saved;
     struct app_config *cfg = &ao.cfg;
     int n = o->issuer ? snprintf(cfg->issuer, sizeof cfg->issuer, "%s", o->issuer)
                       : snprintf(cfg->issuer, sizeof cfg->issuer, "http://%s", o->listen);

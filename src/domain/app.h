@@ -46,6 +46,7 @@ struct app {
     struct webhooks *webhooks; /* serve's (server.c owns them); NULL = none */
     struct app_config cfg;
     _Atomic int store_down; /* the last sync with the store failed: serving from memory */
+    const char *saved_view; /* app_opts.saved_view (borrowed: outlives the app) */
 };
 
 /* Who asks for a change: a user, a token, or the operator at the CLI (holds every role). */
@@ -71,6 +72,9 @@ struct app_opts {
     const char *gate_headers;     /* --gate-headers; NULL = auto */
     const char *trusted_proxy;    /* --trusted-proxy CIDR[,CIDR…]; NULL = none */
     const char *forwarded_header; /* --forwarded-header; NULL = X-Forwarded-For */
+    /* serve: the file the view starts from when it was saved from the store's data, and is
+     * saved to by app_close() (view_save); NULL = none (a full load at every start) */
+    const char *saved_view;
     struct app_config cfg;
 };
 

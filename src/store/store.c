@@ -134,10 +134,18 @@ static int user_valid(const struct kg_user *u)
  * and a plain PATH open SQLite; any other "scheme://" is KG_INVALID, as are NULL and an
  * empty path.
  */
+const char *store_sqlite_file(const char *uri)
+{
+    if (!uri || !strncmp(uri, "postgres://", 11) || !strncmp(uri, "postgresql://", 13)) return NULL;
+    const char *path = !strncmp(uri, SQLITE_SCHEME, strlen(SQLITE_SCHEME))
+                           ? uri + strlen(SQLITE_SCHEME)
+                       : strstr(uri, "://") ? NULL /* another backend's URI */
+                                            : uri;
+    return path && *path && strcmp(path, ":memory:") != 0 ? path : NULL;
+}
+
 kg_err store_open(const char *uri, struct store **out)
 {
-    const char *path;
-
     assert(out);
     *out = NULL;
     if (!uri) return KG_INVALID;
@@ -149,6 +157,7 @@ kg_err store_open(const char *uri, struct store **out)
         return store_pg_open(uri, out);
 #endif
     }
+    const char *path;
     if (strncmp(uri, SQLITE_SCHEME, strlen(SQLITE_SCHEME)) == 0)
         path = uri + strlen(SQLITE_SCHEME);
     else if (strstr(uri, "://"))
@@ -188,6 +197,18 @@ kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1])
 {
     if (!out) return KG_INVALID;
     TIMED(METRICS_STORE_READ, OPS(st)->account_id(st, out));
+}
+
+kg_err store_view_mark(struct store *st, char out[STORE_MARK_LEN + 1], int64_t *data_ver)
+{
+    if (!out || !data_ver) return KG_INVALID;
+    TIMED(METRICS_STORE_READ, OPS(st)->view_mark(st, out, data_ver));
+}
+
+kg_err store_view_mark_set(struct store *st, const char *mark)
+{
+    if (!mark || strlen(mark) > STORE_MARK_LEN) return KG_INVALID;
+    TIMED(METRICS_STORE_WRITE, OPS(st)->view_mark_set(st, mark));
 }
 
 kg_err store_token_insert(struct store *st, const struct kg_token *t, const struct kg_audit *audit)

@@ -40,10 +40,15 @@ typedef kg_err (*store_secret_fn)(void *arg, const char *client_id, const struct
 /* Receives one revoked access token (its jti and expiry, seconds); like store_token_fn. */
 typedef kg_err (*store_jti_fn)(void *arg, const char *jti, int64_t exp);
 
+/* The length of a saved view's mark (store_view_mark). */
+#define STORE_MARK_LEN 32
+
 struct store_ops {
     void (*close)(struct store *st);
     kg_err (*version)(struct store *st, int64_t *data_ver, int64_t *roles_ver);
     kg_err (*account_id)(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
+    kg_err (*view_mark)(struct store *st, char out[STORE_MARK_LEN + 1], int64_t *data_ver);
+    kg_err (*view_mark_set)(struct store *st, const char *mark);
 
     kg_err (*token_insert)(struct store *st, const struct kg_token *t,
                            const struct kg_audit *audit);
@@ -131,6 +136,9 @@ struct store {
  * PATH, which means SQLite.  Caller owns *out; free with store_free().
  */
 kg_err store_open(const char *uri, struct store **out);
+/* The file of a SQLite store's uri (a part of uri); NULL for another backend's, or for a
+ * database in memory. */
+const char *store_sqlite_file(const char *uri);
 void store_free(struct store *st); /* NULL is a no-op */
 
 /* The store's change counters: data_ver grows with every write (but touches); roles_ver is
@@ -141,6 +149,15 @@ kg_err store_version(struct store *st, int64_t *data_ver, int64_t *roles_ver);
  * created or migrated to schema version 4, and the same for every process sharing it.  KG_IO
  * when the store holds none that is well-formed. */
 kg_err store_account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1]);
+
+/* The mark of the view a server saved at its last clean stop (view_save(): a random word, the
+ * same in the file), kept by the store so that a saved view is trusted only with the data it
+ * was saved from: a database restored from a backup made before the save, or another
+ * database, holds another mark (or none: "").  view_mark: the mark and the data version, in
+ * one read.  view_mark_set: writes it (no version bump: the data is unchanged; at most
+ * STORE_MARK_LEN characters). */
+kg_err store_view_mark(struct store *st, char out[STORE_MARK_LEN + 1], int64_t *data_ver);
+kg_err store_view_mark_set(struct store *st, const char *mark);
 
 /* Tokens.  A token comes with its secrets (t->secrets, oldest first; at least one).
  * insert: KG_CONFLICT if the client id exists; KG_NOTFOUND if the role does not; the token

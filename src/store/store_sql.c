@@ -450,6 +450,48 @@ static kg_err account_id(struct store *st, char out[KG_ACCOUNT_ID_LEN + 1])
     return KG_OK;
 }
 
+/* ---- the saved view's mark ----------------------------------------------------------------- */
+
+struct mark_row {
+    char mark[STORE_MARK_LEN + 1];
+    int64_t data_ver;
+};
+static const struct sql_col mark_cols[] = {
+    SQL_COL(SQL_TEXT, struct mark_row, mark),
+    SQL_COL(SQL_I64, struct mark_row, data_ver),
+};
+
+static kg_err view_mark_body(struct store *st, void *arg)
+{
+    int found = 0;
+    kg_err rc = one(st, SQL_VIEW_MARK_GET, NULL, mark_cols, NCOLS(mark_cols), arg, &found);
+
+    return rc ? rc : found ? KG_OK : KG_IO;
+}
+
+static kg_err view_mark(struct store *st, char out[STORE_MARK_LEN + 1], int64_t *data_ver)
+{
+    struct mark_row r = {"", 0};
+    kg_err rc = drv(st)->run(st, SQL_READ, view_mark_body, &r);
+
+    if (rc) return rc;
+    memcpy(out, r.mark, sizeof r.mark);
+    *data_ver = r.data_ver;
+    return KG_OK;
+}
+
+static kg_err view_mark_set_body(struct store *st, void *arg)
+{
+    struct sql_args a = {0};
+    a_text(&a, arg);
+    return exec(st, SQL_VIEW_MARK_SET, &a, NULL);
+}
+
+static kg_err view_mark_set(struct store *st, const char *mark)
+{
+    return drv(st)->run(st, SQL_WRITE_FREE, view_mark_set_body, READ_ONLY(mark));
+}
+
 /* ---- tokens -------------------------------------------------------------------------------- */
 
 /* Adds row's secret to t, the token the row belongs to: KG_IO beyond what the model holds. */
@@ -2146,6 +2188,8 @@ const struct store_ops store_sql_ops = {
     .close = close_store,
     .version = version,
     .account_id = account_id,
+    .view_mark = view_mark,
+    .view_mark_set = view_mark_set,
     .token_insert = token_insert,
     .token_get = token_get,
     .token_list = token_list,

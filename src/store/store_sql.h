@@ -26,7 +26,7 @@
 
 #include "store.h"
 
-#define SQL_SCHEMA_VERSION 8 /* the number of migrations in store_sql_text.h */
+#define SQL_SCHEMA_VERSION 9 /* the number of migrations in store_sql_text.h */
 
 /* The statements every SQL backend runs; their text is in store_sql_text.h. */
 enum sql_id {
@@ -37,6 +37,8 @@ enum sql_id {
     SQL_ROLE_EXISTS,
     SQL_ACCOUNT_GET,
     SQL_ACCOUNT_SET,
+    SQL_VIEW_MARK_GET,
+    SQL_VIEW_MARK_SET,
     SQL_TOKEN_INSERT,
     SQL_TOKEN_GET,
     SQL_TOKEN_LIST,

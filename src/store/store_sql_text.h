@@ -111,6 +111,9 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_ACCOUNT_GET] = "SELECT account_id FROM meta WHERE id = 1",
     /* Only ever set once: the WHERE keeps an account ID already made. */
     [SQL_ACCOUNT_SET] = "UPDATE meta SET account_id = " P1 " WHERE id = 1 AND account_id = ''",
+    [SQL_VIEW_MARK_GET] = "SELECT view_mark, data_ver FROM meta WHERE id = 1",
+    /* No version bump: the data is as it was. */
+    [SQL_VIEW_MARK_SET] = "UPDATE meta SET view_mark = " P1 " WHERE id = 1",
 
     [SQL_TOKEN_INSERT] =
         "INSERT INTO tokens (client_id, description, role_id, status, created_on,"
@@ -535,6 +538,10 @@ static const char sql_schema_v8[] =
     " failed_on " DDL_BIGINT " NOT NULL);"
     "CREATE INDEX webhook_failures_hook ON webhook_failures (webhook_id, seq);" DDL_STAMP(8);
 
+/* Version 9: the mark of the view a server saved at its last clean stop (store_view_mark). */
+static const char sql_schema_v9[] =
+    "ALTER TABLE meta ADD COLUMN view_mark TEXT NOT NULL DEFAULT '';" DDL_STAMP(9);
+
 /* sql_migrations[v] takes the schema from version v to v + 1.  Schema changes: append a
  * migration and raise SQL_SCHEMA_VERSION; never edit an applied one. */
 static const struct sql_migration {
@@ -549,6 +556,7 @@ static const struct sql_migration {
     {sql_schema_v6, NULL},
     {sql_schema_v7, NULL},
     {sql_schema_v8, NULL},
+    {sql_schema_v9, NULL},
 };
 
 #undef TOKEN_SELECT

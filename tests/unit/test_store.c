@@ -949,7 +949,8 @@ static void test_account_id(void **state)
     " WHERE s.client_id = tokens.client_id ORDER BY s.seq LIMIT 1);"                               \
     " DROP TABLE token_secrets;"
 /* Migration 8 (webhooks) undone. */
-#define V8_UNDONE " DROP TABLE webhook_failures; DROP TABLE webhook_state;"
+#define V9_UNDONE " ALTER TABLE meta DROP COLUMN view_mark;"
+#define V8_UNDONE V9_UNDONE " DROP TABLE webhook_failures; DROP TABLE webhook_state;"
 /* Migration 7 (usage controls) undone, and the later ones before it. */
 #define V7_UNDONE                                                                                  \
     V8_UNDONE                                                                                      \

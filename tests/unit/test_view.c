@@ -761,6 +761,151 @@ static void test_usage_kept_while_refused(void **state)
     free(rows);
 }
 
+/* What a user of the two views would see of token id: the same answer from each. */
+static void same_token(struct view *a, struct view *b, const char *id)
+{
+    struct view_token x, y;
+    struct view_rate ra, rb;
+    const int64_t now = 1800000000000LL;
+    kg_err ea = view_token_get(a, id, &x), eb = view_token_get(b, id, &y);
+    assert_int_equal(ea, eb);
+    if (ea != KG_OK) return;
+    assert_string_equal(x.role_id, y.role_id);
+    assert_int_equal(x.status, y.status);
+    assert_int_equal(x.expires_on, y.expires_on);
+    assert_int_equal(x.nsecrets, y.nsecrets);
+    for (size_t i = 0; i < x.nsecrets; i++) {
+        assert_int_equal(x.secrets[i].seq, y.secrets[i].seq);
+        assert_memory_equal(x.secrets[i].hash, y.secrets[i].hash, KG_HASH_LEN);
+        assert_int_equal(x.secrets[i].status, y.secrets[i].status);
+        assert_int_equal(x.secrets[i].expires_on, y.secrets[i].expires_on);
+    }
+    /* its allowed ranges, then its rate limit */
+    assert_int_equal(view_token_admit(a, id, "10.1.2.3", VIEW_EXCHANGE, now, &ra),
+                     view_token_admit(b, id, "10.1.2.3", VIEW_EXCHANGE, now, &rb));
+    assert_int_equal(view_token_admit(a, id, "192.0.2.1", VIEW_EXCHANGE, now, &ra),
+                     view_token_admit(b, id, "192.0.2.1", VIEW_EXCHANGE, now, &rb));
+    assert_int_equal(view_token_admit(a, id, "10.1.2.3", VIEW_GATE, now, &ra),
+                     view_token_admit(b, id, "10.1.2.3", VIEW_GATE, now, &rb));
+    assert_int_equal(ra.requests, rb.requests);
+    assert_int_equal(ra.period_s, rb.period_s);
+}
+
+static void same_tokens(struct view *a, struct view *b, int n)
+{
+    char id[KG_CLIENT_ID_LEN + 1];
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "kgc_%016d", i);
+        same_token(a, b, id);
+    }
+    size_t act[2], rev[2];
+    view_token_counts(a, &act[0], &rev[0]);
+    view_token_counts(b, &act[1], &rev[1]);
+    assert_int_equal(act[0], act[1]);
+    assert_int_equal(rev[0], rev[1]);
+}
+
+/* A view saved at a stop and read back at the next start answers as a full load does,
+ * with what the database got in between; a file saved from other data (another mark in the
+ * store), cut short, or missing gives a full load instead. */
+static void test_saved_view(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 3000 };
+    char saved[128], id[KG_CLIENT_ID_LEN + 1];
+    const char *why = "";
+    struct view *v2 = NULL, *ref = NULL;
+    struct kg_token t;
+    struct kg_secret sec;
+    int changed = 0;
+    snprintf(saved, sizeof saved, "%s/kg.db.view", f->dir);
+    role(f, "r-0000000010", "reader", NULL);
+    memset(&t, 0, sizeof t);
+    memset(&sec, 0, sizeof sec);
+    strcpy(t.created_by, "test");
+    t.nsecrets = 1;
+    for (int i = 0; i < N; i++) {
+        snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", i);
+        strcpy(t.role_id, i % 3 ? PUBLIC : "r-0000000010");
+        t.created_on = i + 1;
+        t.expires_on = i % 5 ? 0 : 2000000000000LL + i;
+        memcpy(t.secrets[0].hash, &i, sizeof i);
+        strcpy(t.cidrs, i % 7 ? "" : "10.0.0.0/8");
+        t.rate_requests = i % 11 ? 0 : 100 + i;
+        t.rate_period_s = i % 11 ? 0 : 60;
+        assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+        for (int k = 0; k < (i % 4 ? 0 : i % 8 ? 1 : 2); k++) {
+            memcpy(sec.hash, &i, sizeof i); /* each hash its own */
+            sec.hash[KG_HASH_LEN - 1] = (unsigned char)(0xa0 + k);
+            sec.expires_on = k ? 0 : 3000000000000LL;
+            assert_int_equal(store_secret_add(f->st, t.client_id, &sec, 5000 + i, 0, NULL), KG_OK);
+        }
+        if (i % 13 == 0)
+            assert_int_equal(store_token_revoke(f->st, t.client_id, 6000, &changed, NULL), KG_OK);
+    }
+    assert_int_equal(view_new(f->st, &v2), KG_OK);
+    assert_int_equal(view_save(v2, saved), KG_OK);
+    view_free(v2);
+    assert_int_equal(access(saved, F_OK), 0);
+
+    /* written while no server ran: a revoke, a secret, a token, a revoked access token */
+    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000001", 7000, &changed, NULL),
+                     KG_OK);
+    sec.hash[KG_HASH_LEN - 1] = 0xee;
+    assert_int_equal(store_secret_add(f->st, "kgc_0000000000000002", &sec, 7000, 0, NULL), KG_OK);
+    snprintf(t.client_id, sizeof t.client_id, "kgc_%016d", N);
+    const int n = N;
+    memcpy(t.secrets[0].hash, &n, sizeof n);
+    assert_int_equal(store_token_insert(f->st, &t, NULL), KG_OK);
+    assert_int_equal(
+        store_jti_revoke(f->st, "0123456789abcdefghijkl", "kgc_0000000000000000", 4000000000LL, 1),
+        KG_OK);
+
+    assert_int_equal(view_new_saved(f->st, saved, &v2, &why), KG_OK);
+    assert_null(why);
+    assert_int_not_equal(access(saved, F_OK), 0); /* read once */
+    assert_int_equal(view_new(f->st, &ref), KG_OK);
+    same_tokens(v2, ref, N + 1);
+    assert_true(view_jti_revoked(v2, "0123456789abcdefghijkl"));
+    assert_int_equal(view_token_get(v2, "kgc_0000000000000001", &(struct view_token){0}), KG_OK);
+
+    /* the store holds another mark (a backup from before the save, say): a full load */
+    assert_int_equal(view_save(v2, saved), KG_OK);
+    assert_int_equal(store_view_mark_set(f->st, "0123456789abcdef"), KG_OK);
+    assert_int_equal(store_token_revoke(f->st, "kgc_0000000000000004", 8000, &changed, NULL),
+                     KG_OK);
+    view_free(v2);
+    assert_int_equal(view_new_saved(f->st, saved, &v2, &why), KG_OK);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "saved from other data"));
+    assert_int_equal(view_sync(ref), KG_OK);
+    same_tokens(v2, ref, N + 1);
+
+    /* cut short by a byte: a full load */
+    assert_int_equal(view_save(v2, saved), KG_OK);
+    FILE *fp = fopen(saved, "r+");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    long size = ftell(fp);
+    fclose(fp);
+    assert_int_equal(truncate(saved, size - 1), 0);
+    view_free(v2);
+    assert_int_equal(view_new_saved(f->st, saved, &v2, &why), KG_OK);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "cut short"));
+    same_tokens(v2, ref, N + 1);
+
+    /* none at all */
+    view_free(v2);
+    assert_int_equal(view_new_saved(f->st, saved, &v2, &why), KG_OK);
+    assert_string_equal(why, "there is none");
+    same_tokens(v2, ref, N + 1);
+    snprintf(id, sizeof id, "kgc_%016d", N + 1);
+    assert_int_equal(view_token_get(v2, id, &(struct view_token){0}), KG_NOTFOUND);
+    view_free(v2);
+    view_free(ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -772,6 +917,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_load_then_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_secrets_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_many_indexed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saved_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_limit_not_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_controls, setup, teardown),
