@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -913,8 +914,10 @@ void view_free(struct view *v)
  * at a data version not older than the file's.  Every later write to that database raises its
  * data version, and the changes since the file's version bring it in, as for a running view.
  * A database restored from a backup made before the save, or another database, holds another
- * mark (or none), and gets a full load.  The file is removed once read, so that only the start
- * right after the stop that wrote it reads it: after a crash, the start loads in full.
+ * mark (or none), and gets a full load.  The file is summed (BLAKE2b) as it is written, and the
+ * sum checked as it is read, before any record is believed: a damaged file gets a full load too.
+ * It is removed once read, so that only the start right after the stop that wrote it reads it:
+ * after a crash, the start loads in full.
  *
  * Layout (this build's; the header checks it): the header, the role ids, the records, the side
  * records' heads, their secrets beyond the first, their ranges, then the magic again.  A change
@@ -922,12 +925,17 @@ void view_free(struct view *v)
  */
 static const char save_magic[16] = "keygate view 1\n";
 
+#define SAVE_SUM_LEN 32
+
 struct save_head {
     char magic[16];
     uint32_t layout[8]; /* save_layout() */
     char mark[STORE_MARK_LEN + 8];
     int64_t data_ver;
     uint64_t ntoks, nrids, nexts, nmore, ncidrs;
+    /* BLAKE2b of the header (this field zero), the role ids, the sums of the records' two
+     * halves (records_sum()), and the rest but the closing magic */
+    unsigned char sum[SAVE_SUM_LEN];
 };
 
 struct save_ext {
@@ -969,6 +977,69 @@ static int get(int fd, void *p, size_t n, off_t at)
     return 0;
 }
 
+static void sum_add(crypto_generichash_state *s, const void *p, size_t n)
+{
+    if (n) crypto_generichash_update(s, p, n);
+}
+
+/* Writes n bytes of p and adds them to the file's sum. */
+static int put_sum(int fd, crypto_generichash_state *s, const void *p, size_t n)
+{
+    sum_add(s, p, n);
+    return put(fd, p, n);
+}
+
+/* The sum of one half of the records (read from fd at `at` first, in chunks, when fd >= 0). */
+struct sum_part {
+    int fd;
+    unsigned char *p;
+    size_t n;
+    off_t at;
+    int bad;
+    unsigned char sum[SAVE_SUM_LEN];
+};
+
+static void *sum_part_main(void *arg)
+{
+    enum { CHUNK = 8u << 20 }; /* read, then summed while in the cache */
+    struct sum_part *g = arg;
+    crypto_generichash_state s;
+    crypto_generichash_init(&s, NULL, 0, sizeof g->sum);
+    for (size_t off = 0; off < g->n && !g->bad; off += CHUNK) {
+        size_t k = g->n - off < CHUNK ? g->n - off : CHUNK;
+        if (g->fd >= 0) g->bad = get(g->fd, g->p + off, k, g->at + (off_t)off);
+        sum_add(&s, g->p + off, k);
+    }
+    crypto_generichash_final(&s, g->sum, sizeof g->sum);
+    return NULL;
+}
+
+/* The sums of the records' two halves (the first n / 2, the rest), each on a thread of its own
+ * from SLOTS_TWO_THREADS on; read from fd at `at` first when fd >= 0 (zeroing fresh memory and
+ * copying a gigabyte into it is a core's work).  Nonzero when a read failed. */
+static int records_sum(int fd, struct vtok *t, size_t n, off_t at,
+                       unsigned char out[2][SAVE_SUM_LEN])
+{
+    size_t half = n / 2;
+    struct sum_part part[2] = {{fd, (unsigned char *)t, half * sizeof *t, at, 0, {0}},
+                               {fd,
+                                (unsigned char *)(t + half),
+                                (n - half) * sizeof *t,
+                                at + (off_t)(half * sizeof *t),
+                                0,
+                                {0}}};
+    pthread_t th;
+    int two = n >= SLOTS_TWO_THREADS && pthread_create(&th, NULL, sum_part_main, &part[1]) == 0;
+    sum_part_main(&part[0]);
+    if (two)
+        pthread_join(th, NULL);
+    else
+        sum_part_main(&part[1]);
+    memcpy(out[0], part[0].sum, SAVE_SUM_LEN);
+    memcpy(out[1], part[1].sum, SAVE_SUM_LEN);
+    return part[0].bad || part[1].bad;
+}
+
 /* The secrets beyond the first that x's side record holds. */
 static uint32_t tok_nmore(const struct vtok *x)
 {
@@ -979,12 +1050,11 @@ static uint32_t tok_nmore(const struct vtok *x)
 kg_err view_save(struct view *v, const char *path)
 {
     char tmp[4096], mark[STORE_MARK_LEN + 1];
-    unsigned char r[STORE_MARK_LEN / 2];
-    /* a name of its own: two servers of one database may stop at once */
-    if (snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof tmp)
-        return KG_INVALID;
+    unsigned char r[STORE_MARK_LEN / 2], halves[2][SAVE_SUM_LEN];
     randombytes_buf(r, sizeof r);
     sodium_bin2hex(mark, sizeof mark, r, sizeof r);
+    /* a new file of its own (two servers of one database may stop at once), never followed */
+    if (snprintf(tmp, sizeof tmp, "%s.%s.tmp", path, mark) >= (int)sizeof tmp) return KG_INVALID;
     kg_err rc = KG_ENOMEM;
     int fd = -1;
     pthread_mutex_lock(&v->sync_lock); /* the records stay those of data_ver */
@@ -1006,15 +1076,28 @@ kg_err view_save(struct view *v, const char *path)
         h.ncidrs += heads[i].cidrs;
     }
     rc = KG_IO;
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) goto out;
-    int bad = put(fd, &h, sizeof h) || put(fd, v->rids, v->nrids * sizeof *v->rids) ||
-              put(fd, v->toks, v->ntoks * sizeof *v->toks) ||
-              put(fd, heads, v->nexts * sizeof *heads);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) goto out;
+    /* the header is summed with its sum zero, and written again with it at the end */
+    crypto_generichash_state s;
+    crypto_generichash_init(&s, NULL, 0, SAVE_SUM_LEN);
+    int bad = put_sum(fd, &s, &h, sizeof h);
+    for (size_t i = 0; i < v->nrids && !bad; i++) {
+        kg_role_id id = {0}; /* the bytes past the id's end are zero, not the heap's */
+        memcpy(id, v->rids[i], strlen(v->rids[i]));
+        bad = put_sum(fd, &s, id, sizeof id);
+    }
+    bad = bad || records_sum(-1, v->toks, v->ntoks, 0, halves);
+    sum_add(&s, halves, sizeof halves);
+    bad = bad || put(fd, v->toks, v->ntoks * sizeof *v->toks) ||
+          put_sum(fd, &s, heads, v->nexts * sizeof *heads);
     for (size_t i = 0; i < v->nexts && !bad; i++)
-        bad = put(fd, v->exts[i].more, heads[i].nmore * sizeof *v->exts[i].more);
+        bad = put_sum(fd, &s, v->exts[i].more, heads[i].nmore * sizeof *v->exts[i].more);
     for (size_t i = 0; i < v->nexts && !bad; i++)
-        bad = heads[i].cidrs && put(fd, v->exts[i].cidrs, sizeof *v->exts[i].cidrs);
-    if (bad || put(fd, save_magic, sizeof save_magic) || fsync(fd) != 0) goto out;
+        bad = heads[i].cidrs && put_sum(fd, &s, v->exts[i].cidrs, sizeof *v->exts[i].cidrs);
+    crypto_generichash_final(&s, h.sum, sizeof h.sum);
+    if (bad || put(fd, save_magic, sizeof save_magic) ||
+        pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fsync(fd) != 0)
+        goto out;
     /* the store's mark last but one: a file whose mark the store does not hold is never read */
     if ((rc = store_view_mark_set(v->st, mark)) != KG_OK) goto out;
     rc = rename(tmp, path) == 0 ? KG_OK : KG_IO;
@@ -1023,54 +1106,21 @@ out:
     pthread_mutex_unlock(&v->sync_lock);
     free(heads);
     if (fd >= 0) close(fd);
-    if (rc != KG_OK) unlink(tmp);
+    if (rc != KG_OK && fd >= 0) unlink(tmp);
     return rc;
 }
 
-/* One half of a read of the records, on a thread of its own. */
-struct get_part {
-    int fd;
-    void *p;
-    size_t n;
-    off_t at;
-    int bad;
-};
+static const char why_store[] = "the database could not be read";
 
-static void *get_main(void *arg)
-{
-    struct get_part *g = arg;
-    g->bad = get(g->fd, g->p, g->n, g->at);
-    return NULL;
-}
-
-/* Reads the records (two threads from SLOTS_TWO_THREADS on: zeroing fresh memory and copying
- * into it is a core's work at a gigabyte). */
-static int get_toks(int fd, struct vtok *t, size_t n, off_t at)
-{
-    struct get_part part[2] = {{fd, t, n * sizeof *t, at, 0}, {fd, NULL, 0, 0, 0}};
-    pthread_t th;
-    int two = 0;
-    if (n >= SLOTS_TWO_THREADS) {
-        size_t half = n / 2;
-        part[0].n = half * sizeof *t;
-        part[1] = (struct get_part){fd, t + half, (n - half) * sizeof *t,
-                                    at + (off_t)(half * sizeof *t), 0};
-        two = pthread_create(&th, NULL, get_main, &part[1]) == 0;
-        if (!two) part[0].n = n * sizeof *t;
-    }
-    get_main(&part[0]);
-    if (two) pthread_join(th, NULL);
-    return part[0].bad || part[1].bad;
-}
-
-/* Fills the empty view v from the saved file fd; *why says why not when the file is not for
- * this store (KG_PRECONDITION) or not well-formed (KG_IO). */
+/* Fills the empty view v from the saved file fd; *why says why not: the file is not for this
+ * store's data (KG_PRECONDITION), or not well-formed (KG_IO), or the store failed (why_store). */
 static kg_err saved_read(struct view *v, int fd, const char **why)
 {
     struct save_head h;
     struct stat sb;
     uint32_t layout[8];
     char mark[STORE_MARK_LEN + 1];
+    unsigned char sum[SAVE_SUM_LEN], halves[2][SAVE_SUM_LEN];
     int64_t dv, rv;
     kg_err rc;
     save_layout(layout);
@@ -1080,7 +1130,7 @@ static kg_err saved_read(struct view *v, int fd, const char **why)
         memcmp(h.layout, layout, sizeof layout) != 0 || !memchr(h.mark, '\0', sizeof h.mark))
         return KG_IO;
     if ((rc = store_view_mark(v->st, mark, &dv)) != KG_OK) {
-        *why = "the database could not be read";
+        *why = why_store;
         return rc;
     }
     *why = "it was saved from other data (the database was replaced or restored since)";
@@ -1097,12 +1147,19 @@ static kg_err saved_read(struct view *v, int fd, const char **why)
     if ((uint64_t)sb.st_size != size || get(fd, end, sizeof end, sb.st_size - (off_t)sizeof end) ||
         memcmp(end, save_magic, sizeof end) != 0)
         return KG_IO;
+    /* everything is summed as it is read, and the sum checked before a record is believed */
+    crypto_generichash_state s;
+    crypto_generichash_init(&s, NULL, 0, SAVE_SUM_LEN);
+    memcpy(sum, h.sum, sizeof sum);
+    memset(h.sum, 0, sizeof h.sum);
+    sum_add(&s, &h, sizeof h);
 
     /* the role ids, in their order (the records name them by index) */
     for (uint64_t i = 0; i < h.nrids; i++, at += sizeof(kg_role_id)) {
         kg_role_id id;
         uint32_t k = 0;
         if (get(fd, id, sizeof id, at) || !memchr(id, '\0', sizeof id)) return KG_IO;
+        sum_add(&s, id, sizeof id);
         if ((rc = role_intern(v, id, &k)) != KG_OK) return rc;
         if (k != i) return KG_IO; /* named twice */
     }
@@ -1115,21 +1172,25 @@ static kg_err saved_read(struct view *v, int fd, const char **why)
         !(v->toks = big_alloc(cap * sizeof *v->toks)))
         return KG_ENOMEM;
     v->captoks = cap;
-    if (get_toks(fd, v->toks, h.ntoks, at)) return KG_IO;
+    if (records_sum(fd, v->toks, h.ntoks, at, halves)) return KG_IO;
+    sum_add(&s, halves, sizeof halves);
     at += (off_t)(h.ntoks * sizeof *v->toks);
     /* the side records */
     struct save_ext *heads = NULL;
     struct vsec *more = NULL;
+    unsigned char *owned = NULL; /* each side record has one token */
     rc = KG_ENOMEM;
     if (h.nexts && !(v->exts = calloc(h.nexts, sizeof *v->exts))) goto out;
     v->capexts = h.nexts;
     if (!(heads = calloc(h.nexts + 1, sizeof *heads)) ||
-        !(more = malloc((h.nmore + 1) * sizeof *more)))
+        !(more = malloc((h.nmore + 1) * sizeof *more)) || !(owned = calloc(h.nexts + 1, 1)))
         goto out;
     rc = KG_IO;
     if (get(fd, heads, h.nexts * sizeof *heads, at) ||
         get(fd, more, h.nmore * sizeof *more, at + (off_t)(h.nexts * sizeof *heads)))
         goto out;
+    sum_add(&s, heads, h.nexts * sizeof *heads);
+    sum_add(&s, more, h.nmore * sizeof *more);
     at += (off_t)(h.nexts * sizeof *heads + h.nmore * sizeof *more);
     uint64_t taken = 0, ncidrs = 0;
     for (uint64_t i = 0; i < h.nexts; i++) {
@@ -1147,18 +1208,22 @@ static kg_err saved_read(struct view *v, int fd, const char **why)
         taken += heads[i].nmore;
         if (heads[i].cidrs) {
             if (get(fd, e->cidrs, sizeof *e->cidrs, at) || e->cidrs->n > KG_CIDRS_MAX) goto out;
+            sum_add(&s, e->cidrs, sizeof *e->cidrs);
             at += sizeof *e->cidrs;
             ncidrs++;
         }
     }
-    if (taken != h.nmore || ncidrs != h.ncidrs) goto out;
-    /* every record names a role, a side record and secrets that are there; its writes not yet
-     * in the store (none after a clean stop) are dropped with the meters */
+    unsigned char got[SAVE_SUM_LEN];
+    crypto_generichash_final(&s, got, sizeof got);
+    if (taken != h.nmore || ncidrs != h.ncidrs || sodium_memcmp(got, sum, sizeof sum) != 0)
+        goto out;
+    /* every record names a role, a side record of its own and secrets that are there; its
+     * times not yet in the store (none after a clean stop) are dropped with the meters */
     for (uint64_t i = 0; i < h.ntoks; i++) {
         struct vtok *x = &v->toks[i];
         uint32_t f = atomic_load_explicit(&x->flags, memory_order_relaxed);
         if (x->role >= h.nrids || x->ext > h.nexts || tok_nsec(x) > KG_SECRETS_MAX ||
-            tok_nmore(x) != (x->ext ? heads[x->ext - 1].nmore : 0))
+            tok_nmore(x) != (x->ext ? heads[x->ext - 1].nmore : 0) || (x->ext && owned[x->ext]++))
             goto out;
         atomic_store_explicit(&x->flags, f & ~VT_UNFLUSHED, memory_order_relaxed);
         v->nrevoked += (f & VT_REVOKED) != 0;
@@ -1167,7 +1232,7 @@ static kg_err saved_read(struct view *v, int fd, const char **why)
     /* the slots, the roles and the revoked jtis, then what changed since the save */
     if ((rc = index_toks(v, v->ntoks)) != KG_OK) goto out;
     struct rolegraph *roles = NULL;
-    *why = "the database could not be read";
+    *why = why_store;
     if ((rc = store_version(v->st, &dv, &rv)) != KG_OK || (rc = roles_load(v->st, &roles)) != KG_OK)
         goto out;
     rolegraph_free(v->roles);
@@ -1180,19 +1245,46 @@ out:
     if (rc == KG_ENOMEM) *why = "there was not the memory to read it";
     free(heads);
     free(more);
+    free(owned);
     return rc;
+}
+
+/* Removes what saves cut short left beside path (path.<mark>.tmp). */
+static void saved_leftovers(const char *path)
+{
+    char dir[4096] = ".";
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    if (slash && snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path) >= (int)sizeof dir)
+        return;
+    if (slash == path) strcpy(dir, "/");
+    DIR *d = opendir(dir);
+    if (!d) return;
+    size_t blen = strlen(base);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n == blen + 1 + STORE_MARK_LEN + 4 && strncmp(e->d_name, base, blen) == 0 &&
+            e->d_name[blen] == '.' && strcmp(e->d_name + n - 4, ".tmp") == 0)
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
 }
 
 kg_err view_new_saved(struct store *st, const char *path, struct view **out, const char **why)
 {
     *why = "there is none";
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    saved_leftovers(path);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
         struct view *v = NULL;
         kg_err rc = view_alloc(st, &v);
-        if (rc == KG_OK) rc = saved_read(v, fd, why);
+        if (rc == KG_OK)
+            rc = saved_read(v, fd, why);
+        else
+            *why = "there was not the memory to read it";
         close(fd);
-        if (unlink(path) != 0) KG_LOG(LOG_WARNING, "cannot remove the saved view %s", path);
+        /* read once, unless the store could not say whether it may be (it still may) */
+        if ((rc == KG_OK || *why != why_store) && unlink(path) != 0)
+            KG_LOG(LOG_WARNING, "cannot remove the saved view %s", path);
         if (rc == KG_OK) {
             *why = NULL;
             *out = v;

@@ -116,9 +116,11 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
         /* Perhaps made a moment ago by another node or the CLI: the view follows the store
          * every 200 ms, so ask the store once and catch up now rather than fail the client
          * (and count it as a failure).  Unknown IDs are throttled (and a throttled caller
-         * never gets here), so these reads are bounded. */
+         * never gets here), so these reads are bounded; none while the store is down (each
+         * would wait for it). */
         struct kg_token t;
-        if (store_token_get(a->st, given, &t) == KG_OK && view_sync(a->view) == KG_OK)
+        if (!atomic_load(&a->store_down) && store_token_get(a->st, given, &t) == KG_OK &&
+            view_sync(a->view) == KG_OK)
             known = view_token_get(a->view, given, vt) == KG_OK;
     }
     if (wait > 0 && !(known && throttle_known(a->throttle, kkey, now))) {
@@ -131,7 +133,8 @@ static int client_or_reply(struct call *c, const struct form *f, char id[KG_CLIE
     keys_hash_secret(a->keys, secret, strlen(secret), h);
     int which = secret_index(known ? vt : &nobody, h);
     if (!known) which = -1;
-    if (known && which < 0 && wait == 0 && view_sync(a->view) == KG_OK) {
+    if (known && which < 0 && wait == 0 && !atomic_load(&a->store_down) &&
+        view_sync(a->view) == KG_OK) {
         /* Perhaps a secret added a moment ago by another node or the CLI: as for an unknown
          * ID above, catch up with the store now (one read of its version when nothing
          * changed) rather than count the new secret's first uses as guesses. */
