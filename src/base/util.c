@@ -212,3 +212,69 @@ int kg_grow(char **buf, size_t *cap, size_t len, size_t more, size_t first)
     *cap = c;
     return 0;
 }
+
+/* ---- XXH64 ----------------------------------------------------------------------------- */
+
+#define XXH_P1 11400714785074694791ull
+#define XXH_P2 14029467366897019727ull
+#define XXH_P3 1609587929392839161ull
+#define XXH_P4 9650029242287828579ull
+#define XXH_P5 2870177450012600261ull
+
+static uint64_t xxh_rotl(uint64_t x, int r)
+{
+    return x << r | x >> (64 - r);
+}
+
+static uint64_t xxh_read64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v); /* little-endian machines: the specification's byte order */
+    return v;
+}
+
+static uint64_t xxh_round(uint64_t acc, uint64_t in)
+{
+    return xxh_rotl(acc + in * XXH_P2, 31) * XXH_P1;
+}
+
+static uint64_t xxh_merge(uint64_t h, uint64_t v)
+{
+    return (h ^ xxh_round(0, v)) * XXH_P1 + XXH_P4;
+}
+
+uint64_t kg_xxh64(const void *data, size_t n, uint64_t seed)
+{
+    const unsigned char *p = data, *end = p + n;
+    uint64_t h;
+    if (n >= 32) {
+        uint64_t v1 = seed + XXH_P1 + XXH_P2, v2 = seed + XXH_P2, v3 = seed, v4 = seed - XXH_P1;
+        do {
+            v1 = xxh_round(v1, xxh_read64(p));
+            v2 = xxh_round(v2, xxh_read64(p + 8));
+            v3 = xxh_round(v3, xxh_read64(p + 16));
+            v4 = xxh_round(v4, xxh_read64(p + 24));
+            p += 32;
+        } while (end - p >= 32);
+        h = xxh_rotl(v1, 1) + xxh_rotl(v2, 7) + xxh_rotl(v3, 12) + xxh_rotl(v4, 18);
+        h = xxh_merge(xxh_merge(xxh_merge(xxh_merge(h, v1), v2), v3), v4);
+    } else {
+        h = seed + XXH_P5;
+    }
+    h += n;
+    for (; end - p >= 8; p += 8)
+        h = xxh_rotl(h ^ xxh_round(0, xxh_read64(p)), 27) * XXH_P1 + XXH_P4;
+    if (end - p >= 4) {
+        uint32_t w;
+        memcpy(&w, p, sizeof w);
+        h = xxh_rotl(h ^ (uint64_t)w * XXH_P1, 23) * XXH_P2 + XXH_P3;
+        p += 4;
+    }
+    for (; p < end; p++)
+        h = xxh_rotl(h ^ *p * XXH_P5, 11) * XXH_P1;
+    h ^= h >> 33;
+    h *= XXH_P2;
+    h ^= h >> 29;
+    h *= XXH_P3;
+    return h ^ (h >> 32);
+}

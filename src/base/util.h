@@ -43,4 +43,8 @@ kg_err kg_time_parse(const char *s, int64_t *ms);
  * then as it was).  The one growth rule of jsonw, the metrics text and the CLI's tables. */
 int kg_grow(char **buf, size_t *cap, size_t len, size_t more, size_t first);
 
+/* XXH64 of p's n bytes (Yann Collet's xxHash, 64-bit, as its specification gives it): a fast
+ * checksum against damage, never against an adversary. */
+uint64_t kg_xxh64(const void *p, size_t n, uint64_t seed);
+
 #endif

@@ -109,6 +109,34 @@ static void test_time_format_matches_gmtime(void **state)
     assert_string_equal(got, "9999-12-31T23:59:59.999Z");
 }
 
+/* kg_xxh64 gives XXH64's published values: the reference implementation's, for each of its
+ * code paths (under 4 bytes, 4 to 31, 32 and more). */
+static void test_xxh64_known(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        uint64_t seed, want;
+    } cases[] = {
+        {"", 0, 0xef46db3751d8e999ull},
+        {"a", 0, 0xd24ec4f1a98c6e5bull},
+        {"abc", 0, 0x44bc2cf5ad770999ull},
+        {"Nobody inspects the spammish repetition", 0, 0xfbcea83c8a378bf1ull},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_true(kg_xxh64(cases[i].in, strlen(cases[i].in), cases[i].seed) == cases[i].want);
+    /* one byte changed anywhere in a long input changes it */
+    unsigned char buf[1000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 7);
+    uint64_t whole = kg_xxh64(buf, sizeof buf, 0);
+    for (size_t i = 0; i < sizeof buf; i += 37) {
+        buf[i] ^= 1;
+        assert_true(kg_xxh64(buf, sizeof buf, 0) != whole);
+        buf[i] ^= 1;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +146,7 @@ int main(void)
         cmocka_unit_test(test_utf8_text),
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_strcpy_bounds),
+        cmocka_unit_test(test_xxh64_known),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
