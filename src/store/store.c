@@ -129,21 +129,25 @@ static int user_valid(const struct kg_user *u)
 
 /* ---- opening and closing ----------------------------------------------------------------- */
 
+/* The SQLite path of uri: what follows "sqlite:", or uri itself when it has no scheme; NULL
+ * for any other "scheme://" (PostgreSQL's among them). */
+static const char *sqlite_path(const char *uri)
+{
+    if (strncmp(uri, SQLITE_SCHEME, strlen(SQLITE_SCHEME)) == 0) return uri + strlen(SQLITE_SCHEME);
+    return strstr(uri, "://") ? NULL : uri;
+}
+
+const char *store_sqlite_file(const char *uri)
+{
+    const char *path = uri ? sqlite_path(uri) : NULL;
+    return path && *path && strcmp(path, ":memory:") != 0 ? path : NULL;
+}
+
 /*
  * "postgres://…" or "postgresql://…" opens PostgreSQL (libpq connection URI); "sqlite:PATH"
  * and a plain PATH open SQLite; any other "scheme://" is KG_INVALID, as are NULL and an
  * empty path.
  */
-const char *store_sqlite_file(const char *uri)
-{
-    if (!uri || !strncmp(uri, "postgres://", 11) || !strncmp(uri, "postgresql://", 13)) return NULL;
-    const char *path = !strncmp(uri, SQLITE_SCHEME, strlen(SQLITE_SCHEME))
-                           ? uri + strlen(SQLITE_SCHEME)
-                       : strstr(uri, "://") ? NULL /* another backend's URI */
-                                            : uri;
-    return path && *path && strcmp(path, ":memory:") != 0 ? path : NULL;
-}
-
 kg_err store_open(const char *uri, struct store **out)
 {
     assert(out);
@@ -157,14 +161,8 @@ kg_err store_open(const char *uri, struct store **out)
         return store_pg_open(uri, out);
 #endif
     }
-    const char *path;
-    if (strncmp(uri, SQLITE_SCHEME, strlen(SQLITE_SCHEME)) == 0)
-        path = uri + strlen(SQLITE_SCHEME);
-    else if (strstr(uri, "://"))
-        return KG_INVALID; /* another backend's URI */
-    else
-        path = uri;
-    if (!*path) return KG_INVALID;
+    const char *path = sqlite_path(uri);
+    if (!path || !*path) return KG_INVALID; /* another backend's URI, or no path */
     return store_sqlite_open(path, out);
 }
 
