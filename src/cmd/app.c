@@ -69,7 +69,7 @@ kg_err app_open(const struct app_opts *o, struct app *a, char *err, size_t err_s
             goto out;
         }
         a->saved_view = o->saved_view;
-        if (why && why[0] && strcmp(why, "there is none") != 0)
+        if (why && why[0])
             KG_LOG(LOG_WARNING, "the view saved at the last stop was not read: %s", why);
         KG_LOG(LOG_INFO, "loaded the database in %lld ms%s", (long long)(kg_now_ms() - t0),
                why ? "" : " (from the view saved at the last stop, and the changes since)");

@@ -1281,7 +1281,7 @@ static void saved_leftovers(const char *path)
 
 kg_err view_new_saved(struct store *st, const char *path, struct view **out, const char **why)
 {
-    *why = "there is none";
+    *why = ""; /* there is none */
     saved_leftovers(path);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {

@@ -47,11 +47,11 @@ void view_free(struct view *v); /* NULL is a no-op */
 
 /* The saved view (view.c says how it is kept to the data it was saved from).
  * new_saved: as view_new, but from the view saved at path when it was saved from this store's
- *   data (then only what changed since is read from the store); *why is NULL then, else why
- *   not ("there is none", …) and the view was loaded in full.  The file is removed once read.
+ *   data (then only what changed since is read from the store); *why is NULL then, else the
+ *   view was loaded in full and *why says why the file was not read ("" when there was none).
+ *   The file is removed once read.
  * save: writes the view to path (through a file of its own, then renamed) and its mark to the
- *   store;
- *   for a clean stop, after the last flushes, with no sync to follow. */
+ *   store: for a clean stop, after the last flushes, with no sync to follow. */
 kg_err view_new_saved(struct store *st, const char *path, struct view **out, const char **why);
 kg_err view_save(struct view *v, const char *path);
 

@@ -910,10 +910,21 @@ static void test_saved_view(void **state)
     assert_non_null(strstr(why, "damaged"));
     same_tokens(v2, ref, N + 1);
 
-    /* none at all */
+    /* not a saved view at all: a full load */
+    fp = fopen(saved, "w");
+    assert_non_null(fp);
+    assert_true(fputs("not a saved view\n", fp) >= 0);
+    fclose(fp);
     view_free(v2);
     assert_int_equal(view_new_saved(f->st, saved, &v2, &why), KG_OK);
-    assert_string_equal(why, "there is none");
+    assert_non_null(why);
+    assert_non_null(strstr(why, "not one this keygate writes"));
+    same_tokens(v2, ref, N + 1);
+
+    /* none at all: a full load, with nothing to say */
+    view_free(v2);
+    assert_int_equal(view_new_saved(f->st, saved, &v2, &why), KG_OK);
+    assert_string_equal(why, "");
     same_tokens(v2, ref, N + 1);
     snprintf(id, sizeof id, "kgc_%016d", N + 1);
     assert_int_equal(view_token_get(v2, id, &(struct view_token){0}), KG_NOTFOUND);
